@@ -1,0 +1,217 @@
+//! How a request gets its credentials: the [`Authenticator`] trait and the common schemes.
+//!
+//! The auth layer is the first in the pipeline: it asks the connection's authenticator to add
+//! headers (marked sensitive, so `Debug` of the request hides them) or query parameters (which
+//! the connector then lists in [`crate::Connector::secret_query_params`] so they are redacted).
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::pipeline::PipelineRequest;
+
+/// Adds credentials to an outgoing request.
+#[async_trait]
+pub trait Authenticator: Send + Sync + Debug {
+    /// Adds credentials to `request`.
+    ///
+    /// # Errors
+    /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error>;
+}
+
+/// `Authorization: Bearer <token>`.
+#[derive(Debug)]
+pub struct BearerToken {
+    token: SecretString,
+}
+
+impl BearerToken {
+    /// A fixed bearer token.
+    pub fn new(token: impl Into<SecretString>) -> Self {
+        BearerToken {
+            token: token.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for BearerToken {
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+        let value = sensitive_value(&format!("Bearer {}", self.token.expose_secret()))?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+/// `Authorization: Basic base64(user:password)` (Twilio, Stripe secret keys).
+#[derive(Debug)]
+pub struct BasicAuth {
+    username: String,
+    password: SecretString,
+}
+
+impl BasicAuth {
+    /// Basic credentials. The user name is not secret (an account SID, a key id).
+    pub fn new(username: impl Into<String>, password: impl Into<SecretString>) -> Self {
+        BasicAuth {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for BasicAuth {
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+        let raw = format!("{}:{}", self.username, self.password.expose_secret());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+        let value = sensitive_value(&format!("Basic {encoded}"))?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+/// A secret in a named header (for example `X-Api-Key`).
+#[derive(Debug)]
+pub struct HeaderKey {
+    name: HeaderName,
+    value: SecretString,
+}
+
+impl HeaderKey {
+    /// A secret sent in header `name`.
+    pub fn new(name: HeaderName, value: impl Into<SecretString>) -> Self {
+        HeaderKey {
+            name,
+            value: value.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for HeaderKey {
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+        let value = sensitive_value(self.value.expose_secret())?;
+        request.headers_mut().insert(self.name.clone(), value);
+        Ok(())
+    }
+}
+
+/// A secret in a query parameter (Google Maps' `key`). The parameter name must be listed by
+/// the connector's [`crate::Connector::secret_query_params`] unless it is a default one.
+#[derive(Debug)]
+pub struct QueryKey {
+    param: String,
+    value: SecretString,
+}
+
+impl QueryKey {
+    /// A secret sent as query parameter `param`.
+    pub fn new(param: impl Into<String>, value: impl Into<SecretString>) -> Self {
+        QueryKey {
+            param: param.into(),
+            value: value.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Authenticator for QueryKey {
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+        let pair = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(&self.param, self.value.expose_secret())
+            .finish();
+        let uri = request.uri();
+        let path_and_query = match uri.query() {
+            Some(q) if !q.is_empty() => format!("{}?{q}&{pair}", uri.path()),
+            _ => format!("{}?{pair}", uri.path()),
+        };
+        let mut parts = uri.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
+            Error::new(
+                ErrorKind::Auth,
+                "query credential does not form a valid URL",
+            )
+        })?);
+        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| {
+            Error::new(
+                ErrorKind::Auth,
+                "query credential does not form a valid URL",
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// A header value marked sensitive, with an error that never echoes the secret.
+fn sensitive_value(s: &str) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(s).map_err(|_| {
+        ErrorParts::new(
+            ErrorKind::Auth,
+            "credential contains characters not allowed in an HTTP header",
+        )
+        .build()
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn req(uri: &str) -> PipelineRequest {
+        http::Request::builder()
+            .uri(uri)
+            .body(Bytes::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn basic_auth_encodes_and_hides() {
+        let mut r = req("https://api.example.com/x");
+        BasicAuth::new("AC123", "CANARY-token")
+            .authenticate(&mut r)
+            .await
+            .unwrap();
+        let v = r.headers().get(AUTHORIZATION).unwrap();
+        assert!(v.is_sensitive());
+        assert_eq!(v.to_str().unwrap(), "Basic QUMxMjM6Q0FOQVJZLXRva2Vu");
+        assert!(!format!("{r:?}").contains("QUMxMjM6Q0FOQVJZLXRva2Vu"));
+    }
+
+    #[tokio::test]
+    async fn query_key_appends_to_existing_query() {
+        let mut r = req("https://maps.example.com/geo?address=a%20b");
+        QueryKey::new("key", "K&1")
+            .authenticate(&mut r)
+            .await
+            .unwrap();
+        assert_eq!(r.uri().query(), Some("address=a%20b&key=K%261"));
+    }
+
+    #[tokio::test]
+    async fn header_with_newline_is_a_typed_error_without_the_secret() {
+        let mut r = req("https://api.example.com/x");
+        let err = BearerToken::new("bad\nCANARY")
+            .authenticate(&mut r)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        assert!(!format!("{err} {err:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let a = BasicAuth::new("AC1", "CANARY-pw");
+        let b = QueryKey::new("key", "CANARY-key");
+        let s = format!("{a:?}{b:?}");
+        assert!(!s.contains("CANARY"), "{s}");
+    }
+}

@@ -1,0 +1,108 @@
+//! The [`Connector`] trait: what a provider integration tells the core about itself.
+//!
+//! A connector names itself, classifies its provider's failures for the retry layer (three
+//! answers, as in smithy-rs: no opinion, retry, never), declares the query parameters that
+//! carry secrets, and knows how to check that a connection works.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::client::Connection;
+use crate::error::Error;
+
+/// A provider integration (Stripe, Twilio, or a host's own).
+///
+/// Implementations are shared as `Arc<dyn Connector>`.
+#[async_trait]
+pub trait Connector: Send + Sync + Debug {
+    /// A short, stable, lower-case name (`"stripe"`), used in metrics, spans and keys.
+    fn name(&self) -> &str;
+
+    /// Classifies one attempt's outcome for the retry layer.
+    ///
+    /// Answer [`RetryDecision::NoOpinion`] to let the core's default rules decide. Answering
+    /// [`RetryDecision::Retry`] asserts that the provider did **not** act on the request, so the
+    /// retry layer then retries even a non-idempotent request without an idempotency key.
+    fn classify_retry(&self, attempt: &AttemptOutcome<'_>) -> RetryDecision {
+        let _ = attempt;
+        RetryDecision::NoOpinion
+    }
+
+    /// Query parameter names that carry secrets in this provider's API, in addition to
+    /// [`crate::redact::DEFAULT_SECRET_PARAMS`].
+    fn secret_query_params(&self) -> &[&str] {
+        &[]
+    }
+
+    /// The header that carries an idempotency key, if the provider supports one.
+    fn idempotency_header(&self) -> Option<&str> {
+        Some("Idempotency-Key")
+    }
+
+    /// Makes a cheap authenticated call to prove the connection works.
+    ///
+    /// # Errors
+    /// Whatever the call returned: an auth failure, a transport failure, a status.
+    async fn check(&self, connection: &Connection) -> Result<(), Error>;
+}
+
+/// A connector's answer about one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryDecision {
+    /// The connector has no opinion; the core's default rules apply.
+    NoOpinion,
+    /// Retry, after at least `after` when given. The provider did not act on the request.
+    Retry {
+        /// The least delay the provider asked for.
+        after: Option<Duration>,
+    },
+    /// Do not retry, whatever the default rules say.
+    Never,
+}
+
+/// What one attempt produced, as shown to a classifier.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AttemptOutcome<'a> {
+    /// The provider answered.
+    Response {
+        /// The request's method.
+        method: &'a Method,
+        /// The response status.
+        status: StatusCode,
+        /// The response headers.
+        headers: &'a HeaderMap,
+        /// The buffered body (empty for a streamed success).
+        body: &'a Bytes,
+    },
+    /// No response: the attempt failed in transport or timed out.
+    Failure {
+        /// The request's method.
+        method: &'a Method,
+        /// The failure.
+        error: &'a Error,
+    },
+}
+
+impl AttemptOutcome<'_> {
+    /// The response status, if the provider answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            AttemptOutcome::Response { status, .. } => Some(*status),
+            AttemptOutcome::Failure { .. } => None,
+        }
+    }
+
+    /// The response headers, if the provider answered.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        match self {
+            AttemptOutcome::Response { headers, .. } => Some(headers),
+            AttemptOutcome::Failure { .. } => None,
+        }
+    }
+}

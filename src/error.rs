@@ -1,0 +1,462 @@
+//! The one error type every switchboard call returns, and the small per-layer errors it wraps.
+//!
+//! [`Error`] is opaque on purpose (like `reqwest::Error`): callers ask it questions through
+//! predicates ([`Error::is_retryable`], [`Error::status`], [`Error::retry_after`],
+//! [`Error::may_have_been_sent`]) instead of matching on variants that would break with every
+//! release. It is cheap to clone, because coalesced cache misses hand one failure to many waiters.
+//!
+//! Nothing secret reaches an error: URLs are redacted before they are stored, and sources from
+//! dependencies are kept only as `dyn Error` so that no dependency type leaks into the public API.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// A boxed error source, as kept inside [`Error`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What kind of failure an [`Error`] is. New kinds may be added in minor releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A builder or request setting is invalid; see [`ConfigError`].
+    Config,
+    /// Credentials were missing or rejected before the request left the process.
+    Auth,
+    /// A rate limit (ours or the provider's) asks the caller to come back later.
+    RateLimited,
+    /// The circuit breaker for this connection and host is open; nothing was sent.
+    CircuitOpen,
+    /// One attempt took longer than its per-attempt timeout.
+    Timeout,
+    /// The whole call ran past its overall deadline.
+    Deadline,
+    /// The connection could not be established; nothing was sent.
+    Connect,
+    /// The connection failed while the request or response was in flight.
+    Transport,
+    /// A non-idempotent request may have reached the provider but its result is unknown.
+    /// Retry it only with the same idempotency key ([`Error::idempotency_key`]).
+    OutcomeUnknown,
+    /// The provider answered with a non-success HTTP status.
+    Status,
+    /// The response body was larger than the configured cap.
+    BodyTooLarge,
+    /// The response body could not be decoded (not JSON, truncated, wrong shape).
+    Decode,
+    /// A credential, connection or other store failed.
+    Store,
+}
+
+impl ErrorKind {
+    /// A short, stable, lower-case name, used as a metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::Auth => "auth",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Deadline => "deadline",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Transport => "transport",
+            ErrorKind::OutcomeUnknown => "outcome_unknown",
+            ErrorKind::Status => "status",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Store => "store",
+        }
+    }
+}
+
+/// The error returned by every switchboard call.
+///
+/// Cheap to clone. Its `Display` and `Debug` never contain a secret: URLs are redacted before
+/// they are stored and bodies are never included.
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: String,
+    connector: Option<Arc<str>>,
+    url: Option<String>,
+    status: Option<StatusCode>,
+    retry_after: Option<Duration>,
+    idempotency_key: Option<String>,
+    attempts: u32,
+    may_have_been_sent: bool,
+    idempotent: bool,
+    body: Option<bytes::Bytes>,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    /// Starts an error of `kind` with a human-readable `message` (which must hold no secret).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::from_parts(ErrorParts::new(kind, message))
+    }
+
+    pub(crate) fn from_parts(p: ErrorParts) -> Self {
+        Error {
+            inner: Arc::new(Inner {
+                kind: p.kind,
+                message: p.message,
+                connector: p.connector,
+                url: p.url,
+                status: p.status,
+                retry_after: p.retry_after,
+                idempotency_key: p.idempotency_key,
+                attempts: p.attempts,
+                may_have_been_sent: p.may_have_been_sent,
+                idempotent: p.idempotent,
+                body: p.body,
+                source: p.source,
+            }),
+        }
+    }
+
+    /// Turns this error back into parts so a layer can add context (attempts, key, connector).
+    pub(crate) fn into_parts(self) -> ErrorParts {
+        match Arc::try_unwrap(self.inner) {
+            Ok(i) => ErrorParts {
+                kind: i.kind,
+                message: i.message,
+                connector: i.connector,
+                url: i.url,
+                status: i.status,
+                retry_after: i.retry_after,
+                idempotency_key: i.idempotency_key,
+                attempts: i.attempts,
+                may_have_been_sent: i.may_have_been_sent,
+                idempotent: i.idempotent,
+                body: i.body,
+                source: i.source,
+            },
+            // Shared (a coalesced cache miss): copy the fields, keep the source as a string chain.
+            Err(shared) => ErrorParts {
+                kind: shared.kind,
+                message: shared.message.clone(),
+                connector: shared.connector.clone(),
+                url: shared.url.clone(),
+                status: shared.status,
+                retry_after: shared.retry_after,
+                idempotency_key: shared.idempotency_key.clone(),
+                attempts: shared.attempts,
+                may_have_been_sent: shared.may_have_been_sent,
+                idempotent: shared.idempotent,
+                body: shared.body.clone(),
+                source: shared
+                    .source
+                    .as_ref()
+                    .map(|s| Box::new(SharedSource(s.to_string())) as BoxError),
+            },
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The HTTP status the provider answered with, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
+    }
+
+    /// How long the caller should wait before trying again, when the provider or a local limit
+    /// said so (a `Retry-After` beyond the configured cap ends up here instead of being slept).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// Whether the request may have reached the provider. `false` means it certainly did not
+    /// (connection refused, breaker open, local rate limit, invalid settings).
+    pub fn may_have_been_sent(&self) -> bool {
+        self.inner.may_have_been_sent
+    }
+
+    /// The idempotency key the call carried on every attempt, if it had one. Retry an
+    /// [`ErrorKind::OutcomeUnknown`] only with this key.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.inner.idempotency_key.as_deref()
+    }
+
+    /// How many attempts were made (0 if the call never reached the transport).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// The raw body of the provider's error response, for connectors that parse their
+    /// provider's error format. It may hold personal data, so it is never printed.
+    pub fn body(&self) -> Option<&bytes::Bytes> {
+        self.inner.body.as_ref()
+    }
+
+    /// The connector that made the call, if known.
+    pub fn connector(&self) -> Option<&str> {
+        self.inner.connector.as_deref()
+    }
+
+    /// The request URL with secrets removed, if known.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// Whether trying the same call again later may succeed without creating a duplicate side
+    /// effect. A non-idempotent request that may have been sent without an idempotency key is
+    /// never retryable.
+    pub fn is_retryable(&self) -> bool {
+        let transient = match self.inner.kind {
+            ErrorKind::RateLimited
+            | ErrorKind::CircuitOpen
+            | ErrorKind::Timeout
+            | ErrorKind::Deadline
+            | ErrorKind::Connect
+            | ErrorKind::Transport
+            | ErrorKind::OutcomeUnknown => true,
+            ErrorKind::Status => self.inner.status.is_some_and(|s| {
+                s.is_server_error()
+                    || s == StatusCode::TOO_MANY_REQUESTS
+                    || s == StatusCode::REQUEST_TIMEOUT
+            }),
+            _ => false,
+        };
+        let safe = !self.inner.may_have_been_sent
+            || self.inner.idempotent
+            || self.inner.idempotency_key.is_some();
+        transient && safe
+    }
+
+    /// Whether an attempt or the whole call timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Timeout | ErrorKind::Deadline)
+    }
+
+    /// Whether a rate limit (local or the provider's) stopped the call.
+    pub fn is_rate_limited(&self) -> bool {
+        self.inner.kind == ErrorKind::RateLimited
+    }
+
+    /// Whether the circuit breaker refused the call.
+    pub fn is_circuit_open(&self) -> bool {
+        self.inner.kind == ErrorKind::CircuitOpen
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        if let Some(c) = &i.connector {
+            write!(f, "{c}: ")?;
+        }
+        f.write_str(&i.message)?;
+        if let Some(s) = i.status {
+            write!(f, " (HTTP {})", s.as_u16())?;
+        }
+        if let Some(u) = &i.url {
+            write!(f, " [{u}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind).field("message", &i.message);
+        if let Some(c) = &i.connector {
+            d.field("connector", c);
+        }
+        if let Some(u) = &i.url {
+            d.field("url", u);
+        }
+        if let Some(s) = i.status {
+            d.field("status", &s.as_u16());
+        }
+        if let Some(r) = i.retry_after {
+            d.field("retry_after", &r);
+        }
+        if let Some(k) = &i.idempotency_key {
+            d.field("idempotency_key", k);
+        }
+        d.field("attempts", &i.attempts)
+            .field("may_have_been_sent", &i.may_have_been_sent);
+        if let Some(s) = &i.source {
+            d.field("source", &format_args!("{s}"));
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn StdError + 'static))
+    }
+}
+
+/// A source that was shared between several waiters and could only be kept as text.
+#[derive(Debug)]
+struct SharedSource(String);
+
+impl fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for SharedSource {}
+
+/// The mutable form of an [`Error`], used by layers to add what they know.
+#[derive(Debug)]
+pub(crate) struct ErrorParts {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+    pub(crate) connector: Option<Arc<str>>,
+    pub(crate) url: Option<String>,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) may_have_been_sent: bool,
+    pub(crate) idempotent: bool,
+    pub(crate) body: Option<bytes::Bytes>,
+    pub(crate) source: Option<BoxError>,
+}
+
+impl ErrorParts {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ErrorParts {
+            kind,
+            message: message.into(),
+            connector: None,
+            url: None,
+            status: None,
+            retry_after: None,
+            idempotency_key: None,
+            attempts: 0,
+            may_have_been_sent: false,
+            idempotent: false,
+            body: None,
+            source: None,
+        }
+    }
+
+    pub(crate) fn source(mut self, s: impl Into<BoxError>) -> Self {
+        self.source = Some(s.into());
+        self
+    }
+
+    pub(crate) fn build(self) -> Error {
+        Error::from_parts(self)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        ErrorParts::new(ErrorKind::Config, e.to_string())
+            .source(e)
+            .build()
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        ErrorParts::new(ErrorKind::Decode, e.to_string())
+            .source(e)
+            .build()
+    }
+}
+
+/// An invalid setting, reported by a builder's `build()` or a request builder's `send()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{setting}`: {reason}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The setting at fault, as named by its builder method (e.g. `retry.max_attempts`).
+    pub setting: &'static str,
+    /// Why it is invalid.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A setting that is invalid for `reason`.
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A response body that could not be decoded into the expected shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode response body at `{pointer}`: {reason}")]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// A JSON pointer to the value at fault (`""` for the whole document).
+    pub pointer: String,
+    /// What was wrong there (never the value itself).
+    pub reason: String,
+}
+
+impl DecodeError {
+    /// A decode failure at `pointer`.
+    pub fn new(pointer: impl Into<String>, reason: impl Into<String>) -> Self {
+        DecodeError {
+            pointer: pointer.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unkeyed_post_that_may_have_been_sent_is_not_retryable() {
+        let mut p = ErrorParts::new(ErrorKind::OutcomeUnknown, "reset after write");
+        p.may_have_been_sent = true;
+        assert!(!p.build().is_retryable());
+
+        let mut p = ErrorParts::new(ErrorKind::OutcomeUnknown, "reset after write");
+        p.may_have_been_sent = true;
+        p.idempotency_key = Some("k".into());
+        assert!(p.build().is_retryable());
+    }
+
+    #[test]
+    fn status_errors_are_retryable_only_for_transient_codes() {
+        let mk = |s: u16| {
+            let mut p = ErrorParts::new(ErrorKind::Status, "x");
+            p.status = StatusCode::from_u16(s).ok();
+            p.idempotent = true;
+            p.may_have_been_sent = true;
+            p.build()
+        };
+        assert!(mk(503).is_retryable());
+        assert!(mk(429).is_retryable());
+        assert!(!mk(400).is_retryable());
+        assert!(!mk(404).is_retryable());
+    }
+
+    #[test]
+    fn shared_error_keeps_fields_when_split() {
+        let e = Error::new(ErrorKind::Timeout, "slow");
+        let e2 = e.clone();
+        let parts = e2.into_parts();
+        assert_eq!(parts.kind, ErrorKind::Timeout);
+        assert_eq!(parts.message, "slow");
+        drop(e);
+    }
+}

@@ -1,0 +1,89 @@
+//! # switchboard
+//!
+//! Embeddable plumbing for third-party API integrations: one HTTP pipeline (auth, cache, rate
+//! limits, circuit breaker, retries that never duplicate a side effect, deadlines), pluggable
+//! credential stores and rate limiters, webhook verification, and provider connectors behind
+//! cargo features.
+//!
+//! ```no_run
+//! # async fn demo(connector: std::sync::Arc<dyn switchboard::Connector>) -> Result<(), switchboard::Error> {
+//! use std::sync::Arc;
+//! use switchboard::{auth::BearerToken, Switchboard};
+//!
+//! let sb = Switchboard::builder().build()?;
+//! let conn = sb
+//!     .connection(connector)
+//!     .tenant("acme")
+//!     .id("acme-crm")
+//!     .base_url("https://api.example.com")
+//!     .auth(Arc::new(BearerToken::new("token")))
+//!     .build()?;
+//! let contacts: serde_json::Value = conn.get("/v1/contacts").send().await?.json().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Where to look: [`pipeline`] documents the order of the layers; [`Error`] is the one error
+//! type; the four plug-in traits are [`Connector`], [`WebhookVerifier`], [`CredentialStore`]
+//! and [`RateLimiter`].
+
+pub mod auth;
+mod client;
+pub mod connector;
+pub mod credentials;
+mod error;
+mod ids;
+pub mod observe;
+pub mod pipeline;
+pub mod rate_limit;
+pub mod redact;
+mod response;
+pub mod webhook;
+
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use client::{Connection, ConnectionBuilder, RequestBuilder, Switchboard, SwitchboardBuilder};
+pub use connector::{AttemptOutcome, Connector, RetryDecision};
+pub use credentials::CredentialStore;
+pub use error::{BoxError, ConfigError, DecodeError, Error, ErrorKind};
+pub use ids::{ConnectionId, TenantId};
+pub use pipeline::breaker::{BreakerConfig, BreakerReport, BreakerState};
+pub use pipeline::cache::CacheConfig;
+pub use pipeline::retry::RetryConfig;
+pub use rate_limit::{Quota, RateLimiter};
+pub use response::{decode_json, Response};
+pub use webhook::WebhookVerifier;
+
+#[cfg(feature = "twilio")]
+#[path = "../connectors/twilio/mod.rs"]
+pub mod twilio;
+
+#[cfg(feature = "stripe")]
+#[path = "../connectors/stripe/mod.rs"]
+pub mod stripe;
+
+#[cfg(feature = "docusign")]
+#[path = "../connectors/docusign/mod.rs"]
+pub mod docusign;
+
+#[cfg(feature = "ghl")]
+#[path = "../connectors/ghl/mod.rs"]
+pub mod ghl;
+
+#[cfg(feature = "rets")]
+#[path = "../connectors/rets/mod.rs"]
+pub mod rets;
+
+#[cfg(feature = "google-maps")]
+#[path = "../connectors/google_maps/mod.rs"]
+pub mod google_maps;
+
+#[cfg(test)]
+mod object_safety {
+    use std::sync::Arc;
+    fn _connector(_: Arc<dyn crate::Connector>) {}
+    fn _verifier(_: Arc<dyn crate::WebhookVerifier>) {}
+    fn _store(_: Arc<dyn crate::CredentialStore>) {}
+    fn _limiter(_: Arc<dyn crate::RateLimiter>) {}
+    fn _auth(_: Arc<dyn crate::auth::Authenticator>) {}
+}

@@ -1,0 +1,81 @@
+//! Metrics through the `metrics` facade, so hosts pick their own exporter. Spans are opened
+//! where the work happens (the client for calls, the retry layer for attempts).
+//!
+//! Labels hold the connector, endpoint, outcome and reason, never a tenant (unbounded) and
+//! never anything secret.
+//!
+//! | metric | kind | labels |
+//! | --- | --- | --- |
+//! | `switchboard_requests_total` | counter | connector, endpoint, outcome |
+//! | `switchboard_request_duration_seconds` | histogram | connector, endpoint |
+//! | `switchboard_attempts_total` | counter | connector |
+//! | `switchboard_retries_total` | counter | connector, reason |
+//! | `switchboard_retry_budget_exhausted_total` | counter | connector |
+//! | `switchboard_cache_total` | counter | connector, result (hit, miss) |
+//! | `switchboard_rate_limited_total` | counter | connector |
+//! | `switchboard_breaker_rejected_total` | counter | connector |
+//! | `switchboard_breaker_state` | gauge (0 closed, 1 half-open, 2 open) | connector, host |
+
+use std::time::Duration;
+
+use crate::pipeline::breaker::BreakerState;
+use crate::pipeline::CallContext;
+
+/// Metric names, for hosts that describe or filter them.
+pub mod names {
+    /// Calls, by outcome (`ok` or an error kind).
+    pub const REQUESTS: &str = "switchboard_requests_total";
+    /// Call latency in seconds.
+    pub const REQUEST_DURATION: &str = "switchboard_request_duration_seconds";
+    /// Attempts sent to the transport.
+    pub const ATTEMPTS: &str = "switchboard_attempts_total";
+    /// Retries, by reason.
+    pub const RETRIES: &str = "switchboard_retries_total";
+    /// Retries refused by the budget.
+    pub const RETRY_BUDGET_EXHAUSTED: &str = "switchboard_retry_budget_exhausted_total";
+    /// Cache lookups, by result.
+    pub const CACHE: &str = "switchboard_cache_total";
+    /// Calls refused by the local rate limiter.
+    pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
+    /// Calls refused by an open breaker.
+    pub const BREAKER_REJECTED: &str = "switchboard_breaker_rejected_total";
+    /// Breaker state per connector and host.
+    pub const BREAKER_STATE: &str = "switchboard_breaker_state";
+}
+
+pub(crate) fn call_finished(ctx: &CallContext, outcome: &'static str, elapsed: Duration) {
+    metrics::counter!(names::REQUESTS, "connector" => ctx.connector_name.clone(), "endpoint" => ctx.endpoint.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!(names::REQUEST_DURATION, "connector" => ctx.connector_name.clone(), "endpoint" => ctx.endpoint.clone()).record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn attempt(ctx: &CallContext) {
+    metrics::counter!(names::ATTEMPTS, "connector" => ctx.connector_name.clone()).increment(1);
+}
+
+pub(crate) fn retry(ctx: &CallContext, reason: &'static str) {
+    metrics::counter!(names::RETRIES, "connector" => ctx.connector_name.clone(), "reason" => reason).increment(1);
+}
+
+pub(crate) fn retry_budget_exhausted(ctx: &CallContext) {
+    metrics::counter!(names::RETRY_BUDGET_EXHAUSTED, "connector" => ctx.connector_name.clone())
+        .increment(1);
+}
+
+pub(crate) fn cache(ctx: &CallContext, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!(names::CACHE, "connector" => ctx.connector_name.clone(), "result" => result)
+        .increment(1);
+}
+
+pub(crate) fn rate_limited(ctx: &CallContext) {
+    metrics::counter!(names::RATE_LIMITED, "connector" => ctx.connector_name.clone()).increment(1);
+}
+
+pub(crate) fn breaker_rejected(ctx: &CallContext) {
+    metrics::counter!(names::BREAKER_REJECTED, "connector" => ctx.connector_name.clone())
+        .increment(1);
+}
+
+pub(crate) fn breaker_state(ctx: &CallContext, state: BreakerState) {
+    metrics::gauge!(names::BREAKER_STATE, "connector" => ctx.connector_name.clone(), "host" => ctx.host.clone()).set(state.as_gauge());
+}

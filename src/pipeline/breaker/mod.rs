@@ -1,0 +1,157 @@
+//! Layer 4, circuit breaker: one breaker per connection and host.
+//!
+//! It opens when at least `min_calls` calls in the rolling window ended and at least
+//! `failure_ratio` of them failed (a transport failure, a timeout or a 5xx after retries),
+//! fails fast while open, lets exactly one probe through after each cool-down, and closes when
+//! the probe succeeds. 4xx answers and provider rate limits do not count as failures: the
+//! provider is up.
+
+mod state;
+
+pub use state::{BreakerConfig, BreakerState};
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower::{Layer, Service, ServiceExt};
+
+use super::registry::{connection_host_key, Registry};
+use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::observe;
+use state::{Breaker, Outcome};
+
+/// The breakers of one switchboard, by connection and host.
+#[derive(Debug)]
+pub(crate) struct Breakers {
+    config: BreakerConfig,
+    by_key: Registry<Breaker>,
+}
+
+/// One breaker's state, for health reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BreakerReport {
+    /// The connection.
+    pub connection: String,
+    /// The provider host.
+    pub host: String,
+    /// Its state now.
+    pub state: BreakerState,
+}
+
+impl Breakers {
+    pub(crate) fn new(config: BreakerConfig) -> Self {
+        Breakers {
+            config,
+            by_key: Registry::default(),
+        }
+    }
+
+    pub(crate) fn state(&self, connection: &str, host: &str) -> Option<BreakerState> {
+        self.by_key
+            .get(&connection_host_key(connection, host))
+            .map(|b| b.state())
+    }
+
+    pub(crate) fn reports(&self) -> Vec<BreakerReport> {
+        self.by_key
+            .snapshot()
+            .into_iter()
+            .map(|(k, b)| {
+                let (connection, host) = k.split_once('\u{0}').unwrap_or((&k, ""));
+                BreakerReport {
+                    connection: connection.to_string(),
+                    host: host.to_string(),
+                    state: b.state(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BreakerLayer {
+    pub(crate) breakers: Arc<Breakers>,
+}
+
+impl<S> Layer<S> for BreakerLayer {
+    type Service = BreakerService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        BreakerService {
+            inner,
+            breakers: self.breakers.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BreakerService<S> {
+    inner: S,
+    breakers: Arc<Breakers>,
+}
+
+impl<S> Service<PipelineRequest> for BreakerService<S>
+where
+    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = PipelineResponse;
+    type Error = Error;
+    type Future = BoxFuture<PipelineResponse>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: PipelineRequest) -> Self::Future {
+        let inner = self.inner.clone();
+        let breakers = self.breakers.clone();
+        Box::pin(async move {
+            let ctx = context_of(&req)?;
+            let key = connection_host_key(ctx.connection.as_str(), &ctx.host);
+            let breaker = breakers
+                .by_key
+                .get_or_insert_with(&key, || Breaker::new(breakers.config.clone()));
+            let permit = match breaker.admit() {
+                Ok(p) => p,
+                Err(retry_after) => {
+                    observe::breaker_rejected(&ctx);
+                    let mut p = ErrorParts::new(
+                        ErrorKind::CircuitOpen,
+                        format!("circuit open for host {}; failing fast", ctx.host),
+                    );
+                    p.retry_after = Some(retry_after);
+                    return Err(p.build());
+                }
+            };
+            let result = inner.oneshot(req).await;
+            let outcome = match &result {
+                Ok(_) => Outcome::Success,
+                Err(e) => classify(e),
+            };
+            if let Some(changed) = permit.finish(outcome) {
+                observe::breaker_state(&ctx, changed);
+                tracing::info!(connector = %ctx.connector_name, host = %ctx.host, state = ?changed, "circuit breaker changed state");
+            }
+            result
+        })
+    }
+}
+
+fn classify(e: &Error) -> Outcome {
+    match e.kind() {
+        ErrorKind::Connect
+        | ErrorKind::Transport
+        | ErrorKind::Timeout
+        | ErrorKind::Deadline
+        | ErrorKind::OutcomeUnknown => Outcome::Failure,
+        ErrorKind::Status if e.status().is_some_and(|s| s.is_server_error()) => Outcome::Failure,
+        ErrorKind::Status => Outcome::Success,
+        // Rate limits, bad settings, auth: say nothing about the provider's health.
+        _ => Outcome::Ignored,
+    }
+}

@@ -1,0 +1,108 @@
+//! [`CallContext`]: what one logical call carries through every layer.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::auth::Authenticator;
+use crate::connector::Connector;
+use crate::ids::{ConnectionId, TenantId};
+
+/// How a call handles idempotency keys.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Idempotency {
+    /// A key is generated once for the call when it has side effects and the connector
+    /// supports keys; it is reused on every attempt.
+    #[default]
+    Auto,
+    /// The caller's own key, reused on every attempt.
+    Key(String),
+    /// No key: a call with side effects is then retried only when nothing was sent.
+    None,
+}
+
+impl fmt::Debug for Idempotency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Idempotency::Auto => f.write_str("Auto"),
+            Idempotency::Key(k) => f.debug_tuple("Key").field(k).finish(),
+            Idempotency::None => f.write_str("None"),
+        }
+    }
+}
+
+/// Everything the layers know about one logical call. Read-only for host layers, found in the
+/// request's extensions as `Arc<CallContext>`.
+pub struct CallContext {
+    pub(crate) connector: Arc<dyn Connector>,
+    pub(crate) connector_name: Arc<str>,
+    pub(crate) tenant: TenantId,
+    pub(crate) connection: ConnectionId,
+    pub(crate) auth: Option<Arc<dyn Authenticator>>,
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) bucket: Arc<str>,
+    pub(crate) idempotency: Idempotency,
+    pub(crate) idempotency_header: Option<HeaderName>,
+    pub(crate) side_effects: bool,
+    pub(crate) cache_ttl: Option<Duration>,
+    pub(crate) invalidates: Vec<String>,
+    pub(crate) stream: bool,
+    pub(crate) deadline: tokio::time::Instant,
+    pub(crate) redacted_url: String,
+    pub(crate) host: Arc<str>,
+}
+
+impl CallContext {
+    /// The connector's name.
+    pub fn connector(&self) -> &str {
+        &self.connector_name
+    }
+
+    /// The tenant making the call.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The connection the call uses.
+    pub fn connection(&self) -> &ConnectionId {
+        &self.connection
+    }
+
+    /// The endpoint's label (for example `customers.create`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The request URL with secrets redacted.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted_url
+    }
+
+    /// Whether the call has side effects (POST, PATCH, or marked so).
+    pub fn has_side_effects(&self) -> bool {
+        self.side_effects
+    }
+
+    /// The instant by which the whole call must end.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("connector", &self.connector_name)
+            .field("tenant", &self.tenant)
+            .field("connection", &self.connection)
+            .field("endpoint", &self.endpoint)
+            .field("url", &self.redacted_url)
+            .field("side_effects", &self.side_effects)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,95 @@
+//! Layer 3, rate limit: asks the [`crate::RateLimiter`] for leave to call, waits when the wait
+//! is short (up to `max_wait` and within the deadline), and otherwise fails with a typed
+//! rate-limited error that carries the delay. Nothing was sent then.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower::{Layer, Service, ServiceExt};
+
+use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::observe;
+use crate::rate_limit::{RateDecision, RateKey, RateLimiter};
+
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimitLayer {
+    pub(crate) limiter: Arc<dyn RateLimiter>,
+    pub(crate) max_wait: Duration,
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            limiter: self.limiter.clone(),
+            max_wait: self.max_wait,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimitService<S> {
+    inner: S,
+    limiter: Arc<dyn RateLimiter>,
+    max_wait: Duration,
+}
+
+impl<S> Service<PipelineRequest> for RateLimitService<S>
+where
+    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = PipelineResponse;
+    type Error = Error;
+    type Future = BoxFuture<PipelineResponse>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: PipelineRequest) -> Self::Future {
+        let inner = self.inner.clone();
+        let limiter = self.limiter.clone();
+        let max_wait = self.max_wait;
+        Box::pin(async move {
+            let ctx = context_of(&req)?;
+            let key = RateKey::new(
+                ctx.tenant.clone(),
+                ctx.connector_name.clone(),
+                ctx.bucket.clone(),
+            );
+            let mut waited = Duration::ZERO;
+            loop {
+                match limiter.acquire(&key, NonZeroU32::MIN).await? {
+                    RateDecision::Granted => break,
+                    RateDecision::RetryAfter(d) => {
+                        let too_long = waited + d > max_wait
+                            || tokio::time::Instant::now() + d >= ctx.deadline;
+                        if too_long {
+                            observe::rate_limited(&ctx);
+                            let mut p = ErrorParts::new(
+                                ErrorKind::RateLimited,
+                                format!(
+                                    "local rate limit for bucket `{}` reached; try again in {:?}",
+                                    ctx.bucket, d
+                                ),
+                            );
+                            p.retry_after = Some(d);
+                            return Err(p.build());
+                        }
+                        tokio::time::sleep(d).await;
+                        waited += d;
+                    }
+                }
+            }
+            inner.oneshot(req).await
+        })
+    }
+}

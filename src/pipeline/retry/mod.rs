@@ -1,0 +1,325 @@
+//! Layer 5, retry: backoff with jitter, `Retry-After`, a retry budget, and the rule that keeps
+//! retries from duplicating side effects.
+//!
+//! A call with side effects (POST, PATCH, or marked so) is retried only when
+//! - nothing was sent (the connection was refused), or
+//! - it carries an idempotency key, generated once per logical call and reused on every
+//!   attempt, or
+//! - the connector's classifier says the provider did not act on it (for example Twilio's
+//!   error 20429).
+//!
+//! When retries stop after a failure that may have reached the provider, such a call ends in
+//! [`crate::ErrorKind::OutcomeUnknown`], carrying the key to retry with.
+
+mod budget;
+mod policy;
+
+pub use policy::{parse_retry_after, RetryConfig};
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
+
+pub(crate) use budget::Budgets;
+use policy::is_transient_status;
+
+use super::registry::connection_host_key;
+use super::{
+    clone_request, context_of, Body, BoxFuture, CallContext, Idempotency, PipelineRequest,
+    PipelineResponse,
+};
+use crate::connector::{AttemptOutcome, RetryDecision};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::observe;
+
+/// The retry layer; shared state (config and budgets) is behind one `Arc`.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: RetryConfig,
+    budgets: Budgets,
+}
+
+impl RetryLayer {
+    pub(crate) fn new(config: RetryConfig) -> Self {
+        RetryLayer {
+            shared: Arc::new(Shared {
+                budgets: Budgets::new(config.clone()),
+                config,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = RetryService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RetryService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<PipelineRequest> for RetryService<S>
+where
+    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = PipelineResponse;
+    type Error = Error;
+    type Future = BoxFuture<PipelineResponse>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: PipelineRequest) -> Self::Future {
+        Box::pin(run(self.inner.clone(), self.shared.clone(), req))
+    }
+}
+
+/// What the last attempt left us with.
+enum Last {
+    Response(PipelineResponse, Bytes),
+    Failure(Error),
+}
+
+/// Whether and when to try again.
+enum Next {
+    RetryAfter(Option<Duration>, &'static str),
+    Stop,
+}
+
+async fn run<S>(
+    inner: S,
+    shared: Arc<Shared>,
+    mut req: PipelineRequest,
+) -> Result<PipelineResponse, Error>
+where
+    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let ctx = context_of(&req)?;
+    let key = attach_idempotency_key(&ctx, &mut req)?;
+    let config = &shared.config;
+    let budget = shared
+        .budgets
+        .get(&connection_host_key(ctx.connection.as_str(), &ctx.host));
+    budget::deposit(&budget);
+
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let span = tracing::debug_span!(
+            "switchboard.attempt",
+            attempt,
+            status = tracing::field::Empty,
+            retry_reason = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let started = tokio::time::Instant::now();
+        let result = inner
+            .clone()
+            .oneshot(clone_request(&req))
+            .instrument(span.clone())
+            .await;
+        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        observe::attempt(&ctx);
+
+        let (last, next) = match result {
+            Ok(resp) if !is_failure(resp.status()) => {
+                span.record("status", resp.status().as_u16());
+                return Ok(resp);
+            }
+            Ok(resp) => {
+                span.record("status", resp.status().as_u16());
+                let body = match resp.body() {
+                    Body::Full(b) => b.clone(),
+                    Body::Stream(_) => Bytes::new(),
+                };
+                let outcome = AttemptOutcome::Response {
+                    method: req.method(),
+                    status: resp.status(),
+                    headers: resp.headers(),
+                    body: &body,
+                };
+                let next = decide(
+                    &ctx,
+                    key.is_some(),
+                    ctx.connector.classify_retry(&outcome),
+                    || {
+                        is_transient_status(resp.status())
+                            .then(|| parse_retry_after(resp.headers(), SystemTime::now()))
+                            .map(|after| Next::RetryAfter(after, "status"))
+                            .unwrap_or(Next::Stop)
+                    },
+                );
+                (Last::Response(resp, body), next)
+            }
+            Err(err) => {
+                let outcome = AttemptOutcome::Failure {
+                    method: req.method(),
+                    error: &err,
+                };
+                let next = decide(
+                    &ctx,
+                    key.is_some(),
+                    ctx.connector.classify_retry(&outcome),
+                    || match err.kind() {
+                        ErrorKind::Connect => Next::RetryAfter(None, "connect"),
+                        ErrorKind::Timeout => Next::RetryAfter(None, "timeout"),
+                        ErrorKind::Transport => Next::RetryAfter(None, "transport"),
+                        _ => Next::Stop,
+                    },
+                );
+                (Last::Failure(err), next)
+            }
+        };
+
+        let Next::RetryAfter(after, reason) = next else {
+            return Err(finish(&ctx, last, attempt, key, None));
+        };
+        if attempt >= config.max_attempts {
+            return Err(finish(&ctx, last, attempt, key, None));
+        }
+        if let Some(after) = after {
+            if after > config.retry_after_cap {
+                // Too long to sleep inside a call: hand the delay to the caller.
+                return Err(finish(&ctx, last, attempt, key, Some(after)));
+            }
+        }
+        let delay = after.unwrap_or_else(|| config.backoff(attempt));
+        if tokio::time::Instant::now() + delay >= ctx.deadline {
+            return Err(finish(&ctx, last, attempt, key, after));
+        }
+        if !budget::withdraw(&budget) {
+            observe::retry_budget_exhausted(&ctx);
+            return Err(finish(&ctx, last, attempt, key, after));
+        }
+        span.record("retry_reason", reason);
+        observe::retry(&ctx, reason);
+        tracing::debug!(
+            attempt,
+            reason,
+            delay_ms = delay.as_millis() as u64,
+            "retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn is_failure(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+/// Combines the connector's answer with the default rule and the side-effect gate.
+fn decide(
+    ctx: &CallContext,
+    keyed: bool,
+    answer: RetryDecision,
+    default: impl FnOnce() -> Next,
+) -> Next {
+    match answer {
+        RetryDecision::Never => Next::Stop,
+        RetryDecision::Retry { after } => Next::RetryAfter(after, "classifier"),
+        _ => match default() {
+            // A refused connection sent nothing, so even an unkeyed POST may go again.
+            Next::RetryAfter(a, "connect") => Next::RetryAfter(a, "connect"),
+            Next::RetryAfter(a, r) if !ctx.side_effects || keyed => Next::RetryAfter(a, r),
+            _ => Next::Stop,
+        },
+    }
+}
+
+/// Puts the call's idempotency key (chosen once per call in `RequestBuilder::send`) on the
+/// request before the first attempt, so every attempt carries the same one.
+fn attach_idempotency_key(
+    ctx: &CallContext,
+    req: &mut PipelineRequest,
+) -> Result<Option<String>, Error> {
+    let (Some(header), Idempotency::Key(key)) = (&ctx.idempotency_header, &ctx.idempotency) else {
+        return Ok(None);
+    };
+    let value = HeaderValue::from_str(key).map_err(|_| {
+        Error::from(crate::error::ConfigError::new(
+            "idempotency_key",
+            "must be visible ASCII without control characters",
+        ))
+    })?;
+    req.headers_mut().insert(header.clone(), value);
+    Ok(Some(key.clone()))
+}
+
+/// Turns the last attempt into the call's error.
+fn finish(
+    ctx: &CallContext,
+    last: Last,
+    attempts: u32,
+    key: Option<String>,
+    retry_after: Option<Duration>,
+) -> Error {
+    let mut p = match last {
+        Last::Response(resp, body) => {
+            let status = resp.status();
+            let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
+                || retry_after.is_some_and(|_| status.is_server_error());
+            let mut p = ErrorParts::new(
+                if rate_limited {
+                    ErrorKind::RateLimited
+                } else {
+                    ErrorKind::Status
+                },
+                format!("provider answered {}", status.as_u16()),
+            );
+            p.status = Some(status);
+            p.retry_after =
+                retry_after.or_else(|| parse_retry_after(resp.headers(), SystemTime::now()));
+            p.body = Some(body);
+            p.may_have_been_sent = true;
+            p
+        }
+        Last::Failure(err) => {
+            let mut p = err.into_parts();
+            if retry_after.is_some() {
+                p.retry_after = retry_after;
+            }
+            let unknown = ctx.side_effects
+                && p.may_have_been_sent
+                && matches!(p.kind, ErrorKind::Transport | ErrorKind::Timeout);
+            if unknown {
+                p.kind = ErrorKind::OutcomeUnknown;
+                p.message = format!(
+                    "{}; the provider may have acted on the request (retry only with the same idempotency key)",
+                    p.message
+                );
+            }
+            p
+        }
+    };
+    p.attempts = attempts;
+    p.idempotency_key = key;
+    p.idempotent = !ctx.side_effects;
+    p.build()
+}

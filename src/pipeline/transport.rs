@@ -1,0 +1,124 @@
+//! Layer 7, transport: sends one attempt with reqwest (rustls) and reads the response under the
+//! body cap, or hands a successful streamed response on as chunks.
+
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tower::Service;
+
+use super::body::too_large;
+use super::{context_of, Body, BoxFuture, PipelineRequest, PipelineResponse};
+use crate::error::{Error, ErrorKind, ErrorParts};
+
+/// The innermost service: one HTTP exchange.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub(crate) client: reqwest::Client,
+    pub(crate) body_cap: usize,
+}
+
+impl Service<PipelineRequest> for Transport {
+    type Response = PipelineResponse;
+    type Error = Error;
+    type Future = BoxFuture<PipelineResponse>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: PipelineRequest) -> Self::Future {
+        let client = self.client.clone();
+        let cap = self.body_cap;
+        Box::pin(async move {
+            let ctx = context_of(&req)?;
+            let request = reqwest::Request::try_from(req).map_err(|e| {
+                ErrorParts::new(ErrorKind::Config, "request cannot be sent")
+                    .source(e.without_url())
+                    .build()
+            })?;
+            let resp = client.execute(request).await.map_err(transport_error)?;
+            let mut builder = http::Response::builder()
+                .status(resp.status())
+                .version(resp.version());
+            if let Some(h) = builder.headers_mut() {
+                *h = resp.headers().clone();
+            }
+            let status = resp.status();
+            if let Some(len) = resp.content_length() {
+                if len > cap as u64 {
+                    return Err(too_large(cap));
+                }
+            }
+            let body = if ctx.stream && status.is_success() {
+                Body::Stream(capped_stream(resp, cap))
+            } else {
+                Body::Full(read_capped(resp, cap).await?)
+            };
+            builder.body(body).map_err(|e| {
+                ErrorParts::new(ErrorKind::Transport, "invalid response from upstream")
+                    .source(e)
+                    .build()
+            })
+        })
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(body_error)? {
+        if buf.len() + chunk.len() > cap {
+            return Err(too_large(cap));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn capped_stream(resp: reqwest::Response, cap: usize) -> super::body::ByteStream {
+    let mut seen = 0usize;
+    Box::pin(resp.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(body_error)?;
+        seen += chunk.len();
+        if seen > cap {
+            return Err(too_large(cap));
+        }
+        Ok(chunk)
+    }))
+}
+
+/// Maps a reqwest failure to our error, without its URL (which may hold a secret).
+fn transport_error(e: reqwest::Error) -> Error {
+    let (kind, sent, msg) = if e.is_connect() {
+        (
+            ErrorKind::Connect,
+            false,
+            "could not connect to the provider",
+        )
+    } else if e.is_timeout() {
+        (
+            ErrorKind::Timeout,
+            true,
+            "the provider did not answer in time",
+        )
+    } else {
+        (
+            ErrorKind::Transport,
+            true,
+            "the connection failed while the request was in flight",
+        )
+    };
+    let mut p = ErrorParts::new(kind, msg).source(e.without_url());
+    p.may_have_been_sent = sent;
+    p.build()
+}
+
+fn body_error(e: reqwest::Error) -> Error {
+    let mut p = ErrorParts::new(
+        ErrorKind::Transport,
+        "the connection failed while reading the response body",
+    )
+    .source(e.without_url());
+    p.may_have_been_sent = true;
+    p.build()
+}

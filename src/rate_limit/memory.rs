@@ -1,0 +1,145 @@
+//! The in-process limiter: GCRA from the `governor` crate, one keyed limiter per
+//! (connector, bucket), keyed inside by tenant.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use governor::clock::{Clock, DefaultClock};
+use governor::DefaultKeyedRateLimiter;
+
+use super::{Quota, RateDecision, RateKey, RateLimiter};
+use crate::error::Error;
+use crate::ids::TenantId;
+
+type Keyed = DefaultKeyedRateLimiter<TenantId>;
+
+/// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket
+/// has no quota is always granted. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct InMemoryRateLimiter {
+    // connector -> bucket -> limiter; fixed after construction, so reads take no lock.
+    limits: Arc<HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>>,
+    clock: DefaultClock,
+}
+
+impl InMemoryRateLimiter {
+    /// A limiter with no quotas (grants everything); add quotas with [`Self::with_quota`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `quota` for `connector`'s `bucket`, counted per tenant.
+    #[must_use]
+    pub fn with_quota(mut self, connector: &str, bucket: &str, quota: Quota) -> Self {
+        let limits = Arc::make_mut(&mut self.limits);
+        limits.entry(Arc::from(connector)).or_default().insert(
+            Arc::from(bucket),
+            Arc::new((quota, Keyed::keyed(quota.to_governor()))),
+        );
+        self
+    }
+
+    /// Checks synchronously; what [`RateLimiter::acquire`] does, without the async wrapper.
+    pub fn check(&self, key: &RateKey, cost: NonZeroU32) -> RateDecision {
+        let Some(entry) = self
+            .limits
+            .get(&*key.connector)
+            .and_then(|b| b.get(&*key.bucket))
+        else {
+            return RateDecision::Granted;
+        };
+        let (quota, limiter) = &**entry;
+        let result = if cost.get() == 1 {
+            limiter.check_key(&key.tenant).map_err(Some)
+        } else {
+            match limiter.check_key_n(&key.tenant, cost) {
+                Ok(r) => r.map_err(Some),
+                // More than the burst can ever hold: it will never be granted at once.
+                Err(_) => Err(None),
+            }
+        };
+        match result {
+            Ok(()) => RateDecision::Granted,
+            Err(Some(not_until)) => {
+                RateDecision::RetryAfter(not_until.wait_time_from(self.clock.now()))
+            }
+            Err(None) => RateDecision::RetryAfter(quota.period()),
+        }
+    }
+
+    /// Drops state for tenants that are back at full quota, to bound memory. Call it now and
+    /// then from a host task when tenants are many.
+    pub fn retain_recent(&self) {
+        for buckets in self.limits.values() {
+            for entry in buckets.values() {
+                let (_, limiter) = &**entry;
+                limiter.retain_recent();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for InMemoryRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_map();
+        for (c, buckets) in self.limits.iter() {
+            for (b, entry) in buckets {
+                let q = &entry.0;
+                d.entry(&format_args!("{c}/{b}"), q);
+            }
+        }
+        d.finish()
+    }
+}
+
+#[async_trait]
+impl RateLimiter for InMemoryRateLimiter {
+    async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error> {
+        Ok(self.check(key, cost))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const ONE: NonZeroU32 = NonZeroU32::MIN;
+
+    #[test]
+    fn grants_burst_then_asks_to_wait_and_keeps_tenants_apart() {
+        let q = Quota::new(NonZeroU32::new(3).unwrap(), Duration::from_secs(30)).unwrap();
+        let l = InMemoryRateLimiter::new().with_quota("twilio", "messages", q);
+        let a = RateKey::new(TenantId::new("a"), "twilio", "messages");
+        let b = RateKey::new(TenantId::new("b"), "twilio", "messages");
+        for _ in 0..3 {
+            assert_eq!(l.check(&a, ONE), RateDecision::Granted);
+        }
+        match l.check(&a, ONE) {
+            RateDecision::RetryAfter(d) => {
+                assert!(
+                    d > Duration::from_secs(5) && d <= Duration::from_secs(10),
+                    "{d:?}"
+                )
+            }
+            other => panic!("expected a wait, got {other:?}"),
+        }
+        assert_eq!(l.check(&b, ONE), RateDecision::Granted);
+    }
+
+    #[test]
+    fn unconfigured_bucket_is_granted_and_oversized_cost_waits() {
+        let q = Quota::per_second(NonZeroU32::new(2).unwrap());
+        let l = InMemoryRateLimiter::new().with_quota("x", "default", q);
+        let other = RateKey::new(TenantId::new("a"), "x", "other");
+        assert_eq!(l.check(&other, ONE), RateDecision::Granted);
+        let k = RateKey::new(TenantId::new("a"), "x", "default");
+        assert!(matches!(
+            l.check(&k, NonZeroU32::new(5).unwrap()),
+            RateDecision::RetryAfter(_)
+        ));
+    }
+}

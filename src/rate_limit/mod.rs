@@ -1,0 +1,72 @@
+//! Rate limiting: the [`RateLimiter`] trait, the [`Quota`] value that configures every limiter,
+//! and the in-process implementation [`InMemoryRateLimiter`].
+//!
+//! A limiter never sleeps: it answers "granted" or "come back after `d`", and the pipeline's
+//! rate-limit layer decides whether to wait (up to a configured maximum) or fail with a typed
+//! error. Keys are (tenant, connector, bucket), so one tenant's burst never spends another's
+//! quota.
+
+mod memory;
+mod quota;
+
+pub use memory::InMemoryRateLimiter;
+pub use quota::Quota;
+
+use std::fmt::Debug;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Error;
+use crate::ids::TenantId;
+
+/// Decides whether a call may go now.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + Debug {
+    /// Takes `cost` units for `key`, or says when they will be available. Never sleeps.
+    ///
+    /// # Errors
+    /// Only when the limiter's backend fails and it is configured to fail closed.
+    async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error>;
+}
+
+/// A limiter's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateDecision {
+    /// The units were taken; go ahead.
+    Granted,
+    /// Not now; the units can be had after this long.
+    RetryAfter(Duration),
+}
+
+/// What a limit is counted against: one tenant's use of one bucket of one connector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RateKey {
+    /// The tenant whose quota is spent.
+    pub tenant: TenantId,
+    /// The connector's name (`"twilio"`).
+    pub connector: Arc<str>,
+    /// The provider's bucket (`"messages"`, or `"default"`).
+    pub bucket: Arc<str>,
+}
+
+impl RateKey {
+    /// A key for `tenant`'s use of `connector`'s `bucket`.
+    pub fn new(
+        tenant: TenantId,
+        connector: impl Into<Arc<str>>,
+        bucket: impl Into<Arc<str>>,
+    ) -> Self {
+        RateKey {
+            tenant,
+            connector: connector.into(),
+            bucket: bucket.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+fn _obj_safe(_: Arc<dyn RateLimiter>) {}
