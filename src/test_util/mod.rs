@@ -1,1 +1,85 @@
-pub mod placeholder {}
+//! Helpers for testing code that uses switchboard (feature `test-util`).
+//!
+//! - [`LoopbackServer`]: an axum app on `127.0.0.1:0`, stopped when dropped.
+//! - [`RawServer`]: a TCP server scripted per request, for failures an HTTP framework cannot
+//!   produce (reset after the request was read, hang, reset on accept).
+//! - [`LogCapture`]: captures every log line and span field, and fails a test when a canary
+//!   secret shows up in it.
+//! - Time: every timer in the pipeline (backoff, `Retry-After`, deadlines, breaker cool-down)
+//!   is a `tokio::time` timer, so tests control the clock with
+//!   `#[tokio::test(start_paused = true)]` or `tokio::time::pause()` and `advance()`. The
+//!   in-memory rate limiter (governor) and the retry budget read the real clock.
+
+mod logs;
+mod raw;
+
+pub use logs::{CaptureWriter, LogCapture};
+pub use raw::{RawAction, RawRequest, RawServer};
+
+use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
+
+/// An axum app served on loopback for the lifetime of this value.
+#[derive(Debug)]
+pub struct LoopbackServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl LoopbackServer {
+    /// Serves `app` on `127.0.0.1` at a free port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound (a broken test machine).
+    pub async fn start(app: axum::Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        LoopbackServer {
+            addr,
+            stop: Some(stop),
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A distinctive fake secret for canary checks: `CANARY-<label>-<random>`.
+pub fn canary(label: &str) -> String {
+    format!("CANARY-{label}-{:016x}", fastrand::u64(..))
+}
+
+/// A loopback port on which nothing listens (bound, then released), for "connection refused".
+///
+/// # Panics
+/// If no loopback port can be bound.
+pub fn refused_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    l.local_addr().expect("local address")
+}
