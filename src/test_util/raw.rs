@@ -84,7 +84,9 @@ pub struct RawServer {
 
 impl std::fmt::Debug for RawServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawServer").field("addr", &self.addr).finish()
+        f.debug_struct("RawServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -106,7 +108,9 @@ impl RawServer {
     }
 
     async fn start_inner(handler: Handler, reset_on_accept: bool) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));

@@ -1,0 +1,211 @@
+//! GET cache over real HTTP: coalescing, tenant isolation, no secrets in keys, invalidation.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use switchboard::auth::{BearerToken, QueryKey};
+use switchboard::test_util::{canary, LogCapture, LoopbackServer};
+
+use crate::support::{builder, connect, connect_as, TestConnector};
+
+async fn counting_server(delay: Duration) -> (LoopbackServer, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/items/{id}",
+            get(
+                move |State(h): State<Arc<AtomicUsize>>, headers: HeaderMap| async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    let who = headers
+                        .get("x-tenant")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("?")
+                        .to_string();
+                    format!("{{\"tenant\":\"{who}\"}}")
+                },
+            )
+            .post(|State(h): State<Arc<AtomicUsize>>| async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                "{}"
+            }),
+        )
+        .route(
+            "/missing",
+            get(|| async { (axum::http::StatusCode::NOT_FOUND, "{}") }),
+        )
+        .with_state(hits.clone());
+    (LoopbackServer::start(app).await, hits)
+}
+
+#[tokio::test]
+async fn hundred_concurrent_identical_gets_reach_upstream_once() {
+    let (server, hits) = counting_server(Duration::from_millis(100)).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let calls = (0..100).map(|_| {
+        conn.get("/items/1")
+            .cache_for(Duration::from_secs(60))
+            .send()
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let mut hits_seen = 0;
+    for r in results {
+        let r = r.unwrap();
+        hits_seen += usize::from(r.is_cache_hit());
+        assert_eq!(r.bytes().await.unwrap(), "{\"tenant\":\"?\"}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(hits_seen, 99, "one call fetched, 99 were served by it");
+}
+
+#[tokio::test]
+async fn two_tenants_never_share_an_entry() {
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let a = connect_as(
+        &sb,
+        TestConnector::default(),
+        &server.base_url(),
+        "tenant-a",
+        "conn-a",
+    );
+    let b = connect_as(
+        &sb,
+        TestConnector::default(),
+        &server.base_url(),
+        "tenant-b",
+        "conn-b",
+    );
+    let ttl = Duration::from_secs(60);
+    for _ in 0..3 {
+        let ra = a
+            .get("/items/1")
+            .header("x-tenant", "a")
+            .cache_for(ttl)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ra.bytes().await.unwrap(), "{\"tenant\":\"a\"}");
+        let rb = b
+            .get("/items/1")
+            .header("x-tenant", "b")
+            .cache_for(ttl)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rb.bytes().await.unwrap(), "{\"tenant\":\"b\"}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn api_key_in_query_is_in_no_cache_key_and_no_log_line() {
+    let (logs, _guard) = LogCapture::start();
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let secret = canary("query-key");
+    let sb = builder().build().unwrap();
+    let conn = sb
+        .connection(Arc::new(TestConnector::default()))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .auth(Arc::new(QueryKey::new("key", secret.clone())))
+        .build()
+        .unwrap();
+    // The caller also puts a secret in the query by hand.
+    let by_hand = canary("hand-token");
+    for _ in 0..2 {
+        conn.get("/items/1")
+            .query(&[("access_token", by_hand.as_str()), ("q", "x")])
+            .cache_for(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "second call is a hit");
+    let keys = sb.cache_keys();
+    assert_eq!(keys.len(), 1);
+    assert!(
+        !keys[0].contains(&secret) && !keys[0].contains(&by_hand),
+        "{keys:?}"
+    );
+    assert!(keys[0].contains("access_token=REDACTED"), "{keys:?}");
+    let text = logs.contents();
+    assert!(
+        text.contains("switchboard.call"),
+        "calls were logged: {text}"
+    );
+    logs.assert_absent(&secret);
+    logs.assert_absent(&by_hand);
+}
+
+#[tokio::test]
+async fn successful_write_invalidates_the_resource_path_and_errors_are_not_cached() {
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let ttl = Duration::from_secs(60);
+    conn.get("/items/1").cache_for(ttl).send().await.unwrap();
+    assert!(conn
+        .get("/items/1")
+        .cache_for(ttl)
+        .send()
+        .await
+        .unwrap()
+        .is_cache_hit());
+    conn.post("/items/1").send().await.unwrap();
+    let after = conn.get("/items/1").cache_for(ttl).send().await.unwrap();
+    assert!(!after.is_cache_hit(), "the write dropped the entry");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    for _ in 0..2 {
+        let err = conn
+            .get("/missing")
+            .cache_for(ttl)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    }
+    assert_eq!(
+        sb.cache_keys()
+            .iter()
+            .filter(|k| k.contains("/missing"))
+            .count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn cached_calls_still_require_auth_to_succeed_first() {
+    // Auth runs before the cache: a bad credential fails even when the entry exists.
+    let (server, _) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let good = connect(&sb, TestConnector::default(), &server.base_url());
+    good.get("/items/1")
+        .cache_for(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    let bad = sb
+        .connection(Arc::new(TestConnector::default()))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .auth(Arc::new(BearerToken::new("bad\ntoken")))
+        .build()
+        .unwrap();
+    let err = bad
+        .get("/items/1")
+        .cache_for(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), switchboard::ErrorKind::Auth);
+}
