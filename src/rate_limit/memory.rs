@@ -15,13 +15,15 @@ use crate::error::Error;
 use crate::ids::TenantId;
 
 type Keyed = DefaultKeyedRateLimiter<TenantId>;
+/// connector -> bucket -> (quota, limiter keyed by tenant).
+type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
 
 /// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket
 /// has no quota is always granted. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct InMemoryRateLimiter {
-    // connector -> bucket -> limiter; fixed after construction, so reads take no lock.
-    limits: Arc<HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>>,
+    // Fixed after construction, so reads take no lock.
+    limits: Arc<Limits>,
     clock: DefaultClock,
 }
 

@@ -13,7 +13,7 @@
 mod logs;
 mod raw;
 
-pub use logs::{CaptureWriter, LogCapture};
+pub use logs::{CaptureGuard, CaptureWriter, LogCapture};
 pub use raw::{RawAction, RawRequest, RawServer};
 
 use std::net::SocketAddr;

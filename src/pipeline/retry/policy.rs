@@ -146,7 +146,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
     }
     if let Ok(f) = raw.parse::<f64>() {
         // Some providers send fractional seconds; negative or absurd values are ignored.
-        return (f.is_finite() && f >= 0.0 && f < 1e9).then(|| Duration::from_secs_f64(f));
+        return (0.0..1e9).contains(&f).then(|| Duration::from_secs_f64(f));
     }
     let when = httpdate::parse_http_date(raw).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
