@@ -7,12 +7,16 @@
 //!   secret shows up in it.
 //! - Time: every timer in the pipeline (backoff, `Retry-After`, deadlines, breaker cool-down)
 //!   is a `tokio::time` timer, so tests control the clock with
-//!   `#[tokio::test(start_paused = true)]` or `tokio::time::pause()` and `advance()`. The
-//!   in-memory rate limiter (governor) and the retry budget read the real clock.
+//!   `#[tokio::test(start_paused = true)]` or `tokio::time::pause()` and `advance()`. With real
+//!   loopback sockets, wrap the builder in [`freeze_clock_during_attempts`], or the paused
+//!   clock jumps to the attempt timeout while a response is on its way. The in-memory rate
+//!   limiter (governor) and the retry budget read the real clock.
 
+mod clock;
 mod logs;
 mod raw;
 
+pub use clock::freeze_clock_during_attempts;
 pub use logs::{CaptureGuard, CaptureWriter, LogCapture};
 pub use raw::{RawAction, RawRequest, RawServer};
 

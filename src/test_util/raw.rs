@@ -122,6 +122,7 @@ impl RawServer {
                     reset(stream);
                     continue;
                 }
+                let _ = stream.set_nodelay(true);
                 let (h, r) = (handler.clone(), reqs.clone());
                 tokio::spawn(serve_connection(stream, h, r));
             }
@@ -180,9 +181,10 @@ async fn serve_connection(mut stream: TcpStream, handler: Handler, requests: Arc
                     head.push_str(&format!("{n}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                if stream.write_all(head.as_bytes()).await.is_err()
-                    || stream.write_all(&body).await.is_err()
-                {
+                // One write, so the client never waits on a delayed ACK between head and body.
+                let mut out = head.into_bytes();
+                out.extend_from_slice(&body);
+                if stream.write_all(&out).await.is_err() {
                     return;
                 }
             }

@@ -14,10 +14,10 @@ type Classifier = dyn Fn(&AttemptOutcome<'_>) -> RetryDecision + Send + Sync;
 
 /// A connector for tests: `name` "test", default idempotency header, optional classifier.
 #[derive(Clone)]
-pub struct TestConnector {
-    pub classifier: Option<Arc<Classifier>>,
-    pub idempotency_header: Option<&'static str>,
-    pub secret_params: &'static [&'static str],
+pub(crate) struct TestConnector {
+    pub(crate) classifier: Option<Arc<Classifier>>,
+    pub(crate) idempotency_header: Option<&'static str>,
+    pub(crate) secret_params: &'static [&'static str],
 }
 
 impl std::fmt::Debug for TestConnector {
@@ -37,7 +37,7 @@ impl Default for TestConnector {
 }
 
 impl TestConnector {
-    pub fn with_classifier(
+    pub(crate) fn with_classifier(
         f: impl Fn(&AttemptOutcome<'_>) -> RetryDecision + Send + Sync + 'static,
     ) -> Self {
         TestConnector {
@@ -73,7 +73,7 @@ impl Connector for TestConnector {
 }
 
 /// Defaults for tests: 3 attempts, 10 ms base delay, generous budget, short attempt timeout.
-pub fn builder() -> SwitchboardBuilder {
+pub(crate) fn builder() -> SwitchboardBuilder {
     Switchboard::builder()
         .retry(
             RetryConfig::default()
@@ -86,12 +86,12 @@ pub fn builder() -> SwitchboardBuilder {
 }
 
 /// A connection of `connector` to `base_url` for tenant `t1`, connection `c1`.
-pub fn connect(sb: &Switchboard, connector: TestConnector, base_url: &str) -> Connection {
+pub(crate) fn connect(sb: &Switchboard, connector: TestConnector, base_url: &str) -> Connection {
     connect_as(sb, connector, base_url, "t1", "c1")
 }
 
 /// A connection for a given tenant and connection id.
-pub fn connect_as(
+pub(crate) fn connect_as(
     sb: &Switchboard,
     connector: TestConnector,
     base_url: &str,

@@ -165,17 +165,22 @@ where
                     headers: resp.headers(),
                     body: &body,
                 };
-                let next = decide(
-                    &ctx,
-                    key.is_some(),
-                    ctx.connector.classify_retry(&outcome),
-                    || {
-                        is_transient_status(resp.status())
-                            .then(|| parse_retry_after(resp.headers(), SystemTime::now()))
-                            .map(|after| Next::RetryAfter(after, "status"))
-                            .unwrap_or(Next::Stop)
+                // A classifier that says "retry" without a delay still gets the provider's
+                // Retry-After: the later of the two wins.
+                let header_after = parse_retry_after(resp.headers(), SystemTime::now());
+                let answer = match ctx.connector.classify_retry(&outcome) {
+                    RetryDecision::Retry { after } => RetryDecision::Retry {
+                        after: after.max(header_after),
                     },
-                );
+                    other => other,
+                };
+                let next = decide(&ctx, key.is_some(), answer, || {
+                    if is_transient_status(resp.status()) {
+                        Next::RetryAfter(header_after, "status")
+                    } else {
+                        Next::Stop
+                    }
+                });
                 (Last::Response(resp, body), next)
             }
             Err(err) => {
