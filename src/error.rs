@@ -49,6 +49,14 @@ pub enum ErrorKind {
     Decode,
     /// A credential, connection or other store failed.
     Store,
+    /// A compare-and-swap write lost: the record changed since it was read. Re-read and retry.
+    Conflict,
+    /// A sealed credential could not be sealed or opened (tampered, wrong tenant, retired key).
+    Vault,
+    /// A connection's state does not allow what was asked (an illegal lifecycle transition).
+    State,
+    /// A config or template failed validation; see the listed JSON pointers.
+    Validation,
 }
 
 impl ErrorKind {
@@ -68,6 +76,10 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::Decode => "decode",
             ErrorKind::Store => "store",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Vault => "vault",
+            ErrorKind::State => "state",
+            ErrorKind::Validation => "validation",
         }
     }
 }

@@ -28,6 +28,7 @@
 
 pub mod auth;
 mod client;
+pub mod connections;
 pub mod connector;
 pub mod credentials;
 mod error;
@@ -37,6 +38,7 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod redact;
 mod response;
+pub mod vault;
 pub mod webhook;
 
 #[cfg(feature = "test-util")]

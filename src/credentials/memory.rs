@@ -54,6 +54,10 @@ impl CredentialStore for InMemoryCredentialStore {
         Ok(version)
     }
 
+    async fn list_keys(&self) -> Result<Vec<CredentialKey>, Error> {
+        Ok(self.records().keys().cloned().collect())
+    }
+
     async fn delete(&self, key: &CredentialKey, expected: u64) -> Result<(), Error> {
         let mut records = self.records();
         let found = records.get(key).map(|r| r.version);
@@ -91,7 +95,7 @@ mod tests {
             .save(&key(), SealedCredential::new(&b"c"[..]), Some(1))
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Store);
+        assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err.to_string().contains("expected 1, found 2"), "{err}");
         let got = s.load(&key()).await.unwrap().unwrap();
         assert_eq!((got.version, got.value.as_bytes()), (2, &b"b"[..]));

@@ -84,14 +84,20 @@ pub trait CredentialStore: Send + Sync + Debug {
     /// and returns the new version.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] with a message naming the conflict when another writer won, or when
-    /// the backend fails. Nothing is written then.
+    /// [`ErrorKind::Conflict`] when another writer won (re-read and retry), or
+    /// [`ErrorKind::Store`] when the backend fails. Nothing is written then.
     async fn save(
         &self,
         key: &CredentialKey,
         value: SealedCredential,
         expected: Option<u64>,
     ) -> Result<u64, Error>;
+
+    /// Every key in the store, in no particular order (used by key rotation).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the backend fails.
+    async fn list_keys(&self) -> Result<Vec<CredentialKey>, Error>;
 
     /// Deletes a record if its current version is `expected`.
     ///
@@ -107,7 +113,7 @@ pub(crate) fn version_conflict(
 ) -> Error {
     let show = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
     ErrorParts::new(
-        ErrorKind::Store,
+        ErrorKind::Conflict,
         format!(
             "version conflict on credential `{}` of connection `{}`: expected {}, found {}",
             key.kind,

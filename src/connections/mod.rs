@@ -1,0 +1,245 @@
+//! Connection records and their lifecycle: `pending -> active | error`,
+//! `active -> error | disconnected`, `error -> active`, `disconnected -> active`.
+//!
+//! A record holds the tenant, the template it was made from, its name, status, the non-secret
+//! part of its config, when it was last checked, last succeeded and last synced, a redacted
+//! error message and the count of consecutive failures. Stores write records with a
+//! compare-and-swap on `version`, so two replicas moving the same connection cannot lose an
+//! update.
+
+mod memory;
+
+pub use memory::InMemoryConnectionStore;
+
+use std::fmt::{self, Debug};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::ids::{ConnectionId, TenantId};
+
+/// Where a connection is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ConnectionStatus {
+    /// Created, not yet checked.
+    Pending,
+    /// Checked and working.
+    Active,
+    /// The last check or call failed in a way that needs attention.
+    Error,
+    /// Turned off by the tenant or the host.
+    Disconnected,
+}
+
+impl ConnectionStatus {
+    /// Every status, for tables and UIs.
+    pub const ALL: [ConnectionStatus; 4] = [
+        ConnectionStatus::Pending,
+        ConnectionStatus::Active,
+        ConnectionStatus::Error,
+        ConnectionStatus::Disconnected,
+    ];
+
+    /// Whether a connection may move from `self` to `next`.
+    pub fn can_become(self, next: ConnectionStatus) -> bool {
+        use ConnectionStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Active)
+                | (Pending, Error)
+                | (Active, Error)
+                | (Active, Disconnected)
+                | (Error, Active)
+                | (Disconnected, Active)
+        )
+    }
+
+    /// The lower-case name (`"pending"`), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "pending",
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::Error => "error",
+            ConnectionStatus::Disconnected => "disconnected",
+        }
+    }
+
+    /// Parses a stored name.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] naming the unknown value.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        ConnectionStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("unknown connection status `{s}` in store"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error returned for an illegal transition.
+pub(crate) fn illegal_transition(from: ConnectionStatus, to: ConnectionStatus) -> Error {
+    ErrorParts::new(
+        ErrorKind::State,
+        format!("a connection cannot go from `{from}` to `{to}`"),
+    )
+    .build()
+}
+
+/// One tenant's connection, as stored. Secret config fields are not here: they are sealed in
+/// the credential store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConnectionRecord {
+    /// The owning tenant.
+    pub tenant: TenantId,
+    /// The connection's id.
+    pub id: ConnectionId,
+    /// The template it was made from (`"stripe"`, or a host's own).
+    pub template: String,
+    /// A name for people.
+    pub name: String,
+    /// Its lifecycle status.
+    pub status: ConnectionStatus,
+    /// The non-secret config fields.
+    pub config: serde_json::Value,
+    /// When it was last checked.
+    pub last_check: Option<SystemTime>,
+    /// When a check or call last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// When data was last synced.
+    pub last_sync: Option<SystemTime>,
+    /// When a verified webhook event last arrived.
+    pub last_event: Option<SystemTime>,
+    /// The last error, redacted.
+    pub last_error: Option<String>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// The compare-and-swap version (0 before the first write).
+    pub version: u64,
+}
+
+impl ConnectionRecord {
+    /// A new pending record.
+    pub fn new(
+        tenant: TenantId,
+        id: ConnectionId,
+        template: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        ConnectionRecord {
+            tenant,
+            id,
+            template: template.into(),
+            name: name.into(),
+            status: ConnectionStatus::Pending,
+            config: serde_json::Value::Object(Default::default()),
+            last_check: None,
+            last_success: None,
+            last_sync: None,
+            last_event: None,
+            last_error: None,
+            consecutive_failures: 0,
+            version: 0,
+        }
+    }
+}
+
+/// Stores connection records.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync + Debug {
+    /// Loads a record.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the backend fails.
+    async fn load(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, Error>;
+
+    /// Writes `record` if the stored version equals `record.version` (0: must not exist yet),
+    /// and returns the new version.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] when another writer won; [`ErrorKind::Store`] on backend failure.
+    async fn save(&self, record: &ConnectionRecord) -> Result<u64, Error>;
+
+    /// Every record of `tenant`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the backend fails.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<ConnectionRecord>, Error>;
+
+    /// Deletes a record if its stored version is `version`.
+    ///
+    /// # Errors
+    /// As for [`ConnectionStore::save`].
+    async fn delete(&self, tenant: &TenantId, id: &ConnectionId, version: u64)
+        -> Result<(), Error>;
+}
+
+/// The error a store returns when a compare-and-swap loses.
+pub fn connection_conflict(
+    tenant: &TenantId,
+    id: &ConnectionId,
+    expected: u64,
+    found: Option<u64>,
+) -> Error {
+    ErrorParts::new(
+        ErrorKind::Conflict,
+        format!(
+            "version conflict on connection `{id}` of tenant `{tenant}`: expected {expected}, found {}",
+            found.map_or_else(|| "none".to_string(), |v| v.to_string())
+        ),
+    )
+    .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_table() {
+        use ConnectionStatus::*;
+        let legal = [
+            (Pending, Active),
+            (Pending, Error),
+            (Active, Error),
+            (Active, Disconnected),
+            (Error, Active),
+            (Disconnected, Active),
+        ];
+        for from in ConnectionStatus::ALL {
+            for to in ConnectionStatus::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        for s in ConnectionStatus::ALL {
+            assert_eq!(ConnectionStatus::parse(s.as_str()).unwrap(), s);
+        }
+        assert_eq!(
+            ConnectionStatus::parse("zombie").unwrap_err().kind(),
+            ErrorKind::Store
+        );
+    }
+}
