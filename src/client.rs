@@ -37,6 +37,13 @@ use crate::response::Response;
 
 type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
 
+/// Told the outcome of every call a [`Connection`] makes (after retries). Must be cheap and
+/// must not block: it runs on the caller's task.
+pub trait CallObserver: Send + Sync + fmt::Debug {
+    /// One call finished.
+    fn observe(&self, outcome: Result<(), &Error>);
+}
+
 /// The entry point: one pipeline, one cache, one set of breakers and budgets, shared by every
 /// connection made from it. Cheap to clone; share it rather than building several.
 #[derive(Clone)]
@@ -295,6 +302,7 @@ impl Switchboard {
             connection: None,
             base_url: None,
             auth: None,
+            observer: None,
         }
     }
 
@@ -333,6 +341,7 @@ pub struct ConnectionBuilder {
     connection: Option<ConnectionId>,
     base_url: Option<String>,
     auth: Option<Arc<dyn Authenticator>>,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -367,6 +376,12 @@ impl ConnectionBuilder {
     /// How requests get their credentials.
     pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// Reports every call's outcome to `observer` (the connection lifecycle uses this).
+    pub fn observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -421,6 +436,7 @@ impl ConnectionBuilder {
                 base: base.as_str().trim_end_matches('/').to_string(),
                 host: Arc::from(host),
                 auth: self.auth,
+                observer: self.observer,
                 idempotency_header,
             }),
         })
@@ -442,6 +458,7 @@ struct ConnectionInner {
     base: String,
     host: Arc<str>,
     auth: Option<Arc<dyn Authenticator>>,
+    observer: Option<Arc<dyn CallObserver>>,
     idempotency_header: Option<HeaderName>,
 }
 
@@ -800,6 +817,9 @@ impl RequestBuilder {
                 span.record("status", resp.status().as_u16());
                 span.record("outcome", "ok");
                 observe::call_finished(&ctx, "ok", elapsed);
+                if let Some(o) = &connection.inner.observer {
+                    o.observe(Ok(()));
+                }
                 Ok(Response::new(resp, sb.body_cap))
             }
             Err(e) => {
@@ -809,6 +829,9 @@ impl RequestBuilder {
                     span.record("status", s.as_u16());
                 }
                 observe::call_finished(&ctx, e.kind().as_str(), elapsed);
+                if let Some(o) = &connection.inner.observer {
+                    o.observe(Err(&e));
+                }
                 Err(e)
             }
         }

@@ -38,13 +38,16 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod redact;
 mod response;
+pub mod templates;
 pub mod vault;
 pub mod webhook;
 
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
-pub use client::{Connection, ConnectionBuilder, RequestBuilder, Switchboard, SwitchboardBuilder};
+pub use client::{
+    CallObserver, Connection, ConnectionBuilder, RequestBuilder, Switchboard, SwitchboardBuilder,
+};
 pub use connector::{AttemptOutcome, Connector, RetryDecision};
 pub use credentials::CredentialStore;
 pub use error::{BoxError, ConfigError, DecodeError, Error, ErrorKind};

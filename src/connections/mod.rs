@@ -7,8 +7,10 @@
 //! compare-and-swap on `version`, so two replicas moving the same connection cannot lose an
 //! update.
 
+mod lifecycle;
 mod memory;
 
+pub use lifecycle::{ConnectionEvent, Connections, CONFIG_KIND};
 pub use memory::InMemoryConnectionStore;
 
 use std::fmt::{self, Debug};

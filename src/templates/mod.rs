@@ -1,0 +1,548 @@
+//! Integration templates and the registry of integrations.
+//!
+//! A template describes one integration to a host and its UI: name, display name, category,
+//! the JSON Schema of its config (which the host renders its form from), setup instructions in
+//! Markdown, the provider API version, and whether it takes webhooks. Config fields marked
+//! secret (`"format": "password"` or `"writeOnly": true`) are sealed in the credential store;
+//! the rest are stored in the connection record.
+//!
+//! An [`Integration`] pairs a template with the code that turns a validated config into a
+//! working [`crate::Connection`]. Our connectors and a host's own are registered, validated,
+//! stored and health-checked the same way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::auth::Authenticator;
+use crate::connector::Connector;
+use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+
+/// One problem found while validating a config: where (a JSON pointer) and what rule failed.
+/// Never holds the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValidationIssue {
+    /// A JSON pointer into the config (`""` for the whole object).
+    pub pointer: String,
+    /// What is wrong, naming the schema rule.
+    pub message: String,
+}
+
+/// Every problem found in a config, reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config for `{template}`: {}", .issues.iter().map(|i| format!("{} {}", if i.pointer.is_empty() { "(root)" } else { &i.pointer }, i.message)).collect::<Vec<_>>().join("; "))]
+#[non_exhaustive]
+pub struct ValidationErrors {
+    /// The template.
+    pub template: String,
+    /// The problems, in schema order.
+    pub issues: Vec<ValidationIssue>,
+}
+
+impl From<ValidationErrors> for Error {
+    fn from(e: ValidationErrors) -> Self {
+        ErrorParts::new(ErrorKind::Validation, e.to_string())
+            .source(e)
+            .build()
+    }
+}
+
+/// An integration's description and config schema.
+#[derive(Clone)]
+pub struct IntegrationTemplate {
+    name: String,
+    display_name: String,
+    category: String,
+    config_schema: Value,
+    setup_instructions: String,
+    api_version: String,
+    webhooks: bool,
+    validator: Arc<jsonschema::Validator>,
+    secret_fields: Vec<String>,
+}
+
+impl fmt::Debug for IntegrationTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationTemplate")
+            .field("name", &self.name)
+            .field("category", &self.category)
+            .field("api_version", &self.api_version)
+            .field("webhooks", &self.webhooks)
+            .field("secret_fields", &self.secret_fields)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`IntegrationTemplate`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TemplateBuilder {
+    name: String,
+    display_name: Option<String>,
+    category: String,
+    config_schema: Value,
+    setup_instructions: String,
+    api_version: String,
+    webhooks: bool,
+}
+
+impl IntegrationTemplate {
+    /// Starts a template named `name` (stable, lower-case: `"ghl"`, `"acme-crm"`).
+    pub fn builder(name: impl Into<String>) -> TemplateBuilder {
+        TemplateBuilder {
+            name: name.into(),
+            display_name: None,
+            category: "other".to_string(),
+            config_schema: serde_json::json!({"type": "object"}),
+            setup_instructions: String::new(),
+            api_version: String::new(),
+            webhooks: false,
+        }
+    }
+
+    /// The stable name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The name for people.
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+    /// The category (`"payments"`, `"messaging"`, `"crm"`, `"mls"`, ...).
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+    /// The JSON Schema of the config; what a host UI renders its form from.
+    pub fn config_schema(&self) -> &Value {
+        &self.config_schema
+    }
+    /// Setup instructions, in Markdown.
+    pub fn setup_instructions(&self) -> &str {
+        &self.setup_instructions
+    }
+    /// The provider API version the integration targets.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+    /// Whether the integration receives webhooks.
+    pub fn takes_webhooks(&self) -> bool {
+        self.webhooks
+    }
+    /// The top-level config fields that are secret (`format: password` or `writeOnly`).
+    pub fn secret_fields(&self) -> &[String] {
+        &self.secret_fields
+    }
+
+    /// Validates `config`, reporting every problem at once with its JSON pointer. Values are
+    /// never echoed, so a mistyped secret does not end up in an error or a log.
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] listing every issue.
+    pub fn validate(&self, config: &Value) -> Result<(), ValidationErrors> {
+        let issues: Vec<ValidationIssue> = self
+            .validator
+            .iter_errors(config)
+            .map(|e| ValidationIssue {
+                pointer: e.instance_path().to_string(),
+                message: describe(e.kind()),
+            })
+            .collect();
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors {
+                template: self.name.clone(),
+                issues,
+            })
+        }
+    }
+
+    /// Validates `config` and splits it into the plain part (stored in the record) and the
+    /// secret fields (to be sealed).
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] as for [`Self::validate`], and for secret fields that are not
+    /// strings.
+    pub fn split(&self, config: &Value) -> Result<ConnectionConfig, ValidationErrors> {
+        self.validate(config)?;
+        let mut plain = serde_json::Map::new();
+        let mut secrets = BTreeMap::new();
+        let mut issues = Vec::new();
+        if let Value::Object(map) = config {
+            for (k, v) in map {
+                if self.secret_fields.iter().any(|s| s == k) {
+                    match v {
+                        Value::String(s) => {
+                            secrets.insert(k.clone(), SecretString::from(s.clone()));
+                        }
+                        _ => issues.push(ValidationIssue {
+                            pointer: format!("/{}", escape_pointer(k)),
+                            message: "a secret field must be a string".to_string(),
+                        }),
+                    }
+                } else {
+                    plain.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ValidationErrors {
+                template: self.name.clone(),
+                issues,
+            });
+        }
+        Ok(ConnectionConfig {
+            plain: Value::Object(plain),
+            secrets,
+        })
+    }
+}
+
+impl TemplateBuilder {
+    /// The name for people (default: the name).
+    pub fn display_name(mut self, s: impl Into<String>) -> Self {
+        self.display_name = Some(s.into());
+        self
+    }
+    /// The category.
+    pub fn category(mut self, s: impl Into<String>) -> Self {
+        self.category = s.into();
+        self
+    }
+    /// The JSON Schema of the config.
+    pub fn config_schema(mut self, schema: Value) -> Self {
+        self.config_schema = schema;
+        self
+    }
+    /// Setup instructions in Markdown.
+    pub fn setup_instructions(mut self, s: impl Into<String>) -> Self {
+        self.setup_instructions = s.into();
+        self
+    }
+    /// The provider API version.
+    pub fn api_version(mut self, s: impl Into<String>) -> Self {
+        self.api_version = s.into();
+        self
+    }
+    /// Whether the integration takes webhooks.
+    pub fn webhooks(mut self, yes: bool) -> Self {
+        self.webhooks = yes;
+        self
+    }
+
+    /// Compiles the schema (remote `$ref`s are never fetched) and builds the template.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `template.name` or `template.config_schema`.
+    pub fn build(self) -> Result<IntegrationTemplate, ConfigError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                "template.name",
+                "must be non-empty lower-case ASCII letters, digits, '-' or '_'",
+            ));
+        }
+        if self.config_schema.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(ConfigError::new(
+                "template.config_schema",
+                "must be a schema of `\"type\": \"object\"`",
+            ));
+        }
+        // Built without any retriever feature: a remote `$ref` fails here instead of fetching.
+        let validator = jsonschema::validator_for(&self.config_schema).map_err(|e| {
+            ConfigError::new("template.config_schema", format!("does not compile: {e}"))
+        })?;
+        let secret_fields = self
+            .config_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| {
+                        p.get("format").and_then(Value::as_str) == Some("password")
+                            || p.get("writeOnly").and_then(Value::as_bool) == Some(true)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(IntegrationTemplate {
+            display_name: self.display_name.unwrap_or_else(|| self.name.clone()),
+            name: self.name,
+            category: self.category,
+            config_schema: self.config_schema,
+            setup_instructions: self.setup_instructions,
+            api_version: self.api_version,
+            webhooks: self.webhooks,
+            validator: Arc::new(validator),
+            secret_fields,
+        })
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// A message for a failed rule that names the rule and what the schema asked for, never the
+/// value that failed it.
+fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    match kind {
+        K::Required { property } => format!("missing required property {property}"),
+        K::Type { kind } => format!("has the wrong type (expected {kind:?})"),
+        K::AdditionalProperties { unexpected } => {
+            format!(
+                "has properties the schema does not allow: {}",
+                unexpected.join(", ")
+            )
+        }
+        other => format!("does not satisfy `{}`", other.keyword()),
+    }
+}
+
+/// A validated config: the plain fields and the secret ones.
+#[derive(Clone, Default)]
+pub struct ConnectionConfig {
+    plain: Value,
+    secrets: BTreeMap<String, SecretString>,
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionConfig")
+            .field("plain", &self.plain)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ConnectionConfig {
+    /// A config from its parts.
+    pub fn new(plain: Value, secrets: BTreeMap<String, SecretString>) -> Self {
+        ConnectionConfig { plain, secrets }
+    }
+
+    /// The plain (non-secret) fields.
+    pub fn plain(&self) -> &Value {
+        &self.plain
+    }
+
+    /// A plain string field.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.plain.get(field).and_then(Value::as_str)
+    }
+
+    /// A secret field.
+    pub fn secret(&self, field: &str) -> Option<&SecretString> {
+        self.secrets.get(field)
+    }
+
+    /// A secret field that must be present.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Auth`] naming the missing field.
+    pub fn require_secret(&self, field: &str) -> Result<&SecretString, Error> {
+        self.secret(field).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Auth,
+                format!("secret config field `{field}` is missing"),
+            )
+        })
+    }
+
+    /// The secret fields as a JSON object, for sealing.
+    pub(crate) fn secrets_json(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let map: serde_json::Map<String, Value> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_string())))
+            .collect();
+        zeroize::Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default())
+    }
+
+    /// The secret fields from a sealed JSON object.
+    pub(crate) fn secrets_from_json(bytes: &[u8]) -> Result<BTreeMap<String, SecretString>, Error> {
+        let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+            .map_err(|_| Error::new(ErrorKind::Vault, "sealed config is not a JSON object"))?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k, SecretString::from(s))),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every secret value, for scrubbing error messages.
+    pub(crate) fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secrets.values().map(|s| s.expose_secret())
+    }
+}
+
+/// What an integration needs to make calls for a connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IntegrationBinding {
+    /// The connector.
+    pub connector: Arc<dyn Connector>,
+    /// The provider base URL.
+    pub base_url: String,
+    /// How requests get credentials.
+    pub auth: Option<Arc<dyn Authenticator>>,
+}
+
+impl IntegrationBinding {
+    /// A binding.
+    pub fn new(
+        connector: Arc<dyn Connector>,
+        base_url: impl Into<String>,
+        auth: Option<Arc<dyn Authenticator>>,
+    ) -> Self {
+        IntegrationBinding {
+            connector,
+            base_url: base_url.into(),
+            auth,
+        }
+    }
+}
+
+/// A template plus the code that turns a validated config into a binding. Our connectors and a
+/// host's own implement it.
+pub trait Integration: Send + Sync + fmt::Debug {
+    /// The template.
+    fn template(&self) -> &IntegrationTemplate;
+
+    /// Binds a validated config.
+    ///
+    /// # Errors
+    /// When the config cannot make a working binding (an [`ErrorKind::Config`] or
+    /// [`ErrorKind::Auth`] error).
+    fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error>;
+}
+
+/// The integrations a host offers, by template name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    by_name: HashMap<String, Arc<dyn Integration>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an integration.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `registry` when the name is taken.
+    pub fn register(&mut self, integration: Arc<dyn Integration>) -> Result<(), ConfigError> {
+        let name = integration.template().name().to_string();
+        if self.by_name.contains_key(&name) {
+            return Err(ConfigError::new(
+                "registry",
+                format!("template `{name}` is already registered"),
+            ));
+        }
+        self.by_name.insert(name, integration);
+        Ok(())
+    }
+
+    /// The integration for a template name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Integration>> {
+        self.by_name.get(name)
+    }
+
+    /// Every template, sorted by name (for a host's "add integration" page).
+    pub fn templates(&self) -> Vec<&IntegrationTemplate> {
+        let mut t: Vec<_> = self.by_name.values().map(|i| i.template()).collect();
+        t.sort_by(|a, b| a.name().cmp(b.name()));
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The seed platform's GoHighLevel template, the model for ours.
+    fn ghl() -> IntegrationTemplate {
+        IntegrationTemplate::builder("ghl")
+            .display_name("GoHighLevel")
+            .category("crm")
+            .config_schema(json!({
+                "type": "object",
+                "required": ["apiKey", "locationId"],
+                "properties": {
+                    "apiKey": {"type": "string", "title": "API Key", "format": "password"},
+                    "locationId": {"type": "string", "title": "Location ID", "minLength": 3}
+                },
+                "additionalProperties": false
+            }))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn reports_every_error_with_its_pointer_and_no_value() {
+        let t = ghl();
+        let err = t
+            .validate(&json!({"apiKey": 12345, "locationId": "ab", "extra": "CANARY-extra"}))
+            .unwrap_err();
+        let pointers: Vec<&str> = err.issues.iter().map(|i| i.pointer.as_str()).collect();
+        assert!(pointers.contains(&"/apiKey"), "{err}");
+        assert!(pointers.contains(&"/locationId"), "{err}");
+        assert_eq!(err.issues.len(), 3, "{err}");
+        let text = format!("{err} {err:?}");
+        assert!(
+            !text.contains("12345") && !text.contains("CANARY"),
+            "{text}"
+        );
+        let err = t.validate(&json!({})).unwrap_err();
+        assert_eq!(err.issues.len(), 2, "both required fields: {err}");
+    }
+
+    #[test]
+    fn splits_secret_fields_from_plain_ones() {
+        let t = ghl();
+        assert_eq!(t.secret_fields(), ["apiKey"]);
+        let c = t
+            .split(&json!({"apiKey": "CANARY-key", "locationId": "loc_1"}))
+            .unwrap();
+        assert_eq!(c.plain(), &json!({"locationId": "loc_1"}));
+        assert_eq!(c.secret("apiKey").unwrap().expose_secret(), "CANARY-key");
+        assert!(!format!("{c:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn bad_templates_are_refused_at_build() {
+        let e = IntegrationTemplate::builder("Bad Name")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.setting, "template.name");
+        let e = IntegrationTemplate::builder("x")
+            .config_schema(json!({"type": "string"}))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.setting, "template.config_schema");
+        let e = IntegrationTemplate::builder("x")
+            .config_schema(json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}}))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.setting, "template.config_schema",
+            "remote refs are never fetched"
+        );
+    }
+}
