@@ -23,11 +23,12 @@ use crate::ids::{ConnectionId, TenantId};
 use crate::observe;
 use crate::pipeline::auth::AuthLayer;
 use crate::pipeline::breaker::{
-    BreakerConfig, BreakerLayer, BreakerReport, BreakerState, Breakers,
+    Breaker, BreakerConfig, BreakerLayer, BreakerReport, BreakerState, Breakers,
 };
 use crate::pipeline::cache::{CacheConfig, CacheLayer, ResponseCache};
 use crate::pipeline::rate_limit::RateLimitLayer;
-use crate::pipeline::retry::{RetryConfig, RetryLayer};
+use crate::pipeline::registry::connection_host_key;
+use crate::pipeline::retry::{Budget, Budgets, RetryConfig, RetryLayer};
 use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
 use crate::pipeline::{CallContext, HttpService, Idempotency, PipelineRequest};
@@ -55,6 +56,7 @@ struct Inner {
     service: HttpService,
     cache: ResponseCache,
     breakers: Arc<Breakers>,
+    budgets: Arc<Budgets>,
     credentials: Arc<dyn CredentialStore>,
     limiter: Arc<dyn RateLimiter>,
     call_deadline: Duration,
@@ -242,6 +244,7 @@ impl SwitchboardBuilder {
             .unwrap_or_else(|| Arc::new(InMemoryCredentialStore::new()));
         let cache = ResponseCache::new(&self.cache);
         let breakers = Arc::new(Breakers::new(self.breaker));
+        let budgets = Arc::new(Budgets::new(self.retry.clone()));
 
         // Innermost first: transport, timeout, host attempt layers, then the fixed stack.
         let mut attempt: HttpService = HttpService::new(
@@ -267,9 +270,7 @@ impl SwitchboardBuilder {
                     limiter: limiter.clone(),
                     max_wait: self.rate_limit_max_wait,
                 })
-                .layer(BreakerLayer {
-                    breakers: breakers.clone(),
-                })
+                .layer(BreakerLayer)
                 .layer(RetryLayer::new(self.retry))
                 .service(attempt),
         );
@@ -278,6 +279,7 @@ impl SwitchboardBuilder {
                 service,
                 cache,
                 breakers,
+                budgets,
                 credentials,
                 limiter,
                 call_deadline: self.call_deadline,
@@ -426,8 +428,30 @@ impl ConnectionBuilder {
             })?),
             None => None,
         };
+        let base_uri: http::Uri = base
+            .as_str()
+            .parse()
+            .map_err(|_| ConfigError::new("connection.base_url", "is not a valid URI"))?;
+        let (scheme, authority) = match (base_uri.scheme(), base_uri.authority()) {
+            (Some(s), Some(a)) => (s.clone(), a.clone()),
+            _ => {
+                return Err(ConfigError::new(
+                    "connection.base_url",
+                    "must have a scheme and a host",
+                )
+                .into())
+            }
+        };
+        let sb = &self.switchboard.inner;
+        let breaker = sb.breakers.get(id.as_str(), &host);
+        let budget = sb.budgets.get(&connection_host_key(id.as_str(), &host));
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
+                base_path: base.path().trim_end_matches('/').to_string(),
+                scheme,
+                authority,
+                breaker,
+                budget,
                 switchboard: self.switchboard,
                 connector: self.connector,
                 connector_name,
@@ -456,10 +480,16 @@ struct ConnectionInner {
     tenant: TenantId,
     id: ConnectionId,
     base: String,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// The base URL's path without its trailing '/', prefixed to every request path.
+    base_path: String,
     host: Arc<str>,
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
     idempotency_header: Option<HeaderName>,
+    breaker: Arc<Breaker>,
+    budget: Arc<Budget>,
 }
 
 impl fmt::Debug for Connection {
@@ -715,16 +745,7 @@ impl RequestBuilder {
         }
         let c = &self.connection.inner;
         let sb = &c.switchboard.inner;
-        let mut url = url::Url::parse(&format!("{}/{}", c.base, self.path.trim_start_matches('/')))
-            .map_err(|e| ConfigError::new("request.path", format!("does not form a URL: {e}")))?;
-        if !self.query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        }
-        let uri: http::Uri = url
-            .as_str()
-            .parse()
-            .map_err(|_| ConfigError::new("request.path", "does not form a valid URI"))?;
+        let uri = request_uri(c, &self.path, &self.query)?;
         let side_effects = self
             .side_effects
             .unwrap_or(matches!(self.method, Method::POST | Method::PATCH));
@@ -753,10 +774,8 @@ impl RequestBuilder {
             tenant: c.tenant.clone(),
             connection: c.id.clone(),
             auth: c.auth.clone(),
-            endpoint: self
-                .endpoint
-                .unwrap_or_else(|| Arc::from(self.method.as_str())),
-            bucket: self.bucket.unwrap_or_else(|| Arc::from("default")),
+            endpoint: self.endpoint.unwrap_or_else(|| method_label(&self.method)),
+            bucket: self.bucket.unwrap_or_else(default_bucket),
             idempotency,
             idempotency_header: c.idempotency_header.clone(),
             side_effects,
@@ -766,6 +785,8 @@ impl RequestBuilder {
             deadline: tokio::time::Instant::now() + deadline,
             redacted_url: redact_uri(&uri, c.connector.secret_query_params()),
             host: c.host.clone(),
+            breaker: c.breaker.clone(),
+            budget: c.budget.clone(),
         });
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
@@ -836,6 +857,68 @@ impl RequestBuilder {
             }
         }
     }
+}
+
+/// Builds the request URI over the connection's parsed base: the path and query are assembled
+/// directly, and only a path that needs percent-encoding takes the slower full URL parse.
+fn request_uri(
+    c: &ConnectionInner,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<http::Uri, Error> {
+    let path = path.trim_start_matches('/');
+    let mut pq = String::with_capacity(c.base_path.len() + path.len() + 1 + query.len() * 16);
+    pq.push_str(&c.base_path);
+    pq.push('/');
+    pq.push_str(path);
+    if !query.is_empty() {
+        pq.push('?');
+        let start = pq.len();
+        let mut ser = url::form_urlencoded::Serializer::for_suffix(pq, start);
+        ser.extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        pq = ser.finish();
+    }
+    let fast = http::uri::PathAndQuery::try_from(pq).ok().and_then(|pq| {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(c.scheme.clone());
+        parts.authority = Some(c.authority.clone());
+        parts.path_and_query = Some(pq);
+        http::Uri::from_parts(parts).ok()
+    });
+    if let Some(uri) = fast {
+        return Ok(uri);
+    }
+    // Characters that need encoding (spaces, non-ASCII): let the URL parser encode them.
+    let mut url = url::Url::parse(&format!("{}/{}", c.base, path))
+        .map_err(|e| ConfigError::new("request.path", format!("does not form a URL: {e}")))?;
+    if !query.is_empty() {
+        url.query_pairs_mut()
+            .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    url.as_str()
+        .parse()
+        .map_err(|_| ConfigError::new("request.path", "does not form a valid URI").into())
+}
+
+/// The default endpoint label: the method, without allocating for the common ones.
+fn method_label(m: &Method) -> Arc<str> {
+    use std::sync::LazyLock;
+    static LABELS: LazyLock<[Arc<str>; 5]> =
+        LazyLock::new(|| ["GET", "POST", "PUT", "PATCH", "DELETE"].map(Arc::from));
+    match *m {
+        Method::GET => LABELS[0].clone(),
+        Method::POST => LABELS[1].clone(),
+        Method::PUT => LABELS[2].clone(),
+        Method::PATCH => LABELS[3].clone(),
+        Method::DELETE => LABELS[4].clone(),
+        _ => Arc::from(m.as_str()),
+    }
+}
+
+fn default_bucket() -> Arc<str> {
+    use std::sync::LazyLock;
+    static DEFAULT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("default"));
+    DEFAULT.clone()
 }
 
 fn deadline_error() -> Error {

@@ -39,7 +39,11 @@ fn is_secret_param(name: &str, extra: &[&str]) -> bool {
 /// Returns `uri` as a string with user-info removed and the values of secret query parameters
 /// replaced by [`REDACTED`]. `extra` names the connector's own secret parameters.
 pub fn redact_uri(uri: &http::Uri, extra: &[&str]) -> String {
-    let mut out = String::with_capacity(uri.to_string().len());
+    let mut out = String::with_capacity(
+        uri.authority().map_or(0, |a| a.as_str().len())
+            + uri.path_and_query().map_or(0, |p| p.as_str().len())
+            + 8,
+    );
     if let Some(scheme) = uri.scheme_str() {
         out.push_str(scheme);
         out.push_str("://");

@@ -25,16 +25,25 @@ pub trait Authenticator: Send + Sync + Debug {
 }
 
 /// `Authorization: Bearer <token>`.
-#[derive(Debug)]
 pub struct BearerToken {
-    token: SecretString,
+    // Built once: cloning a `HeaderValue` per call is a reference-count bump. `HeaderValue`'s
+    // Debug prints `Sensitive` for values marked sensitive, and we print nothing of it anyway.
+    value: Result<HeaderValue, Error>,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
 }
 
 impl BearerToken {
-    /// A fixed bearer token.
+    /// A fixed bearer token. A token with characters not allowed in a header fails at the
+    /// first call, with an [`ErrorKind::Auth`] error that does not echo it.
     pub fn new(token: impl Into<SecretString>) -> Self {
+        let token: SecretString = token.into();
         BearerToken {
-            token: token.into(),
+            value: sensitive_value(&format!("Bearer {}", token.expose_secret())),
         }
     }
 }
@@ -42,25 +51,41 @@ impl BearerToken {
 #[async_trait]
 impl Authenticator for BearerToken {
     async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
-        let value = sensitive_value(&format!("Bearer {}", self.token.expose_secret()))?;
-        request.headers_mut().insert(AUTHORIZATION, value);
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, self.value.clone()?);
         Ok(())
     }
 }
 
 /// `Authorization: Basic base64(user:password)` (Twilio, Stripe secret keys).
-#[derive(Debug)]
 pub struct BasicAuth {
     username: String,
-    password: SecretString,
+    // Encoded once; see `BearerToken`.
+    value: Result<HeaderValue, Error>,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 impl BasicAuth {
     /// Basic credentials. The user name is not secret (an account SID, a key id).
     pub fn new(username: impl Into<String>, password: impl Into<SecretString>) -> Self {
+        let username = username.into();
+        let password: SecretString = password.into();
+        let raw = zeroize::Zeroizing::new(format!("{username}:{}", password.expose_secret()));
+        let encoded = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()),
+        );
         BasicAuth {
-            username: username.into(),
-            password: password.into(),
+            value: sensitive_value(&format!("Basic {}", encoded.as_str())),
+            username,
         }
     }
 }
@@ -68,10 +93,9 @@ impl BasicAuth {
 #[async_trait]
 impl Authenticator for BasicAuth {
     async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
-        let raw = format!("{}:{}", self.username, self.password.expose_secret());
-        let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-        let value = sensitive_value(&format!("Basic {encoded}"))?;
-        request.headers_mut().insert(AUTHORIZATION, value);
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, self.value.clone()?);
         Ok(())
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::breaker::Breaker;
+use super::retry::Budget;
 use crate::auth::Authenticator;
 use crate::connector::Connector;
 use crate::ids::{ConnectionId, TenantId};
@@ -53,6 +55,8 @@ pub struct CallContext {
     pub(crate) deadline: tokio::time::Instant,
     pub(crate) redacted_url: String,
     pub(crate) host: Arc<str>,
+    pub(crate) breaker: Arc<Breaker>,
+    pub(crate) budget: Arc<Budget>,
 }
 
 impl CallContext {

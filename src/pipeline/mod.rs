@@ -29,7 +29,7 @@ pub mod breaker;
 pub mod cache;
 mod context;
 pub(crate) mod rate_limit;
-mod registry;
+pub(crate) mod registry;
 pub mod retry;
 
 pub(crate) mod timeout;

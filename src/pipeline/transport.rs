@@ -65,7 +65,23 @@ impl Service<PipelineRequest> for Transport {
 }
 
 async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
-    let mut buf = BytesMut::new();
+    let expected = resp.content_length().unwrap_or(0).min(cap as u64) as usize;
+    let Some(first) = resp.chunk().await.map_err(body_error)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > cap {
+        return Err(too_large(cap));
+    }
+    // Most API responses arrive in one chunk: hand it on without copying.
+    let Some(second) = resp.chunk().await.map_err(body_error)? else {
+        return Ok(first);
+    };
+    let mut buf = BytesMut::with_capacity(expected.max(first.len() + second.len()));
+    buf.extend_from_slice(&first);
+    if buf.len() + second.len() > cap {
+        return Err(too_large(cap));
+    }
+    buf.extend_from_slice(&second);
     while let Some(chunk) = resp.chunk().await.map_err(body_error)? {
         if buf.len() + chunk.len() > cap {
             return Err(too_large(cap));

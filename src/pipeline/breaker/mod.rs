@@ -19,7 +19,8 @@ use super::registry::{connection_host_key, Registry};
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::observe;
-use state::{Breaker, Outcome};
+pub(crate) use state::Breaker;
+use state::Outcome;
 
 /// The breakers of one switchboard, by connection and host.
 #[derive(Debug)]
@@ -48,6 +49,14 @@ impl Breakers {
         }
     }
 
+    /// The breaker for a connection and host, created on first use.
+    pub(crate) fn get(&self, connection: &str, host: &str) -> Arc<Breaker> {
+        self.by_key
+            .get_or_insert_with(&connection_host_key(connection, host), || {
+                Breaker::new(self.config.clone())
+            })
+    }
+
     pub(crate) fn state(&self, connection: &str, host: &str) -> Option<BreakerState> {
         self.by_key
             .get(&connection_host_key(connection, host))
@@ -70,25 +79,20 @@ impl Breakers {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct BreakerLayer {
-    pub(crate) breakers: Arc<Breakers>,
-}
+/// The breaker itself is resolved once per connection and carried in the call context.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BreakerLayer;
 
 impl<S> Layer<S> for BreakerLayer {
     type Service = BreakerService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        BreakerService {
-            inner,
-            breakers: self.breakers.clone(),
-        }
+        BreakerService { inner }
     }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct BreakerService<S> {
     inner: S,
-    breakers: Arc<Breakers>,
 }
 
 impl<S> Service<PipelineRequest> for BreakerService<S>
@@ -109,13 +113,9 @@ where
 
     fn call(&mut self, req: PipelineRequest) -> Self::Future {
         let inner = self.inner.clone();
-        let breakers = self.breakers.clone();
         Box::pin(async move {
             let ctx = context_of(&req)?;
-            let key = connection_host_key(ctx.connection.as_str(), &ctx.host);
-            let breaker = breakers
-                .by_key
-                .get_or_insert_with(&key, || Breaker::new(breakers.config.clone()));
+            let breaker = &ctx.breaker;
             let permit = match breaker.admit() {
                 Ok(p) => p,
                 Err(retry_after) => {

@@ -80,8 +80,8 @@ impl Entry {
 
 struct PerEntryTtl;
 
-impl Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, value: &Entry, _: Instant) -> Option<Duration> {
+impl Expiry<String, Arc<Entry>> for PerEntryTtl {
+    fn expire_after_create(&self, _: &String, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
         Some(value.ttl)
     }
 }
@@ -89,7 +89,8 @@ impl Expiry<String, Entry> for PerEntryTtl {
 /// The response cache of one switchboard.
 #[derive(Clone)]
 pub(crate) struct ResponseCache {
-    cache: Cache<String, Entry>,
+    // Arc: a hit clones a pointer, not the header map.
+    cache: Cache<String, Arc<Entry>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -104,7 +105,7 @@ impl ResponseCache {
     pub(crate) fn new(config: &CacheConfig) -> Self {
         let cache = Cache::builder()
             .max_capacity(config.max_bytes)
-            .weigher(|k: &String, v: &Entry| {
+            .weigher(|k: &String, v: &Arc<Entry>| {
                 u32::try_from(k.len() + v.body.len() + 256).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
@@ -244,7 +245,7 @@ where
                     path,
                 };
                 if entry.status.is_success() {
-                    Ok(entry)
+                    Ok(Arc::new(entry))
                 } else {
                     Err(Uncached::NotSuccess(Box::new(entry)))
                 }

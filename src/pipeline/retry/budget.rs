@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use tower::retry::budget::{Budget, TpsBudget};
+use tower::retry::budget::{Budget as _, TpsBudget};
+
+/// One connection-and-host's retry budget.
+pub(crate) type Budget = TpsBudget;
 
 use super::policy::RetryConfig;
 use crate::pipeline::registry::Registry;

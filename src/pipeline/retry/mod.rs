@@ -25,10 +25,9 @@ use http::{HeaderValue, StatusCode};
 use tower::{Layer, Service, ServiceExt};
 use tracing::Instrument;
 
-pub(crate) use budget::Budgets;
+pub(crate) use budget::{Budget, Budgets};
 use policy::is_transient_status;
 
-use super::registry::connection_host_key;
 use super::{
     clone_request, context_of, Body, BoxFuture, CallContext, Idempotency, PipelineRequest,
     PipelineResponse,
@@ -46,16 +45,12 @@ pub(crate) struct RetryLayer {
 #[derive(Debug)]
 struct Shared {
     config: RetryConfig,
-    budgets: Budgets,
 }
 
 impl RetryLayer {
     pub(crate) fn new(config: RetryConfig) -> Self {
         RetryLayer {
-            shared: Arc::new(Shared {
-                budgets: Budgets::new(config.clone()),
-                config,
-            }),
+            shared: Arc::new(Shared { config }),
         }
     }
 }
@@ -124,9 +119,8 @@ where
     let ctx = context_of(&req)?;
     let key = attach_idempotency_key(&ctx, &mut req)?;
     let config = &shared.config;
-    let budget = shared
-        .budgets
-        .get(&connection_host_key(ctx.connection.as_str(), &ctx.host));
+    // Resolved once per connection (see ConnectionBuilder::build), not per call.
+    let budget = ctx.budget.clone();
     budget::deposit(&budget);
 
     let mut attempt: u32 = 0;
