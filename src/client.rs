@@ -31,7 +31,9 @@ use crate::pipeline::registry::connection_host_key;
 use crate::pipeline::retry::{Budget, Budgets, RetryConfig, RetryLayer};
 use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
-use crate::pipeline::{CallContext, HttpService, Idempotency, PipelineRequest};
+use crate::pipeline::{
+    CallContext, HttpService, Idempotency, PipelineRequest, SharedAttempt, Stack,
+};
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::redact::redact_uri;
 use crate::response::Response;
@@ -53,7 +55,7 @@ pub struct Switchboard {
 }
 
 struct Inner {
-    service: HttpService,
+    service: Stack,
     cache: ResponseCache,
     breakers: Arc<Breakers>,
     budgets: Arc<Budgets>,
@@ -260,20 +262,18 @@ impl SwitchboardBuilder {
         for wrap in self.attempt_layers.iter().rev() {
             attempt = wrap(attempt);
         }
-        let service = HttpService::new(
-            ServiceBuilder::new()
-                .layer(AuthLayer)
-                .layer(CacheLayer {
-                    cache: cache.clone(),
-                })
-                .layer(RateLimitLayer {
-                    limiter: limiter.clone(),
-                    max_wait: self.rate_limit_max_wait,
-                })
-                .layer(BreakerLayer)
-                .layer(RetryLayer::new(self.retry))
-                .service(attempt),
-        );
+        let service: Stack = ServiceBuilder::new()
+            .layer(AuthLayer)
+            .layer(CacheLayer {
+                cache: cache.clone(),
+            })
+            .layer(RateLimitLayer {
+                limiter: limiter.clone(),
+                max_wait: self.rate_limit_max_wait,
+            })
+            .layer(BreakerLayer)
+            .layer(RetryLayer::new(self.retry))
+            .service(SharedAttempt(Arc::new(attempt)));
         Ok(Switchboard {
             inner: Arc::new(Inner {
                 service,

@@ -38,7 +38,9 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod redact;
 mod response;
+pub mod store;
 pub mod templates;
+pub mod tokens;
 pub mod vault;
 pub mod webhook;
 

@@ -13,6 +13,8 @@
 //! | `switchboard_retry_budget_exhausted_total` | counter | connector |
 //! | `switchboard_cache_total` | counter | connector, result (hit, miss) |
 //! | `switchboard_rate_limited_total` | counter | connector |
+//! | `switchboard_rate_limiter_fail_open_total` | counter | connector |
+//! | `switchboard_rate_limiter_fail_closed_total` | counter | connector |
 //! | `switchboard_breaker_rejected_total` | counter | connector |
 //! | `switchboard_breaker_state` | gauge (0 closed, 1 half-open, 2 open) | connector, host |
 
@@ -37,6 +39,12 @@ pub mod names {
     pub const CACHE: &str = "switchboard_cache_total";
     /// Calls refused by the local rate limiter.
     pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
+    /// Calls granted without a limit because the shared rate limiter's backend was unreachable
+    /// and it fails open.
+    pub const RATE_LIMITER_FAIL_OPEN: &str = "switchboard_rate_limiter_fail_open_total";
+    /// Calls refused because the shared rate limiter's backend was unreachable and it fails
+    /// closed.
+    pub const RATE_LIMITER_FAIL_CLOSED: &str = "switchboard_rate_limiter_fail_closed_total";
     /// Calls refused by an open breaker.
     pub const BREAKER_REJECTED: &str = "switchboard_breaker_rejected_total";
     /// Breaker state per connector and host.
@@ -69,6 +77,17 @@ pub(crate) fn cache(ctx: &CallContext, hit: bool) {
 
 pub(crate) fn rate_limited(ctx: &CallContext) {
     metrics::counter!(names::RATE_LIMITED, "connector" => ctx.connector_name.clone()).increment(1);
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn rate_limiter_fail_open(connector: &std::sync::Arc<str>) {
+    metrics::counter!(names::RATE_LIMITER_FAIL_OPEN, "connector" => connector.clone()).increment(1);
+}
+
+#[cfg(feature = "redis")]
+pub(crate) fn rate_limiter_fail_closed(connector: &std::sync::Arc<str>) {
+    metrics::counter!(names::RATE_LIMITER_FAIL_CLOSED, "connector" => connector.clone())
+        .increment(1);
 }
 
 pub(crate) fn breaker_rejected(ctx: &CallContext) {

@@ -322,6 +322,55 @@ impl Connections {
         .await
     }
 
+    /// Moves a connection to `error` whenever `tokens` reports that the provider rejected its
+    /// refresh (`invalid_grant`), with a message telling the user to reconnect. The task ends
+    /// when the token manager is dropped.
+    pub fn follow_token_events(
+        &self,
+        tokens: &crate::tokens::TokenManager,
+    ) -> tokio::task::JoinHandle<()> {
+        use crate::tokens::TokenEvent;
+        use tokio::sync::broadcast::error::RecvError;
+        let mut events = tokens.subscribe();
+        let service = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(TokenEvent::RefreshRejected {
+                        tenant,
+                        connection,
+                        description,
+                        ..
+                    }) => {
+                        let message = format!(
+                            "the provider rejected the refresh token (invalid_grant){}; reconnect the account",
+                            description.map(|d| format!(": {d}")).unwrap_or_default()
+                        );
+                        let movable = service
+                            .get(&tenant, &connection)
+                            .await
+                            .is_ok_and(|r| r.status.can_become(ConnectionStatus::Error));
+                        if movable {
+                            if let Err(e) = service
+                                .transition(
+                                    &tenant,
+                                    &connection,
+                                    ConnectionStatus::Error,
+                                    Some(&message),
+                                )
+                                .await
+                            {
+                                tracing::warn!(connection = %connection, error = %e, "could not record a rejected refresh");
+                            }
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
     /// Records that a verified webhook event arrived now.
     ///
     /// # Errors

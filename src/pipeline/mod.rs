@@ -53,6 +53,41 @@ pub type PipelineResponse = http::Response<Body>;
 /// The service type a host's attempt layer wraps and returns.
 pub type HttpService = tower::util::BoxCloneSyncService<PipelineRequest, PipelineResponse, Error>;
 
+/// The attempt service (timeout, host layers, transport) shared behind an `Arc`, so that the
+/// per-call clones every layer makes are reference-count bumps rather than a boxed clone of
+/// the whole attempt stack at each level. It is cloned once per attempt, where it is called.
+#[derive(Clone)]
+pub(crate) struct SharedAttempt(pub(crate) Arc<HttpService>);
+
+impl std::fmt::Debug for SharedAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedAttempt")
+    }
+}
+
+impl tower::Service<PipelineRequest> for SharedAttempt {
+    type Response = PipelineResponse;
+    type Error = Error;
+    type Future = BoxFuture<PipelineResponse>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: PipelineRequest) -> Self::Future {
+        use tower::ServiceExt;
+        let svc = (*self.0).clone();
+        Box::pin(svc.oneshot(req))
+    }
+}
+
+/// The fixed stack, outermost first, as one concrete type (cloning it is a few `Arc` bumps).
+pub(crate) type Stack = auth::AuthService<
+    cache::CacheService<
+        rate_limit::RateLimitService<breaker::BreakerService<retry::RetryService<SharedAttempt>>>,
+    >,
+>;
+
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
 
 /// Whether a response came from the cache (present in the response's extensions).

@@ -67,7 +67,11 @@ where
             );
             let mut waited = Duration::ZERO;
             loop {
-                match limiter.acquire(&key, NonZeroU32::MIN).await? {
+                let decision = match limiter.try_acquire_now(&key, NonZeroU32::MIN) {
+                    Some(d) => d,
+                    None => limiter.acquire(&key, NonZeroU32::MIN).await?,
+                };
+                match decision {
                     RateDecision::Granted => break,
                     RateDecision::RetryAfter(d) => {
                         let too_long = waited + d > max_wait

@@ -102,6 +102,10 @@ impl RateLimiter for InMemoryRateLimiter {
     async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error> {
         Ok(self.check(key, cost))
     }
+
+    fn try_acquire_now(&self, key: &RateKey, cost: NonZeroU32) -> Option<RateDecision> {
+        Some(self.check(key, cost))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Rate limiting: the [`RateLimiter`] trait, the [`Quota`] value that configures every limiter,
-//! and the in-process implementation [`InMemoryRateLimiter`].
+//! the in-process implementation [`InMemoryRateLimiter`], and (feature `redis`) the shared
+//! `RedisRateLimiter` for hosts with several replicas.
 //!
 //! A limiter never sleeps: it answers "granted" or "come back after `d`", and the pipeline's
 //! rate-limit layer decides whether to wait (up to a configured maximum) or fail with a typed
@@ -8,7 +9,11 @@
 
 mod memory;
 mod quota;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{FailMode, RedisRateLimiter};
 pub use memory::InMemoryRateLimiter;
 pub use quota::Quota;
 
@@ -30,6 +35,13 @@ pub trait RateLimiter: Send + Sync + Debug {
     /// # Errors
     /// Only when the limiter's backend fails and it is configured to fail closed.
     async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error>;
+
+    /// Answers without I/O when the limiter can (an in-process limiter); `None` means "call
+    /// [`RateLimiter::acquire`]". Lets the pipeline skip the boxed future on the hot path.
+    fn try_acquire_now(&self, key: &RateKey, cost: NonZeroU32) -> Option<RateDecision> {
+        let _ = (key, cost);
+        None
+    }
 }
 
 /// A limiter's answer.

@@ -14,4 +14,5 @@ mod retry_table;
 mod secrets;
 mod stores;
 mod support;
+mod tokens;
 mod vault;

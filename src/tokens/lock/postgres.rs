@@ -1,0 +1,212 @@
+//! [`PostgresAdvisoryLock`]: a session-level advisory lock on a hash of the key, held on one
+//! dedicated pooled connection.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use super::{poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT};
+use crate::error::{Error, ErrorKind, ErrorParts};
+
+/// A refresh lock in PostgreSQL, for replicas that already share a database. Cheap to clone.
+///
+/// Taking the lock checks out one connection and polls `pg_try_advisory_lock(id)` every 25 ms
+/// (with jitter) until it succeeds or the wait timeout (30 s) runs out; `id` is the first 8
+/// bytes of SHA-256 of the key prefix and key. Releasing is `pg_advisory_unlock(id)` on the
+/// same connection, which then goes back to the pool. The lock has no time-to-live: it ends
+/// with its session, so a holder that dies releases it when its connection closes, and a guard
+/// dropped without release closes its connection instead of returning it to the pool.
+#[derive(Clone)]
+pub struct PostgresAdvisoryLock {
+    pool: PgPool,
+    prefix: String,
+    wait_timeout: Duration,
+    poll_interval: Duration,
+}
+
+impl fmt::Debug for PostgresAdvisoryLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresAdvisoryLock")
+            .field("prefix", &self.prefix)
+            .field("wait_timeout", &self.wait_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresAdvisoryLock {
+    /// Connects a small pool (at most 4 connections) to `url` (`postgres://user@host/db`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the database cannot be reached. The URL (which may hold a
+    /// password) is not in the message.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| pg_error("cannot connect to PostgreSQL for the refresh lock", &e))?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A lock over an existing pool. Each lock being taken or held uses one of its
+    /// connections.
+    pub fn from_pool(pool: PgPool) -> Self {
+        PostgresAdvisoryLock {
+            pool,
+            prefix: "switchboard:lock:".to_string(),
+            wait_timeout: DEFAULT_WAIT,
+            poll_interval: Duration::from_millis(25),
+        }
+    }
+
+    /// A prefix hashed with every key (`switchboard:lock:` by default), to keep apart
+    /// deployments that share a database.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long `acquire` waits for a taken lock (30 s by default).
+    #[must_use]
+    pub fn wait_timeout(mut self, wait: Duration) -> Self {
+        self.wait_timeout = wait;
+        self
+    }
+
+    /// How often a waiter tries again (25 ms by default, plus up to half of it as jitter).
+    #[must_use]
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every;
+        self
+    }
+
+    fn lock_id(&self, key: &str) -> i64 {
+        let digest = Sha256::new()
+            .chain_update(self.prefix.as_bytes())
+            .chain_update([0u8])
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(id)
+    }
+}
+
+#[async_trait]
+impl RefreshLock for PostgresAdvisoryLock {
+    async fn acquire(&self, key: &str, _ttl: Duration) -> Result<LockGuard, Error> {
+        let id = self.lock_id(key);
+        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        let mut conn = tokio::time::timeout(self.wait_timeout, self.pool.acquire())
+            .await
+            .map_err(|_| wait_timed_out(self.wait_timeout))?
+            .map_err(|e| pg_error("cannot check out a connection for the refresh lock", &e))?;
+        loop {
+            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| pg_error("cannot take the refresh lock in PostgreSQL", &e))?;
+            if taken {
+                return Ok(LockGuard::new(PgHeld {
+                    conn: Some(conn),
+                    id,
+                }));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(wait_timed_out(self.wait_timeout));
+            }
+            tokio::time::sleep(poll_delay(self.poll_interval).min(deadline - now)).await;
+        }
+    }
+}
+
+struct PgHeld {
+    conn: Option<PoolConnection<Postgres>>,
+    id: i64,
+}
+
+impl fmt::Debug for PgHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgHeld").field("id", &self.id).finish()
+    }
+}
+
+#[async_trait]
+impl HeldLock for PgHeld {
+    async fn release(mut self: Box<Self>) -> Result<(), Error> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let unlocked: Result<bool, sqlx::Error> =
+            sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                .bind(self.id)
+                .fetch_one(&mut *conn)
+                .await;
+        match unlocked {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Not held by this session: never return a connection whose lock state we
+                // are unsure of to the pool.
+                drop(conn.detach());
+                tracing::warn!("refresh lock was not held by its session at release");
+                Ok(())
+            }
+            Err(e) => {
+                // Closing the session releases its advisory locks.
+                drop(conn.detach());
+                Err(pg_error(
+                    "cannot release the refresh lock in PostgreSQL",
+                    &e,
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for PgHeld {
+    fn drop(&mut self) {
+        // Dropped without `release` (a cancelled refresh): close the session, which releases
+        // the lock, rather than return a connection that still holds it to the pool.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// A database failure reduced to what is safe to show: sqlx errors may echo connection
+/// details.
+#[derive(Debug)]
+struct PgFailure(&'static str);
+
+impl fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "postgres error: {}", self.0)
+    }
+}
+
+impl std::error::Error for PgFailure {}
+
+fn pg_error(message: &str, e: &sqlx::Error) -> Error {
+    let what = match e {
+        sqlx::Error::Io(_) => "i/o",
+        sqlx::Error::Tls(_) => "tls",
+        sqlx::Error::PoolTimedOut => "pool timed out",
+        sqlx::Error::PoolClosed => "pool closed",
+        sqlx::Error::Database(_) => "database",
+        sqlx::Error::Configuration(_) => "configuration",
+        sqlx::Error::Protocol(_) => "protocol",
+        _ => "other",
+    };
+    ErrorParts::new(ErrorKind::Store, message)
+        .source(PgFailure(what))
+        .build()
+}

@@ -1,0 +1,262 @@
+//! One POST to a token endpoint, classified: a transient failure (connect error, timeout,
+//! 5xx, 429, 408) is an error the retry loop may try again; an OAuth error body or a token goes
+//! back to the grant to parse. Also the retry loop itself.
+//!
+//! Nothing here sees a secret in a form it could print: request bodies are never logged, and
+//! reqwest errors are stripped of their URL.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::grants::{TokenError, TokenRetry};
+use crate::redact::redact_uri;
+
+/// Token responses are small; a larger body is not a token response.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Why one POST did not produce a response for the grant to parse.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum HttpFailure {
+    /// Worth trying again.
+    #[error("{reason}")]
+    Transient {
+        status: Option<StatusCode>,
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// A non-success status without an OAuth error body.
+    #[error("token endpoint answered HTTP {}", status.as_u16())]
+    Status { status: StatusCode },
+    /// The request could not be built or the response not read.
+    #[error("{reason}")]
+    Invalid { reason: String },
+}
+
+impl From<HttpFailure> for TokenError {
+    fn from(f: HttpFailure) -> Self {
+        match f {
+            HttpFailure::Transient {
+                status,
+                retry_after,
+                reason,
+            } => TokenError::Transient {
+                status,
+                retry_after,
+                attempts: 1,
+                reason,
+            },
+            HttpFailure::Status { status } => TokenError::Rejected {
+                error: "unexpected_status".to_string(),
+                description: None,
+                status: Some(status),
+            },
+            HttpFailure::Invalid { reason } => TokenError::InvalidResponse { reason },
+        }
+    }
+}
+
+/// The HTTP client the grants share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Transport {
+    client: reqwest::Client,
+}
+
+impl Transport {
+    pub(crate) fn new(client: reqwest::Client) -> Self {
+        Transport { client }
+    }
+
+    /// A client that never follows redirects (a redirect would resend the form, secrets
+    /// included, to wherever the `Location` points).
+    pub(crate) fn default_client() -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .build()
+    }
+
+    /// Sends `request` and classifies the answer. A 2xx response, or a 4xx carrying an OAuth
+    /// error body, is returned for the caller to parse.
+    pub(crate) async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, HttpFailure> {
+        let shown_url = redact_uri(request.uri(), &[]);
+        let request = reqwest::Request::try_from(request).map_err(|e| HttpFailure::Invalid {
+            reason: format!("cannot build the token request: {}", e.without_url()),
+        })?;
+        let mut response = self.client.execute(request).await.map_err(|e| {
+            let kind = if e.is_connect() {
+                "cannot connect to the token endpoint"
+            } else if e.is_timeout() {
+                "the token endpoint timed out"
+            } else {
+                "the token request failed in flight"
+            };
+            tracing::debug!(url = %shown_url, error = %e.without_url(), "{kind}");
+            HttpFailure::Transient {
+                status: None,
+                retry_after: None,
+                reason: kind.to_string(),
+            }
+        })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
+            tracing::debug!(url = %shown_url, status = status.as_u16(), "token endpoint failed transiently");
+            return Err(HttpFailure::Transient {
+                status: Some(status),
+                retry_after,
+                reason: format!("the token endpoint answered HTTP {}", status.as_u16()),
+            });
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(HttpFailure::Invalid {
+                            reason: format!(
+                                "token endpoint response is larger than {MAX_BODY} bytes"
+                            ),
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(HttpFailure::Transient {
+                        status: Some(status),
+                        retry_after: None,
+                        reason: "the token response was cut off".to_string(),
+                    })
+                }
+            }
+        }
+        if !status.is_success() && !is_oauth_error_body(&body) {
+            return Err(HttpFailure::Status { status });
+        }
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        builder.body(body).map_err(|e| HttpFailure::Invalid {
+            reason: format!("cannot read the token response: {e}"),
+        })
+    }
+}
+
+/// `{"error": "..."}`, the RFC 6749 §5.2 shape.
+fn is_oauth_error_body(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .is_some_and(|v| v.get("error").is_some_and(serde_json::Value::is_string))
+}
+
+/// The `oauth2` crate's view of the transport.
+pub(crate) struct OAuth2Http<'a>(pub(crate) &'a Transport);
+
+type SendFuture<'c> =
+    Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpFailure>> + Send + 'c>>;
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2Http<'_> {
+    type Error = HttpFailure;
+    type Future = SendFuture<'c>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.0.send(request))
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `retry.attempts` transient failures
+/// happened. Waits `base * 2^n` (with jitter, capped) between attempts, or the provider's
+/// `Retry-After` when it asks for longer; a `Retry-After` beyond the cap ends the retries.
+pub(crate) async fn with_retry<T, F, Fut>(
+    retry: &TokenRetry,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, TokenError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, TokenError>>,
+{
+    let max = retry.attempts.get();
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(TokenError::Transient {
+                status,
+                retry_after,
+                reason,
+                ..
+            }) => {
+                let backoff = backoff(retry, n);
+                let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                if n >= max || wait > retry.max_delay {
+                    return Err(TokenError::Transient {
+                        status,
+                        retry_after,
+                        attempts: n,
+                        reason,
+                    });
+                }
+                tracing::warn!(
+                    grant = what,
+                    attempt = n,
+                    status = status.map(|s| s.as_u16()),
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "token request failed transiently; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `base * 2^(n-1)`, between half and all of it (jitter), capped at `max_delay`.
+fn backoff(retry: &TokenRetry, n: u32) -> Duration {
+    let full = retry
+        .base_delay
+        .saturating_mul(1u32 << (n - 1).min(16))
+        .min(retry.max_delay);
+    let half = full / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let r = TokenRetry::new(NonZeroU32::new(5).unwrap(), Duration::from_millis(100))
+            .max_delay(Duration::from_millis(300));
+        let b1 = backoff(&r, 1);
+        assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));
+        let b2 = backoff(&r, 2);
+        assert!(b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200));
+        assert!(backoff(&r, 10) <= Duration::from_millis(300));
+    }
+
+    #[test]
+    fn recognises_oauth_error_bodies() {
+        assert!(is_oauth_error_body(br#"{"error":"invalid_grant"}"#));
+        assert!(!is_oauth_error_body(b"<html>nope</html>"));
+        assert!(!is_oauth_error_body(br#"{"message":"x"}"#));
+    }
+}
