@@ -100,7 +100,10 @@ mod with_sqlite {
             &self,
             _: &switchboard::templates::ConnectionConfig,
         ) -> Result<switchboard::templates::IntegrationBinding, switchboard::Error> {
-            Err(switchboard::Error::new(switchboard::ErrorKind::Config, "not used"))
+            Err(switchboard::Error::new(
+                switchboard::ErrorKind::Config,
+                "not used",
+            ))
         }
     }
 
@@ -118,12 +121,16 @@ mod with_sqlite {
             .build()
             .expect("template");
         let mut registry = switchboard::templates::Registry::new();
-        registry.register(Arc::new(Holder(template))).expect("register");
+        registry
+            .register(Arc::new(Holder(template)))
+            .expect("register");
         let vault = Vault::new(KeyRing::new(
             KeyId::new("k1").expect("key id"),
             MasterKey::from_bytes(&[3u8; 32]).expect("key"),
         ));
-        let sb = switchboard::Switchboard::builder().build().expect("switchboard");
+        let sb = switchboard::Switchboard::builder()
+            .build()
+            .expect("switchboard");
         let connections = Connections::new(sb, vault.clone(), registry);
         let (t, id) = ("tenant-1".into(), "conn-1".into());
         rt.block_on(connections.create(

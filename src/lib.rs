@@ -34,6 +34,7 @@ pub mod credentials;
 mod error;
 mod ids;
 pub mod observe;
+pub mod outbound;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod redact;

@@ -17,6 +17,8 @@
 //! | `switchboard_rate_limiter_fail_closed_total` | counter | connector |
 //! | `switchboard_breaker_rejected_total` | counter | connector |
 //! | `switchboard_breaker_state` | gauge (0 closed, 1 half-open, 2 open) | connector, host |
+//! | `switchboard_webhooks_total` | counter | connector, outcome |
+//! | `switchboard_webhook_verification_failures_total` | counter | connector |
 
 use std::time::Duration;
 
@@ -49,6 +51,13 @@ pub mod names {
     pub const BREAKER_REJECTED: &str = "switchboard_breaker_rejected_total";
     /// Breaker state per connector and host.
     pub const BREAKER_STATE: &str = "switchboard_breaker_state";
+    /// Inbound webhooks, by connector and outcome (`processed`, `duplicate`, `in_flight`,
+    /// `unknown_route`, `verification_failed`, `handler_error`, `store_error`).
+    pub const WEBHOOKS: &str = "switchboard_webhooks_total";
+    /// Inbound webhooks that failed verification, by connector (per connection: see
+    /// `WebhookRouter::verification_failures`).
+    pub const WEBHOOK_VERIFICATION_FAILURES: &str =
+        "switchboard_webhook_verification_failures_total";
 }
 
 pub(crate) fn call_finished(ctx: &CallContext, outcome: &'static str, elapsed: Duration) {

@@ -4,9 +4,15 @@
 //! Verifiers take the raw bytes exactly as received, never a parsed body: the most common
 //! webhook bug in the field is a body parser that re-serialized the bytes before the check.
 
+#[cfg(feature = "axum")]
+pub mod axum;
+pub mod dedup;
 mod hmac_body;
+pub mod router;
+mod standard;
 
 pub use hmac_body::{HmacBodyVerifier, SignatureEncoding};
+pub use standard::{StandardWebhooks, StandardWebhooksBuilder, DEFAULT_TOLERANCE};
 
 use std::fmt::Debug;
 use std::time::SystemTime;

@@ -8,6 +8,9 @@ mod deadline;
 mod idempotency;
 mod lifecycle;
 mod observability;
+#[cfg(feature = "sqlite")]
+mod outbound;
+mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;
@@ -16,3 +19,6 @@ mod stores;
 mod support;
 mod tokens;
 mod vault;
+mod webhook_dedup;
+mod webhook_router;
+mod webhook_vectors;

@@ -1,0 +1,103 @@
+//! Outbound webhook throughput: deliveries per second from one process, SQLite queue on a
+//! file, to a loopback endpoint answering 200. Custom harness: `cargo bench --bench outbound
+//! --features sqlite`. Prints enqueue and delivery rates.
+
+use std::time::{Duration, Instant};
+
+use switchboard::outbound::queue::sqlite::SqliteQueue;
+use switchboard::outbound::ssrf::SsrfGuard;
+use switchboard::outbound::{Endpoint, EndpointId, MessageStatus, WebhookSender};
+use switchboard::test_util::{RawAction, RawServer};
+
+const MESSAGES: usize = 5_000;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-outbound-bench-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let queue = SqliteQueue::open(dir.join("outbound.db"))
+        .await
+        .expect("open queue");
+    let server = RawServer::start(|_| RawAction::status(200, "ok")).await;
+    let sender = WebhookSender::builder(queue)
+        .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().expect("ip")))
+        .attempt_timeout(Duration::from_secs(5))
+        .lease(Duration::from_secs(30))
+        .max_in_flight(64)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .expect("sender");
+    sender
+        .add_endpoint(Endpoint::new(
+            "bench",
+            format!("{}/hook", server.base_url()),
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ))
+        .await
+        .expect("endpoint");
+    let ep = EndpointId::new("bench");
+    let payload = bytes::Bytes::from_static(
+        br#"{"type":"invoice.paid","data":{"id":"in_123","amount":4200}}"#,
+    );
+
+    let t0 = Instant::now();
+    let mut ids = Vec::with_capacity(MESSAGES);
+    for _ in 0..MESSAGES {
+        ids.push(
+            sender
+                .send(&ep, "invoice.paid", payload.clone())
+                .await
+                .expect("send"),
+        );
+    }
+    let enqueue = t0.elapsed();
+
+    let t1 = Instant::now();
+    let workers = sender.spawn_workers(2);
+    while server.requests() < MESSAGES {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Wait for every acknowledgement too.
+    for id in &ids {
+        while sender
+            .message(id)
+            .await
+            .expect("state")
+            .expect("exists")
+            .status
+            != MessageStatus::Delivered
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let deliver = t1.elapsed();
+    drop(workers);
+    let mut delivered = 0;
+    for id in &ids {
+        if sender
+            .message(id)
+            .await
+            .expect("state")
+            .expect("exists")
+            .status
+            == MessageStatus::Delivered
+        {
+            delivered += 1;
+        }
+    }
+    println!(
+        "outbound/sqlite-file: enqueue {MESSAGES} in {enqueue:.2?} ({:.0}/s); deliver {MESSAGES} in {deliver:.2?} ({:.0}/s); {delivered} acknowledged, {} requests",
+        MESSAGES as f64 / enqueue.as_secs_f64(),
+        MESSAGES as f64 / deliver.as_secs_f64(),
+        server.requests(),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

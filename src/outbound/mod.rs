@@ -1,0 +1,150 @@
+//! Outbound webhooks: durable, signed, retried deliveries to your customers' endpoints.
+//!
+//! - [`WebhookSender`] (cheap to clone) registers endpoints, enqueues messages
+//!   ([`WebhookSender::send`]) and runs workers that deliver them
+//!   ([`WebhookSender::spawn_workers`]).
+//! - Every attempt is signed the Standard Webhooks way (`webhook-id`, `webhook-timestamp`,
+//!   `webhook-signature: v1,<base64 HMAC-SHA256>`); the id is the message id on every attempt,
+//!   the timestamp and signature are fresh per attempt.
+//! - Failed attempts are retried on a jittered schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+//!   10 h by default), honouring `Retry-After`; exhausted messages are dead-lettered and can be
+//!   redriven. A `410 Gone` disables an endpoint at once; an endpoint that fails without a
+//!   single success for longer than `disable_after` (5 days) is disabled too.
+//! - Targets pass the [`ssrf`] guard; redirects are never followed.
+//! - Messages live in an [`OutboundQueue`]: [`queue::sqlite::SqliteQueue`] (feature `sqlite`)
+//!   leases them to workers, so a worker that dies mid-delivery leaves a lease that expires
+//!   and another worker delivers the message again (at least once).
+
+pub mod queue;
+mod sender;
+pub mod ssrf;
+
+pub use queue::{
+    AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
+    MessageStatus, NewMessage, OutboundQueue,
+};
+pub use sender::{
+    EndpointHealth, OutboundConfig, OutboundEvent, WebhookSender, WebhookSenderBuilder, Workers,
+};
+
+use std::fmt;
+
+/// A message id; also the `webhook-id` header of every attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// A new random id, `msg_<32 hex>`.
+    pub fn generate() -> Self {
+        MessageId(format!("msg_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Wraps a stored id.
+    pub fn new(id: impl Into<String>) -> Self {
+        MessageId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An endpoint id, chosen by the host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(String);
+
+impl EndpointId {
+    /// Wraps an id.
+    pub fn new(id: impl Into<String>) -> Self {
+        EndpointId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for EndpointId {
+    fn from(s: &str) -> Self {
+        EndpointId(s.to_string())
+    }
+}
+
+/// A delivery target.
+///
+/// `secrets` are Standard Webhooks secrets (`whsec_<base64>`); every attempt carries one
+/// signature per secret, so a receiver can rotate without losing messages.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Endpoint {
+    /// The id.
+    pub id: EndpointId,
+    /// The URL every message is POSTed to.
+    pub url: String,
+    /// Signing secrets, newest first.
+    pub secrets: Vec<String>,
+    /// Whether deliveries are attempted.
+    pub enabled: bool,
+    /// Why the endpoint was disabled.
+    pub disabled_reason: Option<String>,
+}
+
+impl Endpoint {
+    /// An enabled endpoint with one secret.
+    pub fn new(id: impl Into<String>, url: impl Into<String>, secret: impl Into<String>) -> Self {
+        Endpoint {
+            id: EndpointId::new(id),
+            url: url.into(),
+            secrets: vec![secret.into()],
+            enabled: true,
+            disabled_reason: None,
+        }
+    }
+
+    /// Adds another secret (for rotation).
+    #[must_use]
+    pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("url", &url_without_secrets(&self.url))
+            .field("secrets", &"[redacted]")
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .finish()
+    }
+}
+
+/// The URL with its query, fragment and user info dropped (they may carry secrets).
+pub(crate) fn url_without_secrets(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<invalid url>".to_string(),
+    }
+}

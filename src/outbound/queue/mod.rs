@@ -1,0 +1,233 @@
+//! The durable queue behind [`WebhookSender`](super::WebhookSender): messages, leases,
+//! endpoints and the attempt log.
+//!
+//! A message is `pending` until a worker leases it (`inflight`, with an owner and an expiry),
+//! then `delivered`, `pending` again (a retry at `next_attempt_at`) or `dead`. A lease that
+//! expires (its worker died between sending and acknowledging) makes the message leasable
+//! again, so delivery is at least once. Completing checks the lease owner, so a worker whose
+//! lease was taken over cannot overwrite the new owner's outcome.
+//!
+//! Backends: [`sqlite::SqliteQueue`] (feature `sqlite`). PostgreSQL (`FOR UPDATE SKIP
+//! LOCKED`) and Redis Streams can implement the same trait.
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{Endpoint, EndpointId, MessageId};
+use crate::error::Error;
+
+/// A message to enqueue.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewMessage {
+    /// Its id (the `webhook-id`).
+    pub id: MessageId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// The event type.
+    pub event_type: String,
+    /// The exact bytes sent (and signed).
+    pub payload: Bytes,
+    /// When it was enqueued; its first attempt is due then.
+    pub created_at: SystemTime,
+}
+
+/// A message leased to a worker.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LeasedMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// The event type.
+    pub event_type: String,
+    /// The payload.
+    pub payload: Bytes,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MessageStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Leased to a worker.
+    Inflight,
+    /// Delivered (a 2xx answer).
+    Delivered,
+    /// Given up; in the dead-letter list.
+    Dead,
+}
+
+impl MessageStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Inflight => "inflight",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => MessageStatus::Pending,
+            "inflight" => MessageStatus::Inflight,
+            "delivered" => MessageStatus::Delivered,
+            "dead" => MessageStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A message's current state.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageState {
+    /// Its id.
+    pub id: MessageId,
+    /// Where it goes.
+    pub endpoint: EndpointId,
+    /// Its status.
+    pub status: MessageStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Why it was dead-lettered.
+    pub dead_reason: Option<String>,
+}
+
+/// A dead-lettered message.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// Its id.
+    pub id: MessageId,
+    /// Where it was going.
+    pub endpoint: EndpointId,
+    /// The event type.
+    pub event_type: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it was given up.
+    pub reason: String,
+}
+
+/// One logged attempt.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// The message.
+    pub message: MessageId,
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// When it started.
+    pub at: SystemTime,
+    /// The HTTP status, when one came back.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub latency: Duration,
+    /// Whether it delivered the message.
+    pub success: bool,
+    /// What went wrong (no secrets).
+    pub error: Option<String>,
+}
+
+/// What happens to a message after an attempt.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Completion {
+    /// Delivered.
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        /// When.
+        at: SystemTime,
+    },
+    /// Give up.
+    Dead {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What [`OutboundQueue::finish`] did.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct FinishOutcome {
+    /// False when the lease was no longer this worker's (the outcome was not applied).
+    pub acked: bool,
+    /// After a failed attempt: since when the endpoint has been failing without a success.
+    pub failing_since: Option<SystemTime>,
+}
+
+/// The storage behind a [`WebhookSender`](super::WebhookSender). Implementations must make
+/// [`lease`](OutboundQueue::lease) atomic across workers and processes.
+#[async_trait]
+pub trait OutboundQueue: Send + Sync + fmt::Debug {
+    /// Creates or replaces an endpoint (keeping its failure clock).
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error>;
+
+    /// Loads an endpoint.
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, Error>;
+
+    /// Disables an endpoint; true only for the call that changed it from enabled.
+    async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> Result<bool, Error>;
+
+    /// Enqueues a message, due at once.
+    async fn enqueue(&self, message: &NewMessage) -> Result<(), Error>;
+
+    /// Leases up to `max` due messages (pending and due, or inflight with an expired lease)
+    /// to `owner` until `now + lease`, counting an attempt on each.
+    async fn lease(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<LeasedMessage>, Error>;
+
+    /// Logs an attempt and applies its outcome, if `owner` still holds the lease; updates the
+    /// endpoint's failure clock (cleared on success, started on the first failure).
+    async fn finish(
+        &self,
+        owner: &str,
+        attempt: &AttemptRecord,
+        completion: &Completion,
+    ) -> Result<FinishOutcome, Error>;
+
+    /// A message's state.
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error>;
+
+    /// Up to `limit` dead-lettered messages, oldest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error>;
+
+    /// Moves a dead message back to pending with a fresh attempt count; false if it was not
+    /// dead.
+    async fn redrive(&self, id: &MessageId, now: SystemTime) -> Result<bool, Error>;
+
+    /// The attempts on an endpoint since `since`.
+    async fn attempts_since(
+        &self,
+        endpoint: &EndpointId,
+        since: SystemTime,
+    ) -> Result<Vec<AttemptRecord>, Error>;
+
+    /// Every logged attempt of a message, in order.
+    async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error>;
+}
+
+#[cfg(test)]
+fn _obj_safe(_: std::sync::Arc<dyn OutboundQueue>) {}

@@ -1,0 +1,469 @@
+//! The embedded outbound queue: messages, endpoints and attempts in one SQLite file.
+//!
+//! Leasing is one statement (`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING ...`), and
+//! SQLite runs one writer at a time, so two workers (or two processes on the same file) never
+//! lease the same message while its lease is live. Completing an attempt is one transaction:
+//! log the attempt, apply the outcome if the lease is still ours, move the endpoint's failure
+//! clock. Migrations are compiled in (`src/outbound/queue/sqlite_migrations`) and share
+//! sqlx's migration table with [`SqliteStore`](crate::store::sqlite::SqliteStore), so both
+//! may live in one file.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{
+    AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
+    MessageStatus, NewMessage, OutboundQueue,
+};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::outbound::{Endpoint, EndpointId, MessageId};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The outbound queue in SQLite. Cheap to clone: clones share one pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), switchboard::Error> {
+/// use switchboard::outbound::{queue::sqlite::SqliteQueue, WebhookSender};
+///
+/// let queue = SqliteQueue::open("outbound.db").await?;
+/// let sender = WebhookSender::builder(queue).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteQueue {
+    pool: SqlitePool,
+    location: Arc<str>,
+}
+
+impl fmt::Debug for SqliteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteQueue")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_error(op: &str, e: sqlx::Error) -> Error {
+    ErrorParts::new(
+        ErrorKind::Store,
+        format!("sqlite outbound queue: cannot {op}"),
+    )
+    .source(e)
+    .build()
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn from_ms(v: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+impl SqliteQueue {
+    /// Opens (creating it if missing) the database file at `path` and migrates it. The file
+    /// uses write-ahead logging and `synchronous = NORMAL`: a committed enqueue survives a
+    /// process crash; a power cut may lose the last commits.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("open the database file", e))?;
+        Self::migrated(pool, path.display().to_string()).await
+    }
+
+    /// A private in-memory database, for tests: one connection that lives as long as the
+    /// queue.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the database cannot be created.
+    pub async fn in_memory() -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("create an in-memory database", e))?;
+        Self::migrated(pool, ":memory:".to_string()).await
+    }
+
+    async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
+        let mut migrator = sqlx::migrate!("src/outbound/queue/sqlite_migrations");
+        // The store's migrations may share this file's migration table.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await.map_err(|e| {
+            ErrorParts::new(
+                ErrorKind::Store,
+                format!("sqlite outbound queue: cannot migrate `{location}`"),
+            )
+            .source(e)
+            .build()
+        })?;
+        Ok(SqliteQueue {
+            pool,
+            location: location.into(),
+        })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn attempt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AttemptRecord, sqlx::Error> {
+    Ok(AttemptRecord {
+        message: MessageId::new(row.try_get::<String, _>("message_id")?),
+        endpoint: EndpointId::new(row.try_get::<String, _>("endpoint_id")?),
+        attempt: count(row.try_get("attempt")?),
+        at: from_ms(row.try_get("at_ms")?),
+        status: row
+            .try_get::<Option<i64>, _>("status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        latency: Duration::from_micros(
+            u64::try_from(row.try_get::<i64, _>("latency_us")?).unwrap_or(0),
+        ),
+        success: row.try_get::<i64, _>("success")? != 0,
+        error: row.try_get("error")?,
+    })
+}
+
+#[async_trait]
+impl OutboundQueue for SqliteQueue {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error> {
+        let secrets = serde_json::to_string(&endpoint.secrets).expect("strings encode");
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_endpoints \
+             (id, url, secrets, enabled, disabled_reason, failing_since_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, secrets = excluded.secrets, \
+             enabled = excluded.enabled, disabled_reason = excluded.disabled_reason, \
+             failing_since_ms = CASE WHEN excluded.enabled = 1 AND enabled = 0 THEN NULL \
+             ELSE failing_since_ms END",
+        )
+        .bind(endpoint.id.as_str())
+        .bind(&endpoint.url)
+        .bind(secrets)
+        .bind(i64::from(endpoint.enabled))
+        .bind(&endpoint.disabled_reason)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("save an endpoint", e))?;
+        Ok(())
+    }
+
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, Error> {
+        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT url, secrets, enabled, disabled_reason \
+             FROM switchboard_outbound_endpoints WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("load an endpoint", e))?;
+        row.map(|(url, secrets, enabled, disabled_reason)| {
+            let secrets: Vec<String> = serde_json::from_str(&secrets).map_err(|e| {
+                ErrorParts::new(
+                    ErrorKind::Store,
+                    format!("stored endpoint `{id}` has invalid secrets"),
+                )
+                .source(e)
+                .build()
+            })?;
+            Ok(Endpoint {
+                id: id.clone(),
+                url,
+                secrets,
+                enabled: enabled != 0,
+                disabled_reason,
+            })
+        })
+        .transpose()
+    }
+
+    async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_endpoints SET enabled = 0, disabled_reason = ?2 \
+             WHERE id = ?1 AND enabled = 1",
+        )
+        .bind(id.as_str())
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("disable an endpoint", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue(&self, m: &NewMessage) -> Result<(), Error> {
+        let now = ms(m.created_at);
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_messages \
+             (id, endpoint_id, event_type, payload, status, attempts, next_attempt_ms, \
+              created_ms, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+        )
+        .bind(m.id.as_str())
+        .bind(m.endpoint.as_str())
+        .bind(&m.event_type)
+        .bind(&m.payload[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("enqueue a message", e))?;
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<LeasedMessage>, Error> {
+        let now_ms = ms(now);
+        let expiry = ms(now + lease);
+        let rows = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = 'inflight', lease_owner = ?1, lease_expiry_ms = ?2, \
+                 attempts = attempts + 1, updated_ms = ?3 \
+             WHERE id IN (SELECT id FROM switchboard_outbound_messages \
+                 WHERE (status = 'pending' AND next_attempt_ms <= ?3) \
+                    OR (status = 'inflight' AND lease_expiry_ms < ?3) \
+                 LIMIT ?4) \
+             RETURNING id, endpoint_id, event_type, payload, attempts",
+        )
+        .bind(owner)
+        .bind(expiry)
+        .bind(now_ms)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("lease messages", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeasedMessage {
+                    id: MessageId::new(r.try_get::<String, _>("id")?),
+                    endpoint: EndpointId::new(r.try_get::<String, _>("endpoint_id")?),
+                    event_type: r.try_get("event_type")?,
+                    payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
+                    attempt: count(r.try_get("attempts")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| db_error("read leased messages", e))
+    }
+
+    async fn finish(
+        &self,
+        owner: &str,
+        a: &AttemptRecord,
+        completion: &Completion,
+    ) -> Result<FinishOutcome, Error> {
+        let at_ms = ms(a.at);
+        let now_ms = ms(SystemTime::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("begin a transaction", e))?;
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_attempts \
+             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(a.message.as_str())
+        .bind(a.endpoint.as_str())
+        .bind(i64::from(a.attempt))
+        .bind(at_ms)
+        .bind(a.status.map(i64::from))
+        .bind(i64::try_from(a.latency.as_micros()).unwrap_or(i64::MAX))
+        .bind(i64::from(a.success))
+        .bind(&a.error)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("log an attempt", e))?;
+        let (status, next, reason) = match completion {
+            Completion::Delivered => ("delivered", now_ms, None),
+            Completion::Retry { at } => ("pending", ms(*at), None),
+            Completion::Dead { reason } => ("dead", now_ms, Some(reason.as_str())),
+        };
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = ?3, next_attempt_ms = ?4, dead_reason = ?5, lease_owner = NULL, \
+                 lease_expiry_ms = NULL, updated_ms = ?6 \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'inflight'",
+        )
+        .bind(a.message.as_str())
+        .bind(owner)
+        .bind(status)
+        .bind(next)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("complete a message", e))?;
+        let failing_since = if a.success {
+            sqlx::query(
+                "UPDATE switchboard_outbound_endpoints SET failing_since_ms = NULL \
+                 WHERE id = ?1 AND failing_since_ms IS NOT NULL",
+            )
+            .bind(a.endpoint.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("reset an endpoint's failure clock", e))?;
+            None
+        } else {
+            let since: Option<Option<i64>> = sqlx::query_scalar(
+                "UPDATE switchboard_outbound_endpoints \
+                 SET failing_since_ms = COALESCE(failing_since_ms, ?2) WHERE id = ?1 \
+                 RETURNING failing_since_ms",
+            )
+            .bind(a.endpoint.as_str())
+            .bind(at_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("start an endpoint's failure clock", e))?;
+            since.flatten().map(from_ms)
+        };
+        tx.commit()
+            .await
+            .map_err(|e| db_error("commit an attempt", e))?;
+        Ok(FinishOutcome {
+            acked: done.rows_affected() == 1,
+            failing_since,
+        })
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
+        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT endpoint_id, status, attempts, dead_reason \
+             FROM switchboard_outbound_messages WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("load a message", e))?;
+        row.map(|(endpoint, status, attempts, dead_reason)| {
+            let status = MessageStatus::parse(&status).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("stored message `{id}` has an invalid status"),
+                )
+            })?;
+            Ok(MessageState {
+                id: id.clone(),
+                endpoint: EndpointId::new(endpoint),
+                status,
+                attempts: count(attempts),
+                dead_reason,
+            })
+        })
+        .transpose()
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
+        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, endpoint_id, event_type, attempts, dead_reason \
+             FROM switchboard_outbound_messages WHERE status = 'dead' \
+             ORDER BY updated_ms LIMIT ?1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("list dead letters", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, endpoint, event_type, attempts, reason)| DeadLetter {
+                id: MessageId::new(id),
+                endpoint: EndpointId::new(endpoint),
+                event_type,
+                attempts: count(attempts),
+                reason: reason.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn redrive(&self, id: &MessageId, now: SystemTime) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = 'pending', attempts = 0, next_attempt_ms = ?2, dead_reason = NULL, \
+                 updated_ms = ?2 \
+             WHERE id = ?1 AND status = 'dead'",
+        )
+        .bind(id.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("redrive a message", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn attempts_since(
+        &self,
+        endpoint: &EndpointId,
+        since: SystemTime,
+    ) -> Result<Vec<AttemptRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM switchboard_outbound_attempts \
+             WHERE endpoint_id = ?1 AND at_ms >= ?2 ORDER BY seq",
+        )
+        .bind(endpoint.as_str())
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read attempts", e))?;
+        rows.iter()
+            .map(attempt_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| db_error("read attempts", e))
+    }
+
+    async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM switchboard_outbound_attempts WHERE message_id = ?1 ORDER BY seq",
+        )
+        .bind(message.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read attempts", e))?;
+        rows.iter()
+            .map(attempt_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| db_error("read attempts", e))
+    }
+}

@@ -1,0 +1,240 @@
+//! [`SqliteDedupStore`]: event ids in a SQLite table (feature `sqlite`).
+//!
+//! One table, `switchboard_webhook_dedup`, keyed by `(scope, event_id)`, with a state
+//! (`in_flight` or `done`), the claim's random token and an expiry in Unix milliseconds. A claim
+//! is one statement, atomic across tasks and processes on the same file:
+//!
+//! ```sql
+//! INSERT ... VALUES (.., 'in_flight', :token, :now + :visibility)
+//! ON CONFLICT (scope, event_id) DO UPDATE SET ..
+//!   WHERE switchboard_webhook_dedup.expires_at_ms <= :now
+//! RETURNING token
+//! ```
+//!
+//! A returned row is a fresh claim; no row means the id is held or done, and a second read says
+//! which. Expired rows are overwritten in place by the next claim, and removed in bulk by
+//! [`SqliteDedupStore::purge_expired`]. Times come from this process's clock, so processes
+//! sharing the file should have synchronised clocks.
+//!
+//! The migration is compiled in and run by [`SqliteDedupStore::open`]; its version differs from
+//! the credential store's, so both may share one database file.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{millis_at_least_one, Claim, ClaimToken, DedupStore, DEFAULT_TTL};
+use crate::error::{Error, ErrorKind, ErrorParts};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Webhook event ids in SQLite. Cheap to clone: clones share one pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), switchboard::Error> {
+/// use switchboard::webhook::dedup::SqliteDedupStore;
+///
+/// let dedup = SqliteDedupStore::open("switchboard.db").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteDedupStore {
+    pool: SqlitePool,
+    location: Arc<str>,
+    ttl: Duration,
+}
+
+impl fmt::Debug for SqliteDedupStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteDedupStore")
+            .field("location", &self.location)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    ErrorParts::new(
+        ErrorKind::Store,
+        format!("sqlite dedup store: cannot {what}"),
+    )
+    .source(e)
+    .build()
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl SqliteDedupStore {
+    /// Opens (creating it if missing) the database file at `path` and creates the table.
+    /// Write-ahead logging, a 5 s busy timeout; commits are not synced to disk on every write
+    /// (losing the last few ids in a power cut means at most a reprocessed redelivery).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| store_error("open the database file", e))?;
+        Self::migrated(pool, path.display().to_string()).await
+    }
+
+    /// A private in-memory database (one connection), for tests.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the database cannot be created.
+    pub async fn in_memory() -> Result<Self, Error> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| store_error("create an in-memory database", e))?;
+        Self::migrated(pool, ":memory:".to_string()).await
+    }
+
+    async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
+        let mut migrator = sqlx::migrate!("src/webhook/dedup/migrations");
+        // The credential store's migrations may share this file's `_sqlx_migrations`.
+        migrator.set_ignore_missing(true);
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| store_error(&format!("migrate `{location}`"), e))?;
+        Ok(SqliteDedupStore {
+            pool,
+            location: location.into(),
+            ttl: DEFAULT_TTL,
+        })
+    }
+
+    /// How long a completed id stays done (default 72 h).
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Deletes every expired row and returns how many. Run it now and then (an hourly task is
+    /// plenty); expired rows are harmless meanwhile.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the delete fails.
+    pub async fn purge_expired(&self) -> Result<u64, Error> {
+        let done = sqlx::query("DELETE FROM switchboard_webhook_dedup WHERE expires_at_ms <= ?1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error("purge expired event ids", e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Waits for queries in flight, then closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl DedupStore for SqliteDedupStore {
+    async fn claim(
+        &self,
+        scope: &str,
+        event_id: &str,
+        visibility_timeout: Duration,
+    ) -> Result<Claim, Error> {
+        let token = ClaimToken::new(scope, event_id);
+        let now = now_ms();
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO switchboard_webhook_dedup (scope, event_id, state, token, expires_at_ms) \
+             VALUES (?1, ?2, 'in_flight', ?3, ?4) \
+             ON CONFLICT (scope, event_id) DO UPDATE SET \
+               state = 'in_flight', token = excluded.token, expires_at_ms = excluded.expires_at_ms \
+             WHERE switchboard_webhook_dedup.expires_at_ms <= ?5 \
+             RETURNING token",
+        )
+        .bind(scope)
+        .bind(event_id)
+        .bind(token.nonce())
+        .bind(now.saturating_add(millis_at_least_one(visibility_timeout)))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| store_error("claim an event id", e))?;
+        if claimed.as_deref() == Some(token.nonce()) {
+            return Ok(Claim::Fresh(token));
+        }
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM switchboard_webhook_dedup WHERE scope = ?1 AND event_id = ?2",
+        )
+        .bind(scope)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| store_error("read an event id", e))?;
+        // A row purged between the two statements reads as in flight: the sender retries.
+        Ok(match state.as_deref() {
+            Some("done") => Claim::Done,
+            _ => Claim::InFlight,
+        })
+    }
+
+    async fn complete(&self, token: ClaimToken) -> Result<(), Error> {
+        let expires = now_ms().saturating_add(millis_at_least_one(self.ttl));
+        sqlx::query(
+            "INSERT INTO switchboard_webhook_dedup (scope, event_id, state, token, expires_at_ms) \
+             VALUES (?1, ?2, 'done', ?3, ?4) \
+             ON CONFLICT (scope, event_id) DO UPDATE SET \
+               state = 'done', token = excluded.token, expires_at_ms = excluded.expires_at_ms",
+        )
+        .bind(token.scope())
+        .bind(token.event_id())
+        .bind(token.nonce())
+        .bind(expires)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| store_error("complete an event id", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, token: ClaimToken) -> Result<(), Error> {
+        sqlx::query(
+            "DELETE FROM switchboard_webhook_dedup \
+             WHERE scope = ?1 AND event_id = ?2 AND state = 'in_flight' AND token = ?3",
+        )
+        .bind(token.scope())
+        .bind(token.event_id())
+        .bind(token.nonce())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| store_error("release an event id", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! One suite for every `DedupStore`: fresh / in flight / done, a lapsed claim is fresh again,
+//! a released claim is fresh at once, done lasts for the TTL, and one winner among concurrent
+//! claims. Runs on memory, SQLite (a temp file) and Redis (a random key prefix; the shared
+//! Redis is never flushed and every key expires on its own). Short real timeouts, since the
+//! SQLite and Redis backends read real clocks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard::webhook::dedup::{Claim, ClaimToken, DedupStore, InMemoryDedupStore};
+
+const VISIBILITY: Duration = Duration::from_millis(300);
+const TTL: Duration = Duration::from_millis(1500);
+
+fn scope() -> String {
+    format!("test:{:016x}", fastrand::u64(..))
+}
+
+/// Claims `id` and asserts the claim is fresh.
+async fn fresh(store: &dyn DedupStore, scope: &str, id: &str, vt: Duration) -> ClaimToken {
+    match store.claim(scope, id, vt).await.unwrap() {
+        Claim::Fresh(t) => t,
+        other => panic!("{id}: expected fresh, got {other:?}"),
+    }
+}
+
+/// The suite; `store` must have a TTL of [`TTL`].
+async fn suite(store: Arc<dyn DedupStore>) {
+    let s = &*store;
+    let scope = scope();
+    let long = Duration::from_secs(60);
+
+    // Fresh, then in flight while held, then done once completed.
+    let t = fresh(s, &scope, "evt-1", long).await;
+    assert_eq!(t.event_id(), "evt-1");
+    assert_eq!(
+        s.claim(&scope, "evt-1", long).await.unwrap(),
+        Claim::InFlight
+    );
+    s.complete(t).await.unwrap();
+    assert_eq!(s.claim(&scope, "evt-1", long).await.unwrap(), Claim::Done);
+    // Ids are per scope.
+    let _ = fresh(s, &format!("{scope}-other"), "evt-1", long).await;
+
+    // A claim never completed (a crashed handler) is fresh again after its visibility timeout.
+    let _crashed = fresh(s, &scope, "evt-2", VISIBILITY).await;
+    assert_eq!(
+        s.claim(&scope, "evt-2", VISIBILITY).await.unwrap(),
+        Claim::InFlight
+    );
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(150)).await;
+    let t2 = fresh(s, &scope, "evt-2", long).await;
+
+    // A released claim is fresh at once; a stale token releases nothing.
+    let t3 = fresh(s, &scope, "evt-3", long).await;
+    s.release(t3.clone()).await.unwrap();
+    let t3b = fresh(s, &scope, "evt-3", long).await;
+    s.release(t3).await.unwrap();
+    assert_eq!(
+        s.claim(&scope, "evt-3", long).await.unwrap(),
+        Claim::InFlight
+    );
+    s.complete(t3b).await.unwrap();
+
+    // Done stays done past any visibility timeout, and release cannot undo it.
+    s.complete(t2.clone()).await.unwrap();
+    s.release(t2).await.unwrap();
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(150)).await;
+    assert_eq!(
+        s.claim(&scope, "evt-2", VISIBILITY).await.unwrap(),
+        Claim::Done
+    );
+    assert_eq!(
+        s.claim(&scope, "evt-1", VISIBILITY).await.unwrap(),
+        Claim::Done
+    );
+
+    // Of many concurrent claims of one id, exactly one wins.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (store, scope) = (store.clone(), scope.clone());
+        tasks.spawn(async move { store.claim(&scope, "evt-4", long).await.unwrap() });
+    }
+    let mut winners = 0;
+    while let Some(c) = tasks.join_next().await {
+        match c.unwrap() {
+            Claim::Fresh(_) => winners += 1,
+            Claim::InFlight => {}
+            Claim::Done => panic!("never completed"),
+        }
+    }
+    assert_eq!(winners, 1);
+
+    // After the TTL, a done id is forgotten.
+    tokio::time::sleep(TTL).await;
+    let _ = fresh(s, &scope, "evt-1", long).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_passes_the_dedup_suite() {
+    suite(Arc::new(InMemoryDedupStore::new().ttl(TTL))).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_passes_the_dedup_suite() {
+    use switchboard::webhook::dedup::SqliteDedupStore;
+    let dir = std::env::temp_dir().join(format!("switchboard-dedup-{:016x}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dedup.db");
+    let store = SqliteDedupStore::open(&path).await.unwrap().ttl(TTL);
+    suite(Arc::new(store.clone())).await;
+    // Expired rows can be purged; reopening the same file keeps the table and its rows.
+    assert!(store.purge_expired().await.unwrap() > 0);
+    store.close().await;
+    let again = SqliteDedupStore::open(&path).await.unwrap();
+    let scope = scope();
+    let _ = fresh(&again, &scope, "x", Duration::from_secs(1)).await;
+    again.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_dedup_table_shares_a_file_with_the_credential_store() {
+    use switchboard::store::sqlite::SqliteStore;
+    use switchboard::webhook::dedup::SqliteDedupStore;
+    let dir = std::env::temp_dir().join(format!("switchboard-dedup-{:016x}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shared.db");
+    let creds = SqliteStore::open(&path).await.unwrap();
+    let dedup = SqliteDedupStore::open(&path).await.unwrap();
+    // Either may be opened first on a file the other migrated.
+    let creds2 = SqliteStore::open(&path).await.unwrap();
+    let _ = fresh(&dedup, "s", "e", Duration::from_secs(1)).await;
+    creds.close().await;
+    creds2.close().await;
+    dedup.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_passes_the_dedup_suite() {
+    use switchboard::webhook::dedup::RedisDedupStore;
+    let prefix = format!("switchboard-test:dedup:{:016x}", fastrand::u64(..));
+    let store = RedisDedupStore::connect("redis://127.0.0.1:6379/", &prefix)
+        .await
+        .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
+        .ttl(TTL);
+    suite(Arc::new(store)).await;
+}
