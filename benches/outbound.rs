@@ -1,15 +1,20 @@
-//! Outbound webhook throughput: deliveries per second from one process, SQLite queue on a
-//! file, to a loopback endpoint answering 200. Custom harness: `cargo bench --bench outbound
-//! --features sqlite`. Prints enqueue and delivery rates.
+//! Outbound webhook throughput: deliveries per second to a loopback endpoint answering 200,
+//! from one process. Rows: the SQLite queue on a file; with feature `postgres`, the PostgreSQL
+//! queue on `postgres://postgres@127.0.0.1:5432/test` (a fresh schema, dropped after) with one
+//! replica, and with two replicas (two senders, each with its own pool). Custom harness:
+//! `cargo bench --bench outbound --features sqlite[,postgres]`. Prints enqueue and delivery
+//! rates.
 
 use std::time::{Duration, Instant};
 
 use switchboard::outbound::queue::sqlite::SqliteQueue;
 use switchboard::outbound::ssrf::SsrfGuard;
-use switchboard::outbound::{Endpoint, EndpointId, MessageStatus, WebhookSender};
+use switchboard::outbound::{Endpoint, EndpointId, MessageStatus, OutboundQueue, WebhookSender};
 use switchboard::test_util::{RawAction, RawServer};
 
 const MESSAGES: usize = 5_000;
+#[cfg(feature = "postgres")]
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -19,6 +24,17 @@ fn main() {
     rt.block_on(run());
 }
 
+fn sender(queue: impl OutboundQueue + 'static) -> WebhookSender {
+    WebhookSender::builder(queue)
+        .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().expect("ip")))
+        .attempt_timeout(Duration::from_secs(5))
+        .lease(Duration::from_secs(30))
+        .max_in_flight(64)
+        .poll_interval(Duration::from_millis(5))
+        .build()
+        .expect("sender")
+}
+
 async fn run() {
     let dir =
         std::env::temp_dir().join(format!("switchboard-outbound-bench-{}", fastrand::u64(..)));
@@ -26,15 +42,40 @@ async fn run() {
     let queue = SqliteQueue::open(dir.join("outbound.db"))
         .await
         .expect("open queue");
+    measure("sqlite-file", &[sender(queue)]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    #[cfg(feature = "postgres")]
+    for replicas in [1, 2] {
+        use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
+
+        let schema = format!("sb_outbound_bench_{:016x}", fastrand::u64(..));
+        let mut queues = Vec::new();
+        for _ in 0..replicas {
+            queues.push(
+                PostgresOutboundQueue::connect_with_schema(PG_URL, &schema)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        let senders: Vec<_> = queues.iter().cloned().map(sender).collect();
+        measure(&format!("postgres-{replicas}-replica"), &senders).await;
+        for q in &queues {
+            q.close().await;
+        }
+        if let Ok(pool) = sqlx::PgPool::connect(PG_URL).await {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await;
+            pool.close().await;
+        }
+    }
+}
+
+/// Enqueues through the first sender, then runs two workers on every sender.
+async fn measure(label: &str, senders: &[WebhookSender]) {
     let server = RawServer::start(|_| RawAction::status(200, "ok")).await;
-    let sender = WebhookSender::builder(queue)
-        .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().expect("ip")))
-        .attempt_timeout(Duration::from_secs(5))
-        .lease(Duration::from_secs(30))
-        .max_in_flight(64)
-        .poll_interval(Duration::from_millis(5))
-        .build()
-        .expect("sender");
+    let sender = &senders[0];
     sender
         .add_endpoint(Endpoint::new(
             "bench",
@@ -61,7 +102,7 @@ async fn run() {
     let enqueue = t0.elapsed();
 
     let t1 = Instant::now();
-    let workers = sender.spawn_workers(2);
+    let workers: Vec<_> = senders.iter().map(|s| s.spawn_workers(2)).collect();
     while server.requests() < MESSAGES {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -94,10 +135,9 @@ async fn run() {
         }
     }
     println!(
-        "outbound/sqlite-file: enqueue {MESSAGES} in {enqueue:.2?} ({:.0}/s); deliver {MESSAGES} in {deliver:.2?} ({:.0}/s); {delivered} acknowledged, {} requests",
+        "outbound/{label}: enqueue {MESSAGES} in {enqueue:.2?} ({:.0}/s); deliver {MESSAGES} in {deliver:.2?} ({:.0}/s); {delivered} acknowledged, {} requests",
         MESSAGES as f64 / enqueue.as_secs_f64(),
         MESSAGES as f64 / deliver.as_secs_f64(),
         server.requests(),
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,6 +12,7 @@
 //!   single success for longer than `disable_after` (5 days) is disabled too.
 //! - Targets pass the [`ssrf`] guard; redirects are never followed.
 //! - Messages live in an [`OutboundQueue`]: [`queue::sqlite::SqliteQueue`] (feature `sqlite`)
+//!   or `queue::postgres::PostgresOutboundQueue` (feature `postgres`, for several replicas)
 //!   leases them to workers, so a worker that dies mid-delivery leaves a lease that expires
 //!   and another worker delivers the message again (at least once).
 

@@ -10,6 +10,8 @@ mod lifecycle;
 mod observability;
 #[cfg(feature = "sqlite")]
 mod outbound;
+#[cfg(feature = "postgres")]
+mod outbound_postgres;
 mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;

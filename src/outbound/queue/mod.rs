@@ -7,9 +7,12 @@
 //! again, so delivery is at least once. Completing checks the lease owner, so a worker whose
 //! lease was taken over cannot overwrite the new owner's outcome.
 //!
-//! Backends: [`sqlite::SqliteQueue`] (feature `sqlite`). PostgreSQL (`FOR UPDATE SKIP
-//! LOCKED`) and Redis Streams can implement the same trait.
+//! Backends: [`sqlite::SqliteQueue`] (feature `sqlite`) and
+//! [`postgres::PostgresOutboundQueue`] (feature `postgres`, `FOR UPDATE SKIP LOCKED`, for
+//! several replicas). Redis Streams can implement the same trait.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

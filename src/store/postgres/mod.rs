@@ -171,7 +171,7 @@ impl PostgresStore {
 }
 
 /// Checks a schema name before it is spliced into SQL.
-fn validate_schema(schema: &str) -> Result<(), Error> {
+pub(crate) fn validate_schema(schema: &str) -> Result<(), Error> {
     let ok = !schema.is_empty()
         && schema.len() <= MAX_SCHEMA_LEN
         && schema
@@ -188,7 +188,7 @@ fn validate_schema(schema: &str) -> Result<(), Error> {
     }
 }
 
-async fn create_schema(pool: &PgPool, schema: &str) -> Result<(), Error> {
+pub(crate) async fn create_schema(pool: &PgPool, schema: &str) -> Result<(), Error> {
     let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
     match pool.execute(sql.as_str()).await {
         Ok(_) => Ok(()),

@@ -1,0 +1,477 @@
+//! The outbound queue in PostgreSQL, for hosts that run several replicas.
+//!
+//! Same rules as the SQLite queue (`SqliteQueue`: statuses, leases, the attempt
+//! log, the endpoint failure clock, dead letters, redrive). Leasing is one statement whose
+//! inner `SELECT ... FOR UPDATE SKIP LOCKED` picks due rows no other transaction has locked,
+//! so workers on any number of replicas never lease the same message while its lease is live.
+//! Completing an attempt is one transaction: log the attempt, apply the outcome if the lease
+//! is still ours, move the endpoint's failure clock. Migrations are compiled in
+//! (`src/outbound/queue/postgres_migrations`), run on connect (sqlx serializes them across
+//! replicas with an advisory lock) and share sqlx's migration table with
+//! [`PostgresStore`](crate::store::postgres::PostgresStore), so both may live in one schema.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, Row};
+
+use super::{
+    AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
+    MessageStatus, NewMessage, OutboundQueue,
+};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::outbound::{Endpoint, EndpointId, MessageId};
+use crate::store::postgres::{create_schema, validate_schema};
+
+/// The outbound queue in PostgreSQL. Cheap to clone: clones share one pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), switchboard::Error> {
+/// use switchboard::outbound::{queue::postgres::PostgresOutboundQueue, WebhookSender};
+///
+/// let queue =
+///     PostgresOutboundQueue::connect_with_schema("postgres://app@db/app", "switchboard").await?;
+/// let sender = WebhookSender::builder(queue).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresOutboundQueue {
+    pool: PgPool,
+    schema: Option<Arc<str>>,
+}
+
+impl fmt::Debug for PostgresOutboundQueue {
+    // The URL may hold a password, so only the schema is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOutboundQueue")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_error(op: &str, e: sqlx::Error) -> Error {
+    ErrorParts::new(
+        ErrorKind::Store,
+        format!("postgres outbound queue: cannot {op}"),
+    )
+    .source(e)
+    .build()
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn from_ms(v: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(v).unwrap_or(0))
+}
+
+fn count(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+impl PostgresOutboundQueue {
+    /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings the
+    /// queue's tables up to date in the connection's default schema (usually `public`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a malformed URL; [`ErrorKind::Store`] when the database
+    /// cannot be reached or migrated.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::open(url, None).await
+    }
+
+    /// Like [`PostgresOutboundQueue::connect`], but keeps everything (tables and sqlx's
+    /// migration record) in `schema`, created if missing: every pooled connection gets
+    /// `SET search_path TO "schema"`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when `schema` is not 1 to 63 ASCII letters, digits or
+    /// underscores, or the URL is malformed; [`ErrorKind::Store`] as for `connect`.
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, Error> {
+        validate_schema(schema)?;
+        Self::open(url, Some(schema)).await
+    }
+
+    async fn open(url: &str, schema: Option<&str>) -> Result<Self, Error> {
+        // The URL is not repeated in the message: it may hold a password.
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
+                .source(e)
+                .build()
+        })?;
+        let mut pool_options = PgPoolOptions::new();
+        if let Some(schema) = schema {
+            // Validated above: only letters, digits and underscores reach this SQL.
+            let set: Arc<str> = format!("SET search_path TO \"{schema}\"").into();
+            pool_options = pool_options.after_connect(move |conn, _meta| {
+                let set = Arc::clone(&set);
+                Box::pin(async move {
+                    conn.execute(&*set).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| db_error("connect", e))?;
+        if let Some(schema) = schema {
+            create_schema(&pool, schema).await?;
+        }
+        let mut migrator = sqlx::migrate!("src/outbound/queue/postgres_migrations");
+        // The store's migrations (or a newer build's) may share this migration table.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await.map_err(|e| {
+            ErrorParts::new(ErrorKind::Store, "postgres outbound queue: cannot migrate")
+                .source(e)
+                .build()
+        })?;
+        Ok(PostgresOutboundQueue {
+            pool,
+            schema: schema.map(Arc::from),
+        })
+    }
+
+    /// Waits for queries in flight, then closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn attempt_from_row(row: &PgRow) -> Result<AttemptRecord, sqlx::Error> {
+    Ok(AttemptRecord {
+        message: MessageId::new(row.try_get::<String, _>("message_id")?),
+        endpoint: EndpointId::new(row.try_get::<String, _>("endpoint_id")?),
+        attempt: count(row.try_get("attempt")?),
+        at: from_ms(row.try_get("at_ms")?),
+        status: row
+            .try_get::<Option<i64>, _>("status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        latency: Duration::from_micros(
+            u64::try_from(row.try_get::<i64, _>("latency_us")?).unwrap_or(0),
+        ),
+        success: row.try_get("success")?,
+        error: row.try_get("error")?,
+    })
+}
+
+const ATTEMPT_COLUMNS: &str =
+    "message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error";
+
+#[async_trait]
+impl OutboundQueue for PostgresOutboundQueue {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error> {
+        let secrets = serde_json::to_string(&endpoint.secrets).expect("strings encode");
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_endpoints AS e \
+             (id, url, secrets, enabled, disabled_reason, failing_since_ms) \
+             VALUES ($1, $2, $3, $4, $5, NULL) \
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, secrets = excluded.secrets, \
+             enabled = excluded.enabled, disabled_reason = excluded.disabled_reason, \
+             failing_since_ms = CASE WHEN excluded.enabled AND NOT e.enabled THEN NULL \
+             ELSE e.failing_since_ms END",
+        )
+        .bind(endpoint.id.as_str())
+        .bind(&endpoint.url)
+        .bind(secrets)
+        .bind(endpoint.enabled)
+        .bind(&endpoint.disabled_reason)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("save an endpoint", e))?;
+        Ok(())
+    }
+
+    async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, Error> {
+        let row: Option<(String, String, bool, Option<String>)> = sqlx::query_as(
+            "SELECT url, secrets, enabled, disabled_reason \
+             FROM switchboard_outbound_endpoints WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("load an endpoint", e))?;
+        row.map(|(url, secrets, enabled, disabled_reason)| {
+            let secrets: Vec<String> = serde_json::from_str(&secrets).map_err(|e| {
+                ErrorParts::new(
+                    ErrorKind::Store,
+                    format!("stored endpoint `{id}` has invalid secrets"),
+                )
+                .source(e)
+                .build()
+            })?;
+            Ok(Endpoint {
+                id: id.clone(),
+                url,
+                secrets,
+                enabled,
+                disabled_reason,
+            })
+        })
+        .transpose()
+    }
+
+    async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_endpoints SET enabled = FALSE, disabled_reason = $2 \
+             WHERE id = $1 AND enabled",
+        )
+        .bind(id.as_str())
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("disable an endpoint", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue(&self, m: &NewMessage) -> Result<(), Error> {
+        let now = ms(m.created_at);
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_messages \
+             (id, endpoint_id, event_type, payload, status, attempts, next_attempt_ms, \
+              created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+        )
+        .bind(m.id.as_str())
+        .bind(m.endpoint.as_str())
+        .bind(&m.event_type)
+        .bind(&m.payload[..])
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("enqueue a message", e))?;
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<LeasedMessage>, Error> {
+        let now_ms = ms(now);
+        let expiry = ms(now + lease);
+        // The inner SELECT locks the rows it picks and skips rows another transaction holds,
+        // so two replicas leasing at once get disjoint batches.
+        let rows = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = 'inflight', lease_owner = $1, lease_expiry_ms = $2, \
+                 attempts = attempts + 1, updated_ms = $3 \
+             WHERE id IN (SELECT id FROM switchboard_outbound_messages \
+                 WHERE (status = 'pending' AND next_attempt_ms <= $3) \
+                    OR (status = 'inflight' AND lease_expiry_ms < $3) \
+                 ORDER BY next_attempt_ms \
+                 LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, endpoint_id, event_type, payload, attempts",
+        )
+        .bind(owner)
+        .bind(expiry)
+        .bind(now_ms)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("lease messages", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeasedMessage {
+                    id: MessageId::new(r.try_get::<String, _>("id")?),
+                    endpoint: EndpointId::new(r.try_get::<String, _>("endpoint_id")?),
+                    event_type: r.try_get("event_type")?,
+                    payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
+                    attempt: count(r.try_get("attempts")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| db_error("read leased messages", e))
+    }
+
+    async fn finish(
+        &self,
+        owner: &str,
+        a: &AttemptRecord,
+        completion: &Completion,
+    ) -> Result<FinishOutcome, Error> {
+        let at_ms = ms(a.at);
+        let now_ms = ms(SystemTime::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("begin a transaction", e))?;
+        sqlx::query(
+            "INSERT INTO switchboard_outbound_attempts \
+             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.message.as_str())
+        .bind(a.endpoint.as_str())
+        .bind(i64::from(a.attempt))
+        .bind(at_ms)
+        .bind(a.status.map(i64::from))
+        .bind(i64::try_from(a.latency.as_micros()).unwrap_or(i64::MAX))
+        .bind(a.success)
+        .bind(&a.error)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("log an attempt", e))?;
+        let (status, next, reason) = match completion {
+            Completion::Delivered => ("delivered", now_ms, None),
+            Completion::Retry { at } => ("pending", ms(*at), None),
+            Completion::Dead { reason } => ("dead", now_ms, Some(reason.as_str())),
+        };
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = $3, next_attempt_ms = $4, dead_reason = $5, lease_owner = NULL, \
+                 lease_expiry_ms = NULL, updated_ms = $6 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'inflight'",
+        )
+        .bind(a.message.as_str())
+        .bind(owner)
+        .bind(status)
+        .bind(next)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("complete a message", e))?;
+        let failing_since = if a.success {
+            sqlx::query(
+                "UPDATE switchboard_outbound_endpoints SET failing_since_ms = NULL \
+                 WHERE id = $1 AND failing_since_ms IS NOT NULL",
+            )
+            .bind(a.endpoint.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("reset an endpoint's failure clock", e))?;
+            None
+        } else {
+            let since: Option<Option<i64>> = sqlx::query_scalar(
+                "UPDATE switchboard_outbound_endpoints \
+                 SET failing_since_ms = COALESCE(failing_since_ms, $2) WHERE id = $1 \
+                 RETURNING failing_since_ms",
+            )
+            .bind(a.endpoint.as_str())
+            .bind(at_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("start an endpoint's failure clock", e))?;
+            since.flatten().map(from_ms)
+        };
+        tx.commit()
+            .await
+            .map_err(|e| db_error("commit an attempt", e))?;
+        Ok(FinishOutcome {
+            acked: done.rows_affected() == 1,
+            failing_since,
+        })
+    }
+
+    async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
+        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT endpoint_id, status, attempts, dead_reason \
+             FROM switchboard_outbound_messages WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("load a message", e))?;
+        row.map(|(endpoint, status, attempts, dead_reason)| {
+            let status = MessageStatus::parse(&status).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("stored message `{id}` has an invalid status"),
+                )
+            })?;
+            Ok(MessageState {
+                id: id.clone(),
+                endpoint: EndpointId::new(endpoint),
+                status,
+                attempts: count(attempts),
+                dead_reason,
+            })
+        })
+        .transpose()
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
+        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, endpoint_id, event_type, attempts, dead_reason \
+             FROM switchboard_outbound_messages WHERE status = 'dead' \
+             ORDER BY updated_ms LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("list dead letters", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, endpoint, event_type, attempts, reason)| DeadLetter {
+                id: MessageId::new(id),
+                endpoint: EndpointId::new(endpoint),
+                event_type,
+                attempts: count(attempts),
+                reason: reason.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn redrive(&self, id: &MessageId, now: SystemTime) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE switchboard_outbound_messages \
+             SET status = 'pending', attempts = 0, next_attempt_ms = $2, dead_reason = NULL, \
+                 updated_ms = $2 \
+             WHERE id = $1 AND status = 'dead'",
+        )
+        .bind(id.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("redrive a message", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn attempts_since(
+        &self,
+        endpoint: &EndpointId,
+        since: SystemTime,
+    ) -> Result<Vec<AttemptRecord>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM switchboard_outbound_attempts \
+             WHERE endpoint_id = $1 AND at_ms >= $2 ORDER BY seq"
+        ))
+        .bind(endpoint.as_str())
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read attempts", e))?;
+        rows.iter()
+            .map(attempt_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| db_error("read attempts", e))
+    }
+
+    async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM switchboard_outbound_attempts \
+             WHERE message_id = $1 ORDER BY seq"
+        ))
+        .bind(message.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read attempts", e))?;
+        rows.iter()
+            .map(attempt_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|e| db_error("read attempts", e))
+    }
+}
