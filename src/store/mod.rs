@@ -20,7 +20,7 @@
 //! database or schema, which the host's own sqlx migrations would otherwise share.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod row;
+pub(crate) mod row;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -13,11 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::store::sqlite::pool::{self, SqliteSynchronous};
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
 use super::{
@@ -27,7 +26,8 @@ use super::{
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::outbound::{Endpoint, EndpointId, MessageId};
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Names this component in errors.
+const COMPONENT: &str = "sqlite outbound-queue";
 const MAX_CONNECTIONS: u32 = 4;
 
 /// The outbound queue in SQLite. Cheap to clone: clones share one pool.
@@ -86,18 +86,8 @@ impl SqliteQueue {
     /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| db_error("open the database file", e))?;
+        let pool =
+            pool::open_file(path, SqliteSynchronous::Normal, MAX_CONNECTIONS, COMPONENT).await?;
         Self::migrated(pool, path.display().to_string()).await
     }
 
@@ -107,33 +97,18 @@ impl SqliteQueue {
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be created.
     pub async fn in_memory() -> Result<Self, Error> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|e| db_error("create an in-memory database", e))?;
+        let pool = pool::open_in_memory(COMPONENT).await?;
         Self::migrated(pool, ":memory:".to_string()).await
     }
 
     async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
-        let mut migrator = sqlx::migrate!("src/outbound/queue/sqlite_migrations");
-        // The store's migrations may share this file's migration table.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await.map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!("sqlite outbound queue: cannot migrate `{location}`"),
-            )
-            .source(e)
-            .build()
-        })?;
+        pool::migrate(
+            &pool,
+            sqlx::migrate!("src/outbound/queue/sqlite_migrations"),
+            COMPONENT,
+            &location,
+        )
+        .await?;
         Ok(SqliteQueue {
             pool,
             location: location.into(),

@@ -12,16 +12,15 @@
 //!
 //! [`ConnectionStatus::as_str`]: crate::connections::ConnectionStatus::as_str
 
+pub(crate) mod pool;
+
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use pool::SqliteSynchronous;
+use sqlx::sqlite::{SqliteArguments, SqlitePool};
 use sqlx::Sqlite;
 
 use crate::connections::{connection_conflict, ConnectionRecord, ConnectionStore};
@@ -31,12 +30,10 @@ use crate::credentials::{
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, stored_version, with_source, ConnectionColumns,
-    ConnectionRow,
+    backend_error, credential_version, stored_version, ConnectionColumns, ConnectionRow,
 };
 
 const BACKEND: &str = "sqlite";
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 // Readers run in parallel under WAL; writers queue on SQLite's single write lock anyway.
 const MAX_CONNECTIONS: u32 = 8;
 
@@ -79,21 +76,7 @@ impl SqliteStore {
     /// migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            // A file connection cannot go stale, and a ping is one more round trip to the
-            // connection's thread on every call.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| backend_error(BACKEND, "open the database file", e))?;
+        let pool = pool::open_file(path, SqliteSynchronous::Full, MAX_CONNECTIONS, BACKEND).await?;
         Self::migrated(pool, path.display().to_string()).await
     }
 
@@ -103,35 +86,18 @@ impl SqliteStore {
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the database cannot be created.
     pub async fn in_memory() -> Result<Self, Error> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        // The database lives in its one connection, so that connection must never be
-        // recycled.
-        let pool = SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|e| backend_error(BACKEND, "create an in-memory database", e))?;
+        let pool = pool::open_in_memory(BACKEND).await?;
         Self::migrated(pool, ":memory:".to_string()).await
     }
 
     async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
-        let mut migrator = sqlx::migrate!("src/store/sqlite/migrations");
-        // A newer build may have applied migrations this one does not know; its tables are
-        // a superset, so carry on.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await.map_err(|e| {
-            with_source(
-                format!("{BACKEND} store: cannot migrate `{location}`"),
-                Box::new(e),
-            )
-        })?;
+        pool::migrate(
+            &pool,
+            sqlx::migrate!("src/store/sqlite/migrations"),
+            BACKEND,
+            &location,
+        )
+        .await?;
         Ok(SqliteStore {
             pool,
             location: location.into(),

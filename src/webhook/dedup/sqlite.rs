@@ -24,15 +24,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::store::sqlite::pool::{self, SqliteSynchronous};
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 
 use super::{millis_at_least_one, Claim, ClaimToken, DedupStore, DEFAULT_TTL};
 use crate::error::{Error, ErrorKind, ErrorParts};
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Names this component in errors.
+const COMPONENT: &str = "sqlite webhook-dedup";
 const MAX_CONNECTIONS: u32 = 8;
 
 /// Webhook event ids in SQLite. Cheap to clone: clones share one pool.
@@ -85,18 +85,8 @@ impl SqliteDedupStore {
     /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .map_err(|e| store_error("open the database file", e))?;
+        let pool =
+            pool::open_file(path, SqliteSynchronous::Normal, MAX_CONNECTIONS, COMPONENT).await?;
         Self::migrated(pool, path.display().to_string()).await
     }
 
@@ -105,29 +95,18 @@ impl SqliteDedupStore {
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be created.
     pub async fn in_memory() -> Result<Self, Error> {
-        let options = SqliteConnectOptions::new()
-            .in_memory(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|e| store_error("create an in-memory database", e))?;
+        let pool = pool::open_in_memory(COMPONENT).await?;
         Self::migrated(pool, ":memory:".to_string()).await
     }
 
     async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
-        let mut migrator = sqlx::migrate!("src/webhook/dedup/migrations");
-        // The credential store's migrations may share this file's `_sqlx_migrations`.
-        migrator.set_ignore_missing(true);
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| store_error(&format!("migrate `{location}`"), e))?;
+        pool::migrate(
+            &pool,
+            sqlx::migrate!("src/webhook/dedup/migrations"),
+            COMPONENT,
+            &location,
+        )
+        .await?;
         Ok(SqliteDedupStore {
             pool,
             location: location.into(),
