@@ -462,6 +462,7 @@ impl ConnectionBuilder {
                 auth: self.auth,
                 observer: self.observer,
                 idempotency_header,
+                default_headers: self.connector.default_headers(),
             }),
         })
     }
@@ -488,6 +489,8 @@ struct ConnectionInner {
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
     idempotency_header: Option<HeaderName>,
+    /// The connector's [`Connector::default_headers`], read once at build.
+    default_headers: HeaderMap,
     breaker: Arc<Breaker>,
     budget: Arc<Budget>,
 }
@@ -788,10 +791,16 @@ impl RequestBuilder {
             breaker: c.breaker.clone(),
             budget: c.budget.clone(),
         });
+        let mut headers = self.headers;
+        for (name, value) in &c.default_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
         *req.uri_mut() = uri;
-        *req.headers_mut() = self.headers;
+        *req.headers_mut() = headers;
         req.extensions_mut().insert(ctx.clone());
         Ok((req, ctx))
     }

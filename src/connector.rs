@@ -43,6 +43,13 @@ pub trait Connector: Send + Sync + Debug {
         Some("Idempotency-Key")
     }
 
+    /// Headers sent on every request of every connection of this connector (for example
+    /// `Stripe-Version`, or GoHighLevel's `Version`). Read once, when a connection is built; a
+    /// header the caller sets on a request wins over the default of the same name.
+    fn default_headers(&self) -> HeaderMap {
+        HeaderMap::new()
+    }
+
     /// Makes a cheap authenticated call to prove the connection works.
     ///
     /// # Errors

@@ -18,8 +18,12 @@ mod retry_after;
 mod retry_table;
 mod secrets;
 mod stores;
+#[cfg(feature = "stripe")]
+mod stripe;
 mod support;
 mod tokens;
+#[cfg(feature = "twilio")]
+mod twilio;
 mod vault;
 mod webhook_dedup;
 mod webhook_router;

@@ -1,6 +1,7 @@
 //! Shared pieces for the integration tests: a connector whose classifier a test can script,
 //! and a switchboard with short, test-friendly delays.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,4 +105,47 @@ pub(crate) fn connect_as(
         .base_url(base_url)
         .build()
         .expect("valid test connection")
+}
+
+/// The shared test-material folder: `$SWITCHBOARD_SHARED_DIR`, or `../shared` next to the crate.
+#[allow(dead_code)] // used only by the connector test modules, which are feature-gated
+pub(crate) fn shared_dir() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_SHARED_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        PathBuf::from,
+    )
+}
+
+/// The vector folder: `$SWITCHBOARD_VECTORS_DIR`, or `../shared/vectors` next to the crate.
+pub(crate) fn vectors_dir() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_VECTORS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"),
+        PathBuf::from,
+    )
+}
+
+/// Every `*.json` file in [`vectors_dir`], sorted, parsed. A file that cannot be read or parsed
+/// is returned as an `Err` naming it, so a runner reports it instead of skipping it silently.
+pub(crate) fn vector_files() -> Vec<(String, Result<serde_json::Value, String>)> {
+    let dir = vectors_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read vectors dir {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let doc = std::fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+            (name, doc)
+        })
+        .collect()
 }

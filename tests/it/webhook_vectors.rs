@@ -11,19 +11,13 @@
 //! `expected` (`valid` / `invalid`) and optional `expected_error` (the official library's
 //! message, mapped below to a [`WebhookError`] variant).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use switchboard::webhook::{StandardWebhooks, WebhookError, WebhookRequest};
 
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("SWITCHBOARD_VECTORS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"),
-        PathBuf::from,
-    )
-}
+use crate::support::{vector_files, vectors_dir};
 
 fn is_standard_webhooks(scheme: Option<&Value>) -> bool {
     let Some(s) = scheme.and_then(Value::as_str) else {
@@ -149,23 +143,12 @@ fn run_vector(v: &Value) -> Result<(), String> {
 #[test]
 fn standard_webhooks_vectors_all_pass() {
     let dir = vectors_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read vectors dir {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-
     let mut ran = 0usize;
     let mut failed = 0usize;
     let mut used_files = Vec::new();
     let mut failures = Vec::new();
-    for file in &files {
-        let fname = file.file_name().unwrap_or_default().to_string_lossy();
-        let doc: Value = match std::fs::read(file)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
+    for (fname, doc) in vector_files() {
+        let doc = match doc {
             Ok(doc) => doc,
             Err(e) => {
                 failures.push(format!("{fname}: unreadable: {e}"));

@@ -1,0 +1,3 @@
+//! PLACEHOLDER: replaced by the connector work of issue 6.
+
+fn main() {}

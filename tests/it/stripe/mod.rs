@@ -1,0 +1,1 @@
+//! Stripe connector tests (see the modules below).

@@ -1,0 +1,1 @@
+//! Twilio connector tests (see the modules below).
