@@ -422,6 +422,7 @@ impl ConnectionBuilder {
             None => base.host_str().unwrap_or_default().to_string(),
         };
         let connector_name: Arc<str> = Arc::from(self.connector.name());
+        let default_headers = self.connector.default_headers();
         let idempotency_header = match self.connector.idempotency_header() {
             Some(h) => Some(HeaderName::try_from(h).map_err(|_| {
                 ConfigError::new("connector.idempotency_header", "is not a valid header name")
@@ -462,7 +463,7 @@ impl ConnectionBuilder {
                 auth: self.auth,
                 observer: self.observer,
                 idempotency_header,
-                default_headers: self.connector.default_headers(),
+                default_headers,
             }),
         })
     }
