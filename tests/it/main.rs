@@ -5,6 +5,7 @@ mod breaker;
 mod budget;
 mod cache;
 mod deadline;
+mod default_headers;
 mod idempotency;
 mod lifecycle;
 mod observability;
