@@ -105,6 +105,7 @@ struct Inner {
     may_have_been_sent: bool,
     idempotent: bool,
     body: Option<bytes::Bytes>,
+    headers: Option<http::HeaderMap>,
     source: Option<BoxError>,
 }
 
@@ -128,6 +129,7 @@ impl Error {
                 may_have_been_sent: p.may_have_been_sent,
                 idempotent: p.idempotent,
                 body: p.body,
+                headers: p.headers,
                 source: p.source,
             }),
         }
@@ -148,6 +150,7 @@ impl Error {
                 may_have_been_sent: i.may_have_been_sent,
                 idempotent: i.idempotent,
                 body: i.body,
+                headers: i.headers,
                 source: i.source,
             },
             // Shared (a coalesced cache miss): copy the fields, keep the source as a string chain.
@@ -163,6 +166,7 @@ impl Error {
                 may_have_been_sent: shared.may_have_been_sent,
                 idempotent: shared.idempotent,
                 body: shared.body.clone(),
+                headers: shared.headers.clone(),
                 source: shared
                     .source
                     .as_ref()
@@ -208,6 +212,12 @@ impl Error {
     /// provider's error format. It may hold personal data, so it is never printed.
     pub fn body(&self) -> Option<&bytes::Bytes> {
         self.inner.body.as_ref()
+    }
+
+    /// The headers of the provider's error response, for connectors that read their provider's
+    /// request id (`Request-Id`) or error hints from them. Like [`Error::body`], never printed.
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        self.inner.headers.as_ref()
     }
 
     /// The connector that made the call, if known.
@@ -342,6 +352,7 @@ pub(crate) struct ErrorParts {
     pub(crate) may_have_been_sent: bool,
     pub(crate) idempotent: bool,
     pub(crate) body: Option<bytes::Bytes>,
+    pub(crate) headers: Option<http::HeaderMap>,
     pub(crate) source: Option<BoxError>,
 }
 
@@ -359,6 +370,7 @@ impl ErrorParts {
             may_have_been_sent: false,
             idempotent: false,
             body: None,
+            headers: None,
             source: None,
         }
     }

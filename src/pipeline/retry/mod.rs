@@ -296,6 +296,8 @@ fn finish(
             p.retry_after =
                 retry_after.or_else(|| parse_retry_after(resp.headers(), SystemTime::now()));
             p.body = Some(body);
+            // Kept for connectors that read a request id from them (Stripe's `Request-Id`).
+            p.headers = Some(resp.headers().clone());
             p.may_have_been_sent = true;
             p
         }

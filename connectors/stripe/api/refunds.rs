@@ -1,0 +1,77 @@
+//! `/v1/refunds`: create, retrieve, list.
+
+use http::Method;
+
+use super::{list_params, paginate, params, seg, StripeStream};
+use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use crate::stripe::models::{Refund, RefundId};
+
+params! {
+    /// Parameters of `POST /v1/refunds` (give `payment_intent` or `charge`).
+    CreateRefund [metadata] {
+        /// The payment intent to refund.
+        payment_intent: String,
+        /// The charge to refund.
+        charge: String,
+        /// Amount (default: all that is left).
+        amount: i64,
+        /// `duplicate`, `fraudulent` or `requested_by_customer`.
+        reason: String,
+    }
+}
+
+params! {
+    /// Parameters of `GET /v1/refunds`.
+    ListRefunds {
+        /// Page size, 1 to 100.
+        limit: u32,
+        /// Only this payment intent's.
+        payment_intent: String,
+        /// Only this charge's.
+        charge: String,
+        /// Start after this id (the stream sets it for later pages).
+        starting_after: String,
+    }
+}
+
+/// The refund calls; see [`StripeClient::refunds`].
+#[derive(Debug, Clone)]
+pub struct Refunds {
+    client: StripeClient,
+}
+
+impl Refunds {
+    pub(crate) fn new(client: StripeClient) -> Self {
+        Refunds { client }
+    }
+
+    /// Creates a refund.
+    pub fn create(&self, params: CreateRefund) -> StripeCall<Refund> {
+        self.client.call(
+            Method::POST,
+            "/v1/refunds".into(),
+            "refunds.create",
+            &params,
+        )
+    }
+
+    /// Retrieves a refund.
+    pub fn retrieve(&self, id: &RefundId) -> StripeCall<Refund> {
+        self.client.call(
+            Method::GET,
+            format!("/v1/refunds/{}", seg(id.as_str())),
+            "refunds.retrieve",
+            &NoParams {},
+        )
+    }
+
+    /// Every refund matching `params`, fetched page by page as polled.
+    pub fn list(&self, params: ListRefunds) -> StripeStream<Refund> {
+        paginate(
+            self.client.clone(),
+            "/v1/refunds".into(),
+            "refunds.list",
+            list_params(&params),
+        )
+    }
+}

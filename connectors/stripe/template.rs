@@ -1,0 +1,110 @@
+//! [`StripeIntegration`]: the `stripe` template (config as JSON Schema) and its binding to a
+//! [`StripeConnector`] with bearer auth.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{StripeConnector, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+use crate::auth::BearerToken;
+use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
+use crate::{ConfigError, Error};
+
+/// The Stripe integration: template name `stripe`.
+///
+/// Config fields: `secret_key` (required, secret, `sk_...` or restricted `rk_...`),
+/// `webhook_secret` (optional, secret, `whsec_...`), `api_version` (default
+/// [`DEFAULT_API_VERSION`]), `account_id` (optional Connect account) and `base_url` (default
+/// [`DEFAULT_BASE_URL`]).
+#[derive(Debug, Clone)]
+pub struct StripeIntegration {
+    template: IntegrationTemplate,
+}
+
+impl Default for StripeIntegration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StripeIntegration {
+    /// The integration with its template.
+    pub fn new() -> Self {
+        let template = IntegrationTemplate::builder("stripe")
+            .display_name("Stripe")
+            .category("payments")
+            .api_version(DEFAULT_API_VERSION)
+            .webhooks(true)
+            .setup_instructions(
+                "1. In the Stripe Dashboard, open **Developers → API keys** and create a secret \
+                 key (`sk_...`) or a restricted key (`rk_...`) with the permissions you need.\n\
+                 2. For webhooks, add an endpoint under **Developers → Webhooks** and copy its \
+                 signing secret (`whsec_...`).\n\
+                 3. For Connect, give the connected account id (`acct_...`).",
+            )
+            .config_schema(json!({
+                "type": "object",
+                "required": ["secret_key"],
+                "additionalProperties": false,
+                "properties": {
+                    "secret_key": {
+                        "type": "string",
+                        "title": "Secret key",
+                        "format": "password",
+                        "pattern": "^(sk|rk)_[A-Za-z0-9_]+$"
+                    },
+                    "webhook_secret": {
+                        "type": "string",
+                        "title": "Webhook signing secret",
+                        "format": "password",
+                        "pattern": "^whsec_"
+                    },
+                    "api_version": {
+                        "type": "string",
+                        "title": "API version",
+                        "default": DEFAULT_API_VERSION,
+                        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                    },
+                    "account_id": {
+                        "type": "string",
+                        "title": "Connected account (Connect)",
+                        "pattern": "^acct_[A-Za-z0-9]+$"
+                    },
+                    "base_url": {
+                        "type": "string",
+                        "title": "API base URL",
+                        "default": DEFAULT_BASE_URL,
+                        "pattern": "^https?://"
+                    }
+                }
+            }))
+            .build()
+            .expect("the Stripe template is valid");
+        StripeIntegration { template }
+    }
+}
+
+impl Integration for StripeIntegration {
+    fn template(&self) -> &IntegrationTemplate {
+        &self.template
+    }
+
+    fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
+        let key = config.require_secret("secret_key")?;
+        let mut connector = StripeConnector::builder()
+            .api_version(config.str("api_version").unwrap_or(DEFAULT_API_VERSION));
+        if let Some(acct) = config.str("account_id") {
+            connector = connector.account(acct);
+        }
+        let connector = connector.build()?;
+        let base_url = config.str("base_url").unwrap_or(DEFAULT_BASE_URL);
+        if base_url.is_empty() {
+            return Err(ConfigError::new("stripe.base_url", "must not be empty").into());
+        }
+        Ok(IntegrationBinding::new(
+            Arc::new(connector),
+            base_url,
+            Some(Arc::new(BearerToken::new(key.clone()))),
+        ))
+    }
+}
