@@ -1,1 +1,82 @@
-//! placeholder
+//! The `stripe` template: a valid config binds (bearer auth, connector settings), an invalid
+//! one reports JSON pointers without values, and `check()` reads `/v1/balance`.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use switchboard::stripe::StripeIntegration;
+use switchboard::templates::Integration;
+
+use super::mock::MockStripe;
+
+#[tokio::test]
+async fn a_valid_config_binds_and_check_reads_the_balance_with_the_key() {
+    let mock = MockStripe::start().await;
+    let integration = StripeIntegration::new();
+    let t = integration.template();
+    assert_eq!(t.name(), "stripe");
+    assert_eq!(t.secret_fields(), ["secret_key", "webhook_secret"]);
+    let config = t
+        .split(&json!({
+            "secret_key": "sk_test_bindme",
+            "webhook_secret": "whsec_abc",
+            "account_id": "acct_123",
+            "api_version": "2023-08-16",
+            "base_url": mock.base_url(),
+        }))
+        .unwrap();
+    let binding = integration.bind(&config).unwrap();
+    assert_eq!(binding.base_url, mock.base_url());
+    assert_eq!(binding.connector.name(), "stripe");
+    let sb = crate::support::builder().build().unwrap();
+    let conn = sb
+        .connection(binding.connector.clone())
+        .tenant("t1")
+        .id("c1")
+        .base_url(&binding.base_url)
+        .auth(binding.auth.clone().unwrap())
+        .build()
+        .unwrap();
+    conn.check().await.unwrap();
+    mock.assert_contract_kept();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path, "/v1/balance");
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Bearer sk_test_bindme")
+    );
+    assert_eq!(reqs[0].header("stripe-account"), Some("acct_123"));
+    assert_eq!(reqs[0].header("stripe-version"), Some("2023-08-16"));
+    let _: Arc<dyn Integration> = Arc::new(integration);
+}
+
+#[test]
+fn the_default_base_url_is_stripes() {
+    let integration = StripeIntegration::new();
+    let config = integration
+        .template()
+        .split(&json!({"secret_key": "rk_live_x"}))
+        .unwrap();
+    let binding = integration.bind(&config).unwrap();
+    assert_eq!(binding.base_url, "https://api.stripe.com");
+}
+
+#[test]
+fn an_invalid_config_reports_pointers_without_values() {
+    let t = StripeIntegration::new().template().clone();
+    let err = t
+        .validate(&json!({"secret_key": "pk_test_CANARYVALUE", "account_id": "nope-CANARY2", "colour": "CANARY3"}))
+        .unwrap_err();
+    let pointers: Vec<&str> = err.issues.iter().map(|i| i.pointer.as_str()).collect();
+    assert!(pointers.contains(&"/secret_key"), "{err}");
+    assert!(pointers.contains(&"/account_id"), "{err}");
+    assert!(
+        pointers.contains(&""),
+        "the extra field is reported at the root: {err}"
+    );
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("CANARY"), "{text}");
+    let err = t.validate(&json!({})).unwrap_err();
+    assert!(err.issues[0].message.contains("secret_key"), "{err}");
+}
