@@ -4,6 +4,7 @@
 //! answers, as in smithy-rs: no opinion, retry, never), declares the query parameters that
 //! carry secrets, and knows how to check that a connection works.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -55,6 +56,17 @@ pub trait Connector: Send + Sync + Debug {
     /// # Errors
     /// Whatever the call returned: an auth failure, a transport failure, a status.
     async fn check(&self, connection: &Connection) -> Result<(), Error>;
+
+    /// The connector as [`Any`], so a connector's typed client can get its own settings back
+    /// from a [`Connection`] built by a template's `bind` (the connection only holds an
+    /// `Arc<dyn Connector>`). Implement it as `Some(self)`; the default `None` opts out.
+    ///
+    /// ```ignore
+    /// let twilio = connection.connector().as_any().and_then(|a| a.downcast_ref::<TwilioConnector>());
+    /// ```
+    fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
+        None
+    }
 }
 
 /// A connector's answer about one attempt.
@@ -111,5 +123,51 @@ impl AttemptOutcome<'_> {
             AttemptOutcome::Response { headers, .. } => Some(headers),
             AttemptOutcome::Failure { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Plain;
+    #[derive(Debug)]
+    struct Typed(u8);
+
+    #[async_trait]
+    impl Connector for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+        async fn check(&self, _: &Connection) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Connector for Typed {
+        fn name(&self) -> &str {
+            "typed"
+        }
+        async fn check(&self, _: &Connection) -> Result<(), Error> {
+            Ok(())
+        }
+        fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
+            Some(self)
+        }
+    }
+
+    #[test]
+    fn as_any_lets_a_client_recover_its_connector_and_defaults_to_none() {
+        let typed: std::sync::Arc<dyn Connector> = std::sync::Arc::new(Typed(7));
+        let back = typed.as_any().and_then(|a| a.downcast_ref::<Typed>());
+        assert_eq!(back.map(|t| t.0), Some(7));
+        assert!(typed
+            .as_any()
+            .and_then(|a| a.downcast_ref::<Plain>())
+            .is_none());
+        let plain: std::sync::Arc<dyn Connector> = std::sync::Arc::new(Plain);
+        assert!(plain.as_any().is_none());
     }
 }

@@ -11,9 +11,11 @@
 //!   loopback sockets, wrap the builder in [`freeze_clock_during_attempts`], or the paused
 //!   clock jumps to the attempt timeout while a response is on its way. The in-memory rate
 //!   limiter (governor) and the retry budget read the real clock.
+//! - [`prism`]: a Prism mock server serving a provider's OpenAPI spec, for contract tests.
 
 mod clock;
 mod logs;
+pub mod prism;
 mod raw;
 
 pub use clock::freeze_clock_during_attempts;

@@ -1,0 +1,183 @@
+//! [`TwilioIntegration`]: the `twilio` template (config as JSON Schema) and its `bind`.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::connector::TwilioConnector;
+use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
+use crate::{ConfigError, Error};
+
+/// The Twilio integration: template `twilio`, bound to a [`TwilioConnector`] with Basic auth.
+///
+/// Config: `account_sid` (required), then either `auth_token` or `api_key_sid` +
+/// `api_key_secret` (secrets are `format: password`, so the vault seals them), optional
+/// `subaccount_sid`, `messaging_service_sid`, `from_number`, and `base_url` /
+/// `lookups_base_url` for tests and mocks.
+///
+/// Build the typed client over the bound connection with
+/// [`crate::twilio::TwilioClient::from_connection`].
+#[derive(Debug, Clone)]
+pub struct TwilioIntegration {
+    template: IntegrationTemplate,
+}
+
+impl Default for TwilioIntegration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TwilioIntegration {
+    /// The integration.
+    ///
+    /// # Panics
+    /// Never: the schema is a constant that compiles (a unit test proves it).
+    pub fn new() -> Self {
+        let sid = |prefix: &str, title: &str| json!({"type": "string", "title": title, "pattern": format!("^{prefix}[0-9a-fA-F]{{32}}$")});
+        let schema = json!({
+            "type": "object",
+            "required": ["account_sid"],
+            "properties": {
+                "account_sid": sid("AC", "Account SID"),
+                "auth_token": {"type": "string", "title": "Auth token", "format": "password", "minLength": 1},
+                "api_key_sid": sid("SK", "API key SID"),
+                "api_key_secret": {"type": "string", "title": "API key secret", "format": "password", "minLength": 1},
+                "subaccount_sid": sid("AC", "Subaccount SID (calls are scoped to it)"),
+                "messaging_service_sid": sid("MG", "Messaging Service SID"),
+                "from_number": {"type": "string", "title": "Default sender (E.164, short code or whatsapp:+1...)", "minLength": 1},
+                "base_url": {"type": "string", "title": "API base URL (tests)", "format": "uri"},
+                "lookups_base_url": {"type": "string", "title": "Lookups base URL (tests)", "format": "uri"}
+            },
+            "oneOf": [
+                {"required": ["auth_token"], "not": {"anyOf": [{"required": ["api_key_sid"]}, {"required": ["api_key_secret"]}]}},
+                {"required": ["api_key_sid", "api_key_secret"], "not": {"required": ["auth_token"]}}
+            ],
+            "additionalProperties": false
+        });
+        let template = IntegrationTemplate::builder("twilio")
+            .display_name("Twilio")
+            .category("messaging")
+            .api_version("2010-04-01")
+            .webhooks(true)
+            .setup_instructions(
+                "1. In the Twilio Console, copy the **Account SID** and the **Auth token** \
+                 (or create an API key and copy its SID and secret).\n\
+                 2. Optionally enter a **Messaging Service SID** or a default sender number.\n\
+                 3. To work in a subaccount, enter its SID: calls are made for it while \
+                 authenticating as the parent.\n\
+                 4. Point status callbacks at your webhook URL; requests are verified with \
+                 `X-Twilio-Signature`.",
+            )
+            .config_schema(schema)
+            .build()
+            .unwrap_or_else(|e| unreachable!("the twilio template schema compiles: {e}"));
+        TwilioIntegration { template }
+    }
+
+    /// The connector a validated config describes (what [`Integration::bind`] uses).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the missing or malformed field (never its value).
+    pub fn connector(config: &ConnectionConfig) -> Result<TwilioConnector, ConfigError> {
+        let mut b = TwilioConnector::builder();
+        if let Some(v) = config.str("account_sid") {
+            b = b.account_sid(v);
+        }
+        if let Some(t) = config.secret("auth_token") {
+            b = b.auth_token(t.expose_secret().to_string());
+        }
+        if let (Some(sid), Some(secret)) =
+            (config.str("api_key_sid"), config.secret("api_key_secret"))
+        {
+            b = b.api_key(sid, secret.expose_secret().to_string());
+        }
+        if let Some(v) = config.str("subaccount_sid") {
+            b = b.subaccount_sid(v);
+        }
+        if let Some(v) = config.str("messaging_service_sid") {
+            b = b.messaging_service_sid(v);
+        }
+        if let Some(v) = config.str("from_number") {
+            b = b.default_from(v);
+        }
+        if let Some(v) = config.str("base_url") {
+            b = b.base_url(v);
+        }
+        if let Some(v) = config.str("lookups_base_url") {
+            b = b.lookups_base_url(v);
+        }
+        b.build()
+    }
+}
+
+impl Integration for TwilioIntegration {
+    fn template(&self) -> &IntegrationTemplate {
+        &self.template
+    }
+
+    fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
+        let connector = Self::connector(config)?;
+        let base_url = connector.base_url().to_string();
+        let auth = connector.authenticator();
+        Ok(IntegrationBinding::new(
+            Arc::new(connector),
+            base_url,
+            Some(auth),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn template_accepts_a_token_or_a_key_and_never_both() {
+        let i = TwilioIntegration::new();
+        let t = i.template();
+        assert_eq!(t.name(), "twilio");
+        let mut secrets = t.secret_fields().to_vec();
+        secrets.sort();
+        assert_eq!(secrets, ["api_key_secret", "auth_token"]);
+        assert!(t
+            .validate(&json!({"account_sid": AC, "auth_token": "x"}))
+            .is_ok());
+        let key = format!("SK{}", "b".repeat(32));
+        assert!(t
+            .validate(&json!({"account_sid": AC, "api_key_sid": key, "api_key_secret": "y"}))
+            .is_ok());
+        assert!(t
+            .validate(&json!({"account_sid": AC, "auth_token": "x", "api_key_sid": key, "api_key_secret": "y"}))
+            .is_err());
+        assert!(t.validate(&json!({"account_sid": AC})).is_err());
+        assert!(t
+            .validate(&json!({"account_sid": "AC123", "auth_token": "x"}))
+            .is_err());
+        assert!(
+            t.validate(&json!({"account_sid": AC, "api_key_sid": key}))
+                .is_err(),
+            "a key without its secret"
+        );
+    }
+
+    #[test]
+    fn bind_scopes_to_the_subaccount_and_keeps_the_token_out_of_debug() {
+        let i = TwilioIntegration::new();
+        let sub = format!("AC{}", "c".repeat(32));
+        let config = i
+            .template()
+            .split(&json!({"account_sid": AC, "auth_token": "CANARY-tok", "subaccount_sid": sub}))
+            .unwrap();
+        let binding = i.bind(&config).unwrap();
+        assert_eq!(binding.base_url, "https://api.twilio.com");
+        let text = format!("{binding:?}");
+        assert!(!text.contains("CANARY"), "{text}");
+        let c = TwilioIntegration::connector(&config).unwrap();
+        assert_eq!(c.scope().as_str(), sub);
+        assert_eq!(c.account_sid().as_str(), AC);
+    }
+}

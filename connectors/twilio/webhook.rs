@@ -1,0 +1,529 @@
+//! Inbound Twilio webhooks: [`TwilioVerifier`] checks `X-Twilio-Signature`, and
+//! [`TwilioSigner`] makes signed requests for hosts' tests.
+//!
+//! The signature is `base64(HMAC-SHA1(auth token, URL + params))`, where the URL is the full
+//! public URL Twilio posted to (query included) and, for form bodies, `params` is every POST
+//! parameter sorted by name, each name followed by its value. A JSON body is signed
+//! differently: the URL carries `bodySHA256=<hex SHA-256 of the raw body>`, the URL alone is
+//! signed, and the body must hash to that parameter.
+//!
+//! # Which URL is checked
+//!
+//! The signed URL is the *public* one; behind a proxy the server sees another. Pick one mode:
+//!
+//! - default: [`WebhookRequest::url`] is the full public URL, used as is;
+//! - [`TwilioVerifierBuilder::public_base_url`]: the scheme, host and port (and a path prefix,
+//!   for proxies that strip one) come from the configured base; the path and query come from
+//!   `WebhookRequest::url` (the URL as received);
+//! - [`TwilioVerifierBuilder::trust_forwarded_headers`]: the scheme and host come from
+//!   `X-Forwarded-Proto` / `X-Forwarded-Host` when present (falling back to the public base
+//!   URL, then to the URL as received). Only turn this on when a proxy you run sets (and
+//!   overwrites) those headers; otherwise a caller could pick the URL that gets checked.
+//!
+//! Every URL is tried as given and with the scheme's default port added (443 / 80), because
+//! Twilio signs the URL as configured in the console, with or without the port.
+//!
+//! # Where the official SDKs disagree: an apostrophe in the query
+//!
+//! Twilio may sign `?q=it's` as written or as `?q=it%27s`, and frameworks hand the URL on in
+//! either form. twilio-node accepts both (it tries the WHATWG-normalised URL and a "legacy"
+//! form); twilio-python signs the string exactly as given and rejects the other. **We accept
+//! both, like twilio-node**: the two strings name the same resource, a WHATWG parser (the
+//! `url` crate in [`WebhookRequest::url`] included) percent-encodes `'` in a query anyway, so
+//! strict matching would make the outcome depend on the host's framework rather than on who
+//! signed the request, and accepting one more spelling of the same URL gives a forger
+//! nothing: every candidate still needs the HMAC key. The `sdk_divergence` vector tests this.
+//!
+//! Twilio signatures carry no timestamp, so there is no replay window to check: de-duplicate
+//! on [`Verified::event_id`] (Twilio's `I-Twilio-Idempotency-Token`) instead.
+//!
+//! Values of a repeated parameter are sorted and exact duplicates dropped, as both official
+//! SDKs do.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::webhook::{Verified, WebhookError, WebhookRequest, WebhookVerifier};
+use crate::ConfigError;
+
+type HmacSha1 = Hmac<Sha1>;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
+/// The header Twilio puts a per-delivery id in (used as [`Verified::event_id`]).
+pub const IDEMPOTENCY_TOKEN_HEADER: &str = "I-Twilio-Idempotency-Token";
+
+/// Verifies `X-Twilio-Signature`. See the [module docs](self) for the URL modes and the
+/// choices made where the official SDKs disagree.
+///
+/// ```
+/// use switchboard::twilio::TwilioVerifier;
+/// let verifier = TwilioVerifier::builder()
+///     .auth_token("current-token")
+///     .auth_token("previous-token") // both accepted while rotating
+///     .public_base_url("https://hooks.example.com")
+///     .build()?;
+/// # Ok::<_, switchboard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct TwilioVerifier {
+    // Keyed once: cloning a keyed HMAC per check skips the key schedule.
+    keys: Vec<HmacSha1>,
+    public_base: Option<PublicBase>,
+    trust_forwarded: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PublicBase {
+    scheme: String,
+    /// `host[:port]`.
+    authority: String,
+    /// A path prefix without its trailing `/` (empty for none).
+    prefix: String,
+}
+
+impl fmt::Debug for TwilioVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioVerifier")
+            .field(
+                "auth_tokens",
+                &format_args!("[{} redacted]", self.keys.len()),
+            )
+            .field("public_base", &self.public_base)
+            .field("trust_forwarded", &self.trust_forwarded)
+            .finish()
+    }
+}
+
+/// Builds a [`TwilioVerifier`]; checked in [`TwilioVerifierBuilder::build`].
+#[must_use]
+#[derive(Default)]
+pub struct TwilioVerifierBuilder {
+    tokens: Vec<SecretString>,
+    public_base_url: Option<String>,
+    trust_forwarded: bool,
+}
+
+impl fmt::Debug for TwilioVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioVerifierBuilder")
+            .field(
+                "auth_tokens",
+                &format_args!("[{} redacted]", self.tokens.len()),
+            )
+            .field("public_base_url", &self.public_base_url)
+            .field("trust_forwarded", &self.trust_forwarded)
+            .finish()
+    }
+}
+
+impl TwilioVerifierBuilder {
+    /// Adds an auth token. Add several while rotating: a signature made with any is accepted.
+    pub fn auth_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.tokens.push(token.into());
+        self
+    }
+
+    /// The public base URL Twilio posts to (`https://hooks.example.com`, optionally with a
+    /// path prefix a proxy strips). The received URL's path and query are appended to it.
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Takes the scheme and host from `X-Forwarded-Proto` / `X-Forwarded-Host` when present.
+    /// Only for hosts behind a proxy they run that overwrites those headers (default off).
+    pub fn trust_forwarded_headers(mut self, yes: bool) -> Self {
+        self.trust_forwarded = yes;
+        self
+    }
+
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when no token (or an empty one) is given, or the public base URL is
+    /// not an http(s) URL without query.
+    pub fn build(self) -> Result<TwilioVerifier, ConfigError> {
+        if self.tokens.is_empty() {
+            return Err(ConfigError::new(
+                "twilio.webhook.auth_token",
+                "at least one is required",
+            ));
+        }
+        let mut keys = Vec::with_capacity(self.tokens.len());
+        for t in &self.tokens {
+            let t = t.expose_secret();
+            if t.is_empty() {
+                return Err(ConfigError::new(
+                    "twilio.webhook.auth_token",
+                    "must not be empty",
+                ));
+            }
+            keys.push(
+                HmacSha1::new_from_slice(t.as_bytes())
+                    .map_err(|_| ConfigError::new("twilio.webhook.auth_token", "unusable key"))?,
+            );
+        }
+        let public_base = match self.public_base_url {
+            None => None,
+            Some(raw) => {
+                let u = url::Url::parse(&raw).map_err(|_| {
+                    ConfigError::new("twilio.webhook.public_base_url", "is not a URL")
+                })?;
+                let host = u
+                    .host_str()
+                    .filter(|_| matches!(u.scheme(), "http" | "https"));
+                let Some(host) = host else {
+                    return Err(ConfigError::new(
+                        "twilio.webhook.public_base_url",
+                        "must be an http or https URL with a host",
+                    ));
+                };
+                if u.query().is_some() || u.fragment().is_some() {
+                    return Err(ConfigError::new(
+                        "twilio.webhook.public_base_url",
+                        "must not have a query or fragment",
+                    ));
+                }
+                Some(PublicBase {
+                    scheme: u.scheme().to_string(),
+                    authority: match u.port() {
+                        Some(p) => format!("{host}:{p}"),
+                        None => host.to_string(),
+                    },
+                    prefix: u.path().trim_end_matches('/').to_string(),
+                })
+            }
+        };
+        Ok(TwilioVerifier {
+            keys,
+            public_base,
+            trust_forwarded: self.trust_forwarded,
+        })
+    }
+}
+
+impl TwilioVerifier {
+    /// A builder.
+    pub fn builder() -> TwilioVerifierBuilder {
+        TwilioVerifierBuilder::default()
+    }
+
+    /// The URL that is checked for `request`, after the public-base and forwarded-header
+    /// rules (before the default-port and apostrophe variants). For diagnostics.
+    ///
+    /// # Errors
+    /// As for [`WebhookVerifier::verify`], for the URL part.
+    pub fn effective_url(&self, request: &WebhookRequest<'_>) -> Result<url::Url, WebhookError> {
+        let given = request.url.ok_or_else(|| WebhookError::InvalidHeader {
+            header: SIGNATURE_HEADER,
+            reason: "cannot be checked without the request URL (set WebhookRequest::url)"
+                .to_string(),
+        })?;
+        let forwarded = if self.trust_forwarded {
+            let proto = first_value(request.headers, "x-forwarded-proto");
+            let host = first_value(request.headers, "x-forwarded-host");
+            (proto.is_some() || host.is_some()).then_some((proto, host))
+        } else {
+            None
+        };
+        let (scheme, authority, prefix) = match (forwarded, self.public_base.as_ref()) {
+            (Some((proto, host)), base) => {
+                let scheme = proto
+                    .map(str::to_ascii_lowercase)
+                    .or_else(|| base.map(|b| b.scheme.clone()))
+                    .unwrap_or_else(|| given.scheme().to_string());
+                if scheme != "http" && scheme != "https" {
+                    return Err(WebhookError::InvalidHeader {
+                        header: "X-Forwarded-Proto",
+                        reason: "must be http or https".to_string(),
+                    });
+                }
+                let authority = match host {
+                    Some(h) => h.to_string(),
+                    None => match base {
+                        Some(b) => b.authority.clone(),
+                        None => authority_of(given),
+                    },
+                };
+                let prefix = base.map(|b| b.prefix.clone()).unwrap_or_default();
+                (scheme, authority, prefix)
+            }
+            (None, Some(b)) => (b.scheme.clone(), b.authority.clone(), b.prefix.clone()),
+            (None, None) => return Ok(given.clone()),
+        };
+        let mut rebuilt = format!("{scheme}://{authority}{prefix}{}", given.path());
+        if let Some(q) = given.query() {
+            rebuilt.push('?');
+            rebuilt.push_str(q);
+        }
+        url::Url::parse(&rebuilt)
+            .ok()
+            .filter(|u| u.host_str().is_some() && u.username().is_empty())
+            .ok_or_else(|| WebhookError::InvalidHeader {
+                header: "X-Forwarded-Host",
+                reason: "does not form a valid URL".to_string(),
+            })
+    }
+
+    fn check(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        let header = request
+            .headers
+            .get(SIGNATURE_HEADER)
+            .ok_or(WebhookError::MissingHeader {
+                header: SIGNATURE_HEADER,
+            })?;
+        let signature = header
+            .to_str()
+            .ok()
+            .and_then(|s| STANDARD.decode(s.trim()).ok())
+            .filter(|s| s.len() == 20)
+            .ok_or_else(|| WebhookError::InvalidHeader {
+                header: SIGNATURE_HEADER,
+                reason: "is not a base64 HMAC-SHA1".to_string(),
+            })?;
+        let url = self.effective_url(request)?;
+
+        let body_hash = url
+            .query_pairs()
+            .find(|(k, _)| k == "bodySHA256")
+            .map(|(_, v)| v.into_owned());
+        // JSON bodies: the URL alone is signed; form bodies: the sorted parameters follow it.
+        let suffix = match &body_hash {
+            Some(expected) => {
+                let actual = hex(&Sha256::digest(request.body));
+                if !actual.eq_ignore_ascii_case(expected) {
+                    return Err(WebhookError::NoSignatureMatched {
+                        header: SIGNATURE_HEADER,
+                        hint: " (the body's SHA-256 does not match the URL's bodySHA256)"
+                            .to_string(),
+                    });
+                }
+                String::new()
+            }
+            None => params_suffix(request.body),
+        };
+
+        for candidate in candidates(&url) {
+            for key in &self.keys {
+                let mut mac = key.clone();
+                mac.update(candidate.as_bytes());
+                mac.update(suffix.as_bytes());
+                if mac.verify_slice(&signature).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(WebhookError::NoSignatureMatched {
+            header: SIGNATURE_HEADER,
+            hint: String::new(),
+        })
+    }
+}
+
+impl WebhookVerifier for TwilioVerifier {
+    /// Verifies the signature of `request`; [`WebhookRequest::url`] is required.
+    ///
+    /// # Errors
+    /// `MissingHeader` / `InvalidHeader` naming `X-Twilio-Signature` (or the forwarded header
+    /// at fault); `NoSignatureMatched` when no token signs any candidate URL, or the body does
+    /// not hash to `bodySHA256`.
+    fn verify(&self, request: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
+        self.check(request)?;
+        Ok(Verified {
+            event_id: request
+                .headers
+                .get(IDEMPOTENCY_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            ..Verified::default()
+        })
+    }
+}
+
+fn first_value<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn authority_of(u: &url::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The form parameters as `name value name value ...`, sorted by name then value, exact
+/// duplicates dropped (as both official SDKs do).
+fn params_suffix(body: &[u8]) -> String {
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = url::form_urlencoded::parse(body).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut s = String::with_capacity(body.len());
+    for (k, v) in &pairs {
+        s.push_str(k);
+        s.push_str(v);
+    }
+    s
+}
+
+/// The spellings of `url` that Twilio may have signed: as given, with the default port added
+/// (the `url` crate drops an explicit default port), and each with `%27` written as `'`.
+fn candidates(url: &url::Url) -> Vec<String> {
+    let s = url.as_str();
+    let mut out = Vec::with_capacity(4);
+    out.push(s.to_string());
+    if url.port().is_none() {
+        if let (Some(port), Some(at)) = (url.port_or_known_default(), authority_end(s)) {
+            out.push(format!("{}:{port}{}", &s[..at], &s[at..]));
+        }
+    }
+    if url.query().is_some_and(|q| q.contains("%27")) {
+        let legacy: Vec<String> = out
+            .iter()
+            .map(|c| match c.split_once('?') {
+                Some((head, q)) => format!("{head}?{}", q.replace("%27", "'")),
+                None => c.clone(),
+            })
+            .collect();
+        out.extend(legacy);
+    }
+    out
+}
+
+/// Where the authority of a serialized URL ends (the index of the path, query or fragment).
+fn authority_end(s: &str) -> Option<usize> {
+    let start = s.find("://")? + 3;
+    Some(
+        s[start..]
+            .find(['/', '?', '#'])
+            .map_or(s.len(), |i| start + i),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// Signs requests the way Twilio does, for hosts' tests (and our own).
+///
+/// ```
+/// use switchboard::twilio::TwilioSigner;
+/// let signer = TwilioSigner::new("12345");
+/// let sig = signer.sign_form(
+///     "https://mycompany.com/myapp.php?foo=1&bar=2",
+///     &[("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+///       ("From", "+14158675309"), ("To", "+18005551212")],
+/// );
+/// assert_eq!(sig, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+/// ```
+pub struct TwilioSigner {
+    token: SecretString,
+}
+
+impl fmt::Debug for TwilioSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TwilioSigner { auth_token: [redacted] }")
+    }
+}
+
+impl TwilioSigner {
+    /// A signer with an auth token.
+    pub fn new(token: impl Into<SecretString>) -> Self {
+        TwilioSigner {
+            token: token.into(),
+        }
+    }
+
+    /// The `X-Twilio-Signature` of a form POST to `url` (the exact string Twilio signs).
+    pub fn sign_form<K: AsRef<str>, V: AsRef<str>>(&self, url: &str, params: &[(K, V)]) -> String {
+        let mut pairs: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut mac = self.mac();
+        mac.update(url.as_bytes());
+        for (k, v) in pairs {
+            mac.update(k.as_bytes());
+            mac.update(v.as_bytes());
+        }
+        STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    /// For a JSON POST: the URL with `bodySHA256` appended, and its signature.
+    pub fn sign_json(&self, url: &str, body: &[u8]) -> (String, String) {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let signed_url = format!("{url}{sep}bodySHA256={}", hex(&Sha256::digest(body)));
+        let mut mac = self.mac();
+        mac.update(signed_url.as_bytes());
+        let sig = STANDARD.encode(mac.finalize().into_bytes());
+        (signed_url, sig)
+    }
+
+    fn mac(&self) -> HmacSha1 {
+        // HMAC accepts keys of any length; this cannot fail.
+        HmacSha1::new_from_slice(self.token.expose_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn candidates_add_the_default_port_and_the_legacy_apostrophe() {
+        let c = candidates(&url("https://user:pw@example.com/p?q=it's"));
+        assert_eq!(
+            c,
+            [
+                "https://user:pw@example.com/p?q=it%27s",
+                "https://user:pw@example.com:443/p?q=it%27s",
+                "https://user:pw@example.com/p?q=it's",
+                "https://user:pw@example.com:443/p?q=it's",
+            ]
+        );
+        assert_eq!(candidates(&url("http://example.com:1234/x")).len(), 1);
+    }
+
+    #[test]
+    fn params_are_sorted_by_name_then_value_and_deduplicated() {
+        assert_eq!(params_suffix(b"b=2&a=9&a=1&a=1&c=%2B1"), "a1a9b2c+1");
+    }
+
+    #[test]
+    fn builder_refuses_no_or_empty_tokens_and_bad_base_urls() {
+        assert!(TwilioVerifier::builder().build().is_err());
+        assert!(TwilioVerifier::builder().auth_token("").build().is_err());
+        let e = TwilioVerifier::builder()
+            .auth_token("t")
+            .public_base_url("ftp://x")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.setting, "twilio.webhook.public_base_url");
+    }
+}

@@ -1,0 +1,103 @@
+//! The auth token and API key secret never appear in Debug, Display, errors or logs.
+
+use http::{HeaderMap, HeaderValue};
+use serde_json::json;
+use switchboard::templates::Integration;
+use switchboard::test_util::{canary, LogCapture, RawAction, RawServer};
+use switchboard::twilio::{
+    MessageSid, NewMessage, TwilioClient, TwilioConnector, TwilioIntegration, TwilioVerifier,
+};
+use switchboard::webhook::{WebhookRequest, WebhookVerifier};
+
+use super::{AC, SM};
+use crate::support::builder;
+
+#[tokio::test]
+async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
+    let (logs, _guard) = LogCapture::start();
+    let token = canary("twilio-token");
+    let key_secret = canary("twilio-key");
+    let server = RawServer::start(|req| {
+        if req.method == "POST" {
+            RawAction::Reset
+        } else {
+            RawAction::status(
+                401,
+                r#"{"code": 20003, "message": "Authenticate", "status": 401}"#,
+            )
+        }
+    })
+    .await;
+    let sb = builder().build().unwrap();
+    let mut out = Vec::new();
+    for connector in [
+        TwilioConnector::builder()
+            .account_sid(AC)
+            .auth_token(token.clone()),
+        TwilioConnector::builder()
+            .account_sid(AC)
+            .api_key("SKffffffffffffffffffffffffffffffff", key_secret.clone()),
+    ] {
+        let connector = connector.base_url(server.base_url()).build().unwrap();
+        out.push(format!("{connector:?}"));
+        let client = TwilioClient::connect(&sb, connector, "t1", "c1").unwrap();
+        out.push(format!("{client:?}"));
+        let e = client
+            .messages()
+            .fetch(&MessageSid::new(SM))
+            .await
+            .unwrap_err();
+        out.push(format!("{e} {e:?}"));
+        let e = client
+            .messages()
+            .send(
+                &NewMessage::new("+15558675310")
+                    .from("+15017122661")
+                    .body("x"),
+            )
+            .await
+            .unwrap_err();
+        out.push(format!("{e} {e:?}"));
+        let e = client.connection().check().await.unwrap_err();
+        out.push(format!("{e} {e:?}"));
+    }
+    // Config errors name the field, not the value.
+    let bad = TwilioConnector::builder()
+        .account_sid(AC)
+        .auth_token(token.clone())
+        .api_key("SK1", key_secret.clone())
+        .build()
+        .unwrap_err();
+    out.push(format!("{bad} {bad:?}"));
+    // The template's config and binding.
+    let integration = TwilioIntegration::new();
+    let config = integration
+        .template()
+        .split(&json!({"account_sid": AC, "auth_token": token}))
+        .unwrap();
+    out.push(format!("{config:?}"));
+    out.push(format!("{:?}", integration.bind(&config).unwrap()));
+    // The verifier, and a failed verification.
+    let v = TwilioVerifier::builder()
+        .auth_token(token.clone())
+        .build()
+        .unwrap();
+    out.push(format!("{v:?}"));
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-twilio-signature",
+        HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    );
+    let url = url::Url::parse("https://hooks.example.com/s").unwrap();
+    let e = v
+        .verify(&WebhookRequest::new(b"a=b", &h).with_url(&url))
+        .unwrap_err();
+    out.push(format!("{e} {e:?}"));
+
+    let text = out.join("\n");
+    for secret in [&token, &key_secret] {
+        assert!(!text.contains(secret.as_str()), "{secret} leaked:\n{text}");
+        logs.assert_absent(secret);
+    }
+    assert!(out.len() >= 10);
+}
