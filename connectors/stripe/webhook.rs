@@ -159,12 +159,20 @@ impl StripeVerifier {
                 header: SIGNATURE_HEADER,
             });
         }
+        // One pass over the header: the first `t`, and every `v1` decoded (a malformed `v1`
+        // cannot match, so it is dropped, as the SDKs' string compare would).
         let mut t_raw: Option<&str> = None;
         let mut any_v1 = false;
+        let mut sigs: Vec<[u8; 32]> = Vec::with_capacity(2);
         for (k, v) in items(header) {
             match k {
                 "t" if t_raw.is_none() => t_raw = Some(v),
-                "v1" => any_v1 = true,
+                "v1" => {
+                    any_v1 = true;
+                    if let Some(sig) = decode_hex32(v) {
+                        sigs.push(sig);
+                    }
+                }
                 _ => {}
             }
         }
@@ -194,11 +202,12 @@ impl StripeVerifier {
             mac.update(t_raw.as_bytes());
             mac.update(b".");
             mac.update(request.body);
-            let matched = items(header)
-                .filter(|(k, _)| *k == "v1")
-                .filter_map(|(_, v)| decode_hex32(v))
-                // Constant time: `verify_slice` consumes the state, hence a clone per candidate.
-                .any(|sig| mac.clone().verify_slice(&sig).is_ok());
+            // Constant-time compares (`verify_slice`). It consumes the state: the common case,
+            // one signature, uses it directly; several need a clone per candidate.
+            let matched = match sigs.as_slice() {
+                [only] => mac.verify_slice(only).is_ok(),
+                many => many.iter().any(|sig| mac.clone().verify_slice(sig).is_ok()),
+            };
             if matched {
                 return Ok(Verified {
                     event_id: event_id(request.body),
@@ -299,15 +308,22 @@ fn event_id(body: &[u8]) -> Option<String> {
 }
 
 fn fast_first_id(body: &[u8]) -> Option<String> {
-    let s = std::str::from_utf8(body.get(..body.len().min(256))?).ok()?;
-    let rest = s.trim_start().strip_prefix('{')?.trim_start();
-    let rest = rest.strip_prefix("\"id\"")?.trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    let end = rest.find('"')?;
+    // Works on bytes: only the id itself is checked as UTF-8.
+    fn skip_ws(b: &[u8]) -> &[u8] {
+        let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+        &b[n..]
+    }
+    let rest = skip_ws(body).strip_prefix(b"{")?;
+    let rest = skip_ws(rest).strip_prefix(b"\"id\"")?;
+    let rest = skip_ws(rest).strip_prefix(b":")?;
+    let rest = skip_ws(rest).strip_prefix(b"\"")?;
+    let end = rest.iter().take(255).position(|&c| c == b'"')?;
     let id = &rest[..end];
     // An escape would need the full parser.
-    (!id.contains('\\')).then(|| id.to_string())
+    if id.contains(&b'\\') {
+        return None;
+    }
+    std::str::from_utf8(id).ok().map(str::to_owned)
 }
 
 #[cfg(test)]
