@@ -83,6 +83,12 @@ struct ApiError {
 #[derive(Clone)]
 pub struct StripeError {
     core: Error,
+    // Boxed so `Result<T, StripeError>` stays small (two words).
+    d: Box<Details>,
+}
+
+#[derive(Clone)]
+struct Details {
     error_type: Option<StripeErrorType>,
     code: Option<String>,
     decline_code: Option<String>,
@@ -106,13 +112,15 @@ impl StripeError {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         StripeError {
-            error_type: api.kind.as_deref().map(StripeErrorType::parse),
-            code: api.code,
-            decline_code: api.decline_code,
-            param: api.param,
-            message: api.message.map(|m| redact_keys(&m)),
-            doc_url: api.doc_url,
-            request_id,
+            d: Box::new(Details {
+                error_type: api.kind.as_deref().map(StripeErrorType::parse),
+                code: api.code,
+                decline_code: api.decline_code,
+                param: api.param,
+                message: api.message.map(|m| redact_keys(&m)),
+                doc_url: api.doc_url,
+                request_id,
+            }),
             core,
         }
     }
@@ -124,37 +132,37 @@ impl StripeError {
 
     /// Stripe's `error.type`.
     pub fn error_type(&self) -> Option<&StripeErrorType> {
-        self.error_type.as_ref()
+        self.d.error_type.as_ref()
     }
 
     /// Stripe's `error.code` (`"resource_missing"`, `"lock_timeout"`, ...).
     pub fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+        self.d.code.as_deref()
     }
 
     /// Stripe's `error.decline_code` for card errors (`"insufficient_funds"`).
     pub fn decline_code(&self) -> Option<&str> {
-        self.decline_code.as_deref()
+        self.d.decline_code.as_deref()
     }
 
     /// The parameter at fault (`error.param`).
     pub fn param(&self) -> Option<&str> {
-        self.param.as_deref()
+        self.d.param.as_deref()
     }
 
     /// Stripe's human-readable message, with any key-like token redacted.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.d.message.as_deref()
     }
 
     /// A link to Stripe's documentation of the error code.
     pub fn doc_url(&self) -> Option<&str> {
-        self.doc_url.as_deref()
+        self.d.doc_url.as_deref()
     }
 
     /// The `Request-Id` Stripe answered with (quote it to Stripe support).
     pub fn request_id(&self) -> Option<&str> {
-        self.request_id.as_deref()
+        self.d.request_id.as_deref()
     }
 
     /// The core error's kind.
@@ -203,16 +211,16 @@ impl From<DecodeError> for StripeError {
 impl fmt::Display for StripeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.core, f)?;
-        if let Some(t) = &self.error_type {
+        if let Some(t) = &self.d.error_type {
             write!(f, ": {}", t.as_str())?;
         }
-        if let Some(c) = &self.code {
+        if let Some(c) = &self.d.code {
             write!(f, " ({c})")?;
         }
-        if let Some(m) = &self.message {
+        if let Some(m) = &self.d.message {
             write!(f, ": {m}")?;
         }
-        if let Some(r) = &self.request_id {
+        if let Some(r) = &self.d.request_id {
             write!(f, " [request {r}]")?;
         }
         Ok(())
@@ -223,12 +231,12 @@ impl fmt::Debug for StripeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripeError")
             .field("core", &self.core)
-            .field("error_type", &self.error_type)
-            .field("code", &self.code)
-            .field("decline_code", &self.decline_code)
-            .field("param", &self.param)
-            .field("message", &self.message)
-            .field("request_id", &self.request_id)
+            .field("error_type", &self.d.error_type)
+            .field("code", &self.d.code)
+            .field("decline_code", &self.d.decline_code)
+            .field("param", &self.d.param)
+            .field("message", &self.d.message)
+            .field("request_id", &self.d.request_id)
             .finish()
     }
 }

@@ -247,6 +247,8 @@ async fn every_call_sends_what_the_spec_allows_and_parses_the_fixtures() {
     }
     // The body of the customer create, as Stripe reads it.
     let create = &reqs[0];
+    assert_eq!(create.method, http::Method::POST);
+    assert_eq!(reqs[1].method, http::Method::GET);
     let pairs = create.body_pairs();
     for (k, v) in [
         ("email", "jenny@example.com"),
