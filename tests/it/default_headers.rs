@@ -9,6 +9,9 @@ use switchboard::{Connection, Connector, Error};
 
 use crate::support::builder;
 
+/// What the server saw of each request: `api-version` and `x-account`.
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
 #[derive(Debug)]
 struct Versioned;
 
@@ -32,7 +35,7 @@ impl Connector for Versioned {
 
 #[tokio::test]
 async fn default_headers_reach_every_request_and_a_call_header_wins() {
-    let seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let log = seen.clone();
     let server = RawServer::start(move |req| {
         log.lock().unwrap().push((

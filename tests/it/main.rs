@@ -13,6 +13,7 @@ mod observability;
 mod outbound;
 #[cfg(feature = "postgres")]
 mod outbound_postgres;
+#[cfg(feature = "sqlite")]
 mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
