@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue};
-use serde_json::{json, Value};
+use serde_json::json;
 use switchboard::auth::BearerToken;
 use switchboard::stripe::{
     test_header, ConfirmPaymentIntent, CreateCustomer, CreatePaymentIntent, CreateRefund, Event,
@@ -23,6 +23,9 @@ use switchboard::stripe::{
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::Switchboard;
+
+#[path = "mocks/stripe.rs"]
+mod mock;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -127,45 +130,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         event.data.object.object_name()
     );
     Ok(())
-}
-
-/// The offline stand-in: answers the calls above with Stripe-shaped objects.
-mod mock {
-    use axum::extract::Request;
-    use axum::Router;
-    use serde_json::json;
-    use switchboard::test_util::LoopbackServer;
-
-    use super::Value;
-
-    pub(super) async fn start() -> LoopbackServer {
-        LoopbackServer::start(Router::new().fallback(answer)).await
-    }
-
-    async fn answer(req: Request) -> axum::Json<Value> {
-        let path = req.uri().path().to_string();
-        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
-            .await
-            .unwrap_or_default();
-        let form: Vec<(String, String)> =
-            url::form_urlencoded::parse(&bytes).into_owned().collect();
-        let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-        let intent = |status: &str| {
-            json!({"id": "pi_demo", "object": "payment_intent", "amount": 2000, "currency": "usd",
-                   "status": status, "customer": "cus_demo",
-                   "metadata": {"order_id": get("metadata[order_id]").unwrap_or("6735".into())}})
-        };
-        axum::Json(match path.as_str() {
-            "/v1/customers" => json!({"id": "cus_demo", "object": "customer",
-                                      "email": get("email"), "name": get("name"), "metadata": {}}),
-            "/v1/payment_intents" if !bytes.is_empty() => intent("requires_confirmation"),
-            "/v1/payment_intents" => json!({"object": "list", "has_more": false,
-                                            "data": [intent("succeeded")]}),
-            "/v1/payment_intents/pi_demo/confirm" => intent("succeeded"),
-            "/v1/refunds" => json!({"id": "re_demo", "object": "refund", "amount": 500,
-                                    "currency": "usd", "status": "succeeded",
-                                    "payment_intent": "pi_demo"}),
-            _ => json!({"error": {"type": "invalid_request_error", "message": "unknown path"}}),
-        })
-    }
 }
