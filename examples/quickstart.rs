@@ -1,6 +1,8 @@
-//! The switchboard quickstart: runs offline against a mock provider on loopback and shows the
-//! pipeline at work: a retry that honours `Retry-After`, a POST retried with the same
-//! idempotency key, a cache hit, and the circuit breaker opening.
+//! The switchboard quickstart: runs offline against mock providers on loopback and shows the
+//! pipeline at work (a retry that honours `Retry-After`, a POST retried with the same
+//! idempotency key, a cache hit, the circuit breaker opening), then the Stripe and Twilio
+//! connectors: a payment intent created and an SMS sent against loopback stand-ins, and one
+//! signed webhook of each verified.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -9,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode};
@@ -17,7 +19,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use switchboard::auth::BearerToken;
 use switchboard::test_util::LoopbackServer;
+use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeConnector, StripeVerifier};
+use switchboard::twilio::{NewMessage, TwilioClient, TwilioConnector, TwilioSigner, TwilioVerifier};
+use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::{BreakerConfig, Connection, Connector, Error, RetryConfig, Switchboard};
+
+#[path = "mocks/stripe.rs"]
+mod stripe_mock;
+#[path = "mocks/twilio.rs"]
+mod twilio_mock;
 
 /// A tiny connector for the mock provider: no opinion on retries, a health check on /health.
 #[derive(Debug)]
@@ -119,7 +129,7 @@ fn mock_provider(state: Arc<Provider>) -> Router {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = Arc::new(Provider::default());
     let server = LoopbackServer::start(mock_provider(provider.clone())).await;
 
@@ -213,6 +223,100 @@ async fn main() -> Result<(), Error> {
     if let Some(e) = last {
         println!("   last error: {e}");
     }
-    println!("\nEvery line above came through one pipeline: auth -> cache -> rate limit -> breaker -> retry -> timeout -> transport.");
+    stripe_payment(&sb).await?;
+    twilio_sms(&sb).await?;
+    println!("\nEvery call above came through one pipeline: auth -> cache -> rate limit -> breaker -> retry -> timeout -> transport.");
+    Ok(())
+}
+
+/// 5. Stripe: a payment intent (with its idempotency key) and a verified `Stripe-Signature`.
+async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
+    let mock = stripe_mock::start().await;
+    let stripe = StripeClient::new(
+        sb.connection(Arc::new(StripeConnector::new()))
+            .tenant("acme-realty")
+            .id("acme-stripe")
+            .base_url(mock.base_url())
+            .auth(Arc::new(BearerToken::new("sk_test_quickstart")))
+            .build()?,
+    );
+    let intent = stripe
+        .payment_intents()
+        .create(
+            CreatePaymentIntent::new()
+                .amount(2000)
+                .currency("usd")
+                .metadata("listing", "42"),
+        )
+        .idempotency_key("deposit-listing-42")
+        .await?;
+    println!(
+        "5. stripe: payment intent {} for {} {} is {:?}",
+        intent.id, intent.amount, intent.currency, intent.status
+    );
+
+    let secret = "whsec_quickstart";
+    let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_demo","object":"payment_intent"}}}"#;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "stripe-signature",
+        switchboard::stripe::test_header(body, secret, now).parse()?,
+    );
+    let verified = StripeVerifier::new(secret).verify(&WebhookRequest::new(body, &headers))?;
+    let mut tampered = body.to_vec();
+    tampered.push(b' ');
+    let rejected = StripeVerifier::new(secret)
+        .verify(&WebhookRequest::new(&tampered, &headers))
+        .unwrap_err();
+    println!(
+        "   webhook {} verified; the same body with one byte added is rejected: {rejected}",
+        verified.event_id.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// 6. Twilio: an SMS (never retried once it may have reached Twilio) and a verified
+/// `X-Twilio-Signature` rebuilt from the public URL behind a proxy.
+async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
+    let mock = LoopbackServer::start(twilio_mock::router()).await;
+    let token = "quickstart-auth-token";
+    let connector = TwilioConnector::builder()
+        .account_sid(twilio_mock::OFFLINE_SID)
+        .auth_token(token)
+        .base_url(mock.base_url())
+        .lookups_base_url(mock.base_url())
+        .build()?;
+    let twilio = TwilioClient::connect(sb, connector, "acme-realty", "acme-twilio")?;
+    let to = "+15558675310";
+    let valid = twilio.lookups().phone_number(to).await?.is_valid();
+    let sms = twilio
+        .messages()
+        .send(
+            &NewMessage::new(to)
+                .from("+15017122661")
+                .body("Your showing is confirmed"),
+        )
+        .await?;
+    println!(
+        "6. twilio: {to} valid: {valid}; SMS {} is {:?}",
+        sms.sid, sms.status
+    );
+
+    let body = format!("MessageSid={}&MessageStatus=delivered", sms.sid);
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let signature = TwilioSigner::new(token).sign_form("https://hooks.acme.test/twilio", &params);
+    let mut headers = HeaderMap::new();
+    headers.insert("x-twilio-signature", signature.parse()?);
+    let verifier = TwilioVerifier::builder()
+        .auth_token(token)
+        .public_base_url("https://hooks.acme.test")
+        .build()?;
+    // What the app saw behind its proxy; the verifier signs over the public URL instead.
+    let received = url::Url::parse("http://10.0.0.7:8080/twilio")?;
+    verifier.verify(&WebhookRequest::new(body.as_bytes(), &headers).with_url(&received))?;
+    println!("   status callback verified against the public URL https://hooks.acme.test/twilio");
     Ok(())
 }
