@@ -18,9 +18,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use switchboard::auth::BearerToken;
-use switchboard::test_util::LoopbackServer;
 use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeConnector, StripeVerifier};
-use switchboard::twilio::{NewMessage, TwilioClient, TwilioConnector, TwilioSigner, TwilioVerifier};
+use switchboard::test_util::LoopbackServer;
+use switchboard::twilio::{
+    NewMessage, TwilioClient, TwilioConnector, TwilioSigner, TwilioVerifier,
+};
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::{BreakerConfig, Connection, Connector, Error, RetryConfig, Switchboard};
 
@@ -229,7 +231,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// 5. Stripe: a payment intent (with its idempotency key) and a verified `Stripe-Signature`.
+/// Step 5, Stripe: a payment intent (with its idempotency key) and a verified `Stripe-Signature`.
 async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
     let mock = stripe_mock::start().await;
     let stripe = StripeClient::new(
@@ -276,7 +278,7 @@ async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Erro
     Ok(())
 }
 
-/// 6. Twilio: an SMS (never retried once it may have reached Twilio) and a verified
+/// Step 6, Twilio: an SMS (never retried once it may have reached Twilio) and a verified
 /// `X-Twilio-Signature` rebuilt from the public URL behind a proxy.
 async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
     let mock = LoopbackServer::start(twilio_mock::router()).await;

@@ -17,8 +17,7 @@ async fn answer(req: Request) -> axum::Json<Value> {
     let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
         .await
         .unwrap_or_default();
-    let form: Vec<(String, String)> =
-        url::form_urlencoded::parse(&bytes).into_owned().collect();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     let get = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
     let intent = |status: &str| {
         json!({"id": "pi_demo", "object": "payment_intent", "amount": 2000, "currency": "usd",
