@@ -234,7 +234,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Step 5, Stripe: a payment intent (with its idempotency key) and a verified `Stripe-Signature`.
 async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
     let mock = stripe_mock::start().await;
-    let stripe = StripeClient::new(
+    let stripe = StripeClient::from_connection(
         sb.connection(Arc::new(StripeConnector::new()))
             .tenant("acme-realty")
             .id("acme-stripe")

@@ -23,7 +23,7 @@ use crate::{ConfigError, Connection};
 /// ```no_run
 /// # async fn demo(connection: switchboard::Connection) -> Result<(), switchboard::stripe::StripeError> {
 /// use switchboard::stripe::{CreateCustomer, StripeClient};
-/// let stripe = StripeClient::new(connection);
+/// let stripe = StripeClient::from_connection(connection);
 /// let customer = stripe
 ///     .customers()
 ///     .create(CreateCustomer::new().email("jenny@example.com").metadata("crm_id", "42"))
@@ -50,7 +50,7 @@ impl fmt::Debug for StripeClient {
 impl StripeClient {
     /// A client over `connection` (whose connector should be a [`super::StripeConnector`], so
     /// that requests carry `Stripe-Version` and the retry rules are Stripe's).
-    pub fn new(connection: Connection) -> Self {
+    pub fn from_connection(connection: Connection) -> Self {
         StripeClient {
             connection,
             account: None,

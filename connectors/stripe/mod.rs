@@ -21,7 +21,7 @@
 //!     .base_url(DEFAULT_BASE_URL)
 //!     .auth(Arc::new(BearerToken::new("sk_test_...")))
 //!     .build()?;
-//! let stripe = StripeClient::new(connection);
+//! let stripe = StripeClient::from_connection(connection);
 //!
 //! let customer = stripe
 //!     .customers()

@@ -275,7 +275,7 @@ async fn the_version_pin_is_configurable_and_the_account_is_overridable() {
         .account("acct_connector")
         .build()
         .unwrap();
-    let stripe = StripeClient::new(connection_with(connector, &mock.base_url(), KEY));
+    let stripe = StripeClient::from_connection(connection_with(connector, &mock.base_url(), KEY));
     let id = CustomerId::new("cus_1");
     stripe.customers().retrieve(&id).await.unwrap();
     stripe

@@ -29,7 +29,7 @@ async fn keys_appear_in_no_debug_display_error_or_log_output() {
     mock.push(Scripted::new(500, "{}"));
 
     let conn = connection_with(StripeConnector::new(), &mock.base_url(), &key);
-    let stripe = StripeClient::new(conn.clone());
+    let stripe = StripeClient::from_connection(conn.clone());
     let mut outputs = vec![format!("{conn:?}"), format!("{stripe:?}")];
     for _ in 0..2 {
         let err = stripe
