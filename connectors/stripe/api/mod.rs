@@ -115,6 +115,48 @@ pub(crate) fn paginate<T>(
 where
     T: DeserializeOwned + HasId + Send + 'static,
 {
+    pages(client, path, endpoint, params, "starting_after", |page: List<T>| {
+        let next = (page.has_more && !page.data.is_empty())
+            .then(|| page.data.last().map(|o| o.object_id().to_string()))
+            .flatten();
+        (page.data, next)
+    })
+}
+
+/// A search that pages with `page` = the previous page's `next_page`.
+pub(crate) fn paginate_search<T>(
+    client: StripeClient,
+    path: String,
+    endpoint: &'static str,
+    params: Result<String, StripeError>,
+) -> StripeStream<T>
+where
+    T: DeserializeOwned + Send + 'static,
+{
+    pages(client, path, endpoint, params, "page", |page: SearchResult<T>| {
+        let next = (page.has_more && !page.data.is_empty())
+            .then_some(page.next_page)
+            .flatten()
+            .filter(|p| !p.is_empty());
+        (page.data, next)
+    })
+}
+
+/// The one paging loop behind [`paginate`] and [`paginate_search`]: fetch a page of type `P`
+/// with the cursor in `cursor_param`, let `split` give its items and the next cursor, and stop
+/// when there is none or a page fails (the error is the stream's last item).
+fn pages<P, T>(
+    client: StripeClient,
+    path: String,
+    endpoint: &'static str,
+    params: Result<String, StripeError>,
+    cursor_param: &'static str,
+    split: fn(P) -> (Vec<T>, Option<String>),
+) -> StripeStream<T>
+where
+    P: DeserializeOwned + Send + 'static,
+    T: Send + 'static,
+{
     struct State<T> {
         client: StripeClient,
         path: String,
@@ -135,7 +177,7 @@ where
         cursor: None,
         done: false,
     };
-    Box::pin(stream::unfold(state, |mut s| async move {
+    Box::pin(stream::unfold(state, move |mut s| async move {
         loop {
             if let Some(item) = s.buffer.pop_front() {
                 return Some((Ok(item), s));
@@ -154,85 +196,15 @@ where
             }
             let mut query = super::client::pairs(&s.base);
             if let Some(c) = &s.cursor {
-                query.retain(|(k, _)| k != "starting_after");
-                query.push(("starting_after".into(), c.clone()));
+                query.retain(|(k, _)| k != cursor_param);
+                query.push((cursor_param.into(), c.clone()));
             }
-            let page: Result<List<T>, StripeError> =
-                fetch(&s.client, &s.path, s.endpoint, &query).await;
-            match page {
+            match fetch::<P>(&s.client, &s.path, s.endpoint, &query).await {
                 Ok(page) => {
-                    s.done = !page.has_more || page.data.is_empty();
-                    s.cursor = page.data.last().map(|o| o.object_id().to_string());
-                    s.buffer.extend(page.data);
-                }
-                Err(e) => {
-                    s.done = true;
-                    return Some((Err(e), s));
-                }
-            }
-        }
-    }))
-}
-
-/// A search that pages with `page` = the previous page's `next_page`.
-pub(crate) fn paginate_search<T>(
-    client: StripeClient,
-    path: String,
-    endpoint: &'static str,
-    params: Result<String, StripeError>,
-) -> StripeStream<T>
-where
-    T: DeserializeOwned + Send + 'static,
-{
-    struct State<T> {
-        client: StripeClient,
-        path: String,
-        endpoint: &'static str,
-        params: Option<Result<String, StripeError>>,
-        base: String,
-        buffer: VecDeque<T>,
-        page: Option<String>,
-        done: bool,
-    }
-    let state = State {
-        client,
-        path,
-        endpoint,
-        params: Some(params),
-        base: String::new(),
-        buffer: VecDeque::new(),
-        page: None,
-        done: false,
-    };
-    Box::pin(stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(item) = s.buffer.pop_front() {
-                return Some((Ok(item), s));
-            }
-            if s.done {
-                return None;
-            }
-            if let Some(p) = s.params.take() {
-                match p {
-                    Ok(base) => s.base = base,
-                    Err(e) => {
-                        s.done = true;
-                        return Some((Err(e), s));
-                    }
-                }
-            }
-            let mut query = super::client::pairs(&s.base);
-            if let Some(p) = &s.page {
-                query.retain(|(k, _)| k != "page");
-                query.push(("page".into(), p.clone()));
-            }
-            let page: Result<SearchResult<T>, StripeError> =
-                fetch(&s.client, &s.path, s.endpoint, &query).await;
-            match page {
-                Ok(page) => {
-                    s.page = page.next_page.filter(|p| !p.is_empty());
-                    s.done = !page.has_more || page.data.is_empty() || s.page.is_none();
-                    s.buffer.extend(page.data);
+                    let (items, next) = split(page);
+                    s.done = next.is_none();
+                    s.cursor = next;
+                    s.buffer.extend(items);
                 }
                 Err(e) => {
                     s.done = true;
