@@ -115,12 +115,19 @@ pub(crate) fn paginate<T>(
 where
     T: DeserializeOwned + HasId + Send + 'static,
 {
-    pages(client, path, endpoint, params, "starting_after", |page: List<T>| {
-        let next = (page.has_more && !page.data.is_empty())
-            .then(|| page.data.last().map(|o| o.object_id().to_string()))
-            .flatten();
-        (page.data, next)
-    })
+    pages(
+        client,
+        path,
+        endpoint,
+        params,
+        "starting_after",
+        |page: List<T>| {
+            let next = (page.has_more && !page.data.is_empty())
+                .then(|| page.data.last().map(|o| o.object_id().to_string()))
+                .flatten();
+            (page.data, next)
+        },
+    )
 }
 
 /// A search that pages with `page` = the previous page's `next_page`.
@@ -133,13 +140,20 @@ pub(crate) fn paginate_search<T>(
 where
     T: DeserializeOwned + Send + 'static,
 {
-    pages(client, path, endpoint, params, "page", |page: SearchResult<T>| {
-        let next = (page.has_more && !page.data.is_empty())
-            .then_some(page.next_page)
-            .flatten()
-            .filter(|p| !p.is_empty());
-        (page.data, next)
-    })
+    pages(
+        client,
+        path,
+        endpoint,
+        params,
+        "page",
+        |page: SearchResult<T>| {
+            let next = (page.has_more && !page.data.is_empty())
+                .then_some(page.next_page)
+                .flatten()
+                .filter(|p| !p.is_empty());
+            (page.data, next)
+        },
+    )
 }
 
 /// The one paging loop behind [`paginate`] and [`paginate_search`]: fetch a page of type `P`
