@@ -32,7 +32,7 @@
 //!     .create(CreatePaymentIntent::new().amount(2000).currency("usd").customer(customer.id.as_str()))
 //!     .idempotency_key("order-42")
 //!     .await?;
-//! let mut customers = stripe.customers().list(ListCustomers::new().limit(100));
+//! let mut customers = stripe.customers().list(ListCustomers::new().limit(100u32));
 //! while let Some(c) = customers.next().await {
 //!     println!("{}", c?.id);
 //! }
