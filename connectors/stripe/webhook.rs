@@ -257,11 +257,7 @@ fn sign_with(mut mac: HmacSha256, payload: &[u8], timestamp: u64) -> String {
     out.push_str("t=");
     out.push_str(&t);
     out.push_str(",v1=");
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in sig {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
-    }
+    out.push_str(&hex::encode(sig));
     out
 }
 
@@ -282,16 +278,8 @@ fn items(header: &str) -> impl Iterator<Item = (&str, &str)> {
 
 /// 64 hex digits to 32 bytes; anything else is not a signature (and just does not match).
 fn decode_hex32(s: &str) -> Option<[u8; 32]> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = (hi * 16 + lo) as u8;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 

@@ -70,16 +70,7 @@ impl HmacBodyVerifier {
                 .decode(value.trim())
                 .map_err(|_| invalid("not valid base64")),
             SignatureEncoding::Hex => {
-                let v = value.trim();
-                if v.len() % 2 != 0 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(invalid("not valid hex"));
-                }
-                (0..v.len())
-                    .step_by(2)
-                    .map(|i| {
-                        u8::from_str_radix(&v[i..i + 2], 16).map_err(|_| invalid("not valid hex"))
-                    })
-                    .collect()
+                hex::decode(value.trim()).map_err(|_| invalid("not valid hex"))
             }
         }
     }
