@@ -149,3 +149,94 @@ pub(crate) fn vector_files() -> Vec<(String, Result<serde_json::Value, String>)>
         })
         .collect()
 }
+
+/// The class of a webhook rejection, to compare with the official SDK's message that a vector
+/// states in `expected_error` (each runner maps its SDK's messages to these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    NoMatch,
+    Missing,
+    Invalid,
+    Tolerance,
+    Secret,
+}
+
+/// The class of one of our rejections.
+pub(crate) fn reason_of(err: &switchboard::webhook::WebhookError) -> Option<Reason> {
+    use switchboard::webhook::WebhookError as E;
+    match err {
+        E::NoSignatureMatched { .. } => Some(Reason::NoMatch),
+        E::MissingHeader { .. } => Some(Reason::Missing),
+        E::InvalidHeader { .. } => Some(Reason::Invalid),
+        E::TimestampOutsideTolerance { .. } => Some(Reason::Tolerance),
+        E::SecretMissing => Some(Reason::Secret),
+        _ => None,
+    }
+}
+
+/// Runs every vector of every file from [`vector_files`] whose `scheme` (a vector's own, else
+/// its file's) `is_scheme` accepts, through `run`. Fails on an unreadable file, on any failing
+/// vector (all are reported), and when no vector ran, so a wrong folder never passes.
+pub(crate) fn run_vector_files(
+    label: &str,
+    is_scheme: impl Fn(&str) -> bool,
+    run: impl Fn(&serde_json::Value) -> Result<(), String>,
+) {
+    let matches = |scheme: Option<&serde_json::Value>| {
+        scheme
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|s| is_scheme(s.trim()))
+    };
+    let (mut ran, mut failures, mut used) = (0usize, Vec::new(), Vec::new());
+    for (fname, doc) in vector_files() {
+        let doc = match doc {
+            Ok(doc) => doc,
+            Err(e) => {
+                failures.push(format!("{fname}: unreadable: {e}"));
+                continue;
+            }
+        };
+        let file_matches = matches(doc.get("scheme"));
+        let Some(vectors) = doc.get("vectors").and_then(serde_json::Value::as_array) else {
+            continue;
+        };
+        let mut in_file = 0usize;
+        for (i, v) in vectors.iter().enumerate() {
+            let selected = match v.get("scheme") {
+                Some(s) => matches(Some(s)),
+                None => file_matches,
+            };
+            if !selected {
+                continue;
+            }
+            ran += 1;
+            in_file += 1;
+            let name = v["name"]
+                .as_str()
+                .map_or_else(|| format!("#{i}"), str::to_owned);
+            if let Err(why) = run(v) {
+                failures.push(format!("{fname}:{name}: {why}"));
+            }
+        }
+        if in_file > 0 {
+            used.push(format!("{fname} ({in_file})"));
+        }
+    }
+    println!(
+        "{label} vectors: {ran} run, {} failed, from {} [{}]",
+        failures.len(),
+        vectors_dir().display(),
+        used.join(", ")
+    );
+    assert!(
+        ran > 0,
+        "no {label} vector found in {} (wrong SWITCHBOARD_VECTORS_DIR?)",
+        vectors_dir().display()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failing {label} vector(s):\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}

@@ -9,15 +9,15 @@
 //! Vector format: `name`, `secret` (or `secrets`: a list), `headers` (name -> value),
 //! `payload` (the raw body), `now_unix`, optional `tolerance_seconds` (default 300),
 //! `expected` (`valid` / `invalid`) and optional `expected_error` (the official library's
-//! message, mapped below to a [`WebhookError`] variant).
+//! message, mapped below to a `WebhookError` variant).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
-use switchboard::webhook::{StandardWebhooks, WebhookError, WebhookRequest};
+use switchboard::webhook::{StandardWebhooks, WebhookRequest};
 
-use crate::support::{vector_files, vectors_dir};
+use crate::support::{reason_of, run_vector_files, Reason};
 
 fn is_standard_webhooks(scheme: Option<&Value>) -> bool {
     let Some(s) = scheme.and_then(Value::as_str) else {
@@ -27,16 +27,6 @@ fn is_standard_webhooks(scheme: Option<&Value>) -> bool {
     s.starts_with("webhook-signature")
         || s.contains("standard webhooks")
         || s.contains("standard-webhooks")
-}
-
-/// The reason classes a vector can state, matched against the official libraries' messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
-    NoMatch,
-    Missing,
-    Invalid,
-    Tolerance,
-    Secret,
 }
 
 fn expected_reason(message: &str) -> Option<Reason> {
@@ -57,17 +47,6 @@ fn expected_reason(message: &str) -> Option<Reason> {
         Some(Reason::Invalid)
     } else {
         None
-    }
-}
-
-fn actual_reason(err: &WebhookError) -> Option<Reason> {
-    match err {
-        WebhookError::NoSignatureMatched { .. } => Some(Reason::NoMatch),
-        WebhookError::MissingHeader { .. } => Some(Reason::Missing),
-        WebhookError::InvalidHeader { .. } => Some(Reason::Invalid),
-        WebhookError::TimestampOutsideTolerance { .. } => Some(Reason::Tolerance),
-        WebhookError::SecretMissing => Some(Reason::Secret),
-        _ => None,
     }
 }
 
@@ -132,7 +111,7 @@ fn run_vector(v: &Value) -> Result<(), String> {
         (true, Err(e)) => Err(format!("rejected a valid vector: {e}")),
         (false, Ok(_)) => Err("accepted an invalid vector".into()),
         (false, Err(e)) => match reason {
-            Some(want) if actual_reason(&e) != Some(want) => {
+            Some(want) if reason_of(&e) != Some(want) => {
                 Err(format!("rejected as {e:?}, want reason class {want:?}"))
             }
             _ => Ok(()),
@@ -142,63 +121,10 @@ fn run_vector(v: &Value) -> Result<(), String> {
 
 #[test]
 fn standard_webhooks_vectors_all_pass() {
-    let dir = vectors_dir();
-    let mut ran = 0usize;
-    let mut failed = 0usize;
-    let mut used_files = Vec::new();
-    let mut failures = Vec::new();
-    for (fname, doc) in vector_files() {
-        let doc = match doc {
-            Ok(doc) => doc,
-            Err(e) => {
-                failures.push(format!("{fname}: unreadable: {e}"));
-                continue;
-            }
-        };
-        let file_is_sw = is_standard_webhooks(doc.get("scheme"));
-        let Some(vectors) = doc.get("vectors").and_then(Value::as_array) else {
-            continue;
-        };
-        let mut in_file = 0usize;
-        for (i, v) in vectors.iter().enumerate() {
-            let is_sw = match v.get("scheme") {
-                Some(s) => is_standard_webhooks(Some(s)),
-                None => file_is_sw,
-            };
-            if !is_sw {
-                continue;
-            }
-            ran += 1;
-            in_file += 1;
-            let name = v["name"]
-                .as_str()
-                .map_or_else(|| format!("#{i}"), str::to_owned);
-            if let Err(why) = run_vector(v) {
-                failed += 1;
-                failures.push(format!("{fname}:{name}: {why}"));
-            }
-        }
-        if in_file > 0 {
-            used_files.push(format!("{fname} ({in_file})"));
-        }
-    }
-
-    println!(
-        "standard webhooks vectors: {ran} run, {} passed, from {} [{}]",
-        ran - failed,
-        dir.display(),
-        used_files.join(", ")
-    );
-    assert!(
-        ran > 0,
-        "no Standard Webhooks vector found in {} (wrong SWITCHBOARD_VECTORS_DIR?)",
-        dir.display()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failing vector(s):\n  {}",
-        failures.len(),
-        failures.join("\n  ")
+    run_vector_files(
+        "Standard Webhooks",
+        |scheme| is_standard_webhooks(Some(&Value::from(scheme))),
+        run_vector,
     );
 }
 

@@ -2,25 +2,16 @@
 //! with the vector's pinned clock. A file is a Stripe file when its top-level `scheme` starts
 //! with `Stripe-Signature`. Vector fields: `name`, `secret` (or `secrets`), `payload`,
 //! `header`, `tolerance_seconds` (default 300), `now_unix`, `expected` (`valid`/`invalid`),
-//! `expected_error` (the official SDK's message, mapped to a [`WebhookError`] class below).
+//! `expected_error` (the official SDK's message, mapped to a `WebhookError` class below).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use switchboard::stripe::StripeVerifier;
-use switchboard::webhook::{WebhookError, WebhookRequest};
+use switchboard::webhook::WebhookRequest;
 
-use crate::support::{vector_files, vectors_dir};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reason {
-    NoMatch,
-    Missing,
-    Invalid,
-    Tolerance,
-    Secret,
-}
+use crate::support::{reason_of, run_vector_files, Reason};
 
 /// The SDKs' messages (stripe-python, stripe-node, stripe-go) to our error classes.
 fn expected_reason(message: &str) -> Option<Reason> {
@@ -44,17 +35,6 @@ fn expected_reason(message: &str) -> Option<Reason> {
         Some(Reason::Secret)
     } else {
         None
-    }
-}
-
-fn actual_reason(err: &WebhookError) -> Option<Reason> {
-    match err {
-        WebhookError::NoSignatureMatched { .. } => Some(Reason::NoMatch),
-        WebhookError::MissingHeader { .. } => Some(Reason::Missing),
-        WebhookError::InvalidHeader { .. } => Some(Reason::Invalid),
-        WebhookError::TimestampOutsideTolerance { .. } => Some(Reason::Tolerance),
-        WebhookError::SecretMissing => Some(Reason::Secret),
-        _ => None,
     }
 }
 
@@ -108,12 +88,12 @@ fn run_vector(v: &Value) -> Result<(), String> {
         (true, Err(e)) => Err(format!("rejected a valid vector: {e}")),
         (false, Ok(_)) => Err("accepted an invalid vector".into()),
         (false, Err(e)) => match reason {
-            Some(want) if actual_reason(&e) != Some(want) => {
+            Some(want) if reason_of(&e) != Some(want) => {
                 Err(format!("rejected as {e:?}, want {want:?}"))
             }
             _ => {
                 if !e.to_string().contains("Stripe-Signature")
-                    && actual_reason(&e) != Some(Reason::Secret)
+                    && reason_of(&e) != Some(Reason::Secret)
                 {
                     return Err(format!("the error does not name the header: {e}"));
                 }
@@ -125,50 +105,10 @@ fn run_vector(v: &Value) -> Result<(), String> {
 
 #[test]
 fn stripe_signature_vectors_all_pass() {
-    let mut ran = 0usize;
-    let mut failures = Vec::new();
-    let mut files = Vec::new();
-    for (fname, doc) in vector_files() {
-        let doc = match doc {
-            Ok(d) => d,
-            Err(e) => {
-                failures.push(format!("{fname}: unreadable: {e}"));
-                continue;
-            }
-        };
-        let is_stripe = doc["scheme"]
-            .as_str()
-            .is_some_and(|s| s.trim().starts_with("Stripe-Signature"));
-        if !is_stripe {
-            continue;
-        }
-        let vectors = doc["vectors"].as_array().cloned().unwrap_or_default();
-        files.push(format!("{fname} ({})", vectors.len()));
-        for (i, v) in vectors.iter().enumerate() {
-            ran += 1;
-            let name = v["name"]
-                .as_str()
-                .map_or_else(|| format!("#{i}"), str::to_owned);
-            if let Err(why) = run_vector(v) {
-                failures.push(format!("{fname}:{name}: {why}"));
-            }
-        }
-    }
-    println!(
-        "stripe vectors: {ran} run, {} passed [{}]",
-        ran - failures.len().min(ran),
-        files.join(", ")
-    );
-    assert!(
-        ran > 0,
-        "no Stripe-Signature vector in {}",
-        vectors_dir().display()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failing:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
+    run_vector_files(
+        "Stripe-Signature",
+        |scheme| scheme.starts_with("Stripe-Signature"),
+        run_vector,
     );
 }
 

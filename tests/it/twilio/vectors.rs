@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchboard::twilio::TwilioVerifier;
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 
-use crate::support::{vector_files, vectors_dir};
+use crate::support::{run_vector_files, vector_files};
 
 fn is_twilio(scheme: Option<&Value>) -> bool {
     scheme
@@ -67,51 +67,22 @@ fn verify_vector(v: &Value) -> Result<bool, String> {
 
 #[test]
 fn every_twilio_vector_passes() {
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    for (file, doc) in vector_files() {
-        let doc = match doc {
-            Ok(d) => d,
-            Err(e) => {
-                failures.push(format!("{file}: cannot read: {e}"));
-                continue;
-            }
-        };
-        if !is_twilio(doc.get("scheme")) {
-            continue;
-        }
-        let Some(vectors) = doc["vectors"].as_array() else {
-            failures.push(format!("{file}: no `vectors` array"));
-            continue;
-        };
-        for v in vectors {
-            let name = v["name"].as_str().unwrap_or("?");
+    run_vector_files(
+        "X-Twilio-Signature",
+        |scheme| is_twilio(Some(&Value::from(scheme))),
+        |v| {
             let expected = match v["expected"].as_str() {
                 Some("valid") => true,
                 Some("invalid") => false,
-                other => {
-                    failures.push(format!("{file}/{name}: `expected` is {other:?}"));
-                    continue;
-                }
+                other => return Err(format!("`expected` is {other:?}")),
             };
-            ran += 1;
-            match verify_vector(v) {
-                Ok(got) if got == expected => {}
-                Ok(got) => failures.push(format!(
-                    "{file}/{name}: {} a vector expected {}",
-                    if got { "accepted" } else { "rejected" },
-                    if expected { "valid" } else { "invalid" }
-                )),
-                Err(e) => failures.push(format!("{file}/{name}: cannot run: {e}")),
+            match verify_vector(v)? {
+                got if got == expected => Ok(()),
+                true => Err("accepted a vector expected invalid".into()),
+                false => Err("rejected a vector expected valid".into()),
             }
-        }
-    }
-    assert!(
-        ran > 0,
-        "no X-Twilio-Signature vectors found in {}",
-        vectors_dir().display()
+        },
     );
-    assert!(failures.is_empty(), "{ran} ran:\n{}", failures.join("\n"));
 }
 
 /// Our choice where twilio-node (accepts) and twilio-python (rejects) disagree: an apostrophe
