@@ -57,6 +57,8 @@ pub enum ErrorKind {
     State,
     /// A config or template failed validation; see the listed JSON pointers.
     Validation,
+    /// The record asked for does not exist (a connection, a credential, a webhook token).
+    NotFound,
 }
 
 impl ErrorKind {
@@ -80,6 +82,7 @@ impl ErrorKind {
             ErrorKind::Vault => "vault",
             ErrorKind::State => "state",
             ErrorKind::Validation => "validation",
+            ErrorKind::NotFound => "not_found",
         }
     }
 }

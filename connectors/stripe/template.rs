@@ -5,17 +5,28 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{StripeConnector, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+use super::{StripeConnector, StripeVerifier, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
 use crate::auth::BearerToken;
-use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
+use crate::templates::{
+    ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, WebhookRouting,
+};
+use crate::webhook::WebhookVerifier;
 use crate::{ConfigError, Error};
 
 /// The Stripe integration: template name `stripe`.
 ///
 /// Config fields: `secret_key` (required, secret, `sk_...` or restricted `rk_...`),
-/// `webhook_secret` (optional, secret, `whsec_...`), `api_version` (default
-/// [`DEFAULT_API_VERSION`]), `account_id` (optional Connect account) and `base_url` (default
-/// [`DEFAULT_BASE_URL`]).
+/// `webhook_secret` (optional, secret, `whsec_...`), `webhook_secret_previous` (optional,
+/// secret: the endpoint's previous secret, also accepted while rolling it), `api_version`
+/// (default [`DEFAULT_API_VERSION`]), `account_id` (optional Connect account) and `base_url`
+/// (default [`DEFAULT_BASE_URL`]).
+///
+/// Webhooks: each connection's events are verified with that connection's `webhook_secret`
+/// (and `webhook_secret_previous`) only ([`Integration::webhook_verifier`]). Connect events
+/// can also arrive on one shared URL: a payload-routed route finds the connection whose
+/// `account_id` equals the event's `account` ([`Integration::webhook_routing`]); an
+/// `account_id` can then belong to one `stripe` connection only, across every tenant, so the
+/// host must check that a tenant really controls the account before storing it.
 #[derive(Debug, Clone)]
 pub struct StripeIntegration {
     template: IntegrationTemplate,
@@ -56,6 +67,12 @@ impl StripeIntegration {
                     "webhook_secret": {
                         "type": "string",
                         "title": "Webhook signing secret",
+                        "format": "password",
+                        "pattern": "^whsec_"
+                    },
+                    "webhook_secret_previous": {
+                        "type": "string",
+                        "title": "Previous webhook signing secret (while rolling it)",
                         "format": "password",
                         "pattern": "^whsec_"
                     },
@@ -106,5 +123,27 @@ impl Integration for StripeIntegration {
             base_url,
             Some(Arc::new(BearerToken::new(key.clone()))),
         ))
+    }
+
+    fn webhook_verifier(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let Some(current) = config.secret("webhook_secret") else {
+            return Err(ConfigError::new(
+                "stripe.webhook_secret",
+                "is required to verify this connection's webhooks",
+            )
+            .into());
+        };
+        let mut builder = StripeVerifier::builder().secret(current.clone());
+        if let Some(previous) = config.secret("webhook_secret_previous") {
+            builder = builder.secret(previous.clone());
+        }
+        Ok(Arc::new(builder.build()))
+    }
+
+    fn webhook_routing(&self) -> Option<WebhookRouting> {
+        Some(WebhookRouting::new("account_id", "account"))
     }
 }

@@ -6,15 +6,22 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::connector::TwilioConnector;
+use super::TwilioVerifier;
 use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
+use crate::webhook::WebhookVerifier;
 use crate::{ConfigError, Error};
 
 /// The Twilio integration: template `twilio`, bound to a [`TwilioConnector`] with Basic auth.
 ///
 /// Config: `account_sid` (required), then either `auth_token` or `api_key_sid` +
 /// `api_key_secret` (secrets are `format: password`, so the vault seals them), optional
-/// `subaccount_sid`, `messaging_service_sid`, `from_number`, and `base_url` /
-/// `lookups_base_url` for tests and mocks.
+/// `subaccount_sid`, `messaging_service_sid`, `from_number`, `webhook_auth_token` (secret: the
+/// auth token Twilio signs webhooks with, for configs that call the API with an API key), and
+/// `base_url` / `lookups_base_url` for tests and mocks.
+///
+/// Webhooks are verified per connection with that connection's `webhook_auth_token`, else its
+/// `auth_token` ([`Integration::webhook_verifier`]); the URL checked is the public URL the
+/// webhook router builds (see `WebhookRouterBuilder::public_base_url`).
 ///
 /// Build the typed client over the bound connection with
 /// [`crate::twilio::TwilioClient::from_connection`].
@@ -47,6 +54,7 @@ impl TwilioIntegration {
                 "subaccount_sid": sid("AC", "Subaccount SID (calls are scoped to it)"),
                 "messaging_service_sid": sid("MG", "Messaging Service SID"),
                 "from_number": {"type": "string", "title": "Default sender (E.164, short code or whatsapp:+1...)", "minLength": 1},
+                "webhook_auth_token": {"type": "string", "title": "Auth token webhooks are signed with (when calling with an API key)", "format": "password", "minLength": 1},
                 "base_url": {"type": "string", "title": "API base URL (tests)", "format": "uri"},
                 "lookups_base_url": {"type": "string", "title": "Lookups base URL (tests)", "format": "uri"}
             },
@@ -127,6 +135,26 @@ impl Integration for TwilioIntegration {
             Some(auth),
         ))
     }
+
+    fn webhook_verifier(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        // Twilio signs with the account's auth token, never with an API key secret.
+        let token = config
+            .secret("webhook_auth_token")
+            .or_else(|| config.secret("auth_token"))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "twilio.webhook_auth_token",
+                    "an auth token (`webhook_auth_token` or `auth_token`) is required to verify this connection's webhooks",
+                )
+            })?;
+        let verifier = TwilioVerifier::builder()
+            .auth_token(token.clone())
+            .build()?;
+        Ok(Arc::new(verifier))
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +170,7 @@ mod tests {
         assert_eq!(t.name(), "twilio");
         let mut secrets = t.secret_fields().to_vec();
         secrets.sort();
-        assert_eq!(secrets, ["api_key_secret", "auth_token"]);
+        assert_eq!(secrets, ["api_key_secret", "auth_token", "webhook_auth_token"]);
         assert!(t
             .validate(&json!({"account_sid": AC, "auth_token": "x"}))
             .is_ok());

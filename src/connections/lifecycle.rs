@@ -14,19 +14,27 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::{
-    illegal_transition, ConnectionRecord, ConnectionStatus, ConnectionStore,
+    illegal_transition, new_webhook_token, ConnectionRecord, ConnectionStatus, ConnectionStore,
     InMemoryConnectionStore,
 };
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
-use crate::templates::{ConnectionConfig, Registry};
+use crate::templates::{ConnectionConfig, Integration, Registry};
 use crate::vault::Vault;
+use crate::webhook::WebhookVerifier;
 
 /// The credential kind under which a connection's secret config fields are sealed.
 pub const CONFIG_KIND: &str = "config";
 const MAX_CAS_RETRIES: usize = 16;
+/// How long an opened config (and the webhook verifier built from it) is kept. A write through
+/// this service drops both at once; a write through another replica's service is seen here
+/// after at most this long.
+const CONFIG_TTL: Duration = Duration::from_secs(300);
+
+/// A webhook verifier and the config snapshot it was built from.
+type CachedVerifier = (Arc<ConnectionConfig>, Arc<dyn WebhookVerifier>);
 
 /// A lifecycle transition, published to [`Connections::subscribe`]rs.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +68,7 @@ struct Inner {
     store: Arc<dyn ConnectionStore>,
     events: broadcast::Sender<ConnectionEvent>,
     configs: moka::future::Cache<(TenantId, ConnectionId), Arc<ConnectionConfig>>,
+    verifiers: moka::future::Cache<(TenantId, ConnectionId), CachedVerifier>,
 }
 
 impl Connections {
@@ -102,7 +111,11 @@ impl Connections {
                 events,
                 configs: moka::future::Cache::builder()
                     .max_capacity(100_000)
-                    .time_to_live(Duration::from_secs(300))
+                    .time_to_live(CONFIG_TTL)
+                    .build(),
+                verifiers: moka::future::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(CONFIG_TTL)
                     .build(),
             }),
         }
@@ -122,12 +135,25 @@ impl Connections {
         self.inner.switchboard.credential_store()
     }
 
+    fn integration(&self, template: &str) -> Result<&Arc<dyn Integration>, Error> {
+        self.inner.registry.get(template).ok_or_else(|| {
+            ConfigError::new(
+                "connection.template",
+                format!("no template named `{template}`"),
+            )
+            .into()
+        })
+    }
+
     /// Creates a `pending` connection: validates `config` against the template, seals the
-    /// secret fields, stores the rest.
+    /// secret fields, stores the rest, and gives it a new random webhook token
+    /// ([`ConnectionRecord::webhook_token`]) and, for payload-routed integrations, its routing
+    /// key ([`ConnectionRecord::webhook_routing_key`]).
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for an unknown template, [`ErrorKind::Validation`] listing every
-    /// config problem (values never echoed), [`ErrorKind::Conflict`] when the id exists.
+    /// config problem (values never echoed), [`ErrorKind::Conflict`] when the id exists or
+    /// another connection of the template (in any tenant) has the same routing key.
     pub async fn create(
         &self,
         tenant: &TenantId,
@@ -136,15 +162,12 @@ impl Connections {
         name: &str,
         config: &Value,
     ) -> Result<ConnectionRecord, Error> {
-        let integration = self.inner.registry.get(template).ok_or_else(|| {
-            ConfigError::new(
-                "connection.template",
-                format!("no template named `{template}`"),
-            )
-        })?;
+        let integration = self.integration(template)?;
         let split = integration.template().split(config)?;
         let mut record = ConnectionRecord::new(tenant.clone(), id.clone(), template, name);
         record.config = split.plain().clone();
+        record.webhook_token = Some(new_webhook_token());
+        record.webhook_routing_key = routing_key(integration.as_ref(), split.plain());
         // Record first: if sealing fails we have a pending connection without secrets (which a
         // check reports), never secrets without a connection.
         record.version = self.inner.store.save(&record).await?;
@@ -152,28 +175,176 @@ impl Connections {
         let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
         let expected = self.credentials().load(&key).await?.map(|v| v.version);
         self.credentials().save(&key, sealed, expected).await?;
-        self.inner
-            .configs
-            .invalidate(&(tenant.clone(), id.clone()))
-            .await;
+        self.forget_config(tenant, id).await;
         Ok(record)
+    }
+
+    /// Replaces the connection's config (rotating its secrets, changing its routing key):
+    /// validates `config` against the template, seals the new secret fields, stores the rest.
+    /// The cached config and webhook verifier of this connection are dropped here at once, and
+    /// on other replicas within the config cache's five-minute lifetime; no other
+    /// connection's are touched.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the connection does not exist; otherwise as for
+    /// [`Self::create`].
+    pub async fn update_config(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        config: &Value,
+    ) -> Result<ConnectionRecord, Error> {
+        let current = self.get(tenant, id).await?;
+        let integration = self.integration(&current.template)?;
+        let split = integration.template().split(config)?;
+        let plain = split.plain().clone();
+        let routing = routing_key(integration.as_ref(), &plain);
+        // Dropped before and after the writes: a reader between the two may cache a mix, and
+        // the second drop clears it.
+        self.forget_config(tenant, id).await;
+        let record = self
+            .update(tenant, id, |r| {
+                r.config = plain.clone();
+                r.webhook_routing_key = routing.clone();
+                Ok(())
+            })
+            .await?;
+        let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
+        let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
+        let expected = self.credentials().load(&key).await?.map(|v| v.version);
+        self.credentials().save(&key, sealed, expected).await?;
+        self.forget_config(tenant, id).await;
+        Ok(record)
+    }
+
+    /// Drops the cached config and webhook verifier of one connection.
+    async fn forget_config(&self, tenant: &TenantId, id: &ConnectionId) {
+        let key = (tenant.clone(), id.clone());
+        self.inner.configs.invalidate(&key).await;
+        self.inner.verifiers.invalidate(&key).await;
     }
 
     /// The record.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when it does not exist or the store fails.
+    /// [`ErrorKind::NotFound`] when it does not exist; [`ErrorKind::Store`] when the store
+    /// fails.
     pub async fn get(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
-        self.inner.store.load(tenant, id).await?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Store,
-                format!("no connection `{id}` for tenant `{tenant}`"),
-            )
-        })
+        self.inner
+            .store
+            .load(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(tenant, id))
+    }
+
+    /// The path of the connection's webhook URL, `{prefix}/{template}/{webhook_token}`
+    /// (`prefix` is the router's, `/webhooks` by default). The path names exactly one
+    /// (tenant, connection): give it to the provider as the webhook URL (behind the host's
+    /// public origin; [`WebhookRouter::webhook_url`](crate::webhook::router::WebhookRouter::webhook_url)
+    /// builds the whole URL). A record stored before webhook tokens existed gets one now.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the connection does not exist; store failures.
+    pub async fn webhook_path(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        prefix: &str,
+    ) -> Result<String, Error> {
+        let mut record = self.get(tenant, id).await?;
+        if record.webhook_token.is_none() {
+            let fresh = new_webhook_token();
+            record = self
+                .update(tenant, id, |r| {
+                    if r.webhook_token.is_none() {
+                        r.webhook_token = Some(fresh.clone());
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        let token = record
+            .webhook_token
+            .as_deref()
+            .ok_or_else(|| Error::new(ErrorKind::Store, "a saved webhook token was lost"))?;
+        Ok(format!(
+            "{}/{}/{token}",
+            prefix.trim_end_matches('/'),
+            record.template
+        ))
+    }
+
+    /// The connection whose webhook token is `token`, in any tenant.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn find_by_webhook_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<ConnectionRecord>, Error> {
+        self.inner.store.find_by_webhook_token(token).await
+    }
+
+    /// The connection of `template` whose routing key is `key`, in any tenant.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRecord>, Error> {
+        self.inner.store.find_by_routing_key(template, key).await
+    }
+
+    /// Where the integration of `template` finds the connection in a payload-routed webhook.
+    pub(crate) fn webhook_routing(&self, template: &str) -> Option<crate::templates::WebhookRouting> {
+        self.inner.registry.get(template)?.webhook_routing()
+    }
+
+    /// The verifier for the connection's inbound webhooks, built by its integration
+    /// ([`Integration::webhook_verifier`]) from this connection's own config and secrets, and
+    /// cached with that config: a config or secret written through this service drops it at
+    /// once (other replicas see the change within the config cache's five minutes).
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Config`] when
+    /// its integration takes no webhooks or its config has no webhook secret; store and vault
+    /// failures.
+    pub async fn webhook_verifier(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let record = self.get(tenant, id).await?;
+        self.verifier_for(&record).await
+    }
+
+    pub(crate) async fn verifier_for(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let key = (record.tenant.clone(), record.id.clone());
+        let config = self.config(&record.tenant, &record.id).await?;
+        // Used only if built from this very config snapshot, so a verifier never outlives the
+        // config it was built from.
+        if let Some((built_from, verifier)) = self.inner.verifiers.get(&key).await {
+            if Arc::ptr_eq(&built_from, &config) {
+                return Ok(verifier);
+            }
+        }
+        let verifier = self
+            .integration(&record.template)?
+            .webhook_verifier(&config)?;
+        self.inner
+            .verifiers
+            .insert(key, (config, verifier.clone()))
+            .await;
+        Ok(verifier)
     }
 
     /// The validated config with its secrets opened; cached for five minutes and dropped on
@@ -215,12 +386,7 @@ impl Connections {
         id: &ConnectionId,
     ) -> Result<Connection, Error> {
         let record = self.get(tenant, id).await?;
-        let integration = self.inner.registry.get(&record.template).ok_or_else(|| {
-            ConfigError::new(
-                "connection.template",
-                format!("no template named `{}`", record.template),
-            )
-        })?;
+        let integration = self.integration(&record.template)?;
         let config = self.config(tenant, id).await?;
         let binding = integration.bind(&config)?;
         let observer = Arc::new(LifecycleObserver {
@@ -453,6 +619,23 @@ impl Connections {
         }
         out
     }
+}
+
+fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no connection `{id}` for tenant `{tenant}`"),
+    )
+}
+
+/// The value of the integration's routing field in a plain config, if it routes by payload.
+fn routing_key(integration: &dyn Integration, plain: &Value) -> Option<String> {
+    let routing = integration.webhook_routing()?;
+    plain
+        .get(&routing.config_field)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 fn move_to(r: &mut ConnectionRecord, to: ConnectionStatus) -> Result<(), Error> {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{connection_conflict, ConnectionRecord, ConnectionStore};
+use super::{connection_conflict, webhook_key_conflict, ConnectionRecord, ConnectionStore};
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
@@ -51,6 +51,17 @@ impl ConnectionStore for InMemoryConnectionStore {
                 found,
             ));
         }
+        // The same uniqueness the SQL backends enforce with their unique indexes.
+        let taken = records.iter().any(|(key, r)| {
+            *key != k
+                && ((record.webhook_token.is_some() && r.webhook_token == record.webhook_token)
+                    || (record.webhook_routing_key.is_some()
+                        && r.template == record.template
+                        && r.webhook_routing_key == record.webhook_routing_key))
+        });
+        if taken {
+            return Err(webhook_key_conflict(record));
+        }
         let mut stored = record.clone();
         stored.version = record.version + 1;
         records.insert(k, stored);
@@ -82,5 +93,25 @@ impl ConnectionStore for InMemoryConnectionStore {
         }
         records.remove(&k);
         Ok(())
+    }
+
+    async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error> {
+        Ok(self
+            .records()
+            .values()
+            .find(|r| r.webhook_token.as_deref() == Some(token))
+            .cloned())
+    }
+
+    async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRecord>, Error> {
+        Ok(self
+            .records()
+            .values()
+            .find(|r| r.template == template && r.webhook_routing_key.as_deref() == Some(key))
+            .cloned())
     }
 }

@@ -131,6 +131,18 @@ pub struct ConnectionRecord {
     pub last_error: Option<String>,
     /// Failures since the last success.
     pub consecutive_failures: u32,
+    /// The unguessable token in the connection's webhook URL
+    /// (`{prefix}/{template}/{webhook_token}`, see [`Connections::webhook_path`]): at least 128
+    /// random bits, URL-safe, made at [`Connections::create`]. `None` only for records stored
+    /// before tokens existed; [`Connections::webhook_path`] gives those one on first use.
+    #[serde(default)]
+    pub webhook_token: Option<String>,
+    /// The value of the integration's webhook routing field in this connection's config
+    /// ([`crate::templates::Integration::webhook_routing`]: Stripe Connect's `account_id`,
+    /// GoHighLevel's `locationId`), by which a payload-routed webhook finds its connection.
+    /// Unique per template across every tenant.
+    #[serde(default)]
+    pub webhook_routing_key: Option<String>,
     /// The compare-and-swap version (0 before the first write).
     pub version: u64,
 }
@@ -156,9 +168,29 @@ impl ConnectionRecord {
             last_event: None,
             last_error: None,
             consecutive_failures: 0,
+            webhook_token: None,
+            webhook_routing_key: None,
             version: 0,
         }
     }
+}
+
+/// A new webhook token: 192 random bits from the operating system, base64url without padding
+/// (32 characters).
+pub(crate) fn new_webhook_token() -> String {
+    use aes_gcm::aead::rand_core::RngCore as _;
+    use base64::Engine as _;
+    let mut bytes = [0u8; 24];
+    aes_gcm::aead::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `s` has the shape of a webhook token (so a malformed path segment never reaches a
+/// store query).
+pub(crate) fn is_webhook_token_shape(s: &str) -> bool {
+    (16..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Stores connection records.
@@ -193,6 +225,36 @@ pub trait ConnectionStore: Send + Sync + Debug {
     /// As for [`ConnectionStore::save`].
     async fn delete(&self, tenant: &TenantId, id: &ConnectionId, version: u64)
         -> Result<(), Error>;
+
+    /// The record whose [`ConnectionRecord::webhook_token`] is `token`, in any tenant.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the backend fails.
+    async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error>;
+
+    /// The record of `template` whose [`ConnectionRecord::webhook_routing_key`] is `key`, in
+    /// any tenant (the pair is unique).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the backend fails.
+    async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRecord>, Error>;
+}
+
+/// The error a store returns when a record would take a webhook token or routing key another
+/// record holds.
+pub fn webhook_key_conflict(record: &ConnectionRecord) -> Error {
+    ErrorParts::new(
+        ErrorKind::Conflict,
+        format!(
+            "connection `{}` of tenant `{}`: its webhook token or its `{}` routing key is already used by another connection",
+            record.id, record.tenant, record.template
+        ),
+    )
+    .build()
 }
 
 /// The error a store returns when a compare-and-swap loses.

@@ -21,6 +21,8 @@ pub(crate) struct ConnectionColumns<'a> {
     pub(crate) last_event_ms: Option<i64>,
     pub(crate) last_error: Option<&'a str>,
     pub(crate) consecutive_failures: i64,
+    pub(crate) webhook_token: Option<&'a str>,
+    pub(crate) webhook_routing_key: Option<&'a str>,
 }
 
 impl<'a> ConnectionColumns<'a> {
@@ -46,6 +48,8 @@ impl<'a> ConnectionColumns<'a> {
             last_event_ms: to_millis(r.last_event, "last_event")?,
             last_error: r.last_error.as_deref(),
             consecutive_failures: i64::from(r.consecutive_failures),
+            webhook_token: r.webhook_token.as_deref(),
+            webhook_routing_key: r.webhook_routing_key.as_deref(),
         })
     }
 }
@@ -65,6 +69,8 @@ pub(crate) struct ConnectionRow {
     last_event_ms: Option<i64>,
     last_error: Option<String>,
     consecutive_failures: i64,
+    webhook_token: Option<String>,
+    webhook_routing_key: Option<String>,
     version: i64,
 }
 
@@ -112,6 +118,8 @@ impl ConnectionRow {
             config,
             last_error: self.last_error,
             consecutive_failures,
+            webhook_token: self.webhook_token,
+            webhook_routing_key: self.webhook_routing_key,
             version,
         })
     }
@@ -190,6 +198,13 @@ pub(crate) fn backend_error(backend: &str, op: &str, e: sqlx::Error) -> Error {
     )
 }
 
+/// Whether `e` is a unique-index violation (a webhook token or routing key another record
+/// holds).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
 /// A [`ErrorKind::Store`] error with `message` and `source`.
 pub(crate) fn with_source(message: String, source: BoxError) -> Error {
     ErrorParts::new(ErrorKind::Store, message)
@@ -238,6 +253,8 @@ mod tests {
             last_event_ms: None,
             last_error: None,
             consecutive_failures: 0,
+            webhook_token: None,
+            webhook_routing_key: None,
             version: 1,
         }
     }

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::auth::Authenticator;
 use crate::connector::Connector;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::webhook::WebhookVerifier;
 
 /// One problem found while validating a config: where (a JSON pointer) and what rule failed.
 /// Never holds the offending value.
@@ -416,6 +417,31 @@ impl IntegrationBinding {
     }
 }
 
+/// Where a payload-routed provider names the connection an inbound webhook is for (Stripe
+/// Connect's `account`, GoHighLevel's `locationId`), for [`Integration::webhook_routing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WebhookRouting {
+    /// The plain (non-secret) config field holding the connection's routing key
+    /// (`"account_id"`). Its value is stored as
+    /// [`ConnectionRecord::webhook_routing_key`](crate::connections::ConnectionRecord::webhook_routing_key),
+    /// unique per template across every tenant.
+    pub config_field: String,
+    /// The top-level string field of the JSON body holding the same value (`"account"`). The
+    /// router reads only this field from the unverified body.
+    pub body_field: String,
+}
+
+impl WebhookRouting {
+    /// Routing by `config_field` in the config and `body_field` in the body.
+    pub fn new(config_field: impl Into<String>, body_field: impl Into<String>) -> Self {
+        WebhookRouting {
+            config_field: config_field.into(),
+            body_field: body_field.into(),
+        }
+    }
+}
+
 /// A template plus the code that turns a validated config into a binding. Our connectors and a
 /// host's own implement it.
 pub trait Integration: Send + Sync + fmt::Debug {
@@ -428,6 +454,39 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// When the config cannot make a working binding (an [`ErrorKind::Config`] or
     /// [`ErrorKind::Auth`] error).
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error>;
+
+    /// The verifier for inbound webhooks of one connection, built from that connection's own
+    /// config and secrets. The webhook router calls it (through
+    /// [`Connections::webhook_verifier`](crate::connections::Connections::webhook_verifier),
+    /// which caches the result) so that a webhook is only ever checked with the secrets of the
+    /// connection its URL or routing key names.
+    ///
+    /// The default refuses: the integration takes no webhooks.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the integration takes no webhooks or the config lacks its
+    /// webhook secret (the router then answers 401: it fails closed).
+    fn webhook_verifier(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let _ = config;
+        Err(ConfigError::new(
+            "integration.webhook_verifier",
+            format!(
+                "integration `{}` does not verify webhooks",
+                self.template().name()
+            ),
+        )
+        .into())
+    }
+
+    /// For providers that post every connection's events to one URL and name the connection in
+    /// the body: which config field and which body field hold the routing key. `None` (the
+    /// default): each connection has its own webhook URL.
+    fn webhook_routing(&self) -> Option<WebhookRouting> {
+        None
+    }
 }
 
 /// The integrations a host offers, by template name.

@@ -8,10 +8,15 @@
 //! | --- | --- |
 //! | processed, duplicate | 200 |
 //! | in flight elsewhere | 429 with `Retry-After` (the visibility timeout, in seconds) |
-//! | verification failed | 401 |
-//! | unknown route or connection | 404 |
+//! | verification failed, or no connection for the token or routing key | 401 |
+//! | unknown connector or malformed path | 404 |
 //! | handler failed | 500 |
 //! | dedup store failed | 503 |
+//!
+//! The request URL handed to the verifier (Twilio signs it) is built by
+//! [`WebhookRouter::public_url`]: the router's configured public base URL, or the forwarded
+//! headers when the router trusts them, or the `Host` header; then the path and query as
+//! received.
 //!
 //! Bodies are a short fixed text (`processed`, `duplicate`, `in flight`, `unauthorized`, ...); the reason is logged, not sent (it would help an
 //! attacker probe the verifier).
@@ -47,7 +52,12 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = InboundRequest::new(uri.path(), headers, body);
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let url = router.public_url(path_and_query, &headers);
+    let mut request = InboundRequest::new(uri.path(), headers, body);
+    if let Some(url) = url {
+        request = request.with_url(url);
+    }
     match router.handle(request).await {
         Ok(outcome @ WebhookOutcome::InFlight { retry_after }) => {
             let secs = retry_after.as_secs().max(1);

@@ -1,22 +1,38 @@
-//! [`WebhookRouter`]: one framework-free entry point for every inbound webhook.
+//! [`WebhookRouter`]: one framework-free entry point for every inbound webhook of every tenant.
+//!
+//! Each webhook is checked with the secrets of the one connection it is for, never with a
+//! secret shared by every connection of a connector: tenant A's valid signature posted to
+//! tenant B's URL is rejected, because B's URL is checked with B's secrets only.
 //!
 //! The flow of [`WebhookRouter::handle`], in order:
 //!
-//! 1. **Route.** The path `{prefix}/{connector}[/{connection}]` (prefix `/webhooks` by default)
-//!    picks the [`WebhookRoute`] registered for the connector.
-//! 2. **Resolve the connection** from the path, a header, or — only after verification — the
-//!    payload ([`ConnectionSource`]).
-//! 3. **Verify** the raw bytes with the route's [`WebhookVerifier`]. Nothing reads the body
-//!    before this step (except a route's own payload resolver, which runs after it).
-//! 4. **Record** the event on the connection when a [`Connections`] service is attached and the
-//!    tenant is known.
-//! 5. **Claim** the event id in the [`DedupStore`] (scope: connector and connection; id: the
-//!    verified event id, or `sha256:{hex}` of the body when the scheme carries none).
-//! 6. **Handle**: the route's [`WebhookHandler`] runs; on success the claim is completed, on
-//!    failure it is released so the sender's retry is processed.
+//! 1. **Route.** The path picks the [`WebhookRoute`] registered for the connector (the
+//!    template name): `{prefix}/{connector}/{webhook_token}` (prefix `/webhooks` by default),
+//!    or `{prefix}/{connector}` for a [payload-routed](WebhookRoute::payload_routed) route.
+//! 2. **Find the connection**, in whichever tenant it is: by the unguessable
+//!    [webhook token](crate::connections::ConnectionRecord::webhook_token) in the path, which
+//!    names exactly one (tenant, connection); or, for a payload-routed route, by the
+//!    integration's routing field ([`Integration::webhook_routing`]), the only thing read from
+//!    the unverified body. The connection must exist, be of the route's template and not be
+//!    disconnected; otherwise the answer is [`WebhookRouteError::UnknownConnection`] (401,
+//!    the same answer as a bad signature, so the router is no oracle for routing keys), and
+//!    nothing is allocated or counted. Connections created after the router was built are
+//!    found the same way: the router keeps no list of tenants.
+//! 3. **Verify** the raw bytes with that connection's verifier, built by its integration from
+//!    its own sealed config ([`Connections::webhook_verifier`], cached with the config). A
+//!    failure is counted on that (tenant, connection) ([`WebhookRouter::verification_failures`]).
+//! 4. **Record** the event on the connection ([`Connections::record_event`]).
+//! 5. **Claim** the event id in the [`DedupStore`] (scope: connector, tenant and connection;
+//!    id: the verified event id, or `sha256:{hex}` of the body when the scheme carries none).
+//! 6. **Handle**: the route's [`WebhookHandler`] runs; while it runs its claim is extended
+//!    every third of the visibility timeout ([`DedupStore::extend`]), so a slow handler is not
+//!    run a second time by a redelivery. On success the claim is completed, on failure it is
+//!    released so the sender's retry is processed.
 //!
 //! Every answer is a [`WebhookOutcome`] or a [`WebhookRouteError`], each with the HTTP status to
 //! send back ([`WebhookOutcome::status`], [`WebhookRouteError::status`]).
+//!
+//! [`Integration::webhook_routing`]: crate::templates::Integration::webhook_routing
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,22 +43,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::dedup::{Claim, DedupStore, InMemoryDedupStore};
-use super::{Verified, WebhookError, WebhookRequest, WebhookVerifier};
-use crate::connections::Connections;
-use crate::error::{ConfigError, Error};
+use super::dedup::{Claim, ClaimToken, DedupStore, InMemoryDedupStore};
+use super::{Verified, WebhookError, WebhookRequest};
+use crate::connections::{is_webhook_token_shape, ConnectionRecord, ConnectionStatus, Connections};
+use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe::names;
 
-/// Default visibility timeout of a claim: how long a handler may take before a redelivery of
-/// the same event is processed again.
+/// Default visibility timeout of a claim: how long a claim lasts without being extended. The
+/// router extends it while a handler runs, so it bounds how long a crashed worker holds an
+/// event, not how long a handler may take.
 pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
-/// At most this many connections get a verification-failure counter (the path is chosen by
-/// whoever sends the request, so the map must stay bounded).
+/// At most this many connections get a verification-failure counter. Only connections that
+/// exist are counted, but the map must stay bounded anyway.
 const MAX_FAILURE_COUNTERS: usize = 10_000;
+/// The shortest interval between two claim extensions.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 
 /// One inbound HTTP request, as the host's framework received it.
 #[derive(Debug, Clone)]
@@ -54,7 +73,8 @@ pub struct InboundRequest {
     pub headers: HeaderMap,
     /// The raw body, byte for byte.
     pub body: Bytes,
-    /// The public URL the sender used, for schemes that sign it.
+    /// The public URL the sender used, for schemes that sign it (Twilio). Framework glue builds
+    /// it with [`WebhookRouter::public_url`].
     pub url: Option<url::Url>,
 }
 
@@ -81,60 +101,18 @@ impl InboundRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct WebhookTarget {
-    /// The tenant, when the source says (needed to record the event on the connection).
-    pub tenant: Option<TenantId>,
+    /// The tenant.
+    pub tenant: TenantId,
     /// The connection.
     pub connection: ConnectionId,
 }
 
 impl WebhookTarget {
-    /// A target with a connection and no tenant.
-    pub fn new(connection: impl Into<ConnectionId>) -> Self {
+    /// A target.
+    pub fn new(tenant: impl Into<TenantId>, connection: impl Into<ConnectionId>) -> Self {
         WebhookTarget {
-            tenant: None,
+            tenant: tenant.into(),
             connection: connection.into(),
-        }
-    }
-
-    /// Adds the tenant.
-    #[must_use]
-    pub fn tenant(mut self, tenant: impl Into<TenantId>) -> Self {
-        self.tenant = Some(tenant.into());
-        self
-    }
-}
-
-type PayloadFn = dyn Fn(&[u8], &HeaderMap) -> Option<WebhookTarget> + Send + Sync;
-type TenantFn = dyn Fn(&ConnectionId) -> Option<TenantId> + Send + Sync;
-
-/// Where a route finds the connection an event belongs to.
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum ConnectionSource {
-    /// The path segment after the connector: `{prefix}/{connector}/{connection}`.
-    Path,
-    /// A request header holding the connection id.
-    Header(HeaderName),
-    /// A host closure reading the **verified** body (and headers). It runs after verification,
-    /// so the route's verifier must not depend on the connection.
-    Payload(Arc<PayloadFn>),
-}
-
-impl ConnectionSource {
-    /// A payload resolver from a closure.
-    pub fn payload(
-        f: impl Fn(&[u8], &HeaderMap) -> Option<WebhookTarget> + Send + Sync + 'static,
-    ) -> Self {
-        ConnectionSource::Payload(Arc::new(f))
-    }
-}
-
-impl fmt::Debug for ConnectionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectionSource::Path => f.write_str("Path"),
-            ConnectionSource::Header(h) => f.debug_tuple("Header").field(h).finish(),
-            ConnectionSource::Payload(_) => f.write_str("Payload(..)"),
         }
     }
 }
@@ -145,7 +123,7 @@ impl fmt::Debug for ConnectionSource {
 pub struct WebhookEvent {
     /// The connector the route is registered for.
     pub connector: Arc<str>,
-    /// The tenant and connection.
+    /// The tenant and connection whose secrets verified it.
     pub target: WebhookTarget,
     /// The id the event was de-duplicated by.
     pub event_id: String,
@@ -207,57 +185,55 @@ where
     }
 }
 
-/// One connector's webhooks: how to find the connection, how to verify, what to run.
+/// One connector's webhooks: how the connection is found and what runs for a verified event.
+/// The verifier is not here: it comes from each connection's own config.
 #[derive(Clone)]
 #[must_use]
 pub struct WebhookRoute {
     connector: Arc<str>,
-    source: ConnectionSource,
-    verifier: Arc<dyn WebhookVerifier>,
     handler: Arc<dyn WebhookHandler>,
-    tenant_of: Option<Arc<TenantFn>>,
+    payload_routed: bool,
+    visibility_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for WebhookRoute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookRoute")
             .field("connector", &self.connector)
-            .field("source", &self.source)
-            .field("verifier", &self.verifier)
             .field("handler", &self.handler)
-            .finish_non_exhaustive()
+            .field("payload_routed", &self.payload_routed)
+            .field("visibility_timeout", &self.visibility_timeout)
+            .finish()
     }
 }
 
 impl WebhookRoute {
-    /// A route for `connector`, with the connection taken from the path.
-    pub fn new(
-        connector: &str,
-        verifier: Arc<dyn WebhookVerifier>,
-        handler: Arc<dyn WebhookHandler>,
-    ) -> Self {
+    /// A route for the connections of template `connector`, each at its own URL
+    /// `{prefix}/{connector}/{webhook_token}`.
+    pub fn new(connector: &str, handler: Arc<dyn WebhookHandler>) -> Self {
         WebhookRoute {
             connector: Arc::from(connector),
-            source: ConnectionSource::Path,
-            verifier,
             handler,
-            tenant_of: None,
+            payload_routed: false,
+            visibility_timeout: None,
         }
     }
 
-    /// Where the connection comes from (default [`ConnectionSource::Path`]).
-    pub fn connection_from(mut self, source: ConnectionSource) -> Self {
-        self.source = source;
+    /// Serves `{prefix}/{connector}` instead, for providers that post every connection's
+    /// events to one URL and name the connection in the body (Stripe Connect's `account`,
+    /// GoHighLevel's `locationId`). The integration's routing field
+    /// ([`Integration::webhook_routing`](crate::templates::Integration::webhook_routing)) is
+    /// the only thing read from the unverified body; the connection whose routing key matches
+    /// then verifies the request with its own secrets. Without a routing field every request is
+    /// refused.
+    pub fn payload_routed(mut self) -> Self {
+        self.payload_routed = true;
         self
     }
 
-    /// Looks the tenant up when the source gives only a connection (needed for
-    /// [`Connections::record_event`]).
-    pub fn tenant_of(
-        mut self,
-        f: impl Fn(&ConnectionId) -> Option<TenantId> + Send + Sync + 'static,
-    ) -> Self {
-        self.tenant_of = Some(Arc::new(f));
+    /// This route's claim visibility timeout (default: the router's).
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = Some(timeout);
         self
     }
 }
@@ -300,19 +276,29 @@ impl WebhookOutcome {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookRouteError {
-    /// No route for the path, or the connection could not be resolved (404).
+    /// No route for the path (404).
     #[error("no webhook route for this request: {reason}")]
     UnknownRoute {
         /// What was missing (never the body).
         reason: String,
     },
-    /// The verifier rejected the request (401).
+    /// No connection for the token or routing key, or one of another template or disconnected
+    /// (401: the same answer as a bad signature).
+    #[error("webhook for `{connector}` names no connection that takes it: {reason}")]
+    UnknownConnection {
+        /// The route's connector.
+        connector: Arc<str>,
+        /// Why (never the token or the body).
+        reason: &'static str,
+    },
+    /// The connection's verifier rejected the request, or none could be built from its
+    /// config (401).
     #[error("webhook for `{connector}` failed verification: {error}")]
     Verification {
         /// The route's connector.
         connector: Arc<str>,
-        /// The connection, when it was resolved before verification.
-        connection: Option<ConnectionId>,
+        /// The connection the URL or routing key named.
+        target: WebhookTarget,
         /// Why.
         #[source]
         error: WebhookError,
@@ -326,8 +312,9 @@ pub enum WebhookRouteError {
         #[source]
         error: Error,
     },
-    /// The dedup store failed, so the event was not processed (503: the sender retries).
-    #[error("webhook dedup store failed for `{connector}`")]
+    /// The dedup store or the connection store failed, so the event was not processed (503:
+    /// the sender retries).
+    #[error("webhook store failed for `{connector}`")]
     Store {
         /// The route's connector.
         connector: Arc<str>,
@@ -342,7 +329,8 @@ impl WebhookRouteError {
     pub fn status(&self) -> StatusCode {
         match self {
             WebhookRouteError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
-            WebhookRouteError::Verification { .. } => StatusCode::UNAUTHORIZED,
+            WebhookRouteError::UnknownConnection { .. }
+            | WebhookRouteError::Verification { .. } => StatusCode::UNAUTHORIZED,
             WebhookRouteError::Handler { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             WebhookRouteError::Store { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -367,11 +355,20 @@ impl WebhookRouteError {
     fn label(&self) -> &'static str {
         match self {
             WebhookRouteError::UnknownRoute { .. } => "unknown_route",
+            WebhookRouteError::UnknownConnection { .. } => "unknown_connection",
             WebhookRouteError::Verification { .. } => "verification_failed",
             WebhookRouteError::Handler { .. } => "handler_error",
             WebhookRouteError::Store { .. } => "store_error",
         }
     }
+}
+
+/// The scheme, authority and path prefix of the public origin.
+#[derive(Debug, Clone)]
+struct PublicBase {
+    scheme: String,
+    authority: String,
+    prefix: String,
 }
 
 /// Builds a [`WebhookRouter`].
@@ -382,7 +379,9 @@ pub struct WebhookRouterBuilder {
     routes: Vec<WebhookRoute>,
     dedup: Option<Arc<dyn DedupStore>>,
     visibility_timeout: Duration,
-    connections: Option<Connections>,
+    connections: Connections,
+    public_base_url: Option<String>,
+    trust_forwarded: bool,
 }
 
 impl WebhookRouterBuilder {
@@ -405,16 +404,30 @@ impl WebhookRouterBuilder {
         self
     }
 
-    /// How long a handler may run before a redelivery is processed again (default 60 s).
-    /// Keep it above the slowest handler's run time.
+    /// How long a claim lasts without being extended (default 60 s). While a handler runs the
+    /// router extends its claim every third of this, so this bounds how long a crashed worker
+    /// holds an event; a store that cannot extend ([`DedupStore::extend`]) needs it above the
+    /// slowest handler's run time. A route can set its own
+    /// ([`WebhookRoute::visibility_timeout`]).
     pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
         self.visibility_timeout = timeout;
         self
     }
 
-    /// Records every verified event on its connection ([`Connections::record_event`]).
-    pub fn connections(mut self, connections: Connections) -> Self {
-        self.connections = Some(connections);
+    /// The public origin providers post to (`https://hooks.example.com`, optionally with a
+    /// path prefix a proxy strips). The URL a scheme signs (Twilio) is this, then the
+    /// request's path and query ([`WebhookRouter::public_url`]).
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Takes the scheme and host of the public URL from `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` when present (default off). Only for hosts behind a proxy they run
+    /// that sets and overwrites those headers; otherwise a caller picks the URL that is
+    /// checked.
+    pub fn trust_forwarded_headers(mut self, yes: bool) -> Self {
+        self.trust_forwarded = yes;
         self
     }
 
@@ -422,20 +435,30 @@ impl WebhookRouterBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for two routes with one connector, a
-    /// connector name that is empty or holds `/`, a prefix not starting with `/`, or a zero
-    /// visibility timeout.
+    /// connector name that is empty or holds `/`, a prefix not starting with `/`, a zero
+    /// visibility timeout, or a public base URL that is not an http(s) URL without query.
     pub fn build(self) -> Result<WebhookRouter, Error> {
         let prefix = self.prefix.trim_end_matches('/').to_string();
         if !prefix.is_empty() && !prefix.starts_with('/') {
             return Err(ConfigError::new("webhook_router.prefix", "must start with `/`").into());
         }
-        if self.visibility_timeout.is_zero() {
+        let zero_timeout = self.visibility_timeout.is_zero()
+            || self
+                .routes
+                .iter()
+                .any(|r| r.visibility_timeout.is_some_and(|t| t.is_zero()));
+        if zero_timeout {
             return Err(ConfigError::new(
                 "webhook_router.visibility_timeout",
                 "must be greater than zero",
             )
             .into());
         }
+        let public_base = self
+            .public_base_url
+            .as_deref()
+            .map(parse_public_base)
+            .transpose()?;
         let mut routes = HashMap::new();
         for route in self.routes {
             if route.connector.is_empty() || route.connector.contains('/') {
@@ -463,30 +486,57 @@ impl WebhookRouterBuilder {
                     .unwrap_or_else(|| Arc::new(InMemoryDedupStore::new())),
                 visibility_timeout: self.visibility_timeout,
                 connections: self.connections,
+                public_base,
+                trust_forwarded: self.trust_forwarded,
                 failures: Mutex::default(),
             }),
         })
     }
 }
 
+fn parse_public_base(raw: &str) -> Result<PublicBase, Error> {
+    let bad = |reason: &str| -> Error {
+        ConfigError::new("webhook_router.public_base_url", reason.to_string()).into()
+    };
+    let u = url::Url::parse(raw).map_err(|_| bad("is not a URL"))?;
+    let host = u
+        .host_str()
+        .filter(|_| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| bad("must be an http or https URL with a host"))?;
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
+        return Err(bad("must not have a query, fragment or user"));
+    }
+    Ok(PublicBase {
+        scheme: u.scheme().to_string(),
+        authority: match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        },
+        prefix: u.path().trim_end_matches('/').to_string(),
+    })
+}
+
 /// Routes, verifies, de-duplicates and dispatches inbound webhooks. Cheap to clone.
 ///
 /// ```
-/// # async fn demo() -> Result<(), switchboard::Error> {
+/// # async fn demo(connections: switchboard::connections::Connections) -> Result<(), switchboard::Error> {
 /// use std::sync::Arc;
 /// use switchboard::webhook::router::{handler_fn, InboundRequest, WebhookRoute, WebhookRouter};
-/// use switchboard::webhook::{HmacBodyVerifier, SignatureEncoding};
 ///
-/// let verifier = HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex).secret("s3cret");
-/// let router = WebhookRouter::builder()
+/// let router = WebhookRouter::builder(connections)
+///     .public_base_url("https://hooks.example.com")
 ///     .route(WebhookRoute::new(
-///         "acme",
-///         Arc::new(verifier),
+///         "stripe",
 ///         Arc::new(handler_fn(|_event| async { Ok(()) })),
 ///     ))
 ///     .build()?;
+/// // A token no connection has: refused, and nothing is allocated for it.
 /// let answer = router
-///     .handle(InboundRequest::new("/webhooks/acme/conn-1", Default::default(), "{}"))
+///     .handle(InboundRequest::new(
+///         "/webhooks/stripe/AAAAAAAAAAAAAAAAAAAAAAAA",
+///         Default::default(),
+///         "{}",
+///     ))
 ///     .await;
 /// assert_eq!(answer.unwrap_err().status(), 401);
 /// # Ok(()) }
@@ -501,8 +551,10 @@ struct Inner {
     routes: HashMap<Arc<str>, WebhookRoute>,
     dedup: Arc<dyn DedupStore>,
     visibility_timeout: Duration,
-    connections: Option<Connections>,
-    failures: Mutex<HashMap<ConnectionId, Arc<AtomicU64>>>,
+    connections: Connections,
+    public_base: Option<PublicBase>,
+    trust_forwarded: bool,
+    failures: Mutex<HashMap<(TenantId, ConnectionId), Arc<AtomicU64>>>,
 }
 
 impl fmt::Debug for Inner {
@@ -512,20 +564,24 @@ impl fmt::Debug for Inner {
             .field("routes", &self.routes.keys().collect::<Vec<_>>())
             .field("dedup", &self.dedup)
             .field("visibility_timeout", &self.visibility_timeout)
+            .field("public_base", &self.public_base)
+            .field("trust_forwarded", &self.trust_forwarded)
             .finish_non_exhaustive()
     }
 }
 
 impl WebhookRouter {
-    /// A builder with prefix `/webhooks`, an in-memory dedup store and a 60 s visibility
-    /// timeout.
-    pub fn builder() -> WebhookRouterBuilder {
+    /// A builder over `connections` (where connections are found and their verifiers built),
+    /// with prefix `/webhooks`, an in-memory dedup store and a 60 s visibility timeout.
+    pub fn builder(connections: Connections) -> WebhookRouterBuilder {
         WebhookRouterBuilder {
             prefix: "/webhooks".to_string(),
             routes: Vec::new(),
             dedup: None,
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
-            connections: None,
+            connections,
+            public_base_url: None,
+            trust_forwarded: false,
         }
     }
 
@@ -534,20 +590,113 @@ impl WebhookRouter {
         &self.inner.prefix
     }
 
-    /// The claim visibility timeout (also the `retry_after` of [`WebhookOutcome::InFlight`]).
+    /// The router's claim visibility timeout (routes may set their own).
     pub fn visibility_timeout(&self) -> Duration {
         self.inner.visibility_timeout
     }
 
-    /// How many requests for `connection` failed verification since this router was built
-    /// (for health checks: a sudden rise means a rotated secret or an attack).
-    pub fn verification_failures(&self, connection: &str) -> u64 {
+    /// The path of a connection's webhook URL under this router's prefix,
+    /// `{prefix}/{template}/{webhook_token}`; see [`Connections::webhook_path`].
+    ///
+    /// # Errors
+    /// As for [`Connections::webhook_path`].
+    pub async fn webhook_path(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<String, Error> {
+        self.inner
+            .connections
+            .webhook_path(tenant, connection, &self.inner.prefix)
+            .await
+    }
+
+    /// The full webhook URL of a connection, to give the provider: the public base URL, then
+    /// [`Self::webhook_path`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when no public base URL is configured; as for
+    /// [`Self::webhook_path`].
+    pub async fn webhook_url(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<String, Error> {
+        let Some(base) = &self.inner.public_base else {
+            return Err(ConfigError::new(
+                "webhook_router.public_base_url",
+                "is needed to build a full webhook URL",
+            )
+            .into());
+        };
+        let path = self.webhook_path(tenant, connection).await?;
+        Ok(format!(
+            "{}://{}{}{path}",
+            base.scheme, base.authority, base.prefix
+        ))
+    }
+
+    /// The public URL a sender posted to, for schemes that sign it (Twilio): the scheme and
+    /// host of the configured public base URL (with its path prefix), or of `X-Forwarded-Proto`
+    /// / `X-Forwarded-Host` when the host trusts them and they are present, or else `http` and
+    /// the `Host` header; then `path_and_query` as received. `None` when no host is known or the
+    /// result is not a URL.
+    pub fn public_url(&self, path_and_query: &str, headers: &HeaderMap) -> Option<url::Url> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let base = self.inner.public_base.as_ref();
+        let (mut scheme, mut authority, prefix) = match base {
+            Some(b) => (b.scheme.clone(), Some(b.authority.clone()), b.prefix.as_str()),
+            None => ("http".to_string(), None, ""),
+        };
+        if self.inner.trust_forwarded {
+            if let Some(proto) = header("x-forwarded-proto") {
+                let proto = proto.to_ascii_lowercase();
+                if matches!(proto.as_str(), "http" | "https") {
+                    scheme = proto;
+                }
+            }
+            if let Some(host) = header("x-forwarded-host").filter(|h| is_authority(h)) {
+                authority = Some(host.to_string());
+            }
+        }
+        if authority.is_none() {
+            authority = header("host").filter(|h| is_authority(h)).map(str::to_string);
+        }
+        let authority = authority?;
+        let path_and_query = if path_and_query.starts_with('/') {
+            path_and_query.to_string()
+        } else {
+            format!("/{path_and_query}")
+        };
+        url::Url::parse(&format!("{scheme}://{authority}{prefix}{path_and_query}")).ok()
+    }
+
+    /// How many requests for this (tenant, connection) failed verification since this router
+    /// was built (for health checks: a sudden rise means a rotated secret or an attack).
+    pub fn verification_failures(&self, tenant: &TenantId, connection: &ConnectionId) -> u64 {
         self.inner
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&ConnectionId::new(connection))
+            .get(&(tenant.clone(), connection.clone()))
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// How many (tenant, connection) pairs have a failure counter (for tests and diagnostics:
+    /// requests naming no connection never add one).
+    pub fn failure_counters(&self) -> usize {
+        self.inner
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Routes, verifies, de-duplicates and dispatches one request; see the module docs.
@@ -590,82 +739,127 @@ impl WebhookRouter {
         (Some(connector), answer)
     }
 
+    /// Finds the connection a request is for, reading at most the routing field of the body.
+    async fn resolve(
+        &self,
+        route: &WebhookRoute,
+        tail: &str,
+        request: &InboundRequest,
+    ) -> Result<ConnectionRecord, WebhookRouteError> {
+        let no_connection = |reason: &'static str| WebhookRouteError::UnknownConnection {
+            connector: route.connector.clone(),
+            reason,
+        };
+        let store_err = |error| WebhookRouteError::Store {
+            connector: route.connector.clone(),
+            error,
+        };
+        let connections = &self.inner.connections;
+        let found = if route.payload_routed {
+            if !tail.is_empty() {
+                return Err(unknown("expected `/{connector}` for a payload-routed route"));
+            }
+            let Some(routing) = connections.webhook_routing(&route.connector) else {
+                return Err(no_connection("the integration names no routing field"));
+            };
+            let Some(key) = routing_field(&request.body, &routing.body_field) else {
+                return Err(no_connection("the body has no single routing field"));
+            };
+            connections
+                .find_by_routing_key(&route.connector, &key)
+                .await
+                .map_err(store_err)?
+        } else {
+            if tail.is_empty() || tail.contains('/') {
+                return Err(unknown("expected `/{connector}/{webhook_token}`"));
+            }
+            if !is_webhook_token_shape(tail) {
+                return Err(no_connection("not a webhook token"));
+            }
+            connections
+                .find_by_webhook_token(tail)
+                .await
+                .map_err(store_err)?
+        };
+        let Some(record) = found else {
+            return Err(no_connection("no such connection"));
+        };
+        if *record.template != *route.connector {
+            return Err(no_connection("the connection is of another template"));
+        }
+        if record.status == ConnectionStatus::Disconnected {
+            return Err(no_connection("the connection is disconnected"));
+        }
+        Ok(record)
+    }
+
     async fn dispatch_route(
         &self,
         route: &WebhookRoute,
         tail: &str,
         request: &InboundRequest,
     ) -> Result<WebhookOutcome, WebhookRouteError> {
-        // 1. The connection, when it can be known before verification.
-        let early = match &route.source {
-            ConnectionSource::Path => {
-                if tail.is_empty() || tail.contains('/') {
-                    return Err(unknown("expected `/{connector}/{connection}`"));
-                }
-                Some(WebhookTarget::new(tail))
+        // 1. The connection, from the token or the routing field only.
+        let record = match self.resolve(route, tail, request).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(connector = %route.connector, error = %e, "webhook refused before verification");
+                return Err(e);
             }
-            ConnectionSource::Header(h) => {
-                let value = request
-                    .headers
-                    .get(h)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty());
-                match value {
-                    Some(v) => Some(WebhookTarget::new(v)),
-                    None => return Err(unknown("connection header missing")),
-                }
-            }
-            ConnectionSource::Payload(_) => None,
         };
+        let target = WebhookTarget::new(record.tenant.clone(), record.id.clone());
 
-        // 2. Verify the raw bytes.
+        // 2. Verify the raw bytes with this connection's own secrets.
         let mut wr = WebhookRequest::new(&request.body, &request.headers);
         if let Some(u) = &request.url {
             wr = wr.with_url(u);
         }
-        let verified = match route.verifier.verify(&wr) {
+        let verified = match self.inner.connections.verifier_for(&record).await {
+            Ok(verifier) => verifier.verify(&wr),
+            Err(e) if e.kind() == ErrorKind::Store || e.kind() == ErrorKind::Vault => {
+                return Err(WebhookRouteError::Store {
+                    connector: route.connector.clone(),
+                    error: e,
+                })
+            }
+            Err(e) => {
+                // Fail closed: a connection without a usable webhook secret verifies nothing.
+                tracing::warn!(connector = %route.connector, tenant = %target.tenant, connection = %target.connection, error = %e, "no webhook verifier for this connection");
+                Err(WebhookError::SecretMissing)
+            }
+        };
+        let verified = match verified {
             Ok(v) => v,
             Err(error) => {
-                let connection = early.map(|t| t.connection);
-                self.count_failure(&route.connector, connection.as_ref());
-                tracing::info!(connector = %route.connector, connection = ?connection.as_ref().map(ConnectionId::as_str), error = %error, "webhook failed verification");
+                self.count_failure(&route.connector, &target);
+                tracing::info!(connector = %route.connector, tenant = %target.tenant, connection = %target.connection, error = %error, "webhook failed verification");
                 return Err(WebhookRouteError::Verification {
                     connector: route.connector.clone(),
-                    connection,
+                    target,
                     error,
                 });
             }
         };
 
-        // 3. The connection from the verified payload.
-        let mut target = match (&route.source, early) {
-            (_, Some(t)) => t,
-            (ConnectionSource::Payload(f), None) => match f(&request.body, &request.headers) {
-                Some(t) => t,
-                None => return Err(unknown("payload names no connection")),
-            },
-            (_, None) => return Err(unknown("no connection")),
-        };
-        if target.tenant.is_none() {
-            if let Some(f) = &route.tenant_of {
-                target.tenant = f(&target.connection);
-            }
+        // 3. Record the event on the connection (best effort: the event is still processed).
+        if let Err(e) = self
+            .inner
+            .connections
+            .record_event(&target.tenant, &target.connection)
+            .await
+        {
+            tracing::warn!(connector = %route.connector, connection = %target.connection, error = %e, "could not record a webhook event on its connection");
         }
 
-        // 4. Record the event on the connection (best effort: the event is still processed).
-        if let (Some(connections), Some(tenant)) = (&self.inner.connections, &target.tenant) {
-            if let Err(e) = connections.record_event(tenant, &target.connection).await {
-                tracing::warn!(connector = %route.connector, connection = %target.connection, error = %e, "could not record a webhook event on its connection");
-            }
-        }
-
-        // 5. Claim.
+        // 4. Claim.
+        let visibility_timeout = route
+            .visibility_timeout
+            .unwrap_or(self.inner.visibility_timeout);
         let event_id = verified
             .event_id
             .clone()
             .unwrap_or_else(|| body_digest(&request.body));
-        let scope = scope(&route.connector, &target.connection);
+        let scope = scope(&route.connector, &target);
         let store_err = |error| WebhookRouteError::Store {
             connector: route.connector.clone(),
             error,
@@ -673,7 +867,7 @@ impl WebhookRouter {
         let token = match self
             .inner
             .dedup
-            .claim(&scope, &event_id, self.inner.visibility_timeout)
+            .claim(&scope, &event_id, visibility_timeout)
             .await
             .map_err(store_err)?
         {
@@ -681,12 +875,12 @@ impl WebhookRouter {
             Claim::Done => return Ok(WebhookOutcome::Duplicate),
             Claim::InFlight => {
                 return Ok(WebhookOutcome::InFlight {
-                    retry_after: self.inner.visibility_timeout,
+                    retry_after: visibility_timeout,
                 })
             }
         };
 
-        // 6. Handle, then complete or release.
+        // 5. Handle (extending the claim meanwhile), then complete or release.
         let event = WebhookEvent {
             connector: route.connector.clone(),
             target,
@@ -695,7 +889,10 @@ impl WebhookRouter {
             headers: request.headers.clone(),
             body: request.body.clone(),
         };
-        match route.handler.handle(event).await {
+        let handled = self
+            .run_extending(route, event, &token, visibility_timeout)
+            .await;
+        match handled {
             Ok(()) => {
                 if let Err(e) = self.inner.dedup.complete(token).await {
                     // Processed, but a redelivery after the visibility timeout would run again.
@@ -715,21 +912,53 @@ impl WebhookRouter {
         }
     }
 
-    fn count_failure(&self, connector: &Arc<str>, connection: Option<&ConnectionId>) {
+    /// Runs the handler, extending the claim every third of the visibility timeout until it
+    /// finishes (or the store says the claim can no longer be extended).
+    async fn run_extending(
+        &self,
+        route: &WebhookRoute,
+        event: WebhookEvent,
+        token: &ClaimToken,
+        visibility_timeout: Duration,
+    ) -> Result<(), Error> {
+        let every = (visibility_timeout / 3).max(MIN_HEARTBEAT);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let handled = route.handler.handle(event);
+        tokio::pin!(handled);
+        let mut extending = true;
+        loop {
+            tokio::select! {
+                result = &mut handled => return result,
+                _ = ticks.tick(), if extending => {
+                    match self.inner.dedup.extend(token, visibility_timeout).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            extending = false;
+                            tracing::warn!(connector = %route.connector, "webhook claim could not be extended (lapsed, or the store cannot extend); a redelivery may run this event again");
+                        }
+                        Err(e) => {
+                            tracing::warn!(connector = %route.connector, error = %e, "could not extend a webhook claim; will try again");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_failure(&self, connector: &Arc<str>, target: &WebhookTarget) {
         metrics::counter!(names::WEBHOOK_VERIFICATION_FAILURES, "connector" => connector.clone())
             .increment(1);
-        let Some(connection) = connection else {
-            return;
-        };
+        let key = (target.tenant.clone(), target.connection.clone());
         let mut map = self
             .inner
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = map.get(connection) {
+        if let Some(c) = map.get(&key) {
             c.fetch_add(1, Ordering::Relaxed);
         } else if map.len() < MAX_FAILURE_COUNTERS {
-            map.insert(connection.clone(), Arc::new(AtomicU64::new(1)));
+            map.insert(key, Arc::new(AtomicU64::new(1)));
         }
     }
 }
@@ -740,27 +969,82 @@ fn unknown(reason: &str) -> WebhookRouteError {
     }
 }
 
-/// `{connector}:{connection}`, with `%` and `:` in the connector percent-encoded so the pair
-/// splits one way only.
-fn scope(connector: &str, connection: &ConnectionId) -> String {
-    let c = if connector.contains([':', '%']) {
-        connector.replace('%', "%25").replace(':', "%3A")
-    } else {
-        connector.to_string()
-    };
-    format!("{c}:{}", connection.as_str())
+/// Whether a `Host`-style header value is a plain `host[:port]` (nothing that could add a
+/// path, user or query to the URL built from it).
+fn is_authority(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// `{connector}:{tenant}:{connection}`, each part with `%` and `:` percent-encoded, so the
+/// triple splits one way only and two tenants sharing a connection id never share a scope.
+fn scope(connector: &str, target: &WebhookTarget) -> String {
+    fn enc(s: &str) -> std::borrow::Cow<'_, str> {
+        if s.contains([':', '%']) {
+            s.replace('%', "%25").replace(':', "%3A").into()
+        } else {
+            s.into()
+        }
+    }
+    format!(
+        "{}:{}:{}",
+        enc(connector),
+        enc(target.tenant.as_str()),
+        enc(target.connection.as_str())
+    )
 }
 
 /// `sha256:{hex}` of the body: the event id of schemes that carry none.
 fn body_digest(body: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::digest(body);
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256:");
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
+/// The top-level string field `name` of a JSON object body, read without keeping anything
+/// else (every other value is skipped unparsed into memory). `None` when the body is not a
+/// JSON object, the field is missing, not a string, empty, or appears more than once (JSON
+/// parsers disagree on which duplicate wins, so a duplicate is refused).
+fn routing_field(body: &[u8], name: &str) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Field<'a>(&'a str);
+
+    impl<'de> Visitor<'de> for Field<'_> {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found: Option<String> = None;
+            let mut twice = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.0 {
+                    let value: serde_json::Value = map.next_value()?;
+                    twice |= found.is_some();
+                    found = Some(value.as_str().unwrap_or_default().to_string());
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(if twice { None } else { found })
+        }
     }
-    s
+
+    impl<'de> DeserializeSeed<'de> for Field<'_> {
+        type Value = Option<String>;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = Field(name).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found.filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -769,7 +1053,14 @@ mod tests {
 
     #[test]
     fn scope_and_digest_are_stable() {
-        assert_eq!(scope("a:b", &ConnectionId::new("c")), "a%3Ab:c");
+        assert_eq!(
+            scope("a:b", &WebhookTarget::new("t:1", "c")),
+            "a%3Ab:t%3A1:c"
+        );
+        assert_ne!(
+            scope("x", &WebhookTarget::new("a:b", "c")),
+            scope("x", &WebhookTarget::new("a", "b:c"))
+        );
         assert_eq!(
             body_digest(b""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -781,5 +1072,37 @@ mod tests {
         assert_eq!(WebhookOutcome::Duplicate.status(), StatusCode::OK);
         assert_eq!(unknown("x").status(), StatusCode::NOT_FOUND);
         assert!(!unknown("x").is_retryable());
+        let e = WebhookRouteError::UnknownConnection {
+            connector: Arc::from("x"),
+            reason: "no such connection",
+        };
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn routing_field_reads_one_top_level_string_and_nothing_else() {
+        let body = br#"{"id":"evt_1","data":{"account":"acct_inner"},"account":"acct_1"}"#;
+        assert_eq!(routing_field(body, "account").as_deref(), Some("acct_1"));
+        assert_eq!(routing_field(br#"{"data":{"account":"acct_inner"}}"#, "account"), None);
+        assert_eq!(routing_field(br#"{"account":"a","account":"b"}"#, "account"), None);
+        assert_eq!(routing_field(br#"{"account":7}"#, "account"), None);
+        assert_eq!(routing_field(br#"{"account":""}"#, "account"), None);
+        assert_eq!(routing_field(br#"["account"]"#, "account"), None);
+        assert_eq!(routing_field(br#"{"account":"a"} trailing"#, "account"), None);
+        assert_eq!(routing_field(b"\xff", "account"), None);
+        assert_eq!(
+            routing_field(br#"{"acc\u006funt":"escaped"}"#, "account").as_deref(),
+            Some("escaped")
+        );
+    }
+
+    #[test]
+    fn public_base_urls_are_checked() {
+        assert!(parse_public_base("https://hooks.example.com/sb/").is_ok());
+        assert!(parse_public_base("ftp://x").is_err());
+        assert!(parse_public_base("https://x/?q=1").is_err());
+        assert!(is_authority("hooks.example.com:8443"));
+        assert!(!is_authority("evil.com/path"));
+        assert!(!is_authority("user@evil.com"));
     }
 }

@@ -22,14 +22,16 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Executor, Postgres};
 
-use crate::connections::{connection_conflict, ConnectionRecord, ConnectionStore};
+use crate::connections::{
+    connection_conflict, webhook_key_conflict, ConnectionRecord, ConnectionStore,
+};
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, stored_version, with_source, ConnectionColumns,
+    backend_error, credential_version, is_unique_violation, stored_version, with_source, ConnectionColumns,
     ConnectionRow,
 };
 
@@ -39,7 +41,8 @@ const MAX_SCHEMA_LEN: usize = 63;
 
 const SELECT_CONNECTION: &str = "SELECT tenant, id, template, name, status, \
      config::text AS config, last_check_ms, last_success_ms, last_sync_ms, last_event_ms, \
-     last_error, consecutive_failures, version FROM switchboard_connections";
+     last_error, consecutive_failures, webhook_token, webhook_routing_key, version \
+     FROM switchboard_connections";
 
 /// Credentials and connection records in PostgreSQL. Cheap to clone: clones share one pool.
 ///
@@ -308,7 +311,7 @@ impl CredentialStore for PostgresStore {
     }
 }
 
-/// Binds a record's columns as `$1` to `$12`, in [`ConnectionColumns`] order.
+/// Binds a record's columns as `$1` to `$14`, in [`ConnectionColumns`] order.
 fn bind_columns<'q>(
     q: sqlx::query::Query<'q, Postgres, PgArguments>,
     c: &'q ConnectionColumns<'q>,
@@ -325,6 +328,8 @@ fn bind_columns<'q>(
         .bind(c.last_event_ms)
         .bind(c.last_error)
         .bind(c.consecutive_failures)
+        .bind(c.webhook_token)
+        .bind(c.webhook_routing_key)
 }
 
 #[async_trait]
@@ -352,8 +357,8 @@ impl ConnectionStore for PostgresStore {
                 sqlx::query(
                     "INSERT INTO switchboard_connections (tenant, id, template, name, status, \
                      config, last_check_ms, last_success_ms, last_sync_ms, last_event_ms, \
-                     last_error, consecutive_failures, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, 1) \
+                     last_error, consecutive_failures, webhook_token, webhook_routing_key, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, 1) \
                      ON CONFLICT DO NOTHING",
                 ),
                 &columns,
@@ -370,15 +375,22 @@ impl ConnectionStore for PostgresStore {
                         "UPDATE switchboard_connections SET template = $3, name = $4, \
                          status = $5, config = $6::jsonb, last_check_ms = $7, \
                          last_success_ms = $8, last_sync_ms = $9, last_event_ms = $10, \
-                         last_error = $11, consecutive_failures = $12, version = version + 1 \
-                         WHERE tenant = $1 AND id = $2 AND version = $13",
+                         last_error = $11, consecutive_failures = $12, \
+                         webhook_token = $13, webhook_routing_key = $14, version = version + 1 \
+                         WHERE tenant = $1 AND id = $2 AND version = $15",
                     ),
                     &columns,
                 )
                 .bind(v)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| backend_error(BACKEND, "update a connection", e))?
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        webhook_key_conflict(record)
+                    } else {
+                        backend_error(BACKEND, "update a connection", e)
+                    }
+                })?
                 .rows_affected(),
             }
         };
@@ -386,6 +398,10 @@ impl ConnectionStore for PostgresStore {
             return Ok(record.version + 1);
         }
         let found = self.connection_version(&record.tenant, &record.id).await?;
+        if record.version == 0 && found.is_none() {
+            // The insert did nothing, yet no record has this key: a unique index refused it.
+            return Err(webhook_key_conflict(record));
+        }
         Err(connection_conflict(
             &record.tenant,
             &record.id,
@@ -431,6 +447,32 @@ impl ConnectionStore for PostgresStore {
         }
         let found = self.connection_version(tenant, id).await?;
         Err(connection_conflict(tenant, id, version, found))
+    }
+
+    async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error> {
+        let row: Option<ConnectionRow> =
+            sqlx::query_as(&format!("{SELECT_CONNECTION} WHERE webhook_token = $1"))
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend_error(BACKEND, "find a connection by webhook token", e))?;
+        row.map(ConnectionRow::into_record).transpose()
+    }
+
+    async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRecord>, Error> {
+        let row: Option<ConnectionRow> = sqlx::query_as(&format!(
+            "{SELECT_CONNECTION} WHERE template = $1 AND webhook_routing_key = $2"
+        ))
+        .bind(template)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend_error(BACKEND, "find a connection by routing key", e))?;
+        row.map(ConnectionRow::into_record).transpose()
     }
 }
 

@@ -23,14 +23,16 @@ use pool::SqliteSynchronous;
 use sqlx::sqlite::{SqliteArguments, SqlitePool};
 use sqlx::Sqlite;
 
-use crate::connections::{connection_conflict, ConnectionRecord, ConnectionStore};
+use crate::connections::{
+    connection_conflict, webhook_key_conflict, ConnectionRecord, ConnectionStore,
+};
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, stored_version, ConnectionColumns, ConnectionRow,
+    backend_error, credential_version, is_unique_violation, stored_version, ConnectionColumns, ConnectionRow,
 };
 
 const BACKEND: &str = "sqlite";
@@ -39,7 +41,8 @@ const MAX_CONNECTIONS: u32 = 8;
 
 const SELECT_CONNECTION: &str = "SELECT tenant, id, template, name, status, config, \
      last_check_ms, last_success_ms, last_sync_ms, last_event_ms, last_error, \
-     consecutive_failures, version FROM switchboard_connections";
+     consecutive_failures, webhook_token, webhook_routing_key, version \
+     FROM switchboard_connections";
 
 /// Credentials and connection records in SQLite. Cheap to clone: clones share one pool.
 ///
@@ -249,7 +252,7 @@ impl CredentialStore for SqliteStore {
     }
 }
 
-/// Binds a record's columns as `?1` to `?12`, in [`ConnectionColumns`] order.
+/// Binds a record's columns as `?1` to `?14`, in [`ConnectionColumns`] order.
 fn bind_columns<'q>(
     q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
     c: &'q ConnectionColumns<'q>,
@@ -266,6 +269,8 @@ fn bind_columns<'q>(
         .bind(c.last_event_ms)
         .bind(c.last_error)
         .bind(c.consecutive_failures)
+        .bind(c.webhook_token)
+        .bind(c.webhook_routing_key)
 }
 
 #[async_trait]
@@ -293,8 +298,8 @@ impl ConnectionStore for SqliteStore {
                 sqlx::query(
                     "INSERT INTO switchboard_connections (tenant, id, template, name, status, \
                      config, last_check_ms, last_success_ms, last_sync_ms, last_event_ms, \
-                     last_error, consecutive_failures, version) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1) \
+                     last_error, consecutive_failures, webhook_token, webhook_routing_key, version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1) \
                      ON CONFLICT DO NOTHING",
                 ),
                 &columns,
@@ -311,15 +316,22 @@ impl ConnectionStore for SqliteStore {
                         "UPDATE switchboard_connections SET template = ?3, name = ?4, \
                          status = ?5, config = ?6, last_check_ms = ?7, last_success_ms = ?8, \
                          last_sync_ms = ?9, last_event_ms = ?10, last_error = ?11, \
-                         consecutive_failures = ?12, version = version + 1 \
-                         WHERE tenant = ?1 AND id = ?2 AND version = ?13",
+                         consecutive_failures = ?12, \
+                         webhook_token = ?13, webhook_routing_key = ?14, version = version + 1 \
+                         WHERE tenant = ?1 AND id = ?2 AND version = ?15",
                     ),
                     &columns,
                 )
                 .bind(v)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| backend_error(BACKEND, "update a connection", e))?
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        webhook_key_conflict(record)
+                    } else {
+                        backend_error(BACKEND, "update a connection", e)
+                    }
+                })?
                 .rows_affected(),
             }
         };
@@ -327,6 +339,10 @@ impl ConnectionStore for SqliteStore {
             return Ok(record.version + 1);
         }
         let found = self.connection_version(&record.tenant, &record.id).await?;
+        if record.version == 0 && found.is_none() {
+            // The insert did nothing, yet no record has this key: a unique index refused it.
+            return Err(webhook_key_conflict(record));
+        }
         Err(connection_conflict(
             &record.tenant,
             &record.id,
@@ -371,6 +387,32 @@ impl ConnectionStore for SqliteStore {
         }
         let found = self.connection_version(tenant, id).await?;
         Err(connection_conflict(tenant, id, version, found))
+    }
+
+    async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error> {
+        let row: Option<ConnectionRow> =
+            sqlx::query_as(&format!("{SELECT_CONNECTION} WHERE webhook_token = ?1"))
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| backend_error(BACKEND, "find a connection by webhook token", e))?;
+        row.map(ConnectionRow::into_record).transpose()
+    }
+
+    async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRecord>, Error> {
+        let row: Option<ConnectionRow> = sqlx::query_as(&format!(
+            "{SELECT_CONNECTION} WHERE template = ?1 AND webhook_routing_key = ?2"
+        ))
+        .bind(template)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| backend_error(BACKEND, "find a connection by routing key", e))?;
+        row.map(ConnectionRow::into_record).transpose()
     }
 }
 

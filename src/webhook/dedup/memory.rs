@@ -132,6 +132,19 @@ impl DedupStore for InMemoryDedupStore {
         }
         Ok(())
     }
+
+    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let key = (token.scope.clone(), token.event_id.clone());
+        match map.entries.get_mut(&key) {
+            Some(e) if e.expires > now && matches!(&e.state, State::InFlight { nonce } if **nonce == *token.nonce()) => {
+                e.expires = now + visibility_timeout;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +172,25 @@ mod tests {
             s.claim("a", "1", vt).await.unwrap(),
             Claim::Fresh(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn extended_claim_stays_in_flight_and_a_lapsed_one_cannot_be_extended() {
+        let s = InMemoryDedupStore::new();
+        let vt = Duration::from_secs(30);
+        let Claim::Fresh(t) = s.claim("a", "1", vt).await.unwrap() else {
+            panic!()
+        };
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert!(s.extend(&t, vt).await.unwrap());
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(s.claim("a", "1", vt).await.unwrap(), Claim::InFlight);
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(!s.extend(&t, vt).await.unwrap(), "lapsed");
+        let Claim::Fresh(_other) = s.claim("a", "1", vt).await.unwrap() else {
+            panic!()
+        };
+        assert!(!s.extend(&t, vt).await.unwrap(), "someone else's now");
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@
 //! 3. If processing failed, [`DedupStore::release`] the token so the next redelivery is
 //!    processed at once. If the worker crashed instead, the claim lapses after its visibility
 //!    timeout and the next redelivery is processed then.
+//! 4. While processing, [`DedupStore::extend`] the claim (the router does it every third of
+//!    the visibility timeout), so a handler slower than the timeout is not run twice.
 //!
 //! | backend | feature | use it when |
 //! | --- | --- | --- |
@@ -121,6 +123,21 @@ pub trait DedupStore: Send + Sync + Debug {
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn release(&self, token: ClaimToken) -> Result<(), Error>;
+
+    /// Pushes the claim's expiry to `visibility_timeout` from now, while `token` still holds
+    /// it; the router calls it while a handler runs, so a slow handler is not run a second time
+    /// by a redelivery. `Ok(false)` when the claim is no longer this token's (it lapsed and
+    /// someone else took it, or it is done).
+    ///
+    /// The default does nothing and answers `Ok(false)`: a store that cannot extend needs a
+    /// visibility timeout above the slowest handler's run time.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
+    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+        let _ = (token, visibility_timeout);
+        Ok(false)
+    }
 }
 
 /// `d` in whole milliseconds, at least 1 (a zero expiry would mean "never" or "error" to

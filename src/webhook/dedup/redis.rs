@@ -42,6 +42,16 @@ end
 return 0
 ";
 
+/// KEYS[1]: the key. ARGV[1]: `p:{token}`, ARGV[2]: visibility timeout (ms). Pushes the
+/// expiry only while that token holds the key; returns 1 if it did.
+const EXTEND_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(EXTEND_LUA));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_LUA));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
 
@@ -96,6 +106,7 @@ impl RedisDedupStore {
             let mut conn = ConnectionManager::new_with_config(client, config).await?;
             CLAIM.prepare_invoke().load_async(&mut conn).await?;
             RELEASE.prepare_invoke().load_async(&mut conn).await?;
+            EXTEND.prepare_invoke().load_async(&mut conn).await?;
             Ok::<_, ::redis::RedisError>(conn)
         };
         let conn = match tokio::time::timeout(CONNECT_DEADLINE, connect).await {
@@ -229,5 +240,15 @@ impl DedupStore for RedisDedupStore {
             .arg(format!("p:{}", token.nonce()));
         let _: i64 = self.run("release an event id", invocation).await?;
         Ok(())
+    }
+
+    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+        let mut invocation = EXTEND.prepare_invoke();
+        invocation
+            .key(self.key(token.scope(), token.event_id()))
+            .arg(format!("p:{}", token.nonce()))
+            .arg(millis_at_least_one(visibility_timeout));
+        let extended: i64 = self.run("extend a claim", invocation).await?;
+        Ok(extended == 1)
     }
 }

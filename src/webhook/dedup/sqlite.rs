@@ -216,4 +216,22 @@ impl DedupStore for SqliteDedupStore {
         .map_err(|e| store_error("release an event id", e))?;
         Ok(())
     }
+
+    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE switchboard_webhook_dedup SET expires_at_ms = ?4 \
+             WHERE scope = ?1 AND event_id = ?2 AND state = 'in_flight' AND token = ?3 \
+               AND expires_at_ms > ?5",
+        )
+        .bind(token.scope())
+        .bind(token.event_id())
+        .bind(token.nonce())
+        .bind(now.saturating_add(millis_at_least_one(visibility_timeout)))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| store_error("extend a claim", e))?;
+        Ok(done.rows_affected() == 1)
+    }
 }
