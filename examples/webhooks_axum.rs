@@ -1,6 +1,8 @@
-//! Inbound webhooks in an axum app: a `WebhookRouter` with an HMAC verifier mounted on
-//! loopback, which sends itself one signed event and the same event again, prints both
-//! outcomes and exits. Offline.
+//! Inbound webhooks in an axum app, for two tenants: each connection gets its own webhook URL
+//! (an unguessable token made when it is created) and its webhooks are verified with that
+//! connection's own sealed secret. The app sends itself one signed event per tenant, a
+//! redelivery, and tenant A's signature on tenant B's URL, prints every outcome and exits.
+//! Offline.
 //!
 //! ```text
 //! cargo run --example webhooks_axum --features axum
@@ -11,32 +13,82 @@
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
 
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+    use switchboard::connections::Connections;
+    use switchboard::templates::{
+        ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
+    };
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
     use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
-    use switchboard::webhook::{HmacBodyVerifier, SignatureEncoding};
+    use switchboard::webhook::{HmacBodyVerifier, SignatureEncoding, WebhookVerifier};
+    use switchboard::{ConnectionId, Error, Switchboard, TenantId};
 
-    const SECRET: &str = "demo-secret";
-    let verifier = HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex).secret(SECRET);
+    /// The host's own integration: a CRM that signs the raw body with HMAC-SHA256 under each
+    /// account's webhook secret (`x-signature`, hex).
+    #[derive(Debug)]
+    struct AcmeCrm(IntegrationTemplate);
 
-    // The host's handler: here it only prints what arrived.
+    impl Integration for AcmeCrm {
+        fn template(&self) -> &IntegrationTemplate {
+            &self.0
+        }
+
+        fn bind(&self, _: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
+            Err(Error::new(
+                switchboard::ErrorKind::Config,
+                "this example only receives webhooks",
+            ))
+        }
+
+        // Each connection's verifier comes from that connection's own secret.
+        fn webhook_verifier(
+            &self,
+            config: &ConnectionConfig,
+        ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+            let secret = config.require_secret("webhook_secret")?;
+            Ok(Arc::new(
+                HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex)
+                    .secret(secret.expose_secret()),
+            ))
+        }
+    }
+
+    let template = IntegrationTemplate::builder("acme-crm")
+        .webhooks(true)
+        .config_schema(json!({
+            "type": "object",
+            "required": ["webhook_secret"],
+            "properties": {"webhook_secret": {"type": "string", "format": "password"}}
+        }))
+        .build()?;
+    let mut registry = Registry::new();
+    registry.register(Arc::new(AcmeCrm(template)))?;
+    // A fixed demo key; a host loads its master key from its secret manager.
+    let vault = Vault::new(KeyRing::new(
+        KeyId::new("demo")?,
+        MasterKey::from_bytes(&[42u8; 32])?,
+    ));
+    let connections = Connections::new(Switchboard::builder().build()?, vault, registry);
+
+    // The host's handler: here it only prints what arrived and for whom.
     let handler = handler_fn(|event: WebhookEvent| async move {
         println!(
-            "handler: {} bytes for connection `{}` (event id {})",
+            "  handler: {} bytes for tenant `{}`, connection `{}` (event id {})",
             event.body.len(),
+            event.target.tenant,
             event.target.connection,
             event.event_id
         );
         Ok(())
     });
-    let webhooks = WebhookRouter::builder()
-        .route(WebhookRoute::new(
-            "demo",
-            Arc::new(verifier),
-            Arc::new(handler),
-        ))
+    // One router for every tenant; tenants connected later are served without rebuilding it.
+    let webhooks = WebhookRouter::builder(connections.clone())
+        .route(WebhookRoute::new("acme-crm", Arc::new(handler)))
         .build()?;
 
     // The host's app, with the webhook routes merged in.
-    let app = axum::Router::new().merge(switchboard::webhook::axum::routes(webhooks));
+    let app = axum::Router::new().merge(switchboard::webhook::axum::routes(webhooks.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -48,30 +100,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await
     });
 
-    // Play the provider: sign the raw body and post it twice (a redelivery).
-    let signer = HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex).secret(SECRET);
+    // Two tenants connect their CRM accounts, with the same connection id and their own
+    // secrets. Each gets its own URL to paste into the CRM.
+    let id = ConnectionId::new("crm");
+    let mut urls = Vec::new();
+    for (tenant, secret) in [("tenant-a", "secret-a"), ("tenant-b", "secret-b")] {
+        let tenant = TenantId::new(tenant);
+        connections
+            .create(
+                &tenant,
+                &id,
+                "acme-crm",
+                "CRM",
+                &json!({ "webhook_secret": secret }),
+            )
+            .await?;
+        let path = webhooks.webhook_path(&tenant, &id).await?;
+        println!("{tenant}: webhook URL http://{addr}{path}");
+        urls.push((format!("http://{addr}{path}"), secret));
+    }
+
+    // Play the CRM: sign the raw body and post it; then a redelivery; then tenant A's
+    // signature on tenant B's URL.
     let body = r#"{"type":"contact.created","id":"evt_1"}"#;
-    let signature = signer.sign(body.as_bytes()).ok_or("no secret")?;
+    let sign = |secret: &str| {
+        HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex)
+            .secret(secret)
+            .sign(body.as_bytes())
+            .ok_or("no secret")
+    };
     let client = reqwest::Client::new();
-    let url = format!("http://{addr}/webhooks/demo/acme-crm");
-    for label in ["first delivery", "redelivery"] {
+    let attempts = [
+        ("tenant-a, first delivery", &urls[0].0, sign(urls[0].1)?),
+        ("tenant-a, redelivery", &urls[0].0, sign(urls[0].1)?),
+        ("tenant-b, first delivery", &urls[1].0, sign(urls[1].1)?),
+        (
+            "tenant-a's signature on tenant-b's URL",
+            &urls[1].0,
+            sign(urls[0].1)?,
+        ),
+    ];
+    for (label, url, signature) in attempts {
         let response = client
-            .post(&url)
+            .post(url)
             .header("content-type", "application/json")
-            .header("x-signature", &signature)
+            .header("x-signature", signature)
             .body(body)
             .send()
             .await?;
         let status = response.status();
         println!("{label}: HTTP {status} ({})", response.text().await?);
     }
-    let forged = client
-        .post(&url)
-        .header("x-signature", "00")
-        .body(body)
-        .send()
-        .await?;
-    println!("forged signature: HTTP {}", forged.status());
 
     let _ = stop.send(());
     server.await??;

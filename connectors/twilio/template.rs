@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(t.name(), "twilio");
         let mut secrets = t.secret_fields().to_vec();
         secrets.sort();
-        assert_eq!(secrets, ["api_key_secret", "auth_token", "webhook_auth_token"]);
+        assert_eq!(
+            secrets,
+            ["api_key_secret", "auth_token", "webhook_auth_token"]
+        );
         assert!(t
             .validate(&json!({"account_sid": AC, "auth_token": "x"}))
             .is_ok());

@@ -302,7 +302,10 @@ impl Connections {
     }
 
     /// Where the integration of `template` finds the connection in a payload-routed webhook.
-    pub(crate) fn webhook_routing(&self, template: &str) -> Option<crate::templates::WebhookRouting> {
+    pub(crate) fn webhook_routing(
+        &self,
+        template: &str,
+    ) -> Option<crate::templates::WebhookRouting> {
         self.inner.registry.get(template)?.webhook_routing()
     }
 

@@ -652,7 +652,11 @@ impl WebhookRouter {
         };
         let base = self.inner.public_base.as_ref();
         let (mut scheme, mut authority, prefix) = match base {
-            Some(b) => (b.scheme.clone(), Some(b.authority.clone()), b.prefix.as_str()),
+            Some(b) => (
+                b.scheme.clone(),
+                Some(b.authority.clone()),
+                b.prefix.as_str(),
+            ),
             None => ("http".to_string(), None, ""),
         };
         if self.inner.trust_forwarded {
@@ -667,7 +671,9 @@ impl WebhookRouter {
             }
         }
         if authority.is_none() {
-            authority = header("host").filter(|h| is_authority(h)).map(str::to_string);
+            authority = header("host")
+                .filter(|h| is_authority(h))
+                .map(str::to_string);
         }
         let authority = authority?;
         let path_and_query = if path_and_query.starts_with('/') {
@@ -757,7 +763,9 @@ impl WebhookRouter {
         let connections = &self.inner.connections;
         let found = if route.payload_routed {
             if !tail.is_empty() {
-                return Err(unknown("expected `/{connector}` for a payload-routed route"));
+                return Err(unknown(
+                    "expected `/{connector}` for a payload-routed route",
+                ));
             }
             let Some(routing) = connections.webhook_routing(&route.connector) else {
                 return Err(no_connection("the integration names no routing field"));
@@ -1083,12 +1091,21 @@ mod tests {
     fn routing_field_reads_one_top_level_string_and_nothing_else() {
         let body = br#"{"id":"evt_1","data":{"account":"acct_inner"},"account":"acct_1"}"#;
         assert_eq!(routing_field(body, "account").as_deref(), Some("acct_1"));
-        assert_eq!(routing_field(br#"{"data":{"account":"acct_inner"}}"#, "account"), None);
-        assert_eq!(routing_field(br#"{"account":"a","account":"b"}"#, "account"), None);
+        assert_eq!(
+            routing_field(br#"{"data":{"account":"acct_inner"}}"#, "account"),
+            None
+        );
+        assert_eq!(
+            routing_field(br#"{"account":"a","account":"b"}"#, "account"),
+            None
+        );
         assert_eq!(routing_field(br#"{"account":7}"#, "account"), None);
         assert_eq!(routing_field(br#"{"account":""}"#, "account"), None);
         assert_eq!(routing_field(br#"["account"]"#, "account"), None);
-        assert_eq!(routing_field(br#"{"account":"a"} trailing"#, "account"), None);
+        assert_eq!(
+            routing_field(br#"{"account":"a"} trailing"#, "account"),
+            None
+        );
         assert_eq!(routing_field(b"\xff", "account"), None);
         assert_eq!(
             routing_field(br#"{"acc\u006funt":"escaped"}"#, "account").as_deref(),

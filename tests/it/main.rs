@@ -29,4 +29,6 @@ mod twilio;
 mod vault;
 mod webhook_dedup;
 mod webhook_router;
+#[cfg(feature = "axum")]
+mod webhook_tenants;
 mod webhook_vectors;

@@ -1,6 +1,10 @@
-//! `WebhookRouter`: routing, verification on the raw bytes, de-duplication across replicas
-//! sharing Redis, failed handlers retried by redelivery, failure counters, the connection's
+//! `WebhookRouter`: routing by webhook token, verification on the raw bytes with the
+//! connection's own secrets, de-duplication across replicas sharing Redis, failed handlers
+//! retried by redelivery, slow handlers kept claimed, failure counters, the connection's
 //! `last_event`, and the axum glue's status codes.
+//!
+//! The harness here (a host integration `test` whose webhooks are signed with a per-connection
+//! `secret`) is shared with `webhook_tenants.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,33 +13,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::json;
 use sha2::Sha256;
+use switchboard::connections::Connections;
+use switchboard::templates::{
+    ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
+    WebhookRouting,
+};
+use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::webhook::dedup::{DedupStore, InMemoryDedupStore};
 use switchboard::webhook::router::{
-    handler_fn, ConnectionSource, InboundRequest, WebhookEvent, WebhookOutcome, WebhookRoute,
-    WebhookRouteError, WebhookRouter, WebhookTarget,
+    handler_fn, InboundRequest, WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRoute,
+    WebhookRouteError, WebhookRouter,
 };
 use switchboard::webhook::{
-    HmacBodyVerifier, SignatureEncoding, Verified, WebhookError, WebhookRequest, WebhookVerifier,
+    StandardWebhooks, Verified, WebhookError, WebhookRequest, WebhookVerifier,
 };
-use switchboard::{Error, ErrorKind};
+use switchboard::{ConnectionId, Error, ErrorKind, TenantId};
 
-const SECRET: &[u8] = b"whsec-test";
+/// The host integration whose webhooks go to `{prefix}/test/{token}`.
+pub(crate) const TEMPLATE: &str = "test";
+/// The same scheme, payload-routed by `locationId` (like GoHighLevel).
+pub(crate) const ROUTED: &str = "routed";
+/// An integration whose webhooks use the Standard Webhooks scheme.
+pub(crate) const STANDARD: &str = "sw";
 
-/// A test scheme with an id and a timestamp: `x-sig = hex(HMAC(secret, "{id}.{ts}.{body}"))`.
+/// A test scheme with an id and a timestamp: `x-sig = hex(HMAC(secret, "{id}.{ts}.{body}"))`,
+/// keyed with the connection's own `secret`.
 #[derive(Debug)]
-struct IdVerifier;
+pub(crate) struct IdVerifier {
+    secret: Vec<u8>,
+}
 
-fn sign(id: &str, ts: u64, body: &[u8]) -> HeaderMap {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+pub(crate) fn sign(secret: &str, id: &str, ts: u64, body: &[u8]) -> HeaderMap {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(body);
-    let sig: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sig = hex::encode(mac.finalize().into_bytes());
     let mut h = HeaderMap::new();
     h.insert("x-id", HeaderValue::from_str(id).unwrap());
     h.insert("x-ts", HeaderValue::from_str(&ts.to_string()).unwrap());
@@ -56,7 +71,8 @@ impl WebhookVerifier for IdVerifier {
             header: "x-ts",
             reason: "not a number".into(),
         })?;
-        let expected = sign(id, ts, r.body);
+        let secret = std::str::from_utf8(&self.secret).unwrap();
+        let expected = sign(secret, id, ts, r.body);
         if expected.get("x-sig").unwrap() != sig {
             return Err(WebhookError::NoSignatureMatched {
                 header: "x-sig",
@@ -70,16 +86,119 @@ impl WebhookVerifier for IdVerifier {
     }
 }
 
-fn now_secs() -> u64 {
+/// A host's own integration: `secret` (sealed) signs its webhooks; `location_id` routes them
+/// when `routed`; `sw` uses Standard Webhooks with the same secret field.
+#[derive(Debug)]
+pub(crate) struct Hooks {
+    template: IntegrationTemplate,
+    kind: &'static str,
+}
+
+impl Hooks {
+    pub(crate) fn new(kind: &'static str) -> Self {
+        let template = IntegrationTemplate::builder(kind)
+            .config_schema(json!({
+                "type": "object",
+                "required": ["secret"],
+                "properties": {
+                    "secret": {"type": "string", "format": "password"},
+                    "location_id": {"type": "string"}
+                }
+            }))
+            .webhooks(true)
+            .build()
+            .unwrap();
+        Hooks { template, kind }
+    }
+}
+
+impl Integration for Hooks {
+    fn template(&self) -> &IntegrationTemplate {
+        &self.template
+    }
+
+    fn bind(&self, _: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
+        Ok(IntegrationBinding::new(
+            Arc::new(crate::support::TestConnector::default()),
+            "http://127.0.0.1:1",
+            None,
+        ))
+    }
+
+    fn webhook_verifier(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let secret = config.require_secret("secret")?.expose_secret();
+        if self.kind == STANDARD {
+            return Ok(Arc::new(StandardWebhooks::new(secret)?));
+        }
+        Ok(Arc::new(IdVerifier {
+            secret: secret.as_bytes().to_vec(),
+        }))
+    }
+
+    fn webhook_routing(&self) -> Option<WebhookRouting> {
+        (self.kind == ROUTED).then(|| WebhookRouting::new("location_id", "locationId"))
+    }
+}
+
+pub(crate) fn vault() -> Vault {
+    Vault::new(KeyRing::new(
+        KeyId::new("k1").unwrap(),
+        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
+    ))
+}
+
+/// Every integration the webhook tests use, ours included where the feature is on.
+pub(crate) fn registry() -> Registry {
+    let mut registry = Registry::new();
+    for kind in [TEMPLATE, ROUTED, STANDARD] {
+        registry.register(Arc::new(Hooks::new(kind))).unwrap();
+    }
+    #[cfg(feature = "stripe")]
+    registry
+        .register(Arc::new(switchboard::stripe::StripeIntegration::new()))
+        .unwrap();
+    #[cfg(feature = "twilio")]
+    registry
+        .register(Arc::new(switchboard::twilio::TwilioIntegration::new()))
+        .unwrap();
+    registry
+}
+
+/// A connection service with records in memory.
+pub(crate) fn connections() -> Connections {
+    Connections::new(
+        crate::support::builder().build().unwrap(),
+        vault(),
+        registry(),
+    )
+}
+
+/// Creates a `test` connection signed with `secret` and returns its webhook path.
+pub(crate) async fn connect(
+    connections: &Connections,
+    tenant: &str,
+    id: &str,
+    secret: &str,
+) -> String {
+    let (t, c) = (TenantId::new(tenant), ConnectionId::new(id));
+    connections
+        .create(&t, &c, TEMPLATE, "Test", &json!({ "secret": secret }))
+        .await
+        .unwrap();
+    connections.webhook_path(&t, &c, "/webhooks").await.unwrap()
+}
+
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn counting_handler(
-    runs: Arc<AtomicUsize>,
-) -> Arc<dyn switchboard::webhook::router::WebhookHandler> {
+pub(crate) fn counting_handler(runs: Arc<AtomicUsize>) -> Arc<dyn WebhookHandler> {
     Arc::new(handler_fn(move |_e: WebhookEvent| {
         let runs = runs.clone();
         async move {
@@ -89,20 +208,22 @@ fn counting_handler(
     }))
 }
 
-fn router_with(dedup: Arc<dyn DedupStore>, runs: Arc<AtomicUsize>) -> WebhookRouter {
-    WebhookRouter::builder()
+fn router_with(
+    connections: &Connections,
+    dedup: Arc<dyn DedupStore>,
+    runs: Arc<AtomicUsize>,
+) -> WebhookRouter {
+    WebhookRouter::builder(connections.clone())
         .dedup(dedup)
-        .route(WebhookRoute::new(
-            "test",
-            Arc::new(IdVerifier),
-            counting_handler(runs),
-        ))
+        .route(WebhookRoute::new(TEMPLATE, counting_handler(runs)))
         .build()
         .unwrap()
 }
 
+const SECRET: &str = "secret-of-t1";
+
 fn event(path: &str, id: &str, ts: u64, body: &'static [u8]) -> InboundRequest {
-    InboundRequest::new(path, sign(id, ts, body), Bytes::from_static(body))
+    InboundRequest::new(path, sign(SECRET, id, ts, body), Bytes::from_static(body))
 }
 
 #[cfg(feature = "redis")]
@@ -113,6 +234,8 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
 
     let prefix = format!("switchboard-test:webhooks:{:016x}", fastrand::u64(..));
     let runs = Arc::new(AtomicUsize::new(0));
+    let connections = connections();
+    let path = connect(&connections, "t1", "conn-1", SECRET).await;
     let mut routers = Vec::new();
     let mut stores = Vec::new();
     for _ in 0..3 {
@@ -120,21 +243,18 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
             .await
             .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)");
         stores.push(store.clone());
-        routers.push(router_with(Arc::new(store), runs.clone()));
+        routers.push(router_with(&connections, Arc::new(store), runs.clone()));
     }
     let ts = now_secs();
     let mut tasks = JoinSet::new();
     for delivery in 0..5 {
         for n in 0..1000 {
             let router = routers[(n + delivery) % 3].clone();
+            let path = path.clone();
             tasks.spawn(async move {
                 let body = format!("{{\"n\":{n}}}");
                 let id = format!("evt_{n}");
-                let req = InboundRequest::new(
-                    "/webhooks/test/conn-1",
-                    sign(&id, ts, body.as_bytes()),
-                    Bytes::from(body),
-                );
+                let req = InboundRequest::new(path, sign(SECRET, &id, ts, body.as_bytes()), body);
                 router.handle(req).await
             });
         }
@@ -155,13 +275,19 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
     // "30 h later": the provider redelivers evt_0 with a fresh timestamp and signature. Still
     // a duplicate, because the id is remembered for 72 h (checked via the key's PTTL rather
     // than by sleeping).
-    let later = event_owned(0, ts + 30 * 3600);
+    let body = "{\"n\":0}";
+    let later = InboundRequest::new(
+        path.clone(),
+        sign(SECRET, "evt_0", ts + 30 * 3600, body.as_bytes()),
+        body,
+    );
     assert_eq!(
         routers[2].handle(later).await.unwrap(),
         WebhookOutcome::Duplicate
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1000);
-    let key = stores[0].key("test:conn-1", "evt_0");
+    // The scope is (connector, tenant, connection).
+    let key = stores[0].key("test:t1:conn-1", "evt_0");
     let mut raw = redis::Client::open("redis://127.0.0.1:6379/")
         .unwrap()
         .get_multiplexed_async_connection()
@@ -179,32 +305,23 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
     // Don't leave 1,000 keys for 72 h in the shared Redis.
     for n in 0..1000 {
         let _: i64 = redis::cmd("DEL")
-            .arg(stores[0].key("test:conn-1", &format!("evt_{n}")))
+            .arg(stores[0].key("test:t1:conn-1", &format!("evt_{n}")))
             .query_async(&mut raw)
             .await
             .unwrap();
     }
 }
 
-#[cfg(feature = "redis")]
-fn event_owned(n: usize, ts: u64) -> InboundRequest {
-    let body = format!("{{\"n\":{n}}}");
-    InboundRequest::new(
-        "/webhooks/test/conn-1",
-        sign(&format!("evt_{n}"), ts, body.as_bytes()),
-        Bytes::from(body),
-    )
-}
-
 #[tokio::test]
 async fn failed_handler_is_retried_by_redelivery_and_succeeds_once() {
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let successes = Arc::new(AtomicUsize::new(0));
     let (a, s) = (attempts.clone(), successes.clone());
-    let router = WebhookRouter::builder()
+    let router = WebhookRouter::builder(connections)
         .route(WebhookRoute::new(
-            "test",
-            Arc::new(IdVerifier),
+            TEMPLATE,
             Arc::new(handler_fn(move |_e: WebhookEvent| {
                 let (a, s) = (a.clone(), s.clone());
                 async move {
@@ -220,18 +337,18 @@ async fn failed_handler_is_retried_by_redelivery_and_succeeds_once() {
         .unwrap();
     let ts = now_secs();
     let err = router
-        .handle(event("/webhooks/test/c1", "evt_1", ts, b"{}"))
+        .handle(event(&path, "evt_1", ts, b"{}"))
         .await
         .unwrap_err();
     assert!(matches!(err, WebhookRouteError::Handler { .. }), "{err:?}");
     assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(err.is_retryable());
     // The provider retries: processed now (the claim was released), then a duplicate.
-    let redelivered = router.handle(event("/webhooks/test/c1", "evt_1", ts + 60, b"{}"));
+    let redelivered = router.handle(event(&path, "evt_1", ts + 60, b"{}"));
     assert_eq!(redelivered.await.unwrap(), WebhookOutcome::Processed);
     assert_eq!(
         router
-            .handle(event("/webhooks/test/c1", "evt_1", ts + 120, b"{}"))
+            .handle(event(&path, "evt_1", ts + 120, b"{}"))
             .await
             .unwrap(),
         WebhookOutcome::Duplicate
@@ -243,155 +360,152 @@ async fn failed_handler_is_retried_by_redelivery_and_succeeds_once() {
 #[tokio::test(start_paused = true)]
 async fn crashed_handler_claim_lapses_and_redelivery_is_processed() {
     // A handler that never finishes (a crashed worker): its claim is left to time out.
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
     let dedup = InMemoryDedupStore::new();
     let runs = Arc::new(AtomicUsize::new(0));
-    let stuck = WebhookRouter::builder()
+    let stuck = WebhookRouter::builder(connections.clone())
         .dedup(Arc::new(dedup.clone()))
         .visibility_timeout(Duration::from_secs(30))
         .route(WebhookRoute::new(
-            "test",
-            Arc::new(IdVerifier),
+            TEMPLATE,
             Arc::new(handler_fn(|_e: WebhookEvent| std::future::pending())),
         ))
         .build()
         .unwrap();
-    let healthy = router_with(Arc::new(dedup), runs.clone());
+    let healthy = router_with(&connections, Arc::new(dedup), runs.clone());
     let ts = now_secs();
     let crashed = tokio::spawn({
-        let stuck = stuck.clone();
-        async move {
-            stuck
-                .handle(event("/webhooks/test/c1", "e", ts, b"x"))
-                .await
-        }
+        let (stuck, path) = (stuck.clone(), path.clone());
+        async move { stuck.handle(event(&path, "e", ts, b"x")).await }
     });
-    tokio::task::yield_now().await;
-    let answer = healthy
-        .handle(event("/webhooks/test/c1", "e", ts, b"x"))
-        .await
-        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let answer = healthy.handle(event(&path, "e", ts, b"x")).await.unwrap();
     assert_eq!(
         answer,
         WebhookOutcome::InFlight {
             retry_after: Duration::from_secs(60)
         }
     );
+    // The worker dies: nobody extends its claim any more.
     crashed.abort();
-    tokio::time::advance(Duration::from_secs(31)).await;
+    tokio::time::sleep(Duration::from_secs(31)).await;
     assert_eq!(
-        healthy
-            .handle(event("/webhooks/test/c1", "e", ts, b"x"))
-            .await
-            .unwrap(),
+        healthy.handle(event(&path, "e", ts, b"x")).await.unwrap(),
         WebhookOutcome::Processed
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
 
-/// Checks that the bytes it is given are exactly the bytes that were sent, and notes that it
-/// ran (so the payload resolver can check it runs after verification).
-#[derive(Debug)]
-struct ExactBytes {
-    sent: Bytes,
-    ran: Arc<AtomicBool>,
-}
-
-impl WebhookVerifier for ExactBytes {
-    fn verify(&self, r: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
-        assert_eq!(
-            r.body,
-            &self.sent[..],
-            "the verifier must see the raw bytes"
-        );
-        self.ran.store(true, Ordering::SeqCst);
-        Ok(Verified::default())
-    }
-}
-
-#[tokio::test]
-async fn router_never_parses_the_body_before_verification() {
-    // Pretty-printed, odd key order, trailing whitespace, a raw non-UTF-8 byte: any parse and
-    // re-serialize would change it.
-    let sent =
-        Bytes::from_static(b"{\n  \"z\": 1,   \"a\" : \"\xff\",\n  \"connection\": \"c9\" }\n\n");
-    let ran = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(std::sync::Mutex::new(None::<Bytes>));
-    let ran_for_resolver = ran.clone();
-    let seen_for_handler = seen.clone();
-    let router = WebhookRouter::builder()
+#[tokio::test(start_paused = true)]
+async fn handler_slower_than_the_visibility_timeout_runs_once() {
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let router = WebhookRouter::builder(connections)
         .route(
             WebhookRoute::new(
-                "raw",
-                Arc::new(ExactBytes {
-                    sent: sent.clone(),
-                    ran: ran.clone(),
-                }),
-                Arc::new(handler_fn(move |e: WebhookEvent| {
-                    let seen = seen_for_handler.clone();
+                TEMPLATE,
+                Arc::new(handler_fn(move |_e: WebhookEvent| {
+                    let r = r.clone();
                     async move {
-                        assert_eq!(e.target.connection.as_str(), "c9");
-                        assert!(e.event_id.starts_with("sha256:"));
-                        *seen.lock().unwrap() = Some(e.body);
+                        r.fetch_add(1, Ordering::SeqCst);
+                        // Three times the route's visibility timeout.
+                        tokio::time::sleep(Duration::from_secs(90)).await;
                         Ok(())
                     }
                 })),
             )
-            .connection_from(ConnectionSource::payload(move |body, _| {
-                assert!(
-                    ran_for_resolver.load(Ordering::SeqCst),
-                    "payload read before verification"
-                );
-                body.windows(4)
-                    .any(|w| w == b"\"c9\"")
-                    .then(|| WebhookTarget::new("c9"))
-            })),
-        )
-        .build()
-        .unwrap();
-    let req = InboundRequest::new("/webhooks/raw", HeaderMap::new(), sent.clone());
-    assert_eq!(router.handle(req).await.unwrap(), WebhookOutcome::Processed);
-    assert_eq!(seen.lock().unwrap().as_ref(), Some(&sent));
-    // No event id in the scheme: the body's digest de-duplicates.
-    let again = InboundRequest::new("/webhooks/raw", HeaderMap::new(), sent.clone());
-    assert_eq!(
-        router.handle(again).await.unwrap(),
-        WebhookOutcome::Duplicate
-    );
-}
-
-#[tokio::test]
-async fn rejects_unknown_routes_and_bad_signatures_and_counts_failures_per_connection() {
-    let runs = Arc::new(AtomicUsize::new(0));
-    let hmac = HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex).secret("s");
-    let router = WebhookRouter::builder()
-        .route(WebhookRoute::new(
-            "test",
-            Arc::new(IdVerifier),
-            counting_handler(runs.clone()),
-        ))
-        .route(
-            WebhookRoute::new("hdr", Arc::new(hmac), counting_handler(runs.clone()))
-                .connection_from(ConnectionSource::Header("x-connection".parse().unwrap())),
+            .visibility_timeout(Duration::from_secs(30)),
         )
         .build()
         .unwrap();
     let ts = now_secs();
-    for path in [
-        "/webhooks/nope/c1",
-        "/other/test/c1",
-        "/webhooks/test",
-        "/webhooks/test/a/b",
+    let first = tokio::spawn({
+        let (router, path) = (router.clone(), path.clone());
+        async move { router.handle(event(&path, "slow", ts, b"{}")).await }
+    });
+    // The provider times out and redelivers well after the visibility timeout.
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert_eq!(
+        router
+            .handle(event(&path, "slow", ts, b"{}"))
+            .await
+            .unwrap(),
+        WebhookOutcome::InFlight {
+            retry_after: Duration::from_secs(30)
+        },
+        "the running handler's claim is extended"
+    );
+    assert_eq!(first.await.unwrap().unwrap(), WebhookOutcome::Processed);
+    assert_eq!(
+        router
+            .handle(event(&path, "slow", ts, b"{}"))
+            .await
+            .unwrap(),
+        WebhookOutcome::Duplicate
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn router_verifies_the_raw_bytes_and_hands_them_on_unchanged() {
+    // Pretty-printed, odd key order, trailing whitespace, a raw non-UTF-8 byte: any parse and
+    // re-serialize would change it and break the HMAC over the raw bytes.
+    let sent: &'static [u8] = b"{\n  \"z\": 1,   \"a\" : \"\xff\",\n  \"locationId\": \"c9\" }\n\n";
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
+    let seen = Arc::new(std::sync::Mutex::new(None::<Bytes>));
+    let seen_for_handler = seen.clone();
+    let router = WebhookRouter::builder(connections)
+        .route(WebhookRoute::new(
+            TEMPLATE,
+            Arc::new(handler_fn(move |e: WebhookEvent| {
+                let seen = seen_for_handler.clone();
+                async move {
+                    assert_eq!(e.target.connection.as_str(), "c1");
+                    assert_eq!(e.target.tenant.as_str(), "t1");
+                    *seen.lock().unwrap() = Some(e.body);
+                    Ok(())
+                }
+            })),
+        ))
+        .build()
+        .unwrap();
+    let req = event(&path, "raw-1", now_secs(), sent);
+    assert_eq!(router.handle(req).await.unwrap(), WebhookOutcome::Processed);
+    assert_eq!(seen.lock().unwrap().as_deref(), Some(sent));
+}
+
+#[tokio::test]
+async fn rejects_unknown_routes_and_bad_signatures_and_counts_failures_per_connection() {
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let router = router_with(
+        &connections,
+        Arc::new(InMemoryDedupStore::new()),
+        runs.clone(),
+    );
+    let ts = now_secs();
+    let token = path.rsplit('/').next().unwrap().to_string();
+    for bad in [
+        format!("/webhooks/nope/{token}"),
+        format!("/other/test/{token}"),
+        "/webhooks/test".to_string(),
+        format!("/webhooks/test/{token}/b"),
     ] {
         let err = router
-            .handle(event(path, "e", ts, b"{}"))
+            .handle(event(&bad, "e", ts, b"{}"))
             .await
             .unwrap_err();
-        assert_eq!(err.status(), StatusCode::NOT_FOUND, "{path}: {err:?}");
+        assert_eq!(err.status(), StatusCode::NOT_FOUND, "{bad}: {err:?}");
     }
-    let mut forged = sign("e", ts, b"{}");
+    let mut forged = sign(SECRET, "e", ts, b"{}");
     forged.insert("x-sig", HeaderValue::from_static("00"));
     for _ in 0..2 {
-        let req = InboundRequest::new("/webhooks/test/c1", forged.clone(), "{}");
+        let req = InboundRequest::new(path.clone(), forged.clone(), "{}");
         let err = router.handle(req).await.unwrap_err();
         assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
@@ -402,47 +516,22 @@ async fn rejects_unknown_routes_and_bad_signatures_and_counts_failures_per_conne
             })
         );
     }
-    assert_eq!(router.verification_failures("c1"), 2);
-    assert_eq!(router.verification_failures("c2"), 0);
-
-    // Connection from a header; a missing header is a 404, a bad signature counts.
-    let mut h = HeaderMap::new();
-    h.insert("x-connection", HeaderValue::from_static("c7"));
-    let err = router
-        .handle(InboundRequest::new("/webhooks/hdr", h.clone(), "{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(router.verification_failures("c7"), 1);
-    let signer = HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex).secret("s");
-    h.insert(
-        "x-signature",
-        HeaderValue::from_str(&signer.sign(b"{}").unwrap()).unwrap(),
+    let (t1, c1) = (TenantId::new("t1"), ConnectionId::new("c1"));
+    assert_eq!(router.verification_failures(&t1, &c1), 2);
+    assert_eq!(
+        router.verification_failures(&t1, &ConnectionId::new("c2")),
+        0
     );
-    let ok = router
-        .handle(InboundRequest::new("/webhooks/hdr", h, "{}"))
-        .await
-        .unwrap();
-    assert_eq!(ok, WebhookOutcome::Processed);
-    let err = router
-        .handle(InboundRequest::new("/webhooks/hdr", HeaderMap::new(), "{}"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), StatusCode::NOT_FOUND);
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        router.handle(event(&path, "e", ts, b"{}")).await.unwrap(),
+        WebhookOutcome::Processed
+    );
 
     // Two routes for one connector are a config error.
-    let dup = WebhookRouter::builder()
-        .route(WebhookRoute::new(
-            "x",
-            Arc::new(IdVerifier),
-            counting_handler(runs.clone()),
-        ))
-        .route(WebhookRoute::new(
-            "x",
-            Arc::new(IdVerifier),
-            counting_handler(runs),
-        ))
+    let dup = WebhookRouter::builder(connections.clone())
+        .route(WebhookRoute::new(TEMPLATE, counting_handler(runs.clone())))
+        .route(WebhookRoute::new(TEMPLATE, counting_handler(runs)))
         .build()
         .unwrap_err();
     assert_eq!(dup.kind(), ErrorKind::Config);
@@ -450,90 +539,55 @@ async fn rejects_unknown_routes_and_bad_signatures_and_counts_failures_per_conne
 
 #[tokio::test]
 async fn verified_event_is_recorded_on_its_connection() {
-    use serde_json::json;
-    use switchboard::connections::Connections;
-    use switchboard::templates::{
-        ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
-    };
-    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
-
-    #[derive(Debug)]
-    struct Hook(IntegrationTemplate);
-    impl Integration for Hook {
-        fn template(&self) -> &IntegrationTemplate {
-            &self.0
-        }
-        fn bind(&self, _: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
-            Ok(IntegrationBinding::new(
-                Arc::new(crate::support::TestConnector::default()),
-                "http://127.0.0.1:1",
-                None,
-            ))
-        }
-    }
-    let template = IntegrationTemplate::builder("hook")
-        .display_name("Hook")
-        .category("test")
-        .config_schema(json!({"type": "object"}))
-        .build()
-        .unwrap();
-    let mut registry = Registry::new();
-    registry.register(Arc::new(Hook(template))).unwrap();
-    let vault = Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-    ));
-    let connections = Connections::new(crate::support::builder().build().unwrap(), vault, registry);
-    let (tenant, id) = (
-        switchboard::TenantId::new("t1"),
-        switchboard::ConnectionId::new("conn-1"),
-    );
-    connections
-        .create(&tenant, &id, "hook", "Hook", &json!({}))
-        .await
-        .unwrap();
-    assert!(connections
-        .get(&tenant, &id)
-        .await
-        .unwrap()
-        .last_event
-        .is_none());
+    let connections = connections();
+    let path = connect(&connections, "t1", "conn-1", SECRET).await;
+    let (tenant, id) = (TenantId::new("t1"), ConnectionId::new("conn-1"));
+    let last_event = || async { connections.get(&tenant, &id).await.unwrap().last_event };
+    assert!(last_event().await.is_none());
 
     let runs = Arc::new(AtomicUsize::new(0));
-    let router = WebhookRouter::builder()
-        .connections(connections.clone())
-        .route(
-            WebhookRoute::new("test", Arc::new(IdVerifier), counting_handler(runs)).tenant_of(
-                |c| (c.as_str() == "conn-1").then_some(switchboard::TenantId::new("t1")),
-            ),
-        )
-        .build()
-        .unwrap();
-    let mut forged = sign("e", now_secs(), b"{}");
+    let router = router_with(&connections, Arc::new(InMemoryDedupStore::new()), runs);
+    let mut forged = sign(SECRET, "e", now_secs(), b"{}");
     forged.insert("x-sig", HeaderValue::from_static("00"));
     let _ = router
-        .handle(InboundRequest::new("/webhooks/test/conn-1", forged, "{}"))
+        .handle(InboundRequest::new(path.clone(), forged, "{}"))
         .await
         .unwrap_err();
     assert!(
-        connections
-            .get(&tenant, &id)
-            .await
-            .unwrap()
-            .last_event
-            .is_none(),
+        last_event().await.is_none(),
         "an unverified request must not count as an event"
     );
     router
-        .handle(event("/webhooks/test/conn-1", "e", now_secs(), b"{}"))
+        .handle(event(&path, "e", now_secs(), b"{}"))
         .await
         .unwrap();
-    assert!(connections
-        .get(&tenant, &id)
-        .await
-        .unwrap()
-        .last_event
-        .is_some());
+    assert!(last_event().await.is_some());
+}
+
+#[tokio::test]
+async fn missing_connections_are_not_found() {
+    let connections = connections();
+    let (t, c) = (TenantId::new("t1"), ConnectionId::new("ghost"));
+    let err = connections.get(&t, &c).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    for err in [
+        connections
+            .webhook_path(&t, &c, "/webhooks")
+            .await
+            .unwrap_err(),
+        connections
+            .webhook_verifier(&t, &c)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        connections
+            .record_event(&t, &c)
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    }
 }
 
 #[cfg(feature = "axum")]
@@ -541,13 +595,14 @@ async fn verified_event_is_recorded_on_its_connection() {
 async fn axum_routes_map_outcomes_to_status_codes() {
     use switchboard::test_util::LoopbackServer;
 
+    let connections = connections();
+    let path = connect(&connections, "t1", "c1", SECRET).await;
     let fail_next = Arc::new(AtomicBool::new(false));
     let flag = fail_next.clone();
-    let router = WebhookRouter::builder()
+    let router = WebhookRouter::builder(connections)
         .visibility_timeout(Duration::from_secs(7))
         .route(WebhookRoute::new(
-            "test",
-            Arc::new(IdVerifier),
+            TEMPLATE,
             Arc::new(handler_fn(move |e: WebhookEvent| {
                 let flag = flag.clone();
                 async move {
@@ -570,25 +625,24 @@ async fn axum_routes_map_outcomes_to_status_codes() {
     let post = |path: &str, id: &str, body: &'static str| {
         client
             .post(format!("{base}{path}"))
-            .headers(sign(id, ts, body.as_bytes()))
+            .headers(sign(SECRET, id, ts, body.as_bytes()))
             .body(body)
             .send()
     };
     let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(post(&path, "a", "{}").await.unwrap()), 200);
+    assert_eq!(status(post(&path, "a", "{}").await.unwrap()), 200);
+    let token = path.rsplit('/').next().unwrap();
     assert_eq!(
-        status(post("/webhooks/test/c1", "a", "{}").await.unwrap()),
-        200
-    );
-    assert_eq!(
-        status(post("/webhooks/test/c1", "a", "{}").await.unwrap()),
-        200
-    );
-    assert_eq!(
-        status(post("/webhooks/nope/c1", "a", "{}").await.unwrap()),
+        status(
+            post(&format!("/webhooks/nope/{token}"), "a", "{}")
+                .await
+                .unwrap()
+        ),
         404
     );
     let forged = client
-        .post(format!("{base}/webhooks/test/c1"))
+        .post(format!("{base}{path}"))
         .header("x-id", "b")
         .header("x-ts", ts.to_string())
         .header("x-sig", "00")
@@ -598,18 +652,12 @@ async fn axum_routes_map_outcomes_to_status_codes() {
         .unwrap();
     assert_eq!(forged.status().as_u16(), 401);
     fail_next.store(true, Ordering::SeqCst);
-    assert_eq!(
-        status(post("/webhooks/test/c1", "c", "{}").await.unwrap()),
-        500
-    );
-    assert_eq!(
-        status(post("/webhooks/test/c1", "c", "{}").await.unwrap()),
-        200
-    );
+    assert_eq!(status(post(&path, "c", "{}").await.unwrap()), 500);
+    assert_eq!(status(post(&path, "c", "{}").await.unwrap()), 200);
     // In flight on another request: 429 with Retry-After.
-    let slow = tokio::spawn(post("/webhooks/test/c1", "slow", "{}"));
+    let slow = tokio::spawn(post(&path, "slow", "{}"));
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let busy = post("/webhooks/test/c1", "slow", "{}").await.unwrap();
+    let busy = post(&path, "slow", "{}").await.unwrap();
     assert_eq!(busy.status().as_u16(), 429);
     assert_eq!(busy.headers()["retry-after"], "7");
     assert_eq!(slow.await.unwrap().unwrap().status().as_u16(), 200);
@@ -627,24 +675,32 @@ fn metrics_count_outcomes_and_verification_failures_by_connector() {
             .build()
             .unwrap();
         rt.block_on(async {
+            let connections = connections();
+            let path = connect(&connections, "t1", "c1", SECRET).await;
             let router = router_with(
+                &connections,
                 Arc::new(InMemoryDedupStore::new()),
                 Arc::new(AtomicUsize::new(0)),
             );
             let ts = now_secs();
             for _ in 0..2 {
-                router
-                    .handle(event("/webhooks/test/c1", "m", ts, b"{}"))
-                    .await
-                    .unwrap();
+                router.handle(event(&path, "m", ts, b"{}")).await.unwrap();
             }
-            let mut forged = sign("m", ts, b"{}");
+            let mut forged = sign(SECRET, "m", ts, b"{}");
             forged.insert("x-sig", HeaderValue::from_static("00"));
             let _ = router
-                .handle(InboundRequest::new("/webhooks/test/c1", forged, "{}"))
+                .handle(InboundRequest::new(path.clone(), forged, "{}"))
                 .await;
             let _ = router
                 .handle(event("/webhooks/attacker-chosen/c1", "m", ts, b"{}"))
+                .await;
+            let _ = router
+                .handle(event(
+                    "/webhooks/test/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                    "m",
+                    ts,
+                    b"{}",
+                ))
                 .await;
         });
     });
@@ -675,8 +731,13 @@ fn metrics_count_outcomes_and_verification_failures_by_connector() {
         1
     );
     assert_eq!(
-        get("switchboard_webhook_verification_failures_total{connector=test}"),
+        get("switchboard_webhooks_total{connector=test,outcome=unknown_connection}"),
         1
+    );
+    assert_eq!(
+        get("switchboard_webhook_verification_failures_total{connector=test}"),
+        1,
+        "an unknown token is not a verification failure of any connection"
     );
     // A connector name chosen by the sender never becomes a label.
     assert_eq!(

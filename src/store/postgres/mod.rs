@@ -31,8 +31,8 @@ use crate::credentials::{
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, is_unique_violation, stored_version, with_source, ConnectionColumns,
-    ConnectionRow,
+    backend_error, credential_version, is_unique_violation, stored_version, with_source,
+    ConnectionColumns, ConnectionRow,
 };
 
 const BACKEND: &str = "postgres";

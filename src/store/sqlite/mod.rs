@@ -32,7 +32,8 @@ use crate::credentials::{
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, is_unique_violation, stored_version, ConnectionColumns, ConnectionRow,
+    backend_error, credential_version, is_unique_violation, stored_version, ConnectionColumns,
+    ConnectionRow,
 };
 
 const BACKEND: &str = "sqlite";

@@ -133,12 +133,19 @@ impl DedupStore for InMemoryDedupStore {
         Ok(())
     }
 
-    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+    async fn extend(
+        &self,
+        token: &ClaimToken,
+        visibility_timeout: Duration,
+    ) -> Result<bool, Error> {
         let now = Instant::now();
         let mut map = self.lock();
         let key = (token.scope.clone(), token.event_id.clone());
         match map.entries.get_mut(&key) {
-            Some(e) if e.expires > now && matches!(&e.state, State::InFlight { nonce } if **nonce == *token.nonce()) => {
+            Some(e)
+                if e.expires > now
+                    && matches!(&e.state, State::InFlight { nonce } if **nonce == *token.nonce()) =>
+            {
                 e.expires = now + visibility_timeout;
                 Ok(true)
             }

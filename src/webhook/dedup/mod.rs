@@ -134,7 +134,11 @@ pub trait DedupStore: Send + Sync + Debug {
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
-    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+    async fn extend(
+        &self,
+        token: &ClaimToken,
+        visibility_timeout: Duration,
+    ) -> Result<bool, Error> {
         let _ = (token, visibility_timeout);
         Ok(false)
     }

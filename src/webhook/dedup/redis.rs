@@ -242,7 +242,11 @@ impl DedupStore for RedisDedupStore {
         Ok(())
     }
 
-    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+    async fn extend(
+        &self,
+        token: &ClaimToken,
+        visibility_timeout: Duration,
+    ) -> Result<bool, Error> {
         let mut invocation = EXTEND.prepare_invoke();
         invocation
             .key(self.key(token.scope(), token.event_id()))

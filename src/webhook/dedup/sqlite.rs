@@ -217,7 +217,11 @@ impl DedupStore for SqliteDedupStore {
         Ok(())
     }
 
-    async fn extend(&self, token: &ClaimToken, visibility_timeout: Duration) -> Result<bool, Error> {
+    async fn extend(
+        &self,
+        token: &ClaimToken,
+        visibility_timeout: Duration,
+    ) -> Result<bool, Error> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE switchboard_webhook_dedup SET expires_at_ms = ?4 \
