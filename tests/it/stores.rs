@@ -132,6 +132,7 @@ macro_rules! every_backend {
             connection_record_round_trips_every_field => connection_round_trips_every_field(conns);
             connection_list_returns_only_that_tenant => list_returns_only_that_tenant(conns);
             connection_concurrent_increments_lose_no_update => concurrent_connection_increments(conns);
+            connection_webhook_token_and_routing_key_find_one_record_in_any_tenant => webhook_lookups(conns);
         );
     )*};
 }
@@ -340,6 +341,8 @@ async fn connection_round_trips_every_field(s: &dyn ConnectionStore) {
     r.last_event = ms(0);
     r.last_error = Some("HTTP 401 from provider (redacted)".into());
     r.consecutive_failures = u32::MAX;
+    r.webhook_token = Some("tok_round_trip_0123456789".into());
+    r.webhook_routing_key = Some("acct_123".into());
     assert_eq!(s.save(&r).await.unwrap(), 1);
     let got = s.load(&r.tenant, &r.id).await.unwrap().expect("saved");
     r.version = 1;
@@ -355,6 +358,8 @@ async fn connection_round_trips_every_field(s: &dyn ConnectionStore) {
     cleared.last_event = None;
     cleared.last_error = None;
     cleared.consecutive_failures = 0;
+    cleared.webhook_token = None;
+    cleared.webhook_routing_key = None;
     assert_eq!(s.save(&cleared).await.unwrap(), 2);
     cleared.version = 2;
     assert_eq!(
@@ -370,6 +375,48 @@ async fn connection_round_trips_every_field(s: &dyn ConnectionStore) {
         s.save(&r).await.unwrap();
         let got = s.load(&r.tenant, &r.id).await.unwrap().unwrap();
         assert_eq!(got.status, status);
+    }
+}
+
+async fn webhook_lookups(s: &dyn ConnectionStore) {
+    // Two tenants with the same connection id: the token tells them apart.
+    let mut a = record("tenant-a", "crm");
+    a.webhook_token = Some("token-of-a-0000000000".into());
+    a.webhook_routing_key = Some("acct_A".into());
+    let mut b = record("tenant-b", "crm");
+    b.webhook_token = Some("token-of-b-0000000000".into());
+    b.webhook_routing_key = Some("acct_B".into());
+    s.save(&a).await.unwrap();
+    s.save(&b).await.unwrap();
+    let found = s.find_by_webhook_token("token-of-b-0000000000").await.unwrap();
+    assert_eq!(found.map(|r| r.tenant), Some(TenantId::from("tenant-b")));
+    assert_eq!(s.find_by_webhook_token("token-of-c-0000000000").await.unwrap(), None);
+    let found = s.find_by_routing_key("stripe", "acct_A").await.unwrap();
+    assert_eq!(found.map(|r| r.tenant), Some(TenantId::from("tenant-a")));
+    assert_eq!(s.find_by_routing_key("docusign", "acct_A").await.unwrap(), None);
+    assert_eq!(s.find_by_routing_key("stripe", "acct_C").await.unwrap(), None);
+
+    // A token or a (template, routing key) names one record: taking one is a conflict, on
+    // insert and on update, and changes nothing.
+    let mut c = record("tenant-c", "crm");
+    c.webhook_token = Some("token-of-a-0000000000".into());
+    assert_conflict(s.save(&c).await, "already used by another connection");
+    c.webhook_token = Some("token-of-c-0000000000".into());
+    c.webhook_routing_key = Some("acct_B".into());
+    assert_conflict(s.save(&c).await, "already used by another connection");
+    assert_eq!(s.load(&c.tenant, &c.id).await.unwrap(), None);
+    c.webhook_routing_key = None;
+    assert_eq!(s.save(&c).await.unwrap(), 1);
+    c.version = 1;
+    c.webhook_routing_key = Some("acct_A".into());
+    assert_conflict(s.save(&c).await, "already used by another connection");
+    // The same key under another template is free; records without a key are many.
+    c.template = "docusign".into();
+    assert_eq!(s.save(&c).await.unwrap(), 2);
+    for i in 0..3 {
+        s.save(&record("tenant-d", &format!("plain-{i}")))
+            .await
+            .unwrap();
     }
 }
 
@@ -499,6 +546,74 @@ mod sqlite_only {
             // The healthy record still loads.
             let ok = ConnectionStore::load(&store, &"t1".into(), &"c1".into()).await;
             assert!(ok.unwrap().is_some());
+        })
+        .catch_unwind()
+        .await;
+        store.close().await;
+        sqlite_support::remove(&path);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    /// A file written before webhook tokens existed (only the first migration applied, a row
+    /// without the new columns) still loads after the upgrade, and the connection gets a
+    /// webhook token on first use.
+    #[tokio::test]
+    async fn rows_stored_before_webhook_tokens_still_load_and_get_a_token() {
+        use switchboard::connections::Connections;
+
+        let path = sqlite_support::temp_path();
+        let old = std::env::temp_dir().join(format!("switchboard-old-{:016x}", fastrand::u64(..)));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/store/sqlite/migrations/20250601000001_switchboard_stores.sql"
+            ),
+            old.join("20250601000001_switchboard_stores.sql"),
+        )
+        .unwrap();
+        let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&raw)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO switchboard_connections (tenant, id, template, name, status, config, \
+             consecutive_failures, version) VALUES ('t1', 'c1', 'test', 'Old', 'active', '{}', 0, 1)",
+        )
+        .execute(&raw)
+        .await
+        .unwrap();
+        raw.close().await;
+        std::fs::remove_dir_all(&old).unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let outcome = AssertUnwindSafe(async {
+            let (t, c) = (TenantId::from("t1"), ConnectionId::from("c1"));
+            let legacy = ConnectionStore::load(&store, &t, &c).await.unwrap().unwrap();
+            assert_eq!((legacy.webhook_token, legacy.version), (None, 1));
+            let connections = Connections::new(
+                crate::support::builder().build().unwrap(),
+                crate::webhook_router::vault(),
+                crate::webhook_router::registry(),
+            )
+            .with_connection_store(Arc::new(store.clone()));
+            let path = connections.webhook_path(&t, &c, "/webhooks").await.unwrap();
+            let token = path.strip_prefix("/webhooks/test/").unwrap().to_string();
+            assert!(token.len() >= 22, "{token}");
+            // Stable from now on, and findable.
+            assert_eq!(
+                connections.webhook_path(&t, &c, "/webhooks").await.unwrap(),
+                path
+            );
+            let found = store.find_by_webhook_token(&token).await.unwrap().unwrap();
+            assert_eq!((found.tenant, found.id), (t, c));
         })
         .catch_unwind()
         .await;
