@@ -388,13 +388,27 @@ async fn webhook_lookups(s: &dyn ConnectionStore) {
     b.webhook_routing_key = Some("acct_B".into());
     s.save(&a).await.unwrap();
     s.save(&b).await.unwrap();
-    let found = s.find_by_webhook_token("token-of-b-0000000000").await.unwrap();
+    let found = s
+        .find_by_webhook_token("token-of-b-0000000000")
+        .await
+        .unwrap();
     assert_eq!(found.map(|r| r.tenant), Some(TenantId::from("tenant-b")));
-    assert_eq!(s.find_by_webhook_token("token-of-c-0000000000").await.unwrap(), None);
+    assert_eq!(
+        s.find_by_webhook_token("token-of-c-0000000000")
+            .await
+            .unwrap(),
+        None
+    );
     let found = s.find_by_routing_key("stripe", "acct_A").await.unwrap();
     assert_eq!(found.map(|r| r.tenant), Some(TenantId::from("tenant-a")));
-    assert_eq!(s.find_by_routing_key("docusign", "acct_A").await.unwrap(), None);
-    assert_eq!(s.find_by_routing_key("stripe", "acct_C").await.unwrap(), None);
+    assert_eq!(
+        s.find_by_routing_key("docusign", "acct_A").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.find_by_routing_key("stripe", "acct_C").await.unwrap(),
+        None
+    );
 
     // A token or a (template, routing key) names one record: taking one is a conflict, on
     // insert and on update, and changes nothing.
@@ -596,7 +610,10 @@ mod sqlite_only {
         let store = SqliteStore::open(&path).await.unwrap();
         let outcome = AssertUnwindSafe(async {
             let (t, c) = (TenantId::from("t1"), ConnectionId::from("c1"));
-            let legacy = ConnectionStore::load(&store, &t, &c).await.unwrap().unwrap();
+            let legacy = ConnectionStore::load(&store, &t, &c)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!((legacy.webhook_token, legacy.version), (None, 1));
             let connections = Connections::new(
                 crate::support::builder().build().unwrap(),

@@ -6,7 +6,7 @@
 //! The harness here (a host integration `test` whose webhooks are signed with a per-connection
 //! `secret`) is shared with `webhook_tenants.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -593,6 +593,7 @@ async fn missing_connections_are_not_found() {
 #[cfg(feature = "axum")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_routes_map_outcomes_to_status_codes() {
+    use std::sync::atomic::AtomicBool;
     use switchboard::test_util::LoopbackServer;
 
     let connections = connections();

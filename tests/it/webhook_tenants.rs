@@ -16,9 +16,7 @@ use switchboard::webhook::router::{
 };
 use switchboard::{ConnectionId, TenantId};
 
-use crate::webhook_router::{
-    connect, connections, now_secs, registry, sign, vault, ROUTED, STANDARD, TEMPLATE,
-};
+use crate::webhook_router::{connect, connections, now_secs, sign, ROUTED, STANDARD, TEMPLATE};
 
 /// What the handlers saw: (tenant, connection, event id, body).
 type Seen = Arc<Mutex<Vec<(String, String, String, Bytes)>>>;
@@ -233,6 +231,7 @@ async fn payload_routed_webhooks_are_verified_with_the_routed_connection_secrets
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_one_connection_secret_leaves_the_others_alone_on_sqlite() {
+    use crate::webhook_router::{registry, vault};
     use switchboard::store::sqlite::SqliteStore;
 
     let store = SqliteStore::in_memory().await.unwrap();
