@@ -70,7 +70,8 @@ pub use models::{
 };
 pub use template::StripeIntegration;
 pub use webhook::{
-    test_header, StripeVerifier, StripeVerifierBuilder, DEFAULT_TOLERANCE, SIGNATURE_HEADER,
+    test_header, ConstructEventError, StripeVerifier, StripeVerifierBuilder, DEFAULT_TOLERANCE,
+    SIGNATURE_HEADER,
 };
 
 /// Stripe's API host.

@@ -1,10 +1,58 @@
-//! [`StripeVerifier`]: checks `Stripe-Signature` on inbound webhooks, and signs test payloads
-//! for hosts' own tests ([`StripeVerifier::sign`], [`test_header`]).
+//! [`StripeVerifier`]: checks `Stripe-Signature` on inbound webhooks, parses the verified body
+//! as an [`Event`] ([`StripeVerifier::construct_event`]), and signs test payloads for hosts'
+//! own tests ([`StripeVerifier::sign`], [`test_header`]).
 //!
 //! The header is `t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=...]`; each `v1` is
-//! `hex(HMAC-SHA256(key = the endpoint secret's bytes as written, "whsec_" included,
-//! msg = "<t>.<raw body>"))`. Every `v1` is checked against every configured secret, so both
-//! sides can rotate. Other schemes (`v0`) are ignored, as the official SDKs do.
+//! `hex(HMAC-SHA256(key = the endpoint secret's bytes, "whsec_" included,
+//! msg = "<t>.<raw body>"))`, `<t>` written in plain decimal. Every `v1` is checked against
+//! every configured secret, so both sides can rotate. Other schemes (`v0`) are ignored, as the
+//! official SDKs do.
+//!
+//! # Tolerance
+//!
+//! By default the signed timestamp must be within five minutes of our clock, as in the SDKs'
+//! `constructEvent` / `construct_event` / `ConstructEvent`. To replay stored events (whose
+//! timestamps are old by design), switch it off with
+//! [`StripeVerifierBuilder::ignore_tolerance`], as the SDKs' low-level verify allows
+//! (stripe-node `signature.verifyHeader` with no tolerance, stripe-python
+//! `WebhookSignature.verify_header(..., tolerance=None)`, stripe-go
+//! `ValidatePayloadIgnoringTolerance`). The signature is still checked, and
+//! [`Verified::timestamp`] still reports the signed time.
+//!
+//! # Deliberate differences from the official SDKs
+//!
+//! Compared with stripe-node 22.5 (`src/Webhooks.ts`), stripe-python 15.3 (`stripe/_webhook.py`)
+//! and stripe-go v86 (`webhook/client.go`):
+//!
+//! - **Future timestamps are rejected** beyond the tolerance; the SDKs only reject old ones
+//!   (`now - t > tolerance`). A timestamp far ahead is as suspicious as an old one, and
+//!   Stripe's clock is not ahead of ours by minutes.
+//! - **`tolerance(Duration::ZERO)` is a zero-second window**, not "off" as a tolerance of `0`
+//!   is in stripe-node's and stripe-python's low-level verify: switching the check off takes
+//!   the explicit [`StripeVerifierBuilder::ignore_tolerance`], so a zero read from a setting
+//!   cannot turn it off by accident.
+//! - **Secrets are trimmed** of surrounding whitespace, and blank ones ignored (then every
+//!   request fails with [`WebhookError::SecretMissing`]). The SDKs use the secret as given (an
+//!   extra newline makes every signature fail; stripe-node only mentions it in its message).
+//!   Several secrets may be active; the SDKs take one.
+//! - **The header is parsed leniently where it is harmless**: spaces around items, keys and
+//!   values are ignored (the SDKs match `t` and `v1` exactly, so ` v1=...` is not a
+//!   signature to them); the first `t` wins (stripe-python; stripe-node and stripe-go take the
+//!   last); items without `=` are skipped (stripe-go rejects the header).
+//! - **The timestamp must be whole, non-negative seconds** (`t=12abc` and `t=-5` are
+//!   `InvalidHeader`; stripe-node reads `12abc` as 12, and all three accept a negative number).
+//!   It is signed in plain decimal, as all three SDKs do, so `t=0012` is checked as `12`.
+//! - **`v1` hex is compared as bytes**, so upper-case hex matches (as in stripe-go, which
+//!   decodes it; stripe-node and stripe-python compare lower-case text).
+//! - **The timestamp is checked before the HMAC** (as stripe-go; stripe-node and stripe-python
+//!   check the signature first): a stale request with a bad signature is reported as
+//!   `TimestampOutsideTolerance`, not `NoSignatureMatched`.
+//! - **An empty body is verified like any other** (stripe-node refuses it before checking).
+//! - **Parsing the event** ([`StripeVerifier::construct_event`], [`Event::from_slice`]) reports
+//!   a body that is not JSON, or not an event, as a typed [`DecodeError`] with the place it
+//!   failed (a JSON pointer, and line and column), never the content; a thin event
+//!   (`v2.core.event`) is refused as in the SDKs. The event's `api_version` is not compared
+//!   with ours (stripe-go does, unless told not to): unknown fields are kept, not dropped.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,7 +62,9 @@ use http::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use super::models::Event;
 use crate::webhook::{Verified, WebhookError, WebhookRequest, WebhookVerifier};
+use crate::DecodeError;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -32,7 +82,9 @@ static SIGNATURE_KEY: HeaderName = HeaderName::from_static("stripe-signature");
 /// Several secrets may be active (rotation); any `v1` signature matching any of them passes.
 /// Without a secret it fails closed ([`WebhookError::SecretMissing`]). The timestamp must be
 /// within the tolerance of our clock in both directions (the SDKs check only the past; a
-/// timestamp far in the future is as suspicious as an old one).
+/// timestamp far in the future is as suspicious as an old one), unless the tolerance is
+/// switched off for replays. Every difference from the official SDKs is listed in the
+/// [module docs](self#deliberate-differences-from-the-official-sdks).
 ///
 /// ```
 /// use switchboard::stripe::StripeVerifier;
@@ -48,7 +100,8 @@ pub struct StripeVerifier {
     // Keyed HMAC states, one per secret: cloning one skips re-deriving the key pads. As
     // sensitive as the secrets and never printed.
     keys: Vec<HmacSha256>,
-    tolerance: Duration,
+    /// `None`: not checked (replays).
+    tolerance: Option<Duration>,
 }
 
 impl fmt::Debug for StripeVerifier {
@@ -64,7 +117,7 @@ impl fmt::Debug for StripeVerifier {
 #[must_use]
 pub struct StripeVerifierBuilder {
     secrets: Vec<SecretString>,
-    tolerance: Duration,
+    tolerance: Option<Duration>,
 }
 
 impl fmt::Debug for StripeVerifierBuilder {
@@ -80,17 +133,29 @@ impl fmt::Debug for StripeVerifierBuilder {
 }
 
 impl StripeVerifierBuilder {
-    /// Adds an endpoint secret (`whsec_...`), used as written. The first one added signs in
-    /// [`StripeVerifier::sign`]. Blank secrets are ignored, so an empty setting cannot turn
-    /// verification off.
+    /// Adds an endpoint secret (`whsec_...`), used as written apart from surrounding
+    /// whitespace, which is trimmed (a stray newline from a secret file would otherwise fail
+    /// every request). The first one added signs in [`StripeVerifier::sign`]. Blank secrets
+    /// are ignored, so an empty setting cannot turn verification off.
     pub fn secret(mut self, secret: impl Into<SecretString>) -> Self {
         self.secrets.push(secret.into());
         self
     }
 
-    /// The accepted distance between the signed timestamp and our clock (default 300 s).
+    /// The accepted distance between the signed timestamp and our clock, in both directions
+    /// (default 300 s). `Duration::ZERO` is a zero-second window, not "off": see
+    /// [`ignore_tolerance`](Self::ignore_tolerance).
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.tolerance = tolerance;
+        self.tolerance = Some(tolerance);
+        self
+    }
+
+    /// Does not check the signed timestamp at all, for replaying stored events (the SDKs'
+    /// low-level verify without a tolerance; stripe-go's `...IgnoringTolerance`). The
+    /// signature is still required. Do not use it on a live endpoint: a captured request could
+    /// then be replayed forever, and only de-duplication on the event id would stop it.
+    pub fn ignore_tolerance(mut self) -> Self {
+        self.tolerance = None;
         self
     }
 
@@ -115,7 +180,7 @@ impl StripeVerifier {
     pub fn builder() -> StripeVerifierBuilder {
         StripeVerifierBuilder {
             secrets: Vec::new(),
-            tolerance: DEFAULT_TOLERANCE,
+            tolerance: Some(DEFAULT_TOLERANCE),
         }
     }
 
@@ -124,19 +189,23 @@ impl StripeVerifier {
         Self::builder().secret(secret).build()
     }
 
-    /// The tolerance in force.
-    pub fn tolerance(&self) -> Duration {
+    /// The tolerance in force; `None` when it is switched off
+    /// ([`StripeVerifierBuilder::ignore_tolerance`]).
+    pub fn tolerance(&self) -> Option<Duration> {
         self.tolerance
     }
 
     /// Verifies `request` against the clock `now` (tests pin it; [`WebhookVerifier::verify`]
     /// uses the system clock). On success, `event_id` is the payload's top-level `id`, read
-    /// only once the signature is good.
+    /// only once the signature is good. It is read cheaply from a leading `"id"` key without
+    /// parsing the rest, so a signed body that is not valid JSON may still give one; parse the
+    /// body ([`construct_event`](Self::construct_event)) to know it is an event.
     ///
     /// # Errors
     /// `SecretMissing` without a secret; `MissingHeader` without a (non-empty)
     /// `Stripe-Signature`; `InvalidHeader` when it has no timestamp or no `v1` signature;
-    /// `TimestampOutsideTolerance`; `NoSignatureMatched` otherwise. All name the header.
+    /// `TimestampOutsideTolerance` (unless the tolerance is off); `NoSignatureMatched`
+    /// otherwise. All name the header.
     pub fn verify_at(
         &self,
         request: &WebhookRequest<'_>,
@@ -183,23 +252,34 @@ impl StripeVerifier {
         if !any_v1 {
             return Err(invalid("no signature with the expected scheme `v1`"));
         }
-        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let skew = i128::from(now_secs) - i128::from(t);
-        if skew.unsigned_abs() > u128::from(self.tolerance.as_secs()) {
-            return Err(WebhookError::TimestampOutsideTolerance {
-                header: SIGNATURE_HEADER,
-                skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
-                    i64::MAX
-                } else {
-                    i64::MIN
-                }),
-                tolerance_secs: self.tolerance.as_secs(),
-            });
+        if let Some(tolerance) = self.tolerance {
+            let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let skew = i128::from(now_secs) - i128::from(t);
+            if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
+                return Err(WebhookError::TimestampOutsideTolerance {
+                    header: SIGNATURE_HEADER,
+                    skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
+                        i64::MAX
+                    } else {
+                        i64::MIN
+                    }),
+                    tolerance_secs: tolerance.as_secs(),
+                });
+            }
         }
+        // The SDKs sign the number they parsed, in plain decimal (`t=0012` is signed as `12`);
+        // the common, already plain header is used as is.
+        let plain;
+        let t_signed = if (t_raw.len() > 1 && t_raw.starts_with('0')) || t_raw.starts_with('+') {
+            plain = t.to_string();
+            plain.as_str()
+        } else {
+            t_raw
+        };
         for key in &self.keys {
             // HMAC of "<t>.<body>" fed in pieces: the payload is never copied.
             let mut mac = key.clone();
-            mac.update(t_raw.as_bytes());
+            mac.update(t_signed.as_bytes());
             mac.update(b".");
             mac.update(request.body);
             // Constant-time compares (`verify_slice`). It consumes the state: the common case,
@@ -222,6 +302,33 @@ impl StripeVerifier {
         })
     }
 
+    /// Verifies `request` (as [`WebhookVerifier::verify`]) and parses its body as an [`Event`],
+    /// like the SDKs' `constructEvent`.
+    ///
+    /// # Errors
+    /// [`ConstructEventError::Signature`] as for [`verify_at`](Self::verify_at);
+    /// [`ConstructEventError::Json`] when the signed body is not JSON or not an event, with a
+    /// JSON pointer and the line and column where it went wrong (never the content).
+    pub fn construct_event(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Event, ConstructEventError> {
+        self.construct_event_at(request, SystemTime::now())
+    }
+
+    /// [`construct_event`](Self::construct_event) against the clock `now`.
+    ///
+    /// # Errors
+    /// As for [`construct_event`](Self::construct_event).
+    pub fn construct_event_at(
+        &self,
+        request: &WebhookRequest<'_>,
+        now: SystemTime,
+    ) -> Result<Event, ConstructEventError> {
+        self.verify_at(request, now)?;
+        Ok(Event::from_slice(request.body)?)
+    }
+
     /// The `Stripe-Signature` value (`t=<t>,v1=<hex>`) for `payload` at `timestamp` under the
     /// first secret, for hosts' tests of their webhook handlers.
     ///
@@ -237,6 +344,18 @@ impl WebhookVerifier for StripeVerifier {
     fn verify(&self, request: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
         self.verify_at(request, SystemTime::now())
     }
+}
+
+/// Why [`StripeVerifier::construct_event`] gave no event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConstructEventError {
+    /// The request did not verify; nothing in the body was read.
+    #[error(transparent)]
+    Signature(#[from] WebhookError),
+    /// The request verified, but its body is not JSON, or not a Stripe event.
+    #[error("signed webhook body is not a Stripe event: {0}")]
+    Json(#[from] DecodeError),
 }
 
 /// The `Stripe-Signature` value for `payload` signed with `secret` at `timestamp` (like

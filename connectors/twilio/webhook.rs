@@ -20,8 +20,29 @@
 //!   URL, then to the URL as received). Only turn this on when a proxy you run sets (and
 //!   overwrites) those headers; otherwise a caller could pick the URL that gets checked.
 //!
-//! Every URL is tried as given and with the scheme's default port added (443 / 80), because
-//! Twilio signs the URL as configured in the console, with or without the port.
+//! # Ports: as twilio-node and twilio-python
+//!
+//! Twilio signs the URL as configured in the console, and its back end is not consistent about
+//! the port, so both official SDKs try two spellings, and so do we: a URL with an explicit port
+//! (any port, `:8443` as much as `:443`) is tried as given and with the port removed; a URL
+//! without one is tried as given and with the scheme's default port added (`:443` for https,
+//! `:80` for http). A signature over any *other* port is rejected, as the SDKs reject it: a
+//! request received at `https://h/x` signed over `https://h:8443/x` fails, and so does one
+//! received at `https://h:8443/x` signed over `https://h:9000/x`. The table of every case was
+//! checked against both SDKs' own validators (`tests/it/twilio/webhook.rs`).
+//!
+//! # Replays and de-duplication
+//!
+//! Twilio signatures carry no timestamp, so there is no replay window to check, and the
+//! `I-Twilio-Idempotency-Token` header is not signed: anyone holding a captured request can
+//! re-send it with a new token. [`Verified::event_id`] is therefore derived from signed content
+//! only: `twsig_<hex SHA-256 of the signature and the signed parameters (or JSON body)>`. The
+//! same signed request is always a duplicate, whatever its token, the order or encoding of its
+//! form fields, or the port spelling of its URL. Twilio's own retries of a delivery carry the
+//! same URL and parameters, hence the same signature, and are duplicates too. The cost: two
+//! deliveries whose URL and parameters are byte-for-byte identical count as one (Twilio's
+//! callbacks carry the resource's SID and status, so distinct events differ). Read the token
+//! from the headers ([`IDEMPOTENCY_TOKEN_HEADER`]) if you want it for logs.
 //!
 //! # Where the official SDKs disagree: an apostrophe in the query
 //!
@@ -34,11 +55,34 @@
 //! signed the request, and accepting one more spelling of the same URL gives a forger
 //! nothing: every candidate still needs the HMAC key. The `sdk_divergence` vector tests this.
 //!
-//! Twilio signatures carry no timestamp, so there is no replay window to check: de-duplicate
-//! on [`Verified::event_id`] (Twilio's `I-Twilio-Idempotency-Token`) instead.
-//!
 //! Values of a repeated parameter are sorted and exact duplicates dropped, as both official
 //! SDKs do.
+//!
+//! # Deliberate differences from the official SDKs
+//!
+//! Compared with twilio-node 6.0 (`src/webhooks/webhooks.ts`, `validateRequest`,
+//! `validateRequestWithBody`) and twilio-python 9.11 (`twilio/request_validator.py`):
+//!
+//! - **De-duplication id**: the SDKs only validate; the id above is ours (see "Replays").
+//! - **Port with credentials**: for `https://user:pw@h:8443/x` twilio-python's `remove_port`
+//!   cuts the netloc at the first `:` (leaving `https://user/x`) and so rejects a signature
+//!   over `https://user:pw@h/x`; twilio-node, and we, accept it.
+//! - **Legacy query string**: twilio-node's second try re-encodes the whole query with Node's
+//!   `querystring` module (which also turns `+` into `%20` and groups repeated keys); we only
+//!   undo the `'` → `%27` encoding, the difference that real frameworks produce. A signature
+//!   that only twilio-node's full re-encoding would match is rejected here.
+//! - **Parameters** come from the raw form body (the SDKs take the framework's parsed map):
+//!   invalid UTF-8 is replaced with U+FFFD, `+` is a space, a malformed `%` escape is kept as
+//!   written, and sorting is by byte (= code point) order, as twilio-python does; twilio-node
+//!   sorts by UTF-16 code unit, which differs only for characters beyond U+FFFF.
+//! - **`bodySHA256`**: present in the query means a JSON request, whatever the body; it is
+//!   compared without regard to hex case (the SDKs compare the lowercase string; the URL
+//!   holding it is signed either way).
+//! - **Signature header**: decoded from base64 and compared as 20 bytes in constant time;
+//!   surrounding whitespace is ignored. The SDKs compare the base64 text.
+//! - **Configuration**: several auth tokens may be active (rotation); an empty token is a
+//!   [`ConfigError`] rather than an HMAC under an empty key; the URL is never guessed from the
+//!   `Host` header (see "Which URL is checked").
 
 use std::borrow::Cow;
 use std::fmt;
@@ -57,7 +101,8 @@ type HmacSha1 = Hmac<Sha1>;
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
-/// The header Twilio puts a per-delivery id in (used as [`Verified::event_id`]).
+/// The header Twilio puts a per-delivery id in. It is not signed, so it is *not* the
+/// de-duplication id (see the [module docs](self#replays-and-de-duplication)).
 pub const IDEMPOTENCY_TOKEN_HEADER: &str = "I-Twilio-Idempotency-Token";
 
 /// Verifies `X-Twilio-Signature`. See the [module docs](self) for the URL modes and the
@@ -217,7 +262,7 @@ impl TwilioVerifier {
     }
 
     /// The URL that is checked for `request`, after the public-base and forwarded-header
-    /// rules (before the default-port and apostrophe variants). For diagnostics.
+    /// rules (before the port and apostrophe variants). For diagnostics.
     ///
     /// # Errors
     /// As for [`WebhookVerifier::verify`], for the URL part.
@@ -273,7 +318,8 @@ impl TwilioVerifier {
             })
     }
 
-    fn check(&self, request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+    /// Checks the signature; on success, the de-duplication id of the signed content.
+    fn check(&self, request: &WebhookRequest<'_>) -> Result<String, WebhookError> {
         let header = request
             .headers
             .get(SIGNATURE_HEADER)
@@ -322,7 +368,14 @@ impl TwilioVerifier {
         // The URL as given first (the common case, no allocation), then the other spellings.
         if signed_by_any(url.as_str()) || candidates(&url).iter().skip(1).any(|c| signed_by_any(c))
         {
-            return Ok(());
+            // What the signature covers besides the URL: the sorted parameters of a form, or
+            // the body of a JSON request (pinned by `bodySHA256` in the signed URL).
+            let covered = if body_hash.is_some() {
+                request.body
+            } else {
+                &suffix
+            };
+            return Ok(dedup_id(&signature, covered));
         }
         Err(WebhookError::NoSignatureMatched {
             header: SIGNATURE_HEADER,
@@ -332,23 +385,39 @@ impl TwilioVerifier {
 }
 
 impl WebhookVerifier for TwilioVerifier {
-    /// Verifies the signature of `request`; [`WebhookRequest::url`] is required.
+    /// Verifies the signature of `request`; [`WebhookRequest::url`] is required. On success,
+    /// [`Verified::event_id`] is the id of the signed content (`twsig_...`, see the
+    /// [module docs](self#replays-and-de-duplication)).
     ///
     /// # Errors
     /// `MissingHeader` / `InvalidHeader` naming `X-Twilio-Signature` (or the forwarded header
     /// at fault); `NoSignatureMatched` when no token signs any candidate URL, or the body does
     /// not hash to `bodySHA256`.
     fn verify(&self, request: &WebhookRequest<'_>) -> Result<Verified, WebhookError> {
-        self.check(request)?;
+        let id = self.check(request)?;
         Ok(Verified {
-            event_id: request
-                .headers
-                .get(IDEMPOTENCY_TOKEN_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            event_id: Some(id),
             ..Verified::default()
         })
     }
+}
+
+/// The de-duplication id of a verified request: `twsig_` and the hex SHA-256 of the decoded
+/// signature and the signed parameters (or JSON body), so it depends only on what Twilio
+/// signed. The unsigned `I-Twilio-Idempotency-Token` is deliberately left out: a captured
+/// request re-sent with a fresh token gets the same id, and so does one whose form fields were
+/// re-ordered, re-encoded (`+` / `%20`) or whose URL was re-spelt (port, `%27`), since all of
+/// those verify with the same signature.
+fn dedup_id(signature: &[u8], covered: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"switchboard/twilio/dedup/v1\0");
+    // The signature is always 20 bytes (checked before), so the two parts cannot run together.
+    h.update(signature);
+    h.update(covered);
+    let mut id = String::with_capacity(6 + 64);
+    id.push_str("twsig_");
+    id.push_str(&hex::encode(h.finalize()));
+    id
 }
 
 fn first_value<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
@@ -448,16 +517,23 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// The spellings of `url` that Twilio may have signed: as given, with the default port added
-/// (the `url` crate drops an explicit default port), and each with `%27` written as `'`.
+/// The spellings of `url` that Twilio may have signed, as twilio-node's `validateRequest` builds
+/// them: the URL with its port removed and with it added (an explicit port is kept as is, a
+/// missing one becomes the scheme's default, 443 or 80), and each of those with `%27` written
+/// as `'` (our stand-in for its "legacy querystring" retry). The URL as given is always one of
+/// the first two: the `url` crate, like the WHATWG parser, drops an explicit default port.
 fn candidates(url: &url::Url) -> Vec<String> {
     let s = url.as_str();
     let mut out = Vec::with_capacity(4);
     out.push(s.to_string());
-    if url.port().is_none() {
-        if let (Some(port), Some(at)) = (url.port_or_known_default(), authority_end(s)) {
-            out.push(format!("{}:{port}{}", &s[..at], &s[at..]));
+    if url.port().is_some() {
+        // Any explicit port, not only 80/443: both SDKs also try the URL without it.
+        let mut bare = url.clone();
+        if bare.set_port(None).is_ok() {
+            out.push(bare.as_str().to_string());
         }
+    } else if let (Some(port), Some(at)) = (url.port_or_known_default(), authority_end(s)) {
+        out.push(format!("{}:{port}{}", &s[..at], &s[at..]));
     }
     if url.query().is_some_and(|q| q.contains("%27")) {
         let legacy: Vec<String> = out
@@ -566,7 +642,30 @@ mod tests {
                 "https://user:pw@example.com:443/p?q=it's",
             ]
         );
-        assert_eq!(candidates(&url("http://example.com:1234/x")).len(), 1);
+        // Any explicit port is also tried without it (twilio-node's `removePort`, twilio-python's
+        // `remove_port`); a default port written out is dropped by the parser and added back.
+        assert_eq!(
+            candidates(&url("http://example.com:1234/x")),
+            ["http://example.com:1234/x", "http://example.com/x"]
+        );
+        assert_eq!(
+            candidates(&url("https://[::1]:8443/x?a=1")),
+            ["https://[::1]:8443/x?a=1", "https://[::1]/x?a=1"]
+        );
+        assert_eq!(
+            candidates(&url("https://example.com:443/x")),
+            ["https://example.com/x", "https://example.com:443/x"]
+        );
+    }
+
+    #[test]
+    fn the_dedup_id_depends_on_the_signature_and_the_signed_content_only() {
+        let sig = [7u8; 20];
+        let id = dedup_id(&sig, b"a1b2");
+        assert!(id.starts_with("twsig_") && id.len() == 6 + 64, "{id}");
+        assert_eq!(id, dedup_id(&sig, b"a1b2"));
+        assert_ne!(id, dedup_id(&[8u8; 20], b"a1b2"));
+        assert_ne!(id, dedup_id(&sig, b"a1b3"));
     }
 
     #[test]

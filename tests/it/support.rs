@@ -127,7 +127,12 @@ pub(crate) fn vectors_dir() -> PathBuf {
 /// Every `*.json` file in [`vectors_dir`], sorted, parsed. A file that cannot be read or parsed
 /// is returned as an `Err` naming it, so a runner reports it instead of skipping it silently.
 pub(crate) fn vector_files() -> Vec<(String, Result<serde_json::Value, String>)> {
-    let dir = vectors_dir();
+    vector_files_in(&vectors_dir())
+}
+
+/// [`vector_files`] of another folder (tests of the runners use a temporary one, so the
+/// process-wide `SWITCHBOARD_VECTORS_DIR` is never changed under the other tests).
+pub(crate) fn vector_files_in(dir: &Path) -> Vec<(String, Result<serde_json::Value, String>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read vectors dir {}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -176,19 +181,30 @@ pub(crate) fn reason_of(err: &switchboard::webhook::WebhookError) -> Option<Reas
 
 /// Runs every vector of every file from [`vector_files`] whose `scheme` (a vector's own, else
 /// its file's) `is_scheme` accepts, through `run`. Fails on an unreadable file, on any failing
-/// vector (all are reported), and when no vector ran, so a wrong folder never passes.
+/// vector (all are reported), and when no vector ran, so a wrong folder never passes. Returns
+/// how many ran.
 pub(crate) fn run_vector_files(
     label: &str,
     is_scheme: impl Fn(&str) -> bool,
     run: impl Fn(&serde_json::Value) -> Result<(), String>,
-) {
+) -> usize {
+    run_vector_files_in(&vectors_dir(), label, is_scheme, run)
+}
+
+/// [`run_vector_files`] over the files of `dir`.
+pub(crate) fn run_vector_files_in(
+    dir: &Path,
+    label: &str,
+    is_scheme: impl Fn(&str) -> bool,
+    run: impl Fn(&serde_json::Value) -> Result<(), String>,
+) -> usize {
     let matches = |scheme: Option<&serde_json::Value>| {
         scheme
             .and_then(serde_json::Value::as_str)
             .is_some_and(|s| is_scheme(s.trim()))
     };
     let (mut ran, mut failures, mut used) = (0usize, Vec::new(), Vec::new());
-    for (fname, doc) in vector_files() {
+    for (fname, doc) in vector_files_in(dir) {
         let doc = match doc {
             Ok(doc) => doc,
             Err(e) => {
@@ -225,13 +241,13 @@ pub(crate) fn run_vector_files(
     println!(
         "{label} vectors: {ran} run, {} failed, from {} [{}]",
         failures.len(),
-        vectors_dir().display(),
+        dir.display(),
         used.join(", ")
     );
     assert!(
         ran > 0,
         "no {label} vector found in {} (wrong SWITCHBOARD_VECTORS_DIR?)",
-        vectors_dir().display()
+        dir.display()
     );
     assert!(
         failures.is_empty(),
@@ -239,4 +255,26 @@ pub(crate) fn run_vector_files(
         failures.len(),
         failures.join("\n  ")
     );
+    ran
+}
+
+/// A fresh, empty folder under the system temp dir, removed when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(label: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-{label}-{}-{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

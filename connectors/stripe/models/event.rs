@@ -43,13 +43,43 @@ pub struct Event {
 
 impl Event {
     /// Parses an event from raw bytes (a webhook body, after [`super::super::StripeVerifier`]
-    /// accepted it).
+    /// accepted it; [`super::super::StripeVerifier::construct_event`] does both).
     ///
     /// # Errors
-    /// A [`DecodeError`] with a JSON pointer to where the body went wrong (never a value).
+    /// A [`DecodeError`] saying where the body went wrong, never with a value from it: a
+    /// `pointer` to the field at fault (`""` for the document), and in `reason` the line and
+    /// column (`"not valid JSON at line 1 column 2"` for a body that is not JSON at all). A thin
+    /// event notification (`"object": "v2.core.event"`) is refused at `/object`, as the
+    /// official SDKs refuse it: it carries no object snapshot, fetch the event it names.
     pub fn from_slice(body: &[u8]) -> Result<Event, DecodeError> {
-        crate::decode_json(body)
+        let parsed = crate::decode_json::<Event>(body);
+        // Only looked at when it matters: a thin event fails to parse (no `data`), or, if it
+        // happened to have one, is caught by its `object`.
+        let thin = match &parsed {
+            Ok(e) => e.extra.get("object").and_then(Value::as_str) == Some(THIN_EVENT),
+            Err(_) => is_thin_event(body),
+        };
+        if thin {
+            return Err(DecodeError::new(
+                "/object",
+                "a thin event notification (`v2.core.event`), not an event with its object",
+            ));
+        }
+        parsed
     }
+}
+
+/// The `object` of a thin (v2) event notification.
+const THIN_EVENT: &str = "v2.core.event";
+
+fn is_thin_event(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow, default)]
+        object: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Object<'_>>(body)
+        .is_ok_and(|o| o.object.as_deref() == Some(THIN_EVENT))
 }
 
 impl HasId for Event {

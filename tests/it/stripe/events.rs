@@ -1,11 +1,13 @@
 //! Events: typed `data.object` for the modelled objects, unknown objects kept as JSON, and
-//! webhook sign → verify round trips with the typed rejections.
+//! webhook sign → verify round trips with the typed rejections, the tolerance switched off for
+//! replays, typed JSON errors for verified bodies that are not events, and the timestamp signed
+//! in plain decimal as the SDKs sign it.
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue};
 use serde_json::json;
-use switchboard::stripe::{test_header, Event, EventObject, StripeVerifier};
+use switchboard::stripe::{test_header, ConstructEventError, Event, EventObject, StripeVerifier};
 use switchboard::webhook::{WebhookError, WebhookRequest};
 
 use super::mock::fixture;
@@ -176,4 +178,147 @@ fn every_v1_is_checked_against_every_secret() {
     assert!(only_old
         .verify_at(&WebhookRequest::new(body, &headers(&theirs)), now)
         .is_ok());
+}
+
+#[test]
+fn the_tolerance_can_be_switched_off_to_replay_stored_events() {
+    let secret = "whsec_replay";
+    let body = event_of(fixture("customer"), "customer.created");
+    let signed_at = 1_600_000_000u64;
+    let sig = test_header(&body, secret, signed_at);
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+
+    let live = StripeVerifier::new(secret);
+    assert_eq!(live.tolerance(), Some(Duration::from_secs(300)));
+    assert!(matches!(
+        live.verify_at(&WebhookRequest::new(&body, &headers(&sig)), now),
+        Err(WebhookError::TimestampOutsideTolerance { .. })
+    ));
+
+    let replay = StripeVerifier::builder()
+        .secret(secret)
+        .ignore_tolerance()
+        .build();
+    assert_eq!(replay.tolerance(), None);
+    let ok = replay
+        .verify_at(&WebhookRequest::new(&body, &headers(&sig)), now)
+        .unwrap();
+    assert_eq!(ok.event_id.as_deref(), Some("evt_test_1"));
+    assert_eq!(
+        ok.timestamp,
+        Some(UNIX_EPOCH + Duration::from_secs(signed_at)),
+        "the signed time is still reported"
+    );
+    // A timestamp ahead of us too (the SDKs never check that side).
+    let ahead = test_header(&body, secret, 1_900_000_000);
+    assert!(replay
+        .verify_at(&WebhookRequest::new(&body, &headers(&ahead)), now)
+        .is_ok());
+    // The signature is still required.
+    let forged = test_header(&body, "whsec_someone_else", signed_at);
+    assert!(matches!(
+        replay.verify_at(&WebhookRequest::new(&body, &headers(&forged)), now),
+        Err(WebhookError::NoSignatureMatched { .. })
+    ));
+    // `tolerance(ZERO)` is a zero-second window, not "off".
+    let zero = StripeVerifier::builder()
+        .secret(secret)
+        .tolerance(Duration::ZERO)
+        .build();
+    assert!(zero
+        .verify_at(&WebhookRequest::new(&body, &headers(&sig)), now)
+        .is_err());
+    assert!(zero
+        .verify_at(
+            &WebhookRequest::new(&body, &headers(&sig)),
+            UNIX_EPOCH + Duration::from_secs(signed_at)
+        )
+        .is_ok());
+}
+
+#[test]
+fn a_verified_body_that_is_not_an_event_is_a_typed_json_error() {
+    let secret = "whsec_json";
+    let verifier = StripeVerifier::new(secret);
+    let t = 1_700_000_000u64;
+    let now = UNIX_EPOCH + Duration::from_secs(t);
+    let construct = |body: &[u8]| {
+        let sig = test_header(body, secret, t);
+        verifier.construct_event_at(&WebhookRequest::new(body, &headers(&sig)), now)
+    };
+
+    // Not JSON at all: where it failed, and never the body.
+    let body = b"\n\n  oops: card 4242424242424242";
+    let e = match construct(body) {
+        Err(ConstructEventError::Json(e)) => e,
+        other => panic!("want a JSON error, got {other:?}"),
+    };
+    assert_eq!(e.pointer, "");
+    assert!(e.reason.contains("line 3 column 3"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("4242"), "{e:?}");
+    // The verifier itself accepted it: the signature is good.
+    let sig = test_header(body, secret, t);
+    assert!(verifier
+        .verify_at(&WebhookRequest::new(body, &headers(&sig)), now)
+        .is_ok());
+
+    // JSON, but a field of the wrong type: the pointer names it.
+    match construct(br#"{"id":"evt_1","type":7,"data":{"object":{}}}"#) {
+        Err(ConstructEventError::Json(e)) => assert_eq!(e.pointer, "/type", "{e}"),
+        other => panic!("want a JSON error, got {other:?}"),
+    }
+    // A thin (v2) event notification is not an event with its object, as in the SDKs.
+    let thin = br#"{"id":"evt_1","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","related_object":{"id":"mtr_1"}}"#;
+    match construct(thin) {
+        Err(ConstructEventError::Json(e)) => {
+            assert_eq!(e.pointer, "/object");
+            assert!(e.reason.contains("thin event"), "{e}");
+        }
+        other => panic!("want a JSON error, got {other:?}"),
+    }
+    // A bad signature is a signature error, and the body is not read.
+    let body = event_of(fixture("customer"), "customer.created");
+    let wrong = test_header(&body, "whsec_other", t);
+    assert!(matches!(
+        verifier.construct_event_at(&WebhookRequest::new(&body, &headers(&wrong)), now),
+        Err(ConstructEventError::Signature(
+            WebhookError::NoSignatureMatched { .. }
+        ))
+    ));
+    // And a real event parses.
+    let event = construct(&body).unwrap();
+    assert_eq!(event.event_type, "customer.created");
+}
+
+#[test]
+fn the_timestamp_is_signed_in_plain_decimal_as_the_sdks_sign_it() {
+    // stripe-node (`parseInt`), stripe-python (`"%d" % int(t)`) and stripe-go (`ParseInt`,
+    // `%d`) all sign the number they parsed: `t=01700000000` is checked as `1700000000`.
+    let secret = "whsec_t";
+    let verifier = StripeVerifier::new(secret);
+    let body = br#"{"id":"evt_t"}"#;
+    let t = 1_700_000_000u64;
+    let now = UNIX_EPOCH + Duration::from_secs(t);
+    let plain = test_header(body, secret, t);
+    let v1 = plain.split(",v1=").nth(1).unwrap();
+    for written in ["01700000000", "+1700000000"] {
+        let header = format!("t={written},v1={v1}");
+        assert!(
+            verifier
+                .verify_at(&WebhookRequest::new(body, &headers(&header)), now)
+                .is_ok(),
+            "{header}"
+        );
+    }
+    // A signature over the digits as written (not what Stripe signs) does not match.
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    hmac::Mac::update(&mut mac, b"01700000000.");
+    hmac::Mac::update(&mut mac, body);
+    let as_written = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+    let header = format!("t=01700000000,v1={as_written}");
+    assert!(matches!(
+        verifier.verify_at(&WebhookRequest::new(body, &headers(&header)), now),
+        Err(WebhookError::NoSignatureMatched { .. })
+    ));
 }

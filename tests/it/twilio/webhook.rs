@@ -1,10 +1,18 @@
-//! The verifier's URL rules (public base URL, trusted and untrusted forwarded headers),
-//! token rotation, JSON bodies, and the typed webhook payloads.
+//! The verifier's URL rules (public base URL, trusted and untrusted forwarded headers, ports
+//! as the official SDKs treat them), token rotation, JSON bodies, replay de-duplication on
+//! signed content (unit level and through the `WebhookRouter`), and the typed webhook payloads.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use switchboard::twilio::{
     CallStatus, CallStatusCallback, InboundMessage, MessageStatus, MessageStatusCallback,
     TwilioSigner, TwilioVerifier,
+};
+use switchboard::webhook::router::{
+    handler_fn, InboundRequest, WebhookEvent, WebhookOutcome, WebhookRoute, WebhookRouter,
 };
 use switchboard::webhook::{WebhookError, WebhookRequest, WebhookVerifier};
 
@@ -205,7 +213,9 @@ fn json_bodies_are_checked_through_body_sha256() {
     let ok = v
         .verify(&WebhookRequest::new(body, &headers).with_url(&url))
         .unwrap();
-    assert_eq!(ok.event_id.as_deref(), Some("idem-1"));
+    // The unsigned idempotency token is not the de-duplication id (see `replays_*` below).
+    let id = ok.event_id.unwrap();
+    assert!(id.starts_with("twsig_"), "{id}");
     let e = v
         .verify(&WebhookRequest::new(br#"{"event":"failed","sid":"SM1"}"#, &headers).with_url(&url))
         .unwrap_err();
@@ -258,4 +268,313 @@ fn parses_a_call_status_callback() {
     assert_eq!(c.call_duration, Some(0));
     let c = CallStatusCallback::from_form(b"CallSid=CA1&CallStatus=brand-new").unwrap();
     assert_eq!(c.call_status, CallStatus::Unknown);
+}
+
+/// The origins of the port table, `H` standing for the host (with and without credentials).
+const ORIGINS: &[&str] = &[
+    "https://H",
+    "https://H:443",
+    "https://H:8443",
+    "https://H:9000",
+    "http://H",
+    "http://H:80",
+    "http://H:8080",
+    "http://H:443",
+    "https://H:80",
+];
+
+/// Every (signed over, received at) pair of [`ORIGINS`] that the official SDKs accept; every
+/// other pair they reject. Obtained by running twilio-node 6.0.2's `validateRequest`
+/// (src/webhooks/webhooks.ts @ 45d3d65a) and twilio-python 9.11's `RequestValidator.validate`
+/// (twilio/request_validator.py @ 306691e7) on all 162 pairs (81 per host): both give exactly
+/// this set for `example.com`; for `user:pw@example.com` twilio-node gives this set and
+/// twilio-python rejects the rows where the received URL has a port and the signed one has
+/// none (its `remove_port` cuts the netloc at the first `:`, the password's), see
+/// [`python_rejects`].
+const ACCEPTED: &[(&str, &str)] = &[
+    ("https://H", "https://H"),
+    ("https://H", "https://H:443"),
+    ("https://H", "https://H:8443"),
+    ("https://H", "https://H:9000"),
+    ("https://H", "https://H:80"),
+    ("https://H:443", "https://H"),
+    ("https://H:443", "https://H:443"),
+    ("https://H:8443", "https://H:8443"),
+    ("https://H:9000", "https://H:9000"),
+    ("http://H", "http://H"),
+    ("http://H", "http://H:80"),
+    ("http://H", "http://H:8080"),
+    ("http://H", "http://H:443"),
+    ("http://H:80", "http://H"),
+    ("http://H:80", "http://H:80"),
+    ("http://H:8080", "http://H:8080"),
+    ("http://H:443", "http://H:443"),
+    ("https://H:80", "https://H:80"),
+];
+
+/// The rows twilio-python gets wrong with credentials in the URL (we follow twilio-node).
+fn python_rejects(host: &str, signed: &str, received: &str) -> bool {
+    host.contains('@') && !signed.contains("H:") && received.contains("H:") && signed != received
+}
+
+#[test]
+fn ports_are_added_or_removed_exactly_as_both_sdks_do() {
+    let v = TwilioVerifier::builder().auth_token("tok").build().unwrap();
+    let mut failures = Vec::new();
+    let mut python_divergent = 0;
+    for host in ["example.com", "user:pw@example.com"] {
+        for sig_origin in ORIGINS {
+            for received in ORIGINS {
+                let want = ACCEPTED.contains(&(sig_origin, received));
+                if want && python_rejects(host, sig_origin, received) {
+                    python_divergent += 1;
+                }
+                let signed_url = format!("{}/p?x=1", sig_origin.replace('H', host));
+                let received_url = format!("{}/p?x=1", received.replace('H', host));
+                let got = verify(&v, &signed("tok", &signed_url), &received_url);
+                if got.is_ok() != want {
+                    failures.push(format!(
+                        "signed {signed_url} received {received_url}: got {got:?}, want ok={want}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(python_divergent, 7, "the rows twilio-python rejects");
+}
+
+#[test]
+fn a_non_default_port_is_removed_for_json_bodies_and_behind_a_public_base_url() {
+    // twilio-python's own test `test_validation_removes_port_on_https`: the URL as received has
+    // port 1234, the signature is over the URL without it.
+    let params = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675309"),
+        ("Digits", "1234"),
+        ("From", "+14158675309"),
+        ("To", "+18005551212"),
+    ];
+    let received = url::Url::parse("https://mycompany.com:1234/myapp.php?foo=1&bar=2").unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-twilio-signature",
+        HeaderValue::from_static("RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+    );
+    let body = form(&params);
+    let v = TwilioVerifier::builder()
+        .auth_token("12345")
+        .build()
+        .unwrap();
+    v.verify(&WebhookRequest::new(body.as_bytes(), &h).with_url(&received))
+        .unwrap();
+
+    // JSON: signed without the port, received with it; and the other way round rejected.
+    let signer = TwilioSigner::new("tok");
+    let json = br#"{"sid":"SM1"}"#;
+    let (signed_url, sig) = signer.sign_json("https://hooks.example.com/j", json);
+    let mut h = HeaderMap::new();
+    h.insert("x-twilio-signature", HeaderValue::from_str(&sig).unwrap());
+    let with_port = url::Url::parse(&signed_url.replace(".com/", ".com:8443/")).unwrap();
+    let v = TwilioVerifier::builder().auth_token("tok").build().unwrap();
+    v.verify(&WebhookRequest::new(json, &h).with_url(&with_port))
+        .unwrap();
+    let (signed_url, sig) = signer.sign_json("https://hooks.example.com:8443/j", json);
+    let mut h = HeaderMap::new();
+    h.insert("x-twilio-signature", HeaderValue::from_str(&sig).unwrap());
+    let without = url::Url::parse(&signed_url.replace(":8443", "")).unwrap();
+    assert!(matches!(
+        v.verify(&WebhookRequest::new(json, &h).with_url(&without)),
+        Err(WebhookError::NoSignatureMatched { .. })
+    ));
+
+    // A public base URL with a port: Twilio may have signed it with or without the port.
+    let behind = TwilioVerifier::builder()
+        .auth_token("tok")
+        .public_base_url("https://hooks.example.com:8443")
+        .build()
+        .unwrap();
+    let internal = "http://10.0.0.7:3000/s?a=1";
+    verify(
+        &behind,
+        &signed("tok", "https://hooks.example.com/s?a=1"),
+        internal,
+    )
+    .unwrap();
+    verify(
+        &behind,
+        &signed("tok", "https://hooks.example.com:8443/s?a=1"),
+        internal,
+    )
+    .unwrap();
+    assert!(verify(
+        &behind,
+        &signed("tok", "https://hooks.example.com:9000/s?a=1"),
+        internal
+    )
+    .is_err());
+}
+
+fn event_id(v: &TwilioVerifier, headers: &HeaderMap, url: &str, body: &str) -> String {
+    let url = url::Url::parse(url).unwrap();
+    v.verify(&WebhookRequest::new(body.as_bytes(), headers).with_url(&url))
+        .unwrap()
+        .event_id
+        .expect("a Twilio event id")
+}
+
+fn with_token(mut h: HeaderMap, token: &'static str) -> HeaderMap {
+    h.insert(
+        "i-twilio-idempotency-token",
+        HeaderValue::from_static(token),
+    );
+    h
+}
+
+#[test]
+fn replays_get_the_same_event_id_whatever_the_unsigned_token() {
+    let url = "https://hooks.example.com/s";
+    let v = TwilioVerifier::builder().auth_token("tok").build().unwrap();
+    let body = form(PARAMS);
+    let first = event_id(&v, &with_token(signed("tok", url), "idem-1"), url, &body);
+    // The same signed request re-sent with a new token, or none.
+    assert_eq!(
+        first,
+        event_id(&v, &with_token(signed("tok", url), "idem-2"), url, &body)
+    );
+    assert_eq!(first, event_id(&v, &signed("tok", url), url, &body));
+    // Fields re-ordered and re-encoded: still the same signed content.
+    let mut reordered: Vec<(&str, &str)> = PARAMS.to_vec();
+    reordered.reverse();
+    let reencoded = form(&reordered).replace("%2B", "%2b");
+    assert_ne!(reencoded, body);
+    assert_eq!(first, event_id(&v, &signed("tok", url), url, &reencoded));
+    // The same signature received on the port-spelt URL.
+    assert_eq!(
+        first,
+        event_id(
+            &v,
+            &signed("tok", url),
+            "https://hooks.example.com:443/s",
+            &body
+        )
+    );
+    // Different signed content: a different id.
+    let mut other = PARAMS.to_vec();
+    other[1] = ("MessageStatus", "failed");
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-twilio-signature",
+        HeaderValue::from_str(&TwilioSigner::new("tok").sign_form(url, &other)).unwrap(),
+    );
+    assert_ne!(first, event_id(&v, &h, url, &form(&other)));
+    // Two tenants whose tokens sign the same content get different ids.
+    let tenant_b = TwilioVerifier::builder()
+        .auth_token("tok-b")
+        .build()
+        .unwrap();
+    assert_ne!(
+        first,
+        event_id(&tenant_b, &signed("tok-b", url), url, &body)
+    );
+}
+
+#[test]
+fn json_replays_get_the_same_event_id() {
+    let v = TwilioVerifier::builder().auth_token("tok").build().unwrap();
+    let body = r#"{"event":"delivered","sid":"SM1"}"#;
+    let (signed_url, sig) =
+        TwilioSigner::new("tok").sign_json("https://h.example/j", body.as_bytes());
+    let mut h = HeaderMap::new();
+    h.insert("x-twilio-signature", HeaderValue::from_str(&sig).unwrap());
+    let a = event_id(&v, &with_token(h.clone(), "idem-1"), &signed_url, body);
+    let b = event_id(&v, &with_token(h.clone(), "idem-2"), &signed_url, body);
+    assert_eq!(a, b);
+    let (other_url, other_sig) =
+        TwilioSigner::new("tok").sign_json("https://h.example/j", br#"{"sid":"SM2"}"#);
+    let mut h2 = HeaderMap::new();
+    h2.insert(
+        "x-twilio-signature",
+        HeaderValue::from_str(&other_sig).unwrap(),
+    );
+    assert_ne!(a, event_id(&v, &h2, &other_url, r#"{"sid":"SM2"}"#));
+}
+
+/// Through the host's path: a `WebhookRouter` with a Twilio route. A captured delivery re-sent
+/// with a fresh `I-Twilio-Idempotency-Token` (and re-ordered fields) is a duplicate; the
+/// handler runs once per signed request.
+#[tokio::test]
+async fn the_router_treats_a_replay_with_a_new_token_as_a_duplicate() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let handler = Arc::new(handler_fn(move |_e: WebhookEvent| {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }));
+    let verifier = TwilioVerifier::builder().auth_token("tok").build().unwrap();
+    let router = WebhookRouter::builder()
+        .route(WebhookRoute::new("twilio", Arc::new(verifier), handler))
+        .build()
+        .unwrap();
+    let public = "https://hooks.example.com/webhooks/twilio/conn-1";
+    let request = |headers: HeaderMap, body: String| {
+        InboundRequest::new("/webhooks/twilio/conn-1", headers, Bytes::from(body))
+            .with_url(url::Url::parse(public).unwrap())
+    };
+    let body = form(PARAMS);
+
+    let first = router
+        .handle(request(
+            with_token(signed("tok", public), "idem-1"),
+            body.clone(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first, WebhookOutcome::Processed);
+    let replay = router
+        .handle(request(
+            with_token(signed("tok", public), "idem-2"),
+            body.clone(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        WebhookOutcome::Duplicate,
+        "a new token does not make it new"
+    );
+    let mut reordered = PARAMS.to_vec();
+    reordered.reverse();
+    let replay = router
+        .handle(request(signed("tok", public), form(&reordered)))
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        WebhookOutcome::Duplicate,
+        "nor does re-ordering the fields"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // A different signed request is processed.
+    let mut other = PARAMS.to_vec();
+    other[1] = ("MessageStatus", "failed");
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-twilio-signature",
+        HeaderValue::from_str(&TwilioSigner::new("tok").sign_form(public, &other)).unwrap(),
+    );
+    let fresh = router
+        .handle(request(with_token(h, "idem-1"), form(&other)))
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh,
+        WebhookOutcome::Processed,
+        "same token, different signed content"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
