@@ -61,6 +61,10 @@ use crate::vault::Vault;
 /// The credential kind OAuth tokens are stored under.
 pub const TOKEN_KIND: &str = "oauth_token";
 
+/// The longest access token lifetime taken from a provider's `expires_in` (10 years): larger
+/// values are clamped to it.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
 /// The credential key of `tenant`'s `connection` token.
 pub fn token_key(tenant: &TenantId, connection: &ConnectionId) -> CredentialKey {
     CredentialKey::new(tenant.clone(), connection.clone(), TOKEN_KIND)
@@ -142,12 +146,16 @@ impl Token {
     }
 
     /// Sets the expiry to `lifetime` from now and records now as the time of issue (as a
-    /// provider's `expires_in` does).
+    /// provider's `expires_in` does). A lifetime above [`MAX_TOKEN_LIFETIME`] (a provider's
+    /// way of saying "never", or garbage) is clamped to it, so no value can overflow the clock.
     #[must_use]
     pub fn with_expires_in(mut self, lifetime: Duration) -> Self {
         let now = SystemTime::now();
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
         self.issued_at = Some(now);
-        self.expires_at = Some(now + lifetime);
+        // `checked_add` as well: the clamp keeps far inside `SystemTime`'s range on every
+        // platform, but a token response must never be able to panic the process.
+        self.expires_at = Some(now.checked_add(lifetime).unwrap_or(now));
         self
     }
 
@@ -301,12 +309,17 @@ pub(crate) struct StoredToken {
     pub(crate) rejected: Option<Rejection>,
 }
 
-/// The provider rejected the stored refresh token: reconnecting is the only way forward.
+/// The provider rejected the stored refresh token, or a refresh that may have spent it got no
+/// answer (`lost`): reconnecting is the only way forward.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct Rejection {
     pub(crate) at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
+    /// The provider rotates refresh tokens and a refresh with this one may have reached it
+    /// without its answer arriving: the stored refresh token is probably spent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) lost: bool,
 }
 
 impl Drop for StoredToken {
@@ -425,7 +438,11 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 }
 
 pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    // A stored value is ours, but a record written by another platform or version must not
+    // panic here: a time the clock cannot hold reads as the epoch (expired, so refreshed).
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[cfg(test)]
