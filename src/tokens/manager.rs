@@ -7,9 +7,25 @@
 //!    is seen).
 //! 2. On a miss, one caller per connection (the cache coalesces concurrent misses) loads and
 //!    opens the stored token. Not due: done.
-//! 3. Due: take the [`RefreshLock`] for the connection, re-read the stored token (another
-//!    replica may have refreshed it meanwhile: then use that), otherwise ask the grant for a new
-//!    one and write it with a compare-and-swap on the version read, then release the lock.
+//! 3. Due: take the [`RefreshLock`] for the connection (and extend it every third of its ttl
+//!    while working), re-read the stored token (another replica may have refreshed it
+//!    meanwhile: then use that), otherwise ask the grant for a new one and write it with a
+//!    compare-and-swap on the version read, then release the lock.
+//!
+//! The new token is stored before anyone gets it. The write is fenced: the lock is extended
+//! (so checked) right before it, and a token set stored by another writer after the read (a
+//! reconnect, a replica whose lock this one outlived) is never overwritten. A write the store
+//! refuses is retried for `store_retry_for`; after that the callers get a retryable error
+//! while the sealed token stays in memory and a background task, still holding and extending
+//! the lock so no replica spends the old refresh token, retries until the write lands.
+//!
+//! For a grant whose provider rotates refresh tokens
+//! ([`TokenGrant::rotates_refresh_tokens`]), a refresh that may have reached the provider
+//! without an answer (timeout, reset after sending, 5xx, an unreadable 2xx) is not resent: the
+//! store is read again (another replica may have stored the new token) and otherwise the
+//! stored token is marked unusable, [`TokenEvent::RefreshOutcomeUnknown`] is sent (the
+//! lifecycle moves the connection to `error` asking for a reconnect) and the call fails with
+//! an [`ErrorKind::Auth`] error whose source is [`TokenError::OutcomeUnknown`].
 //!
 //! Steps 2 and 3 run in a task of their own, so a caller that gives up (a deadline, a dropped
 //! request) never abandons a refresh between the provider's answer and the write — with

@@ -11,8 +11,11 @@
 //!    per connection and process refreshes it while the others wait for that result; across
 //!    replicas a [`RefreshLock`] (in-process, Redis or a PostgreSQL advisory lock) makes the
 //!    refreshes take turns, and each re-reads the stored token after taking the lock, so only
-//!    the first one calls the provider. The new token is sealed and written with a
-//!    compare-and-swap on the version that was read.
+//!    the first one calls the provider. The lock is extended while the refresh runs. The new
+//!    token is sealed and written with a compare-and-swap on the version that was read,
+//!    before it is served; a failed write is retried and the token kept in memory until it
+//!    lands. A refresh token of a provider that rotates them is never resent once a request
+//!    carrying it may have reached the provider.
 //! 3. A [`TokenGrant`] talks to the token endpoint: [`OAuthClient`] (authorization code with
 //!    PKCE, refresh), [`ClientCredentialsGrant`] and [`JwtBearerGrant`] (RFC 7523, as DocuSign
 //!    uses it). Transient failures (connect errors, 5xx, 429) are retried with backoff; an
