@@ -66,8 +66,14 @@ async fn fake_proxy() -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn the_token_client_ignores_proxy_variables_unless_the_host_opts_in() {
     let (proxy_url, proxied) = fake_proxy().await;
-    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    {
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         std::env::set_var(var, &proxy_url);
     }
     for var in ["NO_PROXY", "no_proxy"] {

@@ -673,19 +673,24 @@ impl OAuthClient {
         let secrets = self.secrets(&[code, verifier.0.expose_secret()]);
         let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let secrets = &secrets[..];
-        with_retry(&i.retry, "authorization_code", Use::SingleUse, || async move {
-            let mut req = i
-                .oauth
-                .exchange_code(AuthorizationCode::new(code.to_string()))
-                .set_pkce_verifier(PkceCodeVerifier::new(
-                    verifier.0.expose_secret().to_string(),
-                ));
-            for (k, v) in &i.token_params {
-                req = req.add_extra_param(k.as_str(), v.as_str());
-            }
-            let res = req.request_async(&OAuth2Http(&i.transport)).await;
-            to_token(res, secrets)
-        })
+        with_retry(
+            &i.retry,
+            "authorization_code",
+            Use::SingleUse,
+            || async move {
+                let mut req = i
+                    .oauth
+                    .exchange_code(AuthorizationCode::new(code.to_string()))
+                    .set_pkce_verifier(PkceCodeVerifier::new(
+                        verifier.0.expose_secret().to_string(),
+                    ));
+                for (k, v) in &i.token_params {
+                    req = req.add_extra_param(k.as_str(), v.as_str());
+                }
+                let res = req.request_async(&OAuth2Http(&i.transport)).await;
+                to_token(res, secrets)
+            },
+        )
         .await
     }
 
@@ -732,17 +737,22 @@ impl OAuthClient {
         let secrets = self.secrets(&[]);
         let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let secrets = &secrets[..];
-        with_retry(&i.retry, "client_credentials", Use::Repeatable, || async move {
-            let mut req = i
-                .oauth
-                .exchange_client_credentials()
-                .add_scopes(i.scopes.iter().cloned().map(Scope::new));
-            for (k, v) in &i.token_params {
-                req = req.add_extra_param(k.as_str(), v.as_str());
-            }
-            let res = req.request_async(&OAuth2Http(&i.transport)).await;
-            to_token(res, secrets)
-        })
+        with_retry(
+            &i.retry,
+            "client_credentials",
+            Use::Repeatable,
+            || async move {
+                let mut req = i
+                    .oauth
+                    .exchange_client_credentials()
+                    .add_scopes(i.scopes.iter().cloned().map(Scope::new));
+                for (k, v) in &i.token_params {
+                    req = req.add_extra_param(k.as_str(), v.as_str());
+                }
+                let res = req.request_async(&OAuth2Http(&i.transport)).await;
+                to_token(res, secrets)
+            },
+        )
         .await
     }
 

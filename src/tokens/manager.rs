@@ -633,8 +633,9 @@ impl Inner {
         match grant.renew(old.as_ref()).await {
             Ok(new) => {
                 let new = carry_over(new, old.as_ref());
-                let write = match PendingWrite::seal(&self.vault, ckey, new, old.clone(), expected) {
-                    Ok(w) => w,
+                let write = match PendingWrite::seal(&self.vault, ckey, new, old.clone(), expected)
+                {
+                    Ok(w) => Box::new(w),
                     Err(e) => return Step::Done(Err(e)),
                 };
                 self.save_new(key, ckey, write, lease, self.store_retry_for)
@@ -673,7 +674,11 @@ impl Inner {
                 });
                 Step::Done(Err(rejected_error(grant, &note)))
             }
-            Err(e) if grant.uses_refresh_token() && grant.rotates_refresh_tokens() && may_have_spent(&e) => {
+            Err(e)
+                if grant.uses_refresh_token()
+                    && grant.rotates_refresh_tokens()
+                    && may_have_spent(&e) =>
+            {
                 // The single-use refresh token may be spent and its successor was never seen
                 // here. Another replica (one whose lock we outlived) may have stored a new
                 // token: that is the answer. Otherwise resending the old token would at best
@@ -736,7 +741,7 @@ impl Inner {
         &self,
         key: &ConnKey,
         ckey: &CredentialKey,
-        mut write: PendingWrite,
+        mut write: Box<PendingWrite>,
         lease: &Lease,
         patience: Duration,
     ) -> Step {
@@ -777,16 +782,15 @@ impl Inner {
                         // it, or another holder noted a rejection of the refresh token we
                         // just spent): ours is its successor. Only while we hold the lock,
                         // and only so many times.
-                        Some(l)
-                            if held
-                                && conflicts < CAS_ATTEMPTS
-                                && write.succeeds(&l.token) =>
-                        {
+                        Some(l) if held && conflicts < CAS_ATTEMPTS && write.succeeds(&l.token) => {
                             write.expected = Some(l.version);
                         }
                         // A different token set was stored after we read (a reconnect, or a
                         // replica whose lock we outlived): never overwrite it.
-                        Some(l) if l.rejected.is_none() && !l.token.is_expired_at(SystemTime::now()) => {
+                        Some(l)
+                            if l.rejected.is_none()
+                                && !l.token.is_expired_at(SystemTime::now()) =>
+                        {
                             tracing::warn!(
                                 tenant = %key.0,
                                 connection = %key.1,
@@ -835,7 +839,7 @@ impl Inner {
 
     /// Keeps writing a refreshed token the store refused, holding the lock, until it lands or
     /// another writer's token replaces it.
-    async fn finish_write(self: Arc<Self>, key: &ConnKey, write: PendingWrite, lease: Lease) {
+    async fn finish_write(self: Arc<Self>, key: &ConnKey, write: Box<PendingWrite>, lease: Lease) {
         let ckey = token_key(&key.0, &key.1);
         if let Some(e) = &write.last_error {
             tracing::error!(
@@ -913,7 +917,7 @@ enum Step {
     /// A result for the callers.
     Done(Result<Cached, Error>),
     /// A new token the store has not taken yet.
-    Unstored(PendingWrite),
+    Unstored(Box<PendingWrite>),
 }
 
 /// A refreshed token and its sealed form, kept in memory until the store takes it.

@@ -180,7 +180,12 @@ impl RotatingProvider {
 
     fn valid(&self, prefix: &str) -> String {
         let st = self.p.state.lock().unwrap();
-        st.valid.iter().find(|(p, _)| p == prefix).unwrap().1.clone()
+        st.valid
+            .iter()
+            .find(|(p, _)| p == prefix)
+            .unwrap()
+            .1
+            .clone()
     }
 }
 
@@ -362,13 +367,17 @@ async fn three_replicas_never_lose_the_rotated_refresh_token(locks: [Arc<dyn Ref
         .map(|lock| manager_with(store.clone(), lock, Duration::from_millis(300)))
         .collect();
     let t = tenant("acme");
-    let connections = active_connections(store.clone(), &[t.clone()], &managers).await;
+    let connections = active_connections(store.clone(), std::slice::from_ref(&t), &managers).await;
     managers[0]
         .store_token(&t, &conn(), &expired_token(""))
         .await
         .unwrap();
     for m in &managers {
-        m.register(&t, &conn(), Arc::new(rotating_client(&provider.token_url())));
+        m.register(
+            &t,
+            &conn(),
+            Arc::new(rotating_client(&provider.token_url())),
+        );
     }
     // The next three writes fail: the refreshed token must be retried into the store.
     flaky.fail_saves.store(3, Ordering::SeqCst);
@@ -389,13 +398,24 @@ async fn three_replicas_never_lose_the_rotated_refresh_token(locks: [Arc<dyn Ref
         assert_eq!(token.expose_secret(), "at-1");
     }
 
-    assert_eq!(provider.accepted(), 1, "exactly one refresh at the provider");
-    assert_eq!(provider.reused(), 0, "no replica resent the spent refresh token");
+    assert_eq!(
+        provider.accepted(),
+        1,
+        "exactly one refresh at the provider"
+    );
+    assert_eq!(
+        provider.reused(),
+        0,
+        "no replica resent the spent refresh token"
+    );
     assert_eq!(provider.requests(), 1);
     // No refresh token lost: the store holds the one the provider will accept next.
     assert_eq!(stored_refresh_token(&managers[1], &t).await, "rt-1");
     assert_eq!(provider.valid(""), "rt-1");
-    assert!(flaky.saves.load(Ordering::SeqCst) >= 4, "the failed writes were retried");
+    assert!(
+        flaky.saves.load(Ordering::SeqCst) >= 4,
+        "the failed writes were retried"
+    );
     let record = connections.get(&t, &conn()).await.unwrap();
     assert_eq!(record.status, ConnectionStatus::Active);
     // One event over the three replicas: refreshed.
@@ -479,8 +499,14 @@ async fn a_token_the_store_refuses_is_never_served_and_is_written_once_the_store
         .build()
         .unwrap();
     let t = tenant("acme");
-    m.store_token(&t, &conn(), &expired_token("")).await.unwrap();
-    m.register(&t, &conn(), Arc::new(rotating_client(&provider.token_url())));
+    m.store_token(&t, &conn(), &expired_token(""))
+        .await
+        .unwrap();
+    m.register(
+        &t,
+        &conn(),
+        Arc::new(rotating_client(&provider.token_url())),
+    );
     // Many more failures than 150 ms of retries cover.
     flaky.fail_saves.store(12, Ordering::SeqCst);
 
@@ -517,12 +543,25 @@ async fn a_token_the_store_refuses_is_never_served_and_is_written_once_the_store
 async fn a_rotating_refresh_whose_answer_is_lost_is_not_resent_and_asks_for_a_reconnect() {
     let provider = RotatingProvider::start(&[""], Duration::ZERO, After::Fail502).await;
     let store: Arc<dyn CredentialStore> = Arc::new(InMemoryCredentialStore::new());
-    let m = TokenManager::builder(vault(), store.clone()).build().unwrap();
+    let m = TokenManager::builder(vault(), store.clone())
+        .build()
+        .unwrap();
     let t = tenant("acme");
-    let connections = active_connections(store.clone(), &[t.clone()], &[m.clone()]).await;
+    let connections = active_connections(
+        store.clone(),
+        std::slice::from_ref(&t),
+        std::slice::from_ref(&m),
+    )
+    .await;
     let mut lifecycle = connections.subscribe();
-    m.store_token(&t, &conn(), &expired_token("")).await.unwrap();
-    m.register(&t, &conn(), Arc::new(rotating_client(&provider.token_url())));
+    m.store_token(&t, &conn(), &expired_token(""))
+        .await
+        .unwrap();
+    m.register(
+        &t,
+        &conn(),
+        Arc::new(rotating_client(&provider.token_url())),
+    );
 
     let err = m.access_token(&t, &conn()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
@@ -543,7 +582,12 @@ async fn a_rotating_refresh_whose_answer_is_lost_is_not_resent_and_asks_for_a_re
         (event.from, event.to),
         (ConnectionStatus::Active, ConnectionStatus::Error)
     );
-    let message = connections.get(&t, &conn()).await.unwrap().last_error.unwrap();
+    let message = connections
+        .get(&t, &conn())
+        .await
+        .unwrap()
+        .last_error
+        .unwrap();
     assert!(message.contains("reconnect"), "{message}");
     assert!(!message.contains("rt-0"), "{message}");
 
@@ -571,15 +615,29 @@ async fn a_rotating_refresh_whose_answer_is_lost_is_not_resent_and_asks_for_a_re
 async fn a_lost_answer_uses_the_token_another_replica_stored_meanwhile() {
     // The provider takes 400 ms and then fails; meanwhile another writer (a replica whose
     // lock this one outlived) stores a fresh token.
-    let provider =
-        RotatingProvider::start(&[""], Duration::from_millis(400), After::Fail502).await;
+    let provider = RotatingProvider::start(&[""], Duration::from_millis(400), After::Fail502).await;
     let store: Arc<dyn CredentialStore> = Arc::new(InMemoryCredentialStore::new());
-    let m = TokenManager::builder(vault(), store.clone()).build().unwrap();
-    let other = TokenManager::builder(vault(), store.clone()).build().unwrap();
+    let m = TokenManager::builder(vault(), store.clone())
+        .build()
+        .unwrap();
+    let other = TokenManager::builder(vault(), store.clone())
+        .build()
+        .unwrap();
     let t = tenant("acme");
-    let connections = active_connections(store.clone(), &[t.clone()], &[m.clone()]).await;
-    m.store_token(&t, &conn(), &expired_token("")).await.unwrap();
-    m.register(&t, &conn(), Arc::new(rotating_client(&provider.token_url())));
+    let connections = active_connections(
+        store.clone(),
+        std::slice::from_ref(&t),
+        std::slice::from_ref(&m),
+    )
+    .await;
+    m.store_token(&t, &conn(), &expired_token(""))
+        .await
+        .unwrap();
+    m.register(
+        &t,
+        &conn(),
+        Arc::new(rotating_client(&provider.token_url())),
+    );
     let writer = {
         let (other, t) = (other.clone(), t.clone());
         let requests = provider.p.requests.clone();
@@ -659,8 +717,14 @@ async fn a_refresh_that_lost_its_lock_does_not_overwrite_a_token_stored_meanwhil
         .key_prefix(prefix.clone());
     let m = manager_with(store.clone(), Arc::new(lock), Duration::from_secs(5));
     let t = tenant("acme");
-    m.store_token(&t, &conn(), &expired_token("")).await.unwrap();
-    m.register(&t, &conn(), Arc::new(rotating_client(&provider.token_url())));
+    m.store_token(&t, &conn(), &expired_token(""))
+        .await
+        .unwrap();
+    m.register(
+        &t,
+        &conn(),
+        Arc::new(rotating_client(&provider.token_url())),
+    );
 
     let refresh = {
         let (m, t) = (m.clone(), t.clone());
@@ -687,7 +751,9 @@ async fn a_refresh_that_lost_its_lock_does_not_overwrite_a_token_stored_meanwhil
     let reconnected = Token::new("reconnected-at")
         .with_refresh_token("reconnected-rt")
         .with_expires_at(SystemTime::now() + Duration::from_secs(30));
-    let other = TokenManager::builder(vault(), store.clone()).build().unwrap();
+    let other = TokenManager::builder(vault(), store.clone())
+        .build()
+        .unwrap();
     other.store_token(&t, &conn(), &reconnected).await.unwrap();
 
     let served = refresh.await.unwrap().unwrap();
@@ -826,8 +892,7 @@ async fn two_tenants_sharing_a_connection_id_refresh_independently() {
         .map(|lock| manager_with(store.clone(), lock, Duration::from_millis(300)))
         .collect();
     let (a, b) = (tenant("tenant-a"), tenant("tenant-b"));
-    let connections =
-        active_connections(store.clone(), &[a.clone(), b.clone()], &managers).await;
+    let connections = active_connections(store.clone(), &[a.clone(), b.clone()], &managers).await;
     managers[0]
         .store_token(&a, &conn(), &expired_token("a-"))
         .await
@@ -866,7 +931,10 @@ async fn two_tenants_sharing_a_connection_id_refresh_independently() {
     assert!(a_err.to_string().contains("reconnect"), "{a_err}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while connections.get(&a, &conn()).await.unwrap().status != ConnectionStatus::Error {
-        assert!(tokio::time::Instant::now() < deadline, "A never moved to error");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A never moved to error"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
