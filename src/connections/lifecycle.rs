@@ -533,6 +533,33 @@ impl Connections {
                             }
                         }
                     }
+                    // A rotating refresh token probably spent without its answer: the same
+                    // way to `error`, with the reason.
+                    Ok(TokenEvent::RefreshOutcomeUnknown {
+                        tenant,
+                        connection,
+                        reason,
+                        ..
+                    }) => {
+                        let message = format!("{reason}; reconnect the account");
+                        let movable = service
+                            .get(&tenant, &connection)
+                            .await
+                            .is_ok_and(|r| r.status.can_become(ConnectionStatus::Error));
+                        if movable {
+                            if let Err(e) = service
+                                .transition(
+                                    &tenant,
+                                    &connection,
+                                    ConnectionStatus::Error,
+                                    Some(&message),
+                                )
+                                .await
+                            {
+                                tracing::warn!(connection = %connection, error = %e, "could not record a lost refresh");
+                            }
+                        }
+                    }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 }

@@ -33,7 +33,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use super::transport::{with_retry, HttpFailure, OAuth2Http, Transport};
+use super::transport::{with_retry, HttpFailure, OAuth2Http, Transport, Use};
 use super::Token;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 
@@ -78,6 +78,24 @@ pub enum TokenError {
         attempts: u32,
         /// What went wrong last.
         reason: String,
+        /// Whether the last attempt may have reached the provider (a timeout, a reset after
+        /// sending, a 5xx); `false` when the connect failed or the provider answered 429/408.
+        reached: bool,
+    },
+    /// A request carrying a single-use token (an authorization code, or the refresh token of
+    /// a provider that rotates them) may have reached the provider, but no usable answer came
+    /// back (a timeout, a reset after sending, a 5xx). It was not resent: the token may be
+    /// spent. For a code, start the authorization again; for a refresh token, the
+    /// [`TokenManager`](super::TokenManager) checks whether another replica stored a new
+    /// token, and otherwise the account must be reconnected.
+    #[error("token request may have reached the provider after {attempts} attempt(s) but got no usable answer ({reason}); it carried a single-use token and was not resent")]
+    OutcomeUnknown {
+        /// The HTTP status, if the endpoint answered.
+        status: Option<StatusCode>,
+        /// Attempts made (the last one is the one whose outcome is unknown).
+        attempts: u32,
+        /// What went wrong.
+        reason: String,
     },
     /// The endpoint answered success with something that is not a token response.
     #[error("the token response is not usable: {reason}")]
@@ -113,6 +131,12 @@ impl TokenError {
     pub fn is_transient(&self) -> bool {
         matches!(self, TokenError::Transient { .. })
     }
+
+    /// Whether a single-use token may have been spent without its answer arriving
+    /// ([`TokenError::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, TokenError::OutcomeUnknown { .. })
+    }
 }
 
 impl From<TokenError> for Error {
@@ -144,6 +168,17 @@ impl From<TokenError> for Error {
                 p.may_have_been_sent = true;
                 // Asking for a token again is safe: at worst the provider issues another one.
                 p.idempotent = true;
+                p
+            }
+            TokenError::OutcomeUnknown {
+                status, attempts, ..
+            } => {
+                let mut p = ErrorParts::new(ErrorKind::OutcomeUnknown, e.to_string());
+                p.status = *status;
+                p.attempts = *attempts;
+                // Sending the same single-use token again is what must not happen.
+                p.may_have_been_sent = true;
+                p.idempotent = false;
                 p
             }
             TokenError::InvalidResponse { .. } => ErrorParts::new(ErrorKind::Decode, e.to_string()),
@@ -242,6 +277,15 @@ pub trait TokenGrant: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether the provider rotates refresh tokens: each refresh returns a new refresh token
+    /// and the old one stops working (GoHighLevel, and many providers with reuse detection).
+    /// Then a refresh is never resent once it may have reached the provider, and a refresh
+    /// whose answer was lost ([`TokenError::OutcomeUnknown`]) ends with the connection needing
+    /// a reconnect unless another replica stored a new token. `false` by default.
+    fn rotates_refresh_tokens(&self) -> bool {
+        false
+    }
+
     /// A new token. `current` is the stored token, if there is one.
     ///
     /// # Errors
@@ -320,6 +364,7 @@ struct ClientInner {
     token_params: Vec<(String, String)>,
     transport: Transport,
     retry: TokenRetry,
+    rotates_refresh_tokens: bool,
 }
 
 impl fmt::Debug for OAuthClient {
@@ -351,6 +396,8 @@ pub struct OAuthClientBuilder {
     authorize_params: Vec<(String, String)>,
     token_params: Vec<(String, String)>,
     retry: TokenRetry,
+    rotates_refresh_tokens: bool,
+    env_proxy: bool,
 }
 
 impl fmt::Debug for OAuthClientBuilder {
@@ -425,8 +472,27 @@ impl OAuthClientBuilder {
     }
 
     /// Retries of transient failures ([`TokenRetry::default`]: 3 attempts from 100 ms).
+    /// Requests carrying a single-use token (the authorization code, and the refresh token
+    /// when [`OAuthClientBuilder::rotates_refresh_tokens`] is set) are retried only when they
+    /// cannot have reached the provider (a failed connect, 429, 408).
     pub fn retry(mut self, retry: TokenRetry) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Declares that the provider rotates refresh tokens (each refresh returns a new one and
+    /// the old one stops working), as GoHighLevel does: see
+    /// [`TokenGrant::rotates_refresh_tokens`]. `false` by default.
+    pub fn rotates_refresh_tokens(mut self, rotates: bool) -> Self {
+        self.rotates_refresh_tokens = rotates;
+        self
+    }
+
+    /// Lets the token client use a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
+    /// `NO_PROXY`…). Off by default: token requests carry the client secret and refresh
+    /// tokens, and go direct unless the host opts in.
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.env_proxy = enabled;
         self
     }
 
@@ -465,7 +531,7 @@ impl OAuthClientBuilder {
                     .map_err(|_| ConfigError::new("redirect_url", "is not a valid URL"))?,
             );
         }
-        let client = Transport::default_client().map_err(|e| {
+        let client = Transport::default_client(self.env_proxy).map_err(|e| {
             ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
                 .source(e)
                 .build()
@@ -485,6 +551,7 @@ impl OAuthClientBuilder {
                 token_params: self.token_params,
                 transport: Transport::new(client),
                 retry: self.retry,
+                rotates_refresh_tokens: self.rotates_refresh_tokens,
             }),
         })
     }
@@ -588,11 +655,15 @@ impl OAuthClient {
     }
 
     /// Exchanges the authorization `code` from the callback, with the PKCE `verifier` kept
-    /// since [`OAuthClient::authorize_url`].
+    /// since [`OAuthClient::authorize_url`]. A code is single-use: once a request may have
+    /// reached the provider it is not sent again. Store the token (for example with
+    /// [`TokenManager::store_token`](super::TokenManager::store_token)) before using it.
     ///
     /// # Errors
     /// [`TokenError::InvalidGrant`] when the code is expired, used, or does not match the
-    /// verifier or redirect URI; other [`TokenError`]s as for any token request.
+    /// verifier or redirect URI; [`TokenError::OutcomeUnknown`] when the exchange may have
+    /// reached the provider without an answer (start the authorization again); other
+    /// [`TokenError`]s as for any token request.
     pub async fn exchange_code(
         &self,
         code: &str,
@@ -602,35 +673,51 @@ impl OAuthClient {
         let secrets = self.secrets(&[code, verifier.0.expose_secret()]);
         let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let secrets = &secrets[..];
-        with_retry(&i.retry, "authorization_code", || async move {
-            let mut req = i
-                .oauth
-                .exchange_code(AuthorizationCode::new(code.to_string()))
-                .set_pkce_verifier(PkceCodeVerifier::new(
-                    verifier.0.expose_secret().to_string(),
-                ));
-            for (k, v) in &i.token_params {
-                req = req.add_extra_param(k.as_str(), v.as_str());
-            }
-            let res = req.request_async(&OAuth2Http(&i.transport)).await;
-            to_token(res, secrets)
-        })
+        with_retry(
+            &i.retry,
+            "authorization_code",
+            Use::SingleUse,
+            || async move {
+                let mut req = i
+                    .oauth
+                    .exchange_code(AuthorizationCode::new(code.to_string()))
+                    .set_pkce_verifier(PkceCodeVerifier::new(
+                        verifier.0.expose_secret().to_string(),
+                    ));
+                for (k, v) in &i.token_params {
+                    req = req.add_extra_param(k.as_str(), v.as_str());
+                }
+                let res = req.request_async(&OAuth2Http(&i.transport)).await;
+                to_token(res, secrets)
+            },
+        )
         .await
     }
 
     /// A new token for `refresh_token`. If the provider does not send a new refresh token the
     /// result has none; the [`TokenManager`](super::TokenManager) then keeps the old one.
     ///
+    /// When the client is declared to rotate refresh tokens
+    /// ([`OAuthClientBuilder::rotates_refresh_tokens`]), a request that may have reached the
+    /// provider is not resent.
+    ///
     /// # Errors
     /// [`TokenError::InvalidGrant`] when the refresh token is rejected (expired, revoked, or
-    /// already spent where the provider rotates refresh tokens).
+    /// already spent where the provider rotates refresh tokens);
+    /// [`TokenError::OutcomeUnknown`] when a rotating refresh may have reached the provider
+    /// without an answer.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<Token, TokenError> {
         let i = &self.inner;
         let secrets = self.secrets(&[refresh_token.expose_secret()]);
         let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let secrets = &secrets[..];
         let rt = &RefreshToken::new(refresh_token.expose_secret().to_string());
-        with_retry(&i.retry, "refresh_token", || async move {
+        let usage = if i.rotates_refresh_tokens {
+            Use::SingleUse
+        } else {
+            Use::Repeatable
+        };
+        with_retry(&i.retry, "refresh_token", usage, || async move {
             let mut req = i.oauth.exchange_refresh_token(rt);
             for (k, v) in &i.token_params {
                 req = req.add_extra_param(k.as_str(), v.as_str());
@@ -650,17 +737,22 @@ impl OAuthClient {
         let secrets = self.secrets(&[]);
         let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let secrets = &secrets[..];
-        with_retry(&i.retry, "client_credentials", || async move {
-            let mut req = i
-                .oauth
-                .exchange_client_credentials()
-                .add_scopes(i.scopes.iter().cloned().map(Scope::new));
-            for (k, v) in &i.token_params {
-                req = req.add_extra_param(k.as_str(), v.as_str());
-            }
-            let res = req.request_async(&OAuth2Http(&i.transport)).await;
-            to_token(res, secrets)
-        })
+        with_retry(
+            &i.retry,
+            "client_credentials",
+            Use::Repeatable,
+            || async move {
+                let mut req = i
+                    .oauth
+                    .exchange_client_credentials()
+                    .add_scopes(i.scopes.iter().cloned().map(Scope::new));
+                for (k, v) in &i.token_params {
+                    req = req.add_extra_param(k.as_str(), v.as_str());
+                }
+                let res = req.request_async(&OAuth2Http(&i.transport)).await;
+                to_token(res, secrets)
+            },
+        )
         .await
     }
 
@@ -685,6 +777,10 @@ impl TokenGrant for OAuthClient {
 
     fn uses_refresh_token(&self) -> bool {
         true
+    }
+
+    fn rotates_refresh_tokens(&self) -> bool {
+        self.inner.rotates_refresh_tokens
     }
 
     async fn renew(&self, current: Option<&Token>) -> Result<Token, TokenError> {
@@ -821,6 +917,7 @@ pub struct JwtBearerGrantBuilder {
     key_id: Option<String>,
     lifetime: Duration,
     retry: TokenRetry,
+    env_proxy: bool,
 }
 
 impl fmt::Debug for JwtBearerGrantBuilder {
@@ -892,6 +989,13 @@ impl JwtBearerGrantBuilder {
         self
     }
 
+    /// Lets the token client use a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
+    /// `NO_PROXY`…). Off by default, as for [`OAuthClientBuilder::proxy_from_env`].
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.env_proxy = enabled;
+        self
+    }
+
     /// The grant.
     ///
     /// # Errors
@@ -923,7 +1027,7 @@ impl JwtBearerGrantBuilder {
         if self.lifetime.is_zero() || self.lifetime > Duration::from_secs(3600) {
             return Err(ConfigError::new("lifetime", "must be between 1 s and 1 hour").into());
         }
-        let client = Transport::default_client().map_err(|e| {
+        let client = Transport::default_client(self.env_proxy).map_err(|e| {
             ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
                 .source(e)
                 .build()
@@ -1010,6 +1114,7 @@ impl JwtBearerGrant {
             key_id: None,
             lifetime: Duration::from_secs(300),
             retry: TokenRetry::default(),
+            env_proxy: false,
         }
     }
 
@@ -1054,7 +1159,7 @@ impl JwtBearerGrant {
         let secret_list = [assertion.expose_secret()];
         let secrets = &secret_list[..];
         let body = &body;
-        with_retry(&i.retry, "jwt_bearer", || async move {
+        with_retry(&i.retry, "jwt_bearer", Use::Repeatable, || async move {
             let request = http::Request::post(&i.token_url)
                 .header(
                     http::header::CONTENT_TYPE,
@@ -1173,6 +1278,7 @@ mod tests {
             retry_after: None,
             attempts: 3,
             reason: "x".into(),
+            reached: true,
         });
         assert!(e.is_retryable());
         assert_eq!(e.attempts(), 3);

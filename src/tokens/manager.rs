@@ -7,9 +7,25 @@
 //!    is seen).
 //! 2. On a miss, one caller per connection (the cache coalesces concurrent misses) loads and
 //!    opens the stored token. Not due: done.
-//! 3. Due: take the [`RefreshLock`] for the connection, re-read the stored token (another
-//!    replica may have refreshed it meanwhile: then use that), otherwise ask the grant for a new
-//!    one and write it with a compare-and-swap on the version read, then release the lock.
+//! 3. Due: take the [`RefreshLock`] for the connection (and extend it every third of its ttl
+//!    while working), re-read the stored token (another replica may have refreshed it
+//!    meanwhile: then use that), otherwise ask the grant for a new one and write it with a
+//!    compare-and-swap on the version read, then release the lock.
+//!
+//! The new token is stored before anyone gets it. The write is fenced: the lock is extended
+//! (so checked) right before it, and a token set stored by another writer after the read (a
+//! reconnect, a replica whose lock this one outlived) is never overwritten. A write the store
+//! refuses is retried for `store_retry_for`; after that the callers get a retryable error
+//! while the sealed token stays in memory and a background task, still holding and extending
+//! the lock so no replica spends the old refresh token, retries until the write lands.
+//!
+//! For a grant whose provider rotates refresh tokens
+//! ([`TokenGrant::rotates_refresh_tokens`]), a refresh that may have reached the provider
+//! without an answer (timeout, reset after sending, 5xx, an unreadable 2xx) is not resent: the
+//! store is read again (another replica may have stored the new token) and otherwise the
+//! stored token is marked unusable, [`TokenEvent::RefreshOutcomeUnknown`] is sent (the
+//! lifecycle moves the connection to `error` asking for a reconnect) and the call fails with
+//! an [`ErrorKind::Auth`] error whose source is [`TokenError::OutcomeUnknown`].
 //!
 //! Steps 2 and 3 run in a task of their own, so a caller that gives up (a deadline, a dropped
 //! request) never abandons a refresh between the provider's answer and the write — with
@@ -19,18 +35,19 @@
 //! When the provider is unreachable or the lock cannot be taken, a token that is due but has
 //! not expired yet is still served (with a warning) rather than failing the call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
 use super::grants::{TokenError, TokenGrant};
-use super::lock::{InProcessLock, RefreshLock};
+use super::lock::{InProcessLock, LockGuard, RefreshLock};
 use super::{token_key, unix_ms, OAuthAuthenticator, Rejection, StoredToken, Token};
-use crate::credentials::{CredentialKey, CredentialStore};
+use crate::credentials::{CredentialKey, CredentialStore, SealedCredential};
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::vault::Vault;
@@ -39,6 +56,9 @@ use crate::vault::Vault;
 const FALLBACK_MARGIN: Duration = Duration::from_secs(5);
 /// Attempts of a compare-and-swap write that keeps losing to other writers.
 const CAS_ATTEMPTS: usize = 5;
+/// How long each round of the background write of an unstored token retries before it logs
+/// again.
+const BACKGROUND_PATIENCE: Duration = Duration::from_secs(30);
 
 type ConnKey = (TenantId, ConnectionId);
 
@@ -67,6 +87,19 @@ pub enum TokenEvent {
         connection: ConnectionId,
         /// The provider's description, secrets removed.
         description: Option<String>,
+    },
+    /// A refresh with the refresh token of a provider that rotates them may have reached the
+    /// provider, but its answer was lost (a timeout, a reset, a 5xx) and no other replica
+    /// stored a new token: the stored refresh token is probably spent. Move the connection to
+    /// `error` and ask for a reconnect.
+    #[non_exhaustive]
+    RefreshOutcomeUnknown {
+        /// The tenant.
+        tenant: TenantId,
+        /// The connection.
+        connection: ConnectionId,
+        /// What went wrong (no secret).
+        reason: String,
     },
 }
 
@@ -97,9 +130,12 @@ struct Inner {
     lock: Arc<dyn RefreshLock>,
     skew: Duration,
     lock_ttl: Duration,
+    store_retry_for: Duration,
     grants: RwLock<HashMap<ConnKey, Arc<dyn TokenGrant>>>,
     cache: moka::future::Cache<ConnKey, Cached>,
     events: broadcast::Sender<TokenEvent>,
+    /// Connections whose refreshed token waits in memory for the store to take it.
+    pending: Mutex<HashSet<ConnKey>>,
 }
 
 impl fmt::Debug for TokenManager {
@@ -125,6 +161,7 @@ pub struct TokenManagerBuilder {
     cache_ttl: Duration,
     cache_capacity: u64,
     event_capacity: usize,
+    store_retry_for: Duration,
 }
 
 impl fmt::Debug for TokenManagerBuilder {
@@ -152,10 +189,20 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// How long a refresh lock outlives a holder that died (60 s by default). Keep it above
-    /// the longest refresh: three attempts of up to 10 s each, plus backoff.
+    /// How long a refresh lock outlives a holder that died (60 s by default). A holder that
+    /// is alive extends it every third of the ttl while it refreshes, so a refresh may take
+    /// longer than this.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl;
+        self
+    }
+
+    /// How long a refresh keeps retrying a store write that fails before it answers its
+    /// callers with a retryable [`ErrorKind::Store`] error (5 s by default). The new token is
+    /// never served before it is stored: it stays sealed in memory, the lock stays held and
+    /// the write is retried in the background until it lands.
+    pub fn store_retry_for(mut self, patience: Duration) -> Self {
+        self.store_retry_for = patience;
         self
     }
 
@@ -206,9 +253,11 @@ impl TokenManagerBuilder {
                 lock: self.lock.unwrap_or_else(|| Arc::new(InProcessLock::new())),
                 skew: self.skew,
                 lock_ttl: self.lock_ttl,
+                store_retry_for: self.store_retry_for,
                 grants: RwLock::new(HashMap::new()),
                 cache,
                 events,
+                pending: Mutex::new(HashSet::new()),
             }),
         })
     }
@@ -249,6 +298,7 @@ impl TokenManager {
             cache_ttl: Duration::from_secs(300),
             cache_capacity: 10_000,
             event_capacity: 64,
+            store_retry_for: Duration::from_secs(5),
         }
     }
 
@@ -479,18 +529,37 @@ impl Inner {
         }
     }
 
+    fn is_pending(&self, key: &ConnKey) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    fn set_pending(&self, key: &ConnKey, pending: bool) {
+        let mut set = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending {
+            set.insert(key.clone());
+        } else {
+            set.remove(key);
+        }
+    }
+
     /// Steps 2 and 3 of the module documentation.
     async fn load_or_refresh(
-        &self,
+        self: &Arc<Self>,
         key: &ConnKey,
         grant: Arc<dyn TokenGrant>,
     ) -> Result<Cached, Error> {
+        if self.is_pending(key) {
+            return Err(not_stored_yet(key));
+        }
         let ckey = token_key(&key.0, &key.1);
         let current = self.load(&ckey).await?;
         match &current {
             Some(l) => {
                 if let Some(r) = &l.rejected {
-                    return Err(rejected_error(&*grant, r.description.clone()));
+                    return Err(rejected_error(&*grant, r));
                 }
                 if !l.token.is_due_at(self.skew, SystemTime::now()) {
                     return Ok(self.cached(&l.token));
@@ -504,16 +573,25 @@ impl Inner {
             Ok(guard) => guard,
             Err(e) => return fall_back(key, current.map(|l| l.token), e),
         };
-        let result = self.refresh_locked(key, &ckey, &*grant).await;
-        if let Err(e) = guard.release().await {
-            tracing::warn!(
-                tenant = %key.0,
-                connection = %key.1,
-                error = %e,
-                "cannot release the token refresh lock; it ends with its ttl"
-            );
+        let lease = Lease::start(guard, self.lock_ttl);
+        match self.refresh_locked(key, &ckey, &*grant, &lease).await {
+            Step::Done(result) => {
+                lease.release(key).await;
+                result
+            }
+            Step::Unstored(write) => {
+                // The provider's answer lives only in `write` now. Keep the lock (so no other
+                // replica spends the old refresh token) and keep writing in the background;
+                // until it lands, callers get a retryable error rather than an unstored token.
+                self.set_pending(key, true);
+                let inner = self.clone();
+                let task_key = key.clone();
+                tokio::spawn(async move {
+                    inner.finish_write(&task_key, write, lease).await;
+                });
+                Err(not_stored_yet(key))
+            }
         }
-        result
     }
 
     /// Step 3, holding the lock.
@@ -522,11 +600,16 @@ impl Inner {
         key: &ConnKey,
         ckey: &CredentialKey,
         grant: &dyn TokenGrant,
-    ) -> Result<Cached, Error> {
-        let (expected, old) = match self.load(ckey).await? {
+        lease: &Lease,
+    ) -> Step {
+        let loaded = match self.load(ckey).await {
+            Ok(l) => l,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let (expected, old) = match loaded {
             Some(l) => {
-                if let Some(r) = l.rejected {
-                    return Err(rejected_error(grant, r.description));
+                if let Some(r) = &l.rejected {
+                    return Step::Done(Err(rejected_error(grant, r)));
                 }
                 if !l.token.is_due_at(self.skew, SystemTime::now()) {
                     tracing::debug!(
@@ -534,11 +617,11 @@ impl Inner {
                         connection = %key.1,
                         "token was refreshed by another holder of the lock; using it"
                     );
-                    return Ok(self.cached(&l.token));
+                    return Step::Done(Ok(self.cached(&l.token)));
                 }
                 (Some(l.version), Some(l.token))
             }
-            None if grant.uses_refresh_token() => return Err(not_connected(key)),
+            None if grant.uses_refresh_token() => return Step::Done(Err(not_connected(key))),
             None => (None, None),
         };
         tracing::debug!(
@@ -550,25 +633,22 @@ impl Inner {
         match grant.renew(old.as_ref()).await {
             Ok(new) => {
                 let new = carry_over(new, old.as_ref());
-                let in_effect = self.save_new(key, ckey, new, expected).await?;
-                let _ = self.events.send(TokenEvent::Refreshed {
-                    tenant: key.0.clone(),
-                    connection: key.1.clone(),
-                    expires_at: in_effect.expires_at,
-                });
-                Ok(self.cached(&in_effect))
+                let write = match PendingWrite::seal(&self.vault, ckey, new, old.clone(), expected)
+                {
+                    Ok(w) => Box::new(w),
+                    Err(e) => return Step::Done(Err(e)),
+                };
+                self.save_new(key, ckey, write, lease, self.store_retry_for)
+                    .await
             }
             Err(TokenError::InvalidGrant { description }) => {
                 // A writer that did not wait for this lock (a holder whose lock outlived its
                 // ttl, a reconnect) may have spent or replaced the refresh token meanwhile:
                 // its fresh token is the answer, not a rejection.
-                if let Some(l) = self.load(ckey).await? {
-                    if Some(l.version) != expected
-                        && l.rejected.is_none()
-                        && !l.token.is_due_at(self.skew, SystemTime::now())
-                    {
-                        return Ok(self.cached(&l.token));
-                    }
+                match self.fresh_other(ckey, expected).await {
+                    Ok(Some(cached)) => return Step::Done(Ok(cached)),
+                    Ok(None) => {}
+                    Err(e) => return Step::Done(Err(e)),
                 }
                 tracing::warn!(
                     tenant = %key.0,
@@ -576,88 +656,240 @@ impl Inner {
                     grant = grant.grant_type(),
                     "the provider rejected the grant (invalid_grant)"
                 );
+                let note = Rejection {
+                    at_ms: unix_ms(SystemTime::now()),
+                    description: description.clone(),
+                    lost: false,
+                };
                 if grant.uses_refresh_token() {
                     if let (Some(version), Some(old)) = (expected, &old) {
-                        self.mark_rejected(key, ckey, old, version, description.clone())
+                        self.mark_rejected(key, ckey, old, version, note.clone())
                             .await;
                     }
                 }
                 let _ = self.events.send(TokenEvent::RefreshRejected {
                     tenant: key.0.clone(),
                     connection: key.1.clone(),
-                    description: description.clone(),
+                    description,
                 });
-                Err(rejected_error(grant, description))
+                Step::Done(Err(rejected_error(grant, &note)))
             }
-            Err(e) if e.is_transient() => fall_back(key, old, e.into()),
-            Err(e) => Err(e.into()),
+            Err(e)
+                if grant.uses_refresh_token()
+                    && grant.rotates_refresh_tokens()
+                    && may_have_spent(&e) =>
+            {
+                // The single-use refresh token may be spent and its successor was never seen
+                // here. Another replica (one whose lock we outlived) may have stored a new
+                // token: that is the answer. Otherwise resending the old token would at best
+                // be rejected and at worst revoke the grant: the account must be reconnected.
+                match self.fresh_other(ckey, expected).await {
+                    Ok(Some(cached)) => return Step::Done(Ok(cached)),
+                    Ok(None) => {}
+                    Err(load_err) => return Step::Done(Err(load_err)),
+                }
+                tracing::error!(
+                    tenant = %key.0,
+                    connection = %key.1,
+                    error = %e,
+                    "a refresh with a rotating refresh token may have reached the provider without an answer; the connection must be reconnected"
+                );
+                let reason = e.to_string();
+                let note = Rejection {
+                    at_ms: unix_ms(SystemTime::now()),
+                    description: Some(reason.clone()),
+                    lost: true,
+                };
+                if let (Some(version), Some(old)) = (expected, &old) {
+                    self.mark_rejected(key, ckey, old, version, note).await;
+                }
+                let _ = self.events.send(TokenEvent::RefreshOutcomeUnknown {
+                    tenant: key.0.clone(),
+                    connection: key.1.clone(),
+                    reason,
+                });
+                Step::Done(Err(lost_error(key, e)))
+            }
+            Err(e) if e.is_transient() => Step::Done(fall_back(key, old, e.into())),
+            Err(e) => Step::Done(Err(e.into())),
         }
     }
 
-    /// Writes a new token with a compare-and-swap on `expected`, and returns the token now in
-    /// effect: ours, or one another writer stored meanwhile that is fresh.
+    /// A token another writer stored since `expected` was read, if it is usable.
+    async fn fresh_other(
+        &self,
+        ckey: &CredentialKey,
+        expected: Option<u64>,
+    ) -> Result<Option<Cached>, Error> {
+        Ok(match self.load(ckey).await? {
+            Some(l)
+                if Some(l.version) != expected
+                    && l.rejected.is_none()
+                    && !l.token.is_due_at(self.skew, SystemTime::now()) =>
+            {
+                Some(self.cached(&l.token))
+            }
+            _ => None,
+        })
+    }
+
+    /// Writes a new token with a compare-and-swap on the version read under the lock, fenced by
+    /// the lock (see the lock module), retrying failed writes for `patience`. Returns the token
+    /// now in effect (ours, or a different one another writer stored meanwhile), or the write
+    /// still to do.
     async fn save_new(
         &self,
         key: &ConnKey,
         ckey: &CredentialKey,
-        new: Token,
-        mut expected: Option<u64>,
-    ) -> Result<Token, Error> {
-        let sealed = StoredToken::from_token(&new, None).seal(&self.vault, ckey)?;
-        for _ in 0..CAS_ATTEMPTS {
-            match self.store.save(ckey, sealed.clone(), expected).await {
-                Ok(_) => return Ok(new),
+        mut write: Box<PendingWrite>,
+        lease: &Lease,
+        patience: Duration,
+    ) -> Step {
+        let started = tokio::time::Instant::now();
+        let mut failures: u32 = 0;
+        let mut conflicts = 0;
+        loop {
+            let held = lease.fence().await;
+            match self
+                .store
+                .save(ckey, write.sealed.clone(), write.expected)
+                .await
+            {
+                Ok(_) => {
+                    let _ = self.events.send(TokenEvent::Refreshed {
+                        tenant: key.0.clone(),
+                        connection: key.1.clone(),
+                        expires_at: write.token.expires_at,
+                    });
+                    return Step::Done(Ok(self.cached(&write.token)));
+                }
                 Err(e) if e.kind() == ErrorKind::Conflict => {
-                    // Someone wrote without the lock: a reconnect, or a holder whose lock
-                    // outlived its ttl. A fresh token of theirs wins; a due one is replaced.
-                    match self.load(ckey).await? {
+                    conflicts += 1;
+                    let current = match self.load(ckey).await {
+                        Ok(c) => c,
+                        Err(load_err) => {
+                            failures += 1;
+                            if started.elapsed() >= patience {
+                                write.last_error = Some(load_err);
+                                return Step::Unstored(write);
+                            }
+                            tokio::time::sleep(store_backoff(failures)).await;
+                            continue;
+                        }
+                    };
+                    match current {
+                        // The same token set under a new version (a key rotation re-sealed
+                        // it, or another holder noted a rejection of the refresh token we
+                        // just spent): ours is its successor. Only while we hold the lock,
+                        // and only so many times.
+                        Some(l) if held && conflicts < CAS_ATTEMPTS && write.succeeds(&l.token) => {
+                            write.expected = Some(l.version);
+                        }
+                        // A different token set was stored after we read (a reconnect, or a
+                        // replica whose lock we outlived): never overwrite it.
                         Some(l)
                             if l.rejected.is_none()
-                                && !l.token.is_due_at(self.skew, SystemTime::now()) =>
+                                && !l.token.is_expired_at(SystemTime::now()) =>
                         {
-                            return Ok(l.token)
+                            tracing::warn!(
+                                tenant = %key.0,
+                                connection = %key.1,
+                                lock_held = held,
+                                "another writer stored a token during this refresh; keeping theirs"
+                            );
+                            return Step::Done(Ok(self.cached(&l.token)));
                         }
-                        Some(l) => expected = Some(l.version),
-                        None => expected = None,
+                        _ => {
+                            tracing::error!(
+                                tenant = %key.0,
+                                connection = %key.1,
+                                lock_held = held,
+                                "the stored token changed during this refresh; not overwriting it"
+                            );
+                            return Step::Done(Err(ErrorParts::new(
+                                ErrorKind::Conflict,
+                                format!(
+                                    "the token of connection `{}` changed in the store while it was being refreshed{}; the refreshed token was not stored over it",
+                                    key.1,
+                                    if held { "" } else { " and the refresh lock was lost" }
+                                ),
+                            )
+                            .build()));
+                        }
                     }
                 }
                 Err(e) => {
-                    // The new token is valid: serve it rather than fail the call. The store
-                    // keeps the old one, which the next refresh will spend again.
-                    tracing::error!(
+                    failures += 1;
+                    tracing::warn!(
                         tenant = %key.0,
                         connection = %key.1,
+                        attempt = failures,
                         error = %e,
-                        "cannot store the refreshed OAuth token"
+                        "cannot store the refreshed OAuth token; retrying"
                     );
-                    return Ok(new);
+                    if started.elapsed() >= patience {
+                        write.last_error = Some(e);
+                        return Step::Unstored(write);
+                    }
+                    tokio::time::sleep(store_backoff(failures)).await;
                 }
             }
         }
-        Err(ErrorParts::new(
-            ErrorKind::Conflict,
-            format!(
-                "could not store the refreshed token of connection `{}`: other writers kept winning",
-                key.1
-            ),
-        )
-        .build())
     }
 
-    /// Notes in the stored record that the provider rejected its refresh token, so other
-    /// callers and replicas fail fast instead of spending requests on it.
+    /// Keeps writing a refreshed token the store refused, holding the lock, until it lands or
+    /// another writer's token replaces it.
+    async fn finish_write(self: Arc<Self>, key: &ConnKey, write: Box<PendingWrite>, lease: Lease) {
+        let ckey = token_key(&key.0, &key.1);
+        if let Some(e) = &write.last_error {
+            tracing::error!(
+                tenant = %key.0,
+                connection = %key.1,
+                error = %e,
+                "the refreshed OAuth token is not stored yet; it is kept in memory and the write retried in the background"
+            );
+        }
+        let mut write = write;
+        loop {
+            match self
+                .save_new(key, &ckey, write, &lease, BACKGROUND_PATIENCE)
+                .await
+            {
+                Step::Done(result) => {
+                    if let Err(e) = result {
+                        tracing::error!(
+                            tenant = %key.0,
+                            connection = %key.1,
+                            error = %e,
+                            "gave up storing the refreshed OAuth token"
+                        );
+                    } else {
+                        tracing::info!(
+                            tenant = %key.0,
+                            connection = %key.1,
+                            "the refreshed OAuth token is stored"
+                        );
+                    }
+                    break;
+                }
+                Step::Unstored(w) => write = w,
+            }
+        }
+        self.set_pending(key, false);
+        self.cache.invalidate(key).await;
+        lease.release(key).await;
+    }
+
+    /// Notes in the stored record that its refresh token is unusable, so other callers and
+    /// replicas fail fast instead of spending requests on it.
     async fn mark_rejected(
         &self,
         key: &ConnKey,
         ckey: &CredentialKey,
         old: &Token,
         version: u64,
-        description: Option<String>,
+        note: Rejection,
     ) {
-        let note = Rejection {
-            at_ms: unix_ms(SystemTime::now()),
-            description,
-        };
         let result = match StoredToken::from_token(old, Some(note)).seal(&self.vault, ckey) {
             Ok(sealed) => self
                 .store
@@ -673,7 +905,145 @@ impl Inner {
                     tenant = %key.0,
                     connection = %key.1,
                     error = %e,
-                    "cannot note the rejected refresh token in the store"
+                    "cannot note the unusable refresh token in the store"
+                );
+            }
+        }
+    }
+}
+
+/// What step 3 ended with.
+enum Step {
+    /// A result for the callers.
+    Done(Result<Cached, Error>),
+    /// A new token the store has not taken yet.
+    Unstored(Box<PendingWrite>),
+}
+
+/// A refreshed token and its sealed form, kept in memory until the store takes it.
+struct PendingWrite {
+    token: Token,
+    /// The stored token it was refreshed from.
+    from: Option<Token>,
+    sealed: SealedCredential,
+    expected: Option<u64>,
+    last_error: Option<Error>,
+}
+
+impl PendingWrite {
+    fn seal(
+        vault: &Vault,
+        ckey: &CredentialKey,
+        token: Token,
+        from: Option<Token>,
+        expected: Option<u64>,
+    ) -> Result<Self, Error> {
+        let sealed = StoredToken::from_token(&token, None).seal(vault, ckey)?;
+        Ok(PendingWrite {
+            token,
+            from,
+            sealed,
+            expected,
+            last_error: None,
+        })
+    }
+
+    /// Whether `stored` is the token set this one was refreshed from, or this one: either way
+    /// writing this one over it loses nothing.
+    fn succeeds(&self, stored: &Token) -> bool {
+        same_set(stored, &self.token) || self.from.as_ref().is_some_and(|f| same_set(stored, f))
+    }
+}
+
+/// Holds the refresh lock and extends it every third of its ttl until released.
+struct Lease {
+    guard: Arc<tokio::sync::Mutex<Option<LockGuard>>>,
+    lost: Arc<AtomicBool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    keeper: Option<tokio::task::JoinHandle<()>>,
+    ttl: Duration,
+}
+
+impl Lease {
+    fn start(guard: LockGuard, ttl: Duration) -> Lease {
+        let guard = Arc::new(tokio::sync::Mutex::new(Some(guard)));
+        let lost = Arc::new(AtomicBool::new(false));
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let every = (ttl / 3).max(Duration::from_millis(1));
+        let keeper = {
+            let guard = guard.clone();
+            let lost = lost.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Only the sleep is ever cancelled, never an extension in flight (a
+                    // PostgreSQL session must not be left mid-query).
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                    if !Lease::extend_now(&guard, &lost, ttl).await {
+                        break;
+                    }
+                }
+            })
+        };
+        Lease {
+            guard,
+            lost,
+            stop: Some(stop),
+            keeper: Some(keeper),
+            ttl,
+        }
+    }
+
+    /// Extends the lock; `false` once it is known lost.
+    async fn extend_now(
+        guard: &tokio::sync::Mutex<Option<LockGuard>>,
+        lost: &AtomicBool,
+        ttl: Duration,
+    ) -> bool {
+        if lost.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut g = guard.lock().await;
+        let Some(g) = g.as_mut() else {
+            return false;
+        };
+        match g.extend(ttl).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                tracing::warn!(error = %e, "the token refresh lock was lost during a refresh");
+                lost.store(true, Ordering::SeqCst);
+                false
+            }
+            Err(e) => {
+                // The backend hiccuped: the lock may still be ours; try again next tick.
+                tracing::warn!(error = %e, "cannot extend the token refresh lock");
+                true
+            }
+        }
+    }
+
+    /// Extends the lock right before a write and says whether it is still held.
+    async fn fence(&self) -> bool {
+        Lease::extend_now(&self.guard, &self.lost, self.ttl).await
+    }
+
+    async fn release(mut self, key: &ConnKey) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.await;
+        }
+        let guard = self.guard.lock().await.take();
+        if let Some(guard) = guard {
+            if let Err(e) = guard.release().await {
+                tracing::warn!(
+                    tenant = %key.0,
+                    connection = %key.1,
+                    error = %e,
+                    "cannot release the token refresh lock; it ends with its ttl"
                 );
             }
         }
@@ -725,7 +1095,68 @@ fn not_connected(key: &ConnKey) -> Error {
     )
 }
 
-fn rejected_error(grant: &dyn TokenGrant, description: Option<String>) -> Error {
+/// Whether two tokens are the same set (same access and refresh token).
+fn same_set(a: &Token, b: &Token) -> bool {
+    a.access_token.expose_secret() == b.access_token.expose_secret()
+        && a.refresh_token.as_ref().map(ExposeSecret::expose_secret)
+            == b.refresh_token.as_ref().map(ExposeSecret::expose_secret)
+}
+
+/// Whether a failed refresh may have spent a single-use refresh token: the request may have
+/// reached the provider and no usable answer came back (a 2xx the grant could not read
+/// counts: the provider said yes).
+fn may_have_spent(e: &TokenError) -> bool {
+    matches!(
+        e,
+        TokenError::OutcomeUnknown { .. }
+            | TokenError::Transient { reached: true, .. }
+            | TokenError::InvalidResponse { .. }
+    )
+}
+
+/// Wait after the `n`-th failed store write: 50 ms doubling, capped at 2 s.
+fn store_backoff(n: u32) -> Duration {
+    Duration::from_millis(50)
+        .saturating_mul(1u32 << n.saturating_sub(1).min(6))
+        .min(Duration::from_secs(2))
+}
+
+fn not_stored_yet(key: &ConnKey) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!(
+            "the refreshed OAuth token of connection `{}` is not stored yet (the credential store failed); the write is being retried, try again shortly",
+            key.1
+        ),
+    )
+}
+
+fn lost_error(key: &ConnKey, e: TokenError) -> Error {
+    ErrorParts::new(
+        ErrorKind::Auth,
+        format!(
+            "the refresh of connection `{}` may have reached the provider, which rotates refresh tokens, without an answer: the stored refresh token is probably spent; reconnect the account",
+            key.1
+        ),
+    )
+    .source(e)
+    .build()
+}
+
+fn rejected_error(grant: &dyn TokenGrant, note: &Rejection) -> Error {
+    let description = note.description.clone();
+    if note.lost {
+        return ErrorParts::new(
+            ErrorKind::Auth,
+            "an earlier refresh may have spent the refresh token without its answer arriving; reconnect the account",
+        )
+        .source(TokenError::OutcomeUnknown {
+            status: None,
+            attempts: 1,
+            reason: description.unwrap_or_default(),
+        })
+        .build();
+    }
     let message = if grant.uses_refresh_token() {
         "refresh token rejected by the provider (invalid_grant); reconnect the account".to_string()
     } else {

@@ -11,8 +11,11 @@
 //!    per connection and process refreshes it while the others wait for that result; across
 //!    replicas a [`RefreshLock`] (in-process, Redis or a PostgreSQL advisory lock) makes the
 //!    refreshes take turns, and each re-reads the stored token after taking the lock, so only
-//!    the first one calls the provider. The new token is sealed and written with a
-//!    compare-and-swap on the version that was read.
+//!    the first one calls the provider. The lock is extended while the refresh runs. The new
+//!    token is sealed and written with a compare-and-swap on the version that was read,
+//!    before it is served; a failed write is retried and the token kept in memory until it
+//!    lands. A refresh token of a provider that rotates them is never resent once a request
+//!    carrying it may have reached the provider.
 //! 3. A [`TokenGrant`] talks to the token endpoint: [`OAuthClient`] (authorization code with
 //!    PKCE, refresh), [`ClientCredentialsGrant`] and [`JwtBearerGrant`] (RFC 7523, as DocuSign
 //!    uses it). Transient failures (connect errors, 5xx, 429) are retried with backoff; an
@@ -60,6 +63,10 @@ use crate::vault::Vault;
 
 /// The credential kind OAuth tokens are stored under.
 pub const TOKEN_KIND: &str = "oauth_token";
+
+/// The longest access token lifetime taken from a provider's `expires_in` (10 years): larger
+/// values are clamped to it.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
 /// The credential key of `tenant`'s `connection` token.
 pub fn token_key(tenant: &TenantId, connection: &ConnectionId) -> CredentialKey {
@@ -142,12 +149,16 @@ impl Token {
     }
 
     /// Sets the expiry to `lifetime` from now and records now as the time of issue (as a
-    /// provider's `expires_in` does).
+    /// provider's `expires_in` does). A lifetime above [`MAX_TOKEN_LIFETIME`] (a provider's
+    /// way of saying "never", or garbage) is clamped to it, so no value can overflow the clock.
     #[must_use]
     pub fn with_expires_in(mut self, lifetime: Duration) -> Self {
         let now = SystemTime::now();
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
         self.issued_at = Some(now);
-        self.expires_at = Some(now + lifetime);
+        // `checked_add` as well: the clamp keeps far inside `SystemTime`'s range on every
+        // platform, but a token response must never be able to panic the process.
+        self.expires_at = Some(now.checked_add(lifetime).unwrap_or(now));
         self
     }
 
@@ -301,12 +312,17 @@ pub(crate) struct StoredToken {
     pub(crate) rejected: Option<Rejection>,
 }
 
-/// The provider rejected the stored refresh token: reconnecting is the only way forward.
+/// The provider rejected the stored refresh token, or a refresh that may have spent it got no
+/// answer (`lost`): reconnecting is the only way forward.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct Rejection {
     pub(crate) at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
+    /// The provider rotates refresh tokens and a refresh with this one may have reached it
+    /// without its answer arriving: the stored refresh token is probably spent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) lost: bool,
 }
 
 impl Drop for StoredToken {
@@ -425,7 +441,11 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
 }
 
 pub(crate) fn from_unix_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
+    // A stored value is ours, but a record written by another platform or version must not
+    // panic here: a time the clock cannot hold reads as the epoch (expired, so refreshed).
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[cfg(test)]

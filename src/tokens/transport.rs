@@ -1,6 +1,12 @@
 //! One POST to a token endpoint, classified: a transient failure (connect error, timeout,
 //! 5xx, 429, 408) is an error the retry loop may try again; an OAuth error body or a token goes
-//! back to the grant to parse. Also the retry loop itself.
+//! back to the grant to parse. Also the retry loop itself, which never resends a request that
+//! carried a single-use token (an authorization code, a rotating refresh token) once it may
+//! have reached the provider.
+//!
+//! The client ignores proxy environment variables (`HTTPS_PROXY`, `ALL_PROXY`…) unless the
+//! host opts in: a token request carries client secrets and refresh tokens, and a variable
+//! set for some other tool must not route them through a proxy nobody chose for them.
 //!
 //! Nothing here sees a secret in a form it could print: request bodies are never logged, and
 //! reqwest errors are stripped of their URL.
@@ -26,6 +32,9 @@ pub(crate) enum HttpFailure {
         status: Option<StatusCode>,
         retry_after: Option<Duration>,
         reason: String,
+        /// Whether the request may have reached the provider (anything but a failed connect,
+        /// a 429 or a 408, which say it was not processed).
+        reached: bool,
     },
     /// A non-success status without an OAuth error body.
     #[error("token endpoint answered HTTP {}", status.as_u16())]
@@ -42,11 +51,13 @@ impl From<HttpFailure> for TokenError {
                 status,
                 retry_after,
                 reason,
+                reached,
             } => TokenError::Transient {
                 status,
                 retry_after,
                 attempts: 1,
                 reason,
+                reached,
             },
             HttpFailure::Status { status } => TokenError::Rejected {
                 error: "unexpected_status".to_string(),
@@ -70,13 +81,17 @@ impl Transport {
     }
 
     /// A client that never follows redirects (a redirect would resend the form, secrets
-    /// included, to wherever the `Location` points).
-    pub(crate) fn default_client() -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
+    /// included, to wherever the `Location` points) and uses a proxy from the environment
+    /// only when `env_proxy` is set (see the module documentation).
+    pub(crate) fn default_client(env_proxy: bool) -> Result<reqwest::Client, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
+            .timeout(Duration::from_secs(10));
+        if !env_proxy {
+            builder = builder.no_proxy();
+        }
+        builder.build()
     }
 
     /// Sends `request` and classifies the answer. A 2xx response, or a 4xx carrying an OAuth
@@ -90,18 +105,21 @@ impl Transport {
             reason: format!("cannot build the token request: {}", e.without_url()),
         })?;
         let mut response = self.client.execute(request).await.map_err(|e| {
-            let kind = if e.is_connect() {
-                "cannot connect to the token endpoint"
+            // Only a failed connect proves nothing was sent; a timeout or a reset may come
+            // after the provider read the request and acted on it.
+            let (kind, reached) = if e.is_connect() {
+                ("cannot connect to the token endpoint", false)
             } else if e.is_timeout() {
-                "the token endpoint timed out"
+                ("the token endpoint timed out", true)
             } else {
-                "the token request failed in flight"
+                ("the token request failed in flight", true)
             };
             tracing::debug!(url = %shown_url, error = %e.without_url(), "{kind}");
             HttpFailure::Transient {
                 status: None,
                 retry_after: None,
                 reason: kind.to_string(),
+                reached,
             }
         })?;
         let status = response.status();
@@ -120,6 +138,9 @@ impl Transport {
                 status: Some(status),
                 retry_after,
                 reason: format!("the token endpoint answered HTTP {}", status.as_u16()),
+                // A 5xx may come from a provider that spent the token and then failed (or
+                // from a gateway after the provider did); 429 and 408 say "not processed".
+                reached: status.is_server_error(),
             });
         }
         let mut body = Vec::new();
@@ -141,6 +162,7 @@ impl Transport {
                         status: Some(status),
                         retry_after: None,
                         reason: "the token response was cut off".to_string(),
+                        reached: true,
                     })
                 }
             }
@@ -180,12 +202,26 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2Http<'_> {
     }
 }
 
+/// Whether a request carries a token the provider accepts only once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Sending it twice is harmless (client credentials, an assertion, a refresh token of a
+    /// provider that does not rotate them).
+    Repeatable,
+    /// An authorization code, or a refresh token of a provider that rotates them: once the
+    /// request may have reached the provider it is never sent again.
+    SingleUse,
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or `retry.attempts` transient failures
 /// happened. Waits `base * 2^n` (with jitter, capped) between attempts, or the provider's
 /// `Retry-After` when it asks for longer; a `Retry-After` beyond the cap ends the retries.
+/// With [`Use::SingleUse`], a transient failure that may have reached the provider ends the
+/// loop with [`TokenError::OutcomeUnknown`] instead of a retry.
 pub(crate) async fn with_retry<T, F, Fut>(
     retry: &TokenRetry,
     what: &str,
+    usage: Use,
     mut attempt: F,
 ) -> Result<T, TokenError>
 where
@@ -198,8 +234,28 @@ where
         match attempt().await {
             Err(TokenError::Transient {
                 status,
+                reason,
+                reached: true,
+                ..
+            }) if usage == Use::SingleUse => {
+                tracing::warn!(
+                    grant = what,
+                    attempt = n,
+                    status = status.map(|s| s.as_u16()),
+                    "a token request with a single-use token may have reached the provider \
+                     without an answer; not resending it"
+                );
+                return Err(TokenError::OutcomeUnknown {
+                    status,
+                    attempts: n,
+                    reason,
+                });
+            }
+            Err(TokenError::Transient {
+                status,
                 retry_after,
                 reason,
+                reached,
                 ..
             }) => {
                 let backoff = backoff(retry, n);
@@ -210,6 +266,7 @@ where
                         retry_after,
                         attempts: n,
                         reason,
+                        reached,
                     });
                 }
                 tracing::warn!(

@@ -23,6 +23,7 @@ mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+mod token_rotation;
 mod tokens;
 #[cfg(feature = "twilio")]
 mod twilio;

@@ -6,8 +6,13 @@
 //!
 //! A lock only has to make refreshes take turns: the [`TokenManager`](super::TokenManager)
 //! re-reads the stored token after taking it and skips the refresh when another holder already
-//! did it, and every write is a compare-and-swap, so a lock lost to a timeout can cost an extra
-//! token request but never a lost update.
+//! did it, and every write is a compare-and-swap on the version read under the lock.
+//!
+//! A refresh may take longer than the lock's time-to-live (a slow provider, retries, a store
+//! that fails writes for a while), so the manager extends the lock ([`LockGuard::extend`])
+//! every third of the ttl while it works, and once more right before it writes: a holder
+//! that finds its lock lost logs it and writes only if the record is still the version it
+//! read, so it can never overwrite a token set stored after that.
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -45,6 +50,19 @@ pub trait RefreshLock: Send + Sync + Debug {
 /// Implementations release on drop too, as well as they can without awaiting.
 #[async_trait]
 pub trait HeldLock: Send + Debug {
+    /// Keeps the lock for `ttl` from now, if it is still held by this holder.
+    ///
+    /// The default does nothing and reports the lock held: right for locks that end only
+    /// with their holder (a process mutex).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Conflict`] when the lock is no longer held (it outlived its ttl and may
+    /// be someone else's now); [`ErrorKind::Store`] when the backend failed.
+    async fn extend(&mut self, ttl: Duration) -> Result<(), Error> {
+        let _ = ttl;
+        Ok(())
+    }
+
     /// Releases the lock.
     ///
     /// # Errors
@@ -67,6 +85,14 @@ impl LockGuard {
         LockGuard {
             held: Box::new(held),
         }
+    }
+
+    /// Keeps the lock for `ttl` from now.
+    ///
+    /// # Errors
+    /// As for [`HeldLock::extend`]: [`ErrorKind::Conflict`] when the lock was lost.
+    pub async fn extend(&mut self, ttl: Duration) -> Result<(), Error> {
+        self.held.extend(ttl).await
     }
 
     /// Releases the lock.
@@ -162,6 +188,14 @@ pub(crate) fn wait_timed_out(wait: Duration) -> Error {
             "waited {} ms for the token refresh lock; another refresh is still running",
             wait.as_millis()
         ),
+    )
+}
+
+/// The error of [`HeldLock::extend`] when the lock is no longer held.
+pub(crate) fn lock_lost() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "the token refresh lock was lost (it outlived its ttl or its session ended)",
     )
 }
 

@@ -10,7 +10,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
-use super::{poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT};
+use super::{
+    lock_lost, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT,
+};
 use crate::error::{Error, ErrorKind, ErrorParts};
 
 /// A refresh lock in PostgreSQL, for replicas that already share a database. Cheap to clone.
@@ -21,6 +23,8 @@ use crate::error::{Error, ErrorKind, ErrorParts};
 /// same connection, which then goes back to the pool. The lock has no time-to-live: it ends
 /// with its session, so a holder that dies releases it when its connection closes, and a guard
 /// dropped without release closes its connection instead of returning it to the pool.
+/// [`LockGuard::extend`] checks in `pg_locks` that the session still holds it (a session that
+/// was cut and reconnected has lost it).
 #[derive(Clone)]
 pub struct PostgresAdvisoryLock {
     pool: PgPool,
@@ -142,6 +146,32 @@ impl fmt::Debug for PgHeld {
 
 #[async_trait]
 impl HeldLock for PgHeld {
+    async fn extend(&mut self, _ttl: Duration) -> Result<(), Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(lock_lost());
+        };
+        // A bigint advisory lock shows in pg_locks as classid (high 32 bits), objid (low 32
+        // bits) and objsubid 1.
+        let bits = u64::from_be_bytes(self.id.to_be_bytes());
+        let high = i64::from(u32::try_from(bits >> 32).unwrap_or(0));
+        let low = i64::from(u32::try_from(bits & 0xffff_ffff).unwrap_or(0));
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+             AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
+             AND classid::bigint = $1 AND objid::bigint = $2)",
+        )
+        .bind(high)
+        .bind(low)
+        .fetch_one(&mut **conn)
+        .await
+        .map_err(|e| pg_error("cannot check the refresh lock in PostgreSQL", &e))?;
+        if held {
+            Ok(())
+        } else {
+            Err(lock_lost())
+        }
+    }
+
     async fn release(mut self: Box<Self>) -> Result<(), Error> {
         let Some(mut conn) = self.conn.take() else {
             return Ok(());

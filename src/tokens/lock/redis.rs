@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
 use super::{
-    holder_token, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT,
+    holder_token, lock_lost, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock,
+    DEFAULT_WAIT,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
 
@@ -21,12 +22,22 @@ else
 end
 ";
 
+/// Extends the key's ttl only if it still names this holder.
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+    return 0
+end
+";
+
 /// A refresh lock in Redis, shared by every replica that uses the same Redis and key prefix.
 /// Cheap to clone.
 ///
 /// Taking the lock is `SET <prefix><key> <random holder> NX PX <ttl>`, polled every 25 ms
 /// (with jitter) until it succeeds or the wait timeout (30 s) runs out; releasing is a Lua
-/// compare-and-delete. A holder that dies keeps others out for at most the ttl.
+/// compare-and-delete. A holder that dies keeps others out for at most the ttl; a holder that
+/// is alive extends it with a compare-and-`PEXPIRE` ([`LockGuard::extend`]).
 #[derive(Clone)]
 pub struct RedisRefreshLock {
     conn: ConnectionManager,
@@ -34,6 +45,7 @@ pub struct RedisRefreshLock {
     wait_timeout: Duration,
     poll_interval: Duration,
     script: std::sync::Arc<redis::Script>,
+    extend: std::sync::Arc<redis::Script>,
 }
 
 impl fmt::Debug for RedisRefreshLock {
@@ -74,6 +86,7 @@ impl RedisRefreshLock {
             wait_timeout: DEFAULT_WAIT,
             poll_interval: Duration::from_millis(25),
             script: std::sync::Arc::new(redis::Script::new(RELEASE)),
+            extend: std::sync::Arc::new(redis::Script::new(EXTEND)),
         }
     }
 
@@ -123,6 +136,7 @@ impl RefreshLock for RedisRefreshLock {
                     key: full_key,
                     holder,
                     script: self.script.clone(),
+                    extend: self.extend.clone(),
                 }));
             }
             let now = tokio::time::Instant::now();
@@ -139,6 +153,7 @@ struct RedisHeld {
     key: String,
     holder: String,
     script: std::sync::Arc<redis::Script>,
+    extend: std::sync::Arc<redis::Script>,
 }
 
 impl fmt::Debug for RedisHeld {
@@ -172,6 +187,26 @@ impl RedisHeld {
 
 #[async_trait]
 impl HeldLock for RedisHeld {
+    async fn extend(&mut self, ttl: Duration) -> Result<(), Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(lock_lost());
+        };
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let extended: i64 = self
+            .extend
+            .key(&self.key)
+            .arg(&self.holder)
+            .arg(ttl_ms)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| redis_error("cannot extend the refresh lock in Redis", &e))?;
+        if extended == 1 {
+            Ok(())
+        } else {
+            Err(lock_lost())
+        }
+    }
+
     async fn release(mut self: Box<Self>) -> Result<(), Error> {
         match self.conn.take() {
             Some(conn) => Self::delete(conn, &self.script, &self.key, &self.holder).await,
