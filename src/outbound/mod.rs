@@ -26,6 +26,7 @@ pub use queue::{
 };
 pub use sender::{
     EndpointHealth, OutboundConfig, OutboundEvent, WebhookSender, WebhookSenderBuilder, Workers,
+    MAX_ANSWER_BYTES,
 };
 
 use std::fmt;

@@ -18,6 +18,12 @@ use crate::webhook::StandardWebhooks;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The most of a receiver's answer body an attempt reads. The outcome depends only on the
+/// status (and `Retry-After`), so the body is read only to let a short answer's connection be
+/// reused; a huge or endless answer is cut off here instead of growing memory or holding the
+/// attempt until its timeout.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Delivery settings. Build with [`OutboundConfig::default`] and the setters on
 /// [`WebhookSenderBuilder`].
 #[derive(Debug, Clone)]
@@ -597,8 +603,7 @@ impl WebhookSender {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
-                // Read (and drop) the body so the connection can be reused.
-                let _ = resp.bytes().await;
+                drain_bounded(resp, MAX_ANSWER_BYTES).await;
                 if (200..300).contains(&status) {
                     Outcome::Delivered(status)
                 } else if status == 410 {
@@ -732,6 +737,23 @@ impl WebhookSender {
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, endpoint = %id, "outbound: cannot disable"),
+        }
+    }
+}
+
+/// Reads and drops at most `limit` bytes of an answer's body, then stops. A body that ends
+/// within the limit leaves the connection reusable; a longer one is dropped mid-stream, which
+/// closes that connection (cheaper than reading megabytes nobody looks at). Read errors are
+/// ignored: the status already decided the outcome.
+async fn drain_bounded(mut resp: reqwest::Response, limit: usize) {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return;
+    }
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read = read.saturating_add(chunk.len());
+        if read > limit {
+            return;
         }
     }
 }

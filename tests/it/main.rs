@@ -11,6 +11,8 @@ mod lifecycle;
 mod observability;
 #[cfg(feature = "sqlite")]
 mod outbound;
+#[cfg(feature = "sqlite")]
+mod outbound_bounded;
 #[cfg(feature = "postgres")]
 mod outbound_postgres;
 #[cfg(feature = "sqlite")]
