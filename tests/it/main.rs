@@ -16,6 +16,8 @@ mod outbound_bounded;
 #[cfg(feature = "postgres")]
 mod outbound_postgres;
 #[cfg(feature = "sqlite")]
+mod outbound_retention;
+#[cfg(feature = "sqlite")]
 mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;

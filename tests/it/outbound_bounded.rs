@@ -121,7 +121,9 @@ async fn wait_status(s: &WebhookSender, id: &MessageId, want: MessageStatus, wit
 async fn an_endless_answer_is_cut_off_and_the_delivery_is_recorded_at_once() {
     let (url, seen) = streaming_receiver(None).await;
     let s = sender(SqliteQueue::in_memory().await.unwrap()).await;
-    s.add_endpoint(Endpoint::new("e", url, SECRET)).await.unwrap();
+    s.add_endpoint(Endpoint::new("e", url, SECRET))
+        .await
+        .unwrap();
     let _w = s.spawn_workers(1);
     let started = Instant::now();
     let id = s
@@ -154,7 +156,9 @@ async fn a_huge_answer_is_not_read_to_its_end() {
     let total = 256u64 << 20;
     let (url, seen) = streaming_receiver(Some(total)).await;
     let s = sender(SqliteQueue::in_memory().await.unwrap()).await;
-    s.add_endpoint(Endpoint::new("e", url, SECRET)).await.unwrap();
+    s.add_endpoint(Endpoint::new("e", url, SECRET))
+        .await
+        .unwrap();
     let _w = s.spawn_workers(1);
     let id = s
         .send(&EndpointId::new("e"), "t", "{}".into())
