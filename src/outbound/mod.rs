@@ -10,7 +10,13 @@
 //!   10 h by default), honouring `Retry-After`; exhausted messages are dead-lettered and can be
 //!   redriven. A `410 Gone` disables an endpoint at once; an endpoint that fails without a
 //!   single success for longer than `disable_after` (5 days) is disabled too.
-//! - Targets pass the [`ssrf`] guard; redirects are never followed.
+//! - Targets pass the [`ssrf`] guard; redirects are never followed. At most
+//!   [`MAX_ANSWER_BYTES`] (64 KiB) of a receiver's answer is read; the status decides.
+//! - Delivered messages and their attempt log are deleted 30 days (configurable,
+//!   [`OutboundConfig::retention`]) after delivery: a worker purges at most once per
+//!   `retention_interval` (1 h) per process, in transactions of `retention_batch` (500)
+//!   messages, off the leasing path. Dead letters are kept until redriven (a redriven message
+//!   that is then delivered ages out like any other); pending messages are never purged.
 //! - Messages live in an [`OutboundQueue`]: [`queue::sqlite::SqliteQueue`] (feature `sqlite`)
 //!   or `queue::postgres::PostgresOutboundQueue` (feature `postgres`, for several replicas)
 //!   leases them to workers, so a worker that dies mid-delivery leaves a lease that expires
@@ -22,10 +28,11 @@ pub mod ssrf;
 
 pub use queue::{
     AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
-    MessageStatus, NewMessage, OutboundQueue,
+    MessageStatus, NewMessage, OutboundQueue, PurgeReport,
 };
 pub use sender::{
     EndpointHealth, OutboundConfig, OutboundEvent, WebhookSender, WebhookSenderBuilder, Workers,
+    MAX_ANSWER_BYTES,
 };
 
 use std::fmt;

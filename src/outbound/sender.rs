@@ -18,6 +18,12 @@ use crate::webhook::StandardWebhooks;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The most of a receiver's answer body an attempt reads. The outcome depends only on the
+/// status (and `Retry-After`), so the body is read only to let a short answer's connection be
+/// reused; a huge or endless answer is cut off here instead of growing memory or holding the
+/// attempt until its timeout.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// Delivery settings. Build with [`OutboundConfig::default`] and the setters on
 /// [`WebhookSenderBuilder`].
 #[derive(Debug, Clone)]
@@ -43,6 +49,16 @@ pub struct OutboundConfig {
     pub poll_interval: Duration,
     /// Below this success rate over the last hour an endpoint is unhealthy.
     pub healthy_at_least: f64,
+    /// How long a delivered message and its attempt log are kept after delivery (30 days by
+    /// default); `None` keeps them forever. Dead letters are never purged: they wait for a
+    /// person to redrive or inspect them.
+    pub retention: Option<Duration>,
+    /// How often the purge of delivered messages runs (at most once per interval per
+    /// process, from a worker; the first run is when the first worker starts).
+    pub retention_interval: Duration,
+    /// Messages deleted per purge transaction, so a big backlog never holds the tables'
+    /// write lock for long.
+    pub retention_batch: usize,
 }
 
 impl Default for OutboundConfig {
@@ -66,6 +82,9 @@ impl Default for OutboundConfig {
             max_in_flight: 64,
             poll_interval: Duration::from_millis(500),
             healthy_at_least: 0.9,
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            retention_interval: HOUR,
+            retention_batch: 500,
         }
     }
 }
@@ -197,6 +216,25 @@ impl WebhookSenderBuilder {
         self
     }
 
+    /// How long delivered messages and their attempts are kept (`None`: forever; default 30
+    /// days). Dead letters are always kept.
+    pub fn retention(mut self, keep: Option<Duration>) -> Self {
+        self.config.retention = keep;
+        self
+    }
+
+    /// How often workers purge delivered messages older than the retention (default 1 h).
+    pub fn retention_interval(mut self, every: Duration) -> Self {
+        self.config.retention_interval = every;
+        self
+    }
+
+    /// Messages deleted per purge transaction (default 500).
+    pub fn retention_batch(mut self, n: usize) -> Self {
+        self.config.retention_batch = n;
+        self
+    }
+
     /// The SSRF guard (default: refuse every non-public address).
     pub fn ssrf_guard(mut self, guard: SsrfGuard) -> Self {
         self.guard = guard;
@@ -225,6 +263,13 @@ impl WebhookSenderBuilder {
         if c.max_in_flight == 0 {
             return Err(ConfigError::new("max_in_flight", "must be at least 1").into());
         }
+        if c.retention_batch == 0 || c.retention_interval.is_zero() {
+            return Err(ConfigError::new(
+                "retention",
+                "the purge batch and interval must be greater than zero",
+            )
+            .into());
+        }
         let client = reqwest::Client::builder()
             // Every name is resolved, checked and pinned by the guard; IP literals are checked
             // before the request is built.
@@ -251,6 +296,7 @@ impl WebhookSenderBuilder {
                 client,
                 events,
                 wake: Notify::new(),
+                purge: std::sync::Mutex::new(PurgeClock::default()),
             }),
         })
     }
@@ -281,6 +327,15 @@ struct Inner {
     client: reqwest::Client,
     events: broadcast::Sender<OutboundEvent>,
     wake: Notify,
+    purge: std::sync::Mutex<PurgeClock>,
+}
+
+/// When this process last started a purge, and whether one is running; shared by every
+/// worker so the purge runs once per interval per process, not once per worker.
+#[derive(Default)]
+struct PurgeClock {
+    last: Option<Instant>,
+    running: bool,
 }
 
 impl fmt::Debug for WebhookSender {
@@ -487,6 +542,79 @@ impl WebhookSender {
         })
     }
 
+    /// Deletes delivered messages (and their attempts) whose delivery was recorded before
+    /// `before`, in batches of `retention_batch`, until none is left. Workers call this on
+    /// their own every `retention_interval` with `now - retention`; call it to purge at
+    /// another time. Pending, in-flight and dead-lettered messages stay.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Store`] when the queue fails; batches deleted before the failure stay
+    /// deleted.
+    pub async fn purge_delivered_before(
+        &self,
+        before: SystemTime,
+    ) -> Result<super::PurgeReport, Error> {
+        let batch = self.inner.config.retention_batch;
+        let mut report = super::PurgeReport::default();
+        loop {
+            let done = self.inner.queue.purge_delivered(before, batch).await?;
+            report.add(done);
+            if done.messages < batch as u64 {
+                return Ok(report);
+            }
+            // Let deliveries (and other queue users) in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Claims this interval's purge for the calling worker: true at most once per
+    /// `retention_interval` per process, and never while a purge is running.
+    fn claim_purge(&self) -> bool {
+        let cfg = &self.inner.config;
+        if cfg.retention.is_none() {
+            return false;
+        }
+        let Ok(mut clock) = self.inner.purge.lock() else {
+            return false;
+        };
+        let due = match clock.last {
+            None => true,
+            Some(t) => t.elapsed() >= cfg.retention_interval,
+        };
+        if clock.running || !due {
+            return false;
+        }
+        clock.running = true;
+        clock.last = Some(Instant::now());
+        true
+    }
+
+    /// One retention run (claimed with [`Self::claim_purge`]).
+    async fn purge_now(self) {
+        // Clears `running` however this ends, also when the worker is aborted mid-purge.
+        struct Done(Arc<Inner>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                if let Ok(mut clock) = self.0.purge.lock() {
+                    clock.running = false;
+                }
+            }
+        }
+        let _done = Done(self.inner.clone());
+        if let Some(keep) = self.inner.config.retention {
+            let before = SystemTime::now().checked_sub(keep).unwrap_or(UNIX_EPOCH);
+            match self.purge_delivered_before(before).await {
+                Ok(r) if r.messages > 0 => tracing::debug!(
+                    messages = r.messages,
+                    attempts = r.attempts,
+                    "outbound: purged delivered messages past their retention"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbound: cannot purge delivered messages"),
+            }
+        }
+    }
+
     /// Starts `n` workers on the current tokio runtime.
     pub fn spawn_workers(&self, n: usize) -> Workers {
         Workers {
@@ -503,6 +631,11 @@ impl WebhookSender {
         let mut set: JoinSet<()> = JoinSet::new();
         loop {
             while set.try_join_next().is_some() {}
+            if self.claim_purge() {
+                // In the worker's set, so it stops with the worker, and off the leasing path
+                // so deliveries go on while a large backlog is purged batch by batch.
+                set.spawn(self.clone().purge_now());
+            }
             let free = cfg.max_in_flight.saturating_sub(set.len());
             if free == 0 {
                 set.join_next().await;
@@ -597,8 +730,7 @@ impl WebhookSender {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
-                // Read (and drop) the body so the connection can be reused.
-                let _ = resp.bytes().await;
+                drain_bounded(resp, MAX_ANSWER_BYTES).await;
                 if (200..300).contains(&status) {
                     Outcome::Delivered(status)
                 } else if status == 410 {
@@ -732,6 +864,23 @@ impl WebhookSender {
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, endpoint = %id, "outbound: cannot disable"),
+        }
+    }
+}
+
+/// Reads and drops at most `limit` bytes of an answer's body, then stops. A body that ends
+/// within the limit leaves the connection reusable; a longer one is dropped mid-stream, which
+/// closes that connection (cheaper than reading megabytes nobody looks at). Read errors are
+/// ignored: the status already decided the outcome.
+async fn drain_bounded(mut resp: reqwest::Response, limit: usize) {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return;
+    }
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read = read.saturating_add(chunk.len());
+        if read > limit {
+            return;
         }
     }
 }

@@ -11,8 +11,12 @@ mod lifecycle;
 mod observability;
 #[cfg(feature = "sqlite")]
 mod outbound;
+#[cfg(feature = "sqlite")]
+mod outbound_bounded;
 #[cfg(feature = "postgres")]
 mod outbound_postgres;
+#[cfg(feature = "sqlite")]
+mod outbound_retention;
 #[cfg(feature = "sqlite")]
 mod outbound_ssrf;
 mod redis_limiter;

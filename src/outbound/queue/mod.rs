@@ -166,6 +166,24 @@ pub enum Completion {
     },
 }
 
+/// What [`OutboundQueue::purge_delivered`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Delivered messages deleted.
+    pub messages: u64,
+    /// Their logged attempts deleted.
+    pub attempts: u64,
+}
+
+impl PurgeReport {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: PurgeReport) {
+        self.messages += other.messages;
+        self.attempts += other.attempts;
+    }
+}
+
 /// What [`OutboundQueue::finish`] did.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -230,6 +248,14 @@ pub trait OutboundQueue: Send + Sync + fmt::Debug {
 
     /// Every logged attempt of a message, in order.
     async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error>;
+
+    /// Deletes up to `limit` delivered messages whose delivery was recorded before `before`
+    /// (oldest first), with every attempt logged for them, in one transaction. Pending,
+    /// in-flight and dead-lettered messages are never touched. A bounded batch keeps each
+    /// transaction short, so a large backlog does not hold the tables' write lock for long;
+    /// callers loop until a batch deletes fewer than `limit` messages.
+    async fn purge_delivered(&self, before: SystemTime, limit: usize)
+        -> Result<PurgeReport, Error>;
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use sqlx::{Executor, Row};
 
 use super::{
     AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
-    MessageStatus, NewMessage, OutboundQueue,
+    MessageStatus, NewMessage, OutboundQueue, PurgeReport,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::outbound::{Endpoint, EndpointId, MessageId};
@@ -473,5 +473,37 @@ impl OutboundQueue for PostgresOutboundQueue {
             .map(attempt_from_row)
             .collect::<Result<_, _>>()
             .map_err(|e| db_error("read attempts", e))
+    }
+
+    async fn purge_delivered(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> Result<PurgeReport, Error> {
+        // One statement: the batch is chosen once (rows another replica's purge holds are
+        // skipped), and its attempts and messages go together.
+        let (messages, attempts): (i64, i64) = sqlx::query_as(
+            "WITH doomed AS ( \
+                 SELECT id FROM switchboard_outbound_messages \
+                 WHERE status = 'delivered' AND updated_ms < $1 \
+                 ORDER BY updated_ms, id LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED), \
+             gone_attempts AS ( \
+                 DELETE FROM switchboard_outbound_attempts \
+                 WHERE message_id IN (SELECT id FROM doomed) RETURNING 1), \
+             gone AS ( \
+                 DELETE FROM switchboard_outbound_messages \
+                 WHERE id IN (SELECT id FROM doomed) RETURNING 1) \
+             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM gone_attempts)",
+        )
+        .bind(ms(before))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| db_error("delete delivered messages", e))?;
+        Ok(PurgeReport {
+            messages: u64::try_from(messages).unwrap_or(0),
+            attempts: u64::try_from(attempts).unwrap_or(0),
+        })
     }
 }

@@ -21,7 +21,7 @@ use sqlx::Row;
 
 use super::{
     AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
-    MessageStatus, NewMessage, OutboundQueue,
+    MessageStatus, NewMessage, OutboundQueue, PurgeReport,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::outbound::{Endpoint, EndpointId, MessageId};
@@ -440,5 +440,45 @@ impl OutboundQueue for SqliteQueue {
             .map(attempt_from_row)
             .collect::<Result<_, _>>()
             .map_err(|e| db_error("read attempts", e))
+    }
+
+    async fn purge_delivered(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> Result<PurgeReport, Error> {
+        // The same selection twice in one transaction: the first DELETE takes SQLite's write
+        // lock, so no other writer can change which rows it picks before the second runs.
+        const DOOMED: &str = "SELECT id FROM switchboard_outbound_messages \
+             WHERE status = 'delivered' AND updated_ms < ?1 ORDER BY updated_ms, id LIMIT ?2";
+        let before = ms(before);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("begin a transaction", e))?;
+        let attempts = sqlx::query(&format!(
+            "DELETE FROM switchboard_outbound_attempts WHERE message_id IN ({DOOMED})"
+        ))
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("delete old attempts", e))?
+        .rows_affected();
+        let messages = sqlx::query(&format!(
+            "DELETE FROM switchboard_outbound_messages WHERE id IN ({DOOMED})"
+        ))
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("delete delivered messages", e))?
+        .rows_affected();
+        tx.commit()
+            .await
+            .map_err(|e| db_error("commit a purge", e))?;
+        Ok(PurgeReport { messages, attempts })
     }
 }
