@@ -25,9 +25,9 @@ use crate::pipeline::auth::AuthLayer;
 use crate::pipeline::breaker::{
     Breaker, BreakerConfig, BreakerLayer, BreakerReport, BreakerState, Breakers,
 };
-use crate::pipeline::cache::{CacheConfig, CacheLayer, ResponseCache};
+use crate::pipeline::cache::{CacheConfig, CacheKey, CacheLayer, ResponseCache};
 use crate::pipeline::rate_limit::RateLimitLayer;
-use crate::pipeline::registry::connection_host_key;
+use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::retry::{Budget, Budgets, RetryConfig, RetryLayer};
 use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
@@ -308,9 +308,18 @@ impl Switchboard {
         }
     }
 
-    /// The state of the breaker for a connection and host, if it has seen a call.
-    pub fn breaker_state(&self, connection: &ConnectionId, host: &str) -> Option<BreakerState> {
-        self.inner.breakers.state(connection.as_str(), host)
+    /// The state of the breaker for a tenant's connection and host, if it has seen a call.
+    /// Breakers are per (tenant, connection, host): connection ids are unique only within a
+    /// tenant. [`Connection::breaker_state`] asks for a connection's own.
+    pub fn breaker_state(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        host: &str,
+    ) -> Option<BreakerState> {
+        self.inner
+            .breakers
+            .state(&ConnectionKey::new(tenant, connection, host))
     }
 
     /// Every breaker and its state, for health reports.
@@ -328,7 +337,8 @@ impl Switchboard {
         &self.inner.limiter
     }
 
-    /// Every key now in the response cache; for tests and diagnostics (keys hold no secret).
+    /// Every key now in the response cache, as text; for tests and diagnostics. Keys hold no
+    /// secret: secret query values and header values appear only as keyed hashes.
     pub fn cache_keys(&self) -> Vec<String> {
         self.inner.cache.keys()
     }
@@ -429,6 +439,16 @@ impl ConnectionBuilder {
             })?),
             None => None,
         };
+        let vary_headers = self
+            .connector
+            .cache_vary_headers()
+            .iter()
+            .map(|h| {
+                HeaderName::try_from(*h).map_err(|_| {
+                    ConfigError::new("connector.cache_vary_headers", "holds an invalid header name")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let base_uri: http::Uri = base
             .as_str()
             .parse()
@@ -444,8 +464,10 @@ impl ConnectionBuilder {
             }
         };
         let sb = &self.switchboard.inner;
-        let breaker = sb.breakers.get(id.as_str(), &host);
-        let budget = sb.budgets.get(&connection_host_key(id.as_str(), &host));
+        // Keyed by tenant too: connection ids are unique only within a tenant.
+        let state_key = ConnectionKey::new(&tenant, &id, &host);
+        let breaker = sb.breakers.get(&state_key);
+        let budget = sb.budgets.get(&state_key);
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
                 base_path: base.path().trim_end_matches('/').to_string(),
@@ -463,6 +485,7 @@ impl ConnectionBuilder {
                 auth: self.auth,
                 observer: self.observer,
                 idempotency_header,
+                vary_headers: Arc::from(vary_headers),
                 default_headers,
             }),
         })
@@ -490,6 +513,8 @@ struct ConnectionInner {
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
     idempotency_header: Option<HeaderName>,
+    /// The connector's [`Connector::cache_vary_headers`], parsed once at build.
+    vary_headers: Arc<[HeaderName]>,
     /// The connector's [`Connector::default_headers`], read once at build.
     default_headers: HeaderMap,
     breaker: Arc<Breaker>,
@@ -526,6 +551,11 @@ impl Connection {
     /// The provider host (and port, when not the default), as used by the breaker.
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+
+    /// The state of this connection's breaker (its tenant's, for its host).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
     }
 
     /// The switchboard this connection belongs to.
@@ -772,6 +802,26 @@ impl RequestBuilder {
         if deadline.is_zero() {
             return Err(ConfigError::new("request.deadline", "must be greater than zero").into());
         }
+        let mut headers = self.headers;
+        for (name, value) in &c.default_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        // Made here, from the request as the caller built it: the auth layer has not added
+        // credentials yet, and they must never be part of a key.
+        let cache_key = match self.cache_ttl {
+            Some(_) if self.method == Method::GET && !self.stream => Some(CacheKey::new(
+                &c.tenant,
+                &c.id,
+                &self.method,
+                &uri,
+                &headers,
+                c.connector.secret_query_params(),
+                &c.vary_headers,
+            )),
+            _ => None,
+        };
         let ctx = Arc::new(CallContext {
             connector: c.connector.clone(),
             connector_name: c.connector_name.clone(),
@@ -784,6 +834,7 @@ impl RequestBuilder {
             idempotency_header: c.idempotency_header.clone(),
             side_effects,
             cache_ttl: self.cache_ttl,
+            cache_key,
             invalidates: self.invalidates,
             stream: self.stream,
             deadline: tokio::time::Instant::now() + deadline,
@@ -792,12 +843,6 @@ impl RequestBuilder {
             breaker: c.breaker.clone(),
             budget: c.budget.clone(),
         });
-        let mut headers = self.headers;
-        for (name, value) in &c.default_headers {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
         *req.uri_mut() = uri;
