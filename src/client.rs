@@ -37,6 +37,7 @@ use crate::pipeline::{
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::redact::redact_uri;
 use crate::response::Response;
+use crate::templates::EndpointPolicy;
 
 type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
 
@@ -63,6 +64,7 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     call_deadline: Duration,
     body_cap: usize,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl fmt::Debug for Switchboard {
@@ -92,6 +94,8 @@ pub struct SwitchboardBuilder {
     credentials: Option<Arc<dyn CredentialStore>>,
     user_agent: String,
     attempt_layers: Vec<AttemptLayerFn>,
+    proxy_from_env: bool,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl fmt::Debug for SwitchboardBuilder {
@@ -102,6 +106,8 @@ impl fmt::Debug for SwitchboardBuilder {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("call_deadline", &self.call_deadline)
             .field("body_cap", &self.body_cap)
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("endpoint_policy", &self.endpoint_policy)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +127,8 @@ impl Default for SwitchboardBuilder {
             credentials: None,
             user_agent: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_string(),
             attempt_layers: Vec::new(),
+            proxy_from_env: false,
+            endpoint_policy: EndpointPolicy::default(),
         }
     }
 }
@@ -192,6 +200,26 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Whether provider calls go through the proxy named by the environment (`HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`), read when [`Self::build`] runs. Off by default:
+    /// a variable set for something else in the process must not route every tenant's
+    /// credentials through a proxy the host never chose.
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        self.proxy_from_env = yes;
+        self
+    }
+
+    /// Allows endpoint URLs in tenant config (template fields declared with
+    /// [`crate::templates::TemplateBuilder::endpoint_url_field`], and every binding's base URL
+    /// made through [`crate::connections::Connections`]) to name `host` (a name or an IP
+    /// literal, no port) over `http` or `https`, even when it is loopback or private. Without
+    /// it such a URL must be `https` and public; see [`EndpointPolicy`]. Tests against a
+    /// loopback server call `allow_endpoint_host("127.0.0.1")`.
+    pub fn allow_endpoint_host(mut self, host: &str) -> Self {
+        self.endpoint_policy = self.endpoint_policy.allow_host(host);
+        self
+    }
+
     /// Adds a host layer around each attempt, between the retry and timeout layers (so it sees
     /// every attempt). Layers added first sit outermost.
     pub fn attempt_layer<F>(mut self, wrap: F) -> Self
@@ -226,7 +254,11 @@ impl SwitchboardBuilder {
             .map_err(|_| ConfigError::new("user_agent", "must be a valid header value"))?;
         let mut default_headers = HeaderMap::new();
         default_headers.insert(http::header::USER_AGENT, ua);
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if !self.proxy_from_env {
+            client = client.no_proxy();
+        }
+        let client = client
             .default_headers(default_headers)
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -284,6 +316,7 @@ impl SwitchboardBuilder {
                 limiter,
                 call_deadline: self.call_deadline,
                 body_cap: self.body_cap,
+                endpoint_policy: self.endpoint_policy,
             }),
         })
     }
@@ -335,6 +368,12 @@ impl Switchboard {
     /// The rate limiter.
     pub fn rate_limiter(&self) -> &Arc<dyn RateLimiter> {
         &self.inner.limiter
+    }
+
+    /// Which endpoint URLs tenant config may name (see
+    /// [`SwitchboardBuilder::allow_endpoint_host`]).
+    pub fn endpoint_policy(&self) -> &EndpointPolicy {
+        &self.inner.endpoint_policy
     }
 
     /// Every key now in the response cache, as text; for tests and diagnostics. Keys hold no
@@ -445,7 +484,10 @@ impl ConnectionBuilder {
             .iter()
             .map(|h| {
                 HeaderName::try_from(*h).map_err(|_| {
-                    ConfigError::new("connector.cache_vary_headers", "holds an invalid header name")
+                    ConfigError::new(
+                        "connector.cache_vary_headers",
+                        "holds an invalid header name",
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -127,7 +127,9 @@ impl Connections {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for an unknown template, [`ErrorKind::Validation`] listing every
-    /// config problem (values never echoed), [`ErrorKind::Conflict`] when the id exists.
+    /// config problem (values never echoed; an endpoint URL field the switchboard's
+    /// [`crate::templates::EndpointPolicy`] refuses is one), [`ErrorKind::Conflict`] when the
+    /// id exists.
     pub async fn create(
         &self,
         tenant: &TenantId,
@@ -143,6 +145,10 @@ impl Connections {
             )
         })?;
         let split = integration.template().split(config)?;
+        // Endpoint URLs in tenant config must pass the host's policy (https, public host).
+        integration
+            .template()
+            .check_endpoints(config, self.inner.switchboard.endpoint_policy())?;
         let mut record = ConnectionRecord::new(tenant.clone(), id.clone(), template, name);
         record.config = split.plain().clone();
         // Record first: if sealing fails we have a pending connection without secrets (which a
@@ -208,7 +214,9 @@ impl Connections {
     /// outcomes back to the lifecycle.
     ///
     /// # Errors
-    /// As for [`Self::config`], or the integration's bind error.
+    /// As for [`Self::config`], or the integration's bind error; [`ErrorKind::Validation`] when
+    /// a stored endpoint URL field, or [`ErrorKind::Config`] when the bound base URL, is refused
+    /// by the switchboard's [`crate::templates::EndpointPolicy`].
     pub async fn connection(
         &self,
         tenant: &TenantId,
@@ -222,7 +230,20 @@ impl Connections {
             )
         })?;
         let config = self.config(tenant, id).await?;
+        // Checked again here, against the policy in force now: a record may predate it, and
+        // the binding's base URL may come from config the template did not declare.
+        let policy = self.inner.switchboard.endpoint_policy();
+        integration
+            .template()
+            .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
+        if let Err(why) = policy.check(&binding.base_url) {
+            return Err(ConfigError::new(
+                "connection.base_url",
+                format!("the bound base URL {why}"),
+            )
+            .into());
+        }
         let observer = Arc::new(LifecycleObserver {
             service: Arc::downgrade(&self.inner),
             tenant: tenant.clone(),

@@ -122,11 +122,31 @@ mod tests {
     fn grants_burst_then_asks_to_wait_and_keeps_tenants_apart() {
         let q = Quota::new(NonZeroU32::new(3).unwrap(), Duration::from_secs(30)).unwrap();
         let l = InMemoryRateLimiter::new().with_quota("twilio", "messages", q);
-        let a = RateKey::new(TenantId::new("a"), ConnectionId::new("c"), "twilio", "messages");
-        let b = RateKey::new(TenantId::new("b"), ConnectionId::new("c"), "twilio", "messages");
-        let a2 = RateKey::new(TenantId::new("a"), ConnectionId::new("c2"), "twilio", "messages");
+        let a = RateKey::new(
+            TenantId::new("a"),
+            ConnectionId::new("c"),
+            "twilio",
+            "messages",
+        );
+        let b = RateKey::new(
+            TenantId::new("b"),
+            ConnectionId::new("c"),
+            "twilio",
+            "messages",
+        );
+        let a2 = RateKey::new(
+            TenantId::new("a"),
+            ConnectionId::new("c2"),
+            "twilio",
+            "messages",
+        );
         // Ids holding each other's text must not meet in one bucket.
-        let x = RateKey::new(TenantId::new("a\0c"), ConnectionId::new("x"), "twilio", "messages");
+        let x = RateKey::new(
+            TenantId::new("a\0c"),
+            ConnectionId::new("x"),
+            "twilio",
+            "messages",
+        );
         for _ in 0..3 {
             assert_eq!(l.check(&a, ONE), RateDecision::Granted);
         }

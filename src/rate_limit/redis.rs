@@ -419,10 +419,7 @@ mod tests {
             interval_us: 1,
         };
         let k = |t: &str, c: &str| {
-            redis_key(
-                &limit,
-                &RateKey::new(t.into(), c.into(), "test", "default"),
-            )
+            redis_key(&limit, &RateKey::new(t.into(), c.into(), "test", "default"))
         };
         assert_eq!(k("t1", "stripe"), "p:test:default:stripe:t1");
         assert_ne!(k("a", "stripe"), k("b", "stripe"));

@@ -4,6 +4,7 @@ mod bodies;
 mod breaker;
 mod budget;
 mod cache;
+mod cache_keys;
 mod deadline;
 mod default_headers;
 mod idempotency;
@@ -18,11 +19,13 @@ mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;
+mod safe_defaults;
 mod secrets;
 mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+mod tenant_state;
 mod tokens;
 #[cfg(feature = "twilio")]
 mod twilio;

@@ -43,7 +43,12 @@ fn prefix() -> String {
 }
 
 fn key(tenant: &str) -> RateKey {
-    RateKey::new(TenantId::new(tenant), ConnectionId::new("c1"), "test", "default")
+    RateKey::new(
+        TenantId::new(tenant),
+        ConnectionId::new("c1"),
+        "test",
+        "default",
+    )
 }
 
 async fn raw_connection() -> MultiplexedConnection {

@@ -31,9 +31,9 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::header::{HeaderName, ACCEPT, ACCEPT_LANGUAGE};
 use http::{HeaderMap, Method, StatusCode, Version};
-use sha2::Sha256;
 use moka::future::Cache;
 use moka::Expiry;
+use sha2::Sha256;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
@@ -239,7 +239,12 @@ impl Entry {
 struct PerEntryTtl;
 
 impl Expiry<CacheKey, Arc<Entry>> for PerEntryTtl {
-    fn expire_after_create(&self, _: &CacheKey, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &CacheKey,
+        value: &Arc<Entry>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }

@@ -400,7 +400,12 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
         .iter()
         .all(|k| &*k.connector == "twilio" && &*k.bucket == MESSAGES_BUCKET));
     // ... which is now empty (5 per minute): the next send would have to wait.
-    let key = RateKey::new(TenantId::new("t1"), ConnectionId::new("c1"), "twilio", MESSAGES_BUCKET);
+    let key = RateKey::new(
+        TenantId::new("t1"),
+        ConnectionId::new("c1"),
+        "twilio",
+        MESSAGES_BUCKET,
+    );
     assert!(matches!(
         limiter.inner.check(&key, NonZeroU32::MIN),
         RateDecision::RetryAfter(_)
