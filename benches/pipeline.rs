@@ -46,7 +46,7 @@ use reqwest_retry::RetryTransientMiddleware;
 use switchboard::auth::BearerToken;
 use switchboard::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey, RateLimiter};
 use switchboard::test_util::LoopbackServer;
-use switchboard::{Connection, Connector, Error, Quota, Switchboard, TenantId};
+use switchboard::{Connection, ConnectionId, Connector, Error, Quota, Switchboard, TenantId};
 use tokio::runtime::Runtime;
 
 /// Set by the CPU report in its child processes: `server` (serves `/item`) or `client`
@@ -590,8 +590,18 @@ fn bench_rate_limit(c: &mut Criterion) {
     let quota = Quota::per_second(NonZeroU32::new(1_000_000_000).expect("non-zero"));
     let limiter = InMemoryRateLimiter::new().with_quota("bench", "default", quota);
     let as_dyn: Arc<dyn RateLimiter> = Arc::new(limiter.clone());
-    let key = RateKey::new(TenantId::new("t1"), "bench", "default");
-    let unconfigured = RateKey::new(TenantId::new("t1"), "bench", "other");
+    let key = RateKey::new(
+        TenantId::new("t1"),
+        ConnectionId::new("c1"),
+        "bench",
+        "default",
+    );
+    let unconfigured = RateKey::new(
+        TenantId::new("t1"),
+        ConnectionId::new("c1"),
+        "bench",
+        "other",
+    );
     let one = NonZeroU32::MIN;
     let map: HashMap<Arc<str>, u64> = [("bench", 1), ("other", 2), ("third", 3)]
         .into_iter()

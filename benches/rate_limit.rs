@@ -30,7 +30,7 @@ mod imp {
     use criterion::{Criterion, Throughput};
     use redis::aio::ConnectionManager;
     use switchboard::rate_limit::{RateDecision, RateKey, RateLimiter, RedisRateLimiter};
-    use switchboard::{Quota, TenantId};
+    use switchboard::{ConnectionId, Quota, TenantId};
     use tokio::runtime::Runtime;
     use tokio::task::JoinSet;
 
@@ -94,7 +94,12 @@ mod imp {
                 let n = ACQUIRES / TASKS + usize::from(t < ACQUIRES % TASKS);
                 tasks.spawn(async move {
                     let tenant = format!("tenant-{t}");
-                    let key = RateKey::new(TenantId::new(&tenant), "bench", "default");
+                    let key = RateKey::new(
+                        TenantId::new(&tenant),
+                        ConnectionId::new("c1"),
+                        "bench",
+                        "default",
+                    );
                     for _ in 0..n {
                         match &v {
                             Variant::Gcra(l, granted) => {
@@ -140,7 +145,12 @@ mod imp {
                 Quota::per_minute(NonZeroU32::MIN),
             );
             for t in 0..TASKS {
-                let key = RateKey::new(TenantId::new(format!("tenant-{t}")), "bench", "default");
+                let key = RateKey::new(
+                    TenantId::new(format!("tenant-{t}")),
+                    ConnectionId::new("c1"),
+                    "bench",
+                    "default",
+                );
                 let _ = refused.acquire(&key, ONE).await;
             }
             let client = redis::Client::open(url.as_str()).expect("Redis URL");

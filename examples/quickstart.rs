@@ -31,7 +31,9 @@ mod stripe_mock;
 #[path = "mocks/twilio.rs"]
 mod twilio_mock;
 
-/// A tiny connector for the mock provider: no opinion on retries, a health check on /health.
+/// A tiny connector for the mock provider: no opinion on retries, a health check on /health,
+/// and idempotency keys (the mock honours `Idempotency-Key`; a connector opts in to keys only
+/// when its provider does).
 #[derive(Debug)]
 struct DemoConnector;
 
@@ -39,6 +41,10 @@ struct DemoConnector;
 impl Connector for DemoConnector {
     fn name(&self) -> &str {
         "demo"
+    }
+
+    fn idempotency_header(&self) -> Option<&str> {
+        Some("Idempotency-Key")
     }
 
     async fn check(&self, connection: &Connection) -> Result<(), Error> {
@@ -219,7 +225,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          (state {:?}) and {} calls failed fast without reaching the provider",
         failed,
         provider.broken_calls.load(Ordering::SeqCst),
-        sb.breaker_state(conn.id(), conn.host()),
+        conn.breaker_state(),
         fast,
     );
     if let Some(e) = last {

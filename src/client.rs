@@ -25,9 +25,9 @@ use crate::pipeline::auth::AuthLayer;
 use crate::pipeline::breaker::{
     Breaker, BreakerConfig, BreakerLayer, BreakerReport, BreakerState, Breakers,
 };
-use crate::pipeline::cache::{CacheConfig, CacheLayer, ResponseCache};
+use crate::pipeline::cache::{CacheConfig, CacheKey, CacheLayer, ResponseCache};
 use crate::pipeline::rate_limit::RateLimitLayer;
-use crate::pipeline::registry::connection_host_key;
+use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::retry::{Budget, Budgets, RetryConfig, RetryLayer};
 use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
@@ -37,6 +37,7 @@ use crate::pipeline::{
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::redact::redact_uri;
 use crate::response::Response;
+use crate::templates::EndpointPolicy;
 
 type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
 
@@ -63,6 +64,7 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     call_deadline: Duration,
     body_cap: usize,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl fmt::Debug for Switchboard {
@@ -92,6 +94,8 @@ pub struct SwitchboardBuilder {
     credentials: Option<Arc<dyn CredentialStore>>,
     user_agent: String,
     attempt_layers: Vec<AttemptLayerFn>,
+    proxy_from_env: bool,
+    endpoint_policy: EndpointPolicy,
 }
 
 impl fmt::Debug for SwitchboardBuilder {
@@ -102,6 +106,8 @@ impl fmt::Debug for SwitchboardBuilder {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("call_deadline", &self.call_deadline)
             .field("body_cap", &self.body_cap)
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("endpoint_policy", &self.endpoint_policy)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +127,8 @@ impl Default for SwitchboardBuilder {
             credentials: None,
             user_agent: concat!("switchboard/", env!("CARGO_PKG_VERSION")).to_string(),
             attempt_layers: Vec::new(),
+            proxy_from_env: false,
+            endpoint_policy: EndpointPolicy::default(),
         }
     }
 }
@@ -192,6 +200,26 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Whether provider calls go through the proxy named by the environment (`HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`), read when [`Self::build`] runs. Off by default:
+    /// a variable set for something else in the process must not route every tenant's
+    /// credentials through a proxy the host never chose.
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        self.proxy_from_env = yes;
+        self
+    }
+
+    /// Allows endpoint URLs in tenant config (template fields declared with
+    /// [`crate::templates::TemplateBuilder::endpoint_url_field`], and every binding's base URL
+    /// made through [`crate::connections::Connections`]) to name `host` (a name or an IP
+    /// literal, no port) over `http` or `https`, even when it is loopback or private. Without
+    /// it such a URL must be `https` and public; see [`EndpointPolicy`]. Tests against a
+    /// loopback server call `allow_endpoint_host("127.0.0.1")`.
+    pub fn allow_endpoint_host(mut self, host: &str) -> Self {
+        self.endpoint_policy = self.endpoint_policy.allow_host(host);
+        self
+    }
+
     /// Adds a host layer around each attempt, between the retry and timeout layers (so it sees
     /// every attempt). Layers added first sit outermost.
     pub fn attempt_layer<F>(mut self, wrap: F) -> Self
@@ -226,7 +254,11 @@ impl SwitchboardBuilder {
             .map_err(|_| ConfigError::new("user_agent", "must be a valid header value"))?;
         let mut default_headers = HeaderMap::new();
         default_headers.insert(http::header::USER_AGENT, ua);
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if !self.proxy_from_env {
+            client = client.no_proxy();
+        }
+        let client = client
             .default_headers(default_headers)
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -284,6 +316,7 @@ impl SwitchboardBuilder {
                 limiter,
                 call_deadline: self.call_deadline,
                 body_cap: self.body_cap,
+                endpoint_policy: self.endpoint_policy,
             }),
         })
     }
@@ -308,9 +341,18 @@ impl Switchboard {
         }
     }
 
-    /// The state of the breaker for a connection and host, if it has seen a call.
-    pub fn breaker_state(&self, connection: &ConnectionId, host: &str) -> Option<BreakerState> {
-        self.inner.breakers.state(connection.as_str(), host)
+    /// The state of the breaker for a tenant's connection and host, if it has seen a call.
+    /// Breakers are per (tenant, connection, host): connection ids are unique only within a
+    /// tenant. [`Connection::breaker_state`] asks for a connection's own.
+    pub fn breaker_state(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        host: &str,
+    ) -> Option<BreakerState> {
+        self.inner
+            .breakers
+            .state(&ConnectionKey::new(tenant, connection, host))
     }
 
     /// Every breaker and its state, for health reports.
@@ -328,7 +370,14 @@ impl Switchboard {
         &self.inner.limiter
     }
 
-    /// Every key now in the response cache; for tests and diagnostics (keys hold no secret).
+    /// Which endpoint URLs tenant config may name (see
+    /// [`SwitchboardBuilder::allow_endpoint_host`]).
+    pub fn endpoint_policy(&self) -> &EndpointPolicy {
+        &self.inner.endpoint_policy
+    }
+
+    /// Every key now in the response cache, as text; for tests and diagnostics. Keys hold no
+    /// secret: secret query values and header values appear only as keyed hashes.
     pub fn cache_keys(&self) -> Vec<String> {
         self.inner.cache.keys()
     }
@@ -429,6 +478,19 @@ impl ConnectionBuilder {
             })?),
             None => None,
         };
+        let vary_headers = self
+            .connector
+            .cache_vary_headers()
+            .iter()
+            .map(|h| {
+                HeaderName::try_from(*h).map_err(|_| {
+                    ConfigError::new(
+                        "connector.cache_vary_headers",
+                        "holds an invalid header name",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let base_uri: http::Uri = base
             .as_str()
             .parse()
@@ -444,8 +506,10 @@ impl ConnectionBuilder {
             }
         };
         let sb = &self.switchboard.inner;
-        let breaker = sb.breakers.get(id.as_str(), &host);
-        let budget = sb.budgets.get(&connection_host_key(id.as_str(), &host));
+        // Keyed by tenant too: connection ids are unique only within a tenant.
+        let state_key = ConnectionKey::new(&tenant, &id, &host);
+        let breaker = sb.breakers.get(&state_key);
+        let budget = sb.budgets.get(&state_key);
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
                 base_path: base.path().trim_end_matches('/').to_string(),
@@ -463,6 +527,7 @@ impl ConnectionBuilder {
                 auth: self.auth,
                 observer: self.observer,
                 idempotency_header,
+                vary_headers: Arc::from(vary_headers),
                 default_headers,
             }),
         })
@@ -490,6 +555,8 @@ struct ConnectionInner {
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
     idempotency_header: Option<HeaderName>,
+    /// The connector's [`Connector::cache_vary_headers`], parsed once at build.
+    vary_headers: Arc<[HeaderName]>,
     /// The connector's [`Connector::default_headers`], read once at build.
     default_headers: HeaderMap,
     breaker: Arc<Breaker>,
@@ -526,6 +593,11 @@ impl Connection {
     /// The provider host (and port, when not the default), as used by the breaker.
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+
+    /// The state of this connection's breaker (its tenant's, for its host).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
     }
 
     /// The switchboard this connection belongs to.
@@ -772,6 +844,26 @@ impl RequestBuilder {
         if deadline.is_zero() {
             return Err(ConfigError::new("request.deadline", "must be greater than zero").into());
         }
+        let mut headers = self.headers;
+        for (name, value) in &c.default_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        // Made here, from the request as the caller built it: the auth layer has not added
+        // credentials yet, and they must never be part of a key.
+        let cache_key = match self.cache_ttl {
+            Some(_) if self.method == Method::GET && !self.stream => Some(CacheKey::new(
+                &c.tenant,
+                &c.id,
+                &self.method,
+                &uri,
+                &headers,
+                c.connector.secret_query_params(),
+                &c.vary_headers,
+            )),
+            _ => None,
+        };
         let ctx = Arc::new(CallContext {
             connector: c.connector.clone(),
             connector_name: c.connector_name.clone(),
@@ -784,6 +876,7 @@ impl RequestBuilder {
             idempotency_header: c.idempotency_header.clone(),
             side_effects,
             cache_ttl: self.cache_ttl,
+            cache_key,
             invalidates: self.invalidates,
             stream: self.stream,
             deadline: tokio::time::Instant::now() + deadline,
@@ -792,12 +885,6 @@ impl RequestBuilder {
             breaker: c.breaker.clone(),
             budget: c.budget.clone(),
         });
-        let mut headers = self.headers;
-        for (name, value) in &c.default_headers {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
         *req.uri_mut() = uri;

@@ -40,8 +40,21 @@ pub trait Connector: Send + Sync + Debug {
     }
 
     /// The header that carries an idempotency key, if the provider supports one.
+    ///
+    /// The default is `None`: a provider that ignores an unknown key header would still act on
+    /// every retried POST, so a connector opts in only when its provider honours keys (Stripe
+    /// answers `Some("Idempotency-Key")`). Without a header, a call with side effects is
+    /// retried only when nothing was sent or the classifier says the provider did not act.
     fn idempotency_header(&self) -> Option<&str> {
-        Some("Idempotency-Key")
+        None
+    }
+
+    /// Request headers, besides `Stripe-Account`, `Accept` and `Accept-Language`, whose value
+    /// changes the provider's answer, so the response cache keys on them (default: none).
+    /// Names must be valid header names; a connection of a connector naming an invalid one is
+    /// refused when built.
+    fn cache_vary_headers(&self) -> &[&str] {
+        &[]
     }
 
     /// Headers sent on every request of every connection of this connector (for example

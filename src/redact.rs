@@ -1,4 +1,5 @@
-//! Removing secrets from URLs before they reach a log line, an error or a cache key.
+//! Removing secrets from URLs before they reach a log line or an error. (Cache keys keep
+//! secret values only as a keyed hash instead: see [`crate::pipeline::cache`].)
 //!
 //! Values of query parameters that carry credentials are replaced by `REDACTED`, and any
 //! user-info (`user:password@`) is dropped. The list of secret parameter names is the union of
@@ -29,11 +30,14 @@ pub const DEFAULT_SECRET_PARAMS: &[&str] = &[
 /// What stands in place of a redacted value.
 pub const REDACTED: &str = "REDACTED";
 
-fn is_secret_param(name: &str, extra: &[&str]) -> bool {
+/// Whether the (raw, possibly percent-encoded) query parameter `name` carries a secret: one of
+/// [`DEFAULT_SECRET_PARAMS`] or `extra`, compared case-insensitively after decoding.
+pub(crate) fn is_secret_param(name: &str, extra: &[&str]) -> bool {
+    let name = percent_decode_lossy(name);
     DEFAULT_SECRET_PARAMS
         .iter()
         .chain(extra.iter())
-        .any(|s| s.eq_ignore_ascii_case(name))
+        .any(|s| s.eq_ignore_ascii_case(&name))
 }
 
 /// Returns `uri` as a string with user-info removed and the values of secret query parameters
@@ -65,7 +69,7 @@ pub fn redact_uri(uri: &http::Uri, extra: &[&str]) -> String {
 pub fn redact_query<'a>(query: &'a str, extra: &[&str]) -> Cow<'a, str> {
     let needs = query.split('&').any(|pair| {
         let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        is_secret_param(&percent_decode_lossy(name), extra)
+        is_secret_param(name, extra)
     });
     if !needs {
         return Cow::Borrowed(query);
@@ -73,7 +77,7 @@ pub fn redact_query<'a>(query: &'a str, extra: &[&str]) -> Cow<'a, str> {
     let parts: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((n, _)) if is_secret_param(&percent_decode_lossy(n), extra) => {
+            Some((n, _)) if is_secret_param(n, extra) => {
                 format!("{n}={REDACTED}")
             }
             _ => pair.to_string(),

@@ -192,8 +192,15 @@ impl Connector for StripeConnector {
         }
     }
 
+    /// Stripe honours `Idempotency-Key` (24 h), so a keyed POST is safe to retry.
     fn idempotency_header(&self) -> Option<&str> {
         Some("Idempotency-Key")
+    }
+
+    /// A per-request `Stripe-Version` changes the shape of the answer (`Stripe-Account`, the
+    /// other header that does, is in the core list).
+    fn cache_vary_headers(&self) -> &[&str] {
+        &["Stripe-Version"]
     }
 
     fn default_headers(&self) -> HeaderMap {

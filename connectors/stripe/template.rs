@@ -95,6 +95,8 @@ impl StripeIntegration {
                     }
                 }
             }))
+            // A tenant's base URL must be https and public unless the host allows it.
+            .endpoint_url_field("base_url")
             .build()
             .expect("the Stripe template is valid");
         StripeIntegration { template }

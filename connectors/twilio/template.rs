@@ -79,6 +79,9 @@ impl TwilioIntegration {
                  `X-Twilio-Signature`.",
             )
             .config_schema(schema)
+            // Tenant-supplied endpoints must be https and public unless the host allows them.
+            .endpoint_url_field("base_url")
+            .endpoint_url_field("lookups_base_url")
             .build()
             .unwrap_or_else(|e| unreachable!("the twilio template schema compiles: {e}"));
         TwilioIntegration { template }

@@ -152,8 +152,9 @@ impl Connections {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for an unknown template, [`ErrorKind::Validation`] listing every
-    /// config problem (values never echoed), [`ErrorKind::Conflict`] when the id exists or
-    /// another connection of the template (in any tenant) has the same routing key.
+    /// config problem (values never echoed; an endpoint URL field the switchboard's
+    /// [`crate::templates::EndpointPolicy`] refuses is one), [`ErrorKind::Conflict`] when the
+    /// id exists or another connection of the template (in any tenant) has the same routing key.
     pub async fn create(
         &self,
         tenant: &TenantId,
@@ -164,6 +165,10 @@ impl Connections {
     ) -> Result<ConnectionRecord, Error> {
         let integration = self.integration(template)?;
         let split = integration.template().split(config)?;
+        // Endpoint URLs in tenant config must pass the host's policy (https, public host).
+        integration
+            .template()
+            .check_endpoints(config, self.inner.switchboard.endpoint_policy())?;
         let mut record = ConnectionRecord::new(tenant.clone(), id.clone(), template, name);
         record.config = split.plain().clone();
         record.webhook_token = Some(new_webhook_token());
@@ -197,6 +202,9 @@ impl Connections {
         let current = self.get(tenant, id).await?;
         let integration = self.integration(&current.template)?;
         let split = integration.template().split(config)?;
+        integration
+            .template()
+            .check_endpoints(config, self.inner.switchboard.endpoint_policy())?;
         let plain = split.plain().clone();
         let routing = routing_key(integration.as_ref(), &plain);
         // Dropped before and after the writes: a reader between the two may cache a mix, and
@@ -382,7 +390,9 @@ impl Connections {
     /// outcomes back to the lifecycle.
     ///
     /// # Errors
-    /// As for [`Self::config`], or the integration's bind error.
+    /// As for [`Self::config`], or the integration's bind error; [`ErrorKind::Validation`] when
+    /// a stored endpoint URL field, or [`ErrorKind::Config`] when the bound base URL, is refused
+    /// by the switchboard's [`crate::templates::EndpointPolicy`].
     pub async fn connection(
         &self,
         tenant: &TenantId,
@@ -391,7 +401,20 @@ impl Connections {
         let record = self.get(tenant, id).await?;
         let integration = self.integration(&record.template)?;
         let config = self.config(tenant, id).await?;
+        // Checked again here, against the policy in force now: a record may predate it, and
+        // the binding's base URL may come from config the template did not declare.
+        let policy = self.inner.switchboard.endpoint_policy();
+        integration
+            .template()
+            .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
+        if let Err(why) = policy.check(&binding.base_url) {
+            return Err(ConfigError::new(
+                "connection.base_url",
+                format!("the bound base URL {why}"),
+            )
+            .into());
+        }
         let observer = Arc::new(LifecycleObserver {
             service: Arc::downgrade(&self.inner),
             tenant: tenant.clone(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::breaker::Breaker;
+use super::cache::CacheKey;
 use super::retry::Budget;
 use crate::auth::Authenticator;
 use crate::connector::Connector;
@@ -50,6 +51,9 @@ pub struct CallContext {
     pub(crate) idempotency_header: Option<HeaderName>,
     pub(crate) side_effects: bool,
     pub(crate) cache_ttl: Option<Duration>,
+    /// Set for a cacheable call (a GET with a TTL): made from the request as the caller built
+    /// it, before the auth layer adds credentials.
+    pub(crate) cache_key: Option<CacheKey>,
     pub(crate) invalidates: Vec<String>,
     pub(crate) stream: bool,
     pub(crate) deadline: tokio::time::Instant,

@@ -62,6 +62,7 @@ where
             let ctx = context_of(&req)?;
             let key = RateKey::new(
                 ctx.tenant.clone(),
+                ctx.connection.clone(),
                 ctx.connector_name.clone(),
                 ctx.bucket.clone(),
             );

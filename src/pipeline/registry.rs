@@ -1,12 +1,37 @@
-//! A map from a string key to shared per-key state (retry budgets, circuit breakers), built
-//! lazily and read without a write lock on the hot path.
+//! A map from a [`ConnectionKey`] to shared per-connection state (retry budgets, circuit
+//! breakers), built lazily and read without a write lock on the hot path.
+//!
+//! The key is a struct of (tenant, connection, host), not a joined string: connection ids are
+//! unique only within a tenant, so state keyed without the tenant would let one tenant's
+//! failures open another tenant's breaker, and a joined string could make two different
+//! triples collide when an id holds the separator.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::ids::{ConnectionId, TenantId};
+
+/// Which connection (of which tenant) and which provider host a piece of state belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ConnectionKey {
+    pub(crate) tenant: TenantId,
+    pub(crate) connection: ConnectionId,
+    pub(crate) host: Arc<str>,
+}
+
+impl ConnectionKey {
+    pub(crate) fn new(tenant: &TenantId, connection: &ConnectionId, host: &str) -> Self {
+        ConnectionKey {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            host: Arc::from(host),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Registry<V> {
-    map: RwLock<HashMap<String, Arc<V>>>,
+    map: RwLock<HashMap<ConnectionKey, Arc<V>>>,
 }
 
 impl<V> Default for Registry<V> {
@@ -19,7 +44,11 @@ impl<V> Default for Registry<V> {
 
 impl<V> Registry<V> {
     /// The value for `key`, created with `make` on first use.
-    pub(crate) fn get_or_insert_with(&self, key: &str, make: impl FnOnce() -> V) -> Arc<V> {
+    pub(crate) fn get_or_insert_with(
+        &self,
+        key: &ConnectionKey,
+        make: impl FnOnce() -> V,
+    ) -> Arc<V> {
         // A panic elsewhere cannot leave the map half-updated (inserts are single calls), so a
         // poisoned lock is still safe to use.
         if let Some(v) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
@@ -28,13 +57,13 @@ impl<V> Registry<V> {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_string())
+            .entry(key.clone())
             .or_insert_with(|| Arc::new(make()))
             .clone()
     }
 
     /// The value for `key`, if it exists.
-    pub(crate) fn get(&self, key: &str) -> Option<Arc<V>> {
+    pub(crate) fn get(&self, key: &ConnectionKey) -> Option<Arc<V>> {
         self.map
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -43,7 +72,7 @@ impl<V> Registry<V> {
     }
 
     /// Every key and value, in no particular order.
-    pub(crate) fn snapshot(&self) -> Vec<(String, Arc<V>)> {
+    pub(crate) fn snapshot(&self) -> Vec<(ConnectionKey, Arc<V>)> {
         self.map
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -53,11 +82,17 @@ impl<V> Registry<V> {
     }
 }
 
-/// The registry key for per-connection-and-host state.
-pub(crate) fn connection_host_key(connection: &str, host: &str) -> String {
-    let mut k = String::with_capacity(connection.len() + host.len() + 1);
-    k.push_str(connection);
-    k.push('\u{0}');
-    k.push_str(host);
-    k
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_with_separators_in_ids_never_collide() {
+        let r: Registry<u8> = Registry::default();
+        let a = ConnectionKey::new(&"a\0b".into(), &"c".into(), "h");
+        let b = ConnectionKey::new(&"a".into(), &"b\0c".into(), "h");
+        r.get_or_insert_with(&a, || 1);
+        assert_eq!(*r.get_or_insert_with(&b, || 2), 2);
+        assert_eq!(r.get(&a).map(|v| *v), Some(1));
+    }
 }

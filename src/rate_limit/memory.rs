@@ -1,5 +1,5 @@
 //! The in-process limiter: GCRA from the `governor` crate, one keyed limiter per
-//! (connector, bucket), keyed inside by tenant.
+//! (connector, bucket), keyed inside by (tenant, connection).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,10 +12,11 @@ use governor::DefaultKeyedRateLimiter;
 
 use super::{Quota, RateDecision, RateKey, RateLimiter};
 use crate::error::Error;
-use crate::ids::TenantId;
+use crate::ids::{ConnectionId, TenantId};
 
-type Keyed = DefaultKeyedRateLimiter<TenantId>;
-/// connector -> bucket -> (quota, limiter keyed by tenant).
+/// A structured key (not a joined string), so no pair of ids can collide.
+type Keyed = DefaultKeyedRateLimiter<(TenantId, ConnectionId)>;
+/// connector -> bucket -> (quota, limiter keyed by tenant and connection).
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
 
 /// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket
@@ -33,7 +34,7 @@ impl InMemoryRateLimiter {
         Self::default()
     }
 
-    /// Adds `quota` for `connector`'s `bucket`, counted per tenant.
+    /// Adds `quota` for `connector`'s `bucket`, counted per (tenant, connection).
     #[must_use]
     pub fn with_quota(mut self, connector: &str, bucket: &str, quota: Quota) -> Self {
         let limits = Arc::make_mut(&mut self.limits);
@@ -54,10 +55,12 @@ impl InMemoryRateLimiter {
             return RateDecision::Granted;
         };
         let (quota, limiter) = &**entry;
+        // One clone of two `Arc`s per check; governor's keyed store needs an owned key.
+        let who = (key.tenant.clone(), key.connection.clone());
         let result = if cost.get() == 1 {
-            limiter.check_key(&key.tenant).map_err(Some)
+            limiter.check_key(&who).map_err(Some)
         } else {
-            match limiter.check_key_n(&key.tenant, cost) {
+            match limiter.check_key_n(&who, cost) {
                 Ok(r) => r.map_err(Some),
                 // More than the burst can ever hold: it will never be granted at once.
                 Err(_) => Err(None),
@@ -72,7 +75,7 @@ impl InMemoryRateLimiter {
         }
     }
 
-    /// Drops state for tenants that are back at full quota, to bound memory. Call it now and
+    /// Drops state for connections that are back at full quota, to bound memory. Call it now and
     /// then from a host task when tenants are many.
     pub fn retain_recent(&self) {
         for buckets in self.limits.values() {
@@ -119,8 +122,31 @@ mod tests {
     fn grants_burst_then_asks_to_wait_and_keeps_tenants_apart() {
         let q = Quota::new(NonZeroU32::new(3).unwrap(), Duration::from_secs(30)).unwrap();
         let l = InMemoryRateLimiter::new().with_quota("twilio", "messages", q);
-        let a = RateKey::new(TenantId::new("a"), "twilio", "messages");
-        let b = RateKey::new(TenantId::new("b"), "twilio", "messages");
+        let a = RateKey::new(
+            TenantId::new("a"),
+            ConnectionId::new("c"),
+            "twilio",
+            "messages",
+        );
+        let b = RateKey::new(
+            TenantId::new("b"),
+            ConnectionId::new("c"),
+            "twilio",
+            "messages",
+        );
+        let a2 = RateKey::new(
+            TenantId::new("a"),
+            ConnectionId::new("c2"),
+            "twilio",
+            "messages",
+        );
+        // Ids holding each other's text must not meet in one bucket.
+        let x = RateKey::new(
+            TenantId::new("a\0c"),
+            ConnectionId::new("x"),
+            "twilio",
+            "messages",
+        );
         for _ in 0..3 {
             assert_eq!(l.check(&a, ONE), RateDecision::Granted);
         }
@@ -134,15 +160,17 @@ mod tests {
             other => panic!("expected a wait, got {other:?}"),
         }
         assert_eq!(l.check(&b, ONE), RateDecision::Granted);
+        assert_eq!(l.check(&a2, ONE), RateDecision::Granted);
+        assert_eq!(l.check(&x, ONE), RateDecision::Granted);
     }
 
     #[test]
     fn unconfigured_bucket_is_granted_and_oversized_cost_waits() {
         let q = Quota::per_second(NonZeroU32::new(2).unwrap());
         let l = InMemoryRateLimiter::new().with_quota("x", "default", q);
-        let other = RateKey::new(TenantId::new("a"), "x", "other");
+        let other = RateKey::new(TenantId::new("a"), ConnectionId::new("c"), "x", "other");
         assert_eq!(l.check(&other, ONE), RateDecision::Granted);
-        let k = RateKey::new(TenantId::new("a"), "x", "default");
+        let k = RateKey::new(TenantId::new("a"), ConnectionId::new("c"), "x", "default");
         assert!(matches!(
             l.check(&k, NonZeroU32::new(5).unwrap()),
             RateDecision::RetryAfter(_)

@@ -4,8 +4,10 @@
 //!
 //! A limiter never sleeps: it answers "granted" or "come back after `d`", and the pipeline's
 //! rate-limit layer decides whether to wait (up to a configured maximum) or fail with a typed
-//! error. Keys are (tenant, connector, bucket), so one tenant's burst never spends another's
-//! quota.
+//! error. Keys are (tenant, connection, connector, bucket): a provider counts its limits per
+//! account, which is one connection, so one tenant's burst never spends another's quota, and
+//! two connections of one tenant (two Stripe accounts) have a quota each. Tenant and
+//! connection are both in the key because connection ids are unique only within a tenant.
 
 mod memory;
 mod quota;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Error;
-use crate::ids::TenantId;
+use crate::ids::{ConnectionId, TenantId};
 
 /// Decides whether a call may go now.
 #[async_trait]
@@ -54,11 +56,14 @@ pub enum RateDecision {
     RetryAfter(Duration),
 }
 
-/// What a limit is counted against: one tenant's use of one bucket of one connector.
+/// What a limit is counted against: one bucket of one tenant's connection (one provider
+/// account) of one connector.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RateKey {
     /// The tenant whose quota is spent.
     pub tenant: TenantId,
+    /// The tenant's connection (the provider account) whose quota is spent.
+    pub connection: ConnectionId,
     /// The connector's name (`"twilio"`).
     pub connector: Arc<str>,
     /// The provider's bucket (`"messages"`, or `"default"`).
@@ -66,14 +71,16 @@ pub struct RateKey {
 }
 
 impl RateKey {
-    /// A key for `tenant`'s use of `connector`'s `bucket`.
+    /// A key for `bucket` of `connector`, spent by `tenant`'s `connection`.
     pub fn new(
         tenant: TenantId,
+        connection: ConnectionId,
         connector: impl Into<Arc<str>>,
         bucket: impl Into<Arc<str>>,
     ) -> Self {
         RateKey {
             tenant,
+            connection,
             connector: connector.into(),
             bucket: bucket.into(),
         }

@@ -35,9 +35,9 @@
 //! is `SET` plus `PEXPIRE` in one command). The script touches one key only, so it is also
 //! valid on Redis Cluster.
 //!
-//! Keys are `{prefix}:{connector}:{bucket}:{tenant}` (`:` and `%` in the connector and bucket
-//! names are percent-encoded so two pairs can never collide). Tenant ids are not secrets; nothing
-//! else reaches a key.
+//! Keys are `{prefix}:{connector}:{bucket}:{connection}:{tenant}` (`:` and `%` in the connector,
+//! bucket and connection are percent-encoded and the tenant comes last, so two keys can never
+//! collide). Tenant and connection ids are not secrets; nothing else reaches a key.
 //!
 //! # When Redis is unreachable
 //!
@@ -115,7 +115,7 @@ pub enum FailMode {
 #[derive(Debug, Clone)]
 struct Limit {
     quota: Quota,
-    /// `{prefix}:{connector}:{bucket}:`; the tenant is appended per call.
+    /// `{prefix}:{connector}:{bucket}:`; the connection and tenant are appended per call.
     key_prefix: String,
     /// The emission interval in whole microseconds (rounded up, at least 1).
     interval_us: u64,
@@ -125,7 +125,7 @@ struct Limit {
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Limit>>;
 
 /// A [`RateLimiter`] kept in Redis, so that every replica of a host spends one shared quota per
-/// (tenant, connector, bucket).
+/// (tenant, connection, connector, bucket).
 ///
 /// - **Same numbers as in memory.** Quotas are set per (connector, bucket) with the same
 ///   [`Quota`] and the same algorithm (GCRA) as [`super::InMemoryRateLimiter`]: `burst` calls at
@@ -136,7 +136,8 @@ type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Limit>>;
 /// - **One round trip.** The check and the update are one Lua script (`EVALSHA`), atomic across
 ///   replicas. The script reads Redis's own clock (`TIME`), so replicas need not agree on the
 ///   time. It stores the theoretical arrival time in microseconds under
-///   `{prefix}:{connector}:{bucket}:{tenant}`, expiring when the bucket is full again.
+///   `{prefix}:{connector}:{bucket}:{connection}:{tenant}` (every segment but the last has `%`
+///   and `:` percent-encoded, so no two keys collide), expiring when the bucket is full again.
 /// - **Bounded and explicit when Redis is away.** Each acquire waits at most
 ///   [`Self::timeout`] (250 ms); then the [`FailMode`] applies, and is counted and (when open)
 ///   logged.
@@ -225,8 +226,8 @@ impl RedisRateLimiter {
         })
     }
 
-    /// Adds `quota` for `connector`'s `bucket`, counted per tenant and shared by every limiter
-    /// with the same prefix.
+    /// Adds `quota` for `connector`'s `bucket`, counted per (tenant, connection) and shared by
+    /// every limiter with the same prefix.
     #[must_use]
     pub fn with_quota(mut self, connector: &str, bucket: &str, quota: Quota) -> Self {
         let key_prefix = format!(
@@ -277,6 +278,7 @@ impl RedisRateLimiter {
                     connector = %key.connector,
                     bucket = %key.bucket,
                     tenant = %key.tenant,
+                    connection = %key.connection,
                     error = %source,
                     "rate limiter backend unreachable; failing open (call granted without a limit)"
                 );
@@ -367,9 +369,13 @@ impl std::error::Error for TimedOut {}
 
 fn redis_key(limit: &Limit, key: &RateKey) -> String {
     let tenant = key.tenant.as_str();
-    let mut k = String::with_capacity(limit.key_prefix.len() + tenant.len());
+    let connection = escape_segment(key.connection.as_str());
+    let mut k = String::with_capacity(limit.key_prefix.len() + connection.len() + tenant.len() + 1);
     k.push_str(&limit.key_prefix);
-    // Last segment, so a `:` in a tenant id cannot make two keys collide.
+    // The connection is escaped (it has no bare `:`), and the tenant is the last segment, so
+    // neither id can make two keys collide.
+    k.push_str(&connection);
+    k.push(':');
     k.push_str(tenant);
     k
 }
@@ -403,6 +409,23 @@ mod tests {
             format!("{}:{}", escape_segment("a:b"), escape_segment("c")),
             format!("{}:{}", escape_segment("a"), escape_segment("b:c"))
         );
+    }
+
+    #[test]
+    fn keys_separate_tenants_and_connections_without_collisions() {
+        let limit = Limit {
+            quota: Quota::per_second(std::num::NonZeroU32::MIN),
+            key_prefix: "p:test:default:".to_string(),
+            interval_us: 1,
+        };
+        let k = |t: &str, c: &str| {
+            redis_key(&limit, &RateKey::new(t.into(), c.into(), "test", "default"))
+        };
+        assert_eq!(k("t1", "stripe"), "p:test:default:stripe:t1");
+        assert_ne!(k("a", "stripe"), k("b", "stripe"));
+        assert_ne!(k("a", "c1"), k("a", "c2"));
+        // ("b:c", "a") and ("c", "a:b") would both be "a:b:c" unescaped.
+        assert_ne!(k("c", "a:b"), k("b:c", "a"));
     }
 
     #[test]

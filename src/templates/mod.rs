@@ -6,6 +6,13 @@
 //! secret (`"format": "password"` or `"writeOnly": true`) are sealed in the credential store;
 //! the rest are stored in the connection record.
 //!
+//! Config fields that hold a provider endpoint URL (Stripe's `base_url`, a host's `baseUrl`)
+//! are declared with [`TemplateBuilder::endpoint_url_field`]. A tenant's config is not trusted
+//! to point the pipeline anywhere: such a field must be an `https` URL whose host is not
+//! loopback, private, link-local or a metadata service, unless the host application allowed that
+//! host explicitly ([`EndpointPolicy`], set with `SwitchboardBuilder::allow_endpoint_host`).
+//! `Connections` checks it at `create` and again when binding.
+//!
 //! An [`Integration`] pairs a template with the code that turns a validated config into a
 //! working [`crate::Connection`]. Our connectors and a host's own are registered, validated,
 //! stored and health-checked the same way.
@@ -64,6 +71,7 @@ pub struct IntegrationTemplate {
     webhooks: bool,
     validator: Arc<jsonschema::Validator>,
     secret_fields: Vec<String>,
+    endpoint_fields: Vec<String>,
 }
 
 impl fmt::Debug for IntegrationTemplate {
@@ -74,6 +82,7 @@ impl fmt::Debug for IntegrationTemplate {
             .field("api_version", &self.api_version)
             .field("webhooks", &self.webhooks)
             .field("secret_fields", &self.secret_fields)
+            .field("endpoint_fields", &self.endpoint_fields)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +98,7 @@ pub struct TemplateBuilder {
     setup_instructions: String,
     api_version: String,
     webhooks: bool,
+    endpoint_fields: Vec<String>,
 }
 
 impl IntegrationTemplate {
@@ -102,6 +112,7 @@ impl IntegrationTemplate {
             setup_instructions: String::new(),
             api_version: String::new(),
             webhooks: false,
+            endpoint_fields: Vec::new(),
         }
     }
 
@@ -136,6 +147,47 @@ impl IntegrationTemplate {
     /// The top-level config fields that are secret (`format: password` or `writeOnly`).
     pub fn secret_fields(&self) -> &[String] {
         &self.secret_fields
+    }
+
+    /// The top-level config fields that hold endpoint URLs
+    /// ([`TemplateBuilder::endpoint_url_field`]).
+    pub fn endpoint_fields(&self) -> &[String] {
+        &self.endpoint_fields
+    }
+
+    /// Checks every endpoint URL field present in `config` against `policy`, reporting every
+    /// refused field with its JSON pointer (the URL itself is not echoed).
+    ///
+    /// # Errors
+    /// [`ValidationErrors`] listing each refused field.
+    pub fn check_endpoints(
+        &self,
+        config: &Value,
+        policy: &EndpointPolicy,
+    ) -> Result<(), ValidationErrors> {
+        let issues: Vec<ValidationIssue> = self
+            .endpoint_fields
+            .iter()
+            .filter_map(|field| {
+                let value = config.get(field)?;
+                let problem = match value.as_str() {
+                    Some(url) => policy.check(url).err()?,
+                    None => "is an endpoint URL and must be a string".to_string(),
+                };
+                Some(ValidationIssue {
+                    pointer: format!("/{}", escape_pointer(field)),
+                    message: problem,
+                })
+            })
+            .collect();
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors {
+                template: self.name.clone(),
+                issues,
+            })
+        }
     }
 
     /// Validates `config`, reporting every problem at once with its JSON pointer. Values are
@@ -235,6 +287,16 @@ impl TemplateBuilder {
         self
     }
 
+    /// Declares that the top-level config field `field` holds a provider endpoint URL (a base
+    /// URL the pipeline will call). Such a value comes from a tenant, so it must pass the
+    /// [`EndpointPolicy`]: `https`, and a host that is not loopback, private, link-local or a
+    /// metadata service, unless the host application allowed it. The field must be one of the
+    /// schema's `properties`.
+    pub fn endpoint_url_field(mut self, field: impl Into<String>) -> Self {
+        self.endpoint_fields.push(field.into());
+        self
+    }
+
     /// Compiles the schema (remote `$ref`s are never fetched) and builds the template.
     ///
     /// # Errors
@@ -276,6 +338,18 @@ impl TemplateBuilder {
                     .collect()
             })
             .unwrap_or_default();
+        let properties = self
+            .config_schema
+            .get("properties")
+            .and_then(Value::as_object);
+        for field in &self.endpoint_fields {
+            if !properties.is_some_and(|p| p.contains_key(field)) {
+                return Err(ConfigError::new(
+                    "template.endpoint_url_field",
+                    format!("`{field}` is not a property of the config schema"),
+                ));
+            }
+        }
         Ok(IntegrationTemplate {
             display_name: self.display_name.unwrap_or_else(|| self.name.clone()),
             name: self.name,
@@ -286,8 +360,109 @@ impl TemplateBuilder {
             webhooks: self.webhooks,
             validator: Arc::new(validator),
             secret_fields,
+            endpoint_fields: self.endpoint_fields,
         })
     }
+}
+
+/// Which endpoint URLs a tenant's config may name. The default refuses every URL that is not
+/// `https` or whose host is a loopback, private, link-local, metadata, or otherwise non-public
+/// address (the classification of [`crate::outbound::ssrf::AddressClass`]), or a `localhost`
+/// name; a host allowed with [`EndpointPolicy::allow_host`] is accepted over `http` or `https`
+/// whatever its address. Cheap to clone.
+///
+/// Host names are judged by their text, not resolved: a public name that resolves to a private
+/// address is not caught here.
+///
+/// ```
+/// use switchboard::templates::EndpointPolicy;
+///
+/// let policy = EndpointPolicy::new();
+/// assert!(policy.check("https://api.stripe.com").is_ok());
+/// assert!(policy.check("http://10.0.0.5").is_err());
+/// assert!(policy.check("https://169.254.169.254").is_err());
+/// assert!(policy.check("https://localhost").is_err());
+/// let policy = EndpointPolicy::new().allow_host("127.0.0.1");
+/// assert!(policy.check("http://127.0.0.1:8080").is_ok());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPolicy {
+    allowed_hosts: Vec<String>,
+}
+
+impl EndpointPolicy {
+    /// The default policy: https and public hosts only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allows one host (a name, matched case-insensitively, or an IP literal such as
+    /// `127.0.0.1` or `::1`; no port) over `http` or `https`, whatever its address.
+    #[must_use]
+    pub fn allow_host(mut self, host: &str) -> Self {
+        self.allowed_hosts.push(normalize_host(host));
+        self
+    }
+
+    /// The hosts allowed explicitly.
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed_hosts
+    }
+
+    /// Checks one endpoint URL.
+    ///
+    /// # Errors
+    /// Why the URL is refused, in words that do not repeat it.
+    pub fn check(&self, url: &str) -> Result<(), String> {
+        use crate::outbound::ssrf::AddressClass;
+        let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("is an endpoint URL and must use https".to_string());
+        }
+        let host = parsed
+            .host()
+            .ok_or_else(|| "is an endpoint URL without a host".to_string())?;
+        let name = match &host {
+            url::Host::Domain(d) => normalize_host(d),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        if self.allowed_hosts.iter().any(|h| *h == name) {
+            return Ok(());
+        }
+        if parsed.scheme() != "https" {
+            return Err(
+                "is an endpoint URL and must use https (or name a host the application allows)"
+                    .to_string(),
+            );
+        }
+        let class = match host {
+            url::Host::Ipv4(ip) => AddressClass::of(ip.into()),
+            url::Host::Ipv6(ip) => AddressClass::of(ip.into()),
+            url::Host::Domain(_) if name == "localhost" || name.ends_with(".localhost") => {
+                Some(AddressClass::Loopback)
+            }
+            url::Host::Domain(_) if name == "metadata.google.internal" || name == "metadata" => {
+                Some(AddressClass::Metadata)
+            }
+            url::Host::Domain(_) => None,
+        };
+        match class {
+            None => Ok(()),
+            Some(class) => Err(format!(
+                "is an endpoint URL whose host is a {class} address; only a host the application \
+                 allows explicitly may be"
+            )),
+        }
+    }
+}
+
+fn normalize_host(host: &str) -> String {
+    host.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 fn escape_pointer(s: &str) -> String {

@@ -39,7 +39,7 @@ async fn opens_fails_fast_probes_once_and_closes() {
     }
     assert_eq!(server.requests(), 20);
     assert_eq!(
-        sb.breaker_state(conn.id(), conn.host()),
+        sb.breaker_state(conn.tenant(), conn.id(), conn.host()),
         Some(BreakerState::Open)
     );
 
@@ -71,7 +71,7 @@ async fn opens_fails_fast_probes_once_and_closes() {
         "exactly one probe reached the upstream"
     );
     assert_eq!(
-        sb.breaker_state(conn.id(), conn.host()),
+        sb.breaker_state(conn.tenant(), conn.id(), conn.host()),
         Some(BreakerState::Closed)
     );
 
@@ -80,7 +80,8 @@ async fn opens_fails_fast_probes_once_and_closes() {
     assert_eq!(server.requests(), 22);
     let reports = sb.breaker_reports();
     assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].connection, "c1");
+    assert_eq!(reports[0].connection.as_str(), "c1");
+    assert_eq!(reports[0].tenant.as_str(), "t1");
 }
 
 #[tokio::test]
@@ -93,7 +94,7 @@ async fn client_errors_do_not_open_the_breaker() {
         assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
     }
     assert_eq!(
-        sb.breaker_state(conn.id(), conn.host()),
+        sb.breaker_state(conn.tenant(), conn.id(), conn.host()),
         Some(BreakerState::Closed)
     );
     assert_eq!(server.requests(), 30);

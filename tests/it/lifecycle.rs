@@ -40,6 +40,7 @@ impl AcmeCrm {
                         "baseUrl": {"type": "string", "title": "Base URL"}
                     }
                 }))
+                .endpoint_url_field("baseUrl")
                 .setup_instructions("Paste the API key from **Settings > API**.")
                 .api_version("2024-01")
                 .build()
@@ -72,7 +73,12 @@ fn vault() -> Vault {
 fn service() -> Connections {
     let mut registry = Registry::new();
     registry.register(Arc::new(AcmeCrm::new())).unwrap();
-    Connections::new(builder().build().unwrap(), vault(), registry)
+    // The provider is a loopback server: the host allows it explicitly.
+    Connections::new(
+        builder().allow_endpoint_host("127.0.0.1").build().unwrap(),
+        vault(),
+        registry,
+    )
 }
 
 /// A provider whose /health answers with the status in `status`, and 401 for a wrong key.

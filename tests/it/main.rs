@@ -4,6 +4,7 @@ mod bodies;
 mod breaker;
 mod budget;
 mod cache;
+mod cache_keys;
 mod deadline;
 mod default_headers;
 mod idempotency;
@@ -22,11 +23,13 @@ mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;
+mod safe_defaults;
 mod secrets;
 mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+mod tenant_state;
 mod token_rotation;
 mod tokens;
 #[cfg(feature = "twilio")]

@@ -23,7 +23,7 @@ use switchboard::rate_limit::{
     FailMode, InMemoryRateLimiter, RateDecision, RateKey, RateLimiter, RedisRateLimiter,
 };
 use switchboard::test_util::{canary, LogCapture, LoopbackServer};
-use switchboard::{ErrorKind, Quota, Switchboard, TenantId};
+use switchboard::{ConnectionId, ErrorKind, Quota, Switchboard, TenantId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -43,7 +43,12 @@ fn prefix() -> String {
 }
 
 fn key(tenant: &str) -> RateKey {
-    RateKey::new(TenantId::new(tenant), "test", "default")
+    RateKey::new(
+        TenantId::new(tenant),
+        ConnectionId::new("c1"),
+        "test",
+        "default",
+    )
 }
 
 async fn raw_connection() -> MultiplexedConnection {
@@ -621,7 +626,7 @@ async fn tenants_are_independent_and_retry_after_is_at_most_one_interval() {
         RateDecision::Granted
     );
     // A bucket without a quota is not limited (and costs no round trip).
-    let other = RateKey::new(TenantId::new("a"), "test", "other");
+    let other = RateKey::new(TenantId::new("a"), ConnectionId::new("c1"), "test", "other");
     assert_eq!(l.acquire(&other, ONE).await.unwrap(), RateDecision::Granted);
 }
 
@@ -655,7 +660,7 @@ async fn cost_n_spends_n_cells_and_the_key_expires_when_full_again() {
     );
 
     let mut raw = raw_connection().await;
-    let redis_key = format!("{prefix}:test:default:a");
+    let redis_key = format!("{prefix}:test:default:c1:a");
     let (tat, ttl): (String, i64) = redis::pipe()
         .get(&redis_key)
         .pttl(&redis_key)

@@ -1,4 +1,6 @@
-//! Layer 4, circuit breaker: one breaker per connection and host.
+//! Layer 4, circuit breaker: one breaker per (tenant, connection, host). The tenant is part of
+//! the key because connection ids are unique only within a tenant: tenant A's failures on its
+//! connection `stripe` must not open tenant B's breaker for B's own `stripe`.
 //!
 //! It opens when at least `min_calls` calls in the rolling window ended and at least
 //! `failure_ratio` of them failed (a transport failure, a timeout or a 5xx after retries),
@@ -15,14 +17,15 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service, ServiceExt};
 
-use super::registry::{connection_host_key, Registry};
+use super::registry::{ConnectionKey, Registry};
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
 use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::ids::{ConnectionId, TenantId};
 use crate::observe;
 pub(crate) use state::Breaker;
 use state::Outcome;
 
-/// The breakers of one switchboard, by connection and host.
+/// The breakers of one switchboard, by tenant, connection and host.
 #[derive(Debug)]
 pub(crate) struct Breakers {
     config: BreakerConfig,
@@ -33,8 +36,10 @@ pub(crate) struct Breakers {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BreakerReport {
+    /// The tenant that owns the connection.
+    pub tenant: TenantId,
     /// The connection.
-    pub connection: String,
+    pub connection: ConnectionId,
     /// The provider host.
     pub host: String,
     /// Its state now.
@@ -49,31 +54,25 @@ impl Breakers {
         }
     }
 
-    /// The breaker for a connection and host, created on first use.
-    pub(crate) fn get(&self, connection: &str, host: &str) -> Arc<Breaker> {
+    /// The breaker for a tenant's connection and host, created on first use.
+    pub(crate) fn get(&self, key: &ConnectionKey) -> Arc<Breaker> {
         self.by_key
-            .get_or_insert_with(&connection_host_key(connection, host), || {
-                Breaker::new(self.config.clone())
-            })
+            .get_or_insert_with(key, || Breaker::new(self.config.clone()))
     }
 
-    pub(crate) fn state(&self, connection: &str, host: &str) -> Option<BreakerState> {
-        self.by_key
-            .get(&connection_host_key(connection, host))
-            .map(|b| b.state())
+    pub(crate) fn state(&self, key: &ConnectionKey) -> Option<BreakerState> {
+        self.by_key.get(key).map(|b| b.state())
     }
 
     pub(crate) fn reports(&self) -> Vec<BreakerReport> {
         self.by_key
             .snapshot()
             .into_iter()
-            .map(|(k, b)| {
-                let (connection, host) = k.split_once('\u{0}').unwrap_or((&k, ""));
-                BreakerReport {
-                    connection: connection.to_string(),
-                    host: host.to_string(),
-                    state: b.state(),
-                }
+            .map(|(k, b)| BreakerReport {
+                tenant: k.tenant,
+                connection: k.connection,
+                host: k.host.to_string(),
+                state: b.state(),
             })
             .collect()
     }

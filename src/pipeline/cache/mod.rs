@@ -1,26 +1,184 @@
 //! Layer 2, cache: GET responses cached in moka with a per-endpoint TTL, opt-in per endpoint.
 //!
-//! Concurrent identical misses are coalesced into one upstream call. The key holds tenant,
-//! connection, method and the *redacted* URL, so no API key or token is ever part of a key, and
-//! two tenants never share an entry. Only 2xx answers are stored. A successful write (any
-//! non-GET) invalidates cached entries under its own path and under every path it names with
-//! `RequestBuilder::invalidates`.
+//! Concurrent identical misses are coalesced into one upstream call. Only 2xx answers are
+//! stored. A successful write (any non-GET) invalidates cached entries under its own path and
+//! under every path it names with `RequestBuilder::invalidates`.
+//!
+//! # The key
+//!
+//! The key covers everything that changes the answer:
+//! - the tenant and the connection, as separate fields (connection ids are unique only within a
+//!   tenant, and a joined string could make two pairs collide);
+//! - the method;
+//! - the full URL as the caller built it (before the auth layer adds credentials), with every
+//!   query value. Values of secret parameters ([`crate::redact::DEFAULT_SECRET_PARAMS`] and the
+//!   connector's [`crate::Connector::secret_query_params`]) appear only as a keyed hash
+//!   (HMAC-SHA-256 under a random key made once per process), so two calls that differ only in
+//!   a `code=` or `token=` value get two entries, and the secret is never in a key, not even
+//!   as the redacted placeholder (which would make two different secrets share an entry);
+//! - the request headers that change the answer: `Stripe-Account`, `Accept`,
+//!   `Accept-Language`, and those the connector names in
+//!   [`crate::Connector::cache_vary_headers`]. Their values are keyed hashes too.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::fmt;
+use std::sync::LazyLock;
+
 use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::header::{HeaderName, ACCEPT, ACCEPT_LANGUAGE};
 use http::{HeaderMap, Method, StatusCode, Version};
 use moka::future::Cache;
 use moka::Expiry;
+use sha2::Sha256;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{
     context_of, Body, BoxFuture, CacheStatus, CallContext, PipelineRequest, PipelineResponse,
 };
 use crate::error::{ConfigError, Error};
+use crate::ids::{ConnectionId, TenantId};
 use crate::observe;
+use crate::redact::is_secret_param;
+
+/// The headers that change the answer for every connector (a connector adds its own).
+pub(crate) static CORE_VARY_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("stripe-account"),
+    ACCEPT,
+    ACCEPT_LANGUAGE,
+];
+
+/// The key of the keyed hash that stands in for secret values in cache keys: random, made once
+/// per process, never leaves it. A plain hash would let anyone who sees the keys test guesses
+/// of a low-entropy secret; the redacted placeholder would make two secrets collide.
+static KEY_HASH_KEY: LazyLock<[u8; 32]> = LazyLock::new(|| {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut k = [0u8; 32];
+    aes_gcm::aead::OsRng.fill_bytes(&mut k);
+    k
+});
+
+/// `#` and the first 128 bits of HMAC-SHA-256(`value`) in hex. `#` never occurs in a query
+/// (it starts a fragment), so a hashed value cannot be mistaken for a literal one.
+fn keyed_hash(value: &[u8]) -> String {
+    // HMAC takes a key of any length; 32 bytes cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&*KEY_HASH_KEY)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(value);
+    let tag = mac.finalize().into_bytes();
+    format!("#{}", hex::encode(&tag[..16]))
+}
+
+/// What a cached answer depends on (see the module docs). Holds no secret in clear.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    tenant: TenantId,
+    connection: ConnectionId,
+    method: Method,
+    /// `scheme://host[:port]/path?query`, secret values replaced by their keyed hash.
+    url: String,
+    /// (header, keyed hash of its values in order) for each vary header present.
+    vary: Vec<(HeaderName, String)>,
+}
+
+impl CacheKey {
+    /// The key of a call to `uri` with `headers`; `secret_params` and `vary` are the
+    /// connector's additions to the core lists.
+    pub(crate) fn new(
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        secret_params: &[&str],
+        vary: &[HeaderName],
+    ) -> Self {
+        let mut url = String::with_capacity(uri.to_string().len() + 16);
+        if let Some(scheme) = uri.scheme_str() {
+            url.push_str(scheme);
+            url.push_str("://");
+        }
+        if let Some(a) = uri.authority() {
+            // Never the user-info (the base URL refuses it anyway).
+            let a = a.as_str();
+            url.push_str(a.rsplit_once('@').map_or(a, |(_, host)| host));
+        }
+        url.push_str(uri.path());
+        if let Some(q) = uri.query() {
+            url.push('?');
+            for (i, pair) in q.split('&').enumerate() {
+                if i > 0 {
+                    url.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((name, value)) if is_secret_param(name, secret_params) => {
+                        url.push_str(name);
+                        url.push('=');
+                        url.push_str(&keyed_hash(value.as_bytes()));
+                    }
+                    _ => url.push_str(pair),
+                }
+            }
+        }
+        let mut names: Vec<&HeaderName> = CORE_VARY_HEADERS.iter().chain(vary).collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        let vary = names
+            .into_iter()
+            .filter(|n| headers.contains_key(*n))
+            .map(|n| {
+                let mut joined = Vec::new();
+                for v in headers.get_all(n) {
+                    // Length-prefixed, so ("a,b") and ("a", "b") differ.
+                    joined.extend_from_slice(&(v.len() as u64).to_be_bytes());
+                    joined.extend_from_slice(v.as_bytes());
+                }
+                (n.clone(), keyed_hash(&joined))
+            })
+            .collect();
+        CacheKey {
+            tenant: tenant.clone(),
+            connection: connection.clone(),
+            method: method.clone(),
+            url,
+            vary,
+        }
+    }
+
+    fn weight(&self) -> usize {
+        self.tenant.as_str().len()
+            + self.connection.as_str().len()
+            + self.url.len()
+            + self.vary.len() * 64
+    }
+}
+
+/// For diagnostics ([`crate::Switchboard::cache_keys`]): ids quoted, secrets only as hashes.
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} {:?} {} {}",
+            self.tenant.as_str(),
+            self.connection.as_str(),
+            self.method,
+            self.url
+        )?;
+        for (name, hash) in &self.vary {
+            write!(f, " {name}={hash}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({self})")
+    }
+}
 
 /// Cache size settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +220,8 @@ struct Entry {
     headers: HeaderMap,
     body: Bytes,
     ttl: Duration,
-    // For invalidation: "tenant\0connection" and the URL path.
-    scope: Arc<str>,
+    // For invalidation: whose entry it is, and the URL path.
+    scope: Arc<(TenantId, ConnectionId)>,
     path: Arc<str>,
 }
 
@@ -80,8 +238,13 @@ impl Entry {
 
 struct PerEntryTtl;
 
-impl Expiry<String, Arc<Entry>> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
+impl Expiry<CacheKey, Arc<Entry>> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _: &CacheKey,
+        value: &Arc<Entry>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }
@@ -90,7 +253,7 @@ impl Expiry<String, Arc<Entry>> for PerEntryTtl {
 #[derive(Clone)]
 pub(crate) struct ResponseCache {
     // Arc: a hit clones a pointer, not the header map.
-    cache: Cache<String, Arc<Entry>>,
+    cache: Cache<CacheKey, Arc<Entry>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -105,8 +268,8 @@ impl ResponseCache {
     pub(crate) fn new(config: &CacheConfig) -> Self {
         let cache = Cache::builder()
             .max_capacity(config.max_bytes)
-            .weigher(|k: &String, v: &Arc<Entry>| {
-                u32::try_from(k.len() + v.body.len() + 256).unwrap_or(u32::MAX)
+            .weigher(|k: &CacheKey, v: &Arc<Entry>| {
+                u32::try_from(k.weight() + v.body.len() + 256).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
@@ -114,26 +277,13 @@ impl ResponseCache {
         ResponseCache { cache }
     }
 
-    /// The cache key: never holds a secret, because the URL in the context is redacted.
-    pub(crate) fn key(ctx: &CallContext, method: &Method) -> String {
-        let mut k = String::with_capacity(ctx.redacted_url.len() + 64);
-        k.push_str(ctx.tenant.as_str());
-        k.push('\u{0}');
-        k.push_str(ctx.connection.as_str());
-        k.push('\u{0}');
-        k.push_str(method.as_str());
-        k.push('\u{0}');
-        k.push_str(&ctx.redacted_url);
-        k
-    }
-
-    /// Every key now in the cache (for tests and diagnostics).
+    /// Every key now in the cache (for tests and diagnostics), rendered as text.
     pub(crate) fn keys(&self) -> Vec<String> {
-        self.cache.iter().map(|(k, _)| (*k).clone()).collect()
+        self.cache.iter().map(|(k, _)| k.to_string()).collect()
     }
 
-    fn invalidate(&self, scope: &str, path: &str) {
-        let scope: Arc<str> = Arc::from(scope);
+    fn invalidate(&self, scope: &Arc<(TenantId, ConnectionId)>, path: &str) {
+        let scope = scope.clone();
         let path = path.to_string();
         // Fails only when invalidation closures are not enabled, which `new` always does.
         let _ = self
@@ -176,8 +326,8 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-fn scope_of(ctx: &CallContext) -> String {
-    format!("{}\u{0}{}", ctx.tenant, ctx.connection)
+fn scope_of(ctx: &CallContext) -> Arc<(TenantId, ConnectionId)> {
+    Arc::new((ctx.tenant.clone(), ctx.connection.clone()))
 }
 
 impl<S> Service<PipelineRequest> for CacheService<S>
@@ -202,8 +352,14 @@ where
         Box::pin(async move {
             let ctx = context_of(&req)?;
             let method = req.method().clone();
-            let ttl = match ctx.cache_ttl {
-                Some(ttl) if method == Method::GET && !ctx.stream => ttl,
+            let cached = match (&ctx.cache_ttl, &ctx.cache_key) {
+                (Some(ttl), Some(key)) if method == Method::GET && !ctx.stream => {
+                    Some((*ttl, key.clone()))
+                }
+                _ => None,
+            };
+            let (ttl, key) = match cached {
+                Some(c) => c,
                 _ => {
                     let path = req.uri().path().to_string();
                     let resp = inner.oneshot(req).await?;
@@ -217,12 +373,11 @@ where
                     return Ok(resp);
                 }
             };
-            let key = ResponseCache::key(&ctx, &method);
             if let Some(hit) = cache.cache.get(&key).await {
                 observe::cache(&ctx, true);
                 return Ok(hit.to_response(CacheStatus::Hit));
             }
-            let scope: Arc<str> = Arc::from(scope_of(&ctx));
+            let scope = scope_of(&ctx);
             let path: Arc<str> = Arc::from(req.uri().path());
             let fetch = async move {
                 let resp = inner.oneshot(req).await.map_err(Uncached::Failed)?;

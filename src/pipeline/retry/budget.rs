@@ -1,15 +1,15 @@
-//! Retry budgets per connection and host, so an outage cannot turn into a retry storm.
+//! Retry budgets per (tenant, connection, host), so an outage cannot turn into a retry storm.
 //! The arithmetic is tower's `TpsBudget`; this file only keeps one per key.
 
 use std::sync::Arc;
 
 use tower::retry::budget::{Budget as _, TpsBudget};
 
-/// One connection-and-host's retry budget.
+/// One tenant's connection-and-host retry budget.
 pub(crate) type Budget = TpsBudget;
 
 use super::policy::RetryConfig;
-use crate::pipeline::registry::Registry;
+use crate::pipeline::registry::{ConnectionKey, Registry};
 
 #[derive(Debug)]
 pub(crate) struct Budgets {
@@ -25,7 +25,8 @@ impl Budgets {
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Arc<TpsBudget> {
+    /// The budget of one tenant's connection to one host, created on first use.
+    pub(crate) fn get(&self, key: &ConnectionKey) -> Arc<TpsBudget> {
         self.by_key.get_or_insert_with(key, || {
             TpsBudget::new(
                 self.config.budget_ttl,

@@ -16,7 +16,7 @@ use switchboard::twilio::{
     BulkOptions, ListMessages, MessageSid, MessageStatus, NewMessage, TwilioClient,
     TwilioConnector, MESSAGES_BUCKET,
 };
-use switchboard::{ErrorKind, Quota, RateLimiter, TenantId};
+use switchboard::{ConnectionId, ErrorKind, Quota, RateLimiter, TenantId};
 use tower::ServiceExt;
 
 use super::{client, connector, message_json, AC, SM, SUB};
@@ -400,7 +400,12 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
         .iter()
         .all(|k| &*k.connector == "twilio" && &*k.bucket == MESSAGES_BUCKET));
     // ... which is now empty (5 per minute): the next send would have to wait.
-    let key = RateKey::new(TenantId::new("t1"), "twilio", MESSAGES_BUCKET);
+    let key = RateKey::new(
+        TenantId::new("t1"),
+        ConnectionId::new("c1"),
+        "twilio",
+        MESSAGES_BUCKET,
+    );
     assert!(matches!(
         limiter.inner.check(&key, NonZeroU32::MIN),
         RateDecision::RetryAfter(_)
