@@ -1304,7 +1304,10 @@ mod tests {
             r#"{"access_token":"a","expires_in":[1]}"#,
         ] {
             let e = parse_raw(StatusCode::OK, bad.as_bytes(), &[]).unwrap_err();
-            assert!(matches!(e, TokenError::InvalidResponse { .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, TokenError::InvalidResponse { .. }),
+                "{bad}: {e}"
+            );
         }
     }
 
