@@ -694,6 +694,35 @@ async fn a_rotating_refresh_cut_off_after_it_was_sent_is_not_resent() {
 }
 
 #[tokio::test]
+async fn a_rotating_refresh_refused_with_429_was_not_processed_and_is_retried() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+                }
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer"}"#,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let server = LoopbackServer::start(app).await;
+    let token = rotating_client(&format!("{}/token", server.base_url()))
+        .refresh(&SecretString::from("rt-0".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "at-1");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn an_authorization_code_is_not_resent_after_an_ambiguous_failure() {
     let provider = RotatingProvider::start(&[""], Duration::ZERO, After::Answer).await;
     let client = rotating_client(&provider.token_url());
