@@ -1285,6 +1285,33 @@ mod tests {
     }
 
     #[test]
+    fn raw_token_expiry_out_of_range_is_clamped_or_typed() {
+        let huge = format!(r#"{{"access_token":"a","expires_in":{}}}"#, u64::MAX);
+        let t = parse_raw(StatusCode::OK, huge.as_bytes(), &[]).unwrap();
+        let life = t
+            .expires_at()
+            .unwrap()
+            .duration_since(t.issued_at().unwrap())
+            .unwrap();
+        assert_eq!(life, super::super::MAX_TOKEN_LIFETIME);
+        let huge = format!(r#"{{"access_token":"a","expires_in":"{}"}}"#, u64::MAX);
+        assert!(parse_raw(StatusCode::OK, huge.as_bytes(), &[]).is_ok());
+        for bad in [
+            r#"{"access_token":"a","expires_in":-5}"#,
+            r#"{"access_token":"a","expires_in":"-5"}"#,
+            r#"{"access_token":"a","expires_in":1e300}"#,
+            r#"{"access_token":"a","expires_in":"soon"}"#,
+            r#"{"access_token":"a","expires_in":[1]}"#,
+        ] {
+            let e = parse_raw(StatusCode::OK, bad.as_bytes(), &[]).unwrap_err();
+            assert!(
+                matches!(e, TokenError::InvalidResponse { .. }),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn raw_token_accepts_string_expiry_and_keeps_extras() {
         let t = parse_raw(
             StatusCode::OK,

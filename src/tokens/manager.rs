@@ -15,7 +15,7 @@
 //! The new token is stored before anyone gets it. The write is fenced: the lock is extended
 //! (so checked) right before it, and a token set stored by another writer after the read (a
 //! reconnect, a replica whose lock this one outlived) is never overwritten. A write the store
-//! refuses is retried for `store_retry_for`; after that the callers get a retryable error
+//! refuses is retried for `store_retry_for`; after that the callers get a `Store` error
 //! while the sealed token stays in memory and a background task, still holding and extending
 //! the lock so no replica spends the old refresh token, retries until the write lands.
 //!
@@ -197,10 +197,11 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// How long a refresh keeps retrying a store write that fails before it answers its
-    /// callers with a retryable [`ErrorKind::Store`] error (5 s by default). The new token is
-    /// never served before it is stored: it stays sealed in memory, the lock stays held and
-    /// the write is retried in the background until it lands.
+    /// How long a refresh keeps retrying a store write that fails (5 s by default) before it
+    /// answers its callers with an [`ErrorKind::Store`] error saying the token is not stored
+    /// yet (try again shortly). The new token is never served before it is stored: it stays
+    /// sealed in memory, the lock stays held and the write is retried in the background until
+    /// it lands.
     pub fn store_retry_for(mut self, patience: Duration) -> Self {
         self.store_retry_for = patience;
         self
@@ -582,7 +583,7 @@ impl Inner {
             Step::Unstored(write) => {
                 // The provider's answer lives only in `write` now. Keep the lock (so no other
                 // replica spends the old refresh token) and keep writing in the background;
-                // until it lands, callers get a retryable error rather than an unstored token.
+                // until it lands, callers get an error rather than an unstored token.
                 self.set_pending(key, true);
                 let inner = self.clone();
                 let task_key = key.clone();

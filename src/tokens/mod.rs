@@ -525,4 +525,24 @@ mod tests {
         assert!(t.is_due_at(skew, SystemTime::now() + Duration::from_secs(21)));
         assert!(!Token::new("x").is_due_at(skew, now));
     }
+
+    #[test]
+    fn an_out_of_range_lifetime_is_clamped_not_a_panic() {
+        let t = Token::new("x").with_expires_in(Duration::MAX);
+        let life = t
+            .expires_at()
+            .unwrap()
+            .duration_since(t.issued_at().unwrap())
+            .unwrap();
+        assert_eq!(life, MAX_TOKEN_LIFETIME);
+        let t = Token::new("x").with_expires_in(Duration::from_secs(u64::MAX));
+        assert!(t.expires_at().is_some());
+        // A stored time the clock cannot hold reads as expired, without a panic.
+        let json = format!(
+            r#"{{"v":1,"access_token":"a","token_type":"Bearer","expires_at_ms":{}}}"#,
+            u64::MAX
+        );
+        let t = Token::from_json(json.as_bytes()).unwrap();
+        assert!(t.expires_at().is_some());
+    }
 }

@@ -670,6 +670,59 @@ async fn a_lost_answer_uses_the_token_another_replica_stored_meanwhile() {
 }
 
 #[tokio::test]
+async fn a_rotating_refresh_cut_off_after_it_was_sent_is_not_resent() {
+    use tokio::io::AsyncReadExt;
+    // A provider that reads the whole request, then drops the connection without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            drop(sock);
+        }
+    });
+    let err = rotating_client(&url)
+        .refresh(&SecretString::from("rt-0".to_string()))
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_rotating_refresh_refused_with_429_was_not_processed_and_is_retried() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+                }
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"access_token":"at-1","refresh_token":"rt-1","token_type":"Bearer"}"#,
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let server = LoopbackServer::start(app).await;
+    let token = rotating_client(&format!("{}/token", server.base_url()))
+        .refresh(&SecretString::from("rt-0".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "at-1");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn an_authorization_code_is_not_resent_after_an_ambiguous_failure() {
     let provider = RotatingProvider::start(&[""], Duration::ZERO, After::Answer).await;
     let client = rotating_client(&provider.token_url());
