@@ -7,52 +7,6 @@
 //! msg = "<t>.<raw body>"))`, `<t>` written in plain decimal. Every `v1` is checked against
 //! every configured secret, so both sides can rotate. Other schemes (`v0`) are ignored, as the
 //! official SDKs do.
-//!
-//! # Tolerance
-//!
-//! By default the signed timestamp must be within five minutes of our clock, as in the SDKs'
-//! `constructEvent` / `construct_event` / `ConstructEvent`. To replay stored events (whose
-//! timestamps are old by design), switch it off with
-//! [`StripeVerifierBuilder::ignore_tolerance`], as the SDKs' low-level verify allows
-//! (stripe-node `signature.verifyHeader` with no tolerance, stripe-python
-//! `WebhookSignature.verify_header(..., tolerance=None)`, stripe-go
-//! `ValidatePayloadIgnoringTolerance`). The signature is still checked, and
-//! [`Verified::timestamp`] still reports the signed time.
-//!
-//! # Deliberate differences from the official SDKs
-//!
-//! Compared with stripe-node 22.5 (`src/Webhooks.ts`), stripe-python 15.3 (`stripe/_webhook.py`)
-//! and stripe-go v86 (`webhook/client.go`):
-//!
-//! - **Future timestamps are rejected** beyond the tolerance; the SDKs only reject old ones
-//!   (`now - t > tolerance`). A timestamp far ahead is as suspicious as an old one, and
-//!   Stripe's clock is not ahead of ours by minutes.
-//! - **`tolerance(Duration::ZERO)` is a zero-second window**, not "off" as a tolerance of `0`
-//!   is in stripe-node's and stripe-python's low-level verify: switching the check off takes
-//!   the explicit [`StripeVerifierBuilder::ignore_tolerance`], so a zero read from a setting
-//!   cannot turn it off by accident.
-//! - **Secrets are trimmed** of surrounding whitespace, and blank ones ignored (then every
-//!   request fails with [`WebhookError::SecretMissing`]). The SDKs use the secret as given (an
-//!   extra newline makes every signature fail; stripe-node only mentions it in its message).
-//!   Several secrets may be active; the SDKs take one.
-//! - **The header is parsed leniently where it is harmless**: spaces around items, keys and
-//!   values are ignored (the SDKs match `t` and `v1` exactly, so ` v1=...` is not a
-//!   signature to them); the first `t` wins (stripe-python; stripe-node and stripe-go take the
-//!   last); items without `=` are skipped (stripe-go rejects the header).
-//! - **The timestamp must be whole, non-negative seconds** (`t=12abc` and `t=-5` are
-//!   `InvalidHeader`; stripe-node reads `12abc` as 12, and all three accept a negative number).
-//!   It is signed in plain decimal, as all three SDKs do, so `t=0012` is checked as `12`.
-//! - **`v1` hex is compared as bytes**, so upper-case hex matches (as in stripe-go, which
-//!   decodes it; stripe-node and stripe-python compare lower-case text).
-//! - **The timestamp is checked before the HMAC** (as stripe-go; stripe-node and stripe-python
-//!   check the signature first): a stale request with a bad signature is reported as
-//!   `TimestampOutsideTolerance`, not `NoSignatureMatched`.
-//! - **An empty body is verified like any other** (stripe-node refuses it before checking).
-//! - **Parsing the event** ([`StripeVerifier::construct_event`], [`Event::from_slice`]) reports
-//!   a body that is not JSON, or not an event, as a typed [`DecodeError`] with the place it
-//!   failed (a JSON pointer, and line and column), never the content; a thin event
-//!   (`v2.core.event`) is refused as in the SDKs. The event's `api_version` is not compared
-//!   with ours (stripe-go does, unless told not to): unknown fields are kept, not dropped.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,8 +37,7 @@ static SIGNATURE_KEY: HeaderName = HeaderName::from_static("stripe-signature");
 /// Without a secret it fails closed ([`WebhookError::SecretMissing`]). The timestamp must be
 /// within the tolerance of our clock in both directions (the SDKs check only the past; a
 /// timestamp far in the future is as suspicious as an old one), unless the tolerance is
-/// switched off for replays. Every difference from the official SDKs is listed in the
-/// [module docs](self#deliberate-differences-from-the-official-sdks).
+/// switched off for replays. Every difference from the official SDKs is listed below.
 ///
 /// ```
 /// use switchboard::stripe::StripeVerifier;
@@ -95,6 +48,52 @@ static SIGNATURE_KEY: HeaderName = HeaderName::from_static("stripe-signature");
 /// let event = switchboard::stripe::Event::from_slice(body)?;
 /// # Ok(()) }
 /// ```
+///
+/// # Tolerance
+///
+/// By default the signed timestamp must be within five minutes of our clock, as in the SDKs'
+/// `constructEvent` / `construct_event` / `ConstructEvent`. To replay stored events (whose
+/// timestamps are old by design), switch it off with
+/// [`StripeVerifierBuilder::ignore_tolerance`], as the SDKs' low-level verify allows
+/// (stripe-node `signature.verifyHeader` with no tolerance, stripe-python
+/// `WebhookSignature.verify_header(..., tolerance=None)`, stripe-go
+/// `ValidatePayloadIgnoringTolerance`). The signature is still checked, and
+/// [`Verified::timestamp`] still reports the signed time.
+///
+/// # Deliberate differences from the official SDKs
+///
+/// Compared with stripe-node 22.5 (`src/Webhooks.ts`), stripe-python 15.3 (`stripe/_webhook.py`)
+/// and stripe-go v86 (`webhook/client.go`):
+///
+/// - **Future timestamps are rejected** beyond the tolerance; the SDKs only reject old ones
+///   (`now - t > tolerance`). A timestamp far ahead is as suspicious as an old one, and
+///   Stripe's clock is not ahead of ours by minutes.
+/// - **`tolerance(Duration::ZERO)` is a zero-second window**, not "off" as a tolerance of `0`
+///   is in stripe-node's and stripe-python's low-level verify: switching the check off takes
+///   the explicit [`StripeVerifierBuilder::ignore_tolerance`], so a zero read from a setting
+///   cannot turn it off by accident.
+/// - **Secrets are trimmed** of surrounding whitespace, and blank ones ignored (then every
+///   request fails with [`WebhookError::SecretMissing`]). The SDKs use the secret as given (an
+///   extra newline makes every signature fail; stripe-node only mentions it in its message).
+///   Several secrets may be active; the SDKs take one.
+/// - **The header is parsed leniently where it is harmless**: spaces around items, keys and
+///   values are ignored (the SDKs match `t` and `v1` exactly, so ` v1=...` is not a
+///   signature to them); the first `t` wins (stripe-python; stripe-node and stripe-go take the
+///   last); items without `=` are skipped (stripe-go rejects the header).
+/// - **The timestamp must be whole, non-negative seconds** (`t=12abc` and `t=-5` are
+///   `InvalidHeader`; stripe-node reads `12abc` as 12, and all three accept a negative number).
+///   It is signed in plain decimal, as all three SDKs do, so `t=0012` is checked as `12`.
+/// - **`v1` hex is compared as bytes**, so upper-case hex matches (as in stripe-go, which
+///   decodes it; stripe-node and stripe-python compare lower-case text).
+/// - **The timestamp is checked before the HMAC** (as stripe-go; stripe-node and stripe-python
+///   check the signature first): a stale request with a bad signature is reported as
+///   `TimestampOutsideTolerance`, not `NoSignatureMatched`.
+/// - **An empty body is verified like any other** (stripe-node refuses it before checking).
+/// - **Parsing the event** ([`StripeVerifier::construct_event`], [`Event::from_slice`]) reports
+///   a body that is not JSON, or not an event, as a typed [`DecodeError`] with the place it
+///   failed (a JSON pointer, and line and column), never the content; a thin event
+///   (`v2.core.event`) is refused as in the SDKs. The event's `api_version` is not compared
+///   with ours (stripe-go does, unless told not to): unknown fields are kept, not dropped.
 #[derive(Clone)]
 pub struct StripeVerifier {
     // Keyed HMAC states, one per secret: cloning one skips re-deriving the key pads. As

@@ -1,5 +1,6 @@
 //! A verifier for the simplest common scheme: HMAC-SHA256 of the raw body, hex or base64, in
-//! one header, with several active secrets for rotation (DocuSign Connect signs this way).
+//! one header, with several active secrets for rotation (the scheme of DocuSign Connect's
+//! `X-DocuSign-Signature-<n>` headers, among others).
 
 use std::fmt;
 
@@ -21,6 +22,25 @@ pub enum SignatureEncoding {
 }
 
 /// Verifies `header = encode(HMAC-SHA256(secret, raw body))` against any active secret.
+///
+/// # What it does not do, and where it differs from DocuSign's examples
+///
+/// There is no official SDK for this scheme; compared with DocuSign's own Connect HMAC examples
+/// (`code-examples-python` `eg001_validate_webhook_message.py`, `code-examples-node`
+/// `validateWebhookMessage.js`, `code-examples-php` `ConnectWebhookHMACValidation.php`):
+///
+/// - **One header**: DocuSign sends one `X-DocuSign-Signature-<n>` per active Connect key;
+///   this verifier reads only the header it was built with and checks it against every secret.
+///   A receiver that holds only the key behind `-2` must build its verifier on that header.
+/// - **No timestamp and no id**: the scheme signs neither, so nothing bounds a replay in time
+///   and [`Verified`] is empty; the [`super::router::WebhookRouter`] then de-duplicates on the
+///   SHA-256 of the body.
+/// - **Comparison**: the header is decoded (strict, padded base64; or hex of either case) and
+///   compared as bytes in constant time, after trimming surrounding whitespace; the Node
+///   example compares decoded bytes too, the Python and PHP examples leave the comparison to
+///   the caller. The key is the secret's bytes as given (not base64-decoded), as in all three.
+/// - **Secrets**: empty ones are ignored, and with none left every request fails with
+///   [`WebhookError::SecretMissing`].
 pub struct HmacBodyVerifier {
     header: &'static str,
     encoding: SignatureEncoding,

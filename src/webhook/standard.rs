@@ -5,7 +5,7 @@
 //! seconds) and `webhook-signature`, a space-separated list of `v1,<base64>` entries (several
 //! entries while the sender rotates its secret). Each `v1` signature is
 //! `base64(HMAC-SHA256(key, "{id}.{timestamp}.{raw body}"))`, where the key is the secret with
-//! its `whsec_` prefix removed, base64-decoded.
+//! its `whsec_` prefix removed, base64-decoded, and the timestamp is written in plain decimal.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -82,19 +82,56 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// println!("event {:?}", verified.event_id);
 /// # Ok(()) }
 /// ```
+///
+/// # Deliberate differences from the official libraries
+///
+/// Compared with the Standard Webhooks libraries (`libraries/python/standardwebhooks/webhooks.py`
+/// and `libraries/javascript/src/index.ts` @ b2fa7b87) and Svix's Rust crate (`svix` 2.9,
+/// `src/webhooks.rs`):
+///
+/// - **Timestamps too far ahead are rejected**, as all of them do; the tolerance (five minutes
+///   in all of them) is configurable here, and can be switched off for replays with
+///   [`StandardWebhooksBuilder::ignore_tolerance`] (Svix's `verify_ignoring_timestamp`; the
+///   Standard Webhooks libraries have no such switch).
+/// - **The timestamp must be ASCII digits** (at most 19). Python reads it with `float()`
+///   (`1.5e9`, ` 1614265330 `), JavaScript with `parseInt` (`1614265330abc`), Svix as an
+///   `i64` (`+1614265330`, negative numbers); we answer `InvalidHeader`. Like all of them, we
+///   sign the number in plain decimal, so `01614265330` is checked as `1614265330`.
+/// - **Header names**: `webhook-*`, or Svix's `svix-*` when no `webhook-*` header is present.
+///   The Standard Webhooks libraries read only `webhook-*`; Svix reads each header separately,
+///   `svix-*` first, so it also accepts a mix we refuse.
+/// - **A malformed signature entry does not hide a valid one**: entries are skipped like
+///   entries of other versions, and an `InvalidHeader` is returned only when nothing matched.
+///   JavaScript and Svix also skip them; Python raises on the first one (a raw
+///   `binascii.Error` or `ValueError`, not its own error type).
+/// - **Signatures are compared as decoded bytes** (strict, padded base64 of 32 bytes); the
+///   libraries compare the base64 text. Header values are trimmed of surrounding whitespace.
+/// - **Secrets**: surrounding whitespace is trimmed and base64 is read with or without padding
+///   and with non-zero trailing bits, as the Python library (which adds `==`) accepts; a
+///   character outside the base64 alphabet is a [`ConfigError`] (Python drops it silently,
+///   JavaScript throws). A blank secret is ignored rather than refused at construction, and
+///   with no secret left every request fails with [`WebhookError::SecretMissing`]. Several
+///   secrets may be active; the libraries take one. The libraries' "raw" (not base64) key
+///   format is not offered.
+/// - **The body is verified as bytes**: Python decodes it as UTF-8 first (and fails on invalid
+///   UTF-8), and the two Standard Webhooks libraries parse it as JSON on success (Svix does
+///   not); we neither decode nor parse.
+/// - **Error classes**: an empty `webhook-id` is `InvalidHeader` (the Standard Webhooks
+///   libraries say "Missing required headers"); every error names the header at fault.
 #[derive(Clone)]
 pub struct StandardWebhooks {
     // Keyed HMAC states, one per active secret: cloning one skips re-deriving the key pads.
     // They are as sensitive as the secrets themselves and never printed.
     keys: Vec<HmacSha256>,
-    tolerance: Duration,
+    /// `None`: not checked (replays).
+    tolerance: Option<Duration>,
 }
 
 /// Builds a [`StandardWebhooks`]; see [`StandardWebhooks::builder`].
 #[must_use]
 pub struct StandardWebhooksBuilder {
     secrets: Vec<SecretString>,
-    tolerance: Duration,
+    tolerance: Option<Duration>,
 }
 
 impl StandardWebhooksBuilder {
@@ -109,7 +146,16 @@ impl StandardWebhooksBuilder {
     /// Sets the accepted distance between the signed timestamp and our clock, in both
     /// directions (default five minutes).
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.tolerance = tolerance;
+        self.tolerance = Some(tolerance);
+        self
+    }
+
+    /// Does not check the signed timestamp at all, for replaying stored messages (Svix's
+    /// `verify_ignoring_timestamp`). The signature is still required. Not for a live
+    /// endpoint: a captured request could be replayed forever, stopped only by
+    /// de-duplication on its `webhook-id`.
+    pub fn ignore_tolerance(mut self) -> Self {
+        self.tolerance = None;
         self
     }
 
@@ -164,7 +210,7 @@ impl StandardWebhooks {
     pub fn builder() -> StandardWebhooksBuilder {
         StandardWebhooksBuilder {
             secrets: Vec::new(),
-            tolerance: DEFAULT_TOLERANCE,
+            tolerance: Some(DEFAULT_TOLERANCE),
         }
     }
 
@@ -176,8 +222,9 @@ impl StandardWebhooks {
         Self::builder().secret(secret).build()
     }
 
-    /// The tolerance in force.
-    pub fn tolerance(&self) -> Duration {
+    /// The tolerance in force; `None` when it is switched off
+    /// ([`StandardWebhooksBuilder::ignore_tolerance`]).
+    pub fn tolerance(&self) -> Option<Duration> {
         self.tolerance
     }
 
@@ -228,19 +275,30 @@ impl StandardWebhooks {
                 "not a whole number of seconds since the Unix epoch",
             )
         })?;
-        let now_secs = unix_secs(now);
-        let skew = i128::from(now_secs) - i128::from(ts);
-        if skew.unsigned_abs() > u128::from(self.tolerance.as_secs()) {
-            return Err(WebhookError::TimestampOutsideTolerance {
-                header: names.timestamp,
-                skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
-                    i64::MAX
-                } else {
-                    i64::MIN
-                }),
-                tolerance_secs: self.tolerance.as_secs(),
-            });
+        if let Some(tolerance) = self.tolerance {
+            let now_secs = unix_secs(now);
+            let skew = i128::from(now_secs) - i128::from(ts);
+            if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
+                return Err(WebhookError::TimestampOutsideTolerance {
+                    header: names.timestamp,
+                    skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
+                        i64::MAX
+                    } else {
+                        i64::MIN
+                    }),
+                    tolerance_secs: tolerance.as_secs(),
+                });
+            }
         }
+        // Every official library signs the number it parsed, in plain decimal: only leading
+        // zeros (the one other spelling `parse_timestamp` lets through) need rewriting.
+        let plain;
+        let ts_signed = if ts_raw.len() > 1 && ts_raw.starts_with('0') {
+            plain = ts.to_string();
+            plain.as_str()
+        } else {
+            ts_raw
+        };
 
         // Check the header's shape before any HMAC work: other versions are skipped, malformed
         // entries are remembered (a valid entry next to them still passes, as during rotation).
@@ -272,7 +330,7 @@ impl StandardWebhooks {
             let mut mac = key.clone();
             mac.update(id.as_bytes());
             mac.update(b".");
-            mac.update(ts_raw.as_bytes());
+            mac.update(ts_signed.as_bytes());
             mac.update(b".");
             mac.update(request.body);
             // Constant-time comparisons (`verify_slice`). The common case, one signature, skips
@@ -549,6 +607,42 @@ mod tests {
             .build()
             .unwrap();
         assert!(strict.verify_at(&req, at(TS - 11)).is_err());
+    }
+
+    #[test]
+    fn the_tolerance_can_be_switched_off_for_replays() {
+        let replay = StandardWebhooks::builder()
+            .secret(SECRET)
+            .ignore_tolerance()
+            .build()
+            .unwrap();
+        assert_eq!(replay.tolerance(), None);
+        let h = headers(ID, &TS.to_string(), SIG);
+        let req = WebhookRequest::new(BODY, &h);
+        for now in [0, TS - 10_000_000, TS + 10_000_000] {
+            let ok = replay.verify_at(&req, at(now)).unwrap();
+            assert_eq!(ok.timestamp, Some(at(TS)));
+        }
+        // The signature still counts.
+        let other = headers(ID, &(TS + 1).to_string(), SIG);
+        assert!(matches!(
+            replay.verify_at(&WebhookRequest::new(BODY, &other), at(0)),
+            Err(WebhookError::NoSignatureMatched { .. })
+        ));
+    }
+
+    #[test]
+    fn the_timestamp_is_signed_in_plain_decimal_like_every_library() {
+        // The official vector, with the timestamp written with leading zeros: the Python
+        // (`float` then `floor`), JavaScript (`parseInt`) and Svix (`i64`) libraries all sign
+        // `1614265330`, and so do we.
+        let v = StandardWebhooks::new(SECRET).unwrap();
+        let h = headers(ID, &format!("00{TS}"), SIG);
+        assert!(v.verify_at(&WebhookRequest::new(BODY, &h), at(TS)).is_ok());
+        let zero = headers(ID, "0", &v.sign(ID, 0, BODY).unwrap());
+        assert!(v
+            .verify_at(&WebhookRequest::new(BODY, &zero), at(100))
+            .is_ok());
     }
 
     #[test]

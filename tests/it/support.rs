@@ -133,7 +133,7 @@ pub(crate) fn vector_files() -> Vec<(String, Result<serde_json::Value, String>)>
 /// [`vector_files`] of another folder (tests of the runners use a temporary one, so the
 /// process-wide `SWITCHBOARD_VECTORS_DIR` is never changed under the other tests).
 pub(crate) fn vector_files_in(dir: &Path) -> Vec<(String, Result<serde_json::Value, String>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read vectors dir {}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))

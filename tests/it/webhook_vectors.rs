@@ -7,7 +7,8 @@
 //! DocuSign, RETS) are skipped. So files dropped in later in the same format are picked up.
 //!
 //! Vector format: `name`, `secret` (or `secrets`: a list), `headers` (name -> value),
-//! `payload` (the raw body), `now_unix`, optional `tolerance_seconds` (default 300),
+//! `payload` (the raw body), `now_unix`, optional `tolerance_seconds` (default 300; `null`: no
+//! tolerance, as for replays),
 //! `expected` (`valid` / `invalid`) and optional `expected_error` (the official library's
 //! message, mapped below to a `WebhookError` variant).
 
@@ -17,7 +18,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use switchboard::webhook::{StandardWebhooks, WebhookRequest};
 
-use crate::support::{reason_of, run_vector_files, Reason};
+use crate::support::{
+    reason_of, run_vector_files, run_vector_files_in, vector_files, vectors_dir, Reason, TempDir,
+};
 
 fn is_standard_webhooks(scheme: Option<&Value>) -> bool {
     let Some(s) = scheme.and_then(Value::as_str) else {
@@ -71,10 +74,15 @@ fn run_vector(v: &Value) -> Result<(), String> {
     };
     let payload = v["payload"].as_str().ok_or("no `payload` string")?;
     let now = v["now_unix"].as_u64().ok_or("no `now_unix`")?;
-    let tolerance = v
-        .get("tolerance_seconds")
-        .map_or(Some(300), Value::as_u64)
-        .ok_or("`tolerance_seconds` is not a number")?;
+    // Absent: the libraries' fixed 300 s; `null`: no tolerance (replays).
+    let tolerance = match v.get("tolerance_seconds") {
+        None => Some(300),
+        Some(Value::Null) => None,
+        Some(t) => Some(
+            t.as_u64()
+                .ok_or("`tolerance_seconds` is not a number or null")?,
+        ),
+    };
     let mut headers = HeaderMap::new();
     for (name, value) in v["headers"].as_object().ok_or("no `headers` object")? {
         let value = value.as_str().ok_or("a header value is not a string")?;
@@ -84,7 +92,10 @@ fn run_vector(v: &Value) -> Result<(), String> {
         );
     }
 
-    let mut builder = StandardWebhooks::builder().tolerance(Duration::from_secs(tolerance));
+    let mut builder = match tolerance {
+        Some(t) => StandardWebhooks::builder().tolerance(Duration::from_secs(t)),
+        None => StandardWebhooks::builder().ignore_tolerance(),
+    };
     for s in secrets {
         builder = builder.secret(s);
     }
@@ -151,4 +162,73 @@ fn reason_classes_map_the_official_messages() {
         Some(Reason::Tolerance)
     );
     assert_eq!(expected_reason("something else"), None);
+}
+
+/// Extra vector files in the same format run too, `"tolerance_seconds": null` included: a
+/// temporary folder holds every shared file plus one made here, whose signatures come from
+/// Svix's own crate (`sign`) and whose outcomes are checked with its
+/// `verify_ignoring_timestamp`, the replay mode `null` stands for.
+#[test]
+fn extra_vector_files_with_tolerance_off_run_too() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let svix = svix::webhooks::Webhook::new(secret).unwrap();
+    let (id, ts, now) = ("msg_replayed", 1_600_000_000i64, 1_800_000_000u64);
+    let body = r#"{"type":"invoice.paid","n":1}"#;
+    let good = svix.sign(id, ts, body.as_bytes()).unwrap();
+    let wrong = svix.sign(id, ts + 1, body.as_bytes()).unwrap();
+    let vector = |name: &str, sig: &str, tolerance: Value, expected: &str| {
+        serde_json::json!({
+            "name": name, "secret": secret, "payload": body, "now_unix": now,
+            "headers": {"webhook-id": id, "webhook-timestamp": ts.to_string(), "webhook-signature": sig},
+            "tolerance_seconds": tolerance, "expected": expected,
+        })
+    };
+    let extra = serde_json::json!({
+        "scheme": "webhook-signature: v1,<base64 HMAC-SHA256> (switchboard test: replays)",
+        "vectors": [
+            vector("replay_tolerance_off", &good, Value::Null, "valid"),
+            vector("replay_tolerance_off_wrong_signature", &wrong, Value::Null, "invalid"),
+            vector("replay_with_the_default_tolerance", &good, Value::from(300), "invalid"),
+        ],
+    });
+    // What Svix says about each, in the mode each vector names.
+    for v in extra["vectors"].as_array().unwrap() {
+        let mut headers = HeaderMap::new();
+        for (k, val) in v["headers"].as_object().unwrap() {
+            headers.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(val.as_str().unwrap()).unwrap(),
+            );
+        }
+        let svix_ok = if v["tolerance_seconds"].is_null() {
+            svix.verify_ignoring_timestamp(body.as_bytes(), &headers)
+                .is_ok()
+        } else {
+            svix.verify(body.as_bytes(), &headers).is_ok()
+        };
+        assert_eq!(svix_ok, v["expected"] == "valid", "svix on {}", v["name"]);
+    }
+
+    let dir = TempDir::new("sw-vectors");
+    let mut want = 0;
+    for (name, doc) in vector_files() {
+        let doc = doc.unwrap_or_else(|e| panic!("{name}: {e}"));
+        if is_standard_webhooks(doc.get("scheme")) {
+            want += doc["vectors"].as_array().map_or(0, Vec::len);
+        }
+        std::fs::copy(vectors_dir().join(&name), dir.0.join(&name)).unwrap();
+    }
+    std::fs::write(
+        dir.0.join("zz-replays.json"),
+        serde_json::to_vec_pretty(&extra).unwrap(),
+    )
+    .unwrap();
+    want += 3;
+    let ran = run_vector_files_in(
+        &dir.0,
+        "Standard Webhooks",
+        |scheme| is_standard_webhooks(Some(&Value::from(scheme))),
+        run_vector,
+    );
+    assert_eq!(ran, want, "every vector of every Standard Webhooks file");
 }

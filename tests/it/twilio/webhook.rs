@@ -578,3 +578,64 @@ async fn the_router_treats_a_replay_with_a_new_token_as_a_duplicate() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
+
+/// Two tenants share the connection id `main` (today's router scopes de-duplication by
+/// connector and connection, and one route verifier holds every tenant's token). Tenant A
+/// signs its own request but copies tenant B's unsigned `I-Twilio-Idempotency-Token` into it:
+/// with the token as the event id, B's genuine delivery was then dropped as a duplicate. With
+/// the id derived from signed content, A's request cannot take B's id.
+#[tokio::test]
+async fn a_tenant_cannot_claim_another_tenants_event_through_the_unsigned_token() {
+    let ran: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = ran.clone();
+    let handler = Arc::new(handler_fn(move |e: WebhookEvent| {
+        let seen = seen.clone();
+        async move {
+            let account = url::form_urlencoded::parse(&e.body)
+                .find(|(k, _)| k == "AccountSid")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            seen.lock().unwrap().push(account);
+            Ok(())
+        }
+    }));
+    let verifier = TwilioVerifier::builder()
+        .auth_token("token-of-a")
+        .auth_token("token-of-b")
+        .build()
+        .unwrap();
+    let router = WebhookRouter::builder()
+        .route(WebhookRoute::new("twilio", Arc::new(verifier), handler))
+        .build()
+        .unwrap();
+    let public = "https://hooks.example.com/webhooks/twilio/main";
+    let delivery = |token: &str, account: &str, idem: &'static str| {
+        let params = [
+            ("AccountSid", account),
+            ("MessageSid", "SM1"),
+            ("MessageStatus", "delivered"),
+        ];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-twilio-signature",
+            HeaderValue::from_str(&TwilioSigner::new(token.to_string()).sign_form(public, &params))
+                .unwrap(),
+        );
+        h.insert("i-twilio-idempotency-token", HeaderValue::from_static(idem));
+        InboundRequest::new("/webhooks/twilio/main", h, Bytes::from(form(&params)))
+            .with_url(url::Url::parse(public).unwrap())
+    };
+    // A's own, validly signed request, carrying B's token.
+    let a = router
+        .handle(delivery("token-of-a", "AC_tenant_a", "b-delivery-42"))
+        .await
+        .unwrap();
+    assert_eq!(a, WebhookOutcome::Processed);
+    // B's genuine delivery with that token.
+    let b = router
+        .handle(delivery("token-of-b", "AC_tenant_b", "b-delivery-42"))
+        .await
+        .unwrap();
+    assert_eq!(b, WebhookOutcome::Processed, "B's event must run");
+    assert_eq!(*ran.lock().unwrap(), ["AC_tenant_a", "AC_tenant_b"]);
+}
