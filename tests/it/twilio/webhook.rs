@@ -500,9 +500,46 @@ fn json_replays_get_the_same_event_id() {
     assert_ne!(a, event_id(&v, &h2, &other_url, r#"{"sid":"SM2"}"#));
 }
 
-/// Through the host's path: a `WebhookRouter` with a Twilio route. A captured delivery re-sent
-/// with a fresh `I-Twilio-Idempotency-Token` (and re-ordered fields) is a duplicate; the
-/// handler runs once per signed request.
+/// A Twilio connection of `tenant` (id `sms`, signed with `token`) in `connections`, and the
+/// public URL Twilio is told to post to.
+async fn twilio_connection(
+    connections: &switchboard::connections::Connections,
+    tenant: &str,
+    token: &str,
+) -> (String, String) {
+    let (t, c) = (
+        switchboard::TenantId::new(tenant),
+        switchboard::ConnectionId::new("sms"),
+    );
+    connections
+        .create(
+            &t,
+            &c,
+            "twilio",
+            "Twilio",
+            &serde_json::json!({"account_sid": "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "auth_token": token}),
+        )
+        .await
+        .unwrap();
+    let path = connections.webhook_path(&t, &c, "/webhooks").await.unwrap();
+    let public = format!("https://hooks.example.com{path}");
+    (path, public)
+}
+
+fn twilio_router(
+    connections: &switchboard::connections::Connections,
+    handler: Arc<dyn switchboard::webhook::router::WebhookHandler>,
+) -> WebhookRouter {
+    WebhookRouter::builder(connections.clone())
+        .public_base_url("https://hooks.example.com")
+        .route(WebhookRoute::new("twilio", handler))
+        .build()
+        .unwrap()
+}
+
+/// Through the host's path: a `WebhookRouter` over `Connections` with the `twilio` template. A
+/// captured delivery re-sent with a fresh `I-Twilio-Idempotency-Token` (and re-ordered fields)
+/// is a duplicate; the handler runs once per signed request.
 #[tokio::test]
 async fn the_router_treats_a_replay_with_a_new_token_as_a_duplicate() {
     let runs = Arc::new(AtomicUsize::new(0));
@@ -514,14 +551,12 @@ async fn the_router_treats_a_replay_with_a_new_token_as_a_duplicate() {
             Ok(())
         }
     }));
-    let verifier = TwilioVerifier::builder().auth_token("tok").build().unwrap();
-    let router = WebhookRouter::builder()
-        .route(WebhookRoute::new("twilio", Arc::new(verifier), handler))
-        .build()
-        .unwrap();
-    let public = "https://hooks.example.com/webhooks/twilio/conn-1";
+    let connections = crate::webhook_router::connections();
+    let (path, public) = twilio_connection(&connections, "acme", "tok").await;
+    let router = twilio_router(&connections, handler);
+    let public = public.as_str();
     let request = |headers: HeaderMap, body: String| {
-        InboundRequest::new("/webhooks/twilio/conn-1", headers, Bytes::from(body))
+        InboundRequest::new(path.clone(), headers, Bytes::from(body))
             .with_url(url::Url::parse(public).unwrap())
     };
     let body = form(PARAMS);
@@ -579,11 +614,11 @@ async fn the_router_treats_a_replay_with_a_new_token_as_a_duplicate() {
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
 
-/// Two tenants share the connection id `main` (today's router scopes de-duplication by
-/// connector and connection, and one route verifier holds every tenant's token). Tenant A
-/// signs its own request but copies tenant B's unsigned `I-Twilio-Idempotency-Token` into it:
-/// with the token as the event id, B's genuine delivery was then dropped as a duplicate. With
-/// the id derived from signed content, A's request cannot take B's id.
+/// Two tenants share the connection id `sms`. Tenant A signs its own request but copies tenant
+/// B's unsigned `I-Twilio-Idempotency-Token` into it: with the token as the event id (and the
+/// de-duplication scope not naming the tenant), B's genuine delivery was dropped as a
+/// duplicate. Now the id comes from signed content and the scope names the tenant, so A's
+/// request cannot take B's event; and A's signature on B's URL is refused.
 #[tokio::test]
 async fn a_tenant_cannot_claim_another_tenants_event_through_the_unsigned_token() {
     let ran: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
@@ -595,21 +630,17 @@ async fn a_tenant_cannot_claim_another_tenants_event_through_the_unsigned_token(
                 .find(|(k, _)| k == "AccountSid")
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
-            seen.lock().unwrap().push(account);
+            seen.lock()
+                .unwrap()
+                .push(format!("{}:{account}", e.target.tenant));
             Ok(())
         }
     }));
-    let verifier = TwilioVerifier::builder()
-        .auth_token("token-of-a")
-        .auth_token("token-of-b")
-        .build()
-        .unwrap();
-    let router = WebhookRouter::builder()
-        .route(WebhookRoute::new("twilio", Arc::new(verifier), handler))
-        .build()
-        .unwrap();
-    let public = "https://hooks.example.com/webhooks/twilio/main";
-    let delivery = |token: &str, account: &str, idem: &'static str| {
+    let connections = crate::webhook_router::connections();
+    let (path_a, public_a) = twilio_connection(&connections, "tenant-a", "token-of-a").await;
+    let (path_b, public_b) = twilio_connection(&connections, "tenant-b", "token-of-b").await;
+    let router = twilio_router(&connections, handler);
+    let delivery = |token: &str, path: &str, public: &str, account: &str, idem: &'static str| {
         let params = [
             ("AccountSid", account),
             ("MessageSid", "SM1"),
@@ -622,20 +653,47 @@ async fn a_tenant_cannot_claim_another_tenants_event_through_the_unsigned_token(
                 .unwrap(),
         );
         h.insert("i-twilio-idempotency-token", HeaderValue::from_static(idem));
-        InboundRequest::new("/webhooks/twilio/main", h, Bytes::from(form(&params)))
+        InboundRequest::new(path.to_string(), h, Bytes::from(form(&params)))
             .with_url(url::Url::parse(public).unwrap())
     };
     // A's own, validly signed request, carrying B's token.
     let a = router
-        .handle(delivery("token-of-a", "AC_tenant_a", "b-delivery-42"))
+        .handle(delivery(
+            "token-of-a",
+            &path_a,
+            &public_a,
+            "AC_tenant_a",
+            "b-delivery-42",
+        ))
         .await
         .unwrap();
     assert_eq!(a, WebhookOutcome::Processed);
+    // A signs for B's URL with its own token: refused.
+    let forged = router
+        .handle(delivery(
+            "token-of-a",
+            &path_b,
+            &public_b,
+            "AC_tenant_a",
+            "b-delivery-42",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.status(), 401);
     // B's genuine delivery with that token.
     let b = router
-        .handle(delivery("token-of-b", "AC_tenant_b", "b-delivery-42"))
+        .handle(delivery(
+            "token-of-b",
+            &path_b,
+            &public_b,
+            "AC_tenant_b",
+            "b-delivery-42",
+        ))
         .await
         .unwrap();
     assert_eq!(b, WebhookOutcome::Processed, "B's event must run");
-    assert_eq!(*ran.lock().unwrap(), ["AC_tenant_a", "AC_tenant_b"]);
+    assert_eq!(
+        *ran.lock().unwrap(),
+        ["tenant-a:AC_tenant_a", "tenant-b:AC_tenant_b"]
+    );
 }
