@@ -86,7 +86,7 @@ fn an_invalid_config_reports_pointers_without_values() {
 
 #[test]
 fn webhook_verifier_takes_this_connection_secrets_and_fails_closed_without_one() {
-    use switchboard::webhook::{WebhookRequest, WebhookVerifier};
+    use switchboard::webhook::WebhookRequest;
 
     let integration = StripeIntegration::new();
     let split = |c: serde_json::Value| integration.template().split(&c).unwrap();
