@@ -263,6 +263,9 @@ async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Erro
         intent.id, intent.amount, intent.currency, intent.status
     );
 
+    // One verifier, one secret: fine for a single account. A host serving several tenants
+    // lets the `WebhookRouter` build each connection's verifier from that connection's own
+    // sealed `webhook_secret` instead (`cargo run --example webhooks_axum --features axum`).
     let secret = "whsec_quickstart";
     let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded","data":{"object":{"id":"pi_demo","object":"payment_intent"}}}"#;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
@@ -318,6 +321,8 @@ async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> 
     let signature = TwilioSigner::new(token).sign_form("https://hooks.acme.test/twilio", &params);
     let mut headers = HeaderMap::new();
     headers.insert("x-twilio-signature", signature.parse()?);
+    // Behind the `WebhookRouter`, the router builds this URL itself (its `public_base_url`)
+    // and each connection's verifier from that connection's own auth token.
     let verifier = TwilioVerifier::builder()
         .auth_token(token)
         .public_base_url("https://hooks.acme.test")

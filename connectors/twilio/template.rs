@@ -214,4 +214,41 @@ mod tests {
         assert_eq!(c.scope().as_str(), sub);
         assert_eq!(c.account_sid().as_str(), AC);
     }
+
+    #[test]
+    fn webhook_verifier_uses_this_connection_token_and_fails_closed_without_one() {
+        use crate::twilio::TwilioSigner;
+        use crate::webhook::WebhookRequest;
+
+        let i = TwilioIntegration::new();
+        let key = format!("SK{}", "b".repeat(32));
+        let keyed = |extra: serde_json::Value| {
+            let mut c = json!({"account_sid": AC, "api_key_sid": key, "api_key_secret": "y"});
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            i.template().split(&c).unwrap()
+        };
+        let err = i.webhook_verifier(&keyed(json!({}))).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+        let verifier = i
+            .webhook_verifier(&keyed(json!({"webhook_auth_token": "CANARY-hook"})))
+            .unwrap();
+        assert!(!format!("{verifier:?}").contains("CANARY"));
+        let url = url::Url::parse("https://hooks.example.test/webhooks/twilio/tok").unwrap();
+        let params = [("CallSid", "CA1")];
+        let mut headers = http::HeaderMap::new();
+        let sig = TwilioSigner::new("CANARY-hook").sign_form(url.as_str(), &params);
+        headers.insert("x-twilio-signature", sig.parse().unwrap());
+        let request = WebhookRequest::new(b"CallSid=CA1", &headers).with_url(&url);
+        assert!(verifier.verify(&request).is_ok());
+        let other = i
+            .webhook_verifier(
+                &i.template()
+                    .split(&json!({"account_sid": AC, "auth_token": "another-token"}))
+                    .unwrap(),
+            )
+            .unwrap();
+        assert!(other.verify(&request).is_err());
+    }
 }

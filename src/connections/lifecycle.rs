@@ -5,7 +5,7 @@
 //! outcome, so an auth rejection or an open breaker turns an `active` connection to `error`,
 //! and the next success turns it back. Only changes are written, never every call.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -69,6 +69,8 @@ struct Inner {
     events: broadcast::Sender<ConnectionEvent>,
     configs: moka::future::Cache<(TenantId, ConnectionId), Arc<ConnectionConfig>>,
     verifiers: moka::future::Cache<(TenantId, ConnectionId), CachedVerifier>,
+    /// Bumped by every config write, so a read that raced one is not cached.
+    config_writes: AtomicU64,
 }
 
 impl Connections {
@@ -117,6 +119,7 @@ impl Connections {
                     .max_capacity(100_000)
                     .time_to_live(CONFIG_TTL)
                     .build(),
+                config_writes: AtomicU64::new(0),
             }),
         }
     }
@@ -227,6 +230,7 @@ impl Connections {
 
     /// Drops the cached config and webhook verifier of one connection.
     async fn forget_config(&self, tenant: &TenantId, id: &ConnectionId) {
+        self.inner.config_writes.fetch_add(1, Ordering::AcqRel);
         let key = (tenant.clone(), id.clone());
         self.inner.configs.invalidate(&key).await;
         self.inner.verifiers.invalidate(&key).await;
@@ -372,6 +376,9 @@ impl Connections {
         if let Some(c) = self.inner.configs.get(&cache_key).await {
             return Ok(c);
         }
+        // A write through this service while we read makes what we read possibly stale: then
+        // it is returned but not cached (the write's own invalidation ran before our insert).
+        let generation = self.inner.config_writes.load(Ordering::Acquire);
         let record = self.get(tenant, id).await?;
         let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
         let secrets = match self.credentials().load(&key).await? {
@@ -382,7 +389,9 @@ impl Connections {
             None => Default::default(),
         };
         let config = Arc::new(ConnectionConfig::new(record.config, secrets));
-        self.inner.configs.insert(cache_key, config.clone()).await;
+        if self.inner.config_writes.load(Ordering::Acquire) == generation {
+            self.inner.configs.insert(cache_key, config.clone()).await;
+        }
         Ok(config)
     }
 

@@ -3,7 +3,9 @@
 //!
 //! A record holds the tenant, the template it was made from, its name, status, the non-secret
 //! part of its config, when it was last checked, last succeeded and last synced, a redacted
-//! error message and the count of consecutive failures. Stores write records with a
+//! error message, the count of consecutive failures, and its webhook token (the unguessable
+//! last segment of its webhook URL, which names this one (tenant, connection)) and webhook
+//! routing key (for payload-routed providers). Stores write records with a
 //! compare-and-swap on `version`, so two replicas moving the same connection cannot lose an
 //! update.
 

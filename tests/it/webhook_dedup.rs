@@ -1,6 +1,6 @@
 //! One suite for every `DedupStore`: fresh / in flight / done, a lapsed claim is fresh again,
 //! a released claim is fresh at once, done lasts for the TTL, and one winner among concurrent
-//! claims. Runs on memory, SQLite (a temp file) and Redis (a random key prefix; the shared
+//! claims, and a claim is extended only by its holder. Runs on memory, SQLite (a temp file) and Redis (a random key prefix; the shared
 //! Redis is never flushed and every key expires on its own). Short real timeouts, since the
 //! SQLite and Redis backends read real clocks.
 
@@ -74,6 +74,24 @@ async fn suite(store: Arc<dyn DedupStore>) {
         s.claim(&scope, "evt-1", VISIBILITY).await.unwrap(),
         Claim::Done
     );
+
+    // An extended claim outlives its first visibility timeout; a lapsed or someone else's
+    // claim cannot be extended, and a done one neither.
+    let t5 = fresh(s, &scope, "evt-5", VISIBILITY).await;
+    tokio::time::sleep(VISIBILITY / 2).await;
+    assert!(s.extend(&t5, VISIBILITY).await.unwrap());
+    tokio::time::sleep(VISIBILITY / 2 + Duration::from_millis(100)).await;
+    assert_eq!(
+        s.claim(&scope, "evt-5", VISIBILITY).await.unwrap(),
+        Claim::InFlight,
+        "extended past its first timeout"
+    );
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(150)).await;
+    assert!(!s.extend(&t5, VISIBILITY).await.unwrap(), "lapsed");
+    let t5b = fresh(s, &scope, "evt-5", long).await;
+    assert!(!s.extend(&t5, long).await.unwrap(), "someone else's claim");
+    s.complete(t5b.clone()).await.unwrap();
+    assert!(!s.extend(&t5b, long).await.unwrap(), "done");
 
     // Of many concurrent claims of one id, exactly one wins.
     let mut tasks = tokio::task::JoinSet::new();

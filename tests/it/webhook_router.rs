@@ -746,3 +746,61 @@ fn metrics_count_outcomes_and_verification_failures_by_connector() {
         1
     );
 }
+
+#[tokio::test]
+async fn webhook_secrets_and_tokens_stay_out_of_logs_and_errors() {
+    use switchboard::test_util::{canary, LogCapture};
+
+    let (logs, _guard) = LogCapture::start();
+    let connections = connections();
+    let secret = canary("webhook-secret");
+    let path = connect(&connections, "t1", "c1", &secret).await;
+    let token = path.rsplit('/').next().unwrap().to_string();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let router = router_with(&connections, Arc::new(InMemoryDedupStore::new()), runs);
+    let ts = now_secs();
+    let mut shown = Vec::new();
+    let mut forged = sign(&secret, "e", ts, b"{}");
+    forged.insert("x-sig", HeaderValue::from_static("00"));
+    let err = router
+        .handle(InboundRequest::new(path.clone(), forged, "{}"))
+        .await
+        .unwrap_err();
+    shown.push(format!("{err} {err:?}"));
+    let err = router
+        .handle(InboundRequest::new(
+            format!(
+                "/webhooks/test/{}",
+                canary("guessed-token").replace('-', "_")
+            ),
+            HeaderMap::new(),
+            "{}",
+        ))
+        .await
+        .unwrap_err();
+    shown.push(format!("{err} {err:?}"));
+    let ok = router
+        .handle(InboundRequest::new(
+            path.clone(),
+            sign(&secret, "e", ts, b"{}"),
+            "{}",
+        ))
+        .await;
+    assert_eq!(ok.unwrap(), WebhookOutcome::Processed);
+    shown.push(format!("{router:?}"));
+    let text = logs.contents();
+    assert!(
+        text.contains("webhook failed verification")
+            && text.contains("refused before verification"),
+        "the refusals are logged: {text}"
+    );
+    logs.assert_absent(&secret);
+    logs.assert_absent(&token);
+    logs.assert_absent("guessed_token");
+    for text in shown {
+        assert!(
+            !text.contains(&secret) && !text.contains(&token) && !text.contains("guessed_token"),
+            "{text}"
+        );
+    }
+}

@@ -15,7 +15,10 @@ async fn a_valid_config_binds_and_check_reads_the_balance_with_the_key() {
     let integration = StripeIntegration::new();
     let t = integration.template();
     assert_eq!(t.name(), "stripe");
-    assert_eq!(t.secret_fields(), ["secret_key", "webhook_secret"]);
+    assert_eq!(
+        t.secret_fields(),
+        ["secret_key", "webhook_secret", "webhook_secret_previous"]
+    );
     let config = t
         .split(&json!({
             "secret_key": "sk_test_bindme",
@@ -79,4 +82,45 @@ fn an_invalid_config_reports_pointers_without_values() {
     assert!(!text.contains("CANARY"), "{text}");
     let err = t.validate(&json!({})).unwrap_err();
     assert!(err.issues[0].message.contains("secret_key"), "{err}");
+}
+
+#[test]
+fn webhook_verifier_takes_this_connection_secrets_and_fails_closed_without_one() {
+    use switchboard::webhook::WebhookRequest;
+
+    let integration = StripeIntegration::new();
+    let split = |c: serde_json::Value| integration.template().split(&c).unwrap();
+    let err = integration
+        .webhook_verifier(&split(json!({"secret_key": "sk_test_x"})))
+        .unwrap_err();
+    assert_eq!(err.kind(), switchboard::ErrorKind::Config, "{err}");
+    let verifier = integration
+        .webhook_verifier(&split(json!({
+            "secret_key": "sk_test_x",
+            "webhook_secret": "whsec_new",
+            "webhook_secret_previous": "whsec_old",
+        })))
+        .unwrap();
+    let body = br#"{"id":"evt_1","object":"event"}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (secret, ok) in [
+        ("whsec_new", true),
+        ("whsec_old", true),
+        ("whsec_other", false),
+    ] {
+        let mut headers = http::HeaderMap::new();
+        let value = switchboard::stripe::test_header(body, secret, now);
+        headers.insert("stripe-signature", value.parse().unwrap());
+        let verified = verifier.verify(&WebhookRequest::new(body, &headers));
+        assert_eq!(verified.is_ok(), ok, "{secret}");
+    }
+    assert_eq!(
+        integration
+            .webhook_routing()
+            .map(|r| (r.config_field, r.body_field)),
+        Some(("account_id".to_string(), "account".to_string()))
+    );
 }
