@@ -27,6 +27,8 @@ mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+#[cfg(feature = "sqlite")]
+mod template_secrets;
 mod tokens;
 #[cfg(feature = "twilio")]
 mod twilio;
