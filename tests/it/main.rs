@@ -18,6 +18,8 @@ mod outbound_postgres;
 #[cfg(feature = "sqlite")]
 mod outbound_retention;
 #[cfg(feature = "sqlite")]
+mod outbound_sealed;
+#[cfg(feature = "sqlite")]
 mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
