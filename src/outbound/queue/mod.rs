@@ -41,12 +41,12 @@ fn secrets_key(id: &EndpointId) -> CredentialKey {
     )
 }
 
-/// Seals an endpoint's secrets (a JSON array inside) for storage.
-pub(crate) fn seal_secrets(
-    vault: &Vault,
-    id: &EndpointId,
-    secrets: &[String],
-) -> Result<Vec<u8>, Error> {
+/// Seals an endpoint's secrets (a JSON array inside) for storage, bound to its tenant and
+/// id. Every [`OutboundQueue`] stores secrets only this way.
+///
+/// # Errors
+/// [`ErrorKind::Vault`] when the vault refuses (its primary key is exhausted).
+pub fn seal_secrets(vault: &Vault, id: &EndpointId, secrets: &[String]) -> Result<Vec<u8>, Error> {
     let json = zeroize::Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_default());
     let sealed = vault.seal(&secrets_key(id), &json).map_err(|e| {
         ErrorParts::new(
@@ -62,11 +62,11 @@ pub(crate) fn seal_secrets(
 /// Opens an endpoint's stored secrets. The error names the endpoint and the key id the
 /// record was sealed under (never a secret), with the [`VaultError`](crate::vault::VaultError)
 /// as its source.
-pub(crate) fn open_secrets(
-    vault: &Vault,
-    id: &EndpointId,
-    stored: &[u8],
-) -> Result<Vec<String>, Error> {
+///
+/// # Errors
+/// [`ErrorKind::Vault`] when the record does not open (another key ring, another tenant's
+/// or endpoint's record, tampering) or does not hold a list of secrets.
+pub fn open_secrets(vault: &Vault, id: &EndpointId, stored: &[u8]) -> Result<Vec<String>, Error> {
     use secrecy::ExposeSecret;
     let sealed = SealedCredential::new(stored.to_vec());
     let fail = |e: crate::vault::VaultError| {
@@ -260,7 +260,9 @@ pub struct FinishOutcome {
 }
 
 /// The storage behind a [`WebhookSender`](super::WebhookSender). Implementations must make
-/// [`lease`](OutboundQueue::lease) atomic across workers and processes.
+/// [`lease`](OutboundQueue::lease) atomic across workers and processes, key endpoints by
+/// (tenant, id), and store endpoint secrets only sealed ([`seal_secrets`] /
+/// [`open_secrets`]).
 #[async_trait]
 pub trait OutboundQueue: Send + Sync + fmt::Debug {
     /// Creates or replaces an endpoint (keeping its failure clock).
