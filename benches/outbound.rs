@@ -16,6 +16,15 @@ const MESSAGES: usize = 5_000;
 #[cfg(feature = "postgres")]
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -39,7 +48,7 @@ async fn run() {
     let dir =
         std::env::temp_dir().join(format!("switchboard-outbound-bench-{}", fastrand::u64(..)));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let queue = SqliteQueue::open(dir.join("outbound.db"))
+    let queue = SqliteQueue::open(dir.join("outbound.db"), vault())
         .await
         .expect("open queue");
     measure("sqlite-file", &[sender(queue)]).await;
@@ -53,7 +62,7 @@ async fn run() {
         let mut queues = Vec::new();
         for _ in 0..replicas {
             queues.push(
-                PostgresOutboundQueue::connect_with_schema(PG_URL, &schema)
+                PostgresOutboundQueue::connect_with_schema(PG_URL, &schema, vault())
                     .await
                     .expect("connect"),
             );

@@ -37,6 +37,8 @@ pub use sender::{
 
 use std::fmt;
 
+use crate::ids::TenantId;
+
 /// A message id; also the `webhook-id` header of every attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(String);
@@ -64,38 +66,64 @@ impl fmt::Display for MessageId {
     }
 }
 
-/// An endpoint id, chosen by the host.
+/// An endpoint id, chosen by the host, within a tenant: two tenants may both have an
+/// endpoint `default`, and they are two endpoints with their own URL and secrets. An id made
+/// with [`EndpointId::new`] belongs to no tenant (the host's own endpoints).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EndpointId(String);
+pub struct EndpointId {
+    tenant: TenantId,
+    id: String,
+}
 
 impl EndpointId {
-    /// Wraps an id.
+    /// An endpoint of no tenant (the host's own).
     pub fn new(id: impl Into<String>) -> Self {
-        EndpointId(id.into())
+        EndpointId {
+            tenant: TenantId::new(""),
+            id: id.into(),
+        }
     }
 
-    /// The id as text.
+    /// An endpoint of `tenant`.
+    pub fn for_tenant(tenant: impl Into<TenantId>, id: impl Into<String>) -> Self {
+        EndpointId {
+            tenant: tenant.into(),
+            id: id.into(),
+        }
+    }
+
+    /// The owning tenant (empty for the host's own endpoints).
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The id within its tenant, as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
     }
 }
 
 impl fmt::Display for EndpointId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        if self.tenant.as_str().is_empty() {
+            f.write_str(&self.id)
+        } else {
+            write!(f, "{}/{}", self.tenant, self.id)
+        }
     }
 }
 
 impl From<&str> for EndpointId {
     fn from(s: &str) -> Self {
-        EndpointId(s.to_string())
+        EndpointId::new(s)
     }
 }
 
 /// A delivery target.
 ///
 /// `secrets` are Standard Webhooks secrets (`whsec_<base64>`); every attempt carries one
-/// signature per secret, so a receiver can rotate without losing messages.
+/// signature per secret, so a receiver can rotate without losing messages. Queues keep them
+/// sealed with the [`Vault`](crate::vault::Vault), bound to the endpoint's tenant and id.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Endpoint {
@@ -112,7 +140,19 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An enabled endpoint with one secret.
+    /// An enabled endpoint of `tenant` with one secret.
+    pub fn for_tenant(
+        tenant: impl Into<TenantId>,
+        id: impl Into<String>,
+        url: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        let mut e = Endpoint::new(id, url, secret);
+        e.id = EndpointId::for_tenant(tenant, e.id.id);
+        e
+    }
+
+    /// An enabled endpoint of no tenant (the host's own) with one secret.
     pub fn new(id: impl Into<String>, url: impl Into<String>, secret: impl Into<String>) -> Self {
         Endpoint {
             id: EndpointId::new(id),

@@ -650,7 +650,10 @@ impl WebhookSender {
                 Ok(batch) if !batch.is_empty() => {
                     let endpoints = self.load_endpoints(&batch).await;
                     for m in batch {
-                        let ep = endpoints.get(&m.endpoint).cloned().flatten();
+                        let ep = endpoints
+                            .get(&m.endpoint)
+                            .cloned()
+                            .unwrap_or_else(|| Err("endpoint not loaded".to_string()));
                         let this = self.clone();
                         let owner = owner.clone();
                         set.spawn(async move { this.deliver(&owner, m, ep).await });
@@ -674,14 +677,14 @@ impl WebhookSender {
     async fn load_endpoints(
         &self,
         batch: &[LeasedMessage],
-    ) -> HashMap<EndpointId, Option<Endpoint>> {
+    ) -> HashMap<EndpointId, Result<Option<Endpoint>, String>> {
         let mut map = HashMap::new();
         for m in batch {
             if !map.contains_key(&m.endpoint) {
-                // A read error leaves the endpoint out; its messages fail this attempt.
-                if let Ok(ep) = self.inner.queue.endpoint(&m.endpoint).await {
-                    map.insert(m.endpoint.clone(), ep);
-                }
+                // A read error (the store, or secrets that do not open under this key ring)
+                // fails this attempt, to be retried: the fix is outside the message.
+                let ep = self.inner.queue.endpoint(&m.endpoint).await;
+                map.insert(m.endpoint.clone(), ep.map_err(|e| e.to_string()));
             }
         }
         map
@@ -762,17 +765,33 @@ impl WebhookSender {
         }
     }
 
-    async fn deliver(&self, owner: &str, m: LeasedMessage, ep: Option<Endpoint>) {
+    async fn deliver(
+        &self,
+        owner: &str,
+        m: LeasedMessage,
+        loaded: Result<Option<Endpoint>, String>,
+    ) {
         let cfg = &self.inner.config;
         let at = SystemTime::now();
         let t0 = Instant::now();
-        let outcome = match &ep {
-            None => Outcome::Refused(format!("endpoint `{}` not found", m.endpoint)),
-            Some(ep) if !ep.enabled => Outcome::Refused(format!(
-                "endpoint disabled: {}",
-                ep.disabled_reason.as_deref().unwrap_or("no reason given")
-            )),
-            Some(ep) => self.attempt(ep, &m).await,
+        let (ep, load_error) = match loaded {
+            Ok(ep) => (ep, None),
+            Err(e) => (None, Some(e)),
+        };
+        let outcome = match (&ep, load_error) {
+            (_, Some(error)) => Outcome::Failed {
+                status: None,
+                error,
+                retry_after: None,
+            },
+            (ep, None) => match ep {
+                None => Outcome::Refused(format!("endpoint `{}` not found", m.endpoint)),
+                Some(ep) if !ep.enabled => Outcome::Refused(format!(
+                    "endpoint disabled: {}",
+                    ep.disabled_reason.as_deref().unwrap_or("no reason given")
+                )),
+                Some(ep) => self.attempt(ep, &m).await,
+            },
         };
         let latency = t0.elapsed();
         let (status, success, error, completion) = match outcome {

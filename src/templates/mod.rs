@@ -3,8 +3,11 @@
 //! A template describes one integration to a host and its UI: name, display name, category,
 //! the JSON Schema of its config (which the host renders its form from), setup instructions in
 //! Markdown, the provider API version, and whether it takes webhooks. Config fields marked
-//! secret (`"format": "password"` or `"writeOnly": true`) are sealed in the credential store;
-//! the rest are stored in the connection record.
+//! secret (`"format": "password"` or `"writeOnly": true`) are sealed in the credential store,
+//! at any depth: top-level properties, nested object properties, array items and
+//! `additionalProperties` values (found through `properties`, `items`, `additionalProperties`
+//! and the subschemas of `allOf`/`anyOf`/`oneOf`; a `$ref` is not followed). The rest is
+//! stored in the connection record.
 //!
 //! Config fields that hold a provider endpoint URL (Stripe's `base_url`, a host's `baseUrl`)
 //! are declared with [`TemplateBuilder::endpoint_url_field`]. A tenant's config is not trusted
@@ -72,6 +75,18 @@ pub struct IntegrationTemplate {
     validator: Arc<jsonschema::Validator>,
     secret_fields: Vec<String>,
     endpoint_fields: Vec<String>,
+    secret_paths: Vec<Vec<Seg>>,
+}
+
+/// One step of a path to secret values in a config, found in the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    /// A named object property.
+    Key(String),
+    /// Every item of an array (`items`).
+    Item,
+    /// Every property of an object except the named ones (`additionalProperties`).
+    OtherKeys(Vec<String>),
 }
 
 impl fmt::Debug for IntegrationTemplate {
@@ -144,7 +159,9 @@ impl IntegrationTemplate {
     pub fn takes_webhooks(&self) -> bool {
         self.webhooks
     }
-    /// The top-level config fields that are secret (`format: password` or `writeOnly`).
+    /// The config fields that are secret (`format: password` or `writeOnly`): a top-level
+    /// field by its name, a nested one as a JSON pointer in which `*` stands for every array
+    /// item or every other property (`/oauth/client_secret`, `/headers/*/value`).
     pub fn secret_fields(&self) -> &[String] {
         &self.secret_fields
     }
@@ -222,25 +239,11 @@ impl IntegrationTemplate {
     /// strings.
     pub fn split(&self, config: &Value) -> Result<ConnectionConfig, ValidationErrors> {
         self.validate(config)?;
-        let mut plain = serde_json::Map::new();
+        let mut plain = config.clone();
         let mut secrets = BTreeMap::new();
         let mut issues = Vec::new();
-        if let Value::Object(map) = config {
-            for (k, v) in map {
-                if self.secret_fields.iter().any(|s| s == k) {
-                    match v {
-                        Value::String(s) => {
-                            secrets.insert(k.clone(), SecretString::from(s.clone()));
-                        }
-                        _ => issues.push(ValidationIssue {
-                            pointer: format!("/{}", escape_pointer(k)),
-                            message: "a secret field must be a string".to_string(),
-                        }),
-                    }
-                } else {
-                    plain.insert(k.clone(), v.clone());
-                }
-            }
+        for path in &self.secret_paths {
+            take_secrets(&mut plain, path, String::new(), &mut secrets, &mut issues);
         }
         if !issues.is_empty() {
             return Err(ValidationErrors {
@@ -248,10 +251,137 @@ impl IntegrationTemplate {
                 issues,
             });
         }
-        Ok(ConnectionConfig {
-            plain: Value::Object(plain),
-            secrets,
-        })
+        if !plain.is_object() {
+            plain = Value::Object(serde_json::Map::new());
+        }
+        Ok(ConnectionConfig { plain, secrets })
+    }
+}
+
+/// Moves the values at `path` (below `value`, which sits at `pointer`) out of the plain
+/// config into `out`, keyed by their JSON pointer. A removed object property is gone from the
+/// plain config; a secret array item is replaced by `null`, so the other items keep their
+/// indexes. A secret that is not a string is an issue (it is still removed from the plain
+/// config, which is then discarded).
+fn take_secrets(
+    value: &mut Value,
+    path: &[Seg],
+    pointer: String,
+    out: &mut BTreeMap<String, SecretString>,
+    issues: &mut Vec<ValidationIssue>,
+) {
+    let Some((seg, rest)) = path.split_first() else {
+        let taken = value.take();
+        match taken {
+            Value::String(s) => {
+                out.insert(pointer, SecretString::from(s));
+            }
+            // An optional secret explicitly set to null carries nothing to seal.
+            Value::Null => {}
+            _ => issues.push(ValidationIssue {
+                pointer,
+                message: "a secret field must be a string".to_string(),
+            }),
+        }
+        return;
+    };
+    let last = rest.is_empty();
+    match (seg, value) {
+        (Seg::Key(k), Value::Object(map)) => {
+            let at = format!("{pointer}/{}", escape_pointer(k));
+            if last {
+                if let Some(mut v) = map.remove(k) {
+                    take_secrets(&mut v, rest, at, out, issues);
+                }
+            } else if let Some(v) = map.get_mut(k) {
+                take_secrets(v, rest, at, out, issues);
+            }
+        }
+        (Seg::OtherKeys(named), Value::Object(map)) => {
+            let keys: Vec<String> = map.keys().filter(|k| !named.contains(k)).cloned().collect();
+            for k in keys {
+                let at = format!("{pointer}/{}", escape_pointer(&k));
+                if last {
+                    if let Some(mut v) = map.remove(&k) {
+                        take_secrets(&mut v, rest, at, out, issues);
+                    }
+                } else if let Some(v) = map.get_mut(&k) {
+                    take_secrets(v, rest, at, out, issues);
+                }
+            }
+        }
+        (Seg::Item, Value::Array(items)) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                // `take_secrets` at the end of the path leaves `null` in the item's place.
+                take_secrets(v, rest, format!("{pointer}/{i}"), out, issues);
+            }
+        }
+        // The config does not have this shape here (validation allowed it): nothing to take.
+        _ => {}
+    }
+}
+
+/// Whether a property schema marks its value secret.
+fn is_secret_schema(p: &Value) -> bool {
+    p.get("format").and_then(Value::as_str) == Some("password")
+        || p.get("writeOnly").and_then(Value::as_bool) == Some(true)
+}
+
+/// Collects the paths to secret values under `schema` (at `path`). Depth is bounded so a
+/// pathological schema cannot recurse without end.
+fn secret_paths_in(schema: &Value, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    if !path.is_empty() && is_secret_schema(schema) {
+        if !out.contains(path) {
+            out.push(path.clone());
+        }
+        return;
+    }
+    let mut named = Vec::new();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (k, p) in props {
+            named.push(k.clone());
+            path.push(Seg::Key(k.clone()));
+            secret_paths_in(p, path, out, depth + 1);
+            path.pop();
+        }
+    }
+    if let Some(extra) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+        path.push(Seg::OtherKeys(named));
+        secret_paths_in(extra, path, out, depth + 1);
+        path.pop();
+    }
+    if let Some(items) = schema.get("items").filter(|v| v.is_object()) {
+        path.push(Seg::Item);
+        secret_paths_in(items, path, out, depth + 1);
+        path.pop();
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for sub in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            secret_paths_in(sub, path, out, depth + 1);
+        }
+    }
+}
+
+/// How [`IntegrationTemplate::secret_fields`] shows a path: a top-level name bare, a nested
+/// path as a JSON pointer with `*` for wildcards.
+fn describe_path(path: &[Seg]) -> String {
+    match path {
+        [Seg::Key(k)] => k.clone(),
+        _ => path
+            .iter()
+            .map(|s| match s {
+                Seg::Key(k) => format!("/{}", escape_pointer(k)),
+                Seg::Item | Seg::OtherKeys(_) => "/*".to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -323,21 +453,9 @@ impl TemplateBuilder {
         let validator = jsonschema::validator_for(&self.config_schema).map_err(|e| {
             ConfigError::new("template.config_schema", format!("does not compile: {e}"))
         })?;
-        let secret_fields = self
-            .config_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|props| {
-                props
-                    .iter()
-                    .filter(|(_, p)| {
-                        p.get("format").and_then(Value::as_str) == Some("password")
-                            || p.get("writeOnly").and_then(Value::as_bool) == Some(true)
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut secret_paths = Vec::new();
+        secret_paths_in(&self.config_schema, &mut Vec::new(), &mut secret_paths, 0);
+        let secret_fields = secret_paths.iter().map(|p| describe_path(p)).collect();
         let properties = self
             .config_schema
             .get("properties")
@@ -361,6 +479,7 @@ impl TemplateBuilder {
             validator: Arc::new(validator),
             secret_fields,
             endpoint_fields: self.endpoint_fields,
+            secret_paths,
         })
     }
 }
@@ -487,6 +606,9 @@ fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
 }
 
 /// A validated config: the plain fields and the secret ones.
+///
+/// Secrets are keyed by JSON pointer (`/apiKey`, `/oauth/client_secret`, `/tokens/0`);
+/// [`Self::secret`] also takes a top-level field by its bare name.
 #[derive(Clone, Default)]
 pub struct ConnectionConfig {
     plain: Value,
@@ -502,9 +624,25 @@ impl fmt::Debug for ConnectionConfig {
     }
 }
 
+/// A secret's key as stored: a JSON pointer as is, a bare name as the pointer to that
+/// top-level field.
+fn secret_key(field: &str) -> std::borrow::Cow<'_, str> {
+    if field.starts_with('/') {
+        std::borrow::Cow::Borrowed(field)
+    } else {
+        std::borrow::Cow::Owned(format!("/{}", escape_pointer(field)))
+    }
+}
+
 impl ConnectionConfig {
-    /// A config from its parts.
+    /// A config from its parts. `secrets` are keyed by top-level field name or by JSON pointer
+    /// (a key starting with `/`; a top-level name that itself starts with `/` must be given
+    /// as a pointer, `/~1name`).
     pub fn new(plain: Value, secrets: BTreeMap<String, SecretString>) -> Self {
+        let secrets = secrets
+            .into_iter()
+            .map(|(k, v)| (secret_key(&k).into_owned(), v))
+            .collect();
         ConnectionConfig { plain, secrets }
     }
 
@@ -518,12 +656,14 @@ impl ConnectionConfig {
         self.plain.get(field).and_then(Value::as_str)
     }
 
-    /// A secret field.
+    /// A secret field: a top-level one by name (`"apiKey"`), any one by JSON pointer
+    /// (`"/oauth/client_secret"`, `"/tokens/0"`).
     pub fn secret(&self, field: &str) -> Option<&SecretString> {
-        self.secrets.get(field)
+        self.secrets.get(secret_key(field).as_ref())
     }
 
-    /// A secret field that must be present.
+    /// A secret field that must be present (a name or a JSON pointer, as for
+    /// [`Self::secret`]).
     ///
     /// # Errors
     /// [`ErrorKind::Auth`] naming the missing field.
@@ -536,24 +676,38 @@ impl ConnectionConfig {
         })
     }
 
-    /// The secret fields as a JSON object, for sealing.
+    /// The JSON pointers of the secret fields present (never their values).
+    pub fn secret_pointers(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
+    /// The secret fields as a flat JSON object, for sealing: a top-level secret under its
+    /// bare name (the format records sealed before nested secrets existed use, so either
+    /// build reads the other's top-level secrets), a nested one under its JSON pointer.
     pub(crate) fn secrets_json(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let map: serde_json::Map<String, Value> = self
             .secrets
             .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.expose_secret().to_string())))
+            .map(|(k, v)| {
+                let name = match k.strip_prefix('/') {
+                    Some(top) if !top.contains('/') && !top.contains('~') => top.to_string(),
+                    _ => k.clone(),
+                };
+                (name, Value::String(v.expose_secret().to_string()))
+            })
             .collect();
         zeroize::Zeroizing::new(serde_json::to_vec(&map).unwrap_or_default())
     }
 
-    /// The secret fields from a sealed JSON object.
+    /// The secret fields from a sealed JSON object (keys as [`Self::secrets_json`] writes
+    /// them), keyed by JSON pointer.
     pub(crate) fn secrets_from_json(bytes: &[u8]) -> Result<BTreeMap<String, SecretString>, Error> {
         let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
             .map_err(|_| Error::new(ErrorKind::Vault, "sealed config is not a JSON object"))?;
         Ok(map
             .into_iter()
             .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k, SecretString::from(s))),
+                Value::String(s) => Some((secret_key(&k).into_owned(), SecretString::from(s))),
                 _ => None,
             })
             .collect())
@@ -757,6 +911,49 @@ mod tests {
         assert_eq!(c.plain(), &json!({"locationId": "loc_1"}));
         assert_eq!(c.secret("apiKey").unwrap().expose_secret(), "CANARY-key");
         assert!(!format!("{c:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn sealed_secrets_keep_top_level_names_and_read_records_sealed_before_nesting() {
+        // A record sealed by a build without nested secrets: bare top-level names.
+        let old = br#"{"apiKey":"k1","other":"k2"}"#;
+        let c = ConnectionConfig::new(json!({}), ConnectionConfig::secrets_from_json(old).unwrap());
+        assert_eq!(c.secret("apiKey").unwrap().expose_secret(), "k1");
+        assert_eq!(c.secret("/other").unwrap().expose_secret(), "k2");
+        // Written back, top-level secrets keep their bare names; nested ones are pointers,
+        // and a name a pointer could confuse is written as a pointer.
+        let mut m = BTreeMap::new();
+        m.insert("apiKey".to_string(), SecretString::from("k1"));
+        m.insert("/a/b".to_string(), SecretString::from("k3"));
+        m.insert("/~1odd".to_string(), SecretString::from("k4"));
+        let c = ConnectionConfig::new(json!({}), m);
+        let v: Value = serde_json::from_slice(&c.secrets_json()).unwrap();
+        assert_eq!(v, json!({"apiKey": "k1", "/a/b": "k3", "/~1odd": "k4"}));
+        let back = ConnectionConfig::new(
+            json!({}),
+            ConnectionConfig::secrets_from_json(&c.secrets_json()).unwrap(),
+        );
+        assert_eq!(back.secret("/a/b").unwrap().expose_secret(), "k3");
+        assert_eq!(back.secret("/~1odd").unwrap().expose_secret(), "k4");
+    }
+
+    #[test]
+    fn additional_properties_and_combinator_secrets_are_found() {
+        let t = IntegrationTemplate::builder("x")
+            .config_schema(json!({
+                "type": "object",
+                "properties": {"plain": {"type": "string"}},
+                "additionalProperties": {"type": "string", "writeOnly": true},
+                "oneOf": [{"properties": {"tok": {"type": "string", "format": "password"}}}]
+            }))
+            .build()
+            .unwrap();
+        let c = t
+            .split(&json!({"plain": "p", "tok": "CANARY-t", "extra": "CANARY-e"}))
+            .unwrap();
+        assert_eq!(c.plain(), &json!({"plain": "p"}));
+        assert_eq!(c.secret("tok").unwrap().expose_secret(), "CANARY-t");
+        assert_eq!(c.secret("extra").unwrap().expose_secret(), "CANARY-e");
     }
 
     #[test]

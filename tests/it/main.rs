@@ -19,6 +19,8 @@ mod outbound_postgres;
 #[cfg(feature = "sqlite")]
 mod outbound_retention;
 #[cfg(feature = "sqlite")]
+mod outbound_sealed;
+#[cfg(feature = "sqlite")]
 mod outbound_ssrf;
 mod redis_limiter;
 mod retry_after;
@@ -29,6 +31,8 @@ mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+#[cfg(feature = "sqlite")]
+mod template_secrets;
 mod tenant_state;
 mod token_rotation;
 mod tokens;

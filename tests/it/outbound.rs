@@ -18,11 +18,20 @@ use tokio::sync::broadcast::error::TryRecvError;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
+
 /// A sum of the default schedule (about 27.6 h) squeezed into about 1.5 s.
 const SCALE: f64 = 1.5 / 99_305.0;
 
 async fn builder() -> WebhookSenderBuilder {
-    WebhookSender::builder(SqliteQueue::in_memory().await.unwrap())
+    WebhookSender::builder(SqliteQueue::in_memory(vault()).await.unwrap())
         .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().unwrap()))
         .attempt_timeout(Duration::from_millis(500))
         .lease(Duration::from_secs(2))

@@ -16,6 +16,15 @@ use tokio::net::TcpListener;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
+
 /// What the streaming receiver saw: bytes of body written before the client went away, and
 /// whether it went away.
 #[derive(Default)]
@@ -120,7 +129,7 @@ async fn wait_status(s: &WebhookSender, id: &MessageId, want: MessageStatus, wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_answer_is_cut_off_and_the_delivery_is_recorded_at_once() {
     let (url, seen) = streaming_receiver(None).await;
-    let s = sender(SqliteQueue::in_memory().await.unwrap()).await;
+    let s = sender(SqliteQueue::in_memory(vault()).await.unwrap()).await;
     s.add_endpoint(Endpoint::new("e", url, SECRET))
         .await
         .unwrap();
@@ -155,7 +164,7 @@ async fn a_huge_answer_is_not_read_to_its_end() {
     // 256 MiB: reading it all takes long and an unbounded reader takes every byte.
     let total = 256u64 << 20;
     let (url, seen) = streaming_receiver(Some(total)).await;
-    let s = sender(SqliteQueue::in_memory().await.unwrap()).await;
+    let s = sender(SqliteQueue::in_memory(vault()).await.unwrap()).await;
     s.add_endpoint(Endpoint::new("e", url, SECRET))
         .await
         .unwrap();

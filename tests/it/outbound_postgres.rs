@@ -15,6 +15,15 @@ use switchboard::outbound::{
 use switchboard::test_util::{RawAction, RawServer};
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn new_schema() -> String {
@@ -32,7 +41,7 @@ async fn drop_schema(schema: &str) {
 
 /// One replica: its own pool on the shared schema.
 async fn replica(schema: &str) -> (PostgresOutboundQueue, WebhookSenderBuilder) {
-    let queue = PostgresOutboundQueue::connect_with_schema(URL, schema)
+    let queue = PostgresOutboundQueue::connect_with_schema(URL, schema, vault())
         .await
         .unwrap();
     let builder = WebhookSender::builder(queue.clone())
@@ -260,10 +269,10 @@ async fn replicas_leasing_at_once_get_disjoint_batches() {
 
     const MESSAGES: usize = 600;
     let schema = new_schema();
-    let qa = PostgresOutboundQueue::connect_with_schema(URL, &schema)
+    let qa = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
         .await
         .unwrap();
-    let qb = PostgresOutboundQueue::connect_with_schema(URL, &schema)
+    let qb = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
         .await
         .unwrap();
     // Enqueued through a sender with no workers running.

@@ -16,6 +16,15 @@ use switchboard::outbound::{
 use switchboard::test_util::{RawAction, RawServer};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn builder(queue: Arc<dyn OutboundQueue>) -> switchboard::outbound::WebhookSenderBuilder {
@@ -174,7 +183,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
     let path = std::env::temp_dir().join(format!("sb-retention-{:016x}.db", fastrand::u64(..)));
-    let queue = SqliteQueue::open(&path).await.unwrap();
+    let queue = SqliteQueue::open(&path, vault()).await.unwrap();
     let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
@@ -230,7 +239,7 @@ async fn postgres_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
     use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
     const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("sb_retention_{:016x}", fastrand::u64(..));
-    let queue = PostgresOutboundQueue::connect_with_schema(URL, &schema)
+    let queue = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
         .await
         .unwrap();
     let raw = sqlx::PgPool::connect(URL).await.unwrap();

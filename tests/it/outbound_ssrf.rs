@@ -10,8 +10,17 @@ use switchboard::test_util::{RawAction, RawServer};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The vault that seals the queue's endpoint secrets in these tests.
+fn vault() -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    Vault::new(KeyRing::new(
+        KeyId::new("outbound-k1").unwrap(),
+        MasterKey::from_bytes(&[3u8; 32]).unwrap(),
+    ))
+}
+
 async fn sender(guard: SsrfGuard) -> WebhookSender {
-    WebhookSender::builder(SqliteQueue::in_memory().await.unwrap())
+    WebhookSender::builder(SqliteQueue::in_memory(vault()).await.unwrap())
         .ssrf_guard(guard)
         .schedule(Vec::new())
         .attempt_timeout(Duration::from_millis(500))

@@ -23,7 +23,72 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{Endpoint, EndpointId, MessageId};
-use crate::error::Error;
+use crate::credentials::{CredentialKey, SealedCredential};
+use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::ids::ConnectionId;
+use crate::vault::Vault;
+
+/// The vault's `kind` for an outbound endpoint's signing secrets: with the tenant and the
+/// endpoint id it forms the sealed record's associated data, so a sealed value copied onto
+/// another tenant's endpoint of the same id (or another endpoint) does not open.
+pub const ENDPOINT_SECRETS_KIND: &str = "outbound_endpoint_secrets";
+
+fn secrets_key(id: &EndpointId) -> CredentialKey {
+    CredentialKey::new(
+        id.tenant().clone(),
+        ConnectionId::new(id.as_str()),
+        ENDPOINT_SECRETS_KIND,
+    )
+}
+
+/// Seals an endpoint's secrets (a JSON array inside) for storage, bound to its tenant and
+/// id. Every [`OutboundQueue`] stores secrets only this way.
+///
+/// # Errors
+/// [`ErrorKind::Vault`] when the vault refuses (its primary key is exhausted).
+pub fn seal_secrets(vault: &Vault, id: &EndpointId, secrets: &[String]) -> Result<Vec<u8>, Error> {
+    let json = zeroize::Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_default());
+    let sealed = vault.seal(&secrets_key(id), &json).map_err(|e| {
+        ErrorParts::new(
+            ErrorKind::Vault,
+            format!("cannot seal the signing secrets of outbound endpoint `{id}`: {e}"),
+        )
+        .source(e)
+        .build()
+    })?;
+    Ok(sealed.as_bytes().to_vec())
+}
+
+/// Opens an endpoint's stored secrets. The error names the endpoint and the key id the
+/// record was sealed under (never a secret), with the [`VaultError`](crate::vault::VaultError)
+/// as its source.
+///
+/// # Errors
+/// [`ErrorKind::Vault`] when the record does not open (another key ring, another tenant's
+/// or endpoint's record, tampering) or does not hold a list of secrets.
+pub fn open_secrets(vault: &Vault, id: &EndpointId, stored: &[u8]) -> Result<Vec<String>, Error> {
+    use secrecy::ExposeSecret;
+    let sealed = SealedCredential::new(stored.to_vec());
+    let fail = |e: crate::vault::VaultError| {
+        let key = Vault::key_id_of(&sealed).unwrap_or_else(|_| "<unreadable>".to_string());
+        ErrorParts::new(
+            ErrorKind::Vault,
+            format!(
+                "cannot open the signing secrets of outbound endpoint `{id}` \
+                 (sealed under key `{key}`): {e}"
+            ),
+        )
+        .source(e)
+        .build()
+    };
+    let plain = vault.open(&secrets_key(id), &sealed).map_err(fail)?;
+    serde_json::from_slice(plain.expose_secret()).map_err(|_| {
+        Error::new(
+            ErrorKind::Vault,
+            format!("the sealed signing secrets of outbound endpoint `{id}` are not a JSON list"),
+        )
+    })
+}
 
 /// A message to enqueue.
 #[derive(Debug, Clone)]
@@ -195,7 +260,9 @@ pub struct FinishOutcome {
 }
 
 /// The storage behind a [`WebhookSender`](super::WebhookSender). Implementations must make
-/// [`lease`](OutboundQueue::lease) atomic across workers and processes.
+/// [`lease`](OutboundQueue::lease) atomic across workers and processes, key endpoints by
+/// (tenant, id), and store endpoint secrets only sealed ([`seal_secrets`] /
+/// [`open_secrets`]).
 #[async_trait]
 pub trait OutboundQueue: Send + Sync + fmt::Debug {
     /// Creates or replaces an endpoint (keeping its failure clock).

@@ -5,7 +5,9 @@
 //! inner `SELECT ... FOR UPDATE SKIP LOCKED` picks due rows no other transaction has locked,
 //! so workers on any number of replicas never lease the same message while its lease is live.
 //! Completing an attempt is one transaction: log the attempt, apply the outcome if the lease
-//! is still ours, move the endpoint's failure clock. Migrations are compiled in
+//! is still ours, move the endpoint's failure clock. Endpoint signing secrets are sealed with
+//! the [`Vault`] (bound to the endpoint's tenant and id); rows written in clear by an older
+//! build are sealed on connect. Migrations are compiled in
 //! (`src/outbound/queue/postgres_migrations`), run on connect (sqlx serializes them across
 //! replicas with an advisory lock) and share sqlx's migration table with
 //! [`PostgresStore`](crate::store::postgres::PostgresStore), so both may live in one schema.
@@ -21,12 +23,14 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Row};
 
 use super::{
-    AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
-    MessageStatus, NewMessage, OutboundQueue, PurgeReport,
+    open_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter, FinishOutcome,
+    LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue, PurgeReport,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::ids::TenantId;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
 use crate::store::postgres::{create_schema, validate_schema};
+use crate::vault::Vault;
 
 /// The outbound queue in PostgreSQL. Cheap to clone: clones share one pool.
 ///
@@ -34,8 +38,10 @@ use crate::store::postgres::{create_schema, validate_schema};
 /// # async fn demo() -> Result<(), switchboard::Error> {
 /// use switchboard::outbound::{queue::postgres::PostgresOutboundQueue, WebhookSender};
 ///
+/// # let vault: switchboard::vault::Vault = todo!();
 /// let queue =
-///     PostgresOutboundQueue::connect_with_schema("postgres://app@db/app", "switchboard").await?;
+///     PostgresOutboundQueue::connect_with_schema("postgres://app@db/app", "switchboard", vault)
+///         .await?;
 /// let sender = WebhookSender::builder(queue).build()?;
 /// # Ok(()) }
 /// ```
@@ -43,6 +49,7 @@ use crate::store::postgres::{create_schema, validate_schema};
 pub struct PostgresOutboundQueue {
     pool: PgPool,
     schema: Option<Arc<str>>,
+    vault: Vault,
 }
 
 impl fmt::Debug for PostgresOutboundQueue {
@@ -80,12 +87,15 @@ fn count(v: i64) -> u32 {
 impl PostgresOutboundQueue {
     /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings the
     /// queue's tables up to date in the connection's default schema (usually `public`).
+    /// Endpoint secrets are sealed with `vault`; any an older build stored in clear are
+    /// sealed now.
     ///
     /// # Errors
     /// [`ErrorKind::Config`] for a malformed URL; [`ErrorKind::Store`] when the database
-    /// cannot be reached or migrated.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        Self::open(url, None).await
+    /// cannot be reached or migrated; [`ErrorKind::Vault`] when a clear secret cannot be
+    /// sealed.
+    pub async fn connect(url: &str, vault: Vault) -> Result<Self, Error> {
+        Self::open(url, None, vault).await
     }
 
     /// Like [`PostgresOutboundQueue::connect`], but keeps everything (tables and sqlx's
@@ -95,12 +105,12 @@ impl PostgresOutboundQueue {
     /// # Errors
     /// [`ErrorKind::Config`] when `schema` is not 1 to 63 ASCII letters, digits or
     /// underscores, or the URL is malformed; [`ErrorKind::Store`] as for `connect`.
-    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, Error> {
+    pub async fn connect_with_schema(url: &str, schema: &str, vault: Vault) -> Result<Self, Error> {
         validate_schema(schema)?;
-        Self::open(url, Some(schema)).await
+        Self::open(url, Some(schema), vault).await
     }
 
-    async fn open(url: &str, schema: Option<&str>) -> Result<Self, Error> {
+    async fn open(url: &str, schema: Option<&str>, vault: Vault) -> Result<Self, Error> {
         // The URL is not repeated in the message: it may hold a password.
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
@@ -134,10 +144,52 @@ impl PostgresOutboundQueue {
                 .source(e)
                 .build()
         })?;
-        Ok(PostgresOutboundQueue {
+        let queue = PostgresOutboundQueue {
             pool,
             schema: schema.map(Arc::from),
-        })
+            vault,
+        };
+        queue.seal_legacy_secrets().await?;
+        Ok(queue)
+    }
+
+    /// Seals the secrets of endpoints stored in clear before secrets were sealed, and clears
+    /// the clear copy. Each row is one guarded update, so replicas connecting at once seal
+    /// each row once.
+    async fn seal_legacy_secrets(&self) -> Result<(), Error> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT tenant, id, legacy_secrets FROM switchboard_outbound_endpoints \
+             WHERE legacy_secrets IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read clear endpoint secrets", e))?;
+        for (tenant, id, clear) in rows {
+            let clear = zeroize::Zeroizing::new(clear);
+            let eid = EndpointId::for_tenant(tenant, id);
+            let secrets: zeroize::Zeroizing<Vec<String>> =
+                zeroize::Zeroizing::new(serde_json::from_str(&clear).map_err(|e| {
+                    ErrorParts::new(
+                        ErrorKind::Store,
+                        format!("stored endpoint `{eid}` has invalid secrets"),
+                    )
+                    .source(e)
+                    .build()
+                })?);
+            let sealed = seal_secrets(&self.vault, &eid, &secrets)?;
+            sqlx::query(
+                "UPDATE switchboard_outbound_endpoints \
+                 SET secrets = $3, legacy_secrets = NULL \
+                 WHERE tenant = $1 AND id = $2 AND legacy_secrets IS NOT NULL",
+            )
+            .bind(eid.tenant().as_str())
+            .bind(eid.as_str())
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error("seal clear endpoint secrets", e))?;
+        }
+        Ok(())
     }
 
     /// Waits for queries in flight, then closes every connection.
@@ -149,7 +201,10 @@ impl PostgresOutboundQueue {
 fn attempt_from_row(row: &PgRow) -> Result<AttemptRecord, sqlx::Error> {
     Ok(AttemptRecord {
         message: MessageId::new(row.try_get::<String, _>("message_id")?),
-        endpoint: EndpointId::new(row.try_get::<String, _>("endpoint_id")?),
+        endpoint: EndpointId::for_tenant(
+            TenantId::from(row.try_get::<String, _>("endpoint_tenant")?),
+            row.try_get::<String, _>("endpoint_id")?,
+        ),
         attempt: count(row.try_get("attempt")?),
         at: from_ms(row.try_get("at_ms")?),
         status: row
@@ -164,17 +219,18 @@ fn attempt_from_row(row: &PgRow) -> Result<AttemptRecord, sqlx::Error> {
 }
 
 const ATTEMPT_COLUMNS: &str =
-    "message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error";
+    "message_id, endpoint_tenant, endpoint_id, attempt, at_ms, status, latency_us, success, error";
 
 #[async_trait]
 impl OutboundQueue for PostgresOutboundQueue {
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error> {
-        let secrets = serde_json::to_string(&endpoint.secrets).expect("strings encode");
+        let secrets = seal_secrets(&self.vault, &endpoint.id, &endpoint.secrets)?;
         sqlx::query(
             "INSERT INTO switchboard_outbound_endpoints AS e \
-             (id, url, secrets, enabled, disabled_reason, failing_since_ms) \
-             VALUES ($1, $2, $3, $4, $5, NULL) \
-             ON CONFLICT (id) DO UPDATE SET url = excluded.url, secrets = excluded.secrets, \
+             (tenant, id, url, secrets, enabled, disabled_reason, failing_since_ms) \
+             VALUES ($6, $1, $2, $3, $4, $5, NULL) \
+             ON CONFLICT (tenant, id) DO UPDATE SET url = excluded.url, \
+             secrets = excluded.secrets, legacy_secrets = NULL, \
              enabled = excluded.enabled, disabled_reason = excluded.disabled_reason, \
              failing_since_ms = CASE WHEN excluded.enabled AND NOT e.enabled THEN NULL \
              ELSE e.failing_since_ms END",
@@ -184,6 +240,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .bind(secrets)
         .bind(endpoint.enabled)
         .bind(&endpoint.disabled_reason)
+        .bind(endpoint.id.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("save an endpoint", e))?;
@@ -191,23 +248,25 @@ impl OutboundQueue for PostgresOutboundQueue {
     }
 
     async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, Error> {
-        let row: Option<(String, String, bool, Option<String>)> = sqlx::query_as(
+        let row: Option<(String, Option<Vec<u8>>, bool, Option<String>)> = sqlx::query_as(
             "SELECT url, secrets, enabled, disabled_reason \
-             FROM switchboard_outbound_endpoints WHERE id = $1",
+             FROM switchboard_outbound_endpoints WHERE tenant = $2 AND id = $1",
         )
         .bind(id.as_str())
+        .bind(id.tenant().as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load an endpoint", e))?;
         row.map(|(url, secrets, enabled, disabled_reason)| {
-            let secrets: Vec<String> = serde_json::from_str(&secrets).map_err(|e| {
-                ErrorParts::new(
-                    ErrorKind::Store,
-                    format!("stored endpoint `{id}` has invalid secrets"),
-                )
-                .source(e)
-                .build()
-            })?;
+            let secrets = match secrets {
+                Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Store,
+                        format!("stored endpoint `{id}` has no sealed secrets"),
+                    ))
+                }
+            };
             Ok(Endpoint {
                 id: id.clone(),
                 url,
@@ -222,10 +281,11 @@ impl OutboundQueue for PostgresOutboundQueue {
     async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> Result<bool, Error> {
         let done = sqlx::query(
             "UPDATE switchboard_outbound_endpoints SET enabled = FALSE, disabled_reason = $2 \
-             WHERE id = $1 AND enabled",
+             WHERE tenant = $3 AND id = $1 AND enabled",
         )
         .bind(id.as_str())
         .bind(reason)
+        .bind(id.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("disable an endpoint", e))?;
@@ -236,15 +296,16 @@ impl OutboundQueue for PostgresOutboundQueue {
         let now = ms(m.created_at);
         sqlx::query(
             "INSERT INTO switchboard_outbound_messages \
-             (id, endpoint_id, event_type, payload, status, attempts, next_attempt_ms, \
-              created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+             (id, endpoint_tenant, endpoint_id, event_type, payload, status, attempts, \
+              next_attempt_ms, created_ms, updated_ms) \
+             VALUES ($1, $6, $2, $3, $4, 'pending', 0, $5, $5, $5)",
         )
         .bind(m.id.as_str())
         .bind(m.endpoint.as_str())
         .bind(&m.event_type)
         .bind(&m.payload[..])
         .bind(now)
+        .bind(m.endpoint.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("enqueue a message", e))?;
@@ -272,7 +333,7 @@ impl OutboundQueue for PostgresOutboundQueue {
                  ORDER BY next_attempt_ms \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED) \
-             RETURNING id, endpoint_id, event_type, payload, attempts",
+             RETURNING id, endpoint_tenant, endpoint_id, event_type, payload, attempts",
         )
         .bind(owner)
         .bind(expiry)
@@ -285,7 +346,10 @@ impl OutboundQueue for PostgresOutboundQueue {
             .map(|r| {
                 Ok(LeasedMessage {
                     id: MessageId::new(r.try_get::<String, _>("id")?),
-                    endpoint: EndpointId::new(r.try_get::<String, _>("endpoint_id")?),
+                    endpoint: EndpointId::for_tenant(
+                        TenantId::from(r.try_get::<String, _>("endpoint_tenant")?),
+                        r.try_get::<String, _>("endpoint_id")?,
+                    ),
                     event_type: r.try_get("event_type")?,
                     payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
                     attempt: count(r.try_get("attempts")?),
@@ -310,8 +374,9 @@ impl OutboundQueue for PostgresOutboundQueue {
             .map_err(|e| db_error("begin a transaction", e))?;
         sqlx::query(
             "INSERT INTO switchboard_outbound_attempts \
-             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error, \
+              endpoint_tenant) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(a.message.as_str())
         .bind(a.endpoint.as_str())
@@ -321,6 +386,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .bind(i64::try_from(a.latency.as_micros()).unwrap_or(i64::MAX))
         .bind(a.success)
         .bind(&a.error)
+        .bind(a.endpoint.tenant().as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("log an attempt", e))?;
@@ -347,9 +413,10 @@ impl OutboundQueue for PostgresOutboundQueue {
         let failing_since = if a.success {
             sqlx::query(
                 "UPDATE switchboard_outbound_endpoints SET failing_since_ms = NULL \
-                 WHERE id = $1 AND failing_since_ms IS NOT NULL",
+                 WHERE tenant = $2 AND id = $1 AND failing_since_ms IS NOT NULL",
             )
             .bind(a.endpoint.as_str())
+            .bind(a.endpoint.tenant().as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("reset an endpoint's failure clock", e))?;
@@ -357,11 +424,13 @@ impl OutboundQueue for PostgresOutboundQueue {
         } else {
             let since: Option<Option<i64>> = sqlx::query_scalar(
                 "UPDATE switchboard_outbound_endpoints \
-                 SET failing_since_ms = COALESCE(failing_since_ms, $2) WHERE id = $1 \
+                 SET failing_since_ms = COALESCE(failing_since_ms, $2) \
+                 WHERE tenant = $3 AND id = $1 \
                  RETURNING failing_since_ms",
             )
             .bind(a.endpoint.as_str())
             .bind(at_ms)
+            .bind(a.endpoint.tenant().as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("start an endpoint's failure clock", e))?;
@@ -377,15 +446,15 @@ impl OutboundQueue for PostgresOutboundQueue {
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
-        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT endpoint_id, status, attempts, dead_reason \
+        let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT endpoint_tenant, endpoint_id, status, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load a message", e))?;
-        row.map(|(endpoint, status, attempts, dead_reason)| {
+        row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
             let status = MessageStatus::parse(&status).ok_or_else(|| {
                 Error::new(
                     ErrorKind::Store,
@@ -394,7 +463,7 @@ impl OutboundQueue for PostgresOutboundQueue {
             })?;
             Ok(MessageState {
                 id: id.clone(),
-                endpoint: EndpointId::new(endpoint),
+                endpoint: EndpointId::for_tenant(tenant, endpoint),
                 status,
                 attempts: count(attempts),
                 dead_reason,
@@ -404,8 +473,9 @@ impl OutboundQueue for PostgresOutboundQueue {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
-        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, endpoint_id, event_type, attempts, dead_reason \
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, endpoint_tenant, endpoint_id, event_type, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE status = 'dead' \
              ORDER BY updated_ms LIMIT $1",
         )
@@ -415,13 +485,15 @@ impl OutboundQueue for PostgresOutboundQueue {
         .map_err(|e| db_error("list dead letters", e))?;
         Ok(rows
             .into_iter()
-            .map(|(id, endpoint, event_type, attempts, reason)| DeadLetter {
-                id: MessageId::new(id),
-                endpoint: EndpointId::new(endpoint),
-                event_type,
-                attempts: count(attempts),
-                reason: reason.unwrap_or_default(),
-            })
+            .map(
+                |(id, tenant, endpoint, event_type, attempts, reason)| DeadLetter {
+                    id: MessageId::new(id),
+                    endpoint: EndpointId::for_tenant(tenant, endpoint),
+                    event_type,
+                    attempts: count(attempts),
+                    reason: reason.unwrap_or_default(),
+                },
+            )
             .collect())
     }
 
@@ -447,10 +519,11 @@ impl OutboundQueue for PostgresOutboundQueue {
     ) -> Result<Vec<AttemptRecord>, Error> {
         let rows = sqlx::query(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM switchboard_outbound_attempts \
-             WHERE endpoint_id = $1 AND at_ms >= $2 ORDER BY seq"
+             WHERE endpoint_tenant = $3 AND endpoint_id = $1 AND at_ms >= $2 ORDER BY seq"
         ))
         .bind(endpoint.as_str())
         .bind(ms(since))
+        .bind(endpoint.tenant().as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;

@@ -4,7 +4,9 @@
 //! SQLite runs one writer at a time, so two workers (or two processes on the same file) never
 //! lease the same message while its lease is live. Completing an attempt is one transaction:
 //! log the attempt, apply the outcome if the lease is still ours, move the endpoint's failure
-//! clock. Migrations are compiled in (`src/outbound/queue/sqlite_migrations`) and share
+//! clock. Endpoint signing secrets are sealed with the [`Vault`] (bound to the endpoint's
+//! tenant and id); rows written in clear by an older build are sealed when the queue opens.
+//! Migrations are compiled in (`src/outbound/queue/sqlite_migrations`) and share
 //! sqlx's migration table with [`SqliteStore`](crate::store::sqlite::SqliteStore), so both
 //! may live in one file.
 
@@ -20,11 +22,13 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
 use super::{
-    AttemptRecord, Completion, DeadLetter, FinishOutcome, LeasedMessage, MessageState,
-    MessageStatus, NewMessage, OutboundQueue, PurgeReport,
+    open_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter, FinishOutcome,
+    LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue, PurgeReport,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::ids::TenantId;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
+use crate::vault::Vault;
 
 /// Names this component in errors.
 const COMPONENT: &str = "sqlite outbound-queue";
@@ -36,7 +40,8 @@ const MAX_CONNECTIONS: u32 = 4;
 /// # async fn demo() -> Result<(), switchboard::Error> {
 /// use switchboard::outbound::{queue::sqlite::SqliteQueue, WebhookSender};
 ///
-/// let queue = SqliteQueue::open("outbound.db").await?;
+/// # let vault: switchboard::vault::Vault = todo!();
+/// let queue = SqliteQueue::open("outbound.db", vault).await?;
 /// let sender = WebhookSender::builder(queue).build()?;
 /// # Ok(()) }
 /// ```
@@ -44,6 +49,7 @@ const MAX_CONNECTIONS: u32 = 4;
 pub struct SqliteQueue {
     pool: SqlitePool,
     location: Arc<str>,
+    vault: Vault,
 }
 
 impl fmt::Debug for SqliteQueue {
@@ -78,17 +84,19 @@ fn count(v: i64) -> u32 {
 }
 
 impl SqliteQueue {
-    /// Opens (creating it if missing) the database file at `path` and migrates it. The file
+    /// Opens (creating it if missing) the database file at `path`, migrates it, and seals
+    /// with `vault` any endpoint secrets an older build stored in clear. The file
     /// uses write-ahead logging and `synchronous = NORMAL`: a committed enqueue survives a
     /// process crash; a power cut may lose the last commits.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+    /// [`ErrorKind::Store`] when the file cannot be opened or migrated;
+    /// [`ErrorKind::Vault`] when a clear secret cannot be sealed.
+    pub async fn open(path: impl AsRef<Path>, vault: Vault) -> Result<Self, Error> {
         let path = path.as_ref();
         let pool =
             pool::open_file(path, SqliteSynchronous::Normal, MAX_CONNECTIONS, COMPONENT).await?;
-        Self::migrated(pool, path.display().to_string()).await
+        Self::migrated(pool, path.display().to_string(), vault).await
     }
 
     /// A private in-memory database, for tests: one connection that lives as long as the
@@ -96,12 +104,12 @@ impl SqliteQueue {
     ///
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be created.
-    pub async fn in_memory() -> Result<Self, Error> {
+    pub async fn in_memory(vault: Vault) -> Result<Self, Error> {
         let pool = pool::open_in_memory(COMPONENT).await?;
-        Self::migrated(pool, ":memory:".to_string()).await
+        Self::migrated(pool, ":memory:".to_string(), vault).await
     }
 
-    async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
+    async fn migrated(pool: SqlitePool, location: String, vault: Vault) -> Result<Self, Error> {
         pool::migrate(
             &pool,
             sqlx::migrate!("src/outbound/queue/sqlite_migrations"),
@@ -109,10 +117,52 @@ impl SqliteQueue {
             &location,
         )
         .await?;
-        Ok(SqliteQueue {
+        let queue = SqliteQueue {
             pool,
             location: location.into(),
-        })
+            vault,
+        };
+        queue.seal_legacy_secrets().await?;
+        Ok(queue)
+    }
+
+    /// Seals the secrets of endpoints stored in clear before secrets were sealed, and clears
+    /// the clear copy. Each row is one guarded update, so two processes opening the file at
+    /// once seal each row once.
+    async fn seal_legacy_secrets(&self) -> Result<(), Error> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT tenant, id, legacy_secrets FROM switchboard_outbound_endpoints \
+             WHERE legacy_secrets IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_error("read clear endpoint secrets", e))?;
+        for (tenant, id, clear) in rows {
+            let clear = zeroize::Zeroizing::new(clear);
+            let eid = EndpointId::for_tenant(tenant, id);
+            let secrets: zeroize::Zeroizing<Vec<String>> =
+                zeroize::Zeroizing::new(serde_json::from_str(&clear).map_err(|e| {
+                    ErrorParts::new(
+                        ErrorKind::Store,
+                        format!("stored endpoint `{eid}` has invalid secrets"),
+                    )
+                    .source(e)
+                    .build()
+                })?);
+            let sealed = seal_secrets(&self.vault, &eid, &secrets)?;
+            sqlx::query(
+                "UPDATE switchboard_outbound_endpoints \
+                 SET secrets = ?3, legacy_secrets = NULL \
+                 WHERE tenant = ?1 AND id = ?2 AND legacy_secrets IS NOT NULL",
+            )
+            .bind(eid.tenant().as_str())
+            .bind(eid.as_str())
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error("seal clear endpoint secrets", e))?;
+        }
+        Ok(())
     }
 
     /// Closes every connection.
@@ -124,7 +174,10 @@ impl SqliteQueue {
 fn attempt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AttemptRecord, sqlx::Error> {
     Ok(AttemptRecord {
         message: MessageId::new(row.try_get::<String, _>("message_id")?),
-        endpoint: EndpointId::new(row.try_get::<String, _>("endpoint_id")?),
+        endpoint: EndpointId::for_tenant(
+            TenantId::from(row.try_get::<String, _>("endpoint_tenant")?),
+            row.try_get::<String, _>("endpoint_id")?,
+        ),
         attempt: count(row.try_get("attempt")?),
         at: from_ms(row.try_get("at_ms")?),
         status: row
@@ -141,12 +194,13 @@ fn attempt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AttemptRecord, sqlx
 #[async_trait]
 impl OutboundQueue for SqliteQueue {
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error> {
-        let secrets = serde_json::to_string(&endpoint.secrets).expect("strings encode");
+        let secrets = seal_secrets(&self.vault, &endpoint.id, &endpoint.secrets)?;
         sqlx::query(
             "INSERT INTO switchboard_outbound_endpoints \
-             (id, url, secrets, enabled, disabled_reason, failing_since_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
-             ON CONFLICT (id) DO UPDATE SET url = excluded.url, secrets = excluded.secrets, \
+             (tenant, id, url, secrets, enabled, disabled_reason, failing_since_ms) \
+             VALUES (?6, ?1, ?2, ?3, ?4, ?5, NULL) \
+             ON CONFLICT (tenant, id) DO UPDATE SET url = excluded.url, \
+             secrets = excluded.secrets, legacy_secrets = NULL, \
              enabled = excluded.enabled, disabled_reason = excluded.disabled_reason, \
              failing_since_ms = CASE WHEN excluded.enabled = 1 AND enabled = 0 THEN NULL \
              ELSE failing_since_ms END",
@@ -156,6 +210,7 @@ impl OutboundQueue for SqliteQueue {
         .bind(secrets)
         .bind(i64::from(endpoint.enabled))
         .bind(&endpoint.disabled_reason)
+        .bind(endpoint.id.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("save an endpoint", e))?;
@@ -163,23 +218,25 @@ impl OutboundQueue for SqliteQueue {
     }
 
     async fn endpoint(&self, id: &EndpointId) -> Result<Option<Endpoint>, Error> {
-        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+        let row: Option<(String, Option<Vec<u8>>, i64, Option<String>)> = sqlx::query_as(
             "SELECT url, secrets, enabled, disabled_reason \
-             FROM switchboard_outbound_endpoints WHERE id = ?1",
+             FROM switchboard_outbound_endpoints WHERE tenant = ?2 AND id = ?1",
         )
         .bind(id.as_str())
+        .bind(id.tenant().as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load an endpoint", e))?;
         row.map(|(url, secrets, enabled, disabled_reason)| {
-            let secrets: Vec<String> = serde_json::from_str(&secrets).map_err(|e| {
-                ErrorParts::new(
-                    ErrorKind::Store,
-                    format!("stored endpoint `{id}` has invalid secrets"),
-                )
-                .source(e)
-                .build()
-            })?;
+            let secrets = match secrets {
+                Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Store,
+                        format!("stored endpoint `{id}` has no sealed secrets"),
+                    ))
+                }
+            };
             Ok(Endpoint {
                 id: id.clone(),
                 url,
@@ -194,10 +251,11 @@ impl OutboundQueue for SqliteQueue {
     async fn disable_endpoint(&self, id: &EndpointId, reason: &str) -> Result<bool, Error> {
         let done = sqlx::query(
             "UPDATE switchboard_outbound_endpoints SET enabled = 0, disabled_reason = ?2 \
-             WHERE id = ?1 AND enabled = 1",
+             WHERE tenant = ?3 AND id = ?1 AND enabled = 1",
         )
         .bind(id.as_str())
         .bind(reason)
+        .bind(id.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("disable an endpoint", e))?;
@@ -208,15 +266,16 @@ impl OutboundQueue for SqliteQueue {
         let now = ms(m.created_at);
         sqlx::query(
             "INSERT INTO switchboard_outbound_messages \
-             (id, endpoint_id, event_type, payload, status, attempts, next_attempt_ms, \
-              created_ms, updated_ms) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
+             (id, endpoint_tenant, endpoint_id, event_type, payload, status, attempts, \
+              next_attempt_ms, created_ms, updated_ms) \
+             VALUES (?1, ?6, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5)",
         )
         .bind(m.id.as_str())
         .bind(m.endpoint.as_str())
         .bind(&m.event_type)
         .bind(&m.payload[..])
         .bind(now)
+        .bind(m.endpoint.tenant().as_str())
         .execute(&self.pool)
         .await
         .map_err(|e| db_error("enqueue a message", e))?;
@@ -240,7 +299,7 @@ impl OutboundQueue for SqliteQueue {
                  WHERE (status = 'pending' AND next_attempt_ms <= ?3) \
                     OR (status = 'inflight' AND lease_expiry_ms < ?3) \
                  LIMIT ?4) \
-             RETURNING id, endpoint_id, event_type, payload, attempts",
+             RETURNING id, endpoint_tenant, endpoint_id, event_type, payload, attempts",
         )
         .bind(owner)
         .bind(expiry)
@@ -253,7 +312,10 @@ impl OutboundQueue for SqliteQueue {
             .map(|r| {
                 Ok(LeasedMessage {
                     id: MessageId::new(r.try_get::<String, _>("id")?),
-                    endpoint: EndpointId::new(r.try_get::<String, _>("endpoint_id")?),
+                    endpoint: EndpointId::for_tenant(
+                        TenantId::from(r.try_get::<String, _>("endpoint_tenant")?),
+                        r.try_get::<String, _>("endpoint_id")?,
+                    ),
                     event_type: r.try_get("event_type")?,
                     payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
                     attempt: count(r.try_get("attempts")?),
@@ -278,8 +340,9 @@ impl OutboundQueue for SqliteQueue {
             .map_err(|e| db_error("begin a transaction", e))?;
         sqlx::query(
             "INSERT INTO switchboard_outbound_attempts \
-             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (message_id, endpoint_id, attempt, at_ms, status, latency_us, success, error, \
+              endpoint_tenant) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(a.message.as_str())
         .bind(a.endpoint.as_str())
@@ -289,6 +352,7 @@ impl OutboundQueue for SqliteQueue {
         .bind(i64::try_from(a.latency.as_micros()).unwrap_or(i64::MAX))
         .bind(i64::from(a.success))
         .bind(&a.error)
+        .bind(a.endpoint.tenant().as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("log an attempt", e))?;
@@ -315,9 +379,10 @@ impl OutboundQueue for SqliteQueue {
         let failing_since = if a.success {
             sqlx::query(
                 "UPDATE switchboard_outbound_endpoints SET failing_since_ms = NULL \
-                 WHERE id = ?1 AND failing_since_ms IS NOT NULL",
+                 WHERE tenant = ?2 AND id = ?1 AND failing_since_ms IS NOT NULL",
             )
             .bind(a.endpoint.as_str())
+            .bind(a.endpoint.tenant().as_str())
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("reset an endpoint's failure clock", e))?;
@@ -325,11 +390,13 @@ impl OutboundQueue for SqliteQueue {
         } else {
             let since: Option<Option<i64>> = sqlx::query_scalar(
                 "UPDATE switchboard_outbound_endpoints \
-                 SET failing_since_ms = COALESCE(failing_since_ms, ?2) WHERE id = ?1 \
+                 SET failing_since_ms = COALESCE(failing_since_ms, ?2) \
+                 WHERE tenant = ?3 AND id = ?1 \
                  RETURNING failing_since_ms",
             )
             .bind(a.endpoint.as_str())
             .bind(at_ms)
+            .bind(a.endpoint.tenant().as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("start an endpoint's failure clock", e))?;
@@ -345,15 +412,15 @@ impl OutboundQueue for SqliteQueue {
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
-        let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT endpoint_id, status, attempts, dead_reason \
+        let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT endpoint_tenant, endpoint_id, status, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE id = ?1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load a message", e))?;
-        row.map(|(endpoint, status, attempts, dead_reason)| {
+        row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
             let status = MessageStatus::parse(&status).ok_or_else(|| {
                 Error::new(
                     ErrorKind::Store,
@@ -362,7 +429,7 @@ impl OutboundQueue for SqliteQueue {
             })?;
             Ok(MessageState {
                 id: id.clone(),
-                endpoint: EndpointId::new(endpoint),
+                endpoint: EndpointId::for_tenant(tenant, endpoint),
                 status,
                 attempts: count(attempts),
                 dead_reason,
@@ -372,8 +439,9 @@ impl OutboundQueue for SqliteQueue {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
-        let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT id, endpoint_id, event_type, attempts, dead_reason \
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, endpoint_tenant, endpoint_id, event_type, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE status = 'dead' \
              ORDER BY updated_ms LIMIT ?1",
         )
@@ -383,13 +451,15 @@ impl OutboundQueue for SqliteQueue {
         .map_err(|e| db_error("list dead letters", e))?;
         Ok(rows
             .into_iter()
-            .map(|(id, endpoint, event_type, attempts, reason)| DeadLetter {
-                id: MessageId::new(id),
-                endpoint: EndpointId::new(endpoint),
-                event_type,
-                attempts: count(attempts),
-                reason: reason.unwrap_or_default(),
-            })
+            .map(
+                |(id, tenant, endpoint, event_type, attempts, reason)| DeadLetter {
+                    id: MessageId::new(id),
+                    endpoint: EndpointId::for_tenant(tenant, endpoint),
+                    event_type,
+                    attempts: count(attempts),
+                    reason: reason.unwrap_or_default(),
+                },
+            )
             .collect())
     }
 
@@ -415,10 +485,11 @@ impl OutboundQueue for SqliteQueue {
     ) -> Result<Vec<AttemptRecord>, Error> {
         let rows = sqlx::query(
             "SELECT * FROM switchboard_outbound_attempts \
-             WHERE endpoint_id = ?1 AND at_ms >= ?2 ORDER BY seq",
+             WHERE endpoint_tenant = ?3 AND endpoint_id = ?1 AND at_ms >= ?2 ORDER BY seq",
         )
         .bind(endpoint.as_str())
         .bind(ms(since))
+        .bind(endpoint.tenant().as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;
