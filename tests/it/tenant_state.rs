@@ -310,3 +310,60 @@ async fn cache_entries_never_cross_tenants_even_when_ids_hold_separators() {
     assert_eq!(server.requests(), 2);
     assert_eq!(sb.cache_keys().len(), 2, "{:?}", sb.cache_keys());
 }
+
+#[test]
+fn the_breaker_gauge_counts_every_tenants_open_breaker() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = RawServer::start(|req: &RawRequest| {
+                if req.path == "/fail" {
+                    RawAction::status(500, "{}")
+                } else {
+                    RawAction::status(200, "{}")
+                }
+            })
+            .await;
+            let sb = builder()
+                .retry(RetryConfig::default().max_attempts(1))
+                .breaker(
+                    BreakerConfig::default()
+                        .min_calls(2)
+                        .cooldown(Duration::from_millis(50)),
+                )
+                .build()
+                .unwrap();
+            let url = server.base_url();
+            let a = connect_as(&sb, TestConnector::default(), &url, "tenant-a", SHARED_ID);
+            let b = connect_as(&sb, TestConnector::default(), &url, "tenant-b", SHARED_ID);
+            for conn in [&a, &b] {
+                for _ in 0..2 {
+                    let _ = conn.get("/fail").send().await;
+                }
+                assert_eq!(conn.breaker_state(), BreakerState::Open);
+            }
+            // A recovers (its probe succeeds); B stays open.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            a.get("/ok").send().await.unwrap();
+            assert_eq!(a.breaker_state(), BreakerState::Closed);
+        });
+    });
+    let open: Vec<f64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(k, ..)| k.key().name() == switchboard::observe::names::BREAKERS_OPEN)
+        .filter_map(|(.., v)| match v {
+            DebugValue::Gauge(g) => Some(g.into_inner()),
+            _ => None,
+        })
+        .collect();
+    // A single state gauge would read "closed" here (A changed last) while B is open.
+    assert_eq!(open, vec![1.0], "one breaker (B's) is still open");
+}
