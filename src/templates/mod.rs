@@ -426,7 +426,7 @@ impl EndpointPolicy {
             url::Host::Ipv4(ip) => ip.to_string(),
             url::Host::Ipv6(ip) => ip.to_string(),
         };
-        if self.allowed_hosts.iter().any(|h| *h == name) {
+        if self.allowed_hosts.contains(&name) {
             return Ok(());
         }
         if parsed.scheme() != "https" {

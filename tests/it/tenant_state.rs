@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard::auth::BearerToken;
 use switchboard::connections::{ConnectionStatus, Connections};
-use switchboard::rate_limit::{InMemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use switchboard::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
@@ -267,10 +267,11 @@ async fn in_memory_rate_limit_buckets_are_per_tenant_and_connection() {
     buckets_are_per_tenant_and_connection(Arc::new(limiter)).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_rate_limit_buckets_are_per_tenant_and_connection() {
     let prefix = format!("switchboard-test:{:016x}", fastrand::u64(..));
-    let limiter = RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
+    let limiter = switchboard::rate_limit::RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
         .await
         .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
         .with_quota("test", "default", two_per_minute());
