@@ -271,10 +271,11 @@ async fn in_memory_rate_limit_buckets_are_per_tenant_and_connection() {
 #[tokio::test]
 async fn redis_rate_limit_buckets_are_per_tenant_and_connection() {
     let prefix = format!("switchboard-test:{:016x}", fastrand::u64(..));
-    let limiter = switchboard::rate_limit::RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
-        .await
-        .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
-        .with_quota("test", "default", two_per_minute());
+    let limiter =
+        switchboard::rate_limit::RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
+            .await
+            .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
+            .with_quota("test", "default", two_per_minute());
     buckets_are_per_tenant_and_connection(Arc::new(limiter)).await;
 }
 
