@@ -203,7 +203,8 @@ impl SwitchboardBuilder {
     /// Whether provider calls go through the proxy named by the environment (`HTTP_PROXY`,
     /// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`), read when [`Self::build`] runs. Off by default:
     /// a variable set for something else in the process must not route every tenant's
-    /// credentials through a proxy the host never chose.
+    /// credentials through a proxy the host never chose. With a proxy, endpoint URLs from tenant
+    /// config are checked by their text only (the proxy resolves them, not the SSRF guard).
     pub fn proxy_from_env(mut self, yes: bool) -> Self {
         self.proxy_from_env = yes;
         self
@@ -254,21 +255,30 @@ impl SwitchboardBuilder {
             .map_err(|_| ConfigError::new("user_agent", "must be a valid header value"))?;
         let mut default_headers = HeaderMap::new();
         default_headers.insert(http::header::USER_AGENT, ua);
-        let mut client = reqwest::Client::builder();
-        if !self.proxy_from_env {
-            client = client.no_proxy();
-        }
-        let client = client
-            .default_headers(default_headers)
-            .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| {
+        // Two clients with the same settings: the guarded one resolves through the SSRF guard
+        // (for base URLs from tenant config). A builder cannot be cloned, so it is made twice.
+        let make = |guard: Option<crate::outbound::ssrf::SsrfGuard>| {
+            let mut c = reqwest::Client::builder()
+                .default_headers(default_headers.clone())
+                .connect_timeout(self.connect_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .tcp_nodelay(true);
+            if !self.proxy_from_env {
+                c = c.no_proxy();
+            }
+            // Through a proxy the proxy resolves the target, and the guard would judge the
+            // proxy's address instead: with a proxy, only the URL's text is checked.
+            if let Some(g) = guard.filter(|_| !self.proxy_from_env) {
+                c = c.dns_resolver(Arc::new(g));
+            }
+            c.build().map_err(|e| {
                 ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
                     .source(e)
                     .build()
-            })?;
+            })
+        };
+        let client = make(None)?;
+        let guarded = make(Some(self.endpoint_policy.guard()))?;
 
         let limiter = self
             .limiter
@@ -288,6 +298,7 @@ impl SwitchboardBuilder {
                 })
                 .service(Transport {
                     client,
+                    guarded,
                     body_cap: self.body_cap,
                 }),
         );
@@ -338,6 +349,7 @@ impl Switchboard {
             base_url: None,
             auth: None,
             observer: None,
+            tenant_endpoint: false,
         }
     }
 
@@ -393,6 +405,7 @@ pub struct ConnectionBuilder {
     base_url: Option<String>,
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
+    tenant_endpoint: bool,
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -427,6 +440,15 @@ impl ConnectionBuilder {
     /// How requests get their credentials.
     pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// Says the base URL came from tenant config (`Connections` sets it): the URL must then
+    /// pass the switchboard's [`EndpointPolicy`] at build, and every address its host resolves
+    /// to is checked by the SSRF guard before each connect, so a name that resolves to a
+    /// private or metadata address is refused without a socket being opened.
+    pub fn tenant_endpoint(mut self, yes: bool) -> Self {
+        self.tenant_endpoint = yes;
         self
     }
 
@@ -465,6 +487,11 @@ impl ConnectionBuilder {
                 "must not hold a query or user-info; credentials go in `auth`",
             )
             .into());
+        }
+        if self.tenant_endpoint {
+            if let Err(why) = self.switchboard.inner.endpoint_policy.check(&raw) {
+                return Err(ConfigError::new("connection.base_url", why).into());
+            }
         }
         let host = match base.port() {
             Some(p) => format!("{}:{p}", base.host_str().unwrap_or_default()),
@@ -526,6 +553,7 @@ impl ConnectionBuilder {
                 host: Arc::from(host),
                 auth: self.auth,
                 observer: self.observer,
+                guarded: self.tenant_endpoint,
                 idempotency_header,
                 vary_headers: Arc::from(vary_headers),
                 default_headers,
@@ -554,6 +582,8 @@ struct ConnectionInner {
     host: Arc<str>,
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
+    /// The base URL came from tenant config: resolve through the SSRF guard.
+    guarded: bool,
     idempotency_header: Option<HeaderName>,
     /// The connector's [`Connector::cache_vary_headers`], parsed once at build.
     vary_headers: Arc<[HeaderName]>,
@@ -882,6 +912,7 @@ impl RequestBuilder {
             deadline: tokio::time::Instant::now() + deadline,
             redacted_url: redact_uri(&uri, c.connector.secret_query_params()),
             host: c.host.clone(),
+            guarded: c.guarded,
             breaker: c.breaker.clone(),
             budget: c.budget.clone(),
         });

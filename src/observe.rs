@@ -16,7 +16,7 @@
 //! | `switchboard_rate_limiter_fail_open_total` | counter | connector |
 //! | `switchboard_rate_limiter_fail_closed_total` | counter | connector |
 //! | `switchboard_breaker_rejected_total` | counter | connector |
-//! | `switchboard_breaker_state` | gauge (0 closed, 1 half-open, 2 open) | connector, host |
+//! | `switchboard_breakers_open` | gauge: breakers not closed (open or half-open) | connector, host |
 //! | `switchboard_webhooks_total` | counter | connector, outcome |
 //! | `switchboard_webhook_verification_failures_total` | counter | connector |
 
@@ -49,8 +49,10 @@ pub mod names {
     pub const RATE_LIMITER_FAIL_CLOSED: &str = "switchboard_rate_limiter_fail_closed_total";
     /// Calls refused by an open breaker.
     pub const BREAKER_REJECTED: &str = "switchboard_breaker_rejected_total";
-    /// Breaker state per connector and host.
-    pub const BREAKER_STATE: &str = "switchboard_breaker_state";
+    /// How many breakers of a connector and host are not closed (open or half-open), over every
+    /// tenant's connection. Breakers are per (tenant, connection, host), so one state gauge per
+    /// connector and host would show whichever tenant changed last; a count does not.
+    pub const BREAKERS_OPEN: &str = "switchboard_breakers_open";
     /// Inbound webhooks, by connector and outcome (`processed`, `duplicate`, `in_flight`,
     /// `unknown_route`, `verification_failed`, `handler_error`, `store_error`).
     pub const WEBHOOKS: &str = "switchboard_webhooks_total";
@@ -104,6 +106,16 @@ pub(crate) fn breaker_rejected(ctx: &CallContext) {
         .increment(1);
 }
 
-pub(crate) fn breaker_state(ctx: &CallContext, state: BreakerState) {
-    metrics::gauge!(names::BREAKER_STATE, "connector" => ctx.connector_name.clone(), "host" => ctx.host.clone()).set(state.as_gauge());
+/// One breaker changed to `state`; `was_closed` says whether it was closed before.
+pub(crate) fn breaker_changed(ctx: &CallContext, was_closed: bool, state: BreakerState) {
+    let now_closed = state == BreakerState::Closed;
+    if was_closed == now_closed {
+        return;
+    }
+    let g = metrics::gauge!(names::BREAKERS_OPEN, "connector" => ctx.connector_name.clone(), "host" => ctx.host.clone());
+    if now_closed {
+        g.decrement(1.0);
+    } else {
+        g.increment(1.0);
+    }
 }

@@ -417,13 +417,6 @@ impl Connections {
             .template()
             .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
-        if let Err(why) = policy.check(&binding.base_url) {
-            return Err(ConfigError::new(
-                "connection.base_url",
-                format!("the bound base URL {why}"),
-            )
-            .into());
-        }
         let observer = Arc::new(LifecycleObserver {
             service: Arc::downgrade(&self.inner),
             tenant: tenant.clone(),
@@ -437,6 +430,8 @@ impl Connections {
             .tenant(tenant.clone())
             .id(id.clone())
             .base_url(binding.base_url)
+            // Checked against the endpoint policy, and resolved through the SSRF guard.
+            .tenant_endpoint(true)
             .observer(observer);
         if let Some(auth) = binding.auth {
             b = b.auth(auth);

@@ -59,6 +59,8 @@ pub struct CallContext {
     pub(crate) deadline: tokio::time::Instant,
     pub(crate) redacted_url: String,
     pub(crate) host: Arc<str>,
+    /// The base URL came from tenant config: resolve through the SSRF guard.
+    pub(crate) guarded: bool,
     pub(crate) breaker: Arc<Breaker>,
     pub(crate) budget: Arc<Budget>,
 }

@@ -8,7 +8,7 @@
 //!    ├─ auth          pipeline/auth.rs        add credentials (sensitive headers / secret query)
 //!    ├─ cache         pipeline/cache/         GET only, opt-in per endpoint; coalesces misses
 //!    ├─ rate limit    pipeline/rate_limit.rs  RateLimiter says go or "after d"; waits up to a max
-//!    ├─ breaker       pipeline/breaker/       per connection and host; fails fast while open
+//!    ├─ breaker       pipeline/breaker/       per tenant, connection and host; fails fast while open
 //!    ├─ retry         pipeline/retry/         backoff + jitter, Retry-After, budget, idempotency
 //!    │    └─ [host attempt layers]            added with SwitchboardBuilder::attempt_layer
 //!    ├─ timeout       pipeline/timeout.rs     per attempt, never past the call's deadline

@@ -15,6 +15,9 @@ use crate::error::{Error, ErrorKind, ErrorParts};
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     pub(crate) client: reqwest::Client,
+    /// The same client with the SSRF guard as its resolver, for connections whose base URL
+    /// came from tenant config: every address a name resolves to is checked before connecting.
+    pub(crate) guarded: reqwest::Client,
     pub(crate) body_cap: usize,
 }
 
@@ -28,10 +31,11 @@ impl Service<PipelineRequest> for Transport {
     }
 
     fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        let client = self.client.clone();
+        let (client, guarded) = (self.client.clone(), self.guarded.clone());
         let cap = self.body_cap;
         Box::pin(async move {
             let ctx = context_of(&req)?;
+            let client = if ctx.guarded { guarded } else { client };
             let request = reqwest::Request::try_from(req).map_err(|e| {
                 ErrorParts::new(ErrorKind::Config, "request cannot be sent")
                     .source(e.without_url())
@@ -105,6 +109,15 @@ fn capped_stream(resp: reqwest::Response, cap: usize) -> super::body::ByteStream
 
 /// Maps a reqwest failure to our error, without its URL (which may hold a secret).
 fn transport_error(e: reqwest::Error) -> Error {
+    if let Some(refused) = crate::outbound::ssrf::find_ssrf(&e) {
+        // The guard refused every address before a socket was opened: nothing was sent, and
+        // it is a setting to fix (the endpoint), not an outage to retry.
+        return ErrorParts::new(
+            ErrorKind::Config,
+            format!("endpoint refused by the SSRF guard: {refused}"),
+        )
+        .build();
+    }
     let (kind, sent, msg) = if e.is_connect() {
         (
             ErrorKind::Connect,

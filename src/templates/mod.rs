@@ -490,8 +490,10 @@ impl TemplateBuilder {
 /// name; a host allowed with [`EndpointPolicy::allow_host`] is accepted over `http` or `https`
 /// whatever its address. Cheap to clone.
 ///
-/// Host names are judged by their text, not resolved: a public name that resolves to a private
-/// address is not caught here.
+/// [`EndpointPolicy::check`] judges host names by their text. A public-looking name that
+/// resolves to a private address is caught when the call connects: a connection made by
+/// `Connections` from tenant config resolves through the SSRF guard with this policy's
+/// allowances, so every DNS answer is checked before a socket is opened.
 ///
 /// ```
 /// use switchboard::templates::EndpointPolicy;
@@ -528,6 +530,19 @@ impl EndpointPolicy {
         &self.allowed_hosts
     }
 
+    /// The SSRF guard that enforces this policy on every address a host name resolves to
+    /// (the pipeline's resolver for connections whose base URL came from tenant config).
+    pub(crate) fn guard(&self) -> crate::outbound::ssrf::SsrfGuard {
+        let mut g = crate::outbound::ssrf::SsrfGuard::new();
+        for h in &self.allowed_hosts {
+            g = match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => g.allow_ip(ip),
+                Err(_) => g.allow_host(h),
+            };
+        }
+        g
+    }
+
     /// Checks one endpoint URL.
     ///
     /// # Errors
@@ -546,7 +561,7 @@ impl EndpointPolicy {
             url::Host::Ipv4(ip) => ip.to_string(),
             url::Host::Ipv6(ip) => ip.to_string(),
         };
-        if self.allowed_hosts.iter().any(|h| *h == name) {
+        if self.allowed_hosts.contains(&name) {
             return Ok(());
         }
         if parsed.scheme() != "https" {

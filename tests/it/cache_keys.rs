@@ -207,3 +207,27 @@ async fn a_connector_declaring_an_invalid_vary_header_is_refused() {
     assert_eq!(e.kind(), switchboard::ErrorKind::Config);
     assert!(e.to_string().contains("cache_vary_headers"), "{e}");
 }
+
+#[tokio::test]
+async fn the_stripe_connector_varies_on_stripe_version() {
+    let server = echo().await;
+    let sb = builder().build().unwrap();
+    let conn = sb
+        .connection(Arc::new(switchboard::stripe::StripeConnector::new()))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    body(&conn, "/v1/balance", &[("Stripe-Version", "2024-06-20")]).await;
+    let (_, hit) = body(
+        &conn,
+        "/v1/balance",
+        &[("Stripe-Version", "2025-01-27.acacia")],
+    )
+    .await;
+    assert!(!hit, "an answer in another API version was served");
+    let (_, hit) = body(&conn, "/v1/balance", &[("Stripe-Version", "2024-06-20")]).await;
+    assert!(hit);
+    assert_eq!(server.requests(), 2);
+}

@@ -491,3 +491,73 @@ fn a_template_cannot_declare_an_endpoint_field_it_does_not_have() {
         .unwrap_err();
     assert_eq!(e.setting, "template.endpoint_url_field");
 }
+
+/// This machine's host name, if it resolves only to non-public addresses (it usually resolves
+/// to loopback through /etc/hosts): a name whose text passes the policy but whose addresses
+/// do not.
+async fn private_host_name() -> Option<String> {
+    use switchboard::outbound::ssrf::AddressClass;
+    let name = std::fs::read_to_string("/etc/hostname")
+        .ok()?
+        .trim()
+        .to_string();
+    if name.is_empty() || name == "localhost" || name.ends_with(".localhost") {
+        return None;
+    }
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 443))
+        .await
+        .ok()?
+        .collect();
+    let all_private = !addrs.is_empty() && addrs.iter().all(|a| AddressClass::of(a.ip()).is_some());
+    all_private.then_some(name)
+}
+
+#[tokio::test]
+async fn a_tenant_host_name_that_resolves_to_a_private_address_is_refused_when_connecting() {
+    let Some(name) = private_host_name().await else {
+        eprintln!("skipped: this machine's host name does not resolve to a private address");
+        return;
+    };
+    let server = RawServer::start(|_: &RawRequest| RawAction::status(200, "{}")).await;
+    let port = server.base_url().rsplit(':').next().unwrap().to_string();
+    let t = TenantId::new("t1");
+
+    // The text passes (a plain https host name); the resolved address does not.
+    let strict = connections(builder(), Arc::new(InMemoryCredentialStore::new()));
+    let url = format!("https://{name}:{port}");
+    strict
+        .create(
+            &t,
+            &"c1".into(),
+            "host-api",
+            "API",
+            &json!({"apiKey": "k", "baseUrl": url}),
+        )
+        .await
+        .expect("the URL's text is acceptable");
+    let conn = strict.connection(&t, &"c1".into()).await.unwrap();
+    let e = conn.get("/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("SSRF guard"), "{e}");
+    assert!(!e.may_have_been_sent());
+    assert_eq!(server.connections(), 0, "no socket reached the server");
+
+    // The host allows that name: the same kind of connection reaches the server.
+    let lax = connections(
+        builder().allow_endpoint_host(&name),
+        Arc::new(InMemoryCredentialStore::new()),
+    );
+    let url = format!("http://{name}:{port}");
+    lax.create(
+        &t,
+        &"c1".into(),
+        "host-api",
+        "API",
+        &json!({"apiKey": "k", "baseUrl": url}),
+    )
+    .await
+    .unwrap();
+    let conn = lax.connection(&t, &"c1".into()).await.unwrap();
+    conn.get("/x").send().await.expect("allowed explicitly");
+    assert_eq!(server.requests(), 1);
+}

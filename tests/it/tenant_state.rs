@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard::auth::BearerToken;
 use switchboard::connections::{ConnectionStatus, Connections};
-use switchboard::rate_limit::{InMemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use switchboard::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
@@ -267,13 +267,15 @@ async fn in_memory_rate_limit_buckets_are_per_tenant_and_connection() {
     buckets_are_per_tenant_and_connection(Arc::new(limiter)).await;
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_rate_limit_buckets_are_per_tenant_and_connection() {
     let prefix = format!("switchboard-test:{:016x}", fastrand::u64(..));
-    let limiter = RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
-        .await
-        .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
-        .with_quota("test", "default", two_per_minute());
+    let limiter =
+        switchboard::rate_limit::RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
+            .await
+            .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
+            .with_quota("test", "default", two_per_minute());
     buckets_are_per_tenant_and_connection(Arc::new(limiter)).await;
 }
 
@@ -309,4 +311,61 @@ async fn cache_entries_never_cross_tenants_even_when_ids_hold_separators() {
     assert_eq!(r2.bytes().await.unwrap(), "{\"who\":\"second\"}");
     assert_eq!(server.requests(), 2);
     assert_eq!(sb.cache_keys().len(), 2, "{:?}", sb.cache_keys());
+}
+
+#[test]
+fn the_breaker_gauge_counts_every_tenants_open_breaker() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = RawServer::start(|req: &RawRequest| {
+                if req.path == "/fail" {
+                    RawAction::status(500, "{}")
+                } else {
+                    RawAction::status(200, "{}")
+                }
+            })
+            .await;
+            let sb = builder()
+                .retry(RetryConfig::default().max_attempts(1))
+                .breaker(
+                    BreakerConfig::default()
+                        .min_calls(2)
+                        .cooldown(Duration::from_millis(50)),
+                )
+                .build()
+                .unwrap();
+            let url = server.base_url();
+            let a = connect_as(&sb, TestConnector::default(), &url, "tenant-a", SHARED_ID);
+            let b = connect_as(&sb, TestConnector::default(), &url, "tenant-b", SHARED_ID);
+            for conn in [&a, &b] {
+                for _ in 0..2 {
+                    let _ = conn.get("/fail").send().await;
+                }
+                assert_eq!(conn.breaker_state(), BreakerState::Open);
+            }
+            // A recovers (its probe succeeds); B stays open.
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            a.get("/ok").send().await.unwrap();
+            assert_eq!(a.breaker_state(), BreakerState::Closed);
+        });
+    });
+    let open: Vec<f64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(k, ..)| k.key().name() == switchboard::observe::names::BREAKERS_OPEN)
+        .filter_map(|(.., v)| match v {
+            DebugValue::Gauge(g) => Some(g.into_inner()),
+            _ => None,
+        })
+        .collect();
+    // A single state gauge would read "closed" here (A changed last) while B is open.
+    assert_eq!(open, vec![1.0], "one breaker (B's) is still open");
 }

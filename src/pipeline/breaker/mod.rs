@@ -132,9 +132,10 @@ where
                 Ok(_) => Outcome::Success,
                 Err(e) => classify(e),
             };
+            let was_closed = !permit.is_probe();
             if let Some(changed) = permit.finish(outcome) {
-                observe::breaker_state(&ctx, changed);
-                tracing::info!(connector = %ctx.connector_name, host = %ctx.host, state = ?changed, "circuit breaker changed state");
+                observe::breaker_changed(&ctx, was_closed, changed);
+                tracing::info!(connector = %ctx.connector_name, tenant = %ctx.tenant, connection = %ctx.connection, host = %ctx.host, state = ?changed, "circuit breaker changed state");
             }
             result
         })

@@ -93,7 +93,7 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    /// 0 closed, 1 half-open, 2 open: the value of the breaker-state gauge.
+    /// 0 closed, 1 half-open, 2 open: a number for a host's own state gauge.
     pub fn as_gauge(self) -> f64 {
         match self {
             BreakerState::Closed => 0.0,
@@ -226,6 +226,11 @@ impl Breaker {
 
 impl Permit {
     /// Records the call's outcome; returns the new state when it changed.
+    /// Whether this permit is the half-open probe (so the breaker was not closed before it).
+    pub(crate) fn is_probe(&self) -> bool {
+        self.probe
+    }
+
     pub(crate) fn finish(mut self, outcome: Outcome) -> Option<BreakerState> {
         self.finished = true;
         let b = &self.breaker;

@@ -96,7 +96,11 @@ impl CacheKey {
         secret_params: &[&str],
         vary: &[HeaderName],
     ) -> Self {
-        let mut url = String::with_capacity(uri.to_string().len() + 16);
+        let mut url = String::with_capacity(
+            uri.authority().map_or(0, |a| a.as_str().len())
+                + uri.path_and_query().map_or(0, |p| p.as_str().len())
+                + 48,
+        );
         if let Some(scheme) = uri.scheme_str() {
             url.push_str(scheme);
             url.push_str("://");
