@@ -283,12 +283,18 @@ read -r tests_passed tests_failed tests_ignored < <(
 
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
+# A warning here (an item used only under another feature) fails the step, like clippy's
+# -D warnings, without RUSTFLAGS (which would rebuild every dependency).
+check_log="$tmp_dir/cargo-check.log"
 echo "    core (--no-default-features)"
-cargo check --no-default-features --lib
+cargo check --no-default-features --lib 2>&1 | tee "$check_log"
 for f in "${CONNECTOR_FEATURES[@]}"; do
     echo "    feature $f"
-    cargo check --no-default-features --features "$f" --lib
+    cargo check --no-default-features --features "$f" --lib 2>&1 | tee -a "$check_log"
 done
+if grep -q '^warning' "$check_log"; then
+    die "a feature set alone builds with warnings (see above)"
+fi
 end_step
 
 # ---------------------------------------------------------------- summary

@@ -253,18 +253,12 @@ impl StripeVerifier {
         }
         if let Some(tolerance) = self.tolerance {
             let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let skew = i128::from(now_secs) - i128::from(t);
-            if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
-                return Err(WebhookError::TimestampOutsideTolerance {
-                    header: SIGNATURE_HEADER,
-                    skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
-                        i64::MAX
-                    } else {
-                        i64::MIN
-                    }),
-                    tolerance_secs: tolerance.as_secs(),
-                });
-            }
+            crate::webhook::check_timestamp(
+                SIGNATURE_HEADER,
+                i128::from(t),
+                i128::from(now_secs),
+                tolerance,
+            )?;
         }
         // The SDKs sign the number they parsed, in plain decimal (`t=0012` is signed as `12`);
         // the common, already plain header is used as is.

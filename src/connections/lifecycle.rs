@@ -542,23 +542,9 @@ impl Connections {
                             "the provider rejected the refresh token (invalid_grant){}; reconnect the account",
                             description.map(|d| format!(": {d}")).unwrap_or_default()
                         );
-                        let movable = service
-                            .get(&tenant, &connection)
-                            .await
-                            .is_ok_and(|r| r.status.can_become(ConnectionStatus::Error));
-                        if movable {
-                            if let Err(e) = service
-                                .transition(
-                                    &tenant,
-                                    &connection,
-                                    ConnectionStatus::Error,
-                                    Some(&message),
-                                )
-                                .await
-                            {
-                                tracing::warn!(connection = %connection, error = %e, "could not record a rejected refresh");
-                            }
-                        }
+                        service
+                            .ask_to_reconnect(&tenant, &connection, &message)
+                            .await;
                     }
                     // A rotating refresh token probably spent without its answer: the same
                     // way to `error`, with the reason.
@@ -569,29 +555,32 @@ impl Connections {
                         ..
                     }) => {
                         let message = format!("{reason}; reconnect the account");
-                        let movable = service
-                            .get(&tenant, &connection)
-                            .await
-                            .is_ok_and(|r| r.status.can_become(ConnectionStatus::Error));
-                        if movable {
-                            if let Err(e) = service
-                                .transition(
-                                    &tenant,
-                                    &connection,
-                                    ConnectionStatus::Error,
-                                    Some(&message),
-                                )
-                                .await
-                            {
-                                tracing::warn!(connection = %connection, error = %e, "could not record a lost refresh");
-                            }
-                        }
+                        service
+                            .ask_to_reconnect(&tenant, &connection, &message)
+                            .await;
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
                 }
             }
         })
+    }
+
+    /// Moves a connection whose tokens are gone to `error` with `message` (a disconnected one
+    /// stays disconnected). Best effort: the token manager's event is not retried.
+    async fn ask_to_reconnect(&self, tenant: &TenantId, id: &ConnectionId, message: &str) {
+        let movable = self
+            .get(tenant, id)
+            .await
+            .is_ok_and(|r| r.status.can_become(ConnectionStatus::Error));
+        if movable {
+            if let Err(e) = self
+                .transition(tenant, id, ConnectionStatus::Error, Some(message))
+                .await
+            {
+                tracing::warn!(connection = %id, error = %e, "could not record that a connection must be reconnected");
+            }
+        }
     }
 
     /// Records that a verified webhook event arrived now.

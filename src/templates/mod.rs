@@ -197,6 +197,11 @@ impl IntegrationTemplate {
                 })
             })
             .collect();
+        self.no_issues(issues)
+    }
+
+    /// `Ok` when `issues` is empty, else every issue under this template's name.
+    fn no_issues(&self, issues: Vec<ValidationIssue>) -> Result<(), ValidationErrors> {
         if issues.is_empty() {
             Ok(())
         } else {
@@ -221,14 +226,7 @@ impl IntegrationTemplate {
                 message: describe(e.kind()),
             })
             .collect();
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors {
-                template: self.name.clone(),
-                issues,
-            })
-        }
+        self.no_issues(issues)
     }
 
     /// Validates `config` and splits it into the plain part (stored in the record) and the
@@ -245,12 +243,7 @@ impl IntegrationTemplate {
         for path in &self.secret_paths {
             take_secrets(&mut plain, path, String::new(), &mut secrets, &mut issues);
         }
-        if !issues.is_empty() {
-            return Err(ValidationErrors {
-                template: self.name.clone(),
-                issues,
-            });
-        }
+        self.no_issues(issues)?;
         if !plain.is_object() {
             plain = Value::Object(serde_json::Map::new());
         }

@@ -125,5 +125,28 @@ pub(crate) fn reserialized_hint(body: &[u8]) -> String {
     }
 }
 
+/// Checks a signed timestamp against the clock, both ways (a timestamp from the future is as
+/// suspect as an old one): the one tolerance rule every timestamped scheme here shares.
+///
+/// # Errors
+/// [`WebhookError::TimestampOutsideTolerance`] naming `header`, with the skew (negative: in
+/// the future).
+pub fn check_timestamp(
+    header: &'static str,
+    signed_secs: i128,
+    now_secs: i128,
+    tolerance: std::time::Duration,
+) -> Result<(), WebhookError> {
+    let skew = now_secs - signed_secs;
+    if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
+        return Err(WebhookError::TimestampOutsideTolerance {
+            header,
+            skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 { i64::MAX } else { i64::MIN }),
+            tolerance_secs: tolerance.as_secs(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 fn _obj_safe(_: std::sync::Arc<dyn WebhookVerifier>) {}

@@ -277,18 +277,12 @@ impl StandardWebhooks {
         })?;
         if let Some(tolerance) = self.tolerance {
             let now_secs = unix_secs(now);
-            let skew = i128::from(now_secs) - i128::from(ts);
-            if skew.unsigned_abs() > u128::from(tolerance.as_secs()) {
-                return Err(WebhookError::TimestampOutsideTolerance {
-                    header: names.timestamp,
-                    skew_secs: i64::try_from(skew).unwrap_or(if skew > 0 {
-                        i64::MAX
-                    } else {
-                        i64::MIN
-                    }),
-                    tolerance_secs: tolerance.as_secs(),
-                });
-            }
+            super::check_timestamp(
+                names.timestamp,
+                i128::from(ts),
+                i128::from(now_secs),
+                tolerance,
+            )?;
         }
         // Every official library signs the number it parsed, in plain decimal: only leading
         // zeros (the one other spelling `parse_timestamp` lets through) need rewriting.

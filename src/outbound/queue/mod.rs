@@ -59,6 +59,26 @@ pub fn seal_secrets(vault: &Vault, id: &EndpointId, secrets: &[String]) -> Resul
     Ok(sealed.as_bytes().to_vec())
 }
 
+/// Seals secrets an older build stored in clear (a JSON list), for the one-time upgrade both
+/// SQL queues run when they open.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn seal_clear_secrets(
+    vault: &Vault,
+    id: &EndpointId,
+    clear: zeroize::Zeroizing<String>,
+) -> Result<Vec<u8>, Error> {
+    let secrets: zeroize::Zeroizing<Vec<String>> =
+        zeroize::Zeroizing::new(serde_json::from_str(&clear).map_err(|e| {
+            ErrorParts::new(
+                ErrorKind::Store,
+                format!("stored endpoint `{id}` has invalid secrets"),
+            )
+            .source(e)
+            .build()
+        })?);
+    seal_secrets(vault, id, &secrets)
+}
+
 /// Opens an endpoint's stored secrets. The error names the endpoint and the key id the
 /// record was sealed under (never a secret), with the [`VaultError`](crate::vault::VaultError)
 /// as its source.

@@ -23,8 +23,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Row};
 
 use super::{
-    open_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter, FinishOutcome,
-    LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue, PurgeReport,
+    open_secrets, seal_clear_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter,
+    FinishOutcome, LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue,
+    PurgeReport,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::ids::TenantId;
@@ -165,18 +166,8 @@ impl PostgresOutboundQueue {
         .await
         .map_err(|e| db_error("read clear endpoint secrets", e))?;
         for (tenant, id, clear) in rows {
-            let clear = zeroize::Zeroizing::new(clear);
             let eid = EndpointId::for_tenant(tenant, id);
-            let secrets: zeroize::Zeroizing<Vec<String>> =
-                zeroize::Zeroizing::new(serde_json::from_str(&clear).map_err(|e| {
-                    ErrorParts::new(
-                        ErrorKind::Store,
-                        format!("stored endpoint `{eid}` has invalid secrets"),
-                    )
-                    .source(e)
-                    .build()
-                })?);
-            let sealed = seal_secrets(&self.vault, &eid, &secrets)?;
+            let sealed = seal_clear_secrets(&self.vault, &eid, zeroize::Zeroizing::new(clear))?;
             sqlx::query(
                 "UPDATE switchboard_outbound_endpoints \
                  SET secrets = $3, legacy_secrets = NULL \

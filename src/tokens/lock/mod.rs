@@ -192,6 +192,7 @@ pub(crate) fn wait_timed_out(wait: Duration) -> Error {
 }
 
 /// The error of [`HeldLock::extend`] when the lock is no longer held.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn lock_lost() -> Error {
     Error::new(
         ErrorKind::Conflict,
