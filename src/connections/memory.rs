@@ -9,10 +9,38 @@ use super::{connection_conflict, webhook_key_conflict, ConnectionRecord, Connect
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
+type Key = (TenantId, ConnectionId);
+
 /// A [`ConnectionStore`] in a mutex-guarded map; nothing survives a restart.
 #[derive(Debug, Default)]
 pub struct InMemoryConnectionStore {
-    records: Mutex<HashMap<(TenantId, ConnectionId), ConnectionRecord>>,
+    inner: Mutex<Records>,
+}
+
+/// The records and the two unique indexes the SQL backends keep as unique columns, so a
+/// webhook lookup or a write costs the same with ten connections or a hundred thousand.
+#[derive(Debug, Default)]
+struct Records {
+    by_key: HashMap<Key, ConnectionRecord>,
+    by_token: HashMap<String, Key>,
+    by_routing: HashMap<(String, String), Key>,
+}
+
+fn routing_of(r: &ConnectionRecord) -> Option<(String, String)> {
+    r.webhook_routing_key
+        .as_ref()
+        .map(|k| (r.template.clone(), k.clone()))
+}
+
+impl Records {
+    fn unindex(&mut self, r: &ConnectionRecord) {
+        if let Some(t) = &r.webhook_token {
+            self.by_token.remove(t);
+        }
+        if let Some(k) = routing_of(r) {
+            self.by_routing.remove(&k);
+        }
+    }
 }
 
 impl InMemoryConnectionStore {
@@ -21,11 +49,10 @@ impl InMemoryConnectionStore {
         Self::default()
     }
 
-    fn records(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(TenantId, ConnectionId), ConnectionRecord>> {
-        // Each write is one insert or remove, so a poisoned lock still holds whole records.
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        // Each write updates the map and its indexes without an await or a panic between, so a
+        // poisoned lock still holds whole, consistent records.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -36,13 +63,17 @@ impl ConnectionStore for InMemoryConnectionStore {
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<Option<ConnectionRecord>, Error> {
-        Ok(self.records().get(&(tenant.clone(), id.clone())).cloned())
+        Ok(self
+            .records()
+            .by_key
+            .get(&(tenant.clone(), id.clone()))
+            .cloned())
     }
 
     async fn save(&self, record: &ConnectionRecord) -> Result<u64, Error> {
         let mut records = self.records();
         let k = (record.tenant.clone(), record.id.clone());
-        let found = records.get(&k).map(|r| r.version);
+        let found = records.by_key.get(&k).map(|r| r.version);
         if found.unwrap_or(0) != record.version || (found.is_none() && record.version != 0) {
             return Err(connection_conflict(
                 &record.tenant,
@@ -52,25 +83,36 @@ impl ConnectionStore for InMemoryConnectionStore {
             ));
         }
         // The same uniqueness the SQL backends enforce with their unique indexes.
-        let taken = records.iter().any(|(key, r)| {
-            *key != k
-                && ((record.webhook_token.is_some() && r.webhook_token == record.webhook_token)
-                    || (record.webhook_routing_key.is_some()
-                        && r.template == record.template
-                        && r.webhook_routing_key == record.webhook_routing_key))
-        });
-        if taken {
+        let token_taken = record
+            .webhook_token
+            .as_ref()
+            .and_then(|t| records.by_token.get(t))
+            .is_some_and(|owner| *owner != k);
+        let routing_taken = routing_of(record)
+            .and_then(|r| records.by_routing.get(&r))
+            .is_some_and(|owner| *owner != k);
+        if token_taken || routing_taken {
             return Err(webhook_key_conflict(record));
         }
         let mut stored = record.clone();
         stored.version = record.version + 1;
-        records.insert(k, stored);
+        if let Some(old) = records.by_key.remove(&k) {
+            records.unindex(&old);
+        }
+        if let Some(t) = &stored.webhook_token {
+            records.by_token.insert(t.clone(), k.clone());
+        }
+        if let Some(r) = routing_of(&stored) {
+            records.by_routing.insert(r, k.clone());
+        }
+        records.by_key.insert(k, stored);
         Ok(record.version + 1)
     }
 
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ConnectionRecord>, Error> {
         let mut out: Vec<_> = self
             .records()
+            .by_key
             .values()
             .filter(|r| &r.tenant == tenant)
             .cloned()
@@ -87,19 +129,22 @@ impl ConnectionStore for InMemoryConnectionStore {
     ) -> Result<(), Error> {
         let mut records = self.records();
         let k = (tenant.clone(), id.clone());
-        let found = records.get(&k).map(|r| r.version);
+        let found = records.by_key.get(&k).map(|r| r.version);
         if found != Some(version) {
             return Err(connection_conflict(tenant, id, version, found));
         }
-        records.remove(&k);
+        if let Some(old) = records.by_key.remove(&k) {
+            records.unindex(&old);
+        }
         Ok(())
     }
 
     async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error> {
-        Ok(self
-            .records()
-            .values()
-            .find(|r| r.webhook_token.as_deref() == Some(token))
+        let records = self.records();
+        Ok(records
+            .by_token
+            .get(token)
+            .and_then(|k| records.by_key.get(k))
             .cloned())
     }
 
@@ -108,10 +153,11 @@ impl ConnectionStore for InMemoryConnectionStore {
         template: &str,
         key: &str,
     ) -> Result<Option<ConnectionRecord>, Error> {
-        Ok(self
-            .records()
-            .values()
-            .find(|r| r.template == template && r.webhook_routing_key.as_deref() == Some(key))
+        let records = self.records();
+        Ok(records
+            .by_routing
+            .get(&(template.to_string(), key.to_string()))
+            .and_then(|k| records.by_key.get(k))
             .cloned())
     }
 }
