@@ -415,7 +415,8 @@ impl Connections {
     /// Its calls act on the connection's current status, whenever the client was made: a call
     /// through a `disconnected` connection fails at once with [`ErrorKind::State`] and sends
     /// nothing; an auth rejection or an open breaker moves an `active` one to `error`, and a
-    /// success moves an `error` one back to `active`.
+    /// success moves an `error` one back to `active`. Changes made through this service are
+    /// seen at once; changes made through another replica within about two seconds.
     pub async fn connection(
         &self,
         tenant: &TenantId,
@@ -761,7 +762,13 @@ impl Connections {
         e: crate::vault::VaultError,
     ) -> Error {
         let key_id = Vault::key_id_of(sealed).unwrap_or_else(|_| "(unreadable)".to_string());
-        let primary = self.inner.vault.key_ring().primary_id().as_str().to_string();
+        let primary = self
+            .inner
+            .vault
+            .key_ring()
+            .primary_id()
+            .as_str()
+            .to_string();
         crate::error::ErrorParts::new(
             ErrorKind::Vault,
             format!(
@@ -978,7 +985,9 @@ impl LifecycleObserver {
     /// [`STATUS_REFRESH`] (one read at a time per connection; the call does not wait).
     fn refresh_if_old(&self) {
         let age = now_ms().saturating_sub(self.cell.refreshed.load(Ordering::Acquire));
-        if age < STATUS_REFRESH.as_millis() as u64 || self.cell.refreshing.swap(true, Ordering::AcqRel) {
+        if age < STATUS_REFRESH.as_millis() as u64
+            || self.cell.refreshing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (Some(inner), Ok(runtime)) = (

@@ -174,13 +174,20 @@ async fn long_lived_clients_act_on_the_current_status_not_the_one_they_were_made
     // A's key is revoked: the next call through the pending-made client moves A to `error`,
     // with the provider's explanation; B (same connection id) is untouched.
     provider.revoke(&key_of(TENANTS[0]));
-    let err = stripe_a.payment_intents().create(intent()).await.unwrap_err();
+    let err = stripe_a
+        .payment_intents()
+        .create(intent())
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED), "{err}");
     wait_for(&s, &a, ConnectionStatus::Error).await;
     let ra = s.get(&a, &c).await.unwrap();
     assert!(ra.last_error.unwrap().contains("401"));
     stripe_b.payment_intents().create(intent()).await.unwrap();
-    assert_eq!(s.get(&b, &c).await.unwrap().status, ConnectionStatus::Active);
+    assert_eq!(
+        s.get(&b, &c).await.unwrap().status,
+        ConnectionStatus::Active
+    );
 
     // B goes to `error` (a failed check elsewhere); the active-made client's next success
     // brings it back. A stays in error: its key is still revoked, and B's success is not A's.
@@ -288,7 +295,11 @@ async fn a_disconnected_connection_sends_nothing_and_stays_disconnected_until_en
 
     // Only enable turns it back on; then the client made before the disconnect works again.
     let err = s.enable(&b, &c).await.map(|r| r.status);
-    assert_eq!(err.unwrap(), ConnectionStatus::Active, "active stays active");
+    assert_eq!(
+        err.unwrap(),
+        ConnectionStatus::Active,
+        "active stays active"
+    );
     assert_eq!(
         s.enable(&a, &c).await.unwrap().status,
         ConnectionStatus::Active
@@ -351,7 +362,10 @@ async fn a_replica_whose_key_ring_cannot_open_the_record_does_not_mark_it_error(
             assert_eq!(err.kind(), ErrorKind::Vault, "{case}: {err}");
             let after = good.get(t, &c).await.unwrap();
             assert_eq!(after.status, ConnectionStatus::Active, "{case}: {t}");
-            assert_eq!(after.version, before.version, "{case}: {t}: nothing written");
+            assert_eq!(
+                after.version, before.version,
+                "{case}: {t}: nothing written"
+            );
             assert_eq!(after.last_error, None, "{case}: {t}");
         }
     }
@@ -364,4 +378,62 @@ async fn a_replica_whose_key_ring_cannot_open_the_record_does_not_mark_it_error(
     }
     drop(store);
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_disconnect_through_another_replica_stops_calls_within_the_refresh_period() {
+    use switchboard::connections::InMemoryConnectionStore;
+    use switchboard::credentials::InMemoryCredentialStore;
+
+    let provider = Provider::default();
+    let server = provider.start().await;
+    let records = Arc::new(InMemoryConnectionStore::new());
+    let secrets = Arc::new(InMemoryCredentialStore::new());
+    let replica = || {
+        let sb = builder()
+            .allow_endpoint_host("127.0.0.1")
+            .credential_store(secrets.clone())
+            .build()
+            .unwrap();
+        Connections::new(sb, Vault::new(ring("k1", 7)), stripe_registry())
+            .with_connection_store(records.clone())
+    };
+    let (one, two) = (replica(), replica());
+    create_both(&one, &server.base_url()).await;
+    let (a, b): (TenantId, TenantId) = (TENANTS[0].into(), TENANTS[1].into());
+    let c: ConnectionId = ID.into();
+    for t in [&a, &b] {
+        one.test_connection(t, &c).await.unwrap();
+    }
+    let on_one_a = StripeClient::from_connection(one.connection(&a, &c).await.unwrap());
+    let on_one_b = StripeClient::from_connection(one.connection(&b, &c).await.unwrap());
+    on_one_a.payment_intents().create(intent()).await.unwrap();
+
+    // Replica two disconnects A. Replica one's client learns it from the store within the
+    // refresh period (2 s), without a read per call: the first call after the period starts
+    // the re-read, and calls after it are refused.
+    two.disconnect(&a, &c).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let _ = on_one_a.payment_intents().create(intent()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent = provider.hits(&key_of(TENANTS[0]), "POST /v1/payment_intents");
+    let err = on_one_a
+        .payment_intents()
+        .create(intent())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State, "{err}");
+    assert_eq!(
+        provider.hits(&key_of(TENANTS[0]), "POST /v1/payment_intents"),
+        sent
+    );
+    // B, same connection id, still sends.
+    on_one_b.payment_intents().create(intent()).await.unwrap();
+
+    // Enabled on replica two: replica one's client sends again after the next refresh.
+    two.enable(&a, &c).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let _ = on_one_a.payment_intents().create(intent()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    on_one_a.payment_intents().create(intent()).await.unwrap();
 }
