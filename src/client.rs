@@ -46,6 +46,16 @@ type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
 pub trait CallObserver: Send + Sync + fmt::Debug {
     /// One call finished.
     fn observe(&self, outcome: Result<(), &Error>);
+
+    /// Asked before each call leaves: an error refuses the call, which then fails with it and
+    /// never reaches the provider (the connection lifecycle refuses calls through a
+    /// disconnected connection). The default admits every call.
+    ///
+    /// # Errors
+    /// Whatever the observer refuses the call with.
+    fn admit(&self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The entry point: one pipeline, one cache, one set of breakers and budgets, shared by every
@@ -933,6 +943,12 @@ impl RequestBuilder {
     /// with the body in [`Error::body`].
     pub async fn send(self) -> Result<Response, Error> {
         let connection = self.connection.clone();
+        // Checked first, so a refused call (a disconnected connection) sends nothing.
+        if let Some(o) = &connection.inner.observer {
+            if let Err(e) = o.admit() {
+                return Err(with_call_context(e, None, &connection));
+            }
+        }
         let (req, ctx) = match self.build_request() {
             Ok(r) => r,
             Err(e) => return Err(with_call_context(e, None, &connection)),

@@ -5,9 +5,10 @@
 //! outcome, so an auth rejection or an open breaker turns an `active` connection to `error`,
 //! and the next success turns it back. Only changes are written, never every call.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -71,6 +72,8 @@ struct Inner {
     verifiers: moka::future::Cache<(TenantId, ConnectionId), CachedVerifier>,
     /// Bumped by every config write, so a read that raced one is not cached.
     config_writes: AtomicU64,
+    /// The status cell each live connection's observer shares; see [`StatusCell`].
+    statuses: Mutex<StatusCells>,
 }
 
 impl Connections {
@@ -120,6 +123,7 @@ impl Connections {
                     .time_to_live(CONFIG_TTL)
                     .build(),
                 config_writes: AtomicU64::new(0),
+                statuses: Mutex::new(StatusCells::default()),
             }),
         }
     }
@@ -366,7 +370,9 @@ impl Connections {
     /// every write through this service.
     ///
     /// # Errors
-    /// Store failures, or [`ErrorKind::Vault`] when the sealed config cannot be opened.
+    /// Store failures, or [`ErrorKind::Vault`] when the sealed config cannot be opened: the
+    /// message names the key id it is sealed under and says this process's key ring cannot
+    /// open it (a wrong or retired master key here, not a provider failure).
     pub async fn config(
         &self,
         tenant: &TenantId,
@@ -383,7 +389,11 @@ impl Connections {
         let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
         let secrets = match self.credentials().load(&key).await? {
             Some(sealed) => {
-                let plain = self.inner.vault.open(&key, &sealed.value)?;
+                let plain = self
+                    .inner
+                    .vault
+                    .open(&key, &sealed.value)
+                    .map_err(|e| self.unopenable(tenant, id, &sealed.value, e))?;
                 ConnectionConfig::secrets_from_json(plain.expose_secret())?
             }
             None => Default::default(),
@@ -402,10 +412,27 @@ impl Connections {
     /// As for [`Self::config`], or the integration's bind error; [`ErrorKind::Validation`] when
     /// a stored endpoint URL field, or [`ErrorKind::Config`] when the bound base URL, is refused
     /// by the switchboard's [`crate::templates::EndpointPolicy`].
+    /// Its calls act on the connection's current status, whenever the client was made: a call
+    /// through a `disconnected` connection fails at once with [`ErrorKind::State`] and sends
+    /// nothing; an auth rejection or an open breaker moves an `active` one to `error`, and a
+    /// success moves an `error` one back to `active`. Changes made through this service are
+    /// seen at once; changes made through another replica within about two seconds.
     pub async fn connection(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
+    ) -> Result<Connection, Error> {
+        self.bind(tenant, id, true).await
+    }
+
+    /// A client for the connection; `observed` ones report outcomes and are refused while the
+    /// connection is disconnected ([`Self::test_connection`] uses an unobserved one, as it
+    /// records the outcome itself and may check a disconnected connection).
+    async fn bind(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        observed: bool,
     ) -> Result<Connection, Error> {
         let record = self.get(tenant, id).await?;
         let integration = self.integration(&record.template)?;
@@ -417,12 +444,6 @@ impl Connections {
             .template()
             .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
-        let observer = Arc::new(LifecycleObserver {
-            service: Arc::downgrade(&self.inner),
-            tenant: tenant.clone(),
-            id: id.clone(),
-            status: AtomicU8::new(status_code(record.status)),
-        });
         let mut b = self
             .inner
             .switchboard
@@ -431,8 +452,15 @@ impl Connections {
             .id(id.clone())
             .base_url(binding.base_url)
             // Checked against the endpoint policy, and resolved through the SSRF guard.
-            .tenant_endpoint(true)
-            .observer(observer);
+            .tenant_endpoint(true);
+        if observed {
+            b = b.observer(Arc::new(LifecycleObserver {
+                service: Arc::downgrade(&self.inner),
+                tenant: tenant.clone(),
+                id: id.clone(),
+                cell: self.status_cell(tenant, id, record.status),
+            }));
+        }
         if let Some(auth) = binding.auth {
             b = b.auth(auth);
         }
@@ -474,21 +502,75 @@ impl Connections {
             .await
     }
 
-    /// Runs the connector's `check()` and moves the connection: success to `active`, failure
-    /// to `error` with the redacted message (a disconnected connection stays disconnected and
-    /// only records the outcome).
+    /// Turns a disconnected connection back on (`disconnected -> active`): the one explicit way
+    /// to re-enable it ([`Self::test_connection`] does not). Calls through its clients, those
+    /// made before the disconnect too, are sent again. An `active` connection stays as it is.
     ///
     /// # Errors
-    /// Store failures. The check's own failure is in the returned record, not an error.
+    /// [`ErrorKind::State`] when the connection is `pending` or `error` (a check moves those);
+    /// [`ErrorKind::NotFound`]; store failures.
+    pub async fn enable(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<ConnectionRecord, Error> {
+        let current = self.get(tenant, id).await?;
+        if current.status == ConnectionStatus::Active {
+            return Ok(current);
+        }
+        self.update(tenant, id, |r| match r.status {
+            ConnectionStatus::Disconnected => move_to(r, ConnectionStatus::Active),
+            ConnectionStatus::Active => Ok(()),
+            other => Err(Error::new(
+                ErrorKind::State,
+                format!(
+                    "connection `{id}` of tenant `{tenant}` is {other}, not disconnected; \
+                     test_connection moves it"
+                ),
+            )),
+        })
+        .await
+    }
+
+    /// Runs the connector's `check()` and moves the connection: success to `active`, failure
+    /// to `error` with the redacted message (a disconnected connection stays disconnected and
+    /// only records the outcome; [`Self::enable`] turns it back on).
+    ///
+    /// # Errors
+    /// Store failures; [`ErrorKind::NotFound`]; [`ErrorKind::Vault`] when this process's key
+    /// ring cannot open the connection's sealed config (nothing is recorded then: the
+    /// provider was never asked, so its status stays as it is). The check's own failure is in
+    /// the returned record, not an error.
     pub async fn test_connection(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
-        let outcome = match self.connection(tenant, id).await {
+        let outcome = match self.bind(tenant, id, false).await {
             Ok(conn) => conn.check().await,
             Err(e) => Err(e),
         };
+        // Failures of this process (its key ring, its stores) say nothing about the provider
+        // or the connection: reported to the caller, never written to the shared record.
+        if let Err(e) = outcome {
+            if matches!(
+                e.kind(),
+                ErrorKind::Vault | ErrorKind::Store | ErrorKind::NotFound
+            ) {
+                return Err(e);
+            }
+            return self.record_check(tenant, id, Err(e)).await;
+        }
+        self.record_check(tenant, id, Ok(())).await
+    }
+
+    /// Records a check's outcome and moves the status (never out of `disconnected`).
+    async fn record_check(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        outcome: Result<(), Error>,
+    ) -> Result<ConnectionRecord, Error> {
         let message = match &outcome {
             Ok(()) => None,
             Err(e) => Some(self.scrub(tenant, id, &e.to_string()).await),
@@ -501,7 +583,10 @@ impl Connections {
                     r.last_success = Some(now);
                     r.consecutive_failures = 0;
                     r.last_error = None;
-                    if r.status != ConnectionStatus::Active {
+                    if matches!(
+                        r.status,
+                        ConnectionStatus::Pending | ConnectionStatus::Error
+                    ) {
                         move_to(r, ConnectionStatus::Active)?;
                     }
                 }
@@ -632,6 +717,7 @@ impl Connections {
             match self.inner.store.save(&record).await {
                 Ok(version) => {
                     record.version = version;
+                    self.note_status(tenant, id, record.status);
                     if from != record.status {
                         // Nobody listening is fine.
                         let _ = self.inner.events.send(ConnectionEvent {
@@ -665,6 +751,181 @@ impl Connections {
         }
         out
     }
+
+    /// The error for a sealed config this process cannot open: names the key id it is sealed
+    /// under (never key material) and says the fault is this process's key ring.
+    fn unopenable(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        sealed: &crate::credentials::SealedCredential,
+        e: crate::vault::VaultError,
+    ) -> Error {
+        let key_id = Vault::key_id_of(sealed).unwrap_or_else(|_| "(unreadable)".to_string());
+        let primary = self
+            .inner
+            .vault
+            .key_ring()
+            .primary_id()
+            .as_str()
+            .to_string();
+        crate::error::ErrorParts::new(
+            ErrorKind::Vault,
+            format!(
+                "the sealed config of connection `{id}` (tenant `{tenant}`) is under key \
+                 `{key_id}`, which this process's key ring (primary `{primary}`) cannot open \
+                 ({e}); a wrong or retired master key here, not a provider failure"
+            ),
+        )
+        .source(e)
+        .build()
+    }
+
+    /// The status cell of a connection, shared by every live client of it in this process,
+    /// set to `status` (just read from the store).
+    fn status_cell(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        status: ConnectionStatus,
+    ) -> Arc<StatusCell> {
+        let mut cells = self
+            .inner
+            .statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (tenant.clone(), id.clone());
+        if let Some(cell) = cells.cells.get(&key).and_then(Weak::upgrade) {
+            cell.written(status);
+            return cell;
+        }
+        // Cells live as long as their clients; dead entries are swept when the map doubles.
+        if cells.cells.len() >= cells.sweep_at {
+            cells.cells.retain(|_, w| w.strong_count() > 0);
+            cells.sweep_at = (cells.cells.len() * 2).max(1024);
+        }
+        let cell = Arc::new(StatusCell::new(status));
+        cells.cells.insert(key, Arc::downgrade(&cell));
+        cell
+    }
+
+    /// Tells the connection's live clients (if any) its status, after a write or a read.
+    fn note_status(&self, tenant: &TenantId, id: &ConnectionId, status: ConnectionStatus) {
+        let cell = self
+            .inner
+            .statuses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cells
+            .get(&(tenant.clone(), id.clone()))
+            .and_then(Weak::upgrade);
+        if let Some(cell) = cell {
+            cell.written(status);
+        }
+    }
+
+    /// Writes a move an observer asked for, only if the stored status is still `from` (the
+    /// compare-and-swap re-reads, so a stale cell costs a read and no write); otherwise the
+    /// cell learns the stored status.
+    async fn observed_move(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        from: ConnectionStatus,
+        to: ConnectionStatus,
+        message: Option<String>,
+    ) {
+        let mut stored = None;
+        let result = self
+            .update(tenant, id, |r| {
+                if r.status != from {
+                    stored = Some(r.status);
+                    return Err(Error::new(ErrorKind::State, "moved meanwhile"));
+                }
+                move_to(r, to)?;
+                if let Some(m) = &message {
+                    r.last_error = Some(m.clone());
+                }
+                Ok(())
+            })
+            .await;
+        match (result, stored) {
+            (Ok(_), _) => {}
+            (Err(_), Some(status)) => self.note_status(tenant, id, status),
+            (Err(e), None) => {
+                tracing::warn!(connection = %id, error = %e, "could not record a connection state change");
+                if let Ok(r) = self.get(tenant, id).await {
+                    self.note_status(tenant, id, r.status);
+                }
+            }
+        }
+    }
+}
+
+/// How long a client trusts its status cell before re-reading the store in the background
+/// (on its next call), so a change made through another replica is acted on within about
+/// this long. Changes made through this process reach the cell at once.
+const STATUS_REFRESH: Duration = Duration::from_secs(2);
+
+/// Milliseconds since the first call, for cheap atomic timestamps.
+fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The last known status of one (tenant, connection), shared by every observer of its clients
+/// in this process and set by every write through this service: clients act on the current
+/// status without reading the store on each call.
+#[derive(Debug)]
+struct StatusCell {
+    status: AtomicU8,
+    /// When the status was last read from or written to the store ([`now_ms`]).
+    refreshed: AtomicU64,
+    /// Bumped by every write, so a background read that raced one is dropped.
+    generation: AtomicU64,
+    refreshing: AtomicBool,
+}
+
+impl StatusCell {
+    fn new(status: ConnectionStatus) -> Self {
+        StatusCell {
+            status: AtomicU8::new(status_code(status)),
+            refreshed: AtomicU64::new(now_ms()),
+            generation: AtomicU64::new(0),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    fn get(&self) -> ConnectionStatus {
+        status_from_code(self.status.load(Ordering::Acquire))
+    }
+
+    /// The status as the store now holds it.
+    fn written(&self, status: ConnectionStatus) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.status.store(status_code(status), Ordering::Release);
+        self.refreshed.store(now_ms(), Ordering::Release);
+    }
+
+    /// Moves `from -> to` if the cell still says `from`; true for the one caller that did.
+    fn claim(&self, from: ConnectionStatus, to: ConnectionStatus) -> bool {
+        self.status
+            .compare_exchange(
+                status_code(from),
+                status_code(to),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+}
+
+/// The status cells of this process's live clients.
+#[derive(Debug, Default)]
+struct StatusCells {
+    cells: HashMap<(TenantId, ConnectionId), Weak<StatusCell>>,
+    /// The map size at which dead entries are next swept.
+    sweep_at: usize,
 }
 
 fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
@@ -702,20 +963,81 @@ fn status_code(s: ConnectionStatus) -> u8 {
         .unwrap_or(0) as u8
 }
 
-/// Moves a connection when its calls say so: an auth rejection (401, 403, a rejected refresh)
-/// or an open breaker sends an `active` connection to `error`; a success sends an `error`
-/// connection back to `active`. Remembers the last status so it writes only on change.
+fn status_from_code(code: u8) -> ConnectionStatus {
+    ConnectionStatus::ALL[usize::from(code) % ConnectionStatus::ALL.len()]
+}
+
+/// Moves a connection when its calls say so, judged against its current status (the shared
+/// [`StatusCell`], not the status seen when the client was made): an auth rejection (401, 403,
+/// a rejected refresh) or an open breaker sends an `active` connection to `error`; a success
+/// sends an `error` connection back to `active`. Writes only on change, once per change among
+/// all clients of the connection. Refuses calls while the connection is disconnected.
 #[derive(Debug)]
 struct LifecycleObserver {
     service: Weak<Inner>,
     tenant: TenantId,
     id: ConnectionId,
-    status: AtomicU8,
+    cell: Arc<StatusCell>,
+}
+
+impl LifecycleObserver {
+    /// Re-reads the stored status in the background when the cell is older than
+    /// [`STATUS_REFRESH`] (one read at a time per connection; the call does not wait).
+    fn refresh_if_old(&self) {
+        let age = now_ms().saturating_sub(self.cell.refreshed.load(Ordering::Acquire));
+        if age < STATUS_REFRESH.as_millis() as u64
+            || self.cell.refreshing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (Some(inner), Ok(runtime)) = (
+            self.service.upgrade(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            self.cell.refreshing.store(false, Ordering::Release);
+            return;
+        };
+        let cell = self.cell.clone();
+        let (tenant, id) = (self.tenant.clone(), self.id.clone());
+        runtime.spawn(async move {
+            let generation = cell.generation.load(Ordering::Acquire);
+            match inner.store.load(&tenant, &id).await {
+                Ok(Some(r)) => {
+                    if cell.generation.load(Ordering::Acquire) == generation {
+                        cell.status.store(status_code(r.status), Ordering::Release);
+                    }
+                }
+                // A deleted connection's calls fail on their own.
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(connection = %id, error = %e, "could not refresh a connection's status");
+                }
+            }
+            // Also after a failure: the next try waits a period too.
+            cell.refreshed.store(now_ms(), Ordering::Release);
+            cell.refreshing.store(false, Ordering::Release);
+        });
+    }
 }
 
 impl CallObserver for LifecycleObserver {
+    fn admit(&self) -> Result<(), Error> {
+        self.refresh_if_old();
+        if self.cell.get() == ConnectionStatus::Disconnected {
+            return Err(Error::new(
+                ErrorKind::State,
+                format!(
+                    "connection `{}` of tenant `{}` is disconnected; the call was not sent \
+                     (Connections::enable turns it back on)",
+                    self.id, self.tenant
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn observe(&self, outcome: Result<(), &Error>) {
-        let current = ConnectionStatus::ALL[usize::from(self.status.load(Ordering::Relaxed)) % 4];
+        let current = self.cell.get();
         let (target, message) = match outcome {
             Ok(()) if current == ConnectionStatus::Error => (ConnectionStatus::Active, None),
             Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => {
@@ -726,7 +1048,10 @@ impl CallObserver for LifecycleObserver {
         let Some(inner) = self.service.upgrade() else {
             return;
         };
-        self.status.store(status_code(target), Ordering::Relaxed);
+        // Among all clients of this connection, the one that flips the cell writes.
+        if !self.cell.claim(current, target) {
+            return;
+        }
         let service = Connections { inner };
         let (tenant, id) = (self.tenant.clone(), self.id.clone());
         // Observers are sync; the write happens in the background, once per change.
@@ -735,12 +1060,9 @@ impl CallObserver for LifecycleObserver {
                 Some(m) => Some(service.scrub(&tenant, &id, &m).await),
                 None => None,
             };
-            if let Err(e) = service
-                .transition(&tenant, &id, target, message.as_deref())
-                .await
-            {
-                tracing::warn!(connection = %id, error = %e, "could not record a connection state change");
-            }
+            service
+                .observed_move(&tenant, &id, current, target, message)
+                .await;
         });
     }
 }

@@ -9,6 +9,8 @@ mod deadline;
 mod default_headers;
 mod idempotency;
 mod lifecycle;
+#[cfg(feature = "stripe")]
+mod lifecycle_truth;
 mod observability;
 #[cfg(feature = "sqlite")]
 mod outbound;
