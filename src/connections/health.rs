@@ -656,13 +656,12 @@ impl Inner {
             }
         };
         // Another monitor checked it while this one waited for the lease, or it was turned off.
-        if changed(seen, current.last_check) || current.status == ConnectionStatus::Disconnected
-        {
-            return Outcome::Record(current, false);
+        if changed(seen, current.last_check) || current.status == ConnectionStatus::Disconnected {
+            return Outcome::Record(Box::new(current), false);
         }
         match tokio::time::timeout(policy.timeout, self.store_of.test_connection(tenant, id)).await
         {
-            Ok(Ok(r)) => Outcome::Record(r, false),
+            Ok(Ok(r)) => Outcome::Record(Box::new(r), false),
             Ok(Err(e)) => {
                 tracing::warn!(tenant = %tenant, connection = %id, error = %e, "health check could not record its outcome");
                 Outcome::Failed
@@ -682,7 +681,7 @@ impl Inner {
                     })
                 };
                 match r {
-                    Ok(r) => Outcome::Record(r, true),
+                    Ok(r) => Outcome::Record(Box::new(r), true),
                     Err(e) => {
                         tracing::warn!(tenant = %tenant, connection = %id, error = %e, "health check timed out and its outcome was not recorded");
                         Outcome::Failed
@@ -693,9 +692,13 @@ impl Inner {
     }
 }
 
+/// How one leased check ended.
 enum Outcome {
-    Record(ConnectionRecord, bool),
+    /// The record after the check (or as another monitor left it); whether the check timed out.
+    Record(Box<ConnectionRecord>, bool),
+    /// The connection was deleted.
     Gone,
+    /// Nothing learned (lease, store or write failure): retry next tick.
     Failed,
 }
 
@@ -722,10 +725,7 @@ mod tests {
         let p = rec("t", "p", ConnectionStatus::Pending);
         let other = rec("u", "z", ConnectionStatus::Error);
         let s = HealthSummary::of("t".into(), &[b, a, c, d, p, other]);
-        assert_eq!(
-            (s.pending, s.active, s.error, s.disconnected),
-            (1, 1, 2, 1)
-        );
+        assert_eq!((s.pending, s.active, s.error, s.disconnected), (1, 1, 2, 1));
         assert_eq!(s.oldest_error.unwrap().connection, ConnectionId::new("a"));
         assert_eq!(s.last_sync, Some(t0 + Duration::from_secs(9)));
     }
