@@ -677,7 +677,12 @@ impl Inner {
                         .await
                 } else {
                     store.load(tenant, id).await.and_then(|r| {
-                        r.ok_or_else(|| Error::new(crate::error::ErrorKind::NotFound, "gone"))
+                        r.ok_or_else(|| {
+                            Error::new(
+                                crate::error::ErrorKind::NotFound,
+                                format!("connection `{id}` of tenant `{tenant}` was deleted during its health check"),
+                            )
+                        })
                     })
                 };
                 match r {
