@@ -15,7 +15,33 @@
 //!
 //! The monitor watches the tenants a host names ([`HealthMonitorBuilder::tenant`],
 //! [`HealthMonitor::watch`]): the stores list connections per tenant, and a host knows its
-//! tenants. All waiting is on `tokio::time`, so tests can pause and advance the clock.
+//! tenants. Each tick lists every watched tenant's connections (one store `list` per tenant), so
+//! a host with very many tenants sets a longer [`HealthMonitorBuilder::tick`]. All waiting is on
+//! `tokio::time`, so tests can pause and advance the clock.
+//!
+//! ```no_run
+//! # async fn run(connections: switchboard::connections::Connections) -> Result<(), switchboard::Error> {
+//! use std::time::Duration;
+//! use switchboard::connections::health::{HealthMonitor, HealthPolicy};
+//!
+//! let monitor = HealthMonitor::builder(connections)
+//!     .template_policy(
+//!         "stripe",
+//!         HealthPolicy::new(Duration::from_secs(300), Duration::from_secs(10)).critical(true),
+//!     )
+//!     .backoff(Duration::from_secs(30), Duration::from_secs(30 * 60))
+//!     .alert_after(Duration::from_secs(15 * 60))
+//!     .tenant("tenant-1".into())
+//!     .build();
+//! let mut alerts = monitor.subscribe();
+//! let _task = monitor.start();
+//! while let Ok(alert) = alerts.recv().await {
+//!     eprintln!("{} / {} failing: {:?}", alert.tenant, alert.connection, alert.last_error);
+//! }
+//! let summary = monitor.summary(&"tenant-1".into()).await?;
+//! println!("{} of {} connections in error", summary.error, summary.active + summary.error);
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Debug};
