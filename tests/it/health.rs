@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use secrecy::ExposeSecret;
@@ -17,7 +17,7 @@ use switchboard::connections::{ConnectionStatus, Connections};
 use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
-use switchboard::test_util::LoopbackServer;
+use switchboard::test_util::{canary, LoopbackServer};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::{ConnectionId, Error, Switchboard, TenantId};
 use tokio::sync::broadcast::error::TryRecvError;
@@ -93,7 +93,7 @@ impl Provider {
         let (s, h) = (status.clone(), hits.clone());
         let app = Router::new().route(
             "/health",
-            get(move || {
+            get(move |headers: HeaderMap| {
                 let (s, h) = (s.clone(), h.clone());
                 async move {
                     h.lock().unwrap().push(Instant::now());
@@ -101,7 +101,17 @@ impl Provider {
                     if code == 0 {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
-                    (StatusCode::from_u16(code.max(200)).unwrap(), "{}")
+                    // A careless provider: its error body echoes the credential it was sent.
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    let body = if code == 200 {
+                        "{}".to_string()
+                    } else {
+                        format!("{{\"error\":\"rejected {auth}\"}}")
+                    };
+                    (StatusCode::from_u16(code.max(200)).unwrap(), body)
                 }
             }),
         );
@@ -129,12 +139,22 @@ impl Provider {
 }
 
 async fn create(s: &Connections, tenant: &TenantId, id: &ConnectionId, p: &Provider) {
+    create_with_key(s, tenant, id, p, "key-123456").await;
+}
+
+async fn create_with_key(
+    s: &Connections,
+    tenant: &TenantId,
+    id: &ConnectionId,
+    p: &Provider,
+    key: &str,
+) {
     s.create(
         tenant,
         id,
         "crm",
         "CRM",
-        &json!({"apiKey": "key-123456", "baseUrl": p.server.base_url()}),
+        &json!({"apiKey": key, "baseUrl": p.server.base_url()}),
     )
     .await
     .unwrap();
@@ -237,8 +257,9 @@ async fn alerts_come_after_the_configured_time_or_at_once_when_critical_once_per
     let provider = Provider::start(503).await;
     let t: TenantId = "tenant-1".into();
     let (plain, critical): (ConnectionId, ConnectionId) = ("plain".into(), "critical".into());
-    create(&s, &t, &plain, &provider).await;
-    create(&s, &t, &critical, &provider).await;
+    let key = canary("health-key");
+    create_with_key(&s, &t, &plain, &provider, &key).await;
+    create_with_key(&s, &t, &critical, &provider, &key).await;
     let policy = HealthPolicy::new(Duration::from_secs(60), Duration::from_secs(5));
     let monitor = HealthMonitor::builder(s.clone())
         .template_policy("crm", policy)
@@ -258,6 +279,13 @@ async fn alerts_come_after_the_configured_time_or_at_once_when_critical_once_per
     assert_eq!(first[0].connection, critical);
     assert!(first[0].critical);
     assert!(first[0].last_error.as_deref().unwrap_or("").contains("503"));
+    // The alert and the summary carry the redacted error, never the key the provider echoed.
+    let summary = monitor.summary(&t).await.unwrap();
+    let shown = format!(
+        "{:?} {:?} {summary:?} {monitor:?}",
+        first[0], first[0].last_error
+    );
+    assert!(!shown.contains(&key), "{shown}");
 
     // The plain one alerts once it has been in error for 90 s, not before.
     tokio::time::sleep(Duration::from_secs(80)).await;
