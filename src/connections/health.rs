@@ -379,8 +379,8 @@ struct Entry {
     seen_last_check: Option<SystemTime>,
     next_check: Instant,
     in_flight: bool,
-    /// Checks that timed out since the last completed one (a timed-out check writes no
-    /// failure count, so the backoff counts them here).
+    /// Checks that timed out or failed without recording an outcome since the last recorded
+    /// one (they write no failure count, so the backoff counts them here).
     timeouts: u32,
     error_since: Option<Instant>,
     alerted: bool,
@@ -492,7 +492,13 @@ impl Inner {
         if r.status != ConnectionStatus::Error {
             return policy.interval;
         }
-        let failures = r.consecutive_failures.saturating_add(timeouts).max(1);
+        self.backoff(r.consecutive_failures.saturating_add(timeouts))
+    }
+
+    /// The backoff after `failures` failures: `initial * 2^(failures - 1)`, capped, shortened by
+    /// up to the jitter share.
+    fn backoff(&self, failures: u32) -> Duration {
+        let failures = failures.max(1);
         let factor = 2u32.saturating_pow((failures - 1).min(31));
         let full = self
             .backoff_initial
@@ -631,8 +637,13 @@ impl Inner {
             Outcome::Gone => {
                 state.remove(&(tenant, id));
             }
-            // Try again next tick rather than wait a whole interval: nothing was learned.
-            Outcome::Failed => {}
+            // Nothing was recorded (lease, store, or a failure `test_connection` returned, such
+            // as a key ring that cannot open the config): back off on this monitor's own count,
+            // so a broken replica does not retry every tick.
+            Outcome::Failed => {
+                e.timeouts = e.timeouts.saturating_add(1);
+                e.next_check = now + self.backoff(e.timeouts);
+            }
         }
     }
 
@@ -729,7 +740,7 @@ enum Outcome {
     Record(Box<ConnectionRecord>, bool),
     /// The connection was deleted.
     Gone,
-    /// Nothing learned (lease, store or write failure): retry next tick.
+    /// Nothing recorded (lease, store or `test_connection` failure): back off and retry.
     Failed,
 }
 
