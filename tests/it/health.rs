@@ -486,3 +486,93 @@ async fn two_monitors_over_one_store_with_one_redis_lease_check_each_connection_
         }
     }
 }
+
+/// A store whose writes fail while `fail_saves` is set (a database that went read-only).
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: switchboard::connections::InMemoryConnectionStore,
+    fail_saves: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl switchboard::connections::ConnectionStore for FlakyStore {
+    async fn load(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<switchboard::connections::ConnectionRecord>, Error> {
+        self.inner.load(tenant, id).await
+    }
+    async fn save(
+        &self,
+        record: &switchboard::connections::ConnectionRecord,
+    ) -> Result<u64, Error> {
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                switchboard::ErrorKind::Store,
+                "test store is read-only",
+            ));
+        }
+        self.inner.save(record).await
+    }
+    async fn list(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<switchboard::connections::ConnectionRecord>, Error> {
+        self.inner.list(tenant).await
+    }
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        version: u64,
+    ) -> Result<(), Error> {
+        self.inner.delete(tenant, id, version).await
+    }
+    async fn find_by_webhook_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<switchboard::connections::ConnectionRecord>, Error> {
+        self.inner.find_by_webhook_token(token).await
+    }
+    async fn find_by_routing_key(
+        &self,
+        template: &str,
+        key: &str,
+    ) -> Result<Option<switchboard::connections::ConnectionRecord>, Error> {
+        self.inner.find_by_routing_key(template, key).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_whose_outcome_cannot_be_recorded_backs_off_instead_of_retrying_every_tick() {
+    let store = Arc::new(FlakyStore::default());
+    let s = service().with_connection_store(store.clone());
+    let provider = Provider::start(200).await;
+    let (t, c): (TenantId, ConnectionId) = ("tenant-1".into(), "crm-1".into());
+    create(&s, &t, &c, &provider).await;
+    store.fail_saves.store(true, Ordering::SeqCst);
+    let monitor = HealthMonitor::builder(s.clone())
+        .backoff(Duration::from_secs(10), Duration::from_secs(40))
+        .jitter(0.0)
+        .tenant(t.clone())
+        .build();
+    let t0 = Instant::now();
+    let task = monitor.start();
+    tokio::time::sleep(Duration::from_secs(36)).await;
+    let checks = provider.checks_since(t0);
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    let g = gaps(&checks);
+    assert!(
+        (10..=12).contains(&g[0]) && (20..=22).contains(&g[1]),
+        "{checks:?}"
+    );
+    // The store recovers: the next check is recorded and the connection is active.
+    store.fail_saves.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    assert_eq!(
+        s.get(&t, &c).await.unwrap().status,
+        ConnectionStatus::Active
+    );
+    task.abort();
+}
