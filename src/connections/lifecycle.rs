@@ -138,6 +138,11 @@ impl Connections {
         &self.inner.registry
     }
 
+    /// The record store, for the health monitor's listing and re-reads under its lease.
+    pub(crate) fn record_store(&self) -> &Arc<dyn ConnectionStore> {
+        &self.inner.store
+    }
+
     fn credentials(&self) -> &Arc<dyn CredentialStore> {
         self.inner.switchboard.credential_store()
     }

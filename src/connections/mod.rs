@@ -9,6 +9,7 @@
 //! compare-and-swap on `version`, so two replicas moving the same connection cannot lose an
 //! update.
 
+pub mod health;
 mod lifecycle;
 mod memory;
 

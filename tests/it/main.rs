@@ -7,6 +7,7 @@ mod cache;
 mod cache_keys;
 mod deadline;
 mod default_headers;
+mod health;
 mod idempotency;
 mod lifecycle;
 #[cfg(feature = "stripe")]
