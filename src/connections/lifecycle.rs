@@ -491,7 +491,7 @@ impl Connections {
         };
         let message = match &outcome {
             Ok(()) => None,
-            Err(e) => Some(self.scrub(tenant, id, &e.to_string()).await),
+            Err(e) => Some(self.scrub(tenant, id, &e.describe()).await),
         };
         let now = SystemTime::now();
         self.update(tenant, id, |r| {
@@ -719,7 +719,7 @@ impl CallObserver for LifecycleObserver {
         let (target, message) = match outcome {
             Ok(()) if current == ConnectionStatus::Error => (ConnectionStatus::Active, None),
             Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => {
-                (ConnectionStatus::Error, Some(e.to_string()))
+                (ConnectionStatus::Error, Some(e.describe()))
             }
             _ => return,
         };

@@ -597,7 +597,10 @@ async fn duplicates_and_failed_handlers_leave_last_event_unchanged() {
     };
     let ts = now_secs();
     assert_eq!(
-        router.handle(event(&path_a, "evt_1", ts, b"{}")).await.unwrap(),
+        router
+            .handle(event(&path_a, "evt_1", ts, b"{}"))
+            .await
+            .unwrap(),
         WebhookOutcome::Processed
     );
     let first = last(&ta).await.expect("a processed event is recorded");
@@ -606,7 +609,10 @@ async fn duplicates_and_failed_handlers_leave_last_event_unchanged() {
     // Far enough apart that a second write would show (stores keep milliseconds).
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
-        router.handle(event(&path_a, "evt_1", ts + 5, b"{}")).await.unwrap(),
+        router
+            .handle(event(&path_a, "evt_1", ts + 5, b"{}"))
+            .await
+            .unwrap(),
         WebhookOutcome::Duplicate
     );
     assert_eq!(last(&ta).await, Some(first), "a duplicate moved last_event");
@@ -617,11 +623,18 @@ async fn duplicates_and_failed_handlers_leave_last_event_unchanged() {
         .handle(event(&path_a, "evt_2", ts + 6, b"{}"))
         .await
         .unwrap_err();
-    assert_eq!(last(&ta).await, Some(first), "a failed handler moved last_event");
+    assert_eq!(
+        last(&ta).await,
+        Some(first),
+        "a failed handler moved last_event"
+    );
     // Tenant b's own event id equal to tenant a's is first-time for b.
     fail.store(false, Ordering::SeqCst);
     assert_eq!(
-        router.handle(event(&path_b, "evt_1", ts + 7, b"{}")).await.unwrap(),
+        router
+            .handle(event(&path_b, "evt_1", ts + 7, b"{}"))
+            .await
+            .unwrap(),
         WebhookOutcome::Processed
     );
     assert!(last(&tb).await.is_some());
