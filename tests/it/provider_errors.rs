@@ -256,3 +256,29 @@ async fn a_401_on_twilio_lookups_moves_the_connection_to_error() {
     assert_eq!(b.status, ConnectionStatus::Active);
     assert!(b.last_error.is_none());
 }
+
+/// A connection derived from one made from tenant config is held to the same endpoint policy:
+/// a tenant cannot reach a host the switchboard does not allow through a derived connection.
+#[tokio::test]
+async fn a_derived_connection_keeps_the_endpoint_policy() {
+    let s = service();
+    let valid = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (api, lookups) = twilio(valid).await;
+    let (t, id) = (TenantId::new("ta"), ConnectionId::new("sms"));
+    let config = json!({
+        "account_sid": "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "auth_token": "tok",
+        "base_url": api.base_url(),
+        "lookups_base_url": lookups.base_url(),
+    });
+    s.create(&t, &id, "twilio", "Twilio", &config)
+        .await
+        .unwrap();
+    let conn = s.connection(&t, &id).await.unwrap();
+    let err = conn
+        .derive_with_base_url("http://169.254.169.254/latest")
+        .unwrap_err();
+    assert_eq!(err.kind(), switchboard::ErrorKind::Config, "{err}");
+    let derived = conn.derive_with_base_url(lookups.base_url()).unwrap();
+    assert_eq!((derived.tenant(), derived.id()), (&t, &id));
+}
