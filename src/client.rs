@@ -645,6 +645,33 @@ impl Connection {
         &self.inner.switchboard
     }
 
+    /// A sibling connection to another base URL of the same provider (Twilio's Lookups host
+    /// next to its REST API host): the same switchboard, connector, tenant, id, credentials,
+    /// call observer (so the connection lifecycle sees its outcomes too) and endpoint policy
+    /// (a connection made from tenant config derives one that is checked and resolved through
+    /// the SSRF guard the same way). Breaker and retry budget are its own: they are per host.
+    ///
+    /// Typed clients derive every extra connection this way rather than through
+    /// [`Switchboard::connection`], which would drop the observer.
+    ///
+    /// # Errors
+    /// As for [`ConnectionBuilder::build`]: an [`ErrorKind::Config`] error when `base_url` is
+    /// unusable or refused by the endpoint policy.
+    pub fn derive_with_base_url(&self, base_url: impl Into<String>) -> Result<Connection, Error> {
+        let i = &self.inner;
+        ConnectionBuilder {
+            switchboard: i.switchboard.clone(),
+            connector: i.connector.clone(),
+            tenant: Some(i.tenant.clone()),
+            connection: Some(i.id.clone()),
+            base_url: Some(base_url.into()),
+            auth: i.auth.clone(),
+            observer: i.observer.clone(),
+            tenant_endpoint: i.guarded,
+        }
+        .build()
+    }
+
     /// Runs the connector's `check()` against this connection.
     ///
     /// # Errors

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+/// The longest provider explanation [`Error::provider_message`] returns, in characters.
+pub const PROVIDER_MESSAGE_MAX_CHARS: usize = 300;
+
 /// A boxed error source, as kept inside [`Error`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -215,6 +218,60 @@ impl Error {
     /// provider's error format. It may hold personal data, so it is never printed.
     pub fn body(&self) -> Option<&bytes::Bytes> {
         self.inner.body.as_ref()
+    }
+
+    /// The provider's own explanation of this error, read from its JSON error body: Stripe's
+    /// `error.message`, else a top-level `message` (Twilio and many others), else
+    /// `error_description` (OAuth), `detail` (RFC 9457 problem details), `errors[0].message`,
+    /// or a string `error`. Control characters become spaces and the text is cut to
+    /// [`PROVIDER_MESSAGE_MAX_CHARS`] characters.
+    ///
+    /// `None` when the error has no body, the body is not JSON, or none of those fields is a
+    /// non-empty string. A provider may echo request data, even a credential, in its message:
+    /// remove the connection's secrets before storing or showing it (the connection lifecycle
+    /// does, for `last_error`).
+    pub fn provider_message(&self) -> Option<String> {
+        let body = self.inner.body.as_ref()?;
+        // Bodies are capped by the pipeline; this bound keeps a huge one from being parsed here.
+        if body.len() > 64 * 1024 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let text = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
+        let raw = [
+            "/error/message",
+            "/message",
+            "/error_description",
+            "/detail",
+            "/errors/0/message",
+            "/error",
+        ]
+        .iter()
+        .filter_map(|p| text(p))
+        .find(|m| !m.trim().is_empty())?;
+        // Single spaces between words (control characters count as spaces), then bounded.
+        let joined = raw
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut bounded: String = joined.chars().take(PROVIDER_MESSAGE_MAX_CHARS).collect();
+        if joined.chars().count() > PROVIDER_MESSAGE_MAX_CHARS {
+            bounded.push('…');
+        }
+        Some(bounded)
+    }
+
+    /// This error's `Display` text followed by the provider's explanation
+    /// ([`Error::provider_message`]) when there is one, e.g.
+    /// `stripe: provider answered 401 (HTTP 401) [https://api.stripe.com/v1/balance]: Invalid
+    /// API Key provided`. Unlike `Display` it may hold what the provider echoed: scrub secrets
+    /// before storing it (the connection lifecycle records it, scrubbed, as `last_error`).
+    pub fn describe(&self) -> String {
+        match self.provider_message() {
+            Some(m) => format!("{self}: {m}"),
+            None => self.to_string(),
+        }
     }
 
     /// The headers of the provider's error response, for connectors that read their provider's
@@ -475,6 +532,52 @@ mod tests {
         assert!(mk(429).is_retryable());
         assert!(!mk(400).is_retryable());
         assert!(!mk(404).is_retryable());
+    }
+
+    #[test]
+    fn provider_message_reads_the_common_shapes_and_is_bounded() {
+        let with = |body: &str| {
+            let mut p = ErrorParts::new(ErrorKind::Status, "provider answered 401");
+            p.status = Some(StatusCode::UNAUTHORIZED);
+            p.body = Some(bytes::Bytes::from(body.to_string()));
+            p.build()
+        };
+        let stripe = with(
+            r#"{"error":{"message":"Invalid API Key provided: sk_test_****1234","type":"invalid_request_error"}}"#,
+        );
+        assert_eq!(
+            stripe.provider_message().as_deref(),
+            Some("Invalid API Key provided: sk_test_****1234")
+        );
+        assert!(stripe
+            .describe()
+            .ends_with(": Invalid API Key provided: sk_test_****1234"));
+        assert!(
+            !stripe.to_string().contains("Invalid API Key"),
+            "Display is unchanged"
+        );
+        let twilio = with(
+            r#"{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}"#,
+        );
+        assert_eq!(twilio.provider_message().as_deref(), Some("Authenticate"));
+        let oauth =
+            with(r#"{"error":"invalid_grant","error_description":"Token has been\nrevoked."}"#);
+        assert_eq!(
+            oauth.provider_message().as_deref(),
+            Some("Token has been revoked.")
+        );
+        assert_eq!(
+            with(r#"{"error":"unauthorized"}"#)
+                .provider_message()
+                .as_deref(),
+            Some("unauthorized")
+        );
+        assert_eq!(with("<html>nope</html>").provider_message(), None);
+        assert_eq!(with(r#"{"message":"  "}"#).provider_message(), None);
+        let long = with(&format!(r#"{{"message":"{}"}}"#, "x".repeat(1000)));
+        let m = long.provider_message().unwrap();
+        assert_eq!(m.chars().count(), PROVIDER_MESSAGE_MAX_CHARS + 1);
+        assert_eq!(Error::new(ErrorKind::Timeout, "slow").describe(), "slow");
     }
 
     #[test]

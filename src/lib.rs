@@ -53,7 +53,7 @@ pub use client::{
 };
 pub use connector::{AttemptOutcome, Connector, RetryDecision};
 pub use credentials::CredentialStore;
-pub use error::{BoxError, ConfigError, DecodeError, Error, ErrorKind};
+pub use error::{BoxError, ConfigError, DecodeError, Error, ErrorKind, PROVIDER_MESSAGE_MAX_CHARS};
 pub use ids::{ConnectionId, TenantId};
 pub use pipeline::breaker::{BreakerConfig, BreakerReport, BreakerState};
 pub use pipeline::cache::CacheConfig;
@@ -61,6 +61,26 @@ pub use pipeline::retry::RetryConfig;
 pub use rate_limit::{Quota, RateLimiter};
 pub use response::{decode_json, Response};
 pub use webhook::WebhookVerifier;
+
+/// The `secrecy` crate this library's secret fields are typed with, re-exported so a host
+/// reads a secret ([`ConnectionConfig::secret`](templates::ConnectionConfig::secret)) without
+/// depending on `secrecy` itself (and on the same version).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use switchboard::templates::ConnectionConfig;
+/// use switchboard::{ExposeSecret, SecretString};
+///
+/// let mut secrets = BTreeMap::new();
+/// secrets.insert("apiKey".to_string(), SecretString::from("sk_test_123"));
+/// let config = ConnectionConfig::new(serde_json::json!({}), secrets);
+/// let key: &SecretString = config.secret("apiKey").unwrap();
+/// assert_eq!(key.expose_secret(), "sk_test_123");
+/// // Debug output never holds the value.
+/// assert!(!format!("{key:?}").contains("sk_test_123"));
+/// ```
+pub use secrecy;
+pub use secrecy::{ExposeSecret, SecretString};
 
 #[cfg(feature = "twilio")]
 #[path = "../connectors/twilio/mod.rs"]

@@ -62,36 +62,42 @@ impl StripeIntegration {
                         "type": "string",
                         "title": "Secret key",
                         "format": "password",
-                        "pattern": "^(sk|rk)_[A-Za-z0-9_]+$"
+                        "pattern": "^(sk|rk)_[A-Za-z0-9_]+$",
+                        "x-error-message": {"pattern": "must start with sk_ (a secret key) or rk_ (a restricted key), followed by letters, digits and underscores"}
                     },
                     "webhook_secret": {
                         "type": "string",
                         "title": "Webhook signing secret",
                         "format": "password",
-                        "pattern": "^whsec_"
+                        "pattern": "^whsec_",
+                        "x-error-message": {"pattern": "must start with whsec_"}
                     },
                     "webhook_secret_previous": {
                         "type": "string",
                         "title": "Previous webhook signing secret (while rolling it)",
                         "format": "password",
-                        "pattern": "^whsec_"
+                        "pattern": "^whsec_",
+                        "x-error-message": {"pattern": "must start with whsec_"}
                     },
                     "api_version": {
                         "type": "string",
                         "title": "API version",
                         "default": DEFAULT_API_VERSION,
-                        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                        "x-error-message": {"pattern": "must start with a date such as 2024-06-20"}
                     },
                     "account_id": {
                         "type": "string",
                         "title": "Connected account (Connect)",
-                        "pattern": "^acct_[A-Za-z0-9]+$"
+                        "pattern": "^acct_[A-Za-z0-9]+$",
+                        "x-error-message": {"pattern": "must start with acct_ followed by letters and digits"}
                     },
                     "base_url": {
                         "type": "string",
                         "title": "API base URL",
                         "default": DEFAULT_BASE_URL,
-                        "pattern": "^https?://"
+                        "pattern": "^https?://",
+                        "x-error-message": {"pattern": "must be an http or https URL"}
                     }
                 }
             }))

@@ -51,15 +51,15 @@ impl TwilioClient {
         tenant: impl Into<TenantId>,
         id: impl Into<ConnectionId>,
     ) -> Result<TwilioClient, Error> {
-        let (tenant, id) = (tenant.into(), id.into());
         let api = switchboard
             .connection(Arc::new(connector.clone()))
-            .tenant(tenant.clone())
-            .id(id.clone())
+            .tenant(tenant)
+            .id(id)
             .base_url(connector.base_url())
             .auth(connector.authenticator())
             .build()?;
-        let lookups = lookups_connection(switchboard, &connector, tenant, id)?;
+        // Derived, so it shares everything but the host (and its per-host breaker).
+        let lookups = api.derive_with_base_url(connector.lookups_base_url())?;
         Ok(TwilioClient {
             inner: Arc::new(Inner {
                 connector,
@@ -71,7 +71,8 @@ impl TwilioClient {
 
     /// A client over a connection made from a [`TwilioConnector`] (for example by the
     /// connection service from [`crate::twilio::TwilioIntegration`]'s binding). The Lookups
-    /// connection is derived from it: same switchboard, tenant, id and credentials.
+    /// connection is derived from it ([`Connection::derive_with_base_url`]): same switchboard,
+    /// tenant, id, credentials, lifecycle observer and endpoint policy.
     ///
     /// # Errors
     /// An [`crate::ErrorKind::Config`] error when the connection's connector is not Twilio's.
@@ -87,12 +88,11 @@ impl TwilioClient {
                     "is not a connection of TwilioConnector",
                 )
             })?;
-        let lookups = lookups_connection(
-            connection.switchboard(),
-            &connector,
-            connection.tenant().clone(),
-            connection.id().clone(),
-        )?;
+        // Derived from the given connection, so it keeps its lifecycle observer and endpoint
+        // policy: a token revoked mid-life is noticed on Lookups calls too. Same connection id
+        // on another host: the breaker and retry budget are per (tenant, id, host), so Lookups
+        // trouble never opens the breaker of message sends.
+        let lookups = connection.derive_with_base_url(connector.lookups_base_url())?;
         Ok(TwilioClient {
             inner: Arc::new(Inner {
                 connector,
@@ -136,21 +136,4 @@ impl TwilioClient {
     pub fn lookups_connection(&self) -> &Connection {
         &self.inner.lookups
     }
-}
-
-fn lookups_connection(
-    switchboard: &Switchboard,
-    connector: &TwilioConnector,
-    tenant: TenantId,
-    id: ConnectionId,
-) -> Result<Connection, Error> {
-    // Same connection id on another host: the breaker and retry budget are per (id, host),
-    // so Lookups trouble never opens the breaker of message sends.
-    switchboard
-        .connection(Arc::new(connector.clone()))
-        .tenant(tenant)
-        .id(id)
-        .base_url(connector.lookups_base_url())
-        .auth(connector.authenticator())
-        .build()
 }

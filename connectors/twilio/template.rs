@@ -42,7 +42,17 @@ impl TwilioIntegration {
     /// # Panics
     /// Never: the schema is a constant that compiles (a unit test proves it).
     pub fn new() -> Self {
-        let sid = |prefix: &str, title: &str| json!({"type": "string", "title": title, "pattern": format!("^{prefix}[0-9a-fA-F]{{32}}$")});
+        // Every SID field says in words what its pattern asks, for the form's error message.
+        let sid = |prefix: &str, title: &str| {
+            json!({
+                "type": "string",
+                "title": title,
+                "pattern": format!("^{prefix}[0-9a-fA-F]{{32}}$"),
+                "x-error-message": {
+                    "pattern": format!("must start with {prefix} followed by 32 hexadecimal characters")
+                }
+            })
+        };
         let schema = json!({
             "type": "object",
             "required": ["account_sid"],
@@ -62,7 +72,10 @@ impl TwilioIntegration {
                 {"required": ["auth_token"], "not": {"anyOf": [{"required": ["api_key_sid"]}, {"required": ["api_key_secret"]}]}},
                 {"required": ["api_key_sid", "api_key_secret"], "not": {"required": ["auth_token"]}}
             ],
-            "additionalProperties": false
+            "additionalProperties": false,
+            "x-error-message": {
+                "oneOf": "give either an auth token or an API key and secret (not both)"
+            }
         });
         let template = IntegrationTemplate::builder("twilio")
             .display_name("Twilio")
@@ -196,6 +209,62 @@ mod tests {
                 .is_err(),
             "a key without its secret"
         );
+    }
+
+    #[test]
+    fn validation_messages_read_as_words_a_form_can_show() {
+        let t = TwilioIntegration::new();
+        let t = t.template();
+        let messages = |config: serde_json::Value| {
+            let err = t.validate(&config).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("CANARY"), "a value was echoed: {text}");
+            assert!(
+                !text.contains("Single") && !text.contains("kind:"),
+                "{text}"
+            );
+            err.issues
+                .into_iter()
+                .map(|i| (i.pointer, i.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            messages(json!({"account_sid": "AC-CANARY", "auth_token": "x"})),
+            [(
+                "/account_sid".to_string(),
+                "Account SID must start with AC followed by 32 hexadecimal characters".to_string()
+            )]
+        );
+        let both = messages(json!({"account_sid": AC, "auth_token": "CANARY-t",
+            "api_key_sid": format!("SK{}", "b".repeat(32)), "api_key_secret": "CANARY-s"}));
+        assert_eq!(
+            both,
+            [(
+                String::new(),
+                "give either an auth token or an API key and secret (not both)".to_string()
+            )]
+        );
+        let none = messages(json!({"account_sid": AC}));
+        assert_eq!(
+            none[0].1,
+            "give either an auth token or an API key and secret (not both)"
+        );
+        let missing = messages(json!({"auth_token": "CANARY-t", "from_number": ""}));
+        assert!(
+            missing.contains(&(
+                "/account_sid".to_string(),
+                "Account SID is required".to_string()
+            )),
+            "{missing:?}"
+        );
+        assert!(
+            missing
+                .iter()
+                .any(|(p, m)| p == "/from_number" && m.ends_with("must not be empty")),
+            "{missing:?}"
+        );
+        let typed = messages(json!({"account_sid": 42, "auth_token": "x"}));
+        assert_eq!(typed[0].1, "Account SID must be a string", "{typed:?}");
     }
 
     #[test]

@@ -578,7 +578,7 @@ impl Connections {
     ) -> Result<ConnectionRecord, Error> {
         let message = match &outcome {
             Ok(()) => None,
-            Err(e) => Some(self.scrub(tenant, id, &e.to_string()).await),
+            Err(e) => Some(self.scrub(tenant, id, &e.describe()).await),
         };
         let now = SystemTime::now();
         self.update(tenant, id, |r| {
@@ -1046,7 +1046,7 @@ impl CallObserver for LifecycleObserver {
         let (target, message) = match outcome {
             Ok(()) if current == ConnectionStatus::Error => (ConnectionStatus::Active, None),
             Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => {
-                (ConnectionStatus::Error, Some(e.to_string()))
+                (ConnectionStatus::Error, Some(e.describe()))
             }
             _ => return,
         };

@@ -37,9 +37,13 @@ use crate::webhook::WebhookVerifier;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ValidationIssue {
-    /// A JSON pointer into the config (`""` for the whole object).
+    /// A JSON pointer to the field at fault (a missing required field's own pointer; `""`
+    /// for the whole config, e.g. a failed `oneOf` choice or unknown fields).
     pub pointer: String,
-    /// What is wrong, naming the schema rule.
+    /// What is wrong, in words a form can show next to the field: the field's schema `title`
+    /// and the rule, from the template's `x-error-message` (or `errorMessage`) for that rule,
+    /// else built from the rule itself ("Account SID must start with AC followed by 32
+    /// hexadecimal characters", "Secret key is required"). Never the value.
     pub message: String,
 }
 
@@ -221,10 +225,7 @@ impl IntegrationTemplate {
         let issues: Vec<ValidationIssue> = self
             .validator
             .iter_errors(config)
-            .map(|e| ValidationIssue {
-                pointer: e.instance_path().to_string(),
-                message: describe(e.kind()),
-            })
+            .map(|e| describe(&self.config_schema, &e))
             .collect();
         self.no_issues(issues)
     }
@@ -596,20 +597,145 @@ fn escape_pointer(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-/// A message for a failed rule that names the rule and what the schema asked for, never the
-/// value that failed it.
-fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
-    use jsonschema::error::ValidationErrorKind as K;
-    match kind {
-        K::Required { property } => format!("missing required property {property}"),
-        K::Type { kind } => format!("has the wrong type (expected {kind:?})"),
-        K::AdditionalProperties { unexpected } => {
-            format!(
-                "has properties the schema does not allow: {}",
-                unexpected.join(", ")
-            )
-        }
-        other => format!("does not satisfy `{}`", other.keyword()),
+/// The schema keywords that hold a template's own message for a failed rule: a string (for
+/// any rule of that subschema) or an object keyed by rule (`{"pattern": "must start with AC"}`).
+/// `x-error-message` is this library's; `errorMessage` is the ajv-errors spelling.
+const MESSAGE_KEYWORDS: [&str; 2] = ["x-error-message", "errorMessage"];
+
+/// The template's own message for `keyword` in `subschema`, if it gives one. With `keyed_only`
+/// a plain-string message does not count (it describes the value, not its presence).
+fn custom_message<'s>(subschema: &'s Value, keyword: &str, keyed_only: bool) -> Option<&'s str> {
+    MESSAGE_KEYWORDS
+        .iter()
+        .find_map(|k| match subschema.get(*k)? {
+            Value::String(m) if !keyed_only => Some(m.as_str()),
+            Value::Object(by_rule) => by_rule.get(keyword).and_then(Value::as_str),
+            _ => None,
+        })
+}
+
+/// A schema value as a form shows it: strings bare, anything else as JSON.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One issue a form can show next to its field: the pointer of the field at fault (a missing
+/// required field's own pointer, not its parent's) and a sentence built from the schema: the
+/// field's `title`, then the template's own message for the rule (`x-error-message` or
+/// `errorMessage`) or one in words from the rule (its pattern, limits, options, format), with
+/// the field's `description` as a hint for patterns. Never the value that failed, and never a
+/// Rust `Debug` rendering.
+fn describe(schema: &Value, e: &jsonschema::ValidationError<'_>) -> ValidationIssue {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    let keyword_path = e.schema_path().to_string();
+    let (parent_path, keyword) = keyword_path
+        .rsplit_once('/')
+        .unwrap_or(("", keyword_path.as_str()));
+    let null = Value::Null;
+    let parent = schema.pointer(parent_path).unwrap_or(&null);
+    let instance = e.instance_path().to_string();
+    let title = |sub: &Value| sub.get("title").and_then(Value::as_str).map(str::to_string);
+    let name_of = |pointer: &str| {
+        pointer
+            .rsplit('/')
+            .next()
+            .map(|n| format!("`{}`", n.replace("~1", "/").replace("~0", "~")))
+    };
+    let sentence = |subject: Option<String>, rule: String| match subject {
+        Some(s) => format!("{s} {rule}"),
+        None => rule,
+    };
+    if let K::Required { property } = e.kind() {
+        let name = property.as_str().unwrap_or_default();
+        let pointer = format!("{instance}/{}", escape_pointer(name));
+        let field = parent.get("properties").and_then(|p| p.get(name));
+        let subject = field.and_then(title).or_else(|| name_of(&pointer));
+        let rule = field
+            .and_then(|f| custom_message(f, "required", true))
+            .or_else(|| custom_message(parent, "required", true))
+            .map_or_else(|| "is required".to_string(), str::to_string);
+        return ValidationIssue {
+            pointer,
+            message: sentence(subject, rule),
+        };
+    }
+    let rule = match custom_message(parent, keyword, false) {
+        Some(m) => m.to_string(),
+        None => match e.kind() {
+            K::Type { kind } => match kind {
+                TypeKind::Single(t) => format!("must be a {t}"),
+                TypeKind::Multiple(set) => format!(
+                    "must be one of: {}",
+                    set.iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            K::Pattern { pattern } => match parent.get("description").and_then(Value::as_str) {
+                Some(d) => format!("must match the pattern `{pattern}` ({d})"),
+                None => format!("must match the pattern `{pattern}`"),
+            },
+            K::MinLength { limit: 1 } => "must not be empty".to_string(),
+            K::MinLength { limit } => format!("must be at least {limit} characters long"),
+            K::MaxLength { limit } => format!("must be at most {limit} characters long"),
+            K::Minimum { limit } => format!("must be at least {limit}"),
+            K::Maximum { limit } => format!("must be at most {limit}"),
+            K::ExclusiveMinimum { limit } => format!("must be greater than {limit}"),
+            K::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+            K::MultipleOf { .. } => "must be a multiple of the allowed step".to_string(),
+            K::Enum { options } => match options.as_array() {
+                Some(o) => format!(
+                    "must be one of: {}",
+                    o.iter().map(shown).collect::<Vec<_>>().join(", ")
+                ),
+                None => "must be one of the allowed values".to_string(),
+            },
+            K::Constant { expected_value } => format!("must be {}", shown(expected_value)),
+            K::Format { format } => match format.as_str() {
+                "uri" | "url" => "must be a valid URL".to_string(),
+                "email" => "must be a valid email address".to_string(),
+                "date-time" => "must be a valid date and time".to_string(),
+                other => format!("must be a valid {other}"),
+            },
+            K::AdditionalProperties { unexpected } | K::UnevaluatedProperties { unexpected } => {
+                format!(
+                    "has fields this form does not know: {}",
+                    unexpected.join(", ")
+                )
+            }
+            K::MinItems { limit } => format!("must have at least {limit} items"),
+            K::MaxItems { limit } => format!("must have at most {limit} items"),
+            K::MinProperties { limit } => format!("must have at least {limit} fields"),
+            K::MaxProperties { limit } => format!("must have at most {limit} fields"),
+            K::UniqueItems => "must not repeat an item".to_string(),
+            K::OneOfNotValid { .. } => {
+                "must match exactly one of the allowed combinations of fields".to_string()
+            }
+            K::OneOfMultipleValid { .. } => {
+                "matches more than one of the allowed combinations of fields; give only one"
+                    .to_string()
+            }
+            K::AnyOf { .. } => {
+                "must match at least one of the allowed combinations of fields".to_string()
+            }
+            K::Not { .. } => "holds a combination of fields that is not allowed".to_string(),
+            K::FalseSchema => "is not allowed".to_string(),
+            other => format!("does not satisfy the `{}` rule", other.keyword()),
+        },
+    };
+    // A field's issue names the field; an issue of the whole config stands alone.
+    let subject = if instance.is_empty() {
+        None
+    } else {
+        title(parent).or_else(|| name_of(&instance))
+    };
+    ValidationIssue {
+        pointer: instance,
+        message: sentence(subject, rule),
     }
 }
 

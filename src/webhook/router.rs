@@ -21,13 +21,15 @@
 //! 3. **Verify** the raw bytes with that connection's verifier, built by its integration from
 //!    its own sealed config ([`Connections::webhook_verifier`], cached with the config). A
 //!    failure is counted on that (tenant, connection) ([`WebhookRouter::verification_failures`]).
-//! 4. **Record** the event on the connection ([`Connections::record_event`]).
-//! 5. **Claim** the event id in the [`DedupStore`] (scope: connector, tenant and connection;
+//! 4. **Claim** the event id in the [`DedupStore`] (scope: connector, tenant and connection;
 //!    id: the verified event id, or `sha256:{hex}` of the body when the scheme carries none).
-//! 6. **Handle**: the route's [`WebhookHandler`] runs; while it runs its claim is extended
+//! 5. **Handle**: the route's [`WebhookHandler`] runs; while it runs its claim is extended
 //!    every third of the visibility timeout ([`DedupStore::extend`]), so a slow handler is not
 //!    run a second time by a redelivery. On success the claim is completed, on failure it is
 //!    released so the sender's retry is processed.
+//! 6. **Record** the event on the connection ([`Connections::record_event`]), only after its
+//!    handler succeeded: `last_event` moves once per verified, first-time, processed event,
+//!    never for a duplicate, an in-flight redelivery or a failed handler.
 //!
 //! Every answer is a [`WebhookOutcome`] or a [`WebhookRouteError`], each with the HTTP status to
 //! send back ([`WebhookOutcome::status`], [`WebhookRouteError::status`]).
@@ -849,17 +851,7 @@ impl WebhookRouter {
             }
         };
 
-        // 3. Record the event on the connection (best effort: the event is still processed).
-        if let Err(e) = self
-            .inner
-            .connections
-            .record_event(&target.tenant, &target.connection)
-            .await
-        {
-            tracing::warn!(connector = %route.connector, connection = %target.connection, error = %e, "could not record a webhook event on its connection");
-        }
-
-        // 4. Claim.
+        // 3. Claim.
         let visibility_timeout = route
             .visibility_timeout
             .unwrap_or(self.inner.visibility_timeout);
@@ -888,7 +880,8 @@ impl WebhookRouter {
             }
         };
 
-        // 5. Handle (extending the claim meanwhile), then complete or release.
+        // 4. Handle (extending the claim meanwhile), then complete or release.
+        let (tenant, connection) = (target.tenant.clone(), target.connection.clone());
         let event = WebhookEvent {
             connector: route.connector.clone(),
             target,
@@ -905,6 +898,18 @@ impl WebhookRouter {
                 if let Err(e) = self.inner.dedup.complete(token).await {
                     // Processed, but a redelivery after the visibility timeout would run again.
                     tracing::warn!(connector = %route.connector, error = %e, "webhook processed but not marked done");
+                }
+                // 5. Record the event on the connection only now: verified, first-time (a
+                // duplicate or an in-flight redelivery returned above) and handled, so
+                // `last_event` moves once per event. A failed handler's delivery does not move
+                // it; the sender's retry does. Best effort: the event was processed.
+                if let Err(e) = self
+                    .inner
+                    .connections
+                    .record_event(&tenant, &connection)
+                    .await
+                {
+                    tracing::warn!(connector = %route.connector, connection = %connection, error = %e, "could not record a webhook event on its connection");
                 }
                 Ok(WebhookOutcome::Processed)
             }

@@ -136,6 +136,47 @@ async fn invalid_config_reports_every_error_with_pointers_and_no_secret() {
     assert_eq!(err.kind(), ErrorKind::Config);
 }
 
+/// A host's template gives its own messages (`errorMessage` as a string for every rule of a
+/// field, `x-error-message` keyed by rule); `Connections::create` reports them per field.
+#[tokio::test]
+async fn host_templates_give_their_own_validation_messages() {
+    let template = IntegrationTemplate::builder("acme-msg")
+        .config_schema(json!({
+            "type": "object",
+            "required": ["region", "apiKey"],
+            "properties": {
+                "apiKey": {"type": "string", "title": "API key", "format": "password",
+                    "minLength": 8, "errorMessage": "must be the 8+ character key from Settings",
+                    "x-error-message": {"required": "is needed to call Acme"}},
+                "region": {"type": "string", "title": "Region", "enum": ["eu", "us"]},
+                "port": {"type": "integer", "minimum": 1}
+            }
+        }))
+        .build()
+        .unwrap();
+    let err = template
+        .validate(&json!({"apiKey": "CANARY", "region": "mars", "port": 0}))
+        .unwrap_err();
+    let msg = |p: &str| {
+        err.issues
+            .iter()
+            .find(|i| i.pointer == p)
+            .map(|i| i.message.clone())
+            .unwrap_or_else(|| panic!("no issue at {p}: {err}"))
+    };
+    assert_eq!(
+        msg("/apiKey"),
+        "API key must be the 8+ character key from Settings"
+    );
+    assert_eq!(msg("/region"), "Region must be one of: eu, us");
+    assert_eq!(msg("/port"), "`port` must be at least 1");
+    assert!(!format!("{err} {err:?}").contains("CANARY"));
+    let err = template.validate(&json!({"region": "eu"})).unwrap_err();
+    assert_eq!(err.issues.len(), 1, "{err}");
+    assert_eq!(err.issues[0].pointer, "/apiKey");
+    assert_eq!(err.issues[0].message, "API key is needed to call Acme");
+}
+
 #[tokio::test]
 async fn a_host_integration_is_created_sealed_checked_and_moved_like_ours() {
     let s = service();

@@ -25,6 +25,8 @@ mod outbound_retention;
 mod outbound_sealed;
 #[cfg(feature = "sqlite")]
 mod outbound_ssrf;
+#[cfg(all(feature = "stripe", feature = "twilio"))]
+mod provider_errors;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;

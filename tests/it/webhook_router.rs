@@ -571,6 +571,83 @@ async fn verified_event_is_recorded_on_its_connection() {
     assert!(last_event().await.is_some());
 }
 
+/// `last_event` moves once per verified, first-time, handled event: a duplicate delivery and
+/// a delivery whose handler failed leave it where it was. Two tenants share the connection id:
+/// one tenant's deliveries never move the other's `last_event`.
+#[tokio::test]
+async fn duplicates_and_failed_handlers_leave_last_event_unchanged() {
+    let connections = connections();
+    let path_a = connect(&connections, "ta", "shared", SECRET).await;
+    let path_b = connect(&connections, "tb", "shared", SECRET).await;
+    let id = ConnectionId::new("shared");
+    let (ta, tb) = (TenantId::new("ta"), TenantId::new("tb"));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = fail.clone();
+    let router = WebhookRouter::builder(connections.clone())
+        .route(WebhookRoute::new(
+            TEMPLATE,
+            Arc::new(handler_fn(move |_e: WebhookEvent| {
+                let f = f.clone();
+                async move {
+                    if f.load(Ordering::SeqCst) {
+                        return Err(Error::new(ErrorKind::Transport, "downstream is down"));
+                    }
+                    Ok(())
+                }
+            })),
+        ))
+        .build()
+        .unwrap();
+    let last = |t: &TenantId| {
+        let (connections, t, id) = (connections.clone(), t.clone(), id.clone());
+        async move { connections.get(&t, &id).await.unwrap().last_event }
+    };
+    let ts = now_secs();
+    assert_eq!(
+        router
+            .handle(event(&path_a, "evt_1", ts, b"{}"))
+            .await
+            .unwrap(),
+        WebhookOutcome::Processed
+    );
+    let first = last(&ta).await.expect("a processed event is recorded");
+    assert!(last(&tb).await.is_none(), "tenant b's record moved");
+
+    // Far enough apart that a second write would show (stores keep milliseconds).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        router
+            .handle(event(&path_a, "evt_1", ts + 5, b"{}"))
+            .await
+            .unwrap(),
+        WebhookOutcome::Duplicate
+    );
+    assert_eq!(last(&ta).await, Some(first), "a duplicate moved last_event");
+
+    fail.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = router
+        .handle(event(&path_a, "evt_2", ts + 6, b"{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        last(&ta).await,
+        Some(first),
+        "a failed handler moved last_event"
+    );
+    // Tenant b's own event id equal to tenant a's is first-time for b.
+    fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        router
+            .handle(event(&path_b, "evt_1", ts + 7, b"{}"))
+            .await
+            .unwrap(),
+        WebhookOutcome::Processed
+    );
+    assert!(last(&tb).await.is_some());
+    assert_eq!(last(&ta).await, Some(first));
+}
+
 #[tokio::test]
 async fn missing_connections_are_not_found() {
     let connections = connections();

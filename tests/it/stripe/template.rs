@@ -81,7 +81,44 @@ fn an_invalid_config_reports_pointers_without_values() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("CANARY"), "{text}");
     let err = t.validate(&json!({})).unwrap_err();
-    assert!(err.issues[0].message.contains("secret_key"), "{err}");
+    assert_eq!(err.issues[0].pointer, "/secret_key", "{err}");
+    assert_eq!(err.issues[0].message, "Secret key is required", "{err}");
+}
+
+/// Messages a form shows next to each field: the field's title and the rule in words, never
+/// the value and never Rust `Debug` text.
+#[test]
+fn validation_messages_are_words_a_form_can_show() {
+    let t = StripeIntegration::new().template().clone();
+    let err = t
+        .validate(&json!({"secret_key": "pk_test_CANARYVALUE", "account_id": "nope-CANARY2", "webhook_secret": 7, "colour": "CANARY3"}))
+        .unwrap_err();
+    let by_pointer = |p: &str| {
+        err.issues
+            .iter()
+            .find(|i| i.pointer == p)
+            .map(|i| i.message.clone())
+            .unwrap_or_else(|| panic!("no issue at {p}: {err}"))
+    };
+    assert_eq!(
+        by_pointer("/secret_key"),
+        "Secret key must start with sk_ (a secret key) or rk_ (a restricted key), followed by letters, digits and underscores"
+    );
+    assert_eq!(
+        by_pointer("/account_id"),
+        "Connected account (Connect) must start with acct_ followed by letters and digits"
+    );
+    assert_eq!(
+        by_pointer("/webhook_secret"),
+        "Webhook signing secret must be a string"
+    );
+    assert_eq!(by_pointer(""), "has fields this form does not know: colour");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("CANARY"), "{text}");
+    assert!(
+        !text.contains("kind:") && !text.contains("Single("),
+        "{text}"
+    );
 }
 
 #[test]
