@@ -889,7 +889,7 @@ fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
 }
 
 /// The credential key of a connection's sealed config generation ([`CONFIG_KIND`] for none).
-fn config_key(tenant: &TenantId, id: &ConnectionId, generation: Option<&str>) -> CredentialKey {
+pub(super) fn config_key(tenant: &TenantId, id: &ConnectionId, generation: Option<&str>) -> CredentialKey {
     let kind = match generation {
         Some(g) => format!("{CONFIG_KIND}.{g}"),
         None => CONFIG_KIND.to_string(),

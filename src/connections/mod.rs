@@ -183,6 +183,13 @@ impl ConnectionRecord {
             version: 0,
         }
     }
+
+    /// Where this record's secret config fields are sealed: the credential kind
+    /// [`CONFIG_KIND`], or `config.{generation}` when the record names a generation
+    /// ([`Self::config_generation`]).
+    pub fn config_key(&self) -> crate::credentials::CredentialKey {
+        lifecycle::config_key(&self.tenant, &self.id, self.config_generation.as_deref())
+    }
 }
 
 /// A new webhook token: 192 random bits from the operating system, base64url without padding
