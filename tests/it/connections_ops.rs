@@ -663,6 +663,27 @@ async fn config_changes_reach_another_replica_over_one_sqlite_file() {
     let _ = std::fs::remove_file(&path);
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn config_changes_reach_another_replica_over_one_postgres_schema() {
+    use switchboard::store::postgres::PostgresStore;
+    const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+    let schema = format!("sb_ops_{:016x}", fastrand::u64(..));
+    // Two pools on one schema, as two processes would have.
+    let one = Arc::new(PostgresStore::connect_with_schema(URL, &schema).await.unwrap());
+    let two = Arc::new(PostgresStore::connect_with_schema(URL, &schema).await.unwrap());
+    config_changes_reach_the_other_replica(
+        replica(one.clone(), one.clone()),
+        replica(two.clone(), two),
+    )
+    .await;
+    if let Ok(pool) = sqlx::PgPool::connect(URL).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await;
+    }
+}
+
 /// What a config update writes is not a value a patch could smuggle into another tenant: the
 /// patch is applied to this connection's own config only (checked above); here, that a
 /// merged secret value never shows in the record or an error.
