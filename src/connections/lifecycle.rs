@@ -490,8 +490,9 @@ impl Connections {
 
     /// The verifier for the connection's inbound webhooks, built by its integration
     /// ([`Integration::webhook_verifier`]) from this connection's own config and secrets, and
-    /// cached with that config: a config or secret written through this service drops it at
-    /// once (other replicas see the change within the config cache's five minutes).
+    /// cached with that config: the record is read on every call, and a verifier is reused
+    /// only while the record names the sealed config generation it was built from, so a
+    /// config written through any replica is used at once.
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Config`] when
@@ -595,7 +596,10 @@ impl Connections {
     /// Opens the config `record` names, uncached: `None` when the record names a sealed
     /// generation that is not (or no longer) stored. A record that names none (written before
     /// generations existed) uses [`CONFIG_KIND`], and no sealed record there means no secrets.
-    async fn open_exact(&self, record: &ConnectionRecord) -> Result<Option<ConnectionConfig>, Error> {
+    async fn open_exact(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<Option<ConnectionConfig>, Error> {
         let generation = record.config_generation.as_deref();
         let key = config_key(&record.tenant, &record.id, generation);
         let secrets = match self.credentials().load(&key).await? {
@@ -889,7 +893,11 @@ fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
 }
 
 /// The credential key of a connection's sealed config generation ([`CONFIG_KIND`] for none).
-pub(super) fn config_key(tenant: &TenantId, id: &ConnectionId, generation: Option<&str>) -> CredentialKey {
+pub(super) fn config_key(
+    tenant: &TenantId,
+    id: &ConnectionId,
+    generation: Option<&str>,
+) -> CredentialKey {
     let kind = match generation {
         Some(g) => format!("{CONFIG_KIND}.{g}"),
         None => CONFIG_KIND.to_string(),
@@ -936,7 +944,8 @@ fn put_at(target: &mut Value, pointer: &str, value: Value) {
             Value::Object(map) => map
                 .entry(token.clone())
                 .or_insert_with(|| Value::Object(Default::default())),
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
                 Some(item) => item,
                 None => return,
             },

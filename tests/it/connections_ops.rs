@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::json;
 use switchboard::auth::BearerToken;
 use switchboard::connections::{
     ConnectionRecord, ConnectionStatus, ConnectionStore, Connections, InMemoryConnectionStore,
@@ -409,7 +409,11 @@ async fn a_failed_update_leaves_the_old_config_whole_never_a_mix() {
         ),
         ("https://old.acme.example", key_a.as_str())
     );
-    assert_eq!(config_keys_of(creds.as_ref(), &ta, &c).await, 1, "no orphan");
+    assert_eq!(
+        config_keys_of(creds.as_ref(), &ta, &c).await,
+        1,
+        "no orphan"
+    );
 
     // Then it works, and only one sealed config is left.
     s.update_config(&ta, &c, &patch).await.unwrap();
@@ -440,9 +444,14 @@ async fn list_gives_one_tenants_connections_with_status_error_and_sync() {
         .await
         .unwrap();
     }
-    s.transition(&ta, &c, ConnectionStatus::Error, Some("provider answered 401"))
-        .await
-        .unwrap();
+    s.transition(
+        &ta,
+        &c,
+        ConnectionStatus::Error,
+        Some("provider answered 401"),
+    )
+    .await
+    .unwrap();
     s.record_sync(&ta, &other).await.unwrap();
 
     let listed = s.list(&ta).await.unwrap();
@@ -461,13 +470,7 @@ async fn list_gives_one_tenants_connections_with_status_error_and_sync() {
     assert_eq!(
         summary,
         vec![
-            (
-                "tenant-a",
-                "billing",
-                ConnectionStatus::Pending,
-                None,
-                true
-            ),
+            ("tenant-a", "billing", ConnectionStatus::Pending, None, true),
             (
                 "tenant-a",
                 "crm",
@@ -670,8 +673,16 @@ async fn config_changes_reach_another_replica_over_one_postgres_schema() {
     const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("sb_ops_{:016x}", fastrand::u64(..));
     // Two pools on one schema, as two processes would have.
-    let one = Arc::new(PostgresStore::connect_with_schema(URL, &schema).await.unwrap());
-    let two = Arc::new(PostgresStore::connect_with_schema(URL, &schema).await.unwrap());
+    let one = Arc::new(
+        PostgresStore::connect_with_schema(URL, &schema)
+            .await
+            .unwrap(),
+    );
+    let two = Arc::new(
+        PostgresStore::connect_with_schema(URL, &schema)
+            .await
+            .unwrap(),
+    );
     config_changes_reach_the_other_replica(
         replica(one.clone(), one.clone()),
         replica(two.clone(), two),
@@ -705,7 +716,7 @@ async fn patched_secrets_stay_out_of_records_and_errors() {
         .update_config(&ta, &c, &json!({"webhookSecret": secret}))
         .await
         .unwrap();
-    let shown = format!("{r:?} {}", Value::from(r.config.clone()));
+    let shown = format!("{r:?} {}", r.config);
     assert!(!shown.contains(&secret), "{shown}");
     let err = s
         .update_config(&ta, &c, &json!({"webhookSecret": 12345, "apiKey": secret}))
