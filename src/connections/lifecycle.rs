@@ -251,9 +251,18 @@ impl Connections {
         for _ in 0..MAX_CAS_RETRIES {
             let current = self.get(tenant, id).await?;
             let integration = self.integration(&current.template)?;
-            let Some(old) = self.open_exact(&current).await? else {
-                // The generation the record named was replaced and deleted while we read.
-                continue;
+            let old = match self.open_exact(&current).await? {
+                Some(old) => old,
+                None => {
+                    let now = self.get(tenant, id).await?;
+                    if now.version != current.version {
+                        // Its generation was replaced and deleted while we read: again.
+                        continue;
+                    }
+                    // Never sealed (a create that failed half-way): no secrets to keep, and
+                    // this update is how the host repairs it.
+                    ConnectionConfig::new(current.config.clone(), Default::default())
+                }
             };
             let mut merged = full_config(&old);
             merge_patch(&mut merged, patch);
