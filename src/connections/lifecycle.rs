@@ -20,7 +20,7 @@ use super::{
 };
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::templates::{ConnectionConfig, Integration, Registry};
 use crate::vault::Vault;
@@ -29,13 +29,40 @@ use crate::webhook::WebhookVerifier;
 /// The credential kind under which a connection's secret config fields are sealed.
 pub const CONFIG_KIND: &str = "config";
 const MAX_CAS_RETRIES: usize = 16;
-/// How long an opened config (and the webhook verifier built from it) is kept. A write through
-/// this service drops both at once; a write through another replica's service is seen here
-/// after at most this long.
+/// How long an opened config (and the webhook verifier built from it) is kept at most; it is
+/// revalidated against the record far more often (see [`CONFIG_RECHECK`]).
 const CONFIG_TTL: Duration = Duration::from_secs(300);
+/// How long [`Connections::config`] trusts a cached config before re-reading the record's
+/// [`ConnectionRecord::config_generation`] (one small store read, no vault work): the bound
+/// within which a config written through another replica is used here. Paths that hold a
+/// freshly read record (clients, webhook verifiers) compare its generation on every use.
+const CONFIG_RECHECK: Duration = Duration::from_secs(1);
 
 /// A webhook verifier and the config snapshot it was built from.
 type CachedVerifier = (Arc<ConnectionConfig>, Arc<dyn WebhookVerifier>);
+
+/// An opened config, the record generation it was opened for, and when that generation was
+/// last confirmed against the store.
+#[derive(Debug)]
+struct CachedConfig {
+    config: Arc<ConnectionConfig>,
+    generation: Option<String>,
+    checked: Mutex<Instant>,
+}
+
+impl CachedConfig {
+    fn fresh(&self) -> bool {
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            < CONFIG_RECHECK
+    }
+
+    fn confirm(&self) {
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+}
 
 /// A lifecycle transition, published to [`Connections::subscribe`]rs.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +95,7 @@ struct Inner {
     vault: Vault,
     store: Arc<dyn ConnectionStore>,
     events: broadcast::Sender<ConnectionEvent>,
-    configs: moka::future::Cache<(TenantId, ConnectionId), Arc<ConnectionConfig>>,
+    configs: moka::future::Cache<(TenantId, ConnectionId), Arc<CachedConfig>>,
     verifiers: moka::future::Cache<(TenantId, ConnectionId), CachedVerifier>,
     /// Bumped by every config write, so a read that raced one is not cached.
     config_writes: AtomicU64,
@@ -185,10 +212,13 @@ impl Connections {
         record.config = split.plain().clone();
         record.webhook_token = Some(new_webhook_token());
         record.webhook_routing_key = routing_key(integration.as_ref(), split.plain());
+        // A fresh generation, so a replica that cached the config of a deleted connection of
+        // the same id never takes it for this one's.
+        record.config_generation = Some(new_generation());
         // Record first: if sealing fails we have a pending connection without secrets (which a
         // check reports), never secrets without a connection.
         record.version = self.inner.store.save(&record).await?;
-        let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
+        let key = config_key(tenant, id, record.config_generation.as_deref());
         let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
         let expected = self.credentials().load(&key).await?.map(|v| v.version);
         self.credentials().save(&key, sealed, expected).await?;
@@ -196,45 +226,191 @@ impl Connections {
         Ok(record)
     }
 
-    /// Replaces the connection's config (rotating its secrets, changing its routing key):
-    /// validates `config` against the template, seals the new secret fields, stores the rest.
-    /// The cached config and webhook verifier of this connection are dropped here at once, and
-    /// on other replicas within the config cache's five-minute lifetime; no other
-    /// connection's are touched.
+    /// Changes the connection's config (rotating its secrets, changing its routing key) by a
+    /// JSON merge patch ([RFC 7386](https://www.rfc-editor.org/rfc/rfc7386)): `patch` is merged
+    /// into the current config with its secrets opened (a field set to `null` is removed, an
+    /// object is merged field by field, anything else replaces), the result is validated
+    /// against the template and the endpoint policy as in [`Self::create`], and re-sealed.
+    ///
+    /// # One compare-and-swap write
+    /// The record and the sealed secrets live in two stores, so the write is made so that
+    /// there is never a half state: the new secrets are sealed first under a new credential
+    /// kind, `config.{generation}` (a fresh random generation, written with "must not exist"),
+    /// and only then is the record written with one compare-and-swap that carries the new
+    /// plain config, routing key and [`ConnectionRecord::config_generation`]. Readers open the
+    /// generation their record names, so they see the old pair or the new pair, never a mix.
+    /// If the record's compare-and-swap loses, the new generation is deleted and the patch is
+    /// applied again on top of the winner's config; if it wins, the old generation is deleted
+    /// (a crash in between leaves an unreferenced sealed blob, which [`Self::delete`] removes).
+    ///
+    /// The cached config and webhook verifier are dropped here at once; other replicas use
+    /// the new config within [`Self::config`]'s one-second bound (clients and webhook
+    /// verifiers made after the write, at once). No other connection's are touched.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] when the connection does not exist; otherwise as for
-    /// [`Self::create`].
+    /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Validation`]
+    /// when the merged config is invalid (values never echoed); [`ErrorKind::Conflict`] when
+    /// the new routing key is taken or the record kept changing; store and vault failures.
     pub async fn update_config(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
-        config: &Value,
+        patch: &Value,
     ) -> Result<ConnectionRecord, Error> {
-        let current = self.get(tenant, id).await?;
-        let integration = self.integration(&current.template)?;
-        let split = integration.template().split(config)?;
-        integration
-            .template()
-            .check_endpoints(config, self.inner.switchboard.endpoint_policy())?;
-        let plain = split.plain().clone();
-        let routing = routing_key(integration.as_ref(), &plain);
-        // Dropped before and after the writes: a reader between the two may cache a mix, and
-        // the second drop clears it.
+        for _ in 0..MAX_CAS_RETRIES {
+            let current = self.get(tenant, id).await?;
+            let integration = self.integration(&current.template)?;
+            let old = match self.open_exact(&current).await? {
+                Some(old) => old,
+                None => {
+                    let now = self.get(tenant, id).await?;
+                    if now.version != current.version {
+                        // Its generation was replaced and deleted while we read: again.
+                        continue;
+                    }
+                    // Never sealed (a create that failed half-way): no secrets to keep, and
+                    // this update is how the host repairs it.
+                    ConnectionConfig::new(current.config.clone(), Default::default())
+                }
+            };
+            let mut merged = full_config(&old);
+            merge_patch(&mut merged, patch);
+            let split = integration.template().split(&merged)?;
+            integration
+                .template()
+                .check_endpoints(&merged, self.inner.switchboard.endpoint_policy())?;
+            drop(merged);
+            let generation = new_generation();
+            let key = config_key(tenant, id, Some(&generation));
+            let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
+            self.credentials().save(&key, sealed, None).await?;
+            let mut record = current.clone();
+            record.config = split.plain().clone();
+            record.webhook_routing_key = routing_key(integration.as_ref(), split.plain());
+            record.config_generation = Some(generation);
+            match self.inner.store.save(&record).await {
+                Ok(version) => {
+                    record.version = version;
+                    let old_key = config_key(tenant, id, current.config_generation.as_deref());
+                    self.remove_credential(&old_key).await;
+                    self.forget_config(tenant, id).await;
+                    return Ok(record);
+                }
+                Err(e) => {
+                    self.remove_credential(&key).await;
+                    let lost_race = e.kind() == ErrorKind::Conflict
+                        && self
+                            .inner
+                            .store
+                            .load(tenant, id)
+                            .await?
+                            .map_or(true, |r| r.version != current.version);
+                    if !lost_race {
+                        // Not a lost race (a taken routing key, a store failure): retrying
+                        // would fail the same way.
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
+        ))
+    }
+
+    /// Every connection of `tenant`, sorted by id, with its status, last error (redacted),
+    /// last check, success, sync and event. Never another tenant's.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<ConnectionRecord>, Error> {
+        let mut records = self.inner.store.list(tenant).await?;
+        records.retain(|r| &r.tenant == tenant);
+        records.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Ok(records)
+    }
+
+    /// Deletes the connection and every credential sealed for it: its sealed config (every
+    /// generation, including one a crashed [`Self::update_config`] left behind) and any other
+    /// credential kind stored under this (tenant, connection), such as OAuth tokens. The
+    /// record goes first (compare-and-swap), so nothing can use the connection once its
+    /// secrets start to go; cached configs and verifiers here are dropped (other replicas
+    /// notice within [`Self::config`]'s bound, at once for new clients and webhooks, which
+    /// read the record). The same connection id of another tenant is not touched.
+    ///
+    /// Not covered: outbound webhook endpoints and queued messages are per tenant, not per
+    /// connection, and are left alone; a token manager's in-memory cache of this
+    /// connection's access token is not cleared (it has no API for that), though the stored
+    /// token it would refresh from is gone.
+    ///
+    /// Finding the credentials lists every key of the credential store
+    /// ([`CredentialStore::list_keys`]), which is linear in the store's size.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Store`] when
+    /// the record or a credential cannot be deleted (the error says which; calling again after
+    /// the record is gone gives `NotFound`, so a credential left then is reported, not hidden).
+    pub async fn delete(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+        let mut deleted = false;
+        for _ in 0..MAX_CAS_RETRIES {
+            let current = self.get(tenant, id).await?;
+            match self.inner.store.delete(tenant, id, current.version).await {
+                Ok(()) => {
+                    deleted = true;
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if !deleted {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
+            ));
+        }
         self.forget_config(tenant, id).await;
-        let record = self
-            .update(tenant, id, |r| {
-                r.config = plain.clone();
-                r.webhook_routing_key = routing.clone();
-                Ok(())
-            })
-            .await?;
-        let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
-        let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
-        let expected = self.credentials().load(&key).await?.map(|v| v.version);
-        self.credentials().save(&key, sealed, expected).await?;
-        self.forget_config(tenant, id).await;
-        Ok(record)
+        let keys = self.credentials().list_keys().await?;
+        for key in keys
+            .into_iter()
+            .filter(|k| &k.tenant == tenant && &k.connection == id)
+        {
+            for _ in 0..MAX_CAS_RETRIES {
+                let Some(found) = self.credentials().load(&key).await? else {
+                    break;
+                };
+                match self.credentials().delete(&key, found.version).await {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                    Err(e) => {
+                        return Err(ErrorParts::new(
+                            ErrorKind::Store,
+                            format!(
+                                "connection `{id}` of tenant `{tenant}` was deleted, but its sealed credential `{}` could not be",
+                                key.kind
+                            ),
+                        )
+                        .source(e)
+                        .build())
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes one sealed credential, best effort: a leftover is unreferenced (no record names
+    /// it) and [`Self::delete`] removes it with the connection.
+    async fn remove_credential(&self, key: &CredentialKey) {
+        let outcome = match self.credentials().load(key).await {
+            Ok(Some(found)) => self.credentials().delete(key, found.version).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(connection = %key.connection, kind = %key.kind, error = %e, "could not remove an unreferenced sealed config");
+        }
     }
 
     /// Drops the cached config and webhook verifier of one connection.
@@ -332,8 +508,9 @@ impl Connections {
 
     /// The verifier for the connection's inbound webhooks, built by its integration
     /// ([`Integration::webhook_verifier`]) from this connection's own config and secrets, and
-    /// cached with that config: a config or secret written through this service drops it at
-    /// once (other replicas see the change within the config cache's five minutes).
+    /// cached with that config: the record is read on every call, and a verifier is reused
+    /// only while the record names the sealed config generation it was built from, so a
+    /// config written through any replica is used at once.
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Config`] when
@@ -353,7 +530,7 @@ impl Connections {
         record: &ConnectionRecord,
     ) -> Result<Arc<dyn WebhookVerifier>, Error> {
         let key = (record.tenant.clone(), record.id.clone());
-        let config = self.config(&record.tenant, &record.id).await?;
+        let config = self.config_for(record).await?;
         // Used only if built from this very config snapshot, so a verifier never outlives the
         // config it was built from.
         if let Some((built_from, verifier)) = self.inner.verifiers.get(&key).await {
@@ -371,13 +548,17 @@ impl Connections {
         Ok(verifier)
     }
 
-    /// The validated config with its secrets opened; cached for five minutes and dropped on
-    /// every write through this service.
+    /// The validated config with its secrets opened. Cached, and revalidated at most one
+    /// second after it was last confirmed: then the record is re-read (one small store read)
+    /// and the config is opened again only if the record names another sealed generation
+    /// ([`ConnectionRecord::config_generation`]). So a config written through any replica is
+    /// used here within about a second; a write through this service is seen at once.
     ///
     /// # Errors
-    /// Store failures, or [`ErrorKind::Vault`] when the sealed config cannot be opened: the
-    /// message names the key id it is sealed under and says this process's key ring cannot
-    /// open it (a wrong or retired master key here, not a provider failure).
+    /// [`ErrorKind::NotFound`] when the connection does not exist; store failures, or
+    /// [`ErrorKind::Vault`] when the sealed config cannot be opened: the message names the key
+    /// id it is sealed under and says this process's key ring cannot open it (a wrong or
+    /// retired master key here, not a provider failure).
     pub async fn config(
         &self,
         tenant: &TenantId,
@@ -385,29 +566,74 @@ impl Connections {
     ) -> Result<Arc<ConnectionConfig>, Error> {
         let cache_key = (tenant.clone(), id.clone());
         if let Some(c) = self.inner.configs.get(&cache_key).await {
-            return Ok(c);
+            if c.fresh() {
+                return Ok(c.config.clone());
+            }
+        }
+        let record = self.get(tenant, id).await?;
+        self.config_for(&record).await
+    }
+
+    /// The config of `record`, which the caller has just read: the cached one if it was
+    /// opened for the generation the record names, else opened now.
+    async fn config_for(&self, record: &ConnectionRecord) -> Result<Arc<ConnectionConfig>, Error> {
+        let cache_key = (record.tenant.clone(), record.id.clone());
+        if let Some(c) = self.inner.configs.get(&cache_key).await {
+            if c.generation == record.config_generation {
+                c.confirm();
+                return Ok(c.config.clone());
+            }
         }
         // A write through this service while we read makes what we read possibly stale: then
         // it is returned but not cached (the write's own invalidation ran before our insert).
-        let generation = self.inner.config_writes.load(Ordering::Acquire);
-        let record = self.get(tenant, id).await?;
-        let key = CredentialKey::new(tenant.clone(), id.clone(), CONFIG_KIND);
-        let secrets = match self.credentials().load(&key).await? {
-            Some(sealed) => {
-                let plain = self
-                    .inner
-                    .vault
-                    .open(&key, &sealed.value)
-                    .map_err(|e| self.unopenable(tenant, id, &sealed.value, e))?;
-                ConnectionConfig::secrets_from_json(plain.expose_secret())?
+        let writes = self.inner.config_writes.load(Ordering::Acquire);
+        let (record, config) = match self.open_exact(record).await? {
+            Some(config) => (record.clone(), config),
+            // The generation was replaced (and deleted) after the caller read the record: the
+            // current record names the one to use.
+            None => {
+                let fresh = self.get(&record.tenant, &record.id).await?;
+                let config = self.open_exact(&fresh).await?.unwrap_or_else(|| {
+                    // Still missing: a connection whose secrets were never sealed (create
+                    // failed half-way); it has no secrets, which a check reports.
+                    ConnectionConfig::new(fresh.config.clone(), Default::default())
+                });
+                (fresh, config)
             }
-            None => Default::default(),
         };
-        let config = Arc::new(ConnectionConfig::new(record.config, secrets));
-        if self.inner.config_writes.load(Ordering::Acquire) == generation {
-            self.inner.configs.insert(cache_key, config.clone()).await;
+        let config = Arc::new(config);
+        if self.inner.config_writes.load(Ordering::Acquire) == writes {
+            let cached = CachedConfig {
+                config: config.clone(),
+                generation: record.config_generation.clone(),
+                checked: Mutex::new(Instant::now()),
+            };
+            self.inner.configs.insert(cache_key, Arc::new(cached)).await;
         }
         Ok(config)
+    }
+
+    /// Opens the config `record` names, uncached: `None` when the record names a sealed
+    /// generation that is not (or no longer) stored. A record that names none (written before
+    /// generations existed) uses [`CONFIG_KIND`], and no sealed record there means no secrets.
+    async fn open_exact(
+        &self,
+        record: &ConnectionRecord,
+    ) -> Result<Option<ConnectionConfig>, Error> {
+        let generation = record.config_generation.as_deref();
+        let key = config_key(&record.tenant, &record.id, generation);
+        let secrets = match self.credentials().load(&key).await? {
+            Some(sealed) => {
+                let plain =
+                    self.inner.vault.open(&key, &sealed.value).map_err(|e| {
+                        self.unopenable(&record.tenant, &record.id, &sealed.value, e)
+                    })?;
+                ConnectionConfig::secrets_from_json(plain.expose_secret())?
+            }
+            None if generation.is_some() => return Ok(None),
+            None => Default::default(),
+        };
+        Ok(Some(ConnectionConfig::new(record.config.clone(), secrets)))
     }
 
     /// A client for the connection, bound by its integration, whose calls report their
@@ -441,7 +667,7 @@ impl Connections {
     ) -> Result<Connection, Error> {
         let record = self.get(tenant, id).await?;
         let integration = self.integration(&record.template)?;
-        let config = self.config(tenant, id).await?;
+        let config = self.config_for(&record).await?;
         // Checked again here, against the policy in force now: a record may predate it, and
         // the binding's base URL may come from config the template did not declare.
         let policy = self.inner.switchboard.endpoint_policy();
@@ -938,6 +1164,99 @@ fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
         ErrorKind::NotFound,
         format!("no connection `{id}` for tenant `{tenant}`"),
     )
+}
+
+/// The credential key of a connection's sealed config generation ([`CONFIG_KIND`] for none).
+pub(super) fn config_key(
+    tenant: &TenantId,
+    id: &ConnectionId,
+    generation: Option<&str>,
+) -> CredentialKey {
+    let kind = match generation {
+        Some(g) => format!("{CONFIG_KIND}.{g}"),
+        None => CONFIG_KIND.to_string(),
+    };
+    CredentialKey::new(tenant.clone(), id.clone(), kind)
+}
+
+/// A new sealed-config generation: random, so two concurrent writers never pick the same
+/// one (the record's compare-and-swap decides which of them wins).
+fn new_generation() -> String {
+    new_webhook_token()
+}
+
+/// The whole config as a host gave it: the plain fields with every secret put back at its
+/// JSON pointer. Lives only as long as a merge takes.
+fn full_config(config: &ConnectionConfig) -> Value {
+    let mut full = config.plain().clone();
+    for pointer in config.secret_pointers() {
+        if let Some(secret) = config.secret(pointer) {
+            put_at(
+                &mut full,
+                pointer,
+                Value::String(secret.expose_secret().to_string()),
+            );
+        }
+    }
+    full
+}
+
+/// Sets the value at a JSON pointer, making objects on the way (array items must exist:
+/// secret array items are kept as `null` in the plain config).
+fn put_at(target: &mut Value, pointer: &str, value: Value) {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, path)) = tokens.split_last() else {
+        return;
+    };
+    let mut at = target;
+    for token in path {
+        at = match at {
+            Value::Object(map) => map
+                .entry(token.clone())
+                .or_insert_with(|| Value::Object(Default::default())),
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
+                Some(item) => item,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match at {
+        Value::Object(map) => {
+            map.insert(last.clone(), value);
+        }
+        Value::Array(items) => {
+            if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7386) to `target`.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = target {
+        for (name, value) in fields {
+            if value.is_null() {
+                map.remove(name);
+            } else {
+                merge_patch(map.entry(name.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
 }
 
 /// The value of the integration's routing field in a plain config, if it routes by payload.

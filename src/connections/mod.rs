@@ -146,6 +146,13 @@ pub struct ConnectionRecord {
     /// Unique per template across every tenant.
     #[serde(default)]
     pub webhook_routing_key: Option<String>,
+    /// Which sealed config this record's secrets are in: `None` for the credential kind
+    /// [`CONFIG_KIND`] (as [`Connections::create`] writes it), `Some(g)` for `config.{g}`
+    /// (as [`Connections::update_config`] writes it). Each generation is sealed once and never
+    /// overwritten, so a record read together with the generation it names is always a
+    /// matching pair, whatever writes race.
+    #[serde(default)]
+    pub config_generation: Option<String>,
     /// The compare-and-swap version (0 before the first write).
     pub version: u64,
 }
@@ -173,8 +180,16 @@ impl ConnectionRecord {
             consecutive_failures: 0,
             webhook_token: None,
             webhook_routing_key: None,
+            config_generation: None,
             version: 0,
         }
+    }
+
+    /// Where this record's secret config fields are sealed: the credential kind
+    /// [`CONFIG_KIND`], or `config.{generation}` when the record names a generation
+    /// ([`Self::config_generation`]).
+    pub fn config_key(&self) -> crate::credentials::CredentialKey {
+        lifecycle::config_key(&self.tenant, &self.id, self.config_generation.as_deref())
     }
 }
 

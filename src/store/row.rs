@@ -23,6 +23,7 @@ pub(crate) struct ConnectionColumns<'a> {
     pub(crate) consecutive_failures: i64,
     pub(crate) webhook_token: Option<&'a str>,
     pub(crate) webhook_routing_key: Option<&'a str>,
+    pub(crate) config_generation: Option<&'a str>,
 }
 
 impl<'a> ConnectionColumns<'a> {
@@ -50,6 +51,7 @@ impl<'a> ConnectionColumns<'a> {
             consecutive_failures: i64::from(r.consecutive_failures),
             webhook_token: r.webhook_token.as_deref(),
             webhook_routing_key: r.webhook_routing_key.as_deref(),
+            config_generation: r.config_generation.as_deref(),
         })
     }
 }
@@ -71,6 +73,7 @@ pub(crate) struct ConnectionRow {
     consecutive_failures: i64,
     webhook_token: Option<String>,
     webhook_routing_key: Option<String>,
+    config_generation: Option<String>,
     version: i64,
 }
 
@@ -120,6 +123,7 @@ impl ConnectionRow {
             consecutive_failures,
             webhook_token: self.webhook_token,
             webhook_routing_key: self.webhook_routing_key,
+            config_generation: self.config_generation,
             version,
         })
     }
@@ -255,6 +259,7 @@ mod tests {
             consecutive_failures: 0,
             webhook_token: None,
             webhook_routing_key: None,
+            config_generation: None,
             version: 1,
         }
     }

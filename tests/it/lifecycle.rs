@@ -11,8 +11,8 @@ use axum::Router;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard::auth::BearerToken;
-use switchboard::connections::{ConnectionStatus, Connections, CONFIG_KIND};
-use switchboard::credentials::{CredentialKey, CredentialStore};
+use switchboard::connections::{ConnectionStatus, Connections};
+use switchboard::credentials::CredentialStore;
 use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
@@ -204,11 +204,7 @@ async fn a_host_integration_is_created_sealed_checked_and_moved_like_ours() {
 
     // The secret is sealed in the credential store, bound to this tenant and connection.
     let store = s_credential_store(&s).await;
-    let sealed = store
-        .load(&CredentialKey::new(t.clone(), c.clone(), CONFIG_KIND))
-        .await
-        .unwrap()
-        .unwrap();
+    let sealed = store.load(&record.config_key()).await.unwrap().unwrap();
     assert!(!String::from_utf8_lossy(sealed.value.as_bytes()).contains(&key));
 
     let r = s.test_connection(&t, &c).await.unwrap();

@@ -5,6 +5,8 @@ mod breaker;
 mod budget;
 mod cache;
 mod cache_keys;
+#[cfg(feature = "axum")]
+mod connections_ops;
 mod deadline;
 mod default_headers;
 mod health;

@@ -234,3 +234,60 @@ async fn nested_secrets_round_trip_sealed_and_never_reach_the_record_or_the_rows
     assert!(err.to_string().contains("/oauth/nope"));
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn a_merge_patch_keeps_nested_secrets_it_does_not_name() {
+    let mut registry = Registry::new();
+    registry.register(Arc::new(Nested(template()))).unwrap();
+    let svc = Connections::new(builder().build().unwrap(), vault(), registry);
+    let conn = ConnectionId::new("crm");
+    let (ta, tb) = (TenantId::new("tenant-a"), TenantId::new("tenant-b"));
+    let (top, nested, backup) = (canary("top"), canary("oauth"), canary("backup"));
+    for t in [&ta, &tb] {
+        svc.create(
+            t,
+            &conn,
+            "nested-crm",
+            "CRM",
+            &json!({
+                "apiKey": top,
+                "oauth": {"client_id": "old-client", "client_secret": nested},
+                "headers": [{"name": "x-old", "value": canary("old-header")}],
+                "backup_keys": [backup]
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    // An object is merged (the nested secret stays); an array is replaced whole (RFC 7386).
+    let new_header = canary("new-header");
+    let record = svc
+        .update_config(
+            &ta,
+            &conn,
+            &json!({"oauth": {"client_id": "new-client"},
+                    "headers": [{"name": "x-new", "value": new_header}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        record.config,
+        json!({"oauth": {"client_id": "new-client"}, "headers": [{"name": "x-new"}],
+               "backup_keys": [null]})
+    );
+    let config = svc.config(&ta, &conn).await.unwrap();
+    let get = |f: &str| config.secret(f).map(|s| s.expose_secret().to_string());
+    assert_eq!(get("apiKey").as_deref(), Some(top.as_str()));
+    assert_eq!(
+        get("/oauth/client_secret").as_deref(),
+        Some(nested.as_str())
+    );
+    assert_eq!(get("/backup_keys/0").as_deref(), Some(backup.as_str()));
+    assert_eq!(
+        get("/headers/0/value").as_deref(),
+        Some(new_header.as_str())
+    );
+    // Tenant B's connection of the same id is unchanged.
+    let b = svc.get(&tb, &conn).await.unwrap();
+    assert_eq!(b.config["oauth"]["client_id"], "old-client");
+}

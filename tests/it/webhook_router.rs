@@ -43,7 +43,7 @@ pub(crate) const STANDARD: &str = "sw";
 /// keyed with the connection's own `secret`.
 #[derive(Debug)]
 pub(crate) struct IdVerifier {
-    secret: Vec<u8>,
+    pub(crate) secret: Vec<u8>,
 }
 
 pub(crate) fn sign(secret: &str, id: &str, ts: u64, body: &[u8]) -> HeaderMap {

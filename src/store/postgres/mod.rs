@@ -41,7 +41,7 @@ const MAX_SCHEMA_LEN: usize = 63;
 
 const SELECT_CONNECTION: &str = "SELECT tenant, id, template, name, status, \
      config::text AS config, last_check_ms, last_success_ms, last_sync_ms, last_event_ms, \
-     last_error, consecutive_failures, webhook_token, webhook_routing_key, version \
+     last_error, consecutive_failures, webhook_token, webhook_routing_key, config_generation, version \
      FROM switchboard_connections";
 
 /// Credentials and connection records in PostgreSQL. Cheap to clone: clones share one pool.
@@ -330,6 +330,7 @@ fn bind_columns<'q>(
         .bind(c.consecutive_failures)
         .bind(c.webhook_token)
         .bind(c.webhook_routing_key)
+        .bind(c.config_generation)
 }
 
 #[async_trait]
@@ -357,8 +358,9 @@ impl ConnectionStore for PostgresStore {
                 sqlx::query(
                     "INSERT INTO switchboard_connections (tenant, id, template, name, status, \
                      config, last_check_ms, last_success_ms, last_sync_ms, last_event_ms, \
-                     last_error, consecutive_failures, webhook_token, webhook_routing_key, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, 1) \
+                     last_error, consecutive_failures, webhook_token, webhook_routing_key, \
+                     config_generation, version) \
+                     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1) \
                      ON CONFLICT DO NOTHING",
                 ),
                 &columns,
@@ -376,8 +378,9 @@ impl ConnectionStore for PostgresStore {
                          status = $5, config = $6::jsonb, last_check_ms = $7, \
                          last_success_ms = $8, last_sync_ms = $9, last_event_ms = $10, \
                          last_error = $11, consecutive_failures = $12, \
-                         webhook_token = $13, webhook_routing_key = $14, version = version + 1 \
-                         WHERE tenant = $1 AND id = $2 AND version = $15",
+                         webhook_token = $13, webhook_routing_key = $14, \
+                         config_generation = $15, version = version + 1 \
+                         WHERE tenant = $1 AND id = $2 AND version = $16",
                     ),
                     &columns,
                 )
