@@ -18,10 +18,12 @@ use super::{
     illegal_transition, new_webhook_token, ConnectionRecord, ConnectionStatus, ConnectionStore,
     InMemoryConnectionStore,
 };
+use crate::auth::Authenticator;
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
+use crate::pipeline::PipelineRequest;
 use crate::templates::{ConnectionConfig, Integration, Registry};
 use crate::vault::Vault;
 use crate::webhook::WebhookVerifier;
@@ -693,7 +695,13 @@ impl Connections {
             }));
         }
         if let Some(auth) = binding.auth {
-            b = b.auth(auth);
+            b = b.auth(Arc::new(LiveAuth {
+                service: Arc::downgrade(&self.inner),
+                tenant: tenant.clone(),
+                id: id.clone(),
+                template: record.template.clone(),
+                current: Mutex::new((config, auth)),
+            }));
         }
         b.build()
     }
@@ -1296,6 +1304,69 @@ fn status_from_code(code: u8) -> ConnectionStatus {
 /// a rejected refresh) or an open breaker sends an `active` connection to `error`; a success
 /// sends an `error` connection back to `active`. Writes only on change, once per change among
 /// all clients of the connection. Refuses calls while the connection is disconnected.
+/// The credentials of a client made by [`Connections`], following the connection's config:
+/// clients are kept and shared, so a key changed through any replica must reach the ones
+/// already made. Each call asks [`Connections::config`] (a cache hit, revalidated against the
+/// record at most a second after it was last confirmed) and binds the integration again only
+/// when that config changed; the base URL and connector stay those the client was made with.
+struct LiveAuth {
+    service: Weak<Inner>,
+    tenant: TenantId,
+    id: ConnectionId,
+    template: String,
+    current: Mutex<(Arc<ConnectionConfig>, Arc<dyn Authenticator>)>,
+}
+
+impl std::fmt::Debug for LiveAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveAuth")
+            .field("tenant", &self.tenant)
+            .field("connection", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for LiveAuth {
+    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+        let current = || {
+            self.current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .1
+                .clone()
+        };
+        let auth = match self.service.upgrade() {
+            // The service is gone (the host dropped it): the credentials the client had.
+            None => current(),
+            Some(inner) => {
+                let service = Connections { inner };
+                // Deleted, or not openable here: the call fails with that error.
+                let config = service.config(&self.tenant, &self.id).await?;
+                let mut slot = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !Arc::ptr_eq(&slot.0, &config) {
+                    let binding = service.integration(&self.template)?.bind(&config)?;
+                    let auth = binding.auth.ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Auth,
+                            format!(
+                                "connection `{}` of tenant `{}` no longer has credentials",
+                                self.id, self.tenant
+                            ),
+                        )
+                    })?;
+                    *slot = (config, auth);
+                }
+                slot.1.clone()
+            }
+        };
+        auth.authenticate(request).await
+    }
+}
+
 #[derive(Debug)]
 struct LifecycleObserver {
     service: Weak<Inner>,

@@ -605,7 +605,9 @@ async fn config_changes_reach_the_other_replica(a: Connections, b: Connections) 
 
     // B warms every cache with the old config.
     let last_auth = |seen: &Arc<Mutex<Vec<String>>>| seen.lock().unwrap().last().cloned();
-    b.connection(&ta, &c).await.unwrap().check().await.unwrap();
+    // A client made before the change and kept, as hosts keep and share clients.
+    let kept = b.connection(&ta, &c).await.unwrap();
+    kept.check().await.unwrap();
     assert_eq!(last_auth(&seen), Some(format!("Bearer {old_key}")));
     assert_eq!(secret_of(&b, &ta, &c, "apiKey").await, old_key);
     assert!(b.webhook_verifier(&ta, &c).await.is_ok());
@@ -628,6 +630,9 @@ async fn config_changes_reach_the_other_replica(a: Connections, b: Connections) 
     // `config` revalidates within the bound (about a second).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(secret_of(&b, &ta, &c, "apiKey").await, new_key);
+    // ... and so does the client made before the change: no call uses the old key past it.
+    kept.check().await.unwrap();
+    assert_eq!(last_auth(&seen), Some(format!("Bearer {new_key}")));
 
     // Tenant B's connection of the same id kept its key.
     b.connection(&tb, &c).await.unwrap().check().await.unwrap();
