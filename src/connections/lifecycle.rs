@@ -573,6 +573,9 @@ impl Connections {
             }
         }
         let record = self.get(tenant, id).await?;
+        // The record was read anyway: kept clients of this connection learn its status too (a
+        // disconnect made on another replica stops their calls within this same bound).
+        self.note_status(tenant, id, record.status);
         self.config_for(&record).await
     }
 
@@ -686,12 +689,13 @@ impl Connections {
             .base_url(binding.base_url)
             // Checked against the endpoint policy, and resolved through the SSRF guard.
             .tenant_endpoint(true);
-        if observed {
+        let cell = observed.then(|| self.status_cell(tenant, id, record.status));
+        if let Some(cell) = &cell {
             b = b.observer(Arc::new(LifecycleObserver {
                 service: Arc::downgrade(&self.inner),
                 tenant: tenant.clone(),
                 id: id.clone(),
-                cell: self.status_cell(tenant, id, record.status),
+                cell: cell.clone(),
             }));
         }
         if let Some(auth) = binding.auth {
@@ -700,6 +704,7 @@ impl Connections {
                 tenant: tenant.clone(),
                 id: id.clone(),
                 template: record.template.clone(),
+                cell,
                 current: Mutex::new((config, auth)),
             }));
         }
@@ -1167,6 +1172,17 @@ struct StatusCells {
     sweep_at: usize,
 }
 
+/// The error of a call through a disconnected connection (nothing was sent).
+fn disconnected(tenant: &TenantId, id: &ConnectionId) -> Error {
+    Error::new(
+        ErrorKind::State,
+        format!(
+            "connection `{id}` of tenant `{tenant}` is disconnected; the call was not sent \
+             (Connections::enable turns it back on)"
+        ),
+    )
+}
+
 fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
     Error::new(
         ErrorKind::NotFound,
@@ -1314,6 +1330,8 @@ struct LiveAuth {
     tenant: TenantId,
     id: ConnectionId,
     template: String,
+    /// The status cell the client's observer shares (none for `test_connection`'s client).
+    cell: Option<Arc<StatusCell>>,
     current: Mutex<(Arc<ConnectionConfig>, Arc<dyn Authenticator>)>,
 }
 
@@ -1343,6 +1361,15 @@ impl Authenticator for LiveAuth {
                 let service = Connections { inner };
                 // Deleted, or not openable here: the call fails with that error.
                 let config = service.config(&self.tenant, &self.id).await?;
+                // `config` re-read the record if its cache was older than a second, and noted
+                // the status: a disconnect on another replica stops the call here, unsent.
+                if self
+                    .cell
+                    .as_ref()
+                    .is_some_and(|c| c.get() == ConnectionStatus::Disconnected)
+                {
+                    return Err(disconnected(&self.tenant, &self.id));
+                }
                 let mut slot = self
                     .current
                     .lock()
@@ -1419,14 +1446,7 @@ impl CallObserver for LifecycleObserver {
     fn admit(&self) -> Result<(), Error> {
         self.refresh_if_old();
         if self.cell.get() == ConnectionStatus::Disconnected {
-            return Err(Error::new(
-                ErrorKind::State,
-                format!(
-                    "connection `{}` of tenant `{}` is disconnected; the call was not sent \
-                     (Connections::enable turns it back on)",
-                    self.id, self.tenant
-                ),
-            ));
+            return Err(disconnected(&self.tenant, &self.id));
         }
         Ok(())
     }
