@@ -39,7 +39,13 @@ use crate::vault::Vault;
 /// # async fn demo() -> Result<(), switchboard::Error> {
 /// use switchboard::outbound::{queue::postgres::PostgresOutboundQueue, WebhookSender};
 ///
-/// # let vault: switchboard::vault::Vault = todo!();
+/// use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+///
+/// // Endpoint signing secrets are sealed with the vault at rest.
+/// let vault = Vault::new(KeyRing::new(
+///     KeyId::new("k1")?,
+///     MasterKey::from_env("SWITCHBOARD_MASTER_KEY")?,
+/// ));
 /// let queue =
 ///     PostgresOutboundQueue::connect_with_schema("postgres://app@db/app", "switchboard", vault)
 ///         .await?;

@@ -41,7 +41,13 @@ const MAX_CONNECTIONS: u32 = 4;
 /// # async fn demo() -> Result<(), switchboard::Error> {
 /// use switchboard::outbound::{queue::sqlite::SqliteQueue, WebhookSender};
 ///
-/// # let vault: switchboard::vault::Vault = todo!();
+/// use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+///
+/// // Endpoint signing secrets are sealed with the vault at rest.
+/// let vault = Vault::new(KeyRing::new(
+///     KeyId::new("k1")?,
+///     MasterKey::from_env("SWITCHBOARD_MASTER_KEY")?,
+/// ));
 /// let queue = SqliteQueue::open("outbound.db", vault).await?;
 /// let sender = WebhookSender::builder(queue).build()?;
 /// # Ok(()) }
