@@ -5,6 +5,7 @@
 //! span, enforces the overall deadline, and runs the request through the pipeline
 //! (see [`crate::pipeline`] for the order).
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -360,6 +361,7 @@ impl Switchboard {
             auth: None,
             observer: None,
             tenant_endpoint: false,
+            settings: None,
         }
     }
 
@@ -416,7 +418,13 @@ pub struct ConnectionBuilder {
     auth: Option<Arc<dyn Authenticator>>,
     observer: Option<Arc<dyn CallObserver>>,
     tenant_endpoint: bool,
+    settings: Option<ConnectionSettings>,
 }
+
+/// A connector's per-connection settings (Twilio's account SID and default sender), made by
+/// an integration's `bind` from the tenant's config and read back by the typed client with
+/// [`Connection::settings`]. Secrets never go here: they live in the authenticator.
+pub type ConnectionSettings = Arc<dyn Any + Send + Sync>;
 
 impl fmt::Debug for ConnectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -465,6 +473,45 @@ impl ConnectionBuilder {
     /// Reports every call's outcome to `observer` (the connection lifecycle uses this).
     pub fn observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// The connector's per-connection settings (see [`ConnectionSettings`]), read back with
+    /// [`Connection::settings`].
+    ///
+    /// ```
+    /// # use switchboard::{Connector, Switchboard};
+    /// # #[derive(Debug)] struct Crm;
+    /// # #[async_trait::async_trait]
+    /// # impl Connector for Crm {
+    /// #     fn name(&self) -> &str { "crm" }
+    /// #     async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> { Ok(()) }
+    /// # }
+    /// #[derive(Debug, PartialEq)]
+    /// struct CrmSettings { location: String }
+    ///
+    /// let sb = Switchboard::builder().build()?;
+    /// let conn = sb
+    ///     .connection(std::sync::Arc::new(Crm))
+    ///     .tenant("acme")
+    ///     .id("crm")
+    ///     .base_url("https://crm.example.com")
+    ///     .settings(CrmSettings { location: "loc_1".into() })
+    ///     .build()?;
+    /// assert_eq!(conn.settings::<CrmSettings>().map(|s| s.location.as_str()), Some("loc_1"));
+    /// // Another type is not there.
+    /// assert!(conn.settings::<String>().is_none());
+    /// # Ok::<_, switchboard::Error>(())
+    /// ```
+    pub fn settings<S: Any + Send + Sync>(mut self, settings: S) -> Self {
+        self.settings = Some(Arc::new(settings));
+        self
+    }
+
+    /// As [`ConnectionBuilder::settings`], for settings already shared (an integration's
+    /// binding carries them this way).
+    pub fn shared_settings(mut self, settings: ConnectionSettings) -> Self {
+        self.settings = Some(settings);
         self
     }
 
@@ -564,6 +611,7 @@ impl ConnectionBuilder {
                 auth: self.auth,
                 observer: self.observer,
                 guarded: self.tenant_endpoint,
+                settings: self.settings,
                 idempotency_header,
                 vary_headers: Arc::from(vary_headers),
                 default_headers,
@@ -594,6 +642,7 @@ struct ConnectionInner {
     observer: Option<Arc<dyn CallObserver>>,
     /// The base URL came from tenant config: resolve through the SSRF guard.
     guarded: bool,
+    settings: Option<ConnectionSettings>,
     idempotency_header: Option<HeaderName>,
     /// The connector's [`Connector::cache_vary_headers`], parsed once at build.
     vary_headers: Arc<[HeaderName]>,
@@ -668,8 +717,15 @@ impl Connection {
             auth: i.auth.clone(),
             observer: i.observer.clone(),
             tenant_endpoint: i.guarded,
+            settings: i.settings.clone(),
         }
         .build()
+    }
+
+    /// The per-connection settings of type `S` its integration bound (or the host set with
+    /// [`ConnectionBuilder::settings`]); `None` when there are none or they are another type.
+    pub fn settings<S: Any + Send + Sync>(&self) -> Option<&S> {
+        self.inner.settings.as_deref()?.downcast_ref::<S>()
     }
 
     /// Runs the connector's `check()` against this connection.

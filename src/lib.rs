@@ -49,7 +49,8 @@ pub mod webhook;
 pub mod test_util;
 
 pub use client::{
-    CallObserver, Connection, ConnectionBuilder, RequestBuilder, Switchboard, SwitchboardBuilder,
+    CallObserver, Connection, ConnectionBuilder, ConnectionSettings, RequestBuilder, Switchboard,
+    SwitchboardBuilder,
 };
 pub use connector::{AttemptOutcome, Connector, RetryDecision};
 pub use credentials::CredentialStore;

@@ -689,6 +689,9 @@ impl Connections {
             .base_url(binding.base_url)
             // Checked against the endpoint policy, and resolved through the SSRF guard.
             .tenant_endpoint(true);
+        if let Some(settings) = binding.settings {
+            b = b.shared_settings(settings);
+        }
         let cell = observed.then(|| self.status_cell(tenant, id, record.status));
         if let Some(cell) = &cell {
             b = b.observer(Arc::new(LifecycleObserver {

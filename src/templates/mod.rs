@@ -863,6 +863,9 @@ pub struct IntegrationBinding {
     pub base_url: String,
     /// How requests get credentials.
     pub auth: Option<Arc<dyn Authenticator>>,
+    /// The connector's per-connection settings, read back by its typed client with
+    /// [`Connection::settings`](crate::Connection::settings).
+    pub settings: Option<crate::client::ConnectionSettings>,
 }
 
 impl IntegrationBinding {
@@ -876,7 +879,16 @@ impl IntegrationBinding {
             connector,
             base_url: base_url.into(),
             auth,
+            settings: None,
         }
+    }
+
+    /// With per-connection settings for the connector's typed client (never secrets: those
+    /// belong in `auth`).
+    #[must_use]
+    pub fn with_settings<S: std::any::Any + Send + Sync>(mut self, settings: S) -> Self {
+        self.settings = Some(Arc::new(settings));
+        self
     }
 }
 
