@@ -9,10 +9,11 @@ use switchboard::stripe::{
     ConfirmPaymentIntent, CreateCheckoutSession, CreateCustomer, CreatePaymentIntent, CreateRefund,
     CreateWebhookEndpoint, CustomerId, EventId, ListCheckoutSessions, ListCustomers, ListEvents,
     ListPaymentIntents, ListRefunds, ListWebhookEndpoints, PaymentIntentStatus, RefundId,
-    SearchCustomers, StripeClient, StripeConnector, UpdateCustomer, UpdatePaymentIntent,
-    WebhookEndpointId, DEFAULT_API_VERSION,
+    SearchCustomers, StripeCallExt, StripeClient, StripeConnector, UpdateCustomer,
+    UpdatePaymentIntent, WebhookEndpointId, DEFAULT_API_VERSION,
 };
 use switchboard::ErrorKind;
+use switchboard::ProviderError;
 
 use super::mock::MockStripe;
 use super::{client, connection_with, KEY};
@@ -275,7 +276,8 @@ async fn the_version_pin_is_configurable_and_the_account_is_overridable() {
         .account("acct_connector")
         .build()
         .unwrap();
-    let stripe = StripeClient::from_connection(connection_with(connector, &mock.base_url(), KEY));
+    let stripe =
+        StripeClient::from_connection(connection_with(connector, &mock.base_url(), KEY)).unwrap();
     let id = CustomerId::new("cus_1");
     stripe.customers().retrieve(&id).await.unwrap();
     stripe
