@@ -46,6 +46,7 @@
 
 mod api;
 mod client;
+mod config;
 mod connector;
 mod error;
 mod models;
@@ -60,6 +61,7 @@ pub use api::{
     SearchCustomers, UpdateCustomer, UpdatePaymentIntent, WebhookEndpoints,
 };
 pub use client::{StripeCallExt, StripeClient};
+pub use config::StripeConfig;
 pub use connector::{StripeConnector, StripeConnectorBuilder};
 pub use error::{StripeError, StripeErrorType};
 pub use models::{

@@ -2,8 +2,11 @@
 //! `Stripe-Version` pin, `Stripe-Account` (connector-wide, per client, per call), and a
 //! negative test proving the checker catches a request the spec does not allow.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use serde_json::json;
+use switchboard::auth::BearerToken;
 use switchboard::stripe::{
     CancelPaymentIntent, CapturePaymentIntent, CheckoutSessionId, CheckoutSessionStatus,
     ConfirmPaymentIntent, CreateCheckoutSession, CreateCustomer, CreatePaymentIntent, CreateRefund,
@@ -363,4 +366,27 @@ async fn the_contract_check_catches_a_request_the_spec_does_not_allow() {
         .await;
     assert!(raw.is_err());
     assert_eq!(mock.violations().len(), 4);
+}
+
+#[tokio::test]
+async fn a_connection_of_another_connector_is_a_typed_config_error() {
+    let sb = crate::support::builder().build().unwrap();
+    let other = sb
+        .connection(Arc::new(crate::support::TestConnector::default()))
+        .tenant("t1")
+        .id("stripe-1")
+        .base_url("https://api.example.com")
+        .auth(Arc::new(BearerToken::new(KEY.to_string())))
+        .build()
+        .unwrap();
+    let err = StripeClient::from_connection(other).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let text = err.to_string();
+    assert!(text.contains("stripe.connection"), "{text}");
+    assert!(
+        !text.contains(KEY) && !format!("{err:?}").contains(KEY),
+        "{err:?}"
+    );
+    // A Stripe connection is accepted.
+    assert!(StripeClient::from_connection(super::connection("https://api.stripe.com")).is_ok());
 }
