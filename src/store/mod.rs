@@ -21,6 +21,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod row;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) mod time;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
