@@ -64,9 +64,13 @@ async fn run() {
         let mut queues = Vec::new();
         for _ in 0..replicas {
             queues.push(
-                PostgresOutboundQueue::connect_with_schema(&addresses::postgres_url(), &schema, vault())
-                    .await
-                    .expect("connect"),
+                PostgresOutboundQueue::connect_with_schema(
+                    &addresses::postgres_url(),
+                    &schema,
+                    vault(),
+                )
+                .await
+                .expect("connect"),
             );
         }
         let senders: Vec<_> = queues.iter().cloned().map(sender).collect();

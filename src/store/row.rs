@@ -83,10 +83,10 @@ impl ConnectionRow {
     /// naming the table and column.
     pub(crate) fn into_record(self) -> Result<ConnectionRecord, Error> {
         let row = StoredRow::tenant(CONNECTIONS, "connection", &self.tenant, &self.id);
-        let status = ConnectionStatus::parse(&self.status)
-            .map_err(|e| row.corrupt_because("status", e))?;
-        let config = serde_json::from_str(&self.config)
-            .map_err(|e| row.corrupt_because("config", e))?;
+        let status =
+            ConnectionStatus::parse(&self.status).map_err(|e| row.corrupt_because("status", e))?;
+        let config =
+            serde_json::from_str(&self.config).map_err(|e| row.corrupt_because("config", e))?;
         let consecutive_failures = row.count("consecutive_failures", self.consecutive_failures)?;
         let version = row.version("version", self.version)?;
         Ok(ConnectionRecord {
@@ -190,7 +190,11 @@ impl<'a> StoredRow<'a> {
     }
 
     /// A stored time in Unix milliseconds, or none.
-    pub(crate) fn opt_time(&self, column: &str, ms: Option<i64>) -> Result<Option<SystemTime>, Error> {
+    pub(crate) fn opt_time(
+        &self,
+        column: &str,
+        ms: Option<i64>,
+    ) -> Result<Option<SystemTime>, Error> {
         ms.map(|ms| self.time(column, ms)).transpose()
     }
 
@@ -303,7 +307,10 @@ mod tests {
             e.to_string()
         };
         let status = bad(|r| r.status = "zombie".into());
-        assert!(status.contains("`switchboard_connections.status`"), "{status}");
+        assert!(
+            status.contains("`switchboard_connections.status`"),
+            "{status}"
+        );
         assert!(status.contains("zombie"), "{status}");
         assert!(bad(|r| r.config = "{nope".into()).contains("`switchboard_connections.config`"));
         assert!(bad(|r| r.consecutive_failures = -1)

@@ -167,7 +167,11 @@ mod sqlite {
                 // Two tenants' webhooks with one event id: dedup scopes keep them apart.
                 for t in TENANTS {
                     let Claim::Fresh(token) = dedup
-                        .claim(&format!("test:{t}:{SHARED}"), "evt_1", Duration::from_secs(60))
+                        .claim(
+                            &format!("test:{t}:{SHARED}"),
+                            "evt_1",
+                            Duration::from_secs(60),
+                        )
                         .await
                         .unwrap()
                     else {
@@ -183,7 +187,11 @@ mod sqlite {
                 for t in TENANTS {
                     let claim = again
                         .dedup()
-                        .claim(&format!("test:{t}:{SHARED}"), "evt_1", Duration::from_secs(60))
+                        .claim(
+                            &format!("test:{t}:{SHARED}"),
+                            "evt_1",
+                            Duration::from_secs(60),
+                        )
                         .await
                         .unwrap();
                     assert_eq!(claim, Claim::Done, "{t}");
@@ -225,7 +233,9 @@ mod sqlite {
         let store = db.store();
         let queue = db.outbound_queue(vault()).await.unwrap();
         db.close().await;
-        let err = CredentialStore::load(&store, &key("tenant-a")).await.unwrap_err();
+        let err = CredentialStore::load(&store, &key("tenant-a"))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store, "{err}");
         let err = queue
             .endpoint(&EndpointId::for_tenant("tenant-a", SHARED))
@@ -261,11 +271,7 @@ mod sqlite {
                 }
                 raw.close().await;
 
-                let err = ConnectionStore::load(
-                    &store,
-                    &"tenant-a".into(),
-                    &SHARED.into(),
-                    )
+                let err = ConnectionStore::load(&store, &"tenant-a".into(), &SHARED.into())
                     .await
                     .unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::Store, "{err:?}");
@@ -276,14 +282,12 @@ mod sqlite {
                 );
                 assert!(err.to_string().contains("tenant-a"), "{err}");
                 // The other tenant's record with the same id is untouched and still loads.
-                assert!(ConnectionStore::load(
-                    &store,
-                    &"tenant-b".into(),
-                    &SHARED.into(),
-                    )
-                    .await
-                    .unwrap()
-                    .is_some());
+                assert!(
+                    ConnectionStore::load(&store, &"tenant-b".into(), &SHARED.into(),)
+                        .await
+                        .unwrap()
+                        .is_some()
+                );
 
                 let err = queue.message(&id).await.unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::Store, "{err:?}");
@@ -308,7 +312,10 @@ mod sqlite {
     async fn a_file_written_before_the_backend_existed_opens_with_its_records() {
         let path = temp_path();
         let raw = raw(&path).await;
-        sqlx::raw_sql(&fixture("sqlite")).execute(&raw).await.unwrap();
+        sqlx::raw_sql(&fixture("sqlite"))
+            .execute(&raw)
+            .await
+            .unwrap();
         raw.close().await;
         let db = SqliteBackend::open(&path).await.unwrap();
         guarded(
@@ -317,10 +324,10 @@ mod sqlite {
                 let c = CredentialStore::load(
                     &store,
                     &CredentialKey::new("t1".into(), "c1".into(), "config"),
-                    )
-                    .await
-                    .unwrap()
-                    .unwrap();
+                )
+                .await
+                .unwrap()
+                .unwrap();
                 assert_eq!(c.value.as_bytes(), b"old-sealed");
                 let r = store
                     .find_by_webhook_token("old-token-0123456789abcdef")
@@ -475,9 +482,9 @@ mod postgres {
                     &key("tenant-a"),
                     SealedCredential::new(&b"x"[..]),
                     None,
-                    )
-                    .await
-                    .unwrap();
+                )
+                .await
+                .unwrap();
                 assert!(CredentialStore::load(&store, &key("tenant-a"))
                     .await
                     .unwrap()
@@ -528,7 +535,13 @@ mod postgres {
                         .contains("`switchboard_connections.consecutive_failures`"),
                     "{err}"
                 );
-                assert_eq!(ConnectionStore::list(&store, &"tenant-a".into()).await.unwrap().len(), 1);
+                assert_eq!(
+                    ConnectionStore::list(&store, &"tenant-a".into())
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
             },
             async {
                 db.close().await;
@@ -561,10 +574,10 @@ mod postgres {
                 let c = CredentialStore::load(
                     &store,
                     &CredentialKey::new("t1".into(), "c1".into(), "config"),
-                    )
-                    .await
-                    .unwrap()
-                    .unwrap();
+                )
+                .await
+                .unwrap()
+                .unwrap();
                 assert_eq!(c.value.as_bytes(), b"old-sealed");
                 let r = store
                     .find_by_webhook_token("old-token-0123456789abcdef")

@@ -39,9 +39,13 @@ async fn drop_schema(schema: &str) {
 
 /// One replica: its own pool on the shared schema.
 async fn replica(schema: &str) -> (PostgresOutboundQueue, WebhookSenderBuilder) {
-    let queue = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), schema, vault())
-        .await
-        .unwrap();
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        schema,
+        vault(),
+    )
+    .await
+    .unwrap();
     let builder = WebhookSender::builder(queue.clone())
         .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().unwrap()))
         .poll_interval(Duration::from_millis(5));
@@ -267,12 +271,20 @@ async fn replicas_leasing_at_once_get_disjoint_batches() {
 
     const MESSAGES: usize = 600;
     let schema = new_schema();
-    let qa = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault())
-        .await
-        .unwrap();
-    let qb = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault())
-        .await
-        .unwrap();
+    let qa = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
+    let qb = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
     // Enqueued through a sender with no workers running.
     let (_, builder) = replica(&schema).await;
     let s = builder.build().unwrap();

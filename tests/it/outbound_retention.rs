@@ -238,10 +238,16 @@ async fn sqlite_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
 async fn postgres_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
     use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
     let schema = format!("sb_retention_{:016x}", fastrand::u64(..));
-    let queue = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault())
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
+    let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
         .await
         .unwrap();
-    let raw = sqlx::PgPool::connect(&crate::support::postgres_url()).await.unwrap();
     let (raw1, raw2, s1, s2) = (raw.clone(), raw.clone(), schema.clone(), schema.clone());
     scenario(
         Arc::new(queue.clone()),

@@ -391,10 +391,16 @@ async fn a_wrong_key_ring_fails_the_attempt_without_a_secret_and_retries() {
 async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
     use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
     let schema = format!("sb_sealed_{:016x}", fastrand::u64(..));
-    let queue = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault_with("k1", 7))
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault_with("k1", 7),
+    )
+    .await
+    .unwrap();
+    let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
         .await
         .unwrap();
-    let raw = sqlx::PgPool::connect(&crate::support::postgres_url()).await.unwrap();
     let (r1, r2, r3) = (raw.clone(), raw.clone(), raw.clone());
     let (s0, s1, s2) = (schema.clone(), schema.clone(), schema.clone());
     sealed_scenario(
@@ -403,9 +409,13 @@ async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
             let schema = s0.clone();
             async move {
                 Arc::new(
-                    PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault)
-                        .await
-                        .unwrap(),
+                    PostgresOutboundQueue::connect_with_schema(
+                        &crate::support::postgres_url(),
+                        &schema,
+                        vault,
+                    )
+                    .await
+                    .unwrap(),
                 ) as Arc<dyn OutboundQueue>
             }
         },
@@ -460,9 +470,13 @@ async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
     .execute(&r3)
     .await
     .unwrap();
-    let reopened = PostgresOutboundQueue::connect_with_schema(&crate::support::postgres_url(), &schema, vault_with("k1", 7))
-        .await
-        .unwrap();
+    let reopened = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault_with("k1", 7),
+    )
+    .await
+    .unwrap();
     let clear: Option<String> = sqlx::query_scalar(&format!(
         "SELECT legacy_secrets FROM \"{schema}\".switchboard_outbound_endpoints WHERE id = 'old'"
     ))

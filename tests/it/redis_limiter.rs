@@ -566,9 +566,12 @@ fn unreachable_redis_fails_open_or_closed_within_the_timeout_and_says_so() {
 async fn connect_errors_never_repeat_the_url_password() {
     let secret = canary("redis-password");
     // The shared Redis has no password, so AUTH fails; the URL must not reach the error.
-    let e = RedisRateLimiter::connect(&format!("redis://:{secret}@{}/", crate::support::redis_addr()), &prefix())
-        .await
-        .unwrap_err();
+    let e = RedisRateLimiter::connect(
+        &format!("redis://:{secret}@{}/", crate::support::redis_addr()),
+        &prefix(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store);
     assert!(!format!("{e} {e:?}").contains(&secret), "{e:?}");
 

@@ -690,7 +690,9 @@ mod postgres_only {
             ConnectionStore::save(&store, &record("t1", "c1"))
                 .await
                 .unwrap();
-            let raw = sqlx::PgPool::connect(&crate::support::postgres_url()).await.unwrap();
+            let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
+                .await
+                .unwrap();
             sqlx::query(&format!(
                 "UPDATE \"{schema}\".switchboard_connections SET status = 'zombie'"
             ))
@@ -727,9 +729,12 @@ mod postgres_only {
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
-        let err = PostgresStore::connect_with_schema(&crate::support::postgres_url(), "x; DROP SCHEMA public")
-            .await
-            .unwrap_err();
+        let err = PostgresStore::connect_with_schema(
+            &crate::support::postgres_url(),
+            "x; DROP SCHEMA public",
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 }

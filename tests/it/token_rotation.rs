@@ -32,7 +32,6 @@ use switchboard::{ConnectionId, CredentialStore, ErrorKind, TenantId};
 
 #[cfg(feature = "redis")]
 #[cfg(feature = "postgres")]
-
 // ---------------------------------------------------------------------------------------------
 // A provider that rotates refresh tokens and rejects reuse.
 

@@ -73,7 +73,6 @@ VQIDAQAB
 
 #[cfg(feature = "redis")]
 #[cfg(feature = "postgres")]
-
 // ---------------------------------------------------------------------------------------------
 // A loopback token endpoint.
 
@@ -492,7 +491,9 @@ async fn three_instances_with_the_postgres_advisory_lock_and_store_make_one_toke
     let locks: [Arc<dyn RefreshLock>; 3] = locks.try_into().unwrap();
     three_instances_make_one_token_request(stores, locks).await;
 
-    let pool = sqlx::PgPool::connect(&crate::support::postgres_url()).await.unwrap();
+    let pool = sqlx::PgPool::connect(&crate::support::postgres_url())
+        .await
+        .unwrap();
     sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .execute(&pool)
         .await

@@ -63,7 +63,8 @@ pub(crate) struct LeasedRow {
 
 impl LeasedRow {
     pub(crate) fn into_leased(self) -> Result<LeasedMessage, Error> {
-        let attempt = StoredRow::new(MESSAGES, "message", &self.id).count("attempts", self.attempts)?;
+        let attempt =
+            StoredRow::new(MESSAGES, "message", &self.id).count("attempts", self.attempts)?;
         Ok(LeasedMessage {
             endpoint: EndpointId::for_tenant(self.endpoint_tenant, self.endpoint_id),
             event_type: self.event_type,
@@ -110,7 +111,8 @@ pub(crate) struct DeadRow {
 
 impl DeadRow {
     pub(crate) fn into_dead_letter(self) -> Result<DeadLetter, Error> {
-        let attempts = StoredRow::new(MESSAGES, "message", &self.id).count("attempts", self.attempts)?;
+        let attempts =
+            StoredRow::new(MESSAGES, "message", &self.id).count("attempts", self.attempts)?;
         Ok(DeadLetter {
             endpoint: EndpointId::for_tenant(self.endpoint_tenant, self.endpoint_id),
             event_type: self.event_type,

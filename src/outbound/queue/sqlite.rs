@@ -94,7 +94,10 @@ impl SqliteQueue {
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be created.
     pub async fn in_memory(vault: Vault) -> Result<Self, Error> {
-        SqliteBackend::in_memory().await?.outbound_queue(vault).await
+        SqliteBackend::in_memory()
+            .await?
+            .outbound_queue(vault)
+            .await
     }
 
     pub(crate) async fn from_backend(
