@@ -30,8 +30,6 @@ use switchboard::tokens::{
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::{ConnectionId, CredentialStore, ErrorKind, TenantId};
 
-#[cfg(feature = "redis")]
-#[cfg(feature = "postgres")]
 // ---------------------------------------------------------------------------------------------
 // A provider that rotates refresh tokens and rejects reuse.
 

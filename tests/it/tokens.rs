@@ -71,8 +71,6 @@ VQIDAQAB
 -----END PUBLIC KEY-----
 ";
 
-#[cfg(feature = "redis")]
-#[cfg(feature = "postgres")]
 // ---------------------------------------------------------------------------------------------
 // A loopback token endpoint.
 
