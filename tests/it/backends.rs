@@ -10,11 +10,10 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use switchboard::connections::{ConnectionRecord, ConnectionStore};
 use switchboard::credentials::{CredentialKey, CredentialStore, SealedCredential};
-use switchboard::outbound::{Endpoint, EndpointId, OutboundQueue, WebhookSender};
+use switchboard::outbound::{Endpoint, EndpointId, OutboundQueue};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::ErrorKind;
 
@@ -127,6 +126,8 @@ fn fixture(name: &str) -> String {
 mod sqlite {
     use std::path::{Path, PathBuf};
 
+    use bytes::Bytes;
+    use switchboard::outbound::WebhookSender;
     use switchboard::store::sqlite::SqliteBackend;
     use switchboard::webhook::dedup::{Claim, DedupStore};
 

@@ -3,6 +3,7 @@
 
 mod addresses;
 
+#[allow(unused_imports)] // which ones a build uses depends on its features
 pub(crate) use addresses::{postgres_url, redis_addr, redis_url};
 
 use std::path::{Path, PathBuf};
