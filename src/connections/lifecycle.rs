@@ -720,9 +720,8 @@ impl Connections {
     /// clears the fields it names when `write_back` (not for a connection being deleted).
     async fn deactivate(&self, record: &ConnectionRecord, write_back: bool) -> Result<(), Error> {
         let (tenant, id) = (&record.tenant, &record.id);
-        let step = format!(
-            "removing the provider's webhook of connection `{id}` of tenant `{tenant}`"
-        );
+        let step =
+            format!("removing the provider's webhook of connection `{id}` of tenant `{tenant}`");
         let run = async {
             let integration = self.integration(&record.template)?;
             let config = self.config_for(record).await?;

@@ -459,7 +459,10 @@ impl WebhookRouterBuilder {
                     format!(
                         "the router would serve `{}{}` but Connections gives providers `{}{}` \
                          (Connections::with_webhook_base_url); leave them unset here to use those",
-                        public_base.as_ref().map(PublicBase::origin).unwrap_or_default(),
+                        public_base
+                            .as_ref()
+                            .map(PublicBase::origin)
+                            .unwrap_or_default(),
                         prefix,
                         registered.public.origin(),
                         registered.prefix

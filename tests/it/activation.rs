@@ -258,7 +258,9 @@ async fn serve(s: &Connections) -> (LoopbackServer, Arc<Mutex<Vec<(String, Strin
 
 /// Posts a Stripe event signed with `secret` to the loopback server at `public_url`'s path.
 async fn deliver(server: &LoopbackServer, public_url: &str, secret: &str, event: &str) -> u16 {
-    let path = public_url.strip_prefix(PUBLIC).expect("a URL under the public origin");
+    let path = public_url
+        .strip_prefix(PUBLIC)
+        .expect("a URL under the public origin");
     let body = json!({"id": event, "object": "event", "type": "payment_intent.succeeded",
                       "data": {"object": {"id": "pi_1", "object": "payment_intent"}}})
     .to_string();
@@ -298,7 +300,9 @@ async fn each_tenant_registers_its_own_endpoint_and_is_verified_with_its_own_sec
         // Created with this tenant's own key, for this connection's own URL.
         assert_eq!(endpoint.key, key_of(t));
         assert_eq!(endpoint.url, s.webhook_url(&tenant, &id).await.unwrap());
-        assert!(endpoint.url.starts_with(&format!("{PUBLIC}/webhooks/stripe/")));
+        assert!(endpoint
+            .url
+            .starts_with(&format!("{PUBLIC}/webhooks/stripe/")));
         assert_eq!(endpoint.metadata_tenant.as_deref(), Some(t));
         // The signing secret is sealed, never in the plain record.
         let config = s.config(&tenant, &id).await.unwrap();
@@ -308,7 +312,11 @@ async fn each_tenant_registers_its_own_endpoint_and_is_verified_with_its_own_sec
         );
         let stored = s.get(&tenant, &id).await.unwrap();
         assert!(stored.config.get("webhook_secret").is_none());
-        for text in [format!("{stored:?}"), format!("{config:?}"), format!("{record:?}")] {
+        for text in [
+            format!("{stored:?}"),
+            format!("{config:?}"),
+            format!("{record:?}"),
+        ] {
             assert!(!text.contains(&endpoint.secret), "{text}");
         }
         secrets.push((endpoint.url.clone(), endpoint.secret.clone()));
@@ -404,7 +412,11 @@ async fn a_provider_failure_on_create_leaves_the_connection_not_active() {
     let provider = stripe.start().await;
     let s = service();
     create_both(&s, &provider).await;
-    stripe.fail_create.lock().unwrap().insert(key_of("tenant-a"));
+    stripe
+        .fail_create
+        .lock()
+        .unwrap()
+        .insert(key_of("tenant-a"));
     let (ta, c) = ids("tenant-a");
     let (tb, _) = ids("tenant-b");
 
@@ -453,8 +465,16 @@ async fn a_failed_removal_never_blocks_disconnect_or_delete_and_is_reported() {
     let we_b = endpoint_id(&s, "tenant-b").await.unwrap();
     let (ta, c) = ids("tenant-a");
     let (tb, _) = ids("tenant-b");
-    stripe.fail_delete.lock().unwrap().insert(key_of("tenant-a"));
-    stripe.fail_delete.lock().unwrap().insert(key_of("tenant-b"));
+    stripe
+        .fail_delete
+        .lock()
+        .unwrap()
+        .insert(key_of("tenant-a"));
+    stripe
+        .fail_delete
+        .lock()
+        .unwrap()
+        .insert(key_of("tenant-b"));
 
     // Disconnect: done, and the leftover is in the record and an event.
     let mut events = s.subscribe();
@@ -473,7 +493,11 @@ async fn a_failed_removal_never_blocks_disconnect_or_delete_and_is_reported() {
     assert_eq!(report.error.as_deref(), Some(&*message));
     // What is needed to try again is kept; trying again once Stripe accepts removes it.
     assert_eq!(endpoint_id(&s, "tenant-a").await.as_deref(), Some(&*we_a));
-    stripe.fail_delete.lock().unwrap().remove(&key_of("tenant-a"));
+    stripe
+        .fail_delete
+        .lock()
+        .unwrap()
+        .remove(&key_of("tenant-a"));
     s.disconnect(&ta, &c).await.unwrap();
     assert!(stripe.endpoint(&we_a).is_none());
     assert_eq!(endpoint_id(&s, "tenant-a").await, None);
@@ -482,7 +506,10 @@ async fn a_failed_removal_never_blocks_disconnect_or_delete_and_is_reported() {
     let e = s.delete(&tb, &c).await.unwrap_err();
     assert_eq!(e.status(), Some(StatusCode::BAD_REQUEST), "{e}");
     let text = e.to_string();
-    assert!(text.contains("was deleted") && text.contains(&we_b), "{text}");
+    assert!(
+        text.contains("was deleted") && text.contains(&we_b),
+        "{text}"
+    );
     assert_eq!(
         s.get(&tb, &c).await.unwrap_err().kind(),
         ErrorKind::NotFound
@@ -508,8 +535,7 @@ impl ConnectionStore for FailingStore {
         self.inner.load(tenant, id).await
     }
     async fn save(&self, record: &ConnectionRecord) -> Result<u64, Error> {
-        if self.fail.load(Ordering::SeqCst) && record.config.get("webhook_endpoint_id").is_some()
-        {
+        if self.fail.load(Ordering::SeqCst) && record.config.get("webhook_endpoint_id").is_some() {
             return Err(Error::new(ErrorKind::Store, "the disk is full"));
         }
         self.inner.save(record).await
@@ -517,7 +543,12 @@ impl ConnectionStore for FailingStore {
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ConnectionRecord>, Error> {
         self.inner.list(tenant).await
     }
-    async fn delete(&self, tenant: &TenantId, id: &ConnectionId, version: u64) -> Result<(), Error> {
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        version: u64,
+    ) -> Result<(), Error> {
         self.inner.delete(tenant, id, version).await
     }
     async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error> {
@@ -599,9 +630,11 @@ async fn without_a_webhook_base_nothing_is_registered_and_the_router_must_agree(
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
-    assert!(Connections::new(builder().build().unwrap(), vault(), registry())
-        .with_webhook_base_url("ftp://x", "/webhooks")
-        .is_err());
+    assert!(
+        Connections::new(builder().build().unwrap(), vault(), registry())
+            .with_webhook_base_url("ftp://x", "/webhooks")
+            .is_err()
+    );
 }
 
 /// A host's integration whose activation hands back its provider's token as a secret in a
@@ -671,7 +704,9 @@ async fn a_secret_for_a_field_the_template_keeps_plain_is_refused_and_undone() {
     .with_webhook_base_url(PUBLIC, "/webhooks")
     .unwrap();
     let (ta, c) = ids("tenant-a");
-    s.create(&ta, &c, "careless", "C", &json!({})).await.unwrap();
+    s.create(&ta, &c, "careless", "C", &json!({}))
+        .await
+        .unwrap();
     // `test_connection` checks through the connector, which needs a live endpoint: the
     // activation is reached through `enable` instead, from `disconnected`.
     s.transition(&ta, &c, ConnectionStatus::Active, None)
