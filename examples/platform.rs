@@ -35,6 +35,15 @@ use switchboard::{ConnectionId, Switchboard, TenantId};
 
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
+/// Fails the run when a step did not do what it printed (the example doubles as a check).
+fn ensure(holds: bool, what: &str) -> Result<()> {
+    if holds {
+        Ok(())
+    } else {
+        Err(format!("step failed: {what}").into())
+    }
+}
+
 const TENANTS: [&str; 2] = ["acme-realty", "bayview-homes"];
 
 fn stripe_key(tenant: &str) -> String {
@@ -68,6 +77,7 @@ async fn main() -> Result<()> {
 
     // 1. One SQLite file for sealed credentials and connection records.
     let db = std::env::temp_dir().join(format!("switchboard-platform-{}.db", std::process::id()));
+    let _cleanup = RemoveOnDrop(db.clone());
     let store = SqliteStore::open(&db).await?;
     let sb = Switchboard::builder()
         .credential_store(Arc::new(store.clone()))
@@ -156,6 +166,7 @@ async fn main() -> Result<()> {
         "2. {} and {} created their stripe and twilio connections (pending); a secret in clear in the SQLite file: {in_clear}",
         TENANTS[0], TENANTS[1]
     );
+    ensure(!in_clear, "no secret in clear in the SQLite file")?;
 
     // 3. Test-connection: each moves to active; Stripe's activation registers its webhook.
     for t in TENANTS {
@@ -163,6 +174,10 @@ async fn main() -> Result<()> {
         for id in [&stripe_id, &twilio_id] {
             let record = connections.test_connection(&tenant, id).await?;
             println!("3. {t}/{id}: {}", record.status);
+            ensure(
+                record.status == ConnectionStatus::Active,
+                "test-connection moves it to active",
+            )?;
         }
         let record = connections.get(&tenant, &stripe_id).await?;
         let endpoint = record.config["webhook_endpoint_id"].as_str().unwrap_or("-");
@@ -170,6 +185,10 @@ async fn main() -> Result<()> {
             "   {t}/stripe: webhook endpoint {endpoint} registered for {}; its signing secret is sealed",
             stripe.url_of(endpoint).unwrap_or_default()
         );
+        ensure(
+            stripe.url_of(endpoint) == Some(connections.webhook_url(&tenant, &stripe_id).await?),
+            "the endpoint is registered for this connection's own URL",
+        )?;
     }
 
     // 4. Typed calls through the pipeline, each with its tenant's own credentials.
@@ -198,6 +217,10 @@ async fn main() -> Result<()> {
             stripe.last_key(),
             twilio.last_account()
         );
+        ensure(
+            stripe.last_key() == stripe_key(t) && twilio.last_account() == twilio_sid(t),
+            "each tenant's calls carry its own credentials",
+        )?;
     }
 
     // 5. Webhooks through the axum routes: Stripe delivers to each registered endpoint, Twilio
@@ -218,6 +241,7 @@ async fn main() -> Result<()> {
             )
             .await?;
         println!("5. stripe delivered to {t}'s endpoint {endpoint}: HTTP {status}");
+        ensure(status == StatusCode::OK, "a Stripe webhook is accepted")?;
         let url = connections.webhook_url(&tenant, &twilio_id).await?;
         let params = [
             ("MessageSid", format!("SM{}", t.len())),
@@ -232,6 +256,7 @@ async fn main() -> Result<()> {
             .await?
             .status();
         println!("   twilio status callback to {t}'s URL: HTTP {status}");
+        ensure(status == StatusCode::OK, "a Twilio webhook is accepted")?;
     }
     // Bayview's Stripe secret on Acme's endpoint: refused before any handler runs.
     let acme = TenantId::new(TENANTS[0]);
@@ -257,6 +282,25 @@ async fn main() -> Result<()> {
         TENANTS[0],
         after - before
     );
+    ensure(
+        status == StatusCode::UNAUTHORIZED && after == before,
+        "a forged webhook is refused before any handler runs",
+    )?;
+    let reached: Vec<(String, String)> =
+        delivered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let expected: Vec<(String, String)> = TENANTS
+        .iter()
+        .flat_map(|t| {
+            [
+                ("stripe".to_string(), t.to_string()),
+                ("twilio".to_string(), t.to_string()),
+            ]
+        })
+        .collect();
+    ensure(
+        reached == expected,
+        "each webhook reached its own tenant's handler",
+    )?;
 
     // 6. A revoked key moves the connection to error.
     let bayview = TenantId::new(TENANTS[1]);
@@ -286,6 +330,10 @@ async fn main() -> Result<()> {
     );
     let acme_status = connections.get(&acme, &stripe_id).await?.status;
     println!("   {}'s connection is still {acme_status}", TENANTS[0]);
+    ensure(
+        record.status == ConnectionStatus::Error && acme_status == ConnectionStatus::Active,
+        "a revoked key moves that tenant's connection, and only it, to error",
+    )?;
 
     // 7. A disconnect removes that tenant's Stripe webhook.
     connections.disconnect(&acme, &stripe_id).await?;
@@ -296,14 +344,26 @@ async fn main() -> Result<()> {
         TENANTS[1],
         stripe.url_of(&bayview_endpoint).is_some()
     );
+    ensure(
+        stripe.url_of(&acme_endpoint).is_none() && stripe.url_of(&bayview_endpoint).is_some(),
+        "a disconnect removes that tenant's webhook only",
+    )?;
 
     let _ = stop.send(());
     server.await??;
     store.close().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
     Ok(())
+}
+
+/// Removes the temporary SQLite file (and its WAL files) however the run ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
 }
 
 /// The SQLite file and its write-ahead log, for the "no secret in clear" check.
