@@ -632,7 +632,28 @@ impl Connections {
     /// (or that is being enabled) and writes the changes it returns, only over the config it
     /// read. When the write fails, [`Integration::deactivate`] undoes at the provider what the
     /// hook registered; after a lost race the activation runs again on the winner's config.
+    ///
+    /// It runs in a task of its own: a caller that stops waiting (a timeout, a dropped
+    /// request) does not cancel it between the provider's answer and the write.
     async fn activate(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        connection: &Connection,
+    ) -> Result<(), Error> {
+        let (service, tenant, id, connection) =
+            (self.clone(), tenant.clone(), id.clone(), connection.clone());
+        tokio::spawn(async move { service.activate_to_end(&tenant, &id, &connection).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::new(
+                    ErrorKind::State,
+                    format!("the activation task ended without an answer: {e}"),
+                ))
+            })
+    }
+
+    async fn activate_to_end(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -24,6 +25,7 @@ use switchboard::test_util::{LogCapture, LoopbackServer};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
 use switchboard::{ConnectionId, Error, ErrorKind, ExposeSecret, TenantId};
+use tokio::sync::Notify;
 
 use crate::support::builder;
 
@@ -56,6 +58,8 @@ struct FakeStripe {
     next: Arc<AtomicUsize>,
     fail_create: Arc<Mutex<HashSet<String>>>,
     fail_delete: Arc<Mutex<HashSet<String>>>,
+    /// When set, a create says so on the first `Notify` and waits for the second.
+    gate: Arc<Mutex<Option<(Arc<Notify>, Arc<Notify>)>>>,
 }
 
 fn stripe_error(status: StatusCode, message: &str) -> (StatusCode, String) {
@@ -71,7 +75,17 @@ impl FakeStripe {
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let me = me.clone();
-                async move { me.answer(method, uri, headers, body) }
+                async move {
+                    let gate = me.gate.lock().unwrap().clone();
+                    if let (Some((entered, release)), true) = (
+                        gate,
+                        method == Method::POST && uri.path() == "/v1/webhook_endpoints",
+                    ) {
+                        entered.notify_one();
+                        release.notified().await;
+                    }
+                    me.answer(method, uri, headers, body)
+                }
             },
         );
         LoopbackServer::start(app).await
@@ -722,4 +736,41 @@ async fn a_secret_for_a_field_the_template_keeps_plain_is_refused_and_undone() {
     let record = s.get(&ta, &c).await.unwrap();
     assert_eq!(record.status, ConnectionStatus::Disconnected);
     assert!(record.config.get("hook_token").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_waiting_does_not_orphan_the_endpoint() {
+    let stripe = FakeStripe::default();
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    *stripe.gate.lock().unwrap() = Some((entered.clone(), release.clone()));
+    let provider = stripe.start().await;
+    let s = service();
+    create_both(&s, &provider).await;
+    let (ta, c) = ids("tenant-a");
+    let caller = {
+        let (s, ta, c) = (s.clone(), ta.clone(), c.clone());
+        tokio::spawn(async move { s.test_connection(&ta, &c).await })
+    };
+    // The create reached Stripe; the caller gives up (a timeout, a dropped request).
+    entered.notified().await;
+    caller.abort();
+    assert!(caller.await.unwrap_err().is_cancelled());
+    release.notify_one();
+    // The activation still ends: the endpoint Stripe made is recorded, not orphaned.
+    let mut stored = None;
+    for _ in 0..500 {
+        stored = endpoint_id(&s, "tenant-a").await;
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let we = stored.expect("the activation finished after its caller left");
+    assert!(stripe.endpoint(&we).is_some());
+    assert!(s
+        .config(&ta, &c)
+        .await
+        .unwrap()
+        .secret("webhook_secret")
+        .is_some());
 }
