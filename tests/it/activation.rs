@@ -47,6 +47,9 @@ struct Endpoint {
     metadata_tenant: Option<String>,
 }
 
+/// Two signals: "a create arrived", "let it answer".
+type Gate = (Arc<Notify>, Arc<Notify>);
+
 /// A Stripe stand-in: `GET /v1/balance` for checks, `POST /v1/webhook_endpoints` (answers a new
 /// `we_N` with a fresh `whsec_CANARY...` secret), `DELETE /v1/webhook_endpoints/{id}` (404 for
 /// an unknown id). Creates or deletes fail with a 400 for keys in `fail_create` /
@@ -59,7 +62,7 @@ struct FakeStripe {
     fail_create: Arc<Mutex<HashSet<String>>>,
     fail_delete: Arc<Mutex<HashSet<String>>>,
     /// When set, a create says so on the first `Notify` and waits for the second.
-    gate: Arc<Mutex<Option<(Arc<Notify>, Arc<Notify>)>>>,
+    gate: Arc<Mutex<Option<Gate>>>,
 }
 
 fn stripe_error(status: StatusCode, message: &str) -> (StatusCode, String) {
