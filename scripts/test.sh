@@ -281,6 +281,11 @@ read -r tests_passed tests_failed tests_ignored < <(
         } END { printf "%d %d %d\n", p, f, s }' "$test_log"
 )
 
+# The seed's flow end to end (offline): the example checks what it prints and exits non-zero
+# when a step does not hold.
+step "cargo run --example platform"
+cargo run --all-features --quiet --example platform
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's

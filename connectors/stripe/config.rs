@@ -33,6 +33,9 @@ pub struct StripeConfig {
     /// The API base URL (default [`super::DEFAULT_BASE_URL`]).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The webhook endpoint activation registered (`we_...`), deleted on disconnect.
+    #[serde(default)]
+    pub webhook_endpoint_id: Option<String>,
 }
 
 impl fmt::Debug for StripeConfig {
@@ -48,6 +51,7 @@ impl fmt::Debug for StripeConfig {
             .field("api_version", &self.api_version)
             .field("account_id", &self.account_id)
             .field("base_url", &self.base_url)
+            .field("webhook_endpoint_id", &self.webhook_endpoint_id)
             .finish()
     }
 }

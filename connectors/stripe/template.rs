@@ -3,23 +3,39 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::json;
 
-use super::{StripeConfig, StripeConnector, StripeVerifier, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+use super::{
+    CreateWebhookEndpoint, StripeClient, StripeConfig, StripeConnector, StripeVerifier,
+    WebhookEndpointId, DEFAULT_API_VERSION, DEFAULT_BASE_URL,
+};
 use crate::auth::BearerToken;
 use crate::templates::{
-    ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, WebhookRouting,
+    ActivationContext, ConfigChanges, ConnectionConfig, Integration, IntegrationBinding,
+    IntegrationTemplate, WebhookRouting,
 };
 use crate::webhook::WebhookVerifier;
-use crate::{ConfigError, Error};
+use crate::{ConfigError, Error, ErrorKind, ProviderError};
 
 /// The Stripe integration: template name `stripe`.
 ///
 /// Config fields: `secret_key` (required, secret, `sk_...` or restricted `rk_...`),
 /// `webhook_secret` (optional, secret, `whsec_...`), `webhook_secret_previous` (optional,
-/// secret: the endpoint's previous secret, also accepted while rolling it), `api_version`
+/// secret: the endpoint's previous secret, also accepted while rolling it),
+/// `webhook_endpoint_id` (optional, `we_...`: the endpoint activation created), `api_version`
 /// (default [`DEFAULT_API_VERSION`]), `account_id` (optional Connect account) and `base_url`
 /// (default [`DEFAULT_BASE_URL`]).
+///
+/// Activation ([`Integration::activate`]): when the host serves webhooks
+/// (`Connections::with_webhook_base_url`) and the connection has neither a `webhook_secret`
+/// nor a `webhook_endpoint_id` (nor an `account_id`: Connect events come to the platform's
+/// one endpoint), a successful test creates a webhook endpoint for the connection's own URL
+/// (`POST /v1/webhook_endpoints`, events [`Self::webhook_events`], metadata naming the tenant
+/// and connection, so a leftover can be traced) and keeps its `id` as `webhook_endpoint_id`
+/// and its signing `secret`, sealed, as `webhook_secret`: the router verifies that
+/// connection's webhooks with it. Disconnecting or deleting the connection deletes that
+/// endpoint (one already gone counts as deleted) and clears both fields.
 ///
 /// Webhooks: each connection's events are verified with that connection's `webhook_secret`
 /// (and `webhook_secret_previous`) only ([`Integration::webhook_verifier`]). Connect events
@@ -30,6 +46,7 @@ use crate::{ConfigError, Error};
 #[derive(Debug, Clone)]
 pub struct StripeIntegration {
     template: IntegrationTemplate,
+    webhook_events: Vec<String>,
 }
 
 impl Default for StripeIntegration {
@@ -49,7 +66,8 @@ impl StripeIntegration {
             .setup_instructions(
                 "1. In the Stripe Dashboard, open **Developers → API keys** and create a secret \
                  key (`sk_...`) or a restricted key (`rk_...`) with the permissions you need.\n\
-                 2. For webhooks, add an endpoint under **Developers → Webhooks** and copy its \
+                 2. Webhooks: if this app registers them for you, leave the signing secret \
+                 empty; otherwise add an endpoint under **Developers → Webhooks** and copy its \
                  signing secret (`whsec_...`).\n\
                  3. For Connect, give the connected account id (`acct_...`).",
             )
@@ -79,6 +97,12 @@ impl StripeIntegration {
                         "pattern": "^whsec_",
                         "x-error-message": {"pattern": "must start with whsec_"}
                     },
+                    "webhook_endpoint_id": {
+                        "type": "string",
+                        "title": "Webhook endpoint (registered on activation)",
+                        "pattern": "^we_[A-Za-z0-9_]+$",
+                        "x-error-message": {"pattern": "must start with we_ followed by letters, digits and underscores"}
+                    },
                     "api_version": {
                         "type": "string",
                         "title": "API version",
@@ -105,10 +129,31 @@ impl StripeIntegration {
             .endpoint_url_field("base_url")
             .build()
             .expect("the Stripe template is valid");
-        StripeIntegration { template }
+        StripeIntegration {
+            template,
+            webhook_events: vec!["*".to_string()],
+        }
+    }
+
+    /// The event types the webhook endpoints made by activation subscribe to (default `["*"]`,
+    /// every event).
+    #[must_use]
+    pub fn with_webhook_events<I, S>(mut self, events: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.webhook_events = events.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The event types activation subscribes endpoints to.
+    pub fn webhook_events(&self) -> &[String] {
+        &self.webhook_events
     }
 }
 
+#[async_trait]
 impl Integration for StripeIntegration {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
@@ -153,5 +198,84 @@ impl Integration for StripeIntegration {
 
     fn webhook_routing(&self) -> Option<WebhookRouting> {
         Some(WebhookRouting::new("account_id", "account"))
+    }
+
+    async fn activate(&self, ctx: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
+        let config = ctx.config();
+        let Some(url) = ctx.webhook_url() else {
+            return Ok(ConfigChanges::new());
+        };
+        // Registered already, verified with a secret the tenant gave, or a Connect account
+        // (the platform's one endpoint receives its events): nothing to do.
+        if config.str("webhook_endpoint_id").is_some()
+            || config.secret("webhook_secret").is_some()
+            || config.str("account_id").is_some()
+        {
+            return Ok(ConfigChanges::new());
+        }
+        let client = StripeClient::from_connection(ctx.connection()?.clone())
+            .map_err(|e| e.core().clone())?;
+        let params = CreateWebhookEndpoint::new()
+            .url(url)
+            .enabled_events(self.webhook_events.clone())
+            .description(format!(
+                "switchboard: tenant {}, connection {}",
+                ctx.tenant(),
+                ctx.connection_id()
+            ))
+            .metadata("switchboard_tenant", ctx.tenant().as_str())
+            .metadata("switchboard_connection", ctx.connection_id().as_str());
+        let endpoint = client
+            .webhook_endpoints()
+            .create(params)
+            .await
+            .map_err(|e| e.core().clone())?;
+        let Some(secret) = endpoint.secret else {
+            // Unusable without its secret: removed again rather than left behind.
+            let removed = client.webhook_endpoints().delete(&endpoint.id).await;
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "Stripe created webhook endpoint `{}` without a signing secret; {}",
+                    endpoint.id,
+                    match removed {
+                        Ok(_) => "it was deleted again".to_string(),
+                        Err(e) => format!("deleting it again failed too: {}", e.core()),
+                    }
+                ),
+            ));
+        };
+        Ok(ConfigChanges::new()
+            .set("webhook_endpoint_id", endpoint.id.as_str())
+            .set_secret("webhook_secret", secret))
+    }
+
+    async fn deactivate(&self, ctx: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
+        let Some(id) = ctx.config().str("webhook_endpoint_id") else {
+            return Ok(ConfigChanges::new());
+        };
+        let connection = ctx.connection().map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("cannot delete Stripe webhook endpoint `{id}`: {e}"),
+            )
+        })?;
+        let client =
+            StripeClient::from_connection(connection.clone()).map_err(|e| e.core().clone())?;
+        match client
+            .webhook_endpoints()
+            .delete(&WebhookEndpointId::new(id))
+            .await
+        {
+            Ok(_) => {}
+            // Deleted already (by hand, or by an earlier try whose answer was lost).
+            Err(e) if e.status() == Some(http::StatusCode::NOT_FOUND) => {}
+            // The error's URL names the endpoint (`/v1/webhook_endpoints/we_...`).
+            Err(e) => return Err(e.core().clone()),
+        }
+        Ok(ConfigChanges::new()
+            .remove("webhook_endpoint_id")
+            .remove("webhook_secret")
+            .remove("webhook_secret_previous"))
     }
 }

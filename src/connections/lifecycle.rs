@@ -24,8 +24,9 @@ use crate::credentials::{CredentialKey, CredentialStore};
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::PipelineRequest;
-use crate::templates::{ConnectionConfig, Integration, Registry};
+use crate::templates::{ActivationContext, ConnectionConfig, Integration, Registry};
 use crate::vault::Vault;
+use crate::webhook::public_base::{route_prefix, PublicBase};
 use crate::webhook::WebhookVerifier;
 
 /// The credential kind under which a connection's secret config fields are sealed.
@@ -66,7 +67,22 @@ impl CachedConfig {
     }
 }
 
+/// Where the host serves webhooks: its public origin and the router's route prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct WebhookBase {
+    pub(crate) public: PublicBase,
+    pub(crate) prefix: String,
+}
+
+/// How many times an activation whose write lost a race is run again (on the winner's config,
+/// where an idempotent hook finds its work done).
+const MAX_ACTIVATION_TRIES: usize = 4;
+
 /// A lifecycle transition, published to [`Connections::subscribe`]rs.
+///
+/// An event whose `from` equals `to` reports a failure that changed no status, in `error`:
+/// the provider's webhook could not be removed when the connection was disconnected
+/// ([`Connections::disconnect`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ConnectionEvent {
@@ -101,6 +117,8 @@ struct Inner {
     verifiers: moka::future::Cache<(TenantId, ConnectionId), CachedVerifier>,
     /// Bumped by every config write, so a read that raced one is not cached.
     config_writes: AtomicU64,
+    /// Where the host serves webhooks, for the URL activation gives providers.
+    webhook_base: Option<WebhookBase>,
     /// The status cell each live connection's observer shares; see [`StatusCell`].
     statuses: Mutex<StatusCells>,
 }
@@ -114,6 +132,7 @@ impl Connections {
             vault,
             registry,
             Arc::new(InMemoryConnectionStore::new()),
+            None,
         )
     }
 
@@ -126,7 +145,43 @@ impl Connections {
             i.vault.clone(),
             i.registry.clone(),
             store,
+            i.webhook_base.clone(),
         )
+    }
+
+    /// The same service, told where the host serves inbound webhooks: `public_base_url` is the
+    /// public origin providers post to (`https://hooks.example.com`, optionally with a path
+    /// prefix a proxy strips) and `prefix` the webhook router's route prefix (`/webhooks`, its
+    /// default). A connection's public webhook URL is then
+    /// `{public_base_url}{prefix}/{template}/{webhook_token}` ([`Self::webhook_url`]), which
+    /// activation hands to the integration to register with the provider
+    /// ([`Integration::activate`]). A [`WebhookRouter`](crate::webhook::router::WebhookRouter)
+    /// built over this service takes both from here.
+    ///
+    /// Without it, integrations are given no URL and register nothing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] naming `connections.webhook_base_url` for a URL that is not http(s)
+    /// with a host, or has a query, fragment or user; `connections.webhook_prefix` for a prefix
+    /// not starting with `/`.
+    pub fn with_webhook_base_url(self, public_base_url: &str, prefix: &str) -> Result<Self, Error> {
+        let base = WebhookBase {
+            public: PublicBase::parse(public_base_url, "connections.webhook_base_url")?,
+            prefix: route_prefix(prefix, "connections.webhook_prefix")?,
+        };
+        let i = &self.inner;
+        Ok(Self::build(
+            i.switchboard.clone(),
+            i.vault.clone(),
+            i.registry.clone(),
+            i.store.clone(),
+            Some(base),
+        ))
+    }
+
+    /// Where the host serves webhooks, if it said ([`Self::with_webhook_base_url`]).
+    pub(crate) fn webhook_base(&self) -> Option<&WebhookBase> {
+        self.inner.webhook_base.as_ref()
     }
 
     fn build(
@@ -134,6 +189,7 @@ impl Connections {
         vault: Vault,
         registry: Registry,
         store: Arc<dyn ConnectionStore>,
+        webhook_base: Option<WebhookBase>,
     ) -> Self {
         let (events, _) = broadcast::channel(1024);
         Connections {
@@ -152,6 +208,7 @@ impl Connections {
                     .time_to_live(CONFIG_TTL)
                     .build(),
                 config_writes: AtomicU64::new(0),
+                webhook_base,
                 statuses: Mutex::new(StatusCells::default()),
             }),
         }
@@ -259,8 +316,32 @@ impl Connections {
         id: &ConnectionId,
         patch: &Value,
     ) -> Result<ConnectionRecord, Error> {
+        self.write_config(tenant, id, patch, None, &[]).await
+    }
+
+    /// [`Self::update_config`], and when `expect` is given, only while the record still names
+    /// that sealed config generation (else [`ErrorKind::Conflict`]: the config changed since
+    /// the caller read it); every pointer in `sealed` must come out of the template's split as
+    /// a secret (else [`ErrorKind::Config`], nothing written).
+    async fn write_config(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        patch: &Value,
+        expect: Option<&Option<String>>,
+        sealed: &[String],
+    ) -> Result<ConnectionRecord, Error> {
         for _ in 0..MAX_CAS_RETRIES {
             let current = self.get(tenant, id).await?;
+            if expect.is_some_and(|g| *g != current.config_generation) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "the config of connection `{id}` of tenant `{tenant}` changed while it \
+                         was being activated"
+                    ),
+                ));
+            }
             let integration = self.integration(&current.template)?;
             let old = match self.open_exact(&current).await? {
                 Some(old) => old,
@@ -282,6 +363,17 @@ impl Connections {
                 .template()
                 .check_endpoints(&merged, self.inner.switchboard.endpoint_policy())?;
             drop(merged);
+            if let Some(plain) = sealed.iter().find(|p| split.secret(p).is_none()) {
+                return Err(ConfigError::new(
+                    "integration.activate",
+                    format!(
+                        "`{plain}` was given as a secret, but template `{}` does not mark it \
+                         secret; refused so it is never stored in the plain record",
+                        current.template
+                    ),
+                )
+                .into());
+            }
             let generation = new_generation();
             let key = config_key(tenant, id, Some(&generation));
             let sealed = self.inner.vault.seal(&key, &split.secrets_json())?;
@@ -349,11 +441,39 @@ impl Connections {
     /// Finding the credentials lists every key of the credential store
     /// ([`CredentialStore::list_keys`]), which is linear in the store's size.
     ///
+    /// First the integration removes what its activation registered with the provider (its
+    /// webhook: [`Integration::deactivate`], with the stored config). A failure there does not
+    /// stop the delete: the connection is deleted all the same, and the deactivation's error
+    /// is returned afterwards (its message says the connection was deleted and names what is
+    /// left at the provider), so nothing is left behind silently.
+    ///
     /// # Errors
     /// [`ErrorKind::NotFound`] when the connection does not exist; [`ErrorKind::Store`] when
     /// the record or a credential cannot be deleted (the error says which; calling again after
-    /// the record is gone gives `NotFound`, so a credential left then is reported, not hidden).
+    /// the record is gone gives `NotFound`, so a credential left then is reported, not hidden);
+    /// the deactivation's error (kind and status kept), after a complete delete.
     pub async fn delete(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+        let before = self.get(tenant, id).await?;
+        let leftover = self.deactivate(&before, false).await.err();
+        self.delete_record(tenant, id).await?;
+        match leftover {
+            None => Ok(()),
+            Some(e) => {
+                let e = in_step(
+                    e,
+                    &format!(
+                        "connection `{id}` of tenant `{tenant}` was deleted, but what its \
+                         activation registered with the provider is left there"
+                    ),
+                );
+                tracing::warn!(connection = %id, error = %e, "a deleted connection's provider webhook is left behind");
+                Err(e)
+            }
+        }
+    }
+
+    /// The record and every credential of the connection (see [`Self::delete`]).
+    async fn delete_record(&self, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
         let mut deleted = false;
         for _ in 0..MAX_CAS_RETRIES {
             let current = self.get(tenant, id).await?;
@@ -475,6 +595,171 @@ impl Connections {
             prefix.trim_end_matches('/'),
             record.template
         ))
+    }
+
+    /// The connection's public webhook URL, `{public_base_url}{prefix}/{template}/{webhook_token}`
+    /// ([`Self::with_webhook_base_url`]): what activation gives the provider. A record stored
+    /// before webhook tokens existed gets one now.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when no webhook base URL is configured; as for
+    /// [`Self::webhook_path`].
+    pub async fn webhook_url(&self, tenant: &TenantId, id: &ConnectionId) -> Result<String, Error> {
+        let Some(base) = self.webhook_base() else {
+            return Err(ConfigError::new(
+                "connections.webhook_base_url",
+                "is needed to build a full webhook URL (Connections::with_webhook_base_url)",
+            )
+            .into());
+        };
+        let path = self.webhook_path(tenant, id, &base.prefix).await?;
+        Ok(format!("{}{path}", base.public.origin()))
+    }
+
+    /// The record's public webhook URL, without writing (`None` without a base URL or token).
+    fn known_webhook_url(&self, record: &ConnectionRecord) -> Option<String> {
+        let base = self.webhook_base()?;
+        let token = record.webhook_token.as_deref()?;
+        Some(format!(
+            "{}{}/{}/{token}",
+            base.public.origin(),
+            base.prefix,
+            record.template
+        ))
+    }
+
+    /// Runs the integration's [`Integration::activate`] for a connection whose check passed
+    /// (or that is being enabled) and writes the changes it returns, only over the config it
+    /// read. When the write fails, [`Integration::deactivate`] undoes at the provider what the
+    /// hook registered; after a lost race the activation runs again on the winner's config.
+    ///
+    /// It runs in a task of its own: a caller that stops waiting (a timeout, a dropped
+    /// request) does not cancel it between the provider's answer and the write.
+    async fn activate(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        connection: &Connection,
+    ) -> Result<(), Error> {
+        let (service, tenant, id, connection) =
+            (self.clone(), tenant.clone(), id.clone(), connection.clone());
+        tokio::spawn(async move { service.activate_to_end(&tenant, &id, &connection).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(Error::new(
+                    ErrorKind::State,
+                    format!("the activation task ended without an answer: {e}"),
+                ))
+            })
+    }
+
+    async fn activate_to_end(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        connection: &Connection,
+    ) -> Result<(), Error> {
+        let step = format!("activating connection `{id}` of tenant `{tenant}`");
+        for _ in 0..MAX_ACTIVATION_TRIES {
+            let mut record = self.get(tenant, id).await?;
+            if self.webhook_base().is_some() && record.webhook_token.is_none() {
+                // A record stored before webhook tokens existed gets one first.
+                self.webhook_url(tenant, id).await?;
+                record = self.get(tenant, id).await?;
+            }
+            let integration = self.integration(&record.template)?;
+            let config = self.config_for(&record).await?;
+            let url = self.known_webhook_url(&record);
+            let context = ActivationContext::new(tenant, id, connection, &config, url.as_deref());
+            let changes = integration
+                .activate(&context)
+                .await
+                .map_err(|e| in_step(e, &step))?;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let sealed: Vec<String> = changes.secret_fields().map(str::to_string).collect();
+            let written = self
+                .write_config(
+                    tenant,
+                    id,
+                    &changes.merge_patch(),
+                    Some(&record.config_generation),
+                    &sealed,
+                )
+                .await;
+            let Err(write_error) = written else {
+                return Ok(());
+            };
+            let lost_race = write_error.kind() == ErrorKind::Conflict
+                && self
+                    .inner
+                    .store
+                    .load(tenant, id)
+                    .await?
+                    .is_some_and(|r| r.config_generation != record.config_generation);
+            // What the provider now knows: the stored config with the hook's changes.
+            let registered = changes.applied_to(&config);
+            let context =
+                ActivationContext::new(tenant, id, connection, &registered, url.as_deref());
+            let undone = integration.deactivate(&context).await;
+            drop(registered);
+            let fields = changes.fields().collect::<Vec<_>>().join(", ");
+            match undone {
+                Ok(_) if lost_race => continue,
+                Ok(_) => {
+                    return Err(in_step(
+                        write_error,
+                        &format!(
+                            "{step}: its result ({fields}) could not be stored, so what the \
+                             provider registered was removed again"
+                        ),
+                    ))
+                }
+                Err(undo) => {
+                    let e = in_step(
+                        write_error,
+                        &format!(
+                            "{step}: its result ({fields}) could not be stored, and removing \
+                             what the provider registered failed too ({}); it is left at the \
+                             provider",
+                            undo.describe()
+                        ),
+                    );
+                    tracing::warn!(connection = %id, error = %e, "an activation left a registration at the provider");
+                    return Err(e);
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("{step}: the config kept changing; gave up after {MAX_ACTIVATION_TRIES} tries"),
+        ))
+    }
+
+    /// Runs the integration's [`Integration::deactivate`] on `record`'s stored config, and
+    /// clears the fields it names when `write_back` (not for a connection being deleted).
+    async fn deactivate(&self, record: &ConnectionRecord, write_back: bool) -> Result<(), Error> {
+        let (tenant, id) = (&record.tenant, &record.id);
+        let step =
+            format!("removing the provider's webhook of connection `{id}` of tenant `{tenant}`");
+        let run = async {
+            let integration = self.integration(&record.template)?;
+            let config = self.config_for(record).await?;
+            let url = self.known_webhook_url(record);
+            let bound = self.bind(tenant, id, false).await;
+            let context = match &bound {
+                Ok(c) => ActivationContext::new(tenant, id, c, &config, url.as_deref()),
+                Err(e) => ActivationContext::unbound(tenant, id, e, &config, url.as_deref()),
+            };
+            let changes = integration.deactivate(&context).await?;
+            if write_back && !changes.is_empty() {
+                self.write_config(tenant, id, &changes.merge_patch(), None, &[])
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        };
+        run.await.map_err(|e| in_step(e, &step))
     }
 
     /// The connection whose webhook token is `token`, in any tenant.
@@ -736,26 +1021,59 @@ impl Connections {
         .await
     }
 
-    /// Turns the connection off (`active -> disconnected`).
+    /// Turns the connection off (`active -> disconnected`), then has its integration remove
+    /// what activation registered with the provider ([`Integration::deactivate`]) and clears
+    /// the config fields the integration names.
+    ///
+    /// The disconnect never waits on the provider: calls stop first. When the removal fails
+    /// the connection stays disconnected, its config keeps what is needed to try again
+    /// (calling `disconnect` again does), and the failure is reported in the returned record's
+    /// `last_error`, as a [`ConnectionEvent`] whose `from` and `to` are both `disconnected`,
+    /// and in the log.
     ///
     /// # Errors
-    /// As for [`Self::transition`].
+    /// As for [`Self::transition`] (nothing is removed at the provider then).
     pub async fn disconnect(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
-        self.transition(tenant, id, ConnectionStatus::Disconnected, None)
-            .await
+        let record = self
+            .transition(tenant, id, ConnectionStatus::Disconnected, None)
+            .await?;
+        let Err(e) = self.deactivate(&record, true).await else {
+            return self.get(tenant, id).await;
+        };
+        let message = self.scrub(tenant, id, &e.describe()).await;
+        tracing::warn!(connection = %id, error = %message, "a disconnected connection's provider webhook could not be removed");
+        let record = self
+            .update(tenant, id, |r| {
+                r.last_error = Some(message.clone());
+                Ok(())
+            })
+            .await?;
+        // Nobody listening is fine.
+        let _ = self.inner.events.send(ConnectionEvent {
+            tenant: tenant.clone(),
+            connection: id.clone(),
+            from: record.status,
+            to: record.status,
+            error: Some(message),
+            at: SystemTime::now(),
+        });
+        Ok(record)
     }
 
     /// Turns a disconnected connection back on (`disconnected -> active`): the one explicit way
     /// to re-enable it ([`Self::test_connection`] does not). Calls through its clients, those
     /// made before the disconnect too, are sent again. An `active` connection stays as it is.
+    /// Its integration's activation runs first ([`Integration::activate`]: the webhook
+    /// [`Self::disconnect`] removed is registered again); if it fails, the connection stays
+    /// disconnected.
     ///
     /// # Errors
     /// [`ErrorKind::State`] when the connection is `pending` or `error` (a check moves those);
-    /// [`ErrorKind::NotFound`]; store failures.
+    /// [`ErrorKind::NotFound`]; the activation's error; store failures.
     pub async fn enable(
         &self,
         tenant: &TenantId,
@@ -764,6 +1082,10 @@ impl Connections {
         let current = self.get(tenant, id).await?;
         if current.status == ConnectionStatus::Active {
             return Ok(current);
+        }
+        if current.status == ConnectionStatus::Disconnected {
+            let connection = self.bind(tenant, id, false).await?;
+            self.activate(tenant, id, &connection).await?;
         }
         self.update(tenant, id, |r| match r.status {
             ConnectionStatus::Disconnected => move_to(r, ConnectionStatus::Active),
@@ -783,20 +1105,42 @@ impl Connections {
     /// to `error` with the redacted message (a disconnected connection stays disconnected and
     /// only records the outcome; [`Self::enable`] turns it back on).
     ///
+    /// After a successful check of a connection that is not disconnected, its integration's
+    /// activation runs ([`Integration::activate`]: registering its webhook with the provider
+    /// and storing what the provider returns). If that fails, the connection does not become
+    /// `active`: the failure is recorded as a check's (status `error`) and returned.
+    ///
     /// # Errors
     /// Store failures; [`ErrorKind::NotFound`]; [`ErrorKind::Vault`] when this process's key
     /// ring cannot open the connection's sealed config (nothing is recorded then: the
-    /// provider was never asked, so its status stays as it is). The check's own failure is in
+    /// provider was never asked, so its status stays as it is); the activation's error (kind
+    /// and status of the provider's answer kept; also recorded). The check's own failure is in
     /// the returned record, not an error.
     pub async fn test_connection(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
+        let mut activation = Ok(());
         let outcome = match self.bind(tenant, id, false).await {
-            Ok(conn) => conn.check().await,
+            Ok(conn) => match conn.check().await {
+                Ok(()) if self.get(tenant, id).await?.status != ConnectionStatus::Disconnected => {
+                    activation = self.activate(tenant, id, &conn).await;
+                    Ok(())
+                }
+                other => other,
+            },
             Err(e) => Err(e),
         };
+        if let Err(e) = activation {
+            if !matches!(
+                e.kind(),
+                ErrorKind::Vault | ErrorKind::Store | ErrorKind::NotFound
+            ) {
+                self.record_check(tenant, id, Err(e.clone())).await?;
+            }
+            return Err(e);
+        }
         // Failures of this process (its key ring, its stores) say nothing about the provider
         // or the connection: reported to the caller, never written to the shared record.
         if let Err(e) = outcome {
@@ -1483,6 +1827,13 @@ impl CallObserver for LifecycleObserver {
                 .await;
         });
     }
+}
+
+/// `e` with `step` in front of its message; its kind, status and other parts are kept.
+fn in_step(e: Error, step: &str) -> Error {
+    let mut parts = e.into_parts();
+    parts.message = format!("{step}: {}", parts.message);
+    parts.build()
 }
 
 fn moves_to_error(e: &Error) -> bool {

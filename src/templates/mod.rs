@@ -20,10 +20,15 @@
 //! working [`crate::Connection`]. Our connectors and a host's own are registered, validated,
 //! stored and health-checked the same way.
 
+mod activation;
+
+pub use activation::{ActivationContext, ConfigChanges};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
@@ -919,6 +924,10 @@ impl WebhookRouting {
 
 /// A template plus the code that turns a validated config into a binding. Our connectors and a
 /// host's own implement it.
+///
+/// The two activation hooks ([`Self::activate`], [`Self::deactivate`]) are async: an
+/// integration that overrides them writes its `impl` with `#[async_trait::async_trait]`.
+#[async_trait]
 pub trait Integration: Send + Sync + fmt::Debug {
     /// The template.
     fn template(&self) -> &IntegrationTemplate;
@@ -961,6 +970,50 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// default): each connection has its own webhook URL.
     fn webhook_routing(&self) -> Option<WebhookRouting> {
         None
+    }
+
+    /// Registers the connection with the provider after a successful check (its webhook, most
+    /// often: Stripe's webhook endpoint, GoHighLevel's webhook id) and returns what to keep in
+    /// the connection's config: the provider's ids as plain fields, a signing secret the
+    /// provider returned as a sealed one. The default does nothing.
+    ///
+    /// [`Connections`](crate::connections::Connections) calls it after every successful
+    /// [`test_connection`](crate::connections::Connections::test_connection) of a connection
+    /// that is not `disconnected` (the health monitor's checks included), and from
+    /// [`enable`](crate::connections::Connections::enable). It must therefore be idempotent:
+    /// when the config already holds what an earlier activation stored, return no changes.
+    /// The changes are written through the sealed merge-patch path of
+    /// [`update_config`](crate::connections::Connections::update_config), in one
+    /// compare-and-swap write, and only if the config did not change since the hook read it.
+    ///
+    /// When this fails, the connection does not become `active` (a check then records the
+    /// error). When it succeeded but its changes cannot be written (an invalid field, a lost
+    /// race, a store failure), [`Self::deactivate`] is called with the config the changes
+    /// describe, so what the provider created is removed again; only a crash between the
+    /// provider's answer and that write can leave it behind.
+    ///
+    /// # Errors
+    /// The provider's error (its kind and status are kept).
+    async fn activate(&self, context: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
+        let _ = context;
+        Ok(ConfigChanges::new())
+    }
+
+    /// Removes what [`Self::activate`] registered, reading the provider's ids from the stored
+    /// config, and returns the fields to clear. The default does nothing.
+    ///
+    /// Called by [`disconnect`](crate::connections::Connections::disconnect) (after the
+    /// connection is `disconnected`, so its calls stop first), by
+    /// [`delete`](crate::connections::Connections::delete) (before the record and secrets go)
+    /// and to undo an activation whose changes could not be written. A failure never blocks
+    /// the disconnect or the delete; it is reported (see those methods). Something already
+    /// gone at the provider is a success.
+    ///
+    /// # Errors
+    /// The provider's error.
+    async fn deactivate(&self, context: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
+        let _ = context;
+        Ok(ConfigChanges::new())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod axum;
 pub mod dedup;
 mod hmac_body;
+pub(crate) mod public_base;
 pub mod router;
 mod standard;
 

@@ -49,6 +49,7 @@ use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
 use super::dedup::{Claim, ClaimToken, DedupStore, InMemoryDedupStore};
+use super::public_base::{route_prefix, PublicBase};
 use super::{Verified, WebhookError, WebhookRequest};
 use crate::connections::{is_webhook_token_shape, ConnectionRecord, ConnectionStatus, Connections};
 use crate::error::{ConfigError, Error, ErrorKind};
@@ -365,14 +366,6 @@ impl WebhookRouteError {
     }
 }
 
-/// The scheme, authority and path prefix of the public origin.
-#[derive(Debug, Clone)]
-struct PublicBase {
-    scheme: String,
-    authority: String,
-    prefix: String,
-}
-
 /// Builds a [`WebhookRouter`].
 #[must_use]
 #[derive(Debug)]
@@ -440,10 +433,7 @@ impl WebhookRouterBuilder {
     /// connector name that is empty or holds `/`, a prefix not starting with `/`, a zero
     /// visibility timeout, or a public base URL that is not an http(s) URL without query.
     pub fn build(self) -> Result<WebhookRouter, Error> {
-        let prefix = self.prefix.trim_end_matches('/').to_string();
-        if !prefix.is_empty() && !prefix.starts_with('/') {
-            return Err(ConfigError::new("webhook_router.prefix", "must start with `/`").into());
-        }
+        let prefix = route_prefix(&self.prefix, "webhook_router.prefix")?;
         let zero_timeout = self.visibility_timeout.is_zero()
             || self
                 .routes
@@ -461,6 +451,26 @@ impl WebhookRouterBuilder {
             .as_deref()
             .map(parse_public_base)
             .transpose()?;
+        // The URLs activation registered with providers are the ones this router must serve.
+        if let Some(registered) = self.connections.webhook_base() {
+            if public_base.as_ref() != Some(&registered.public) || prefix != registered.prefix {
+                return Err(ConfigError::new(
+                    "webhook_router.public_base_url",
+                    format!(
+                        "the router would serve `{}{}` but Connections gives providers `{}{}` \
+                         (Connections::with_webhook_base_url); leave them unset here to use those",
+                        public_base
+                            .as_ref()
+                            .map(PublicBase::origin)
+                            .unwrap_or_default(),
+                        prefix,
+                        registered.public.origin(),
+                        registered.prefix
+                    ),
+                )
+                .into());
+            }
+        }
         let mut routes = HashMap::new();
         for route in self.routes {
             if route.connector.is_empty() || route.connector.contains('/') {
@@ -497,25 +507,7 @@ impl WebhookRouterBuilder {
 }
 
 fn parse_public_base(raw: &str) -> Result<PublicBase, Error> {
-    let bad = |reason: &str| -> Error {
-        ConfigError::new("webhook_router.public_base_url", reason.to_string()).into()
-    };
-    let u = url::Url::parse(raw).map_err(|_| bad("is not a URL"))?;
-    let host = u
-        .host_str()
-        .filter(|_| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| bad("must be an http or https URL with a host"))?;
-    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() {
-        return Err(bad("must not have a query, fragment or user"));
-    }
-    Ok(PublicBase {
-        scheme: u.scheme().to_string(),
-        authority: match u.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        },
-        prefix: u.path().trim_end_matches('/').to_string(),
-    })
+    PublicBase::parse(raw, "webhook_router.public_base_url")
 }
 
 /// Routes, verifies, de-duplicates and dispatches inbound webhooks. Cheap to clone.
@@ -574,15 +566,22 @@ impl fmt::Debug for Inner {
 
 impl WebhookRouter {
     /// A builder over `connections` (where connections are found and their verifiers built),
-    /// with prefix `/webhooks`, an in-memory dedup store and a 60 s visibility timeout.
+    /// with prefix `/webhooks`, an in-memory dedup store and a 60 s visibility timeout. When
+    /// the host told `connections` where it serves webhooks
+    /// ([`Connections::with_webhook_base_url`]), the router's public base URL and prefix are
+    /// those (and `build` refuses others), so the URLs given to providers are the ones served.
     pub fn builder(connections: Connections) -> WebhookRouterBuilder {
+        let (prefix, public_base_url) = match connections.webhook_base() {
+            Some(b) => (b.prefix.clone(), Some(b.public.origin())),
+            None => ("/webhooks".to_string(), None),
+        };
         WebhookRouterBuilder {
-            prefix: "/webhooks".to_string(),
+            prefix,
             routes: Vec::new(),
             dedup: None,
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             connections,
-            public_base_url: None,
+            public_base_url,
             trust_forwarded: false,
         }
     }
