@@ -21,7 +21,7 @@ use super::{
 use crate::auth::Authenticator;
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::PipelineRequest;
 use crate::templates::{ConnectionConfig, Integration, Registry};
@@ -315,10 +315,9 @@ impl Connections {
                 }
             }
         }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-        ))
+        Err(Error::conflict(format!(
+            "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+        )))
     }
 
     /// Every connection of `tenant`, sorted by id, with its status, last error (redacted),
@@ -367,10 +366,9 @@ impl Connections {
             }
         }
         if !deleted {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-            ));
+            return Err(Error::conflict(format!(
+                "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+            )));
         }
         self.forget_config(tenant, id).await;
         let keys = self.credentials().list_keys().await?;
@@ -386,15 +384,10 @@ impl Connections {
                     Ok(()) => break,
                     Err(e) if e.kind() == ErrorKind::Conflict => continue,
                     Err(e) => {
-                        return Err(ErrorParts::new(
-                            ErrorKind::Store,
-                            format!(
+                        return Err(Error::store(format!(
                                 "connection `{id}` of tenant `{tenant}` was deleted, but its sealed credential `{}` could not be",
                                 key.kind
-                            ),
-                        )
-                        .source(e)
-                        .build())
+                            )).with_source(e))
                     }
                 }
             }
@@ -469,7 +462,7 @@ impl Connections {
         let token = record
             .webhook_token
             .as_deref()
-            .ok_or_else(|| Error::new(ErrorKind::Store, "a saved webhook token was lost"))?;
+            .ok_or_else(|| Error::store("a saved webhook token was lost"))?;
         Ok(format!(
             "{}/{}/{token}",
             prefix.trim_end_matches('/'),
@@ -768,13 +761,10 @@ impl Connections {
         self.update(tenant, id, |r| match r.status {
             ConnectionStatus::Disconnected => move_to(r, ConnectionStatus::Active),
             ConnectionStatus::Active => Ok(()),
-            other => Err(Error::new(
-                ErrorKind::State,
-                format!(
-                    "connection `{id}` of tenant `{tenant}` is {other}, not disconnected; \
+            other => Err(Error::state(format!(
+                "connection `{id}` of tenant `{tenant}` is {other}, not disconnected; \
                      test_connection moves it"
-                ),
-            )),
+            ))),
         })
         .await
     }
@@ -982,10 +972,9 @@ impl Connections {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-        ))
+        Err(Error::conflict(format!(
+            "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+        )))
     }
 
     /// Removes this connection's secret values from a message, in case a provider echoed one.
@@ -1016,16 +1005,12 @@ impl Connections {
             .primary_id()
             .as_str()
             .to_string();
-        crate::error::ErrorParts::new(
-            ErrorKind::Vault,
-            format!(
-                "the sealed config of connection `{id}` (tenant `{tenant}`) is under key \
+        Error::vault(format!(
+            "the sealed config of connection `{id}` (tenant `{tenant}`) is under key \
                  `{key_id}`, which this process's key ring (primary `{primary}`) cannot open \
                  ({e}); a wrong or retired master key here, not a provider failure"
-            ),
-        )
-        .source(e)
-        .build()
+        ))
+        .with_source(e)
     }
 
     /// The status cell of a connection, shared by every live client of it in this process,
@@ -1087,7 +1072,7 @@ impl Connections {
             .update(tenant, id, |r| {
                 if r.status != from {
                     stored = Some(r.status);
-                    return Err(Error::new(ErrorKind::State, "moved meanwhile"));
+                    return Err(Error::state("moved meanwhile"));
                 }
                 move_to(r, to)?;
                 if let Some(m) = &message {
@@ -1177,20 +1162,14 @@ struct StatusCells {
 
 /// The error of a call through a disconnected connection (nothing was sent).
 fn disconnected(tenant: &TenantId, id: &ConnectionId) -> Error {
-    Error::new(
-        ErrorKind::State,
-        format!(
-            "connection `{id}` of tenant `{tenant}` is disconnected; the call was not sent \
+    Error::state(format!(
+        "connection `{id}` of tenant `{tenant}` is disconnected; the call was not sent \
              (Connections::enable turns it back on)"
-        ),
-    )
+    ))
 }
 
 fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
-    Error::new(
-        ErrorKind::NotFound,
-        format!("no connection `{id}` for tenant `{tenant}`"),
-    )
+    Error::not_found(format!("no connection `{id}` for tenant `{tenant}`"))
 }
 
 /// The credential key of a connection's sealed config generation ([`CONFIG_KIND`] for none).
@@ -1380,13 +1359,10 @@ impl Authenticator for LiveAuth {
                 if !Arc::ptr_eq(&slot.0, &config) {
                     let binding = service.integration(&self.template)?.bind(&config)?;
                     let auth = binding.auth.ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Auth,
-                            format!(
-                                "connection `{}` of tenant `{}` no longer has credentials",
-                                self.id, self.tenant
-                            ),
-                        )
+                        Error::auth(format!(
+                            "connection `{}` of tenant `{}` no longer has credentials",
+                            self.id, self.tenant
+                        ))
                     })?;
                     *slot = (config, auth);
                 }

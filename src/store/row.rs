@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::connections::{ConnectionRecord, ConnectionStatus};
 use crate::credentials::CredentialKey;
-use crate::error::{BoxError, Error, ErrorKind, ErrorParts};
+use crate::error::{BoxError, Error};
 
 /// A [`ConnectionRecord`]'s columns, ready to bind (same order in every backend's SQL).
 pub(crate) struct ConnectionColumns<'a> {
@@ -29,12 +29,8 @@ pub(crate) struct ConnectionColumns<'a> {
 impl<'a> ConnectionColumns<'a> {
     pub(crate) fn new(r: &'a ConnectionRecord) -> Result<Self, Error> {
         let config = serde_json::to_string(&r.config).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!("cannot encode the config of connection `{}`", r.id),
-            )
-            .source(e)
-            .build()
+            Error::store(format!("cannot encode the config of connection `{}`", r.id))
+                .with_source(e)
         })?;
         Ok(ConnectionColumns {
             tenant: r.tenant.as_str(),
@@ -81,25 +77,18 @@ impl ConnectionRow {
     /// Validates the row; a value this build cannot read is an [`ErrorKind::Store`] error.
     pub(crate) fn into_record(self) -> Result<ConnectionRecord, Error> {
         let corrupt = |what: &str| {
-            Error::new(
-                ErrorKind::Store,
-                format!(
-                    "stored connection `{}` of tenant `{}` has an invalid {what}",
-                    self.id, self.tenant
-                ),
-            )
+            Error::store(format!(
+                "stored connection `{}` of tenant `{}` has an invalid {what}",
+                self.id, self.tenant
+            ))
         };
         let status = ConnectionStatus::parse(&self.status)?;
         let config = serde_json::from_str(&self.config).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!(
-                    "stored config of connection `{}` of tenant `{}` is not valid JSON",
-                    self.id, self.tenant
-                ),
-            )
-            .source(e)
-            .build()
+            Error::store(format!(
+                "stored config of connection `{}` of tenant `{}` is not valid JSON",
+                self.id, self.tenant
+            ))
+            .with_source(e)
         })?;
         let consecutive_failures = u32::try_from(self.consecutive_failures)
             .map_err(|_| corrupt("consecutive_failures"))?;
@@ -137,13 +126,10 @@ pub(crate) fn stored_version(v: i64) -> Option<u64> {
 /// Reads a stored credential version.
 pub(crate) fn credential_version(key: &CredentialKey, v: i64) -> Result<u64, Error> {
     stored_version(v).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Store,
-            format!(
-                "stored credential `{}` of connection `{}` has an invalid version",
-                key.kind, key.connection
-            ),
-        )
+        Error::store(format!(
+            "stored credential `{}` of connection `{}` has an invalid version",
+            key.kind, key.connection
+        ))
     })
 }
 
@@ -159,10 +145,9 @@ pub(crate) fn to_millis(t: Option<SystemTime>, field: &str) -> Result<Option<i64
         }
     };
     ms.map(Some).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Store,
-            format!("`{field}` is too far from 1970 to store in milliseconds"),
-        )
+        Error::store(format!(
+            "`{field}` is too far from 1970 to store in milliseconds"
+        ))
     })
 }
 
@@ -211,14 +196,13 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// A [`ErrorKind::Store`] error with `message` and `source`.
 pub(crate) fn with_source(message: String, source: BoxError) -> Error {
-    ErrorParts::new(ErrorKind::Store, message)
-        .source(source)
-        .build()
+    Error::store(message).with_source(source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn store_millis_round_down_and_round_trip() {

@@ -27,7 +27,7 @@ use super::{
     FinishOutcome, LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue,
     PurgeReport,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::ids::TenantId;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
 use crate::store::postgres::{create_schema, validate_schema};
@@ -69,12 +69,7 @@ impl fmt::Debug for PostgresOutboundQueue {
 }
 
 fn db_error(op: &str, e: sqlx::Error) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("postgres outbound queue: cannot {op}"),
-    )
-    .source(e)
-    .build()
+    Error::store(format!("postgres outbound queue: cannot {op}")).with_source(e)
 }
 
 fn ms(t: SystemTime) -> i64 {
@@ -119,11 +114,8 @@ impl PostgresOutboundQueue {
 
     async fn open(url: &str, schema: Option<&str>, vault: Vault) -> Result<Self, Error> {
         // The URL is not repeated in the message: it may hold a password.
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
-                .source(e)
-                .build()
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::new(ErrorKind::Config, "invalid PostgreSQL URL").with_source(e))?;
         let mut pool_options = PgPoolOptions::new();
         if let Some(schema) = schema {
             // Validated above: only letters, digits and underscores reach this SQL.
@@ -146,11 +138,10 @@ impl PostgresOutboundQueue {
         let mut migrator = sqlx::migrate!("src/outbound/queue/postgres_migrations");
         // The store's migrations (or a newer build's) may share this migration table.
         migrator.set_ignore_missing(true);
-        migrator.run(&pool).await.map_err(|e| {
-            ErrorParts::new(ErrorKind::Store, "postgres outbound queue: cannot migrate")
-                .source(e)
-                .build()
-        })?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| Error::store("postgres outbound queue: cannot migrate").with_source(e))?;
         let queue = PostgresOutboundQueue {
             pool,
             schema: schema.map(Arc::from),
@@ -258,10 +249,9 @@ impl OutboundQueue for PostgresOutboundQueue {
             let secrets = match secrets {
                 Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
                 None => {
-                    return Err(Error::new(
-                        ErrorKind::Store,
-                        format!("stored endpoint `{id}` has no sealed secrets"),
-                    ))
+                    return Err(Error::store(format!(
+                        "stored endpoint `{id}` has no sealed secrets"
+                    )))
                 }
             };
             Ok(Endpoint {
@@ -453,10 +443,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .map_err(|e| db_error("load a message", e))?;
         row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
             let status = MessageStatus::parse(&status).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!("stored message `{id}` has an invalid status"),
-                )
+                Error::store(format!("stored message `{id}` has an invalid status"))
             })?;
             Ok(MessageState {
                 id: id.clone(),

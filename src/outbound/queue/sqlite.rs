@@ -26,7 +26,7 @@ use super::{
     FinishOutcome, LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue,
     PurgeReport,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::ids::TenantId;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
 use crate::vault::Vault;
@@ -68,12 +68,7 @@ impl fmt::Debug for SqliteQueue {
 }
 
 fn db_error(op: &str, e: sqlx::Error) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("sqlite outbound queue: cannot {op}"),
-    )
-    .source(e)
-    .build()
+    Error::store(format!("sqlite outbound queue: cannot {op}")).with_source(e)
 }
 
 fn ms(t: SystemTime) -> i64 {
@@ -228,10 +223,9 @@ impl OutboundQueue for SqliteQueue {
             let secrets = match secrets {
                 Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
                 None => {
-                    return Err(Error::new(
-                        ErrorKind::Store,
-                        format!("stored endpoint `{id}` has no sealed secrets"),
-                    ))
+                    return Err(Error::store(format!(
+                        "stored endpoint `{id}` has no sealed secrets"
+                    )))
                 }
             };
             Ok(Endpoint {
@@ -419,10 +413,7 @@ impl OutboundQueue for SqliteQueue {
         .map_err(|e| db_error("load a message", e))?;
         row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
             let status = MessageStatus::parse(&status).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!("stored message `{id}` has an invalid status"),
-                )
+                Error::store(format!("stored message `{id}` has an invalid status"))
             })?;
             Ok(MessageState {
                 id: id.clone(),

@@ -28,7 +28,7 @@ use crate::connections::{
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
     backend_error, credential_version, is_unique_violation, stored_version, with_source,
@@ -97,11 +97,8 @@ impl PostgresStore {
 
     async fn open(url: &str, schema: Option<&str>) -> Result<Self, Error> {
         // The URL is not repeated in the message: it may hold a password.
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
-                .source(e)
-                .build()
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::new(ErrorKind::Config, "invalid PostgreSQL URL").with_source(e))?;
         let mut pool_options = PgPoolOptions::new();
         if let Some(schema) = schema {
             // Validated above: only letters, digits and underscores reach this SQL.

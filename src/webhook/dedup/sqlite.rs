@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqlitePool;
 
 use super::{millis_at_least_one, Claim, ClaimToken, DedupStore, DEFAULT_TTL};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 
 /// Names this component in errors.
 const COMPONENT: &str = "sqlite webhook-dedup";
@@ -61,12 +61,7 @@ impl fmt::Debug for SqliteDedupStore {
 }
 
 fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("sqlite dedup store: cannot {what}"),
-    )
-    .source(e)
-    .build()
+    Error::store(format!("sqlite dedup store: cannot {what}")).with_source(e)
 }
 
 fn now_ms() -> i64 {
