@@ -68,6 +68,15 @@ impl Jitter {
     }
 }
 
+/// `d * factor`, saturating: `Duration::mul_f64` panics when rounding takes a huge delay (a
+/// cap of `Duration::MAX`) past the largest `Duration`.
+fn scale(d: Duration, factor: f64) -> Duration {
+    if factor.is_nan() || factor <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 fn clamp_share(share: f64) -> f64 {
     if share.is_finite() {
         share.clamp(0.0, 1.0)
@@ -195,7 +204,7 @@ impl Backoff {
     /// The bounds of the jittered delay before retry number `retry`.
     pub(crate) fn bounds(&self, retry: u32) -> (Duration, Duration) {
         let d = self.step(retry);
-        (d.mul_f64(self.jitter.low), d.mul_f64(self.jitter.high))
+        (scale(d, self.jitter.low), scale(d, self.jitter.high))
     }
 
     /// The delay before retry number `retry`, with `unit` in `[0, 1]` picking the point in
@@ -207,7 +216,7 @@ impl Backoff {
             0.0
         };
         let (lo, hi) = self.bounds(retry);
-        lo + (hi - lo).mul_f64(unit)
+        lo.saturating_add(scale(hi - lo, unit))
     }
 
     /// A random delay before retry number `retry`, within [`Self::bounds`].
@@ -284,9 +293,11 @@ mod tests {
         assert_eq!(b.bounds(4), (MS(0), MS(800)));
         assert_eq!(b.bounds(5), (MS(0), MS(1000)));
         assert_eq!(b.bounds(u32::MAX), (MS(0), MS(1000)));
-        // An overflowing multiplication is the cap, not a panic.
+        // An overflowing multiplication is the cap, and a cap of `Duration::MAX` jitters
+        // without panicking.
         let huge = Backoff::exponential(Duration::MAX / 2, Duration::MAX);
         assert_eq!(huge.bounds(40).1, Duration::MAX);
+        assert!(huge.delay(40) >= Duration::MAX / 4);
     }
 
     #[test]

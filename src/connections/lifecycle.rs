@@ -21,7 +21,7 @@ use super::{
 use crate::auth::Authenticator;
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::PipelineRequest;
 use crate::templates::{ConnectionConfig, Integration, Registry};
@@ -178,11 +178,10 @@ impl Connections {
 
     fn integration(&self, template: &str) -> Result<&Arc<dyn Integration>, Error> {
         self.inner.registry.get(template).ok_or_else(|| {
-            ConfigError::new(
+            Error::config(
                 "connection.template",
                 format!("no template named `{template}`"),
             )
-            .into()
         })
     }
 

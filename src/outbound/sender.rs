@@ -244,27 +244,25 @@ impl WebhookSenderBuilder {
     pub fn build(self) -> Result<WebhookSender, Error> {
         let c = &self.config;
         if !(c.schedule_scale.is_finite() && c.schedule_scale >= 0.0) {
-            return Err(ConfigError::new("schedule_scale", "must be finite and >= 0").into());
+            return Err(Error::config("schedule_scale", "must be finite and >= 0"));
         }
         if !(0.0..1.0).contains(&c.jitter) {
             return Err(ConfigError::new("jitter", "must be in [0, 1)").into());
         }
         if c.attempt_timeout.is_zero() || c.lease <= c.attempt_timeout {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "lease",
                 "the attempt timeout must be > 0 and the lease longer than it",
-            )
-            .into());
+            ));
         }
         if c.max_in_flight == 0 {
-            return Err(ConfigError::new("max_in_flight", "must be at least 1").into());
+            return Err(Error::config("max_in_flight", "must be at least 1"));
         }
         if c.retention_batch == 0 || c.retention_interval.is_zero() {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "retention",
                 "the purge batch and interval must be greater than zero",
-            )
-            .into());
+            ));
         }
         let client = reqwest::Client::builder()
             // Every name is resolved, checked and pinned by the guard; IP literals are checked
@@ -413,12 +411,16 @@ impl WebhookSender {
         let url = url::Url::parse(&endpoint.url)
             .map_err(|_| ConfigError::new("url", "the endpoint URL does not parse"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(
-                ConfigError::new("url", "the endpoint URL must be http(s) with a host").into(),
-            );
+            return Err(Error::config(
+                "url",
+                "the endpoint URL must be http(s) with a host",
+            ));
         }
         if endpoint.secrets.is_empty() {
-            return Err(ConfigError::new("secret", "an endpoint needs a signing secret").into());
+            return Err(Error::config(
+                "secret",
+                "an endpoint needs a signing secret",
+            ));
         }
         signer(&endpoint.secrets)?;
         self.inner.queue.put_endpoint(&endpoint).await
@@ -902,9 +904,10 @@ fn signer(secrets: &[String]) -> Result<StandardWebhooks, Error> {
     // The builder skips blank secrets (so a blank setting cannot turn verification off);
     // a sender with nothing left to sign with is a configuration error.
     if signer.sign_all("probe", 0, b"").is_err() {
-        return Err(
-            ConfigError::new("secret", "an endpoint needs a non-empty signing secret").into(),
-        );
+        return Err(Error::config(
+            "secret",
+            "an endpoint needs a non-empty signing secret",
+        ));
     }
     Ok(signer)
 }

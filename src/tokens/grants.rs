@@ -1037,7 +1037,7 @@ impl JwtBearerGrantBuilder {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
             .map_err(|_| ConfigError::new("private_key_pem", "is not an RSA private key in PEM"))?;
         if self.lifetime.is_zero() || self.lifetime > Duration::from_secs(3600) {
-            return Err(ConfigError::new("lifetime", "must be between 1 s and 1 hour").into());
+            return Err(Error::config("lifetime", "must be between 1 s and 1 hour"));
         }
         let client = Transport::default_client(self.env_proxy).map_err(|e| {
             Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)

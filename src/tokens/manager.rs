@@ -48,7 +48,7 @@ use super::grants::{TokenError, TokenGrant};
 use super::lock::{InProcessLock, LockGuard, RefreshLock};
 use super::{token_key, unix_ms, OAuthAuthenticator, Rejection, StoredToken, Token};
 use crate::credentials::{CredentialKey, CredentialStore, SealedCredential};
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::vault::Vault;
 
@@ -233,13 +233,13 @@ impl TokenManagerBuilder {
     /// [`ErrorKind::Config`] when a duration or capacity is zero.
     pub fn build(self) -> Result<TokenManager, Error> {
         if self.lock_ttl.is_zero() {
-            return Err(ConfigError::new("lock_ttl", "must be greater than zero").into());
+            return Err(Error::config("lock_ttl", "must be greater than zero"));
         }
         if self.cache_ttl.is_zero() {
-            return Err(ConfigError::new("cache_ttl", "must be greater than zero").into());
+            return Err(Error::config("cache_ttl", "must be greater than zero"));
         }
         if self.event_capacity == 0 {
-            return Err(ConfigError::new("event_capacity", "must be greater than zero").into());
+            return Err(Error::config("event_capacity", "must be greater than zero"));
         }
         let cache = moka::future::Cache::builder()
             .max_capacity(self.cache_capacity)

@@ -51,7 +51,7 @@ use sha2::{Digest, Sha256};
 use super::dedup::{Claim, ClaimToken, DedupStore, InMemoryDedupStore};
 use super::{Verified, WebhookError, WebhookRequest};
 use crate::connections::{is_webhook_token_shape, ConnectionRecord, ConnectionStatus, Connections};
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe::names;
 
@@ -442,7 +442,10 @@ impl WebhookRouterBuilder {
     pub fn build(self) -> Result<WebhookRouter, Error> {
         let prefix = self.prefix.trim_end_matches('/').to_string();
         if !prefix.is_empty() && !prefix.starts_with('/') {
-            return Err(ConfigError::new("webhook_router.prefix", "must start with `/`").into());
+            return Err(Error::config(
+                "webhook_router.prefix",
+                "must start with `/`",
+            ));
         }
         let zero_timeout = self.visibility_timeout.is_zero()
             || self
@@ -450,11 +453,10 @@ impl WebhookRouterBuilder {
                 .iter()
                 .any(|r| r.visibility_timeout.is_some_and(|t| t.is_zero()));
         if zero_timeout {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "webhook_router.visibility_timeout",
                 "must be greater than zero",
-            )
-            .into());
+            ));
         }
         let public_base = self
             .public_base_url
@@ -464,19 +466,17 @@ impl WebhookRouterBuilder {
         let mut routes = HashMap::new();
         for route in self.routes {
             if route.connector.is_empty() || route.connector.contains('/') {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "webhook_router.route",
                     format!("invalid connector name `{}`", route.connector),
-                )
-                .into());
+                ));
             }
             let name = route.connector.clone();
             if routes.insert(name.clone(), route).is_some() {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "webhook_router.route",
                     format!("two routes for connector `{name}`"),
-                )
-                .into());
+                ));
             }
         }
         Ok(WebhookRouter {
@@ -498,7 +498,7 @@ impl WebhookRouterBuilder {
 
 fn parse_public_base(raw: &str) -> Result<PublicBase, Error> {
     let bad = |reason: &str| -> Error {
-        ConfigError::new("webhook_router.public_base_url", reason.to_string()).into()
+        Error::config("webhook_router.public_base_url", reason.to_string())
     };
     let u = url::Url::parse(raw).map_err(|_| bad("is not a URL"))?;
     let host = u
@@ -625,11 +625,10 @@ impl WebhookRouter {
         connection: &ConnectionId,
     ) -> Result<String, Error> {
         let Some(base) = &self.inner.public_base else {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "webhook_router.public_base_url",
                 "is needed to build a full webhook URL",
-            )
-            .into());
+            ));
         };
         let path = self.webhook_path(tenant, connection).await?;
         Ok(format!(

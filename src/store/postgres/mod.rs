@@ -28,7 +28,7 @@ use crate::connections::{
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
     backend_error, credential_version, is_unique_violation, stored_version, with_source,
@@ -180,11 +180,10 @@ pub(crate) fn validate_schema(schema: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::new(
+        Err(Error::config(
             "postgres.schema",
             format!("must be 1 to {MAX_SCHEMA_LEN} ASCII letters, digits or underscores"),
-        )
-        .into())
+        ))
     }
 }
 
