@@ -70,7 +70,7 @@ impl Jitter {
 
 /// `d * factor`, saturating: `Duration::mul_f64` panics when rounding takes a huge delay (a
 /// cap of `Duration::MAX`) past the largest `Duration`.
-fn scale(d: Duration, factor: f64) -> Duration {
+pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
     if factor.is_nan() || factor <= 0.0 {
         return Duration::ZERO;
     }

@@ -12,7 +12,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::queue::{AttemptRecord, Completion, LeasedMessage, NewMessage, OutboundQueue};
 use super::ssrf::{find_ssrf, SsrfGuard};
 use super::{url_without_secrets, DeadLetter, Endpoint, EndpointId, MessageId, MessageState};
-use crate::backoff::{parse_retry_after, Backoff, Jitter, Wait};
+use crate::backoff::{parse_retry_after, scale, Backoff, Jitter, Wait};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::webhook::StandardWebhooks;
 
@@ -94,8 +94,8 @@ impl OutboundConfig {
     /// a `Retry-After` lengthening the step up to the largest scaled step (never dropping the
     /// message: the queue comes back anyway).
     fn backoff(&self) -> Backoff {
-        let scale = self.schedule_scale.max(0.0);
-        Backoff::schedule(self.schedule.iter().map(|d| d.mul_f64(scale)).collect())
+        let steps = self.schedule.iter();
+        Backoff::schedule(steps.map(|d| scale(*d, self.schedule_scale)).collect())
             .jitter(Jitter::around(self.jitter))
     }
 
@@ -247,7 +247,7 @@ impl WebhookSenderBuilder {
             return Err(Error::config("schedule_scale", "must be finite and >= 0"));
         }
         if !(0.0..1.0).contains(&c.jitter) {
-            return Err(ConfigError::new("jitter", "must be in [0, 1)").into());
+            return Err(Error::config("jitter", "must be in [0, 1)"));
         }
         if c.attempt_timeout.is_zero() || c.lease <= c.attempt_timeout {
             return Err(Error::config(
