@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
     use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
-    use switchboard::webhook::{HmacBodyVerifier, SignatureEncoding, WebhookVerifier};
+    use switchboard::webhook::{HmacBodyVerifier, WebhookVerifier};
     use switchboard::{ConnectionId, Error, Switchboard, TenantId};
 
     /// The host's own integration: a CRM that signs the raw body with HMAC-SHA256 under each
@@ -47,10 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             config: &ConnectionConfig,
         ) -> Result<Arc<dyn WebhookVerifier>, Error> {
             let secret = config.require_secret("webhook_secret")?;
-            Ok(Arc::new(
-                HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex)
-                    .secret(secret.expose_secret()),
-            ))
+            Ok(Arc::new(HmacBodyVerifier::new(secret.expose_secret())))
         }
     }
 
@@ -123,12 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Play the CRM: sign the raw body and post it; then a redelivery; then tenant A's
     // signature on tenant B's URL.
     let body = r#"{"type":"contact.created","id":"evt_1"}"#;
-    let sign = |secret: &str| {
-        HmacBodyVerifier::new("x-signature", SignatureEncoding::Hex)
-            .secret(secret)
-            .sign(body.as_bytes())
-            .ok_or("no secret")
-    };
+    let sign = |secret: &str| HmacBodyVerifier::new(secret).sign(body.as_bytes());
     let client = reqwest::Client::new();
     let attempts = [
         ("tenant-a, first delivery", &urls[0].0, sign(urls[0].1)?),

@@ -121,6 +121,159 @@ impl Error {
         Error::from_parts(ErrorParts::new(kind, message))
     }
 
+    /// An invalid setting (`ErrorKind::Config`), naming the setting and never its value;
+    /// the [`ConfigError`] is the source.
+    pub fn config(setting: &'static str, reason: impl Into<String>) -> Self {
+        Error::from(ConfigError::new(setting, reason))
+    }
+
+    /// A body that could not be decoded (`ErrorKind::Decode`), naming the place it failed (a
+    /// JSON pointer) and never the content; the [`DecodeError`] is the source.
+    pub fn decode(pointer: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::from(DecodeError::new(pointer, reason))
+    }
+
+    /// Credentials missing or refused before the request left (`ErrorKind::Auth`).
+    pub fn auth(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Auth, message)
+    }
+
+    /// A store failed (`ErrorKind::Store`); add the backend's error with [`Error::with_source`].
+    pub fn store(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Store, message)
+    }
+
+    /// A compare-and-swap write lost (`ErrorKind::Conflict`): re-read and retry.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Conflict, message)
+    }
+
+    /// The record asked for does not exist (`ErrorKind::NotFound`).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::NotFound, message)
+    }
+
+    /// A rate limit asks the caller to come back later (`ErrorKind::RateLimited`); nothing
+    /// was sent.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        let mut p = ErrorParts::new(ErrorKind::RateLimited, message);
+        p.retry_after = retry_after;
+        p.build()
+    }
+
+    /// This error with `source` as its [`std::error::Error::source`] (replacing any).
+    #[must_use]
+    pub fn with_source(self, source: impl Into<BoxError>) -> Self {
+        self.into_parts().source(source).build()
+    }
+
+    /// A sealed record could not be sealed or opened (`ErrorKind::Vault`).
+    pub(crate) fn vault(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Vault, message)
+    }
+
+    /// An illegal lifecycle transition (`ErrorKind::State`).
+    pub(crate) fn state(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::State, message)
+    }
+
+    /// A config or template failed validation (`ErrorKind::Validation`).
+    pub(crate) fn validation(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Validation, message)
+    }
+
+    /// The connection could not be established (`ErrorKind::Connect`): nothing was sent.
+    pub(crate) fn connect(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Connect, message)
+    }
+
+    /// The connection failed in flight (`ErrorKind::Transport`); `may_have_been_sent` says
+    /// whether any of the request may have reached the provider.
+    pub(crate) fn transport(message: impl Into<String>, may_have_been_sent: bool) -> Self {
+        let mut p = ErrorParts::new(ErrorKind::Transport, message);
+        p.may_have_been_sent = may_have_been_sent;
+        p.build()
+    }
+
+    /// One attempt ran past its timeout (`ErrorKind::Timeout`). The request may have been
+    /// written before the timer fired.
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
+        let mut p = ErrorParts::new(ErrorKind::Timeout, message);
+        p.may_have_been_sent = true;
+        p.build()
+    }
+
+    /// The call's overall deadline passed (`ErrorKind::Deadline`).
+    pub(crate) fn deadline(message: impl Into<String>, may_have_been_sent: bool) -> Self {
+        let mut p = ErrorParts::new(ErrorKind::Deadline, message);
+        p.may_have_been_sent = may_have_been_sent;
+        p.build()
+    }
+
+    /// The breaker for `host` is open (`ErrorKind::CircuitOpen`); nothing was sent.
+    pub(crate) fn circuit_open(host: &str, retry_after: Duration) -> Self {
+        let mut p = ErrorParts::new(
+            ErrorKind::CircuitOpen,
+            format!("circuit open for host {host}; failing fast"),
+        );
+        p.retry_after = Some(retry_after);
+        p.build()
+    }
+
+    /// The response body passed the cap of `cap` bytes (`ErrorKind::BodyTooLarge`): the
+    /// provider has answered, so the request was sent.
+    pub(crate) fn body_too_large(cap: usize) -> Self {
+        let mut p = ErrorParts::new(
+            ErrorKind::BodyTooLarge,
+            format!("response body is larger than the cap of {cap} bytes"),
+        );
+        p.may_have_been_sent = true;
+        p.build()
+    }
+
+    /// The provider answered with a failure `status` (`ErrorKind::Status`, or
+    /// `ErrorKind::RateLimited` for a 429), keeping the body and headers for connectors
+    /// (Stripe's `Request-Id`).
+    pub(crate) fn from_response(
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: bytes::Bytes,
+        headers: http::HeaderMap,
+    ) -> Self {
+        let mut p = ErrorParts::new(
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                ErrorKind::RateLimited
+            } else {
+                ErrorKind::Status
+            },
+            format!("provider answered {}", status.as_u16()),
+        );
+        p.status = Some(status);
+        p.retry_after = retry_after;
+        p.body = Some(body);
+        p.headers = Some(headers);
+        p.may_have_been_sent = true;
+        p.build()
+    }
+
+    /// A request with side effects may have reached the provider without an answer
+    /// (`ErrorKind::OutcomeUnknown`): retry it only with the same idempotency key.
+    pub(crate) fn outcome_unknown(message: impl Into<String>, status: Option<StatusCode>) -> Self {
+        let mut p = ErrorParts::new(ErrorKind::OutcomeUnknown, message);
+        p.status = status;
+        p.may_have_been_sent = true;
+        p.build()
+    }
+
+    /// The same error naming the connector it happened in (kept when one is already named).
+    pub(crate) fn with_connector(self, connector: Arc<str>) -> Self {
+        let mut p = self.into_parts();
+        if p.connector.is_none() {
+            p.connector = Some(connector);
+        }
+        p.build()
+    }
+
     pub(crate) fn from_parts(p: ErrorParts) -> Self {
         Error {
             inner: Arc::new(Inner {

@@ -27,6 +27,7 @@
 //! and [`RateLimiter`].
 
 pub mod auth;
+mod backoff;
 mod client;
 pub mod connections;
 pub mod connector;

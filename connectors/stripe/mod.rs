@@ -72,8 +72,7 @@ pub use models::{
 };
 pub use template::StripeIntegration;
 pub use webhook::{
-    test_header, ConstructEventError, StripeVerifier, StripeVerifierBuilder, DEFAULT_TOLERANCE,
-    SIGNATURE_HEADER,
+    test_header, ConstructEventError, StripeVerifier, StripeVerifierBuilder, SIGNATURE_HEADER,
 };
 
 /// Stripe's API host.

@@ -17,17 +17,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::models::Event;
-use crate::webhook::{Verified, WebhookError, WebhookRequest, WebhookVerifier};
+use crate::webhook::{Verified, WebhookError, WebhookRequest, WebhookVerifier, DEFAULT_TOLERANCE};
 use crate::DecodeError;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// The header Stripe signs with.
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
-
-/// The default tolerance between the signed timestamp and our clock: five minutes, as in the
-/// official SDKs.
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 static SIGNATURE_KEY: HeaderName = HeaderName::from_static("stripe-signature");
 

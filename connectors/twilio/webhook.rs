@@ -261,6 +261,41 @@ impl TwilioVerifier {
         TwilioVerifierBuilder::default()
     }
 
+    /// A verifier with one auth token that checks the URL as received
+    /// ([`WebhookRequest::url`]); use [`Self::builder`] for rotation or a public base URL.
+    /// Twilio signs no timestamp, so there is no tolerance to set.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the token is empty.
+    pub fn new(auth_token: impl Into<SecretString>) -> Result<Self, ConfigError> {
+        TwilioVerifier::builder().auth_token(auth_token).build()
+    }
+
+    /// The `X-Twilio-Signature` of a form POST to `url` with `params`, under the first auth
+    /// token, for hosts' own tests (`url` is the exact public URL Twilio would sign).
+    ///
+    /// # Errors
+    /// [`WebhookError::SecretMissing`] if no auth token is configured (a built verifier always
+    /// has one; the `Result` keeps every verifier's `sign` the same shape).
+    pub fn sign<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        url: &str,
+        params: &[(K, V)],
+    ) -> Result<String, WebhookError> {
+        let key = self.keys.first().ok_or(WebhookError::SecretMissing)?;
+        Ok(sign_form_with(key.clone(), url, params))
+    }
+
+    /// For a JSON POST to `url`: the URL with `bodySHA256` appended, and its signature under
+    /// the first auth token, for hosts' own tests.
+    ///
+    /// # Errors
+    /// As for [`Self::sign`].
+    pub fn sign_json(&self, url: &str, body: &[u8]) -> Result<(String, String), WebhookError> {
+        let key = self.keys.first().ok_or(WebhookError::SecretMissing)?;
+        Ok(sign_json_with(key.clone(), url, body))
+    }
+
     /// The URL that is checked for `request`, after the public-base and forwarded-header
     /// rules (before the port and apostrophe variants). For diagnostics.
     ///
@@ -590,29 +625,12 @@ impl TwilioSigner {
 
     /// The `X-Twilio-Signature` of a form POST to `url` (the exact string Twilio signs).
     pub fn sign_form<K: AsRef<str>, V: AsRef<str>>(&self, url: &str, params: &[(K, V)]) -> String {
-        let mut pairs: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut mac = self.mac();
-        mac.update(url.as_bytes());
-        for (k, v) in pairs {
-            mac.update(k.as_bytes());
-            mac.update(v.as_bytes());
-        }
-        STANDARD.encode(mac.finalize().into_bytes())
+        sign_form_with(self.mac(), url, params)
     }
 
     /// For a JSON POST: the URL with `bodySHA256` appended, and its signature.
     pub fn sign_json(&self, url: &str, body: &[u8]) -> (String, String) {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let signed_url = format!("{url}{sep}bodySHA256={}", hex::encode(Sha256::digest(body)));
-        let mut mac = self.mac();
-        mac.update(signed_url.as_bytes());
-        let sig = STANDARD.encode(mac.finalize().into_bytes());
-        (signed_url, sig)
+        sign_json_with(self.mac(), url, body)
     }
 
     fn mac(&self) -> HmacSha1 {
@@ -620,6 +638,35 @@ impl TwilioSigner {
         HmacSha1::new_from_slice(self.token.expose_secret().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
     }
+}
+
+/// Form signing: `url`, then every parameter sorted by name (duplicates once), name then value.
+fn sign_form_with<K: AsRef<str>, V: AsRef<str>>(
+    mut mac: HmacSha1,
+    url: &str,
+    params: &[(K, V)],
+) -> String {
+    let mut pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    mac.update(url.as_bytes());
+    for (k, v) in pairs {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// JSON signing: the URL with `bodySHA256=<hex>` appended is signed alone.
+fn sign_json_with(mut mac: HmacSha1, url: &str, body: &[u8]) -> (String, String) {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let signed_url = format!("{url}{sep}bodySHA256={}", hex::encode(Sha256::digest(body)));
+    mac.update(signed_url.as_bytes());
+    let sig = STANDARD.encode(mac.finalize().into_bytes());
+    (signed_url, sig)
 }
 
 #[cfg(test)]
@@ -691,6 +738,36 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn the_verifier_signs_what_it_verifies_as_the_signer_does() {
+        let v = TwilioVerifier::new("12345").unwrap();
+        let u = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let params = [
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ];
+        // Twilio's documented example signature.
+        assert_eq!(v.sign(u, &params).unwrap(), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        let signer = TwilioSigner::new("12345");
+        assert_eq!(v.sign_json(u, b"{}").unwrap(), signer.sign_json(u, b"{}"));
+        let (signed_url, sig) = v
+            .sign_json("https://example.com/hook", br#"{"a":1}"#)
+            .unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
+        let full = url(&signed_url);
+        let req = WebhookRequest::new(br#"{"a":1}"#, &headers).with_url(&full);
+        assert!(v.verify(&req).is_ok());
+        assert!(TwilioVerifier::new("").is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::pipeline::PipelineRequest;
 
 /// Adds credentials to an outgoing request.
@@ -156,31 +156,21 @@ impl Authenticator for QueryKey {
             _ => format!("{}?{pair}", uri.path()),
         };
         let mut parts = uri.clone().into_parts();
-        parts.path_and_query = Some(path_and_query.parse().map_err(|_| {
-            Error::new(
-                ErrorKind::Auth,
-                "query credential does not form a valid URL",
-            )
-        })?);
-        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| {
-            Error::new(
-                ErrorKind::Auth,
-                "query credential does not form a valid URL",
-            )
-        })?;
+        parts.path_and_query = Some(
+            path_and_query
+                .parse()
+                .map_err(|_| Error::auth("query credential does not form a valid URL"))?,
+        );
+        *request.uri_mut() = http::Uri::from_parts(parts)
+            .map_err(|_| Error::auth("query credential does not form a valid URL"))?;
         Ok(())
     }
 }
 
 /// A header value marked sensitive, with an error that never echoes the secret.
 fn sensitive_value(s: &str) -> Result<HeaderValue, Error> {
-    let mut v = HeaderValue::from_str(s).map_err(|_| {
-        ErrorParts::new(
-            ErrorKind::Auth,
-            "credential contains characters not allowed in an HTTP header",
-        )
-        .build()
-    })?;
+    let mut v = HeaderValue::from_str(s)
+        .map_err(|_| Error::auth("credential contains characters not allowed in an HTTP header"))?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -188,6 +178,7 @@ fn sensitive_value(s: &str) -> Result<HeaderValue, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use bytes::Bytes;
 
     fn req(uri: &str) -> PipelineRequest {

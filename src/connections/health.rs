@@ -53,6 +53,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{ConnectionRecord, ConnectionStatus, Connections};
+use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::tokens::{InProcessLock, RefreshLock};
@@ -498,13 +499,9 @@ impl Inner {
     /// The backoff after `failures` failures: `initial * 2^(failures - 1)`, capped, shortened by
     /// up to the jitter share.
     fn backoff(&self, failures: u32) -> Duration {
-        let failures = failures.max(1);
-        let factor = 2u32.saturating_pow((failures - 1).min(31));
-        let full = self
-            .backoff_initial
-            .saturating_mul(factor)
-            .min(self.backoff_max);
-        full.mul_f64(1.0 - self.jitter * fastrand::f64())
+        Backoff::exponential(self.backoff_initial, self.backoff_max)
+            .jitter(Jitter::below(self.jitter))
+            .delay(failures.max(1))
     }
 
     /// Starts or ends an error episode from `r`'s status, and sends its alert when due.

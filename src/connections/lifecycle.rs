@@ -21,7 +21,7 @@ use super::{
 use crate::auth::Authenticator;
 use crate::client::{CallObserver, Connection, Switchboard};
 use crate::credentials::{CredentialKey, CredentialStore};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::PipelineRequest;
 use crate::templates::{ActivationContext, ConnectionConfig, Integration, Registry};
@@ -235,11 +235,10 @@ impl Connections {
 
     fn integration(&self, template: &str) -> Result<&Arc<dyn Integration>, Error> {
         self.inner.registry.get(template).ok_or_else(|| {
-            ConfigError::new(
+            Error::config(
                 "connection.template",
                 format!("no template named `{template}`"),
             )
-            .into()
         })
     }
 
@@ -364,15 +363,14 @@ impl Connections {
                 .check_endpoints(&merged, self.inner.switchboard.endpoint_policy())?;
             drop(merged);
             if let Some(plain) = sealed.iter().find(|p| split.secret(p).is_none()) {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "integration.activate",
                     format!(
                         "`{plain}` was given as a secret, but template `{}` does not mark it \
                          secret; refused so it is never stored in the plain record",
                         current.template
                     ),
-                )
-                .into());
+                ));
             }
             let generation = new_generation();
             let key = config_key(tenant, id, Some(&generation));
@@ -407,10 +405,9 @@ impl Connections {
                 }
             }
         }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-        ))
+        Err(Error::conflict(format!(
+            "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+        )))
     }
 
     /// Every connection of `tenant`, sorted by id, with its status, last error (redacted),
@@ -487,10 +484,9 @@ impl Connections {
             }
         }
         if !deleted {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-            ));
+            return Err(Error::conflict(format!(
+                "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+            )));
         }
         self.forget_config(tenant, id).await;
         let keys = self.credentials().list_keys().await?;
@@ -506,15 +502,10 @@ impl Connections {
                     Ok(()) => break,
                     Err(e) if e.kind() == ErrorKind::Conflict => continue,
                     Err(e) => {
-                        return Err(ErrorParts::new(
-                            ErrorKind::Store,
-                            format!(
+                        return Err(Error::store(format!(
                                 "connection `{id}` of tenant `{tenant}` was deleted, but its sealed credential `{}` could not be",
                                 key.kind
-                            ),
-                        )
-                        .source(e)
-                        .build())
+                            )).with_source(e))
                     }
                 }
             }
@@ -589,7 +580,7 @@ impl Connections {
         let token = record
             .webhook_token
             .as_deref()
-            .ok_or_else(|| Error::new(ErrorKind::Store, "a saved webhook token was lost"))?;
+            .ok_or_else(|| Error::store("a saved webhook token was lost"))?;
         Ok(format!(
             "{}/{}/{token}",
             prefix.trim_end_matches('/'),
@@ -606,11 +597,10 @@ impl Connections {
     /// [`Self::webhook_path`].
     pub async fn webhook_url(&self, tenant: &TenantId, id: &ConnectionId) -> Result<String, Error> {
         let Some(base) = self.webhook_base() else {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "connections.webhook_base_url",
                 "is needed to build a full webhook URL (Connections::with_webhook_base_url)",
-            )
-            .into());
+            ));
         };
         let path = self.webhook_path(tenant, id, &base.prefix).await?;
         Ok(format!("{}{path}", base.public.origin()))
@@ -1090,13 +1080,10 @@ impl Connections {
         self.update(tenant, id, |r| match r.status {
             ConnectionStatus::Disconnected => move_to(r, ConnectionStatus::Active),
             ConnectionStatus::Active => Ok(()),
-            other => Err(Error::new(
-                ErrorKind::State,
-                format!(
-                    "connection `{id}` of tenant `{tenant}` is {other}, not disconnected; \
+            other => Err(Error::state(format!(
+                "connection `{id}` of tenant `{tenant}` is {other}, not disconnected; \
                      test_connection moves it"
-                ),
-            )),
+            ))),
         })
         .await
     }
@@ -1326,10 +1313,9 @@ impl Connections {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            format!("connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"),
-        ))
+        Err(Error::conflict(format!(
+            "connection `{id}` kept changing; gave up after {MAX_CAS_RETRIES} tries"
+        )))
     }
 
     /// Removes this connection's secret values from a message, in case a provider echoed one.
@@ -1360,16 +1346,12 @@ impl Connections {
             .primary_id()
             .as_str()
             .to_string();
-        crate::error::ErrorParts::new(
-            ErrorKind::Vault,
-            format!(
-                "the sealed config of connection `{id}` (tenant `{tenant}`) is under key \
+        Error::vault(format!(
+            "the sealed config of connection `{id}` (tenant `{tenant}`) is under key \
                  `{key_id}`, which this process's key ring (primary `{primary}`) cannot open \
                  ({e}); a wrong or retired master key here, not a provider failure"
-            ),
-        )
-        .source(e)
-        .build()
+        ))
+        .with_source(e)
     }
 
     /// The status cell of a connection, shared by every live client of it in this process,
@@ -1431,7 +1413,7 @@ impl Connections {
             .update(tenant, id, |r| {
                 if r.status != from {
                     stored = Some(r.status);
-                    return Err(Error::new(ErrorKind::State, "moved meanwhile"));
+                    return Err(Error::state("moved meanwhile"));
                 }
                 move_to(r, to)?;
                 if let Some(m) = &message {
@@ -1521,20 +1503,14 @@ struct StatusCells {
 
 /// The error of a call through a disconnected connection (nothing was sent).
 fn disconnected(tenant: &TenantId, id: &ConnectionId) -> Error {
-    Error::new(
-        ErrorKind::State,
-        format!(
-            "connection `{id}` of tenant `{tenant}` is disconnected; the call was not sent \
+    Error::state(format!(
+        "connection `{id}` of tenant `{tenant}` is disconnected; the call was not sent \
              (Connections::enable turns it back on)"
-        ),
-    )
+    ))
 }
 
 fn not_found(tenant: &TenantId, id: &ConnectionId) -> Error {
-    Error::new(
-        ErrorKind::NotFound,
-        format!("no connection `{id}` for tenant `{tenant}`"),
-    )
+    Error::not_found(format!("no connection `{id}` for tenant `{tenant}`"))
 }
 
 /// The credential key of a connection's sealed config generation ([`CONFIG_KIND`] for none).
@@ -1724,13 +1700,10 @@ impl Authenticator for LiveAuth {
                 if !Arc::ptr_eq(&slot.0, &config) {
                     let binding = service.integration(&self.template)?.bind(&config)?;
                     let auth = binding.auth.ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Auth,
-                            format!(
-                                "connection `{}` of tenant `{}` no longer has credentials",
-                                self.id, self.tenant
-                            ),
-                        )
+                        Error::auth(format!(
+                            "connection `{}` of tenant `{}` no longer has credentials",
+                            self.id, self.tenant
+                        ))
                     })?;
                     *slot = (config, auth);
                 }

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
 /// Where a connection is in its lifecycle.
@@ -81,12 +81,7 @@ impl ConnectionStatus {
         ConnectionStatus::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!("unknown connection status `{s}` in store"),
-                )
-            })
+            .ok_or_else(|| Error::store(format!("unknown connection status `{s}` in store")))
     }
 }
 
@@ -98,11 +93,7 @@ impl fmt::Display for ConnectionStatus {
 
 /// The error returned for an illegal transition.
 pub(crate) fn illegal_transition(from: ConnectionStatus, to: ConnectionStatus) -> Error {
-    ErrorParts::new(
-        ErrorKind::State,
-        format!("a connection cannot go from `{from}` to `{to}`"),
-    )
-    .build()
+    Error::state(format!("a connection cannot go from `{from}` to `{to}`"))
 }
 
 /// One tenant's connection, as stored. Secret config fields are not here: they are sealed in
@@ -265,14 +256,10 @@ pub trait ConnectionStore: Send + Sync + Debug {
 /// The error a store returns when a record would take a webhook token or routing key another
 /// record holds.
 pub fn webhook_key_conflict(record: &ConnectionRecord) -> Error {
-    ErrorParts::new(
-        ErrorKind::Conflict,
-        format!(
+    Error::conflict(format!(
             "connection `{}` of tenant `{}`: its webhook token or its `{}` routing key is already used by another connection",
             record.id, record.tenant, record.template
-        ),
-    )
-    .build()
+        ))
 }
 
 /// The error a store returns when a compare-and-swap loses.
@@ -282,19 +269,16 @@ pub fn connection_conflict(
     expected: u64,
     found: Option<u64>,
 ) -> Error {
-    ErrorParts::new(
-        ErrorKind::Conflict,
-        format!(
-            "version conflict on connection `{id}` of tenant `{tenant}`: expected {expected}, found {}",
-            found.map_or_else(|| "none".to_string(), |v| v.to_string())
-        ),
-    )
-    .build()
+    Error::conflict(format!(
+        "version conflict on connection `{id}` of tenant `{tenant}`: expected {expected}, found {}",
+        found.map_or_else(|| "none".to_string(), |v| v.to_string())
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn transition_table() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
 /// Where a credential record lives: a tenant's connection and the kind of credential.
@@ -112,17 +112,13 @@ pub(crate) fn version_conflict(
     found: Option<u64>,
 ) -> Error {
     let show = |v: Option<u64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
-    ErrorParts::new(
-        ErrorKind::Conflict,
-        format!(
-            "version conflict on credential `{}` of connection `{}`: expected {}, found {}",
-            key.kind,
-            key.connection,
-            show(expected),
-            show(found)
-        ),
-    )
-    .build()
+    Error::conflict(format!(
+        "version conflict on credential `{}` of connection `{}`: expected {}, found {}",
+        key.kind,
+        key.connection,
+        show(expected),
+        show(found)
+    ))
 }
 
 #[cfg(test)]

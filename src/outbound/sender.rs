@@ -12,8 +12,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::queue::{AttemptRecord, Completion, LeasedMessage, NewMessage, OutboundQueue};
 use super::ssrf::{find_ssrf, SsrfGuard};
 use super::{url_without_secrets, DeadLetter, Endpoint, EndpointId, MessageId, MessageState};
+use crate::backoff::{parse_retry_after, scale, Backoff, Jitter, Wait};
 use crate::error::{ConfigError, Error, ErrorKind};
-use crate::pipeline::retry::parse_retry_after;
 use crate::webhook::StandardWebhooks;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -90,31 +90,27 @@ impl Default for OutboundConfig {
 }
 
 impl OutboundConfig {
-    fn max_attempts(&self) -> u32 {
-        u32::try_from(self.schedule.len()).unwrap_or(u32::MAX - 1) + 1
-    }
-
-    fn max_step(&self) -> Duration {
-        self.schedule
-            .iter()
-            .max()
-            .copied()
-            .unwrap_or_default()
-            .mul_f64(self.schedule_scale)
+    /// The crate's one backoff over the scaled schedule: each step jittered by `1 ± jitter`,
+    /// a `Retry-After` lengthening the step up to the largest scaled step (never dropping the
+    /// message: the queue comes back anyway).
+    fn backoff(&self) -> Backoff {
+        let steps = self.schedule.iter();
+        Backoff::schedule(steps.map(|d| scale(*d, self.schedule_scale)).collect())
+            .jitter(Jitter::around(self.jitter))
     }
 
     /// The delay after failed attempt `attempt` (from 1), jittered, at least `retry_after`
     /// (capped at the largest step).
+    #[cfg(test)]
     fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let idx = (attempt as usize)
-            .saturating_sub(1)
-            .min(self.schedule.len().saturating_sub(1));
-        let base = self.schedule.get(idx).copied().unwrap_or_default();
-        let factor = 1.0 + self.jitter * (2.0 * fastrand::f64() - 1.0);
-        let d = base.mul_f64((self.schedule_scale * factor).max(0.0));
-        match retry_after {
-            Some(ra) => d.max(ra.min(self.max_step())),
-            None => d,
+        // The attempt limit is the caller's (it dead-letters); here only the delay is asked.
+        match self
+            .backoff()
+            .max_attempts(u32::MAX)
+            .next(attempt, retry_after)
+        {
+            Wait::Retry(d) => d,
+            Wait::GiveUp { .. } => Duration::ZERO,
         }
     }
 }
@@ -248,27 +244,25 @@ impl WebhookSenderBuilder {
     pub fn build(self) -> Result<WebhookSender, Error> {
         let c = &self.config;
         if !(c.schedule_scale.is_finite() && c.schedule_scale >= 0.0) {
-            return Err(ConfigError::new("schedule_scale", "must be finite and >= 0").into());
+            return Err(Error::config("schedule_scale", "must be finite and >= 0"));
         }
         if !(0.0..1.0).contains(&c.jitter) {
-            return Err(ConfigError::new("jitter", "must be in [0, 1)").into());
+            return Err(Error::config("jitter", "must be in [0, 1)"));
         }
         if c.attempt_timeout.is_zero() || c.lease <= c.attempt_timeout {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "lease",
                 "the attempt timeout must be > 0 and the lease longer than it",
-            )
-            .into());
+            ));
         }
         if c.max_in_flight == 0 {
-            return Err(ConfigError::new("max_in_flight", "must be at least 1").into());
+            return Err(Error::config("max_in_flight", "must be at least 1"));
         }
         if c.retention_batch == 0 || c.retention_interval.is_zero() {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "retention",
                 "the purge batch and interval must be greater than zero",
-            )
-            .into());
+            ));
         }
         let client = reqwest::Client::builder()
             // Every name is resolved, checked and pinned by the guard; IP literals are checked
@@ -283,9 +277,7 @@ impl WebhookSenderBuilder {
             .user_agent(concat!("switchboard-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
-                crate::error::ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
-                    .source(e)
-                    .build()
+                Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
             })?;
         let (events, _) = broadcast::channel(1024);
         Ok(WebhookSender {
@@ -419,12 +411,16 @@ impl WebhookSender {
         let url = url::Url::parse(&endpoint.url)
             .map_err(|_| ConfigError::new("url", "the endpoint URL does not parse"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-            return Err(
-                ConfigError::new("url", "the endpoint URL must be http(s) with a host").into(),
-            );
+            return Err(Error::config(
+                "url",
+                "the endpoint URL must be http(s) with a host",
+            ));
         }
         if endpoint.secrets.is_empty() {
-            return Err(ConfigError::new("secret", "an endpoint needs a signing secret").into());
+            return Err(Error::config(
+                "secret",
+                "an endpoint needs a signing secret",
+            ));
         }
         signer(&endpoint.secrets)?;
         self.inner.queue.put_endpoint(&endpoint).await
@@ -451,16 +447,14 @@ impl WebhookSender {
     ) -> Result<MessageId, Error> {
         match self.inner.queue.endpoint(endpoint).await? {
             None => {
-                return Err(Error::new(
-                    ErrorKind::State,
-                    format!("unknown webhook endpoint `{endpoint}`"),
-                ))
+                return Err(Error::state(format!(
+                    "unknown webhook endpoint `{endpoint}`"
+                )))
             }
             Some(ep) if !ep.enabled => {
-                return Err(Error::new(
-                    ErrorKind::State,
-                    format!("webhook endpoint `{endpoint}` is disabled"),
-                ))
+                return Err(Error::state(format!(
+                    "webhook endpoint `{endpoint}` is disabled"
+                )))
             }
             Some(_) => {}
         }
@@ -502,10 +496,7 @@ impl WebhookSender {
     /// the queue fails.
     pub async fn redrive(&self, id: &MessageId) -> Result<(), Error> {
         if !self.inner.queue.redrive(id, SystemTime::now()).await? {
-            return Err(Error::new(
-                ErrorKind::State,
-                format!("message `{id}` is not dead-lettered"),
-            ));
+            return Err(Error::state(format!("message `{id}` is not dead-lettered")));
         }
         self.inner.wake.notify_one();
         Ok(())
@@ -817,14 +808,13 @@ impl WebhookSender {
                 error,
                 retry_after,
             } => {
-                let completion = if m.attempt >= cfg.max_attempts() {
-                    Completion::Dead {
+                let completion = match cfg.backoff().next(m.attempt, retry_after) {
+                    Wait::Retry(delay) => Completion::Retry {
+                        at: SystemTime::now() + delay,
+                    },
+                    Wait::GiveUp { .. } => Completion::Dead {
                         reason: format!("gave up after {} attempts; last: {error}", m.attempt),
-                    }
-                } else {
-                    Completion::Retry {
-                        at: SystemTime::now() + cfg.delay(m.attempt, retry_after),
-                    }
+                    },
                 };
                 (status, false, Some(error), completion)
             }
@@ -914,9 +904,10 @@ fn signer(secrets: &[String]) -> Result<StandardWebhooks, Error> {
     // The builder skips blank secrets (so a blank setting cannot turn verification off);
     // a sender with nothing left to sign with is a configuration error.
     if signer.sign_all("probe", 0, b"").is_err() {
-        return Err(
-            ConfigError::new("secret", "an endpoint needs a non-empty signing secret").into(),
-        );
+        return Err(Error::config(
+            "secret",
+            "an endpoint needs a non-empty signing secret",
+        ));
     }
     Ok(signer)
 }
@@ -928,7 +919,12 @@ mod tests {
     #[test]
     fn delays_follow_the_schedule_with_jitter_and_honour_a_clamped_retry_after() {
         let c = OutboundConfig::default();
-        assert_eq!(c.max_attempts(), 8);
+        // Seven steps: eight attempts, the eighth failure dead-letters.
+        assert!(matches!(c.backoff().next(7, None), Wait::Retry(_)));
+        assert_eq!(
+            c.backoff().next(8, Some(Duration::from_secs(1))),
+            Wait::GiveUp { retry_after: None }
+        );
         for _ in 0..100 {
             let d = c.delay(1, None);
             assert!(

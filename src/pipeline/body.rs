@@ -6,7 +6,7 @@ use std::pin::Pin;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 
 /// A stream of body chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send + 'static>>;
@@ -52,10 +52,5 @@ impl fmt::Debug for Body {
 }
 
 pub(crate) fn too_large(cap: usize) -> Error {
-    let mut p = ErrorParts::new(
-        ErrorKind::BodyTooLarge,
-        format!("response body is larger than the cap of {cap} bytes"),
-    );
-    p.may_have_been_sent = true;
-    p.build()
+    Error::body_too_large(cap)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::observe;
 use crate::rate_limit::{RateDecision, RateKey, RateLimiter};
 
@@ -79,15 +79,13 @@ where
                             || tokio::time::Instant::now() + d >= ctx.deadline;
                         if too_long {
                             observe::rate_limited(&ctx);
-                            let mut p = ErrorParts::new(
-                                ErrorKind::RateLimited,
+                            return Err(Error::rate_limited(
                                 format!(
                                     "local rate limit for bucket `{}` reached; try again in {:?}",
                                     ctx.bucket, d
                                 ),
-                            );
-                            p.retry_after = Some(d);
-                            return Err(p.build());
+                                Some(d),
+                            ));
                         }
                         tokio::time::sleep(d).await;
                         waited += d;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub(crate) struct TimeoutLayer {
@@ -56,21 +56,12 @@ where
                 Ok(r) => r,
                 Err(_) => {
                     let by_deadline = until == ctx.deadline;
-                    let mut p = ErrorParts::new(
-                        if by_deadline {
-                            ErrorKind::Deadline
-                        } else {
-                            ErrorKind::Timeout
-                        },
-                        if by_deadline {
-                            "the call's deadline passed during an attempt".to_string()
-                        } else {
-                            format!("attempt timed out after {per_attempt:?}")
-                        },
-                    );
                     // The request may have been written before the timer fired.
-                    p.may_have_been_sent = true;
-                    Err(p.build())
+                    Err(if by_deadline {
+                        Error::deadline("the call's deadline passed during an attempt", true)
+                    } else {
+                        Error::timeout(format!("attempt timed out after {per_attempt:?}"))
+                    })
                 }
             }
         })

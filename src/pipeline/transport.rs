@@ -9,7 +9,7 @@ use tower::Service;
 
 use super::body::too_large;
 use super::{context_of, Body, BoxFuture, PipelineRequest, PipelineResponse};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 
 /// The innermost service: one HTTP exchange.
 #[derive(Debug, Clone)]
@@ -37,9 +37,7 @@ impl Service<PipelineRequest> for Transport {
             let ctx = context_of(&req)?;
             let client = if ctx.guarded { guarded } else { client };
             let request = reqwest::Request::try_from(req).map_err(|e| {
-                ErrorParts::new(ErrorKind::Config, "request cannot be sent")
-                    .source(e.without_url())
-                    .build()
+                Error::new(ErrorKind::Config, "request cannot be sent").with_source(e.without_url())
             })?;
             let resp = client.execute(request).await.map_err(transport_error)?;
             let mut builder = http::Response::builder()
@@ -60,9 +58,7 @@ impl Service<PipelineRequest> for Transport {
                 Body::Full(read_capped(resp, cap).await?)
             };
             builder.body(body).map_err(|e| {
-                ErrorParts::new(ErrorKind::Transport, "invalid response from upstream")
-                    .source(e)
-                    .build()
+                Error::transport("invalid response from upstream", false).with_source(e)
             })
         })
     }
@@ -112,42 +108,28 @@ fn transport_error(e: reqwest::Error) -> Error {
     if let Some(refused) = crate::outbound::ssrf::find_ssrf(&e) {
         // The guard refused every address before a socket was opened: nothing was sent, and
         // it is a setting to fix (the endpoint), not an outage to retry.
-        return ErrorParts::new(
+        return Error::new(
             ErrorKind::Config,
             format!("endpoint refused by the SSRF guard: {refused}"),
-        )
-        .build();
+        );
     }
-    let (kind, sent, msg) = if e.is_connect() {
-        (
-            ErrorKind::Connect,
-            false,
-            "could not connect to the provider",
-        )
+    let err = if e.is_connect() {
+        Error::connect("could not connect to the provider")
     } else if e.is_timeout() {
-        (
-            ErrorKind::Timeout,
-            true,
-            "the provider did not answer in time",
-        )
+        Error::timeout("the provider did not answer in time")
     } else {
-        (
-            ErrorKind::Transport,
-            true,
+        Error::transport(
             "the connection failed while the request was in flight",
+            true,
         )
     };
-    let mut p = ErrorParts::new(kind, msg).source(e.without_url());
-    p.may_have_been_sent = sent;
-    p.build()
+    err.with_source(e.without_url())
 }
 
 fn body_error(e: reqwest::Error) -> Error {
-    let mut p = ErrorParts::new(
-        ErrorKind::Transport,
+    Error::transport(
         "the connection failed while reading the response body",
+        true,
     )
-    .source(e.without_url());
-    p.may_have_been_sent = true;
-    p.build()
+    .with_source(e.without_url())
 }

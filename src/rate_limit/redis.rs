@@ -65,7 +65,7 @@ use ::redis::Script;
 use async_trait::async_trait;
 
 use super::{Quota, RateDecision, RateKey, RateLimiter};
-use crate::error::{BoxError, ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{BoxError, ConfigError, Error};
 use crate::observe;
 
 /// The default bound on one acquire's Redis round trip.
@@ -200,21 +200,14 @@ impl RedisRateLimiter {
         let conn = match tokio::time::timeout(CONNECT_DEADLINE, connect).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
-                return Err(ErrorParts::new(
-                    ErrorKind::Store,
-                    "cannot connect to the rate limiter's Redis",
+                return Err(
+                    Error::store("cannot connect to the rate limiter's Redis").with_source(e)
                 )
-                .source(e)
-                .build())
             }
             Err(_) => {
-                return Err(ErrorParts::new(
-                    ErrorKind::Store,
-                    format!(
-                        "cannot connect to the rate limiter's Redis within {CONNECT_DEADLINE:?}"
-                    ),
-                )
-                .build())
+                return Err(Error::store(format!(
+                    "cannot connect to the rate limiter's Redis within {CONNECT_DEADLINE:?}"
+                )))
             }
         };
         Ok(RedisRateLimiter {
@@ -286,13 +279,11 @@ impl RedisRateLimiter {
             }
             FailMode::Closed => {
                 observe::rate_limiter_fail_closed(&key.connector);
-                let mut p = ErrorParts::new(
-                    ErrorKind::Store,
-                    "rate limiter backend unreachable; failing closed",
+                Err(
+                    Error::store("rate limiter backend unreachable; failing closed")
+                        .with_source(source)
+                        .with_connector(key.connector.clone()),
                 )
-                .source(source);
-                p.connector = Some(key.connector.clone());
-                Err(p.build())
             }
         }
     }

@@ -30,12 +30,8 @@ pub(crate) struct ConnectionColumns<'a> {
 impl<'a> ConnectionColumns<'a> {
     pub(crate) fn new(r: &'a ConnectionRecord) -> Result<Self, Error> {
         let config = serde_json::to_string(&r.config).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!("cannot encode the config of connection `{}`", r.id),
-            )
-            .source(e)
-            .build()
+            Error::store(format!("cannot encode the config of connection `{}`", r.id))
+                .with_source(e)
         })?;
         Ok(ConnectionColumns {
             tenant: r.tenant.as_str(),
@@ -259,14 +255,13 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// A [`ErrorKind::Store`] error with `message` and `source`.
 pub(crate) fn with_source(message: String, source: BoxError) -> Error {
-    ErrorParts::new(ErrorKind::Store, message)
-        .source(source)
-        .build()
+    Error::store(message).with_source(source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn row() -> ConnectionRow {
         ConnectionRow {

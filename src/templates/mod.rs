@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::auth::Authenticator;
 use crate::connector::Connector;
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error};
 use crate::webhook::WebhookVerifier;
 
 /// One problem found while validating a config: where (a JSON pointer) and what rule failed.
@@ -65,9 +65,7 @@ pub struct ValidationErrors {
 
 impl From<ValidationErrors> for Error {
     fn from(e: ValidationErrors) -> Self {
-        ErrorParts::new(ErrorKind::Validation, e.to_string())
-            .source(e)
-            .build()
+        Error::validation(e.to_string()).with_source(e)
     }
 }
 
@@ -807,12 +805,8 @@ impl ConnectionConfig {
     /// # Errors
     /// [`ErrorKind::Auth`] naming the missing field.
     pub fn require_secret(&self, field: &str) -> Result<&SecretString, Error> {
-        self.secret(field).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Auth,
-                format!("secret config field `{field}` is missing"),
-            )
-        })
+        self.secret(field)
+            .ok_or_else(|| Error::auth(format!("secret config field `{field}` is missing")))
     }
 
     /// The JSON pointers of the secret fields present (never their values).
@@ -842,7 +836,7 @@ impl ConnectionConfig {
     /// them), keyed by JSON pointer.
     pub(crate) fn secrets_from_json(bytes: &[u8]) -> Result<BTreeMap<String, SecretString>, Error> {
         let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
-            .map_err(|_| Error::new(ErrorKind::Vault, "sealed config is not a JSON object"))?;
+            .map_err(|_| Error::vault("sealed config is not a JSON object"))?;
         Ok(map
             .into_iter()
             .filter_map(|(k, v)| match v {

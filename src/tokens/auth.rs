@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::{TokenGrant, TokenManager};
 use crate::auth::Authenticator;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::{CallContext, PipelineRequest};
 
@@ -63,9 +63,7 @@ impl Authenticator for OAuthAuthenticator {
         // token to another's call: refuse.
         if let Some(ctx) = request.extensions().get::<Arc<CallContext>>() {
             if ctx.tenant() != &self.tenant || ctx.connection() != &self.connection {
-                return Err(Error::new(
-                    ErrorKind::Auth,
-                    format!(
+                return Err(Error::auth(format!(
                         "the OAuth authenticator of connection `{}` (tenant `{}`) was used by connection `{}` (tenant `{}`)",
                         self.connection,
                         self.tenant,
@@ -89,10 +87,7 @@ impl Authenticator for OAuthAuthenticator {
         };
         let raw = Zeroizing::new(format!("Bearer {}", token.expose_secret()));
         let mut value = HeaderValue::from_str(&raw).map_err(|_| {
-            Error::new(
-                ErrorKind::Auth,
-                "the access token contains characters not allowed in an HTTP header",
-            )
+            Error::auth("the access token contains characters not allowed in an HTTP header")
         })?;
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);

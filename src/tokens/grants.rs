@@ -35,6 +35,7 @@ use zeroize::Zeroize;
 
 use super::transport::{with_retry, HttpFailure, OAuth2Http, Transport, Use};
 use super::Token;
+use crate::backoff::{Backoff, Jitter, OverCap, RetryAfter};
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 
 /// Why a token request failed. Holds no secret: descriptions from the provider have every
@@ -141,12 +142,14 @@ impl TokenError {
 
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {
+        // A conversion carrying the token client's whole answer (status, delay, attempts), so
+        // it fills the parts itself instead of going through one named constructor per field.
         let mut parts = match &e {
             TokenError::InvalidGrant { .. }
             | TokenError::InvalidClient { .. }
-            | TokenError::NoRefreshToken => ErrorParts::new(ErrorKind::Auth, e.to_string()),
+            | TokenError::NoRefreshToken => Error::auth(e.to_string()).into_parts(),
             TokenError::Rejected { status, .. } => {
-                let mut p = ErrorParts::new(ErrorKind::Auth, e.to_string());
+                let mut p = Error::auth(e.to_string()).into_parts();
                 p.status = *status;
                 p
             }
@@ -173,16 +176,17 @@ impl From<TokenError> for Error {
             TokenError::OutcomeUnknown {
                 status, attempts, ..
             } => {
-                let mut p = ErrorParts::new(ErrorKind::OutcomeUnknown, e.to_string());
-                p.status = *status;
-                p.attempts = *attempts;
                 // Sending the same single-use token again is what must not happen.
-                p.may_have_been_sent = true;
-                p.idempotent = false;
+                let mut p = Error::outcome_unknown(e.to_string(), *status).into_parts();
+                p.attempts = *attempts;
                 p
             }
-            TokenError::InvalidResponse { .. } => ErrorParts::new(ErrorKind::Decode, e.to_string()),
-            TokenError::Assertion { .. } => ErrorParts::new(ErrorKind::Config, e.to_string()),
+            TokenError::InvalidResponse { .. } => {
+                Error::new(ErrorKind::Decode, e.to_string()).into_parts()
+            }
+            TokenError::Assertion { .. } => {
+                Error::new(ErrorKind::Config, e.to_string()).into_parts()
+            }
         };
         parts = parts.source(e);
         parts.build()
@@ -261,6 +265,16 @@ impl TokenRetry {
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
+    }
+
+    /// The crate's one backoff with these settings: equal jitter, a `Retry-After` lengthening
+    /// the wait up to `max_delay` and ending the retries beyond it.
+    pub(crate) fn to_backoff(&self) -> Backoff {
+        Backoff::exponential(self.base_delay, self.max_delay)
+            .jitter(Jitter::EQUAL)
+            .max_attempts(self.attempts.get())
+            .retry_after(RetryAfter::AtLeast, self.max_delay)
+            .over_cap(OverCap::GiveUp)
     }
 }
 
@@ -532,9 +546,7 @@ impl OAuthClientBuilder {
             );
         }
         let client = Transport::default_client(self.env_proxy).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
-                .source(e)
-                .build()
+            Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
         })?;
         let shown = token_url
             .parse::<http::Uri>()
@@ -1025,12 +1037,10 @@ impl JwtBearerGrantBuilder {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
             .map_err(|_| ConfigError::new("private_key_pem", "is not an RSA private key in PEM"))?;
         if self.lifetime.is_zero() || self.lifetime > Duration::from_secs(3600) {
-            return Err(ConfigError::new("lifetime", "must be between 1 s and 1 hour").into());
+            return Err(Error::config("lifetime", "must be between 1 s and 1 hour"));
         }
         let client = Transport::default_client(self.env_proxy).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
-                .source(e)
-                .build()
+            Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
         })?;
         Ok(JwtBearerGrant {
             inner: Arc::new(JwtInner {

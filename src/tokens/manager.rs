@@ -48,7 +48,7 @@ use super::grants::{TokenError, TokenGrant};
 use super::lock::{InProcessLock, LockGuard, RefreshLock};
 use super::{token_key, unix_ms, OAuthAuthenticator, Rejection, StoredToken, Token};
 use crate::credentials::{CredentialKey, CredentialStore, SealedCredential};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::vault::Vault;
 
@@ -233,13 +233,13 @@ impl TokenManagerBuilder {
     /// [`ErrorKind::Config`] when a duration or capacity is zero.
     pub fn build(self) -> Result<TokenManager, Error> {
         if self.lock_ttl.is_zero() {
-            return Err(ConfigError::new("lock_ttl", "must be greater than zero").into());
+            return Err(Error::config("lock_ttl", "must be greater than zero"));
         }
         if self.cache_ttl.is_zero() {
-            return Err(ConfigError::new("cache_ttl", "must be greater than zero").into());
+            return Err(Error::config("cache_ttl", "must be greater than zero"));
         }
         if self.event_capacity == 0 {
-            return Err(ConfigError::new("event_capacity", "must be greater than zero").into());
+            return Err(Error::config("event_capacity", "must be greater than zero"));
         }
         let cache = moka::future::Cache::builder()
             .max_capacity(self.cache_capacity)
@@ -389,14 +389,11 @@ impl TokenManager {
                 let task =
                     tokio::spawn(async move { inner.load_or_refresh(&task_key, grant).await });
                 task.await.unwrap_or_else(|e| {
-                    Err(Error::new(
-                        ErrorKind::Auth,
-                        if e.is_panic() {
-                            "the token refresh task panicked"
-                        } else {
-                            "the token refresh task was cancelled"
-                        },
-                    ))
+                    Err(Error::auth(if e.is_panic() {
+                        "the token refresh task panicked"
+                    } else {
+                        "the token refresh task was cancelled"
+                    }))
                 })
             })
             .await
@@ -807,15 +804,11 @@ impl Inner {
                                 lock_held = held,
                                 "the stored token changed during this refresh; not overwriting it"
                             );
-                            return Step::Done(Err(ErrorParts::new(
-                                ErrorKind::Conflict,
-                                format!(
+                            return Step::Done(Err(Error::conflict(format!(
                                     "the token of connection `{}` changed in the store while it was being refreshed{}; the refreshed token was not stored over it",
                                     key.1,
                                     if held { "" } else { " and the refresh lock was lost" }
-                                ),
-                            )
-                            .build()));
+                                ))));
                         }
                     }
                 }
@@ -1087,13 +1080,10 @@ fn fall_back(key: &ConnKey, token: Option<Token>, err: Error) -> Result<Cached, 
 }
 
 fn not_connected(key: &ConnKey) -> Error {
-    Error::new(
-        ErrorKind::Auth,
-        format!(
-            "no OAuth token is stored for connection `{}`; connect the account first",
-            key.1
-        ),
-    )
+    Error::auth(format!(
+        "no OAuth token is stored for connection `{}`; connect the account first",
+        key.1
+    ))
 }
 
 /// Whether two tokens are the same set (same access and refresh token).
@@ -1123,9 +1113,7 @@ fn store_backoff(n: u32) -> Duration {
 }
 
 fn not_stored_yet(key: &ConnKey) -> Error {
-    Error::new(
-        ErrorKind::Store,
-        format!(
+    Error::store(format!(
             "the refreshed OAuth token of connection `{}` is not stored yet (the credential store failed); the write is being retried, try again shortly",
             key.1
         ),
@@ -1133,30 +1121,20 @@ fn not_stored_yet(key: &ConnKey) -> Error {
 }
 
 fn lost_error(key: &ConnKey, e: TokenError) -> Error {
-    ErrorParts::new(
-        ErrorKind::Auth,
-        format!(
+    Error::auth(format!(
             "the refresh of connection `{}` may have reached the provider, which rotates refresh tokens, without an answer: the stored refresh token is probably spent; reconnect the account",
             key.1
-        ),
-    )
-    .source(e)
-    .build()
+        )).with_source(e)
 }
 
 fn rejected_error(grant: &dyn TokenGrant, note: &Rejection) -> Error {
     let description = note.description.clone();
     if note.lost {
-        return ErrorParts::new(
-            ErrorKind::Auth,
-            "an earlier refresh may have spent the refresh token without its answer arriving; reconnect the account",
-        )
-        .source(TokenError::OutcomeUnknown {
+        return Error::auth("an earlier refresh may have spent the refresh token without its answer arriving; reconnect the account").with_source(TokenError::OutcomeUnknown {
             status: None,
             attempts: 1,
             reason: description.unwrap_or_default(),
-        })
-        .build();
+        });
     }
     let message = if grant.uses_refresh_token() {
         "refresh token rejected by the provider (invalid_grant); reconnect the account".to_string()
@@ -1166,7 +1144,5 @@ fn rejected_error(grant: &dyn TokenGrant, note: &Rejection) -> Error {
             grant.grant_type()
         )
     };
-    ErrorParts::new(ErrorKind::Auth, message)
-        .source(TokenError::InvalidGrant { description })
-        .build()
+    Error::auth(message).with_source(TokenError::InvalidGrant { description })
 }

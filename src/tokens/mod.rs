@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::credentials::{CredentialKey, SealedCredential};
-use crate::error::{DecodeError, Error, ErrorKind, ErrorParts};
+use crate::error::{DecodeError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::vault::Vault;
 
@@ -406,14 +406,9 @@ impl StoredToken {
         vault: &Vault,
         key: &CredentialKey,
     ) -> Result<SealedCredential, Error> {
-        vault.seal(key, &self.to_json()).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Vault,
-                format!("cannot seal the OAuth token: {e}"),
-            )
-            .source(e)
-            .build()
-        })
+        vault
+            .seal(key, &self.to_json())
+            .map_err(|e| Error::vault(format!("cannot seal the OAuth token: {e}")).with_source(e))
     }
 }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::grants::{TokenError, TokenRetry};
+use crate::backoff::Wait;
 use crate::redact::redact_uri;
 
 /// Token responses are small; a larger body is not a token response.
@@ -228,7 +229,6 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, TokenError>>,
 {
-    let max = retry.attempts.get();
     let mut n = 1;
     loop {
         match attempt().await {
@@ -258,17 +258,18 @@ where
                 reached,
                 ..
             }) => {
-                let backoff = backoff(retry, n);
-                let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
-                if n >= max || wait > retry.max_delay {
-                    return Err(TokenError::Transient {
-                        status,
-                        retry_after,
-                        attempts: n,
-                        reason,
-                        reached,
-                    });
-                }
+                let wait = match retry.to_backoff().next(n, retry_after) {
+                    Wait::Retry(wait) => wait,
+                    Wait::GiveUp { .. } => {
+                        return Err(TokenError::Transient {
+                            status,
+                            retry_after,
+                            attempts: n,
+                            reason,
+                            reached,
+                        })
+                    }
+                };
                 tracing::warn!(
                     grant = what,
                     attempt = n,
@@ -284,16 +285,6 @@ where
     }
 }
 
-/// `base * 2^(n-1)`, between half and all of it (jitter), capped at `max_delay`.
-fn backoff(retry: &TokenRetry, n: u32) -> Duration {
-    let full = retry
-        .base_delay
-        .saturating_mul(1u32 << (n - 1).min(16))
-        .min(retry.max_delay);
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,11 +294,23 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         let r = TokenRetry::new(NonZeroU32::new(5).unwrap(), Duration::from_millis(100))
             .max_delay(Duration::from_millis(300));
-        let b1 = backoff(&r, 1);
-        assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));
-        let b2 = backoff(&r, 2);
-        assert!(b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200));
-        assert!(backoff(&r, 10) <= Duration::from_millis(300));
+        let b = r.to_backoff();
+        let ms = Duration::from_millis;
+        assert_eq!(b.bounds(1), (ms(50), ms(100)));
+        assert_eq!(b.bounds(2), (ms(100), ms(200)));
+        assert_eq!(b.bounds(10), (ms(150), ms(300)));
+        // A `Retry-After` lengthens the wait up to the cap and ends the retries beyond it.
+        assert_eq!(b.next_with(1, Some(ms(250)), 1.0), Wait::Retry(ms(250)));
+        assert_eq!(
+            b.next_with(1, Some(ms(301)), 1.0),
+            Wait::GiveUp {
+                retry_after: Some(ms(301))
+            }
+        );
+        assert_eq!(
+            b.next_with(5, None, 1.0),
+            Wait::GiveUp { retry_after: None }
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
 use secrecy::SecretSlice;
 
 use crate::credentials::{CredentialKey, CredentialStore, SealedCredential};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 
 /// The sealed-format version this build writes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -67,9 +67,7 @@ pub enum VaultError {
 
 impl From<VaultError> for Error {
     fn from(e: VaultError) -> Self {
-        ErrorParts::new(ErrorKind::Vault, e.to_string())
-            .source(e)
-            .build()
+        Error::vault(e.to_string()).with_source(e)
     }
 }
 

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 
 use super::{reserialized_hint, Verified, WebhookError, WebhookRequest, WebhookVerifier};
+use crate::error::ConfigError;
 
 /// How the signature is written in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,25 +42,69 @@ pub enum SignatureEncoding {
 ///   the caller. The key is the secret's bytes as given (not base64-decoded), as in all three.
 /// - **Secrets**: empty ones are ignored, and with none left every request fails with
 ///   [`WebhookError::SecretMissing`].
+///
+/// ```
+/// use switchboard::webhook::{HmacBodyVerifier, SignatureEncoding, WebhookRequest, WebhookVerifier};
+/// let verifier = HmacBodyVerifier::builder()
+///     .header("X-DocuSign-Signature-1")
+///     .encoding(SignatureEncoding::Base64)
+///     .secret("current-key")
+///     .secret("previous-key") // both accepted while rotating
+///     .build()?;
+/// let signature = verifier.sign(b"{}")?; // for a host's own tests
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-docusign-signature-1", signature.parse()?);
+/// assert!(verifier.verify(&WebhookRequest::new(b"{}", &headers)).is_ok());
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
 pub struct HmacBodyVerifier {
     header: &'static str,
     encoding: SignatureEncoding,
     secrets: Vec<SecretSlice<u8>>,
 }
 
-impl HmacBodyVerifier {
-    /// A verifier reading `header`, with no secret yet (it fails closed until one is added).
-    pub fn new(header: &'static str, encoding: SignatureEncoding) -> Self {
-        HmacBodyVerifier {
-            header,
-            encoding,
-            secrets: Vec::new(),
-        }
+/// The header [`HmacBodyVerifier::new`] reads, unless [`HmacBodyVerifierBuilder::header`]
+/// names another.
+pub const DEFAULT_SIGNATURE_HEADER: &str = "X-Signature";
+
+/// Builds an [`HmacBodyVerifier`]; see [`HmacBodyVerifier::builder`].
+#[must_use]
+pub struct HmacBodyVerifierBuilder {
+    header: &'static str,
+    encoding: SignatureEncoding,
+    secrets: Vec<SecretSlice<u8>>,
+}
+
+impl fmt::Debug for HmacBodyVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HmacBodyVerifierBuilder")
+            .field("header", &self.header)
+            .field("encoding", &self.encoding)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
+}
+
+impl HmacBodyVerifierBuilder {
+    /// The header the signature is read from (default [`DEFAULT_SIGNATURE_HEADER`]).
+    pub fn header(mut self, header: &'static str) -> Self {
+        self.header = header;
+        self
     }
 
-    /// Adds an active secret (the key is the secret's bytes as given). Empty secrets are
-    /// ignored, so a blank setting cannot turn verification off.
-    #[must_use]
+    /// How the signature is written (default [`SignatureEncoding::Hex`]).
+    pub fn encoding(mut self, encoding: SignatureEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Adds an active secret (the key is the secret's bytes as given). The first one added
+    /// signs in [`HmacBodyVerifier::sign`]. Empty secrets are ignored, so a blank setting
+    /// cannot turn verification off: without a secret every request fails closed.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         let s = secret.as_ref();
         if !s.is_empty() {
@@ -68,14 +113,57 @@ impl HmacBodyVerifier {
         self
     }
 
-    /// Computes the header value for `body` under the first secret (for hosts' own tests).
-    pub fn sign(&self, body: &[u8]) -> Option<String> {
-        let key = self.secrets.first()?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret()).ok()?;
+    /// Builds the verifier.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] (setting `webhook.header`) when the header is not a valid header name.
+    pub fn build(self) -> Result<HmacBodyVerifier, ConfigError> {
+        if http::HeaderName::from_bytes(self.header.as_bytes()).is_err() {
+            return Err(ConfigError::new(
+                "webhook.header",
+                "is not a valid HTTP header name",
+            ));
+        }
+        Ok(HmacBodyVerifier {
+            header: self.header,
+            encoding: self.encoding,
+            secrets: self.secrets,
+        })
+    }
+}
+
+impl HmacBodyVerifier {
+    /// A builder reading [`DEFAULT_SIGNATURE_HEADER`] in hex, with no secret yet.
+    pub fn builder() -> HmacBodyVerifierBuilder {
+        HmacBodyVerifierBuilder {
+            header: DEFAULT_SIGNATURE_HEADER,
+            encoding: SignatureEncoding::Hex,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// A verifier with one secret reading a hex signature from [`DEFAULT_SIGNATURE_HEADER`];
+    /// use [`Self::builder`] for another header or encoding.
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        HmacBodyVerifier {
+            header: DEFAULT_SIGNATURE_HEADER,
+            encoding: SignatureEncoding::Hex,
+            secrets: HmacBodyVerifier::builder().secret(secret).secrets,
+        }
+    }
+
+    /// The header value for `body` under the first secret, for hosts' own tests.
+    ///
+    /// # Errors
+    /// [`WebhookError::SecretMissing`] if no secret is configured.
+    pub fn sign(&self, body: &[u8]) -> Result<String, WebhookError> {
+        let key = self.secrets.first().ok_or(WebhookError::SecretMissing)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret())
+            .map_err(|_| WebhookError::SecretMissing)?;
         mac.update(body);
         let tag = mac.finalize().into_bytes();
-        Some(match self.encoding {
-            SignatureEncoding::Hex => tag.iter().map(|b| format!("{b:02x}")).collect(),
+        Ok(match self.encoding {
+            SignatureEncoding::Hex => hex::encode(tag),
             SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(tag),
         })
     }
@@ -153,17 +241,57 @@ mod tests {
         h
     }
 
+    fn base64_verifier(secrets: &[&str]) -> HmacBodyVerifier {
+        let mut b = HmacBodyVerifier::builder()
+            .header("x-sig")
+            .encoding(SignatureEncoding::Base64);
+        for s in secrets {
+            b = b.secret(s);
+        }
+        b.build().unwrap()
+    }
+
+    fn hex_verifier(secret: &str) -> HmacBodyVerifier {
+        HmacBodyVerifier::builder()
+            .header("x-sig")
+            .secret(secret)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn new_reads_a_hex_x_signature_and_signs_what_it_verifies() {
+        let v = HmacBodyVerifier::new("s");
+        let sig = v.sign(b"body").unwrap();
+        // HMAC-SHA256("s", "body"), lower-case hex.
+        assert_eq!(sig.len(), 64);
+        assert!(sig
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        let h = headers("x-signature", &sig);
+        assert!(v.verify(&WebhookRequest::new(b"body", &h)).is_ok());
+        assert_eq!(sig, hex_verifier("s").sign(b"body").unwrap());
+    }
+
+    #[test]
+    fn build_rejects_an_invalid_header_name() {
+        let e = HmacBodyVerifier::builder()
+            .header("bad header")
+            .secret("s")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.setting, "webhook.header");
+    }
+
     #[test]
     fn accepts_any_active_secret_and_rejects_others() {
-        let old = HmacBodyVerifier::new("x-sig", SignatureEncoding::Base64).secret("old");
-        let both = HmacBodyVerifier::new("x-sig", SignatureEncoding::Base64)
-            .secret("new")
-            .secret("old");
+        let old = base64_verifier(&["old"]);
+        let both = base64_verifier(&["new", "old"]);
         let body = br#"{"a":1}"#;
         let sig = old.sign(body).unwrap();
         let h = headers("x-sig", &sig);
         assert!(both.verify(&WebhookRequest::new(body, &h)).is_ok());
-        let only_new = HmacBodyVerifier::new("x-sig", SignatureEncoding::Base64).secret("new");
+        let only_new = base64_verifier(&["new"]);
         assert!(matches!(
             only_new.verify(&WebhookRequest::new(body, &h)),
             Err(WebhookError::NoSignatureMatched {
@@ -175,13 +303,14 @@ mod tests {
 
     #[test]
     fn fails_closed_without_secret_and_names_bad_header() {
-        let v = HmacBodyVerifier::new("x-sig", SignatureEncoding::Hex).secret("");
+        let v = hex_verifier("");
         let h = headers("x-sig", "00");
         assert_eq!(
             v.verify(&WebhookRequest::new(b"x", &h)),
             Err(WebhookError::SecretMissing)
         );
-        let v = v.secret("s");
+        assert_eq!(v.sign(b"x"), Err(WebhookError::SecretMissing));
+        let v = hex_verifier("s");
         let h = headers("x-sig", "zz");
         assert!(matches!(
             v.verify(&WebhookRequest::new(b"x", &h)),
@@ -198,7 +327,7 @@ mod tests {
 
     #[test]
     fn flags_reserialized_body() {
-        let v = HmacBodyVerifier::new("x-sig", SignatureEncoding::Hex).secret("s");
+        let v = hex_verifier("s");
         let sig = v.sign(br#"{"a":1,"b":2}"#).unwrap();
         let h = headers("x-sig", &sig);
         let err = v
@@ -209,7 +338,7 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let v = HmacBodyVerifier::new("x-sig", SignatureEncoding::Hex).secret("CANARY-whsec");
+        let v = hex_verifier("CANARY-whsec");
         assert!(!format!("{v:?}").contains("CANARY"));
     }
 }

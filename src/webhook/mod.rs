@@ -12,11 +12,18 @@ pub(crate) mod public_base;
 pub mod router;
 mod standard;
 
-pub use hmac_body::{HmacBodyVerifier, SignatureEncoding};
-pub use standard::{StandardWebhooks, StandardWebhooksBuilder, DEFAULT_TOLERANCE};
+pub use hmac_body::{
+    HmacBodyVerifier, HmacBodyVerifierBuilder, SignatureEncoding, DEFAULT_SIGNATURE_HEADER,
+};
+pub use standard::{StandardWebhooks, StandardWebhooksBuilder};
 
 use std::fmt::Debug;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+/// The default tolerance between a webhook's signed timestamp and our clock, in both
+/// directions: five minutes, as in Stripe's and Svix's SDKs. Every verifier of a timestamped
+/// scheme starts with it ([`StandardWebhooks`], Stripe's `StripeVerifier`).
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 use http::HeaderMap;
 

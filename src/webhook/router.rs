@@ -52,7 +52,7 @@ use super::dedup::{Claim, ClaimToken, DedupStore, InMemoryDedupStore};
 use super::public_base::{route_prefix, PublicBase};
 use super::{Verified, WebhookError, WebhookRequest};
 use crate::connections::{is_webhook_token_shape, ConnectionRecord, ConnectionStatus, Connections};
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe::names;
 
@@ -440,11 +440,10 @@ impl WebhookRouterBuilder {
                 .iter()
                 .any(|r| r.visibility_timeout.is_some_and(|t| t.is_zero()));
         if zero_timeout {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "webhook_router.visibility_timeout",
                 "must be greater than zero",
-            )
-            .into());
+            ));
         }
         let public_base = self
             .public_base_url
@@ -454,7 +453,7 @@ impl WebhookRouterBuilder {
         // The URLs activation registered with providers are the ones this router must serve.
         if let Some(registered) = self.connections.webhook_base() {
             if public_base.as_ref() != Some(&registered.public) || prefix != registered.prefix {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "webhook_router.public_base_url",
                     format!(
                         "the router would serve `{}{}` but Connections gives providers `{}{}` \
@@ -467,26 +466,23 @@ impl WebhookRouterBuilder {
                         registered.public.origin(),
                         registered.prefix
                     ),
-                )
-                .into());
+                ));
             }
         }
         let mut routes = HashMap::new();
         for route in self.routes {
             if route.connector.is_empty() || route.connector.contains('/') {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "webhook_router.route",
                     format!("invalid connector name `{}`", route.connector),
-                )
-                .into());
+                ));
             }
             let name = route.connector.clone();
             if routes.insert(name.clone(), route).is_some() {
-                return Err(ConfigError::new(
+                return Err(Error::config(
                     "webhook_router.route",
                     format!("two routes for connector `{name}`"),
-                )
-                .into());
+                ));
             }
         }
         Ok(WebhookRouter {
@@ -624,11 +620,10 @@ impl WebhookRouter {
         connection: &ConnectionId,
     ) -> Result<String, Error> {
         let Some(base) = &self.inner.public_base else {
-            return Err(ConfigError::new(
+            return Err(Error::config(
                 "webhook_router.public_base_url",
                 "is needed to build a full webhook URL",
-            )
-            .into());
+            ));
         };
         let path = self.webhook_path(tenant, connection).await?;
         Ok(format!(

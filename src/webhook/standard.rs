@@ -18,13 +18,12 @@ use http::HeaderName;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::{reserialized_hint, Verified, WebhookError, WebhookRequest, WebhookVerifier};
+use super::{
+    reserialized_hint, Verified, WebhookError, WebhookRequest, WebhookVerifier, DEFAULT_TOLERANCE,
+};
 use crate::error::ConfigError;
 
 type HmacSha256 = Hmac<Sha256>;
-
-/// The default tolerance between the signed timestamp and our clock, in both directions.
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 const SECRET_PREFIX: &str = "whsec_";
 

@@ -52,6 +52,8 @@ mod twilio;
 mod vault;
 mod webhook_dedup;
 mod webhook_router;
+#[cfg(all(feature = "stripe", feature = "twilio"))]
+mod webhook_shape;
 #[cfg(feature = "axum")]
 mod webhook_tenants;
 mod webhook_vectors;

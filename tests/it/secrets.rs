@@ -70,8 +70,14 @@ async fn canaries_appear_in_no_debug_display_error_or_log_output() {
             }
         }
     }
-    let verifier = HmacBodyVerifier::new("x-sig", SignatureEncoding::Hex).secret(&webhook);
+    let builder = HmacBodyVerifier::builder()
+        .header("x-sig")
+        .encoding(SignatureEncoding::Hex)
+        .secret(&webhook);
+    outputs.push(format!("{builder:?}"));
+    let verifier = builder.build().expect("a valid header");
     outputs.push(format!("{verifier:?}"));
+    outputs.push(format!("{:?}", HmacBodyVerifier::new(&webhook)));
 
     let all = outputs.join("\n");
     for c in canaries {

@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use super::{Endpoint, EndpointId, MessageId};
 use crate::credentials::{CredentialKey, SealedCredential};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 use crate::ids::ConnectionId;
 use crate::vault::Vault;
 
@@ -53,12 +53,10 @@ fn secrets_key(id: &EndpointId) -> CredentialKey {
 pub fn seal_secrets(vault: &Vault, id: &EndpointId, secrets: &[String]) -> Result<Vec<u8>, Error> {
     let json = zeroize::Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_default());
     let sealed = vault.seal(&secrets_key(id), &json).map_err(|e| {
-        ErrorParts::new(
-            ErrorKind::Vault,
-            format!("cannot seal the signing secrets of outbound endpoint `{id}`: {e}"),
-        )
-        .source(e)
-        .build()
+        Error::vault(format!(
+            "cannot seal the signing secrets of outbound endpoint `{id}`: {e}"
+        ))
+        .with_source(e)
     })?;
     Ok(sealed.as_bytes().to_vec())
 }
@@ -73,12 +71,7 @@ pub(crate) fn seal_clear_secrets(
 ) -> Result<Vec<u8>, Error> {
     let secrets: zeroize::Zeroizing<Vec<String>> =
         zeroize::Zeroizing::new(serde_json::from_str(&clear).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!("stored endpoint `{id}` has invalid secrets"),
-            )
-            .source(e)
-            .build()
+            Error::store(format!("stored endpoint `{id}` has invalid secrets")).with_source(e)
         })?);
     seal_secrets(vault, id, &secrets)
 }
@@ -95,22 +88,17 @@ pub fn open_secrets(vault: &Vault, id: &EndpointId, stored: &[u8]) -> Result<Vec
     let sealed = SealedCredential::new(stored.to_vec());
     let fail = |e: crate::vault::VaultError| {
         let key = Vault::key_id_of(&sealed).unwrap_or_else(|_| "<unreadable>".to_string());
-        ErrorParts::new(
-            ErrorKind::Vault,
-            format!(
-                "cannot open the signing secrets of outbound endpoint `{id}` \
+        Error::vault(format!(
+            "cannot open the signing secrets of outbound endpoint `{id}` \
                  (sealed under key `{key}`): {e}"
-            ),
-        )
-        .source(e)
-        .build()
+        ))
+        .with_source(e)
     };
     let plain = vault.open(&secrets_key(id), &sealed).map_err(fail)?;
     serde_json::from_slice(plain.expose_secret()).map_err(|_| {
-        Error::new(
-            ErrorKind::Vault,
-            format!("the sealed signing secrets of outbound endpoint `{id}` are not a JSON list"),
-        )
+        Error::vault(format!(
+            "the sealed signing secrets of outbound endpoint `{id}` are not a JSON list"
+        ))
     })
 }
 

@@ -19,7 +19,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::registry::{ConnectionKey, Registry};
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe;
 pub(crate) use state::Breaker;
@@ -119,12 +119,7 @@ where
                 Ok(p) => p,
                 Err(retry_after) => {
                     observe::breaker_rejected(&ctx);
-                    let mut p = ErrorParts::new(
-                        ErrorKind::CircuitOpen,
-                        format!("circuit open for host {}; failing fast", ctx.host),
-                    );
-                    p.retry_after = Some(retry_after);
-                    return Err(p.build());
+                    return Err(Error::circuit_open(&ctx.host, retry_after));
                 }
             };
             let result = inner.oneshot(req).await;

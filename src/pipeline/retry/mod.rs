@@ -14,7 +14,8 @@
 mod budget;
 mod policy;
 
-pub use policy::{parse_retry_after, RetryConfig};
+pub use crate::backoff::parse_retry_after;
+pub use policy::RetryConfig;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -32,8 +33,9 @@ use super::{
     clone_request, context_of, Body, BoxFuture, CallContext, Idempotency, PipelineRequest,
     PipelineResponse,
 };
+use crate::backoff::{Backoff, Wait};
 use crate::connector::{AttemptOutcome, RetryDecision};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::observe;
 
 /// The retry layer; shared state (config and budgets) is behind one `Arc`.
@@ -44,13 +46,15 @@ pub(crate) struct RetryLayer {
 
 #[derive(Debug)]
 struct Shared {
-    config: RetryConfig,
+    backoff: Backoff,
 }
 
 impl RetryLayer {
     pub(crate) fn new(config: RetryConfig) -> Self {
         RetryLayer {
-            shared: Arc::new(Shared { config }),
+            shared: Arc::new(Shared {
+                backoff: config.to_backoff(),
+            }),
         }
     }
 }
@@ -118,7 +122,6 @@ where
 {
     let ctx = context_of(&req)?;
     let key = attach_idempotency_key(&ctx, &mut req)?;
-    let config = &shared.config;
     // Resolved once per connection (see ConnectionBuilder::build), not per call.
     let budget = ctx.budget.clone();
     budget::deposit(&budget);
@@ -200,16 +203,14 @@ where
         let Next::RetryAfter(after, reason) = next else {
             return Err(finish(&ctx, last, attempt, key, None));
         };
-        if attempt >= config.max_attempts {
-            return Err(finish(&ctx, last, attempt, key, None));
-        }
-        if let Some(after) = after {
-            if after > config.retry_after_cap {
-                // Too long to sleep inside a call: hand the delay to the caller.
-                return Err(finish(&ctx, last, attempt, key, Some(after)));
+        let delay = match shared.backoff.next(attempt, after) {
+            Wait::Retry(delay) => delay,
+            // Attempts spent, or a `Retry-After` too long to sleep inside a call: the caller
+            // gets the delay.
+            Wait::GiveUp { retry_after } => {
+                return Err(finish(&ctx, last, attempt, key, retry_after))
             }
-        }
-        let delay = after.unwrap_or_else(|| config.backoff(attempt));
+        };
         if tokio::time::Instant::now() + delay >= ctx.deadline {
             return Err(finish(&ctx, last, attempt, key, after));
         }
@@ -262,10 +263,10 @@ fn attach_idempotency_key(
         return Ok(None);
     };
     let value = HeaderValue::from_str(key).map_err(|_| {
-        Error::from(crate::error::ConfigError::new(
+        Error::config(
             "idempotency_key",
             "must be visible ASCII without control characters",
-        ))
+        )
     })?;
     req.headers_mut().insert(header.clone(), value);
     Ok(Some(key.clone()))
@@ -282,23 +283,15 @@ fn finish(
     let mut p = match last {
         Last::Response(resp, body) => {
             let status = resp.status();
-            let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
-                || retry_after.is_some_and(|_| status.is_server_error());
-            let mut p = ErrorParts::new(
-                if rate_limited {
-                    ErrorKind::RateLimited
-                } else {
-                    ErrorKind::Status
-                },
-                format!("provider answered {}", status.as_u16()),
-            );
-            p.status = Some(status);
-            p.retry_after =
+            let after =
                 retry_after.or_else(|| parse_retry_after(resp.headers(), SystemTime::now()));
-            p.body = Some(body);
-            // Kept for connectors that read a request id from them (Stripe's `Request-Id`).
-            p.headers = Some(resp.headers().clone());
-            p.may_have_been_sent = true;
+            let mut p =
+                Error::from_response(status, after, body, resp.headers().clone()).into_parts();
+            // A 5xx whose `Retry-After` was too long to sleep asks to come back later, as a
+            // 429 does.
+            if retry_after.is_some() && status.is_server_error() {
+                p.kind = ErrorKind::RateLimited;
+            }
             p
         }
         Last::Failure(err) => {

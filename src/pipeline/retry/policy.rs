@@ -1,9 +1,10 @@
-//! Retry settings, backoff with jitter, and reading `Retry-After`.
+//! Retry settings of the pipeline, turned into the crate's one backoff (`src/backoff.rs`).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
+use crate::backoff::{Backoff, Jitter, OverCap, RetryAfter};
 use crate::error::ConfigError;
 
 /// How the retry layer behaves. Defaults: 3 attempts, 0.5 s base delay, 5 s cap, `Retry-After`
@@ -111,20 +112,22 @@ impl RetryConfig {
     /// exponential delay `d = min(max_delay, base_delay * 2^(retry-1))`, jittered within
     /// `[d/2, d]` ("equal jitter": always some wait, never in lock-step).
     pub fn backoff_bounds(&self, retry: u32) -> (Duration, Duration) {
-        let exp = retry.saturating_sub(1).min(31);
-        let d = self
-            .base_delay
-            .checked_mul(1u32 << exp)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay);
-        (d / 2, d)
+        self.to_backoff().bounds(retry)
     }
 
     /// A jittered delay before retry number `retry`, within [`Self::backoff_bounds`].
     pub fn backoff(&self, retry: u32) -> Duration {
-        let (lo, hi) = self.backoff_bounds(retry);
-        let span = (hi - lo).as_nanos() as u64;
-        lo + Duration::from_nanos(fastrand::u64(0..=span))
+        self.to_backoff().delay(retry)
+    }
+
+    /// The shared backoff with these settings: a server's `Retry-After` replaces the backoff
+    /// (`0` retries at once) and one beyond `retry_after_cap` ends the call with the delay.
+    pub(crate) fn to_backoff(&self) -> Backoff {
+        Backoff::exponential(self.base_delay, self.max_delay)
+            .jitter(Jitter::EQUAL)
+            .max_attempts(self.max_attempts)
+            .retry_after(RetryAfter::Replaces, self.retry_after_cap)
+            .over_cap(OverCap::GiveUp)
     }
 }
 
@@ -133,58 +136,9 @@ pub(crate) fn is_transient_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Reads `Retry-After` (delta-seconds or an HTTP-date) and returns the delay from `now`.
-/// A date in the past means "now". Malformed values are ignored.
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let raw = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(f) = raw.parse::<f64>() {
-        // Some providers send fractional seconds; negative or absurd values are ignored.
-        return (0.0..1e9).contains(&f).then(|| Duration::from_secs_f64(f));
-    }
-    let when = httpdate::parse_http_date(raw).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h(v: &str) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        m.insert(http::header::RETRY_AFTER, v.parse().unwrap());
-        m
-    }
-
-    #[test]
-    fn parses_seconds_dates_and_garbage() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after(&h("0"), now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after(&h("7"), now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after(&h("1.5"), now),
-            Some(Duration::from_millis(1500))
-        );
-        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            parse_retry_after(&h(&date), now),
-            Some(Duration::from_secs(30))
-        );
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&h(&past), now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after(&h("soon"), now), None);
-        assert_eq!(parse_retry_after(&h("-3"), now), None);
-        assert_eq!(parse_retry_after(&HeaderMap::new(), now), None);
-    }
 
     #[test]
     fn hundred_thousand_backoff_samples_stay_in_bounds() {

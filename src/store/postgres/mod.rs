@@ -32,7 +32,7 @@ use crate::connections::{
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
-use crate::error::{ConfigError, Error};
+use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
     backend_error, credential_version, is_unique_violation, stored_version, ConnectionColumns,
@@ -154,11 +154,10 @@ pub(crate) fn validate_schema(schema: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::new(
+        Err(Error::config(
             "postgres.schema",
             format!("must be 1 to {MAX_SCHEMA_LEN} ASCII letters, digits or underscores"),
-        )
-        .into())
+        ))
     }
 }
 

@@ -194,10 +194,7 @@ pub(crate) fn wait_timed_out(wait: Duration) -> Error {
 /// The error of [`HeldLock::extend`] when the lock is no longer held.
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn lock_lost() -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        "the token refresh lock was lost (it outlived its ttl or its session ended)",
-    )
+    Error::conflict("the token refresh lock was lost (it outlived its ttl or its session ended)")
 }
 
 /// A random hex string that names one holder of a distributed lock.

@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::{
     lock_lost, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::Error;
 
 /// A refresh lock in PostgreSQL, for replicas that already share a database. Cheap to clone.
 ///
@@ -260,7 +260,5 @@ fn pg_error(message: &str, e: &sqlx::Error) -> Error {
         sqlx::Error::Protocol(_) => "protocol",
         _ => "other",
     };
-    ErrorParts::new(ErrorKind::Store, message)
-        .source(PgFailure(what))
-        .build()
+    Error::store(message).with_source(PgFailure(what))
 }

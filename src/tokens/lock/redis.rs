@@ -10,7 +10,7 @@ use super::{
     holder_token, lock_lost, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock,
     DEFAULT_WAIT,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind};
 use crate::store::time::millis_at_least_one;
 
 /// Deletes the key only if it still names this holder, so a holder whose lock expired cannot
@@ -68,9 +68,8 @@ impl RedisRefreshLock {
     /// reached. The URL (which may hold a password) is not in the message.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         let client = redis::Client::open(url).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "invalid Redis URL for the refresh lock")
-                .source(RedisFailure(e.kind()))
-                .build()
+            Error::new(ErrorKind::Config, "invalid Redis URL for the refresh lock")
+                .with_source(RedisFailure(e.kind()))
         })?;
         let conn = client
             .get_connection_manager()
@@ -248,7 +247,5 @@ impl fmt::Display for RedisFailure {
 impl std::error::Error for RedisFailure {}
 
 fn redis_error(message: &str, e: &redis::RedisError) -> Error {
-    ErrorParts::new(ErrorKind::Store, message)
-        .source(RedisFailure(e.kind()))
-        .build()
+    Error::store(message).with_source(RedisFailure(e.kind()))
 }

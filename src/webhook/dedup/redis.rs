@@ -16,7 +16,7 @@ use ::redis::Script;
 use async_trait::async_trait;
 
 use super::{Claim, ClaimToken, DedupStore, DEFAULT_TTL};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error};
 use crate::store::time::millis_at_least_one;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -113,20 +113,15 @@ impl RedisDedupStore {
         let conn = match tokio::time::timeout(CONNECT_DEADLINE, connect).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
-                return Err(ErrorParts::new(
-                    ErrorKind::Store,
-                    "cannot connect to the webhook dedup store's Redis",
+                return Err(
+                    Error::store("cannot connect to the webhook dedup store's Redis")
+                        .with_source(e),
                 )
-                .source(e)
-                .build())
             }
             Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::Store,
-                    format!(
+                return Err(Error::store(format!(
                     "cannot connect to the webhook dedup store's Redis within {CONNECT_DEADLINE:?}"
-                ),
-                ))
+                )))
             }
         };
         Ok(RedisDedupStore {
@@ -169,19 +164,13 @@ impl RedisDedupStore {
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.timeout, invocation.invoke_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ErrorParts::new(
-                ErrorKind::Store,
-                format!("redis dedup store: cannot {what}"),
-            )
-            .source(e)
-            .build()),
-            Err(_) => Err(Error::new(
-                ErrorKind::Store,
-                format!(
-                    "redis dedup store: cannot {what}: no answer within {:?}",
-                    self.timeout
-                ),
-            )),
+            Ok(Err(e)) => {
+                Err(Error::store(format!("redis dedup store: cannot {what}")).with_source(e))
+            }
+            Err(_) => Err(Error::store(format!(
+                "redis dedup store: cannot {what}: no answer within {:?}",
+                self.timeout
+            ))),
         }
     }
 }
@@ -218,19 +207,13 @@ impl DedupStore for RedisDedupStore {
             .arg(millis_at_least_one(self.ttl));
         match tokio::time::timeout(self.timeout, cmd.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ErrorParts::new(
-                ErrorKind::Store,
-                "redis dedup store: cannot complete an event id",
-            )
-            .source(e)
-            .build()),
-            Err(_) => Err(Error::new(
-                ErrorKind::Store,
-                format!(
-                    "redis dedup store: cannot complete an event id: no answer within {:?}",
-                    self.timeout
-                ),
-            )),
+            Ok(Err(e)) => {
+                Err(Error::store("redis dedup store: cannot complete an event id").with_source(e))
+            }
+            Err(_) => Err(Error::store(format!(
+                "redis dedup store: cannot complete an event id: no answer within {:?}",
+                self.timeout
+            ))),
         }
     }
 
