@@ -34,7 +34,7 @@ use crate::webhook::WebhookVerifier;
 
 mod typed;
 
-pub use typed::{typed_config, typed_config_from_json, ConfigFieldError};
+pub use typed::{config_fields, typed_config, typed_config_from_json, ConfigFieldError};
 
 /// One problem found while validating a config: where (a JSON pointer) and what rule failed.
 /// Never holds the offending value.

@@ -114,6 +114,53 @@ pub fn typed_config_from_json<T: DeserializeOwned>(config: &Value) -> Result<T, 
     })
 }
 
+/// The field names a config type declares (its top-level struct's fields, as serde names
+/// them), for the test that holds a template's JSON Schema and its Rust type together: every
+/// schema property is a field and every field a property. Empty when `T` is not a struct.
+///
+/// ```
+/// #[derive(serde::Deserialize)]
+/// struct CrmConfig { location_id: String, #[serde(rename = "apiKey")] api_key: String }
+/// assert_eq!(
+///     switchboard::templates::config_fields::<CrmConfig>(),
+///     ["location_id", "apiKey"]
+/// );
+/// ```
+pub fn config_fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    // The derive names its fields to `deserialize_struct` before reading anything; the
+    // probe keeps them and stops there, so the error it ends with is expected.
+    let _ = T::deserialize(FieldProbe(&mut fields));
+    fields
+}
+
+/// A deserializer that records the fields a struct asks for and deserializes nothing.
+struct FieldProbe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldProbe<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
 /// Puts `value` at `pointer` below `root`, making the objects on the way; a step into
 /// something that is neither (a secret under a plain string) is skipped, and the
 /// deserializer then reports the plain field's shape.
@@ -179,14 +226,17 @@ fn to_pointer(path: &serde_path_to_error::Path) -> String {
 fn describe(pointer: String, message: &str) -> ConfigFieldError {
     let expected = message
         .split_once(", expected ")
-        .map(|(_, e)| e.trim_end_matches(|c: char| c == '.'))
+        .map(|(_, e)| e.trim_end_matches('.'))
         .filter(|e| !e.contains('"'));
     let with_expected = |what: &str| match expected {
         Some(e) => format!("{what} (expected {e})"),
         None => what.to_string(),
     };
     if let Some(field) = quoted_field(message, "missing field `") {
-        return ConfigFieldError::new(format!("{pointer}/{}", escape_pointer(field)), "is required");
+        return ConfigFieldError::new(
+            format!("{pointer}/{}", escape_pointer(field)),
+            "is required",
+        );
     }
     if message.starts_with("unknown field `") {
         // The path already ends at the unknown key.
@@ -367,6 +417,16 @@ mod tests {
     fn a_config_that_is_not_an_object_reads_as_an_empty_one() {
         let e = field_error(typed_config(&config(json!("CANARY"), &[])));
         assert_eq!(e.reason, "is required");
+    }
+
+    #[test]
+    fn config_fields_lists_a_structs_fields_and_nothing_for_other_types() {
+        assert_eq!(
+            config_fields::<Cfg>(),
+            ["account", "api_key", "retries", "mode", "oauth", "tokens"]
+        );
+        assert!(config_fields::<String>().is_empty());
+        assert!(config_fields::<Mode>().is_empty());
     }
 
     #[test]

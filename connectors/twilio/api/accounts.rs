@@ -24,7 +24,7 @@ impl<'a> Accounts<'a> {
         let c = self.client;
         send_json(
             c.connection()
-                .get(format!("{}.json", c.connector().account_path()))
+                .get(format!("{}.json", c.account_path()))
                 .endpoint("accounts.fetch"),
         )
         .await

@@ -34,7 +34,7 @@ impl<'a> Calls<'a> {
         let c = self.client;
         send_json(
             c.connection()
-                .post(format!("{}/Calls.json", c.connector().account_path()))
+                .post(format!("{}/Calls.json", c.account_path()))
                 .form(&call.form())
                 .endpoint("calls.create"),
         )
@@ -49,7 +49,7 @@ impl<'a> Calls<'a> {
         let c = self.client;
         send_json(
             c.connection()
-                .get(format!("{}/Calls/{sid}.json", c.connector().account_path()))
+                .get(format!("{}/Calls/{sid}.json", c.account_path()))
                 .endpoint("calls.fetch"),
         )
         .await
@@ -63,7 +63,7 @@ impl<'a> Calls<'a> {
         let c = self.client;
         send_json(
             c.connection()
-                .post(format!("{}/Calls/{sid}.json", c.connector().account_path()))
+                .post(format!("{}/Calls/{sid}.json", c.account_path()))
                 .form(&update.form())
                 .endpoint("calls.update"),
         )

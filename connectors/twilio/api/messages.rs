@@ -54,7 +54,7 @@ impl<'a> Messages<'a> {
     }
 
     fn path(&self, sid: Option<&MessageSid>) -> String {
-        let base = self.client.connector().account_path();
+        let base = self.client.account_path();
         match sid {
             Some(s) => format!("{base}/Messages/{s}.json"),
             None => format!("{base}/Messages.json"),
@@ -62,7 +62,7 @@ impl<'a> Messages<'a> {
     }
 
     /// `POST …/Messages.json`. When the message names neither `From` nor a Messaging Service,
-    /// the connector's default sender (or service) is used.
+    /// the connection's default sender (or service, from its config) is used.
     ///
     /// There is no idempotency key in Twilio's API, so the call is never retried once its
     /// bytes may have reached Twilio; a reset then ends in
@@ -72,11 +72,13 @@ impl<'a> Messages<'a> {
     /// A [`TwilioError`] (21211 invalid `To`, 21606 `From` not yours, ...); a config error
     /// when there is no sender or the message has neither body nor media.
     pub async fn send(&self, message: &NewMessage) -> Result<Message, TwilioError> {
-        let connector = self.client.connector();
+        let settings = self.client.settings();
         let mut message = message.clone();
         if message.from.is_none() && message.messaging_service_sid.is_none() {
-            message.from = connector.default_from().map(str::to_string);
-            message.messaging_service_sid = connector.messaging_service_sid().map(str::to_string);
+            message.from = settings.default_from().map(str::to_string);
+            message.messaging_service_sid = settings
+                .messaging_service_sid()
+                .map(|s| s.as_str().to_string());
         }
         if message.to.is_empty() {
             return Err(ConfigError::new("message.to", "is required").into());
@@ -84,7 +86,7 @@ impl<'a> Messages<'a> {
         if message.from.is_none() && message.messaging_service_sid.is_none() {
             return Err(ConfigError::new(
                 "message.from",
-                "needs `from` or `messaging_service_sid` (or a default on the connector)",
+                "needs `from` or `messaging_service_sid` (or a default in the connection's config)",
             )
             .into());
         }

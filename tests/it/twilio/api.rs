@@ -13,13 +13,12 @@ use switchboard::pipeline::HttpService;
 use switchboard::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey};
 use switchboard::test_util::{RawAction, RawRequest, RawServer};
 use switchboard::twilio::{
-    BulkOptions, ListMessages, MessageSid, MessageStatus, NewMessage, TwilioClient,
-    TwilioConnector, MESSAGES_BUCKET,
+    BulkOptions, ListMessages, MessageSid, MessageStatus, NewMessage, TwilioConfig, MESSAGES_BUCKET,
 };
 use switchboard::{ConnectionId, ErrorKind, Quota, RateLimiter, TenantId};
 use tower::ServiceExt;
 
-use super::{client, connector, message_json, AC, SM, SUB};
+use super::{client, config, message_json, AC, SM, SUB};
 use crate::support::builder;
 
 type Seen = Arc<Mutex<Vec<RawRequest>>>;
@@ -53,7 +52,7 @@ async fn sends_sms_mms_and_whatsapp_as_twilio_expects() {
     let (server, seen) =
         recording(|_| RawAction::status(201, &message_json(SM, "+15558675310"))).await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let m = twilio
         .messages()
         .send(
@@ -133,10 +132,7 @@ async fn uses_the_default_sender_and_refuses_a_message_without_one() {
     let (server, seen) =
         recording(|_| RawAction::status(201, &message_json(SM, "+15558675310"))).await;
     let sb = builder().build().unwrap();
-    let with_default = client(
-        &sb,
-        connector(&server.base_url()).default_from("+15017122661"),
-    );
+    let with_default = client(&sb, config(&server.base_url()).from_number("+15017122661"));
     with_default
         .messages()
         .send(&NewMessage::new("+15558675310").body("x"))
@@ -144,7 +140,7 @@ async fn uses_the_default_sender_and_refuses_a_message_without_one() {
         .unwrap();
     assert!(pairs(&seen.lock().unwrap()[0].body).contains(&("From".into(), "+15017122661".into())));
 
-    let without = client(&sb, connector(&server.base_url()));
+    let without = client(&sb, config(&server.base_url()));
     let e = without
         .messages()
         .send(&NewMessage::new("+15558675310").body("x"))
@@ -159,19 +155,12 @@ async fn subaccount_scopes_the_path_and_api_keys_authenticate() {
     let (server, seen) = recording(|_| RawAction::status(200, &message_json(SM, "+1"))).await;
     let sb = builder().build().unwrap();
     let key = "SKffffffffffffffffffffffffffffffff";
-    let twilio = TwilioClient::connect(
+    let twilio = client(
         &sb,
-        TwilioConnector::builder()
-            .account_sid(AC)
-            .api_key(key, "key-secret")
+        TwilioConfig::with_api_key(AC, key, "key-secret")
             .subaccount_sid(SUB)
-            .base_url(server.base_url())
-            .build()
-            .unwrap(),
-        "t1",
-        "c1",
-    )
-    .unwrap();
+            .base_url(server.base_url()),
+    );
     twilio.messages().fetch(&MessageSid::new(SM)).await.unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(
@@ -214,7 +203,7 @@ async fn list_follows_next_page_uri_only_when_polled_past_a_page() {
     })
     .await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
 
     let two: Vec<_> = twilio
         .messages()
@@ -264,7 +253,7 @@ async fn error_bodies_become_twilio_error_fields() {
     })
     .await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let e = twilio
         .messages()
         .send(&NewMessage::new("+1555").from("+15017122661").body("x"))
@@ -363,7 +352,7 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
         })
         .build()
         .unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let recipients = [
         "+15551110001",
         "+15551110002",

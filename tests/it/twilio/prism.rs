@@ -96,6 +96,9 @@ async fn bound_client(sb: &Switchboard) -> TwilioClient {
     if let Some(auth) = binding.auth.clone() {
         conn = conn.auth(auth);
     }
+    if let Some(settings) = binding.settings.clone() {
+        conn = conn.shared_settings(settings);
+    }
     let conn = conn.build().expect("connection");
     // check() = fetch the account; Prism validates it like any call.
     conn.check().await.expect("check() passes Prism");
@@ -205,13 +208,7 @@ async fn prism_rejects_a_request_that_breaks_the_contract() {
     assert_eq!(e.status().map(|s| s.as_u16()), Some(422), "{e}");
     // And no credentials at all.
     let anonymous = sb
-        .connection(Arc::new(
-            switchboard::twilio::TwilioConnector::builder()
-                .account_sid(AC)
-                .auth_token("x")
-                .build()
-                .unwrap(),
-        ))
+        .connection(Arc::new(switchboard::twilio::TwilioConnector::new()))
         .tenant("t1")
         .id("anon")
         .base_url(api_prism().base_url())
