@@ -20,7 +20,9 @@ use axum::Router;
 use switchboard::auth::BearerToken;
 use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeConnector, StripeVerifier};
 use switchboard::test_util::LoopbackServer;
-use switchboard::twilio::{NewMessage, TwilioClient, TwilioConfig, TwilioSigner, TwilioVerifier};
+use switchboard::twilio::{
+    CreateMessage, TwilioClient, TwilioConfig, TwilioSigner, TwilioVerifier,
+};
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::{BreakerConfig, Connection, Connector, Error, RetryConfig, Switchboard};
 
@@ -300,8 +302,8 @@ async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> 
     let valid = twilio.lookups().phone_number(to).await?.is_valid();
     let sms = twilio
         .messages()
-        .send(
-            &NewMessage::new(to)
+        .create(
+            CreateMessage::new(to)
                 .from("+15017122661")
                 .body("Your showing is confirmed"),
         )

@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderValue};
 use switchboard::rate_limit::InMemoryRateLimiter;
 use switchboard::test_util::LoopbackServer;
 use switchboard::twilio::{
-    BulkOptions, MessageStatusCallback, NewMessage, TwilioClient, TwilioConfig, TwilioSigner,
+    BulkOptions, CreateMessage, MessageStatusCallback, TwilioClient, TwilioConfig, TwilioSigner,
     TwilioVerifier, MESSAGES_BUCKET,
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
@@ -95,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sent = twilio
         .messages()
-        .send(&NewMessage::new(&to).body("Hello from switchboard"))
+        .create(CreateMessage::new(&to).body("Hello from switchboard"))
         .await?;
     println!("sent {} ({:?})", sent.sid, sent.status);
     let fetched = twilio.messages().fetch(&sent.sid).await?;
@@ -107,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let results = twilio
             .messages()
             .send_bulk(
-                &NewMessage::new("").body("Bulk hello"),
+                CreateMessage::new("").body("Bulk hello"),
                 &bulk,
                 BulkOptions::default().concurrency(NonZeroUsize::new(2).ok_or("nonzero")?),
             )

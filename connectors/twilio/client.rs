@@ -20,12 +20,12 @@ use crate::{ConfigError, Connection, Error};
 ///
 /// ```no_run
 /// # async fn demo(connection: switchboard::Connection) -> Result<(), switchboard::twilio::TwilioError> {
-/// use switchboard::twilio::{NewMessage, TwilioClient};
+/// use switchboard::twilio::{CreateMessage, TwilioClient};
 ///
 /// let twilio = TwilioClient::from_connection(connection)?;
 /// let msg = twilio
 ///     .messages()
-///     .send(&NewMessage::new("+15558675310").from("+15017122661").body("Hello"))
+///     .create(CreateMessage::new("+15558675310").from("+15017122661").body("Hello"))
 ///     .await?;
 /// println!("{} {:?}", msg.sid, msg.status);
 /// # Ok(()) }
@@ -104,23 +104,23 @@ impl TwilioClient {
     }
 
     /// Messages: send (SMS, MMS, WhatsApp), fetch, list, cancel, delete, bulk send.
-    pub fn messages(&self) -> Messages<'_> {
-        Messages::new(self)
+    pub fn messages(&self) -> Messages {
+        Messages::new(self.clone())
     }
 
     /// Calls: create, fetch, update.
-    pub fn calls(&self) -> Calls<'_> {
-        Calls::new(self)
+    pub fn calls(&self) -> Calls {
+        Calls::new(self.clone())
     }
 
     /// Lookups v2.
-    pub fn lookups(&self) -> Lookups<'_> {
-        Lookups::new(self)
+    pub fn lookups(&self) -> Lookups {
+        Lookups::new(self.clone())
     }
 
     /// The account (or subaccount) this client is scoped to.
-    pub fn accounts(&self) -> Accounts<'_> {
-        Accounts::new(self)
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.clone())
     }
 
     /// The connection's account settings (account SID, scope, default sender).

@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use switchboard::twilio::{NewMessage, TwilioClient, TwilioConfig};
+//! use switchboard::twilio::{CreateMessage, TwilioClient, TwilioConfig};
 //! use switchboard::Switchboard;
 //!
 //! let sb = Switchboard::builder().build()?;
@@ -17,7 +17,7 @@
 //! if twilio.lookups().phone_number("+15558675310").await?.is_valid() {
 //!     let msg = twilio
 //!         .messages()
-//!         .send(&NewMessage::new("+15558675310").from("+15017122661").body("Hi"))
+//!         .create(CreateMessage::new("+15558675310").from("+15017122661").body("Hi"))
 //!         .await?;
 //!     println!("sent {}", msg.sid);
 //! }
@@ -40,24 +40,25 @@
 //! - **Template** [`TwilioIntegration`] (`twilio`) for the connection service;
 //!   [`TwilioClient::from_connection`] refuses another connector's connection.
 
-pub mod api;
+mod api;
 mod client;
 mod config;
 mod connector;
 mod error;
-pub mod models;
+mod models;
 mod template;
 pub mod webhook;
 
-pub use api::{BulkOptions, MESSAGES_BUCKET};
+pub use api::{Accounts, BulkOptions, Calls, Lookups, Messages, MESSAGES_BUCKET};
 pub use client::TwilioClient;
 pub use config::{TwilioConfig, TwilioSettings};
 pub use connector::TwilioConnector;
 pub use error::{TwilioError, CODE_TOO_MANY_REQUESTS};
 pub use models::{
     Account, AccountSid, AccountStatus, ApiKeySid, Call, CallSid, CallStatus, CallStatusCallback,
-    InboundMessage, ListMessages, MediaItem, Message, MessageDirection, MessageSid, MessageStatus,
-    MessageStatusCallback, MessagingServiceSid, NewCall, NewMessage, PhoneNumberLookup, UpdateCall,
+    CreateCall, CreateMessage, InboundMessage, ListMessages, MediaItem, Message, MessageDirection,
+    MessageSid, MessageStatus, MessageStatusCallback, MessagingServiceSid, PhoneNumberLookup,
+    UpdateCall,
 };
 pub use template::TwilioIntegration;
 pub use webhook::{TwilioSigner, TwilioVerifier, TwilioVerifierBuilder};

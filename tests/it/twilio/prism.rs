@@ -22,9 +22,10 @@ use switchboard::pipeline::HttpService;
 use switchboard::templates::Integration;
 use switchboard::test_util::prism::{violations, Prism, PrismOptions};
 use switchboard::twilio::{
-    CallSid, ListMessages, MessageSid, NewCall, NewMessage, TwilioClient, TwilioError,
+    CallSid, CreateCall, CreateMessage, ListMessages, MessageSid, TwilioClient, TwilioError,
     TwilioIntegration, UpdateCall,
 };
+use switchboard::ProviderError;
 use switchboard::Switchboard;
 use tower::ServiceExt;
 
@@ -113,14 +114,14 @@ async fn every_call_we_make_passes_prism_validation() {
 
     let sms = contract(
         "send SMS",
-        m.send(&NewMessage::new("+15558675310").body("Hello from switchboard"))
+        m.create(CreateMessage::new("+15558675310").body("Hello from switchboard"))
             .await,
     );
     assert!(sms.sid.is_message_sid(), "{:?}", sms.sid);
     contract(
         "send MMS via a Messaging Service",
-        m.send(
-            &NewMessage::new("+15558675310")
+        m.create(
+            CreateMessage::new("+15558675310")
                 .messaging_service_sid("MGeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee")
                 .media_url("https://example.com/a.png")
                 .media_url("https://example.com/b.png"),
@@ -129,8 +130,8 @@ async fn every_call_we_make_passes_prism_validation() {
     );
     contract(
         "send WhatsApp",
-        m.send(
-            &NewMessage::whatsapp("+15558675310")
+        m.create(
+            CreateMessage::whatsapp("+15558675310")
                 .from("+14155238886")
                 .body("Hi"),
         )
@@ -143,7 +144,7 @@ async fn every_call_we_make_passes_prism_validation() {
 
     // List: see the module docs for why a response-only violation is accepted here.
     let first = m
-        .list(&ListMessages::new().to("+15558675310").page_size(20))
+        .list(ListMessages::new().to("+15558675310").page_size(20))
         .next()
         .await
         .expect("one item or an error");
@@ -159,15 +160,12 @@ async fn every_call_we_make_passes_prism_validation() {
     let c = twilio.calls();
     contract(
         "create call",
-        c.create(&NewCall::new("+15558675310", "+15017122661").url("https://example.com/twiml"))
+        c.create(CreateCall::new("+15558675310", "+15017122661").url("https://example.com/twiml"))
             .await,
     );
     let call = CallSid::new(CA);
     contract("fetch call", c.fetch(&call).await);
-    contract(
-        "update call",
-        c.update(&call, &UpdateCall::complete()).await,
-    );
+    contract("update call", c.update(&call, UpdateCall::complete()).await);
 
     let account = contract("fetch account", twilio.accounts().fetch().await);
     assert!(account.sid.is_well_formed());

@@ -2,8 +2,9 @@
 //! core's side-effect gate make of each failure, for an unkeyed Messages POST and a GET.
 
 use switchboard::test_util::{refused_addr, RawAction, RawServer};
-use switchboard::twilio::{MessageSid, NewMessage};
+use switchboard::twilio::{CreateMessage, MessageSid};
 use switchboard::ErrorKind;
+use switchboard::ProviderError;
 
 use super::{client, config, message_json, SM};
 use crate::support::builder;
@@ -108,8 +109,8 @@ async fn retry_table_follows_twilio_rules() {
         let result = match row.call {
             Call::Send => twilio
                 .messages()
-                .send(
-                    &NewMessage::new("+15558675310")
+                .create(
+                    CreateMessage::new("+15558675310")
                         .from("+15017122661")
                         .body("hi"),
                 )

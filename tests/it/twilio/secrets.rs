@@ -5,7 +5,7 @@ use serde_json::json;
 use switchboard::templates::Integration;
 use switchboard::test_util::{canary, LogCapture, RawAction, RawServer};
 use switchboard::twilio::{
-    MessageSid, NewMessage, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
+    CreateMessage, MessageSid, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
     TwilioVerifier,
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
@@ -52,8 +52,8 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         out.push(format!("{e} {e:?}"));
         let e = client
             .messages()
-            .send(
-                &NewMessage::new("+15558675310")
+            .create(
+                CreateMessage::new("+15558675310")
                     .from("+15017122661")
                     .body("x"),
             )

@@ -12,9 +12,10 @@ use switchboard::stripe::StripeIntegration;
 use switchboard::templates::Registry;
 use switchboard::test_util::{canary, RawAction, RawRequest, RawServer};
 use switchboard::twilio::{
-    MessageSid, NewMessage, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
+    CreateMessage, MessageSid, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
 };
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::ProviderError;
 use switchboard::{ConnectionId, ErrorKind, TenantId};
 
 use super::{message_json, AC, SM, SUB};
@@ -105,7 +106,7 @@ async fn two_tenants_sharing_a_connection_id_call_their_own_accounts_with_their_
     for client in [&a, &b] {
         client
             .messages()
-            .send(&NewMessage::new("+15558675310").body("hi"))
+            .create(CreateMessage::new("+15558675310").body("hi"))
             .await
             .unwrap();
         client.messages().fetch(&MessageSid::new(SM)).await.unwrap();
