@@ -8,7 +8,6 @@ use super::api::{Accounts, Calls, Lookups, Messages};
 use super::config::TwilioSettings;
 use super::connector::TwilioConnector;
 use super::error::TwilioError;
-use crate::templates::ConfigFieldError;
 use crate::{ConfigError, Connection, Error};
 
 /// The typed Twilio client over one tenant's Twilio connection. Cheap to clone; share it rather
@@ -141,12 +140,5 @@ impl TwilioClient {
     /// `/2010-04-01/Accounts/{scope}`, the prefix of every v2010 path.
     pub(crate) fn account_path(&self) -> &str {
         self.inner.settings.account_path()
-    }
-}
-
-// A typed-config error is a config error of the client too.
-impl From<ConfigFieldError> for TwilioError {
-    fn from(e: ConfigFieldError) -> Self {
-        TwilioError::from(Error::from(e))
     }
 }

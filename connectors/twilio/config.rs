@@ -16,14 +16,13 @@ use super::connector::TwilioConnector;
 use super::models::{is_sid, AccountSid, ApiKeySid, MessagingServiceSid};
 use super::TwilioVerifier;
 use crate::auth::BasicAuth;
-use crate::templates::ConfigFieldError;
-use crate::{Connection, ConnectionId, Error, Switchboard, TenantId};
+use crate::{Connection, ConnectionId, Error, ErrorKind, Switchboard, TenantId};
 
 /// One tenant's Twilio config: the fields of the `twilio` template's JSON Schema, one for one
 /// (a unit test holds the two together).
 ///
 /// Made by the connection service from a stored config (through
-/// [`crate::templates::typed_config`]), deserialized by a host from its own store, or built
+/// [`crate::toolkit::typed_config`]), deserialized by a host from its own store, or built
 /// here:
 ///
 /// ```
@@ -82,6 +81,36 @@ impl fmt::Debug for TwilioConfig {
             .field("base_url", &self.base_url)
             .field("lookups_base_url", &self.lookups_base_url)
             .finish()
+    }
+}
+
+/// A field of a [`TwilioConfig`] that cannot work: its JSON pointer (`""` for the whole
+/// config) and why, never its value. Reported as an [`ErrorKind::Config`] error worded as
+/// `toolkit::typed_config` words its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    pub(crate) pointer: String,
+    pub(crate) reason: String,
+}
+
+impl FieldError {
+    fn new(pointer: &str, reason: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config at `{}`: {}", self.pointer, self.reason)
+    }
+}
+
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Error::new(ErrorKind::Config, e.to_string())
     }
 }
 
@@ -182,8 +211,8 @@ impl TwilioConfig {
     /// connection service, which checks them against the switchboard's endpoint policy.
     ///
     /// # Errors
-    /// An [`crate::ErrorKind::Config`] error naming the field at fault (a
-    /// [`ConfigFieldError`] with its JSON pointer; never its value).
+    /// An [`crate::ErrorKind::Config`] error naming the JSON pointer of the field at fault
+    /// (never its value).
     pub fn connection(
         &self,
         switchboard: &Switchboard,
@@ -214,7 +243,7 @@ impl TwilioConfig {
             .as_ref()
             .or(self.auth_token.as_ref())
             .ok_or_else(|| {
-                ConfigFieldError::new(
+                FieldError::new(
                     "/webhook_auth_token",
                     "is required to verify webhooks when the config has no `auth_token`",
                 )
@@ -225,19 +254,13 @@ impl TwilioConfig {
     }
 
     /// Checks every field and splits the config into what the connection needs.
-    pub(crate) fn resolve(
-        &self,
-        connector: &TwilioConnector,
-    ) -> Result<Resolved, ConfigFieldError> {
+    pub(crate) fn resolve(&self, connector: &TwilioConnector) -> Result<Resolved, FieldError> {
         const SID_SHAPE: &str = "must be `{}` followed by 32 hexadecimal digits";
         let sid = |pointer: &str, value: &str, prefix: &str| {
             if is_sid(value, prefix) {
                 Ok(())
             } else {
-                Err(ConfigFieldError::new(
-                    pointer,
-                    SID_SHAPE.replace("{}", prefix),
-                ))
+                Err(FieldError::new(pointer, SID_SHAPE.replace("{}", prefix)))
             }
         };
         sid("/account_sid", self.account_sid.as_str(), "AC")?;
@@ -249,7 +272,7 @@ impl TwilioConfig {
         }
         let not_empty = |pointer: &str, s: &SecretString| {
             if s.expose_secret().is_empty() {
-                Err(ConfigFieldError::new(pointer, "must not be empty"))
+                Err(FieldError::new(pointer, "must not be empty"))
             } else {
                 Ok(())
             }
@@ -257,7 +280,7 @@ impl TwilioConfig {
         let key = (&self.api_key_sid, &self.api_key_secret);
         let (auth, api_key_sid) = match (&self.auth_token, key) {
             (Some(_), (Some(_), _) | (_, Some(_))) => {
-                return Err(ConfigFieldError::new(
+                return Err(FieldError::new(
                     "",
                     "give either an auth token or an API key and secret, not both",
                 ))
@@ -278,19 +301,19 @@ impl TwilioConfig {
                 )
             }
             (None, (Some(_), None)) => {
-                return Err(ConfigFieldError::new(
+                return Err(FieldError::new(
                     "/api_key_secret",
                     "is required with `api_key_sid`",
                 ))
             }
             (None, (None, Some(_))) => {
-                return Err(ConfigFieldError::new(
+                return Err(FieldError::new(
                     "/api_key_sid",
                     "is required with `api_key_secret`",
                 ))
             }
             (None, (None, None)) => {
-                return Err(ConfigFieldError::new(
+                return Err(FieldError::new(
                     "",
                     "an auth token or an API key and secret is required",
                 ))
@@ -325,18 +348,11 @@ impl TwilioConfig {
     }
 }
 
-fn check_url(
-    pointer: &str,
-    given: Option<&str>,
-    default: &str,
-) -> Result<String, ConfigFieldError> {
+fn check_url(pointer: &str, given: Option<&str>, default: &str) -> Result<String, FieldError> {
     let raw = given.unwrap_or(default);
-    let url = url::Url::parse(raw).map_err(|_| ConfigFieldError::new(pointer, "is not a URL"))?;
+    let url = url::Url::parse(raw).map_err(|_| FieldError::new(pointer, "is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigFieldError::new(
-            pointer,
-            "must be an http or https URL",
-        ));
+        return Err(FieldError::new(pointer, "must be an http or https URL"));
     }
     Ok(raw.trim_end_matches('/').to_string())
 }

@@ -32,10 +32,6 @@ use crate::connector::Connector;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::webhook::WebhookVerifier;
 
-mod typed;
-
-pub use typed::{config_fields, typed_config, typed_config_from_json, ConfigFieldError};
-
 /// One problem found while validating a config: where (a JSON pointer) and what rule failed.
 /// Never holds the offending value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //! - [`Pager`] and [`Pages`]: the one pagination helper (cursor, page number, next URL and
 //!   offset styles), fetching a page only when the stream is polled past the last item.
 //! - [`segment`]: percent-encoding of one path segment (an id a caller passed in).
+//! - [`typed_config`]: a tenant's validated config, secrets included, as the connector's typed
+//!   config; [`config_fields`] for the test that holds it to the template's schema.
 //! - [`ProviderError`]: the trait a connector's error implements, with one required accessor
 //!   and the predicates every caller asks.
 //!
@@ -14,11 +16,13 @@
 //! can use it the same way.
 
 mod call;
+mod config;
 mod paginate;
 mod path;
 mod provider_error;
 
 pub use call::{Call, Decoder};
+pub use config::{config_fields, typed_config};
 pub use paginate::{Page, Pager, Pages};
 pub use path::segment;
 pub use provider_error::ProviderError;

@@ -81,7 +81,7 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         .unwrap();
     out.push(format!("{config:?}"));
     out.push(format!("{:?}", integration.bind(&config).unwrap()));
-    let typed: TwilioConfig = switchboard::templates::typed_config(&config).unwrap();
+    let typed: TwilioConfig = switchboard::toolkit::typed_config(&config).unwrap();
     out.push(format!("{typed:?}"));
     // A secret pasted into a plain field is not echoed by the typed config's error.
     let misplaced = switchboard::templates::ConnectionConfig::new(
