@@ -21,7 +21,7 @@ use switchboard::auth::BearerToken;
 use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeConnector, StripeVerifier};
 use switchboard::test_util::LoopbackServer;
 use switchboard::twilio::{
-    NewMessage, TwilioClient, TwilioConnector, TwilioSigner, TwilioVerifier,
+    CreateMessage, TwilioClient, TwilioConfig, TwilioSigner, TwilioVerifier,
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::{BreakerConfig, Connection, Connector, Error, RetryConfig, Switchboard};
@@ -292,19 +292,18 @@ async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Erro
 async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
     let mock = LoopbackServer::start(twilio_mock::router()).await;
     let token = "quickstart-auth-token";
-    let connector = TwilioConnector::builder()
-        .account_sid(twilio_mock::OFFLINE_SID)
-        .auth_token(token)
+    // The tenant's account; the connector itself holds only Twilio's shared rules.
+    let config = TwilioConfig::new(twilio_mock::OFFLINE_SID, token)
         .base_url(mock.base_url())
-        .lookups_base_url(mock.base_url())
-        .build()?;
-    let twilio = TwilioClient::connect(sb, connector, "acme-realty", "acme-twilio")?;
+        .lookups_base_url(mock.base_url());
+    let twilio =
+        TwilioClient::from_connection(config.connection(sb, "acme-realty", "acme-twilio")?)?;
     let to = "+15558675310";
     let valid = twilio.lookups().phone_number(to).await?.is_valid();
     let sms = twilio
         .messages()
-        .send(
-            &NewMessage::new(to)
+        .create(
+            CreateMessage::new(to)
                 .from("+15017122661")
                 .body("Your showing is confirmed"),
         )

@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderValue};
 use switchboard::rate_limit::InMemoryRateLimiter;
 use switchboard::test_util::LoopbackServer;
 use switchboard::twilio::{
-    BulkOptions, MessageStatusCallback, NewMessage, TwilioClient, TwilioConnector, TwilioSigner,
+    BulkOptions, CreateMessage, MessageStatusCallback, TwilioClient, TwilioConfig, TwilioSigner,
     TwilioVerifier, MESSAGES_BUCKET,
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
@@ -79,14 +79,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sb = Switchboard::builder()
         .rate_limiter(Arc::new(limiter))
         .build()?;
-    let mut connector = TwilioConnector::builder()
-        .account_sid(&sid)
-        .auth_token(token.clone())
-        .default_from(&from);
+    // The tenant's account. With the connection service this config is stored sealed and
+    // `connections.connection(&tenant, &id)` gives the same connection.
+    let mut config = TwilioConfig::new(&sid, token.clone()).from_number(&from);
     if let Some(base) = &base {
-        connector = connector.base_url(base).lookups_base_url(base);
+        config = config.base_url(base).lookups_base_url(base);
     }
-    let twilio = TwilioClient::connect(&sb, connector.build()?, "example", "sms")?;
+    let twilio = TwilioClient::from_connection(config.connection(&sb, "example", "sms")?)?;
 
     let lookup = twilio.lookups().phone_number(&to).await?;
     println!("lookup {to}: valid = {}", lookup.is_valid());
@@ -96,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sent = twilio
         .messages()
-        .send(&NewMessage::new(&to).body("Hello from switchboard"))
+        .create(CreateMessage::new(&to).body("Hello from switchboard"))
         .await?;
     println!("sent {} ({:?})", sent.sid, sent.status);
     let fetched = twilio.messages().fetch(&sent.sid).await?;
@@ -108,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let results = twilio
             .messages()
             .send_bulk(
-                &NewMessage::new("").body("Bulk hello"),
+                CreateMessage::new("").body("Bulk hello"),
                 &bulk,
                 BulkOptions::default().concurrency(NonZeroUsize::new(2).ok_or("nonzero")?),
             )

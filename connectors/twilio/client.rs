@@ -5,25 +5,26 @@
 use std::sync::Arc;
 
 use super::api::{Accounts, Calls, Lookups, Messages};
+use super::config::TwilioSettings;
 use super::connector::TwilioConnector;
-use crate::{ConfigError, Connection, ConnectionId, Error, Switchboard, TenantId};
+use super::error::TwilioError;
+use crate::{ConfigError, Connection, Error};
 
-/// The typed Twilio client. Cheap to clone; share it rather than wrapping it in `Arc`.
+/// The typed Twilio client over one tenant's Twilio connection. Cheap to clone; share it rather
+/// than wrapping it in `Arc`.
+///
+/// The connection comes from the connection service (`connections.connection(&tenant, &id)`,
+/// bound by [`super::TwilioIntegration`]) or, without it, from
+/// [`super::TwilioConfig::connection`].
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use switchboard::twilio::{NewMessage, TwilioClient, TwilioConnector};
-/// use switchboard::Switchboard;
+/// # async fn demo(connection: switchboard::Connection) -> Result<(), switchboard::twilio::TwilioError> {
+/// use switchboard::twilio::{CreateMessage, TwilioClient};
 ///
-/// let sb = Switchboard::builder().build()?;
-/// let connector = TwilioConnector::builder()
-///     .account_sid("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-///     .auth_token(std::env::var("TWILIO_AUTH_TOKEN")?)
-///     .build()?;
-/// let twilio = TwilioClient::connect(&sb, connector, "acme", "acme-sms")?;
+/// let twilio = TwilioClient::from_connection(connection)?;
 /// let msg = twilio
 ///     .messages()
-///     .send(&NewMessage::new("+15558675310").from("+15017122661").body("Hello"))
+///     .create(CreateMessage::new("+15558675310").from("+15017122661").body("Hello"))
 ///     .await?;
 /// println!("{} {:?}", msg.sid, msg.status);
 /// # Ok(()) }
@@ -35,67 +36,66 @@ pub struct TwilioClient {
 
 #[derive(Debug)]
 struct Inner {
-    connector: TwilioConnector,
+    settings: TwilioSettings,
     api: Connection,
     lookups: Connection,
 }
 
-impl TwilioClient {
-    /// Builds the API and Lookups connections of `connector` for a tenant's connection.
-    ///
-    /// # Errors
-    /// An [`crate::ErrorKind::Config`] error when a base URL is unusable.
-    pub fn connect(
-        switchboard: &Switchboard,
-        connector: TwilioConnector,
-        tenant: impl Into<TenantId>,
-        id: impl Into<ConnectionId>,
-    ) -> Result<TwilioClient, Error> {
-        let api = switchboard
-            .connection(Arc::new(connector.clone()))
-            .tenant(tenant)
-            .id(id)
-            .base_url(connector.base_url())
-            .auth(connector.authenticator())
-            .build()?;
-        // Derived, so it shares everything but the host (and its per-host breaker).
-        let lookups = api.derive_with_base_url(connector.lookups_base_url())?;
-        Ok(TwilioClient {
-            inner: Arc::new(Inner {
-                connector,
-                api,
-                lookups,
-            }),
-        })
+/// The settings of a Twilio connection, or the typed error every Twilio entry point gives for
+/// a connection that is not one.
+fn settings_of(connection: &Connection) -> Result<&TwilioSettings, ConfigError> {
+    let is_twilio = connection
+        .connector()
+        .as_any()
+        .is_some_and(|a| a.is::<TwilioConnector>());
+    if !is_twilio {
+        return Err(ConfigError::new(
+            "twilio.connection",
+            format!(
+                "is a `{}` connection, not a Twilio one",
+                connection.connector().name()
+            ),
+        ));
     }
+    connection.settings::<TwilioSettings>().ok_or_else(|| {
+        ConfigError::new(
+            "twilio.connection",
+            "carries no Twilio settings: make it with `TwilioConfig::connection` or the connection service",
+        )
+    })
+}
 
-    /// A client over a connection made from a [`TwilioConnector`] (for example by the
-    /// connection service from [`crate::twilio::TwilioIntegration`]'s binding). The Lookups
-    /// connection is derived from it ([`Connection::derive_with_base_url`]): same switchboard,
-    /// tenant, id, credentials, lifecycle observer and endpoint policy.
+/// The connection check: fetch the account the connection is scoped to.
+pub(crate) async fn check(connection: &Connection) -> Result<(), Error> {
+    let path = format!("{}.json", settings_of(connection)?.account_path());
+    connection
+        .get(path)
+        .endpoint("accounts.fetch")
+        .send()
+        .await
+        .map(|_| ())
+}
+
+impl TwilioClient {
+    /// The client over a Twilio connection. The Lookups connection is derived from it
+    /// ([`Connection::derive_with_base_url`]): same switchboard, tenant, id, credentials,
+    /// lifecycle observer and endpoint policy.
     ///
     /// # Errors
-    /// An [`crate::ErrorKind::Config`] error when the connection's connector is not Twilio's.
-    pub fn from_connection(connection: Connection) -> Result<TwilioClient, Error> {
-        let connector = connection
-            .connector()
-            .as_any()
-            .and_then(|a| a.downcast_ref::<TwilioConnector>())
-            .cloned()
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "twilio.connection",
-                    "is not a connection of TwilioConnector",
-                )
-            })?;
+    /// An [`crate::ErrorKind::Config`] error naming `twilio.connection` when the connection's
+    /// connector is not a [`TwilioConnector`] or the connection carries no Twilio settings (it
+    /// was not made from a [`super::TwilioConfig`]); the same kind when the Lookups URL is
+    /// refused.
+    pub fn from_connection(connection: Connection) -> Result<TwilioClient, TwilioError> {
+        let settings = settings_of(&connection)?.clone();
         // Derived from the given connection, so it keeps its lifecycle observer and endpoint
         // policy: a token revoked mid-life is noticed on Lookups calls too. Same connection id
         // on another host: the breaker and retry budget are per (tenant, id, host), so Lookups
         // trouble never opens the breaker of message sends.
-        let lookups = connection.derive_with_base_url(connector.lookups_base_url())?;
+        let lookups = connection.derive_with_base_url(settings.lookups_base_url())?;
         Ok(TwilioClient {
             inner: Arc::new(Inner {
-                connector,
+                settings,
                 api: connection,
                 lookups,
             }),
@@ -103,28 +103,28 @@ impl TwilioClient {
     }
 
     /// Messages: send (SMS, MMS, WhatsApp), fetch, list, cancel, delete, bulk send.
-    pub fn messages(&self) -> Messages<'_> {
-        Messages::new(self)
+    pub fn messages(&self) -> Messages {
+        Messages::new(self.clone())
     }
 
     /// Calls: create, fetch, update.
-    pub fn calls(&self) -> Calls<'_> {
-        Calls::new(self)
+    pub fn calls(&self) -> Calls {
+        Calls::new(self.clone())
     }
 
     /// Lookups v2.
-    pub fn lookups(&self) -> Lookups<'_> {
-        Lookups::new(self)
+    pub fn lookups(&self) -> Lookups {
+        Lookups::new(self.clone())
     }
 
     /// The account (or subaccount) this client is scoped to.
-    pub fn accounts(&self) -> Accounts<'_> {
-        Accounts::new(self)
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.clone())
     }
 
-    /// The connector (account SID, scope, defaults).
-    pub fn connector(&self) -> &TwilioConnector {
-        &self.inner.connector
+    /// The connection's account settings (account SID, scope, default sender).
+    pub fn settings(&self) -> &TwilioSettings {
+        &self.inner.settings
     }
 
     /// The REST API connection, for calls this client does not wrap.
@@ -135,5 +135,10 @@ impl TwilioClient {
     /// The Lookups connection.
     pub fn lookups_connection(&self) -> &Connection {
         &self.inner.lookups
+    }
+
+    /// `/2010-04-01/Accounts/{scope}`, the prefix of every v2010 path.
+    pub(crate) fn account_path(&self) -> &str {
+        self.inner.settings.account_path()
     }
 }

@@ -1,14 +1,12 @@
 //! [`TwilioError`]: the error of every typed Twilio call. It keeps the core [`Error`] (its
-//! kind, status, retry advice) and adds the fields of Twilio's error body
+//! kind, status, retry advice, answered through [`ProviderError`]) and adds the fields of Twilio's error body
 //! (`{"code": 21211, "message": "...", "more_info": "...", "status": 400}`).
 
 use std::fmt;
-use std::time::Duration;
 
-use http::StatusCode;
 use serde::Deserialize;
 
-use crate::{Error, ErrorKind};
+use crate::{Error, ProviderError};
 
 /// Twilio error 20429, "Too Many Requests": the request was not processed.
 pub const CODE_TOO_MANY_REQUESTS: u32 = 20429;
@@ -35,7 +33,12 @@ struct Body {
 /// Twilio's numeric `code` from an error body, if the body is Twilio's error JSON.
 pub(crate) fn error_code(body: &[u8]) -> Option<u32> {
     let b: Body = serde_json::from_slice(body).ok()?;
-    match b.code? {
+    code_of(b.code?)
+}
+
+/// A code Twilio gives as a number or as a string of digits.
+fn code_of(code: serde_json::Value) -> Option<u32> {
+    match code {
         serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         serde_json::Value::String(s) => s.parse().ok(),
         _ => None,
@@ -43,11 +46,6 @@ pub(crate) fn error_code(body: &[u8]) -> Option<u32> {
 }
 
 impl TwilioError {
-    /// The core error, with kind, status and retry advice.
-    pub fn core(&self) -> &Error {
-        &self.core
-    }
-
     /// Twilio's error code (`21211` invalid `To`, `20429` too many requests, ...), when the
     /// response body carried one.
     pub fn code(&self) -> Option<u32> {
@@ -63,37 +61,13 @@ impl TwilioError {
     pub fn more_info(&self) -> Option<&str> {
         self.more_info.as_deref()
     }
+}
 
-    /// The kind of failure.
-    pub fn kind(&self) -> ErrorKind {
-        self.core.kind()
-    }
-
-    /// The HTTP status, if Twilio answered.
-    pub fn status(&self) -> Option<StatusCode> {
-        self.core.status()
-    }
-
-    /// Whether trying again later may succeed without a duplicate side effect (see
-    /// [`Error::is_retryable`]).
-    pub fn is_retryable(&self) -> bool {
-        self.core.is_retryable()
-    }
-
-    /// How long to wait before trying again, when known.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.core.retry_after()
-    }
-
-    /// Whether the request may have reached Twilio.
-    pub fn may_have_been_sent(&self) -> bool {
-        self.core.may_have_been_sent()
-    }
-
-    /// The idempotency key: always `None`, Twilio has no idempotency keys; kept for the
-    /// connector contract.
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.core.idempotency_key()
+/// `kind`, `status`, `is_retryable`, `retry_after`, `may_have_been_sent` and
+/// `idempotency_key` (always `None`: Twilio has no idempotency keys) come with the trait.
+impl ProviderError for TwilioError {
+    fn core(&self) -> &Error {
+        &self.core
     }
 }
 
@@ -105,14 +79,7 @@ impl From<Error> for TwilioError {
             .filter(|_| core.status().is_some())
             .and_then(|b| serde_json::from_slice::<Body>(b).ok());
         let (code, message, more_info) = match parsed {
-            Some(b) => {
-                let code = b.code.and_then(|c| match c {
-                    serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-                    serde_json::Value::String(s) => s.parse().ok(),
-                    _ => None,
-                });
-                (code, b.message, b.more_info)
-            }
+            Some(b) => (b.code.and_then(code_of), b.message, b.more_info),
             None => (None, None, None),
         };
         TwilioError {

@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
 use serde_json::json;
 
+use super::config::TwilioConfig;
 use super::connector::TwilioConnector;
-use super::TwilioVerifier;
 use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
+use crate::toolkit::typed_config;
 use crate::webhook::WebhookVerifier;
-use crate::{ConfigError, Error};
+use crate::Error;
 
-/// The Twilio integration: template `twilio`, bound to a [`TwilioConnector`] with Basic auth.
+/// The Twilio integration: template `twilio`, bound to the shared [`TwilioConnector`] with a
+/// tenant's Basic auth and account settings.
 ///
-/// Config: `account_sid` (required), then either `auth_token` or `api_key_sid` +
+/// Config ([`TwilioConfig`], field for field): `account_sid` (required), then either `auth_token` or `api_key_sid` +
 /// `api_key_secret` (secrets are `format: password`, so the vault seals them), optional
 /// `subaccount_sid`, `messaging_service_sid`, `from_number`, `webhook_auth_token` (secret: the
 /// auth token Twilio signs webhooks with, for configs that call the API with an API key), and
@@ -99,41 +100,6 @@ impl TwilioIntegration {
             .unwrap_or_else(|e| unreachable!("the twilio template schema compiles: {e}"));
         TwilioIntegration { template }
     }
-
-    /// The connector a validated config describes (what [`Integration::bind`] uses).
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the missing or malformed field (never its value).
-    pub fn connector(config: &ConnectionConfig) -> Result<TwilioConnector, ConfigError> {
-        let mut b = TwilioConnector::builder();
-        if let Some(v) = config.str("account_sid") {
-            b = b.account_sid(v);
-        }
-        if let Some(t) = config.secret("auth_token") {
-            b = b.auth_token(t.expose_secret().to_string());
-        }
-        if let (Some(sid), Some(secret)) =
-            (config.str("api_key_sid"), config.secret("api_key_secret"))
-        {
-            b = b.api_key(sid, secret.expose_secret().to_string());
-        }
-        if let Some(v) = config.str("subaccount_sid") {
-            b = b.subaccount_sid(v);
-        }
-        if let Some(v) = config.str("messaging_service_sid") {
-            b = b.messaging_service_sid(v);
-        }
-        if let Some(v) = config.str("from_number") {
-            b = b.default_from(v);
-        }
-        if let Some(v) = config.str("base_url") {
-            b = b.base_url(v);
-        }
-        if let Some(v) = config.str("lookups_base_url") {
-            b = b.lookups_base_url(v);
-        }
-        b.build()
-    }
 }
 
 impl Integration for TwilioIntegration {
@@ -141,34 +107,25 @@ impl Integration for TwilioIntegration {
         &self.template
     }
 
+    /// Reads the config as a [`TwilioConfig`]; the credentials become the Basic authenticator
+    /// and the account SID, scope, default sender and Lookups host the connection's
+    /// [`super::TwilioSettings`]. The connector is the shared [`TwilioConnector`].
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
-        let connector = Self::connector(config)?;
-        let base_url = connector.base_url().to_string();
-        let auth = connector.authenticator();
+        let connector = TwilioConnector::new();
+        let resolved = typed_config::<TwilioConfig>(config)?.resolve(&connector)?;
         Ok(IntegrationBinding::new(
             Arc::new(connector),
-            base_url,
-            Some(auth),
-        ))
+            resolved.base_url,
+            Some(Arc::new(resolved.auth)),
+        )
+        .with_settings(resolved.settings))
     }
 
     fn webhook_verifier(
         &self,
         config: &ConnectionConfig,
     ) -> Result<Arc<dyn WebhookVerifier>, Error> {
-        // Twilio signs with the account's auth token, never with an API key secret.
-        let token = config
-            .secret("webhook_auth_token")
-            .or_else(|| config.secret("auth_token"))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "twilio.webhook_auth_token",
-                    "an auth token (`webhook_auth_token` or `auth_token`) is required to verify this connection's webhooks",
-                )
-            })?;
-        let verifier = TwilioVerifier::builder()
-            .auth_token(token.clone())
-            .build()?;
+        let verifier = typed_config::<TwilioConfig>(config)?.webhook_verifier()?;
         Ok(Arc::new(verifier))
     }
 }
@@ -269,6 +226,8 @@ mod tests {
 
     #[test]
     fn bind_scopes_to_the_subaccount_and_keeps_the_token_out_of_debug() {
+        use crate::twilio::TwilioSettings;
+
         let i = TwilioIntegration::new();
         let sub = format!("AC{}", "c".repeat(32));
         let config = i
@@ -279,9 +238,71 @@ mod tests {
         assert_eq!(binding.base_url, "https://api.twilio.com");
         let text = format!("{binding:?}");
         assert!(!text.contains("CANARY"), "{text}");
-        let c = TwilioIntegration::connector(&config).unwrap();
-        assert_eq!(c.scope().as_str(), sub);
-        assert_eq!(c.account_sid().as_str(), AC);
+        let settings = binding
+            .settings
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<TwilioSettings>())
+            .expect("the binding carries Twilio settings");
+        assert_eq!(settings.scope().as_str(), sub);
+        assert_eq!(settings.account_sid().as_str(), AC);
+        assert!(binding
+            .connector
+            .as_any()
+            .is_some_and(|a| a.is::<TwilioConnector>()));
+    }
+
+    #[test]
+    fn the_schema_and_twilio_config_name_the_same_fields() {
+        let i = TwilioIntegration::new();
+        let mut schema: Vec<&str> = i.template().config_schema()["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = crate::toolkit::config_fields::<TwilioConfig>().to_vec();
+        schema.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(schema, fields);
+        // Every secret of the schema is a secret of the type: a full config binds with each
+        // secret coming back from the sealed side.
+        let key = format!("SK{}", "b".repeat(32));
+        for full in [
+            json!({"account_sid": AC, "auth_token": "t", "subaccount_sid": AC,
+                "messaging_service_sid": format!("MG{}", "e".repeat(32)), "from_number": "+1",
+                "webhook_auth_token": "w", "base_url": "https://a.example",
+                "lookups_base_url": "https://l.example"}),
+            json!({"account_sid": AC, "api_key_sid": key, "api_key_secret": "s"}),
+        ] {
+            let config = i.template().split(&full).unwrap();
+            let typed: TwilioConfig = typed_config(&config).unwrap();
+            assert!(typed.auth_token.is_some() || typed.api_key_secret.is_some());
+            i.bind(&config).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_config_the_schema_would_refuse_is_refused_by_bind_with_its_pointer() {
+        // Stored before a schema change, or handed over by a host: bind checks it again.
+        let i = TwilioIntegration::new();
+        let mut secrets = std::collections::BTreeMap::new();
+        secrets.insert("auth_token".to_string(), "CANARY-tok".into());
+        for (plain, pointer) in [
+            (json!({"account_sid": "AC-CANARY"}), "/account_sid"),
+            (json!({"account_sid": AC, "region": "CANARY"}), "/region"),
+            (json!({"account_sid": AC, "from_number": 7}), "/from_number"),
+            (json!({}), "/account_sid"),
+        ] {
+            let config = ConnectionConfig::new(plain, secrets.clone());
+            let err = i.bind(&config).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+            let text = format!("{err} {err:?}");
+            // A missing field is named in the message (`toolkit::typed_config` points at its
+            // parent); every other one by its pointer.
+            let field = pointer.trim_start_matches('/');
+            assert!(text.contains(field), "{pointer}: {text}");
+            assert!(!text.contains("CANARY"), "{text}");
+        }
     }
 
     #[test]

@@ -1,72 +1,80 @@
 //! The Calls resource: create, fetch, update.
 
-use super::send_json;
+use super::refused;
+use crate::toolkit::{segment, Call};
 use crate::twilio::error::TwilioError;
-use crate::twilio::models::{Call, CallSid, NewCall, UpdateCall};
+use crate::twilio::models::{Call as VoiceCall, CallSid, CreateCall, UpdateCall};
 use crate::twilio::TwilioClient;
 use crate::ConfigError;
 
-/// `client.calls()`.
-#[derive(Debug, Clone, Copy)]
-pub struct Calls<'a> {
-    client: &'a TwilioClient,
+/// `client.calls()`. Owns a clone of the client.
+#[derive(Debug, Clone)]
+pub struct Calls {
+    client: TwilioClient,
 }
 
-impl<'a> Calls<'a> {
-    pub(crate) fn new(client: &'a TwilioClient) -> Self {
+impl Calls {
+    pub(crate) fn new(client: TwilioClient) -> Self {
         Calls { client }
+    }
+
+    fn path(&self, sid: Option<&CallSid>) -> String {
+        let base = self.client.account_path();
+        match sid {
+            Some(s) => format!("{base}/Calls/{}.json", segment(s.as_str())),
+            None => format!("{base}/Calls.json"),
+        }
     }
 
     /// `POST …/Calls.json`. Like every Twilio POST it carries no idempotency key, so it is
     /// retried only when Twilio did not act on it (refused connection, 429 / 20429).
     ///
     /// # Errors
-    /// A [`TwilioError`]; a config error when neither `url` nor `twiml` is set.
-    pub async fn create(&self, call: &NewCall) -> Result<Call, TwilioError> {
+    /// A [`TwilioError`] when awaited; a config error, with nothing sent, when neither `url`,
+    /// `twiml` nor an `ApplicationSid` is set.
+    pub fn create(&self, call: CreateCall) -> Call<VoiceCall, TwilioError> {
         if call.url.is_none()
             && call.twiml.is_none()
             && !call.params.iter().any(|(k, _)| k == "ApplicationSid")
         {
-            return Err(
-                ConfigError::new("call", "needs `url`, `twiml` or an `ApplicationSid`").into(),
-            );
+            return refused(ConfigError::new(
+                "call",
+                "needs `url`, `twiml` or an `ApplicationSid`",
+            ));
         }
-        let c = self.client;
-        send_json(
-            c.connection()
-                .post(format!("{}/Calls.json", c.connector().account_path()))
+        Call::new(
+            self.client
+                .connection()
+                .post(self.path(None))
                 .form(&call.form())
                 .endpoint("calls.create"),
         )
-        .await
     }
 
     /// `GET …/Calls/{sid}.json`.
     ///
     /// # Errors
-    /// A [`TwilioError`] (20404 when the call does not exist).
-    pub async fn fetch(&self, sid: &CallSid) -> Result<Call, TwilioError> {
-        let c = self.client;
-        send_json(
-            c.connection()
-                .get(format!("{}/Calls/{sid}.json", c.connector().account_path()))
+    /// A [`TwilioError`] when awaited (20404 when the call does not exist).
+    pub fn fetch(&self, sid: &CallSid) -> Call<VoiceCall, TwilioError> {
+        Call::new(
+            self.client
+                .connection()
+                .get(self.path(Some(sid)))
                 .endpoint("calls.fetch"),
         )
-        .await
     }
 
     /// `POST …/Calls/{sid}.json`: redirect or end a live call.
     ///
     /// # Errors
-    /// A [`TwilioError`].
-    pub async fn update(&self, sid: &CallSid, update: &UpdateCall) -> Result<Call, TwilioError> {
-        let c = self.client;
-        send_json(
-            c.connection()
-                .post(format!("{}/Calls/{sid}.json", c.connector().account_path()))
+    /// A [`TwilioError`] when awaited.
+    pub fn update(&self, sid: &CallSid, update: UpdateCall) -> Call<VoiceCall, TwilioError> {
+        Call::new(
+            self.client
+                .connection()
+                .post(self.path(Some(sid)))
                 .form(&update.form())
                 .endpoint("calls.update"),
         )
-        .await
     }
 }

@@ -1,18 +1,18 @@
 //! Lookups v2 (`lookups.twilio.com`): validate a phone number before sending to it.
 
-use super::{segment, send_json};
+use crate::toolkit::{segment, Call};
 use crate::twilio::error::TwilioError;
 use crate::twilio::models::PhoneNumberLookup;
 use crate::twilio::TwilioClient;
 
-/// `client.lookups()`.
-#[derive(Debug, Clone, Copy)]
-pub struct Lookups<'a> {
-    client: &'a TwilioClient,
+/// `client.lookups()`. Owns a clone of the client.
+#[derive(Debug, Clone)]
+pub struct Lookups {
+    client: TwilioClient,
 }
 
-impl<'a> Lookups<'a> {
-    pub(crate) fn new(client: &'a TwilioClient) -> Self {
+impl Lookups {
+    pub(crate) fn new(client: TwilioClient) -> Self {
         Lookups { client }
     }
 
@@ -20,21 +20,22 @@ impl<'a> Lookups<'a> {
     /// [`PhoneNumberLookup::is_valid`].
     ///
     /// # Errors
-    /// A [`TwilioError`]; an invalid number is not an error (it answers `valid: false`).
-    pub async fn phone_number(&self, number: &str) -> Result<PhoneNumberLookup, TwilioError> {
-        self.phone_number_with_fields(number, &[]).await
+    /// A [`TwilioError`] when awaited; an invalid number is not an error (it answers
+    /// `valid: false`).
+    pub fn phone_number(&self, number: &str) -> Call<PhoneNumberLookup, TwilioError> {
+        self.phone_number_with_fields(number, &[])
     }
 
     /// Like [`Self::phone_number`], asking for data packages too (`Fields=line_type_intelligence,...`;
     /// they may be billed). Their results stay in `extra`.
     ///
     /// # Errors
-    /// A [`TwilioError`].
-    pub async fn phone_number_with_fields(
+    /// A [`TwilioError`] when awaited.
+    pub fn phone_number_with_fields(
         &self,
         number: &str,
         fields: &[&str],
-    ) -> Result<PhoneNumberLookup, TwilioError> {
+    ) -> Call<PhoneNumberLookup, TwilioError> {
         let mut req = self
             .client
             .lookups_connection()
@@ -43,6 +44,6 @@ impl<'a> Lookups<'a> {
         if !fields.is_empty() {
             req = req.query(&[("Fields", fields.join(","))]);
         }
-        send_json(req).await
+        Call::new(req)
     }
 }

@@ -1,14 +1,15 @@
-//! The Messages resource: send (SMS, MMS, WhatsApp), fetch, list (a paged stream), cancel,
-//! delete, and a bulk send that goes through the core's rate limiter.
+//! The Messages resource: send (create) SMS, MMS and WhatsApp messages, fetch, list (a paged
+//! stream), cancel, delete, and a bulk send that goes through the core's rate limiter.
 
-use std::collections::VecDeque;
+use std::future::IntoFuture;
 use std::num::NonZeroUsize;
 
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, StreamExt};
 
-use super::send_json;
+use super::refused;
+use crate::toolkit::{self, segment, Call, Pager, Pages};
 use crate::twilio::error::TwilioError;
-use crate::twilio::models::{ListMessages, Message, MessageSid, NewMessage, Page};
+use crate::twilio::models::{CreateMessage, ListMessages, Message, MessageSid, Page};
 use crate::twilio::TwilioClient;
 use crate::ConfigError;
 
@@ -17,10 +18,10 @@ use crate::ConfigError;
 /// and single sends and [`Messages::send_bulk`] alike keep to it.
 pub const MESSAGES_BUCKET: &str = "messages";
 
-/// `client.messages()`.
-#[derive(Debug, Clone, Copy)]
-pub struct Messages<'a> {
-    client: &'a TwilioClient,
+/// `client.messages()`. Owns a clone of the client.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    client: TwilioClient,
 }
 
 /// Settings of [`Messages::send_bulk`].
@@ -48,55 +49,58 @@ impl BulkOptions {
     }
 }
 
-impl<'a> Messages<'a> {
-    pub(crate) fn new(client: &'a TwilioClient) -> Self {
+impl Messages {
+    pub(crate) fn new(client: TwilioClient) -> Self {
         Messages { client }
     }
 
     fn path(&self, sid: Option<&MessageSid>) -> String {
-        let base = self.client.connector().account_path();
+        let base = self.client.account_path();
         match sid {
-            Some(s) => format!("{base}/Messages/{s}.json"),
+            Some(s) => format!("{base}/Messages/{}.json", segment(s.as_str())),
             None => format!("{base}/Messages.json"),
         }
     }
 
-    /// `POST …/Messages.json`. When the message names neither `From` nor a Messaging Service,
-    /// the connector's default sender (or service) is used.
+    /// `POST …/Messages.json`: sends a message. When it names neither `From` nor a Messaging
+    /// Service, the connection's default sender (or service, from its config) is used.
     ///
     /// There is no idempotency key in Twilio's API, so the call is never retried once its
     /// bytes may have reached Twilio; a reset then ends in
     /// [`crate::ErrorKind::OutcomeUnknown`]: check with [`Self::list`] before sending again.
     ///
     /// # Errors
-    /// A [`TwilioError`] (21211 invalid `To`, 21606 `From` not yours, ...); a config error
-    /// when there is no sender or the message has neither body nor media.
-    pub async fn send(&self, message: &NewMessage) -> Result<Message, TwilioError> {
-        let connector = self.client.connector();
-        let mut message = message.clone();
+    /// A [`TwilioError`] when awaited (21211 invalid `To`, 21606 `From` not yours, ...); a
+    /// config error, with nothing sent, when there is no recipient, no sender, or neither
+    /// body nor media.
+    pub fn create(&self, message: CreateMessage) -> Call<Message, TwilioError> {
+        let settings = self.client.settings();
+        let mut message = message;
         if message.from.is_none() && message.messaging_service_sid.is_none() {
-            message.from = connector.default_from().map(str::to_string);
-            message.messaging_service_sid = connector.messaging_service_sid().map(str::to_string);
+            message.from = settings.default_from().map(str::to_string);
+            message.messaging_service_sid = settings
+                .messaging_service_sid()
+                .map(|s| s.as_str().to_string());
         }
         if message.to.is_empty() {
-            return Err(ConfigError::new("message.to", "is required").into());
+            return refused(ConfigError::new("message.to", "is required"));
         }
         if message.from.is_none() && message.messaging_service_sid.is_none() {
-            return Err(ConfigError::new(
+            return refused(ConfigError::new(
                 "message.from",
-                "needs `from` or `messaging_service_sid` (or a default on the connector)",
-            )
-            .into());
+                "needs `from` or `messaging_service_sid` (or a default in the connection's config)",
+            ));
         }
         let has_content = message.body.is_some()
             || !message.media_urls.is_empty()
             || message.params.iter().any(|(k, _)| k == "ContentSid");
         if !has_content {
-            return Err(
-                ConfigError::new("message.body", "needs a body, media or a ContentSid").into(),
-            );
+            return refused(ConfigError::new(
+                "message.body",
+                "needs a body, media or a ContentSid",
+            ));
         }
-        send_json(
+        Call::new(
             self.client
                 .connection()
                 .post(self.path(None))
@@ -104,82 +108,56 @@ impl<'a> Messages<'a> {
                 .bucket(MESSAGES_BUCKET)
                 .endpoint("messages.create"),
         )
-        .await
     }
 
     /// `GET …/Messages/{sid}.json`.
     ///
     /// # Errors
-    /// A [`TwilioError`] (20404 when the message does not exist).
-    pub async fn fetch(&self, sid: &MessageSid) -> Result<Message, TwilioError> {
-        send_json(
+    /// A [`TwilioError`] when awaited (20404 when the message does not exist).
+    pub fn fetch(&self, sid: &MessageSid) -> Call<Message, TwilioError> {
+        Call::new(
             self.client
                 .connection()
                 .get(self.path(Some(sid)))
                 .endpoint("messages.fetch"),
         )
-        .await
     }
 
     /// Cancels a scheduled message (`POST …/Messages/{sid}.json` with `Status=canceled`).
     ///
     /// # Errors
-    /// A [`TwilioError`] (for example when the message is no longer scheduled).
-    pub async fn cancel(&self, sid: &MessageSid) -> Result<Message, TwilioError> {
-        send_json(
+    /// A [`TwilioError`] when awaited (for example when the message is no longer scheduled).
+    pub fn cancel(&self, sid: &MessageSid) -> Call<Message, TwilioError> {
+        Call::new(
             self.client
                 .connection()
                 .post(self.path(Some(sid)))
                 .form(&[("Status", "canceled")])
                 .endpoint("messages.cancel"),
         )
-        .await
     }
 
     /// Deletes a message's record (`DELETE …/Messages/{sid}.json`, answered with 204).
     ///
     /// # Errors
-    /// A [`TwilioError`].
-    pub async fn delete(&self, sid: &MessageSid) -> Result<(), TwilioError> {
-        self.client
-            .connection()
-            .delete(self.path(Some(sid)))
-            .endpoint("messages.delete")
-            .send()
-            .await?;
-        Ok(())
+    /// A [`TwilioError`] when awaited.
+    pub fn delete(&self, sid: &MessageSid) -> Call<(), TwilioError> {
+        Call::no_content(
+            self.client
+                .connection()
+                .delete(self.path(Some(sid)))
+                .endpoint("messages.delete"),
+        )
     }
 
     /// Every message matching `filter`, newest first, as a stream. The next page (Twilio's
-    /// `next_page_uri`) is fetched only when the stream is polled past the current one; an
-    /// error ends the stream after it is yielded. The stream is `Unpin`.
-    pub fn list(
-        &self,
-        filter: &ListMessages,
-    ) -> impl Stream<Item = Result<Message, TwilioError>> + Send + Unpin + 'static {
-        let client = self.client.clone();
-        let first = Next::First(self.path(None), filter.query());
-        let state = (client, Some(first), VecDeque::<Message>::new());
-        stream::unfold(state, |(client, mut next, mut buffer)| async move {
-            loop {
-                if let Some(m) = buffer.pop_front() {
-                    return Some((Ok(m), (client, next, buffer)));
-                }
-                let req = match next.take()? {
-                    Next::First(path, query) => client.connection().get(path).query(&query),
-                    Next::Uri(uri) => client.connection().get(uri),
-                };
-                match send_json::<Page<Message>>(req.endpoint("messages.list")).await {
-                    Ok(page) => {
-                        next = page.next_page_uri.and_then(|u| relative(&u)).map(Next::Uri);
-                        buffer.extend(page.items);
-                    }
-                    Err(e) => return Some((Err(e), (client, None, buffer))),
-                }
-            }
-        })
-        // Boxed so callers can `.next().await` without pinning it themselves.
-        .boxed()
+    /// `next_page_uri`, a path on the API host) is fetched only when the stream is polled past
+    /// the current one; an error ends the stream after it is yielded.
+    pub fn list(&self, filter: ListMessages) -> Pages<Message, TwilioError> {
+        Pager::new(self.client.connection().clone(), self.path(None))
+            .query(&filter.query())
+            .endpoint("messages.list")
+            .next_url(|page: Page<Message>| toolkit::Page::new(page.items).next(page.next_page_uri))
     }
 
     /// Sends `template` to every recipient (the seed's `sendBulkSMS`), at most
@@ -189,37 +167,17 @@ impl<'a> Messages<'a> {
     /// failed send is an `Err` in its place and does not stop the others.
     pub async fn send_bulk<S: AsRef<str>>(
         &self,
-        template: &NewMessage,
+        template: CreateMessage,
         recipients: &[S],
         options: BulkOptions,
     ) -> Vec<Result<Message, TwilioError>> {
-        let sends = recipients.iter().map(|to| {
-            let message = template.clone().to(to.as_ref());
-            async move { self.send(&message).await }
-        });
+        let sends = recipients
+            .iter()
+            .map(|to| self.create(template.clone().to(to.as_ref())).into_future());
         // `buffered` (not `buffer_unordered`) keeps the results in the input order.
         stream::iter(sends)
             .buffered(options.concurrency.get())
             .collect()
             .await
     }
-}
-
-enum Next {
-    First(String, Vec<(&'static str, String)>),
-    Uri(String),
-}
-
-/// `next_page_uri` is a path and query relative to the API host; an absolute URL (as mock
-/// servers sometimes give) is reduced to its path and query so the call stays on the
-/// connection's host and credentials never go elsewhere.
-fn relative(uri: &str) -> Option<String> {
-    if uri.starts_with('/') {
-        return Some(uri.to_string());
-    }
-    let url = url::Url::parse(uri).ok()?;
-    Some(match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    })
 }

@@ -1,5 +1,7 @@
 //! The calls of each Twilio resource, reached from [`crate::twilio::TwilioClient`]:
-//! `client.messages()`, `client.calls()`, `client.lookups()`, `client.accounts()`.
+//! `client.messages()`, `client.calls()`, `client.lookups()`, `client.accounts()`. Each handle
+//! owns a clone of the client; each endpoint returns a [`crate::toolkit::Call`] awaited
+//! directly, each list a [`crate::toolkit::Pages`].
 
 mod accounts;
 mod calls;
@@ -11,20 +13,22 @@ pub use calls::Calls;
 pub use lookups::Lookups;
 pub use messages::{BulkOptions, Messages, MESSAGES_BUCKET};
 
-use super::error::TwilioError;
-use crate::RequestBuilder;
+use serde::de::DeserializeOwned;
 
-/// Sends a request and decodes a JSON answer, turning every failure into a [`TwilioError`].
-pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(
-    req: RequestBuilder,
-) -> Result<T, TwilioError> {
-    let resp = req.send().await?;
-    Ok(resp.json().await?)
+use super::error::TwilioError;
+use crate::toolkit::Call;
+use crate::Response;
+
+/// The decoder of a JSON answer, for a call that fails before it is sent.
+fn json<T: DeserializeOwned + Send + 'static>(
+    resp: Response,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, crate::Error>> + Send>> {
+    Box::pin(resp.json::<T>())
 }
 
-/// Percent-encodes one path segment (a phone number's `+` becomes `%2B`).
-pub(crate) fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+/// A call that fails with `error` and sends nothing (parameters refused before sending).
+fn refused<T: DeserializeOwned + Send + 'static>(
+    error: impl Into<TwilioError>,
+) -> Call<T, TwilioError> {
+    Call::failed(error.into(), json::<T>)
 }

@@ -1,4 +1,4 @@
-//! Calls: the [`Call`] resource, what a create takes ([`NewCall`]) and an update ([`UpdateCall`]).
+//! Calls: the [`Call`] resource, what a create takes ([`CreateCall`]) and an update ([`UpdateCall`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -66,12 +66,12 @@ pub enum CallStatus {
     Unknown,
 }
 
-/// What [`crate::twilio::api::Calls::create`] takes: `To`, `From`, and either a TwiML `Url`
+/// What [`crate::twilio::Calls::create`] takes: `To`, `From`, and either a TwiML `Url`
 /// or inline `Twiml`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 #[non_exhaustive]
-pub struct NewCall {
+pub struct CreateCall {
     /// `To`.
     pub to: String,
     /// `From`.
@@ -86,10 +86,10 @@ pub struct NewCall {
     pub params: Vec<(String, String)>,
 }
 
-impl NewCall {
+impl CreateCall {
     /// A call from `from` to `to`.
     pub fn new(to: impl Into<String>, from: impl Into<String>) -> Self {
-        NewCall {
+        CreateCall {
             to: to.into(),
             from: from.into(),
             ..Default::default()
@@ -134,7 +134,7 @@ impl NewCall {
     }
 }
 
-/// What [`crate::twilio::api::Calls::update`] takes: redirect a live call (`Url`/`Twiml`) or
+/// What [`crate::twilio::Calls::update`] takes: redirect a live call (`Url`/`Twiml`) or
 /// end it (`Status` = `canceled` / `completed`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]

@@ -1,4 +1,4 @@
-//! Messages: the [`Message`] resource, what a send takes ([`NewMessage`]) and list filters.
+//! Messages: the [`Message`] resource, what a create takes ([`CreateMessage`]) and list filters.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -109,21 +109,21 @@ pub enum MessageDirection {
     Unknown,
 }
 
-/// What [`crate::twilio::api::Messages::send`] takes.
+/// What [`crate::twilio::Messages::create`] takes.
 ///
 /// ```
-/// use switchboard::twilio::NewMessage;
-/// let sms = NewMessage::new("+15558675310").from("+15017122661").body("Hello");
-/// let mms = NewMessage::new("+15558675310")
+/// use switchboard::twilio::CreateMessage;
+/// let sms = CreateMessage::new("+15558675310").from("+15017122661").body("Hello");
+/// let mms = CreateMessage::new("+15558675310")
 ///     .messaging_service_sid("MG9752274e9e519418a7406176694466fa")
 ///     .media_url("https://example.com/cat.png");
-/// let whatsapp = NewMessage::whatsapp("+15558675310").from("+14155238886").body("Hi");
+/// let whatsapp = CreateMessage::whatsapp("+15558675310").from("+14155238886").body("Hi");
 /// # let _ = (sms, mms, whatsapp);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 #[non_exhaustive]
-pub struct NewMessage {
+pub struct CreateMessage {
     /// `To`.
     pub to: String,
     /// `From`; when neither it nor `messaging_service_sid` is set, the client's default sender
@@ -143,10 +143,10 @@ pub struct NewMessage {
     pub params: Vec<(String, String)>,
 }
 
-impl NewMessage {
+impl CreateMessage {
     /// A message to `to` (E.164, or a channel address such as `whatsapp:+1…`).
     pub fn new(to: impl Into<String>) -> Self {
-        NewMessage {
+        CreateMessage {
             to: to.into(),
             ..Default::default()
         }
@@ -154,7 +154,7 @@ impl NewMessage {
 
     /// A WhatsApp message to `to`; `whatsapp:` is prefixed on `To` and `From` when missing.
     pub fn whatsapp(to: impl Into<String>) -> Self {
-        NewMessage {
+        CreateMessage {
             to: to.into(),
             whatsapp: true,
             ..Default::default()
@@ -235,7 +235,7 @@ impl NewMessage {
     }
 }
 
-/// Filters for [`crate::twilio::api::Messages::list`].
+/// Filters for [`crate::twilio::Messages::list`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[must_use]
 #[non_exhaustive]
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn whatsapp_prefixes_both_ends_once() {
-        let m = NewMessage::whatsapp("+1555")
+        let m = CreateMessage::whatsapp("+1555")
             .from("whatsapp:+1666")
             .body("x");
         let f = m.form();

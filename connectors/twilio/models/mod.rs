@@ -11,9 +11,9 @@ mod message;
 mod webhook;
 
 pub use account::{Account, AccountStatus};
-pub use call::{Call, CallStatus, NewCall, UpdateCall};
+pub use call::{Call, CallStatus, CreateCall, UpdateCall};
 pub use lookup::PhoneNumberLookup;
-pub use message::{ListMessages, Message, MessageDirection, MessageStatus, NewMessage};
+pub use message::{CreateMessage, ListMessages, Message, MessageDirection, MessageStatus};
 pub use webhook::{CallStatusCallback, InboundMessage, MediaItem, MessageStatusCallback};
 
 use std::fmt;

@@ -13,13 +13,14 @@ use switchboard::pipeline::HttpService;
 use switchboard::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey};
 use switchboard::test_util::{RawAction, RawRequest, RawServer};
 use switchboard::twilio::{
-    BulkOptions, ListMessages, MessageSid, MessageStatus, NewMessage, TwilioClient,
-    TwilioConnector, MESSAGES_BUCKET,
+    BulkOptions, CreateMessage, ListMessages, MessageSid, MessageStatus, TwilioConfig,
+    MESSAGES_BUCKET,
 };
+use switchboard::ProviderError;
 use switchboard::{ConnectionId, ErrorKind, Quota, RateLimiter, TenantId};
 use tower::ServiceExt;
 
-use super::{client, connector, message_json, AC, SM, SUB};
+use super::{client, config, message_json, AC, SM, SUB};
 use crate::support::builder;
 
 type Seen = Arc<Mutex<Vec<RawRequest>>>;
@@ -53,11 +54,11 @@ async fn sends_sms_mms_and_whatsapp_as_twilio_expects() {
     let (server, seen) =
         recording(|_| RawAction::status(201, &message_json(SM, "+15558675310"))).await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let m = twilio
         .messages()
-        .send(
-            &NewMessage::new("+15558675310")
+        .create(
+            CreateMessage::new("+15558675310")
                 .from("+15017122661")
                 .body("Hello"),
         )
@@ -67,8 +68,8 @@ async fn sends_sms_mms_and_whatsapp_as_twilio_expects() {
     assert_eq!(m.status, MessageStatus::Queued);
     twilio
         .messages()
-        .send(
-            &NewMessage::new("+15558675310")
+        .create(
+            CreateMessage::new("+15558675310")
                 .messaging_service_sid("MGeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee")
                 .media_url("https://example.com/a.png")
                 .media_url("https://example.com/b.png"),
@@ -77,8 +78,8 @@ async fn sends_sms_mms_and_whatsapp_as_twilio_expects() {
         .unwrap();
     twilio
         .messages()
-        .send(
-            &NewMessage::whatsapp("+15558675310")
+        .create(
+            CreateMessage::whatsapp("+15558675310")
                 .from("+14155238886")
                 .body("Hi"),
         )
@@ -133,21 +134,18 @@ async fn uses_the_default_sender_and_refuses_a_message_without_one() {
     let (server, seen) =
         recording(|_| RawAction::status(201, &message_json(SM, "+15558675310"))).await;
     let sb = builder().build().unwrap();
-    let with_default = client(
-        &sb,
-        connector(&server.base_url()).default_from("+15017122661"),
-    );
+    let with_default = client(&sb, config(&server.base_url()).from_number("+15017122661"));
     with_default
         .messages()
-        .send(&NewMessage::new("+15558675310").body("x"))
+        .create(CreateMessage::new("+15558675310").body("x"))
         .await
         .unwrap();
     assert!(pairs(&seen.lock().unwrap()[0].body).contains(&("From".into(), "+15017122661".into())));
 
-    let without = client(&sb, connector(&server.base_url()));
+    let without = client(&sb, config(&server.base_url()));
     let e = without
         .messages()
-        .send(&NewMessage::new("+15558675310").body("x"))
+        .create(CreateMessage::new("+15558675310").body("x"))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
@@ -159,19 +157,12 @@ async fn subaccount_scopes_the_path_and_api_keys_authenticate() {
     let (server, seen) = recording(|_| RawAction::status(200, &message_json(SM, "+1"))).await;
     let sb = builder().build().unwrap();
     let key = "SKffffffffffffffffffffffffffffffff";
-    let twilio = TwilioClient::connect(
+    let twilio = client(
         &sb,
-        TwilioConnector::builder()
-            .account_sid(AC)
-            .api_key(key, "key-secret")
+        TwilioConfig::with_api_key(AC, key, "key-secret")
             .subaccount_sid(SUB)
-            .base_url(server.base_url())
-            .build()
-            .unwrap(),
-        "t1",
-        "c1",
-    )
-    .unwrap();
+            .base_url(server.base_url()),
+    );
     twilio.messages().fetch(&MessageSid::new(SM)).await.unwrap();
     let seen = seen.lock().unwrap();
     assert_eq!(
@@ -214,11 +205,11 @@ async fn list_follows_next_page_uri_only_when_polled_past_a_page() {
     })
     .await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
 
     let two: Vec<_> = twilio
         .messages()
-        .list(&ListMessages::new().to("+15558675310").page_size(2))
+        .list(ListMessages::new().to("+15558675310").page_size(2))
         .take(2)
         .collect()
         .await;
@@ -235,7 +226,7 @@ async fn list_follows_next_page_uri_only_when_polled_past_a_page() {
 
     let all: Vec<String> = twilio
         .messages()
-        .list(&ListMessages::new().page_size(2))
+        .list(ListMessages::new().page_size(2))
         .map(|m| m.unwrap().sid.to_string())
         .collect()
         .await;
@@ -264,10 +255,10 @@ async fn error_bodies_become_twilio_error_fields() {
     })
     .await;
     let sb = builder().build().unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let e = twilio
         .messages()
-        .send(&NewMessage::new("+1555").from("+15017122661").body("x"))
+        .create(CreateMessage::new("+1555").from("+15017122661").body("x"))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(21211));
@@ -363,7 +354,7 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
         })
         .build()
         .unwrap();
-    let twilio = client(&sb, connector(&server.base_url()));
+    let twilio = client(&sb, config(&server.base_url()));
     let recipients = [
         "+15551110001",
         "+15551110002",
@@ -374,7 +365,7 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
     let results = twilio
         .messages()
         .send_bulk(
-            &NewMessage::new("").from("+15017122661").body("Sale!"),
+            CreateMessage::new("").from("+15017122661").body("Sale!"),
             &recipients,
             BulkOptions::default().concurrency(NonZeroUsize::new(2).unwrap()),
         )
@@ -410,4 +401,65 @@ async fn bulk_send_returns_one_result_per_recipient_in_order_through_the_limiter
         limiter.inner.check(&key, NonZeroU32::MIN),
         RateDecision::RetryAfter(_)
     ));
+}
+
+#[tokio::test]
+async fn every_endpoint_takes_per_call_options_and_handles_outlive_the_client() {
+    let (server, seen) = recording(|_| RawAction::status(200, &message_json(SM, "+1"))).await;
+    let sb = builder().build().unwrap();
+    let twilio = client(&sb, config(&server.base_url()));
+    let messages = twilio.messages();
+    drop(twilio);
+    // An owned handle moves into a task of its own.
+    let fetched = tokio::spawn(async move {
+        messages
+            .fetch(&MessageSid::new(SM))
+            .header("X-Twilio-Edge", "ashburn")
+            .timeout(std::time::Duration::from_secs(5))
+            .await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(fetched.sid.as_str(), SM);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].header("x-twilio-edge"), Some("ashburn"));
+}
+
+#[tokio::test]
+async fn a_caller_given_sid_stays_one_path_segment() {
+    let (server, seen) = recording(|_| RawAction::status(404, "{}")).await;
+    let sb = builder().build().unwrap();
+    let twilio = client(&sb, config(&server.base_url()));
+    let _ = twilio
+        .messages()
+        .fetch(&MessageSid::new("SM1/../../Calls/CA1"))
+        .await;
+    assert_eq!(
+        seen.lock().unwrap()[0].path,
+        format!("/2010-04-01/Accounts/{AC}/Messages/SM1%2F..%2F..%2FCalls%2FCA1.json")
+    );
+}
+
+#[tokio::test]
+async fn list_never_follows_a_next_page_uri_to_another_host() {
+    let next = "https://elsewhere.example/2010-04-01/Accounts/x/Messages.json?Page=1";
+    let body = serde_json::json!({
+        "messages": [serde_json::from_str::<serde_json::Value>(&message_json(SM, "+1")).unwrap()],
+        "next_page_uri": next,
+    })
+    .to_string();
+    let (server, seen) = recording(move |_| RawAction::status(200, &body)).await;
+    let sb = builder().build().unwrap();
+    let twilio = client(&sb, config(&server.base_url()));
+    let items: Vec<_> = twilio.messages().list(ListMessages::new()).collect().await;
+    assert_eq!(items.len(), 2, "the page's item, then the error");
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the other host was never asked"
+    );
 }

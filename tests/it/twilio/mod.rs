@@ -6,10 +6,11 @@ mod api;
 mod prism;
 mod retry;
 mod secrets;
+mod tenants;
 mod vectors;
 mod webhook;
 
-use switchboard::twilio::{TwilioClient, TwilioConnector, TwilioConnectorBuilder};
+use switchboard::twilio::{TwilioClient, TwilioConfig};
 use switchboard::Switchboard;
 
 /// A well-formed account SID.
@@ -21,19 +22,17 @@ pub(crate) const SM: &str = "SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 /// A well-formed call SID.
 pub(crate) const CA: &str = "CAdddddddddddddddddddddddddddddddd";
 
-/// A connector builder with the test account and a token, both hosts pointed at `base`.
-pub(crate) fn connector(base: &str) -> TwilioConnectorBuilder {
-    TwilioConnector::builder()
-        .account_sid(AC)
-        .auth_token("test-token")
+/// The test account with a token, both hosts pointed at `base`.
+pub(crate) fn config(base: &str) -> TwilioConfig {
+    TwilioConfig::new(AC, "test-token")
         .base_url(base)
         .lookups_base_url(base)
 }
 
-/// A client of `connector` for tenant `t1`, connection `c1`.
-pub(crate) fn client(sb: &Switchboard, connector: TwilioConnectorBuilder) -> TwilioClient {
-    TwilioClient::connect(sb, connector.build().expect("valid connector"), "t1", "c1")
-        .expect("valid client")
+/// A client of `config` for tenant `t1`, connection `c1`.
+pub(crate) fn client(sb: &Switchboard, config: TwilioConfig) -> TwilioClient {
+    let connection = config.connection(sb, "t1", "c1").expect("valid config");
+    TwilioClient::from_connection(connection).expect("a Twilio connection")
 }
 
 /// A message JSON as Twilio answers it.

@@ -22,9 +22,10 @@ use switchboard::pipeline::HttpService;
 use switchboard::templates::Integration;
 use switchboard::test_util::prism::{violations, Prism, PrismOptions};
 use switchboard::twilio::{
-    CallSid, ListMessages, MessageSid, NewCall, NewMessage, TwilioClient, TwilioError,
+    CallSid, CreateCall, CreateMessage, ListMessages, MessageSid, TwilioClient, TwilioError,
     TwilioIntegration, UpdateCall,
 };
+use switchboard::ProviderError;
 use switchboard::Switchboard;
 use tower::ServiceExt;
 
@@ -96,6 +97,9 @@ async fn bound_client(sb: &Switchboard) -> TwilioClient {
     if let Some(auth) = binding.auth.clone() {
         conn = conn.auth(auth);
     }
+    if let Some(settings) = binding.settings.clone() {
+        conn = conn.shared_settings(settings);
+    }
     let conn = conn.build().expect("connection");
     // check() = fetch the account; Prism validates it like any call.
     conn.check().await.expect("check() passes Prism");
@@ -110,14 +114,14 @@ async fn every_call_we_make_passes_prism_validation() {
 
     let sms = contract(
         "send SMS",
-        m.send(&NewMessage::new("+15558675310").body("Hello from switchboard"))
+        m.create(CreateMessage::new("+15558675310").body("Hello from switchboard"))
             .await,
     );
     assert!(sms.sid.is_message_sid(), "{:?}", sms.sid);
     contract(
         "send MMS via a Messaging Service",
-        m.send(
-            &NewMessage::new("+15558675310")
+        m.create(
+            CreateMessage::new("+15558675310")
                 .messaging_service_sid("MGeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee")
                 .media_url("https://example.com/a.png")
                 .media_url("https://example.com/b.png"),
@@ -126,8 +130,8 @@ async fn every_call_we_make_passes_prism_validation() {
     );
     contract(
         "send WhatsApp",
-        m.send(
-            &NewMessage::whatsapp("+15558675310")
+        m.create(
+            CreateMessage::whatsapp("+15558675310")
                 .from("+14155238886")
                 .body("Hi"),
         )
@@ -140,7 +144,7 @@ async fn every_call_we_make_passes_prism_validation() {
 
     // List: see the module docs for why a response-only violation is accepted here.
     let first = m
-        .list(&ListMessages::new().to("+15558675310").page_size(20))
+        .list(ListMessages::new().to("+15558675310").page_size(20))
         .next()
         .await
         .expect("one item or an error");
@@ -156,15 +160,12 @@ async fn every_call_we_make_passes_prism_validation() {
     let c = twilio.calls();
     contract(
         "create call",
-        c.create(&NewCall::new("+15558675310", "+15017122661").url("https://example.com/twiml"))
+        c.create(CreateCall::new("+15558675310", "+15017122661").url("https://example.com/twiml"))
             .await,
     );
     let call = CallSid::new(CA);
     contract("fetch call", c.fetch(&call).await);
-    contract(
-        "update call",
-        c.update(&call, &UpdateCall::complete()).await,
-    );
+    contract("update call", c.update(&call, UpdateCall::complete()).await);
 
     let account = contract("fetch account", twilio.accounts().fetch().await);
     assert!(account.sid.is_well_formed());
@@ -205,13 +206,7 @@ async fn prism_rejects_a_request_that_breaks_the_contract() {
     assert_eq!(e.status().map(|s| s.as_u16()), Some(422), "{e}");
     // And no credentials at all.
     let anonymous = sb
-        .connection(Arc::new(
-            switchboard::twilio::TwilioConnector::builder()
-                .account_sid(AC)
-                .auth_token("x")
-                .build()
-                .unwrap(),
-        ))
+        .connection(Arc::new(switchboard::twilio::TwilioConnector::new()))
         .tenant("t1")
         .id("anon")
         .base_url(api_prism().base_url())

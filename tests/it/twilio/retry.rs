@@ -2,10 +2,11 @@
 //! core's side-effect gate make of each failure, for an unkeyed Messages POST and a GET.
 
 use switchboard::test_util::{refused_addr, RawAction, RawServer};
-use switchboard::twilio::{MessageSid, NewMessage};
+use switchboard::twilio::{CreateMessage, MessageSid};
 use switchboard::ErrorKind;
+use switchboard::ProviderError;
 
-use super::{client, connector, message_json, SM};
+use super::{client, config, message_json, SM};
 use crate::support::builder;
 
 #[derive(Debug, Clone, Copy)]
@@ -104,12 +105,12 @@ async fn retry_table_follows_twilio_rules() {
             None => format!("http://{}", refused_addr()),
         };
         let sb = builder().build().unwrap();
-        let twilio = client(&sb, connector(&base));
+        let twilio = client(&sb, config(&base));
         let result = match row.call {
             Call::Send => twilio
                 .messages()
-                .send(
-                    &NewMessage::new("+15558675310")
+                .create(
+                    CreateMessage::new("+15558675310")
                         .from("+15017122661")
                         .body("hi"),
                 )
@@ -150,6 +151,8 @@ async fn retry_table_follows_twilio_rules() {
 #[test]
 fn twilio_sends_no_idempotency_key() {
     use switchboard::Connector;
-    let c = connector("http://127.0.0.1:1").build().unwrap();
-    assert_eq!(c.idempotency_header(), None);
+    assert_eq!(
+        switchboard::twilio::TwilioConnector::new().idempotency_header(),
+        None
+    );
 }

@@ -5,7 +5,8 @@ use serde_json::json;
 use switchboard::templates::Integration;
 use switchboard::test_util::{canary, LogCapture, RawAction, RawServer};
 use switchboard::twilio::{
-    MessageSid, NewMessage, TwilioClient, TwilioConnector, TwilioIntegration, TwilioVerifier,
+    CreateMessage, MessageSid, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
+    TwilioVerifier,
 };
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 
@@ -30,18 +31,19 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
     .await;
     let sb = builder().build().unwrap();
     let mut out = Vec::new();
-    for connector in [
-        TwilioConnector::builder()
-            .account_sid(AC)
-            .auth_token(token.clone()),
-        TwilioConnector::builder()
-            .account_sid(AC)
-            .api_key("SKffffffffffffffffffffffffffffffff", key_secret.clone()),
+    out.push(format!("{:?}", TwilioConnector::new()));
+    for config in [
+        TwilioConfig::new(AC, token.clone()),
+        TwilioConfig::with_api_key(AC, "SKffffffffffffffffffffffffffffffff", key_secret.clone())
+            .webhook_auth_token(token.clone()),
     ] {
-        let connector = connector.base_url(server.base_url()).build().unwrap();
-        out.push(format!("{connector:?}"));
-        let client = TwilioClient::connect(&sb, connector, "t1", "c1").unwrap();
-        out.push(format!("{client:?}"));
+        let config = config.base_url(server.base_url());
+        out.push(format!("{config:?}"));
+        let connection = config.connection(&sb, "t1", "c1").unwrap();
+        out.push(format!("{connection:?}"));
+        let client = TwilioClient::from_connection(connection).unwrap();
+        out.push(format!("{client:?} {:?}", client.settings()));
+        out.push(format!("{:?}", config.webhook_verifier().unwrap()));
         let e = client
             .messages()
             .fetch(&MessageSid::new(SM))
@@ -50,8 +52,8 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         out.push(format!("{e} {e:?}"));
         let e = client
             .messages()
-            .send(
-                &NewMessage::new("+15558675310")
+            .create(
+                CreateMessage::new("+15558675310")
                     .from("+15017122661")
                     .body("x"),
             )
@@ -62,11 +64,13 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         out.push(format!("{e} {e:?}"));
     }
     // Config errors name the field, not the value.
-    let bad = TwilioConnector::builder()
-        .account_sid(AC)
-        .auth_token(token.clone())
-        .api_key("SK1", key_secret.clone())
-        .build()
+    let mut bad = TwilioConfig::new(AC, token.clone());
+    bad.api_key_sid = Some("SK1".into());
+    bad.api_key_secret = Some(key_secret.clone().into());
+    let bad = bad.connection(&sb, "t1", "c1").unwrap_err();
+    out.push(format!("{bad} {bad:?}"));
+    let bad = TwilioConfig::new(token.clone(), key_secret.clone())
+        .connection(&sb, "t1", "c1")
         .unwrap_err();
     out.push(format!("{bad} {bad:?}"));
     // The template's config and binding.
@@ -77,6 +81,15 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         .unwrap();
     out.push(format!("{config:?}"));
     out.push(format!("{:?}", integration.bind(&config).unwrap()));
+    let typed: TwilioConfig = switchboard::toolkit::typed_config(&config).unwrap();
+    out.push(format!("{typed:?}"));
+    // A secret pasted into a plain field is not echoed by the typed config's error.
+    let misplaced = switchboard::templates::ConnectionConfig::new(
+        json!({"account_sid": AC, "from_number": {"x": token}, "region": key_secret}),
+        Default::default(),
+    );
+    let e = integration.bind(&misplaced).unwrap_err();
+    out.push(format!("{e} {e:?}"));
     // The verifier, and a failed verification.
     let v = TwilioVerifier::builder()
         .auth_token(token.clone())
@@ -99,5 +112,5 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
         assert!(!text.contains(secret.as_str()), "{secret} leaked:\n{text}");
         logs.assert_absent(secret);
     }
-    assert!(out.len() >= 10);
+    assert!(out.len() >= 16, "{}", out.len());
 }
