@@ -28,7 +28,7 @@ use switchboard::store::sqlite::SqliteStore;
 use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeIntegration};
 use switchboard::templates::Registry;
 use switchboard::test_util::LoopbackServer;
-use switchboard::twilio::{NewMessage, TwilioClient, TwilioIntegration, TwilioSigner};
+use switchboard::twilio::{CreateMessage, TwilioClient, TwilioIntegration, TwilioSigner};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
 use switchboard::{ConnectionId, ProviderError, Switchboard, TenantId};
@@ -205,7 +205,7 @@ async fn main() -> Result<()> {
             TwilioClient::from_connection(connections.connection(&tenant, &twilio_id).await?)?;
         let message = sms
             .messages()
-            .send(&NewMessage::new("+15558675310").body("Your showing is confirmed"))
+            .create(CreateMessage::new("+15558675310").body("Your showing is confirmed"))
             .await?;
         println!(
             "4. {t}: payment intent {} ({} {}) and SMS {} ({:?}); the providers saw keys {} and {}",
