@@ -262,7 +262,7 @@ impl Conformance {
         }
     }
 
-    /// Tenant B's config for the webhook checks (default: the valid config with `-b` appended
+    /// Tenant B's config for the webhook checks (default: the valid config with `B` appended
     /// to every top-level secret value).
     pub fn second_tenant_config(mut self, config: Value) -> Self {
         self.second_config = Some(config);
@@ -526,6 +526,13 @@ impl Run {
             if self.canaries.iter().any(|c| text.contains(c.as_str())) {
                 problems.push((check, format!("a secret is in {what}: {text}")));
             }
+        }
+        if logs.trim().is_empty() {
+            // Nothing captured means nothing was checked, not that nothing leaked.
+            problems.push((
+                "canary.logs",
+                "no log line was captured: run the suite on a current-thread runtime".to_string(),
+            ));
         }
         for line in logs.lines() {
             if self.canaries.iter().any(|c| line.contains(c.as_str())) {

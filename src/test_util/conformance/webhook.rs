@@ -18,7 +18,8 @@ use crate::{ConnectionId, Error, TenantId};
 
 const CONNECTION: &str = "conformance-hooks";
 
-/// Tenant B's config: the given one, or A's with `-b` after every top-level secret value.
+/// Tenant B's config: the given one, or A's with `B` after every top-level secret value (a
+/// letter, so patterns such as `^sk_[A-Za-z0-9_]+$` still hold).
 fn second_config(case: &Conformance) -> Value {
     if let Some(c) = &case.second_config {
         return c.clone();
@@ -27,7 +28,7 @@ fn second_config(case: &Conformance) -> Value {
     if let Some(map) = config.as_object_mut() {
         for field in case.integration.template().secret_fields() {
             if let Some(Value::String(s)) = map.get_mut(field) {
-                s.push_str("-b");
+                s.push('B');
             }
         }
     }
