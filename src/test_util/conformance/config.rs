@@ -87,10 +87,16 @@ async fn valid(case: &Conformance, run: &mut Run) {
             run.error("IntegrationTemplate::split", &e);
         }
     }
-    match host.connect(template.name(), TENANT_A, "valid", &config).await {
+    match host
+        .connect(template.name(), TENANT_A, "valid", &config)
+        .await
+    {
         Ok(conn) => {
             run.debug("the Connection", format!("{conn:?}"));
-            run.debug("the connection's connector", format!("{:?}", conn.connector()));
+            run.debug(
+                "the connection's connector",
+                format!("{:?}", conn.connector()),
+            );
             if let Some(debug) = &case.client_debug {
                 match debug(conn) {
                     Ok(text) => run.debug("the typed client", text),
@@ -167,7 +173,10 @@ fn invalid_configs(case: &Conformance) -> Vec<(String, Value, Vec<String>)> {
         if prop.get("pattern").is_some() {
             let mut c = base.clone();
             // A canary that breaks any pattern anchored at the start.
-            c.insert(field.clone(), Value::String(format!(" {}", canary("invalid"))));
+            c.insert(
+                field.clone(),
+                Value::String(format!(" {}", canary("invalid"))),
+            );
             out.push((
                 format!("`{field}` breaking its pattern"),
                 Value::Object(c),

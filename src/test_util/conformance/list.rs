@@ -47,11 +47,17 @@ async fn ends(case: &Conformance, list: &ListCase, host: &Host, run: &mut Run) {
     let mut problems = Vec::new();
     let server = pages(list, None, case.error_body.clone()).await;
     let config = pointed_at(case.integration.as_ref(), &case.config, &server.base_url());
-    let conn = match host.connect(case.name(), TENANT_A, "list-ends", &config).await {
+    let conn = match host
+        .connect(case.name(), TENANT_A, "list-ends", &config)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             run.error("the host path", &e);
-            run.fail("list.ends", format!("the host path refused the valid config: {e}"));
+            run.fail(
+                "list.ends",
+                format!("the host path refused the valid config: {e}"),
+            );
             return;
         }
     };
@@ -114,10 +120,16 @@ async fn carries_errors(case: &Conformance, list: &ListCase, host: &Host, run: &
     let mut problems = Vec::new();
     let server = pages(list, Some(1), case.error_body.clone()).await;
     let config = pointed_at(case.integration.as_ref(), &case.config, &server.base_url());
-    let conn = match host.connect(case.name(), TENANT_A, "list-error", &config).await {
+    let conn = match host
+        .connect(case.name(), TENANT_A, "list-error", &config)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
-            run.fail("list.error", format!("the host path refused the valid config: {e}"));
+            run.fail(
+                "list.error",
+                format!("the host path refused the valid config: {e}"),
+            );
             return;
         }
     };

@@ -92,19 +92,16 @@ use crate::{BoxError, Connection};
 use super::LogCapture;
 
 /// A typed call the suite makes through a connection bound by the host path.
-pub type CallFn =
-    Arc<dyn Fn(Connection) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+pub type CallFn = Arc<dyn Fn(Connection) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 /// A typed list over a connection, as a stream of items (each mapped to `()`).
-pub type ListFn =
-    Arc<dyn Fn(Connection) -> BoxStream<'static, Result<(), BoxError>> + Send + Sync>;
+pub type ListFn = Arc<dyn Fn(Connection) -> BoxStream<'static, Result<(), BoxError>> + Send + Sync>;
 /// Formats the connector's typed client over a connection with `Debug` (for the canary check).
 pub type DebugFn = Arc<dyn Fn(Connection) -> Result<String, BoxError> + Send + Sync>;
 /// The body of the loopback provider's answer to one list page.
 pub type PageFn = Arc<dyn Fn(&PageRequest) -> String + Send + Sync>;
 /// Signs a webhook body for the tenant whose full config (secrets included) is given, as the
 /// provider would when posting to `url`; returns the headers to send (content type included).
-pub type SignFn =
-    Arc<dyn Fn(&Value, &[u8], &str) -> Result<HeaderMap, BoxError> + Send + Sync>;
+pub type SignFn = Arc<dyn Fn(&Value, &[u8], &str) -> Result<HeaderMap, BoxError> + Send + Sync>;
 /// The body of the `n`th distinct webhook event (distinct bodies are distinct events).
 pub type EventFn = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
 /// Turns a full config into the typed config: `Ok(Debug of it)` or `Err(the error's text)`.

@@ -22,13 +22,48 @@ pub(crate) async fn check(case: &Conformance, promise: RetryPromise, run: &mut R
         }
     };
     let scenarios = [
-        ("retry.post_reset_after_write", Upstream::ResetAfterRead, true, promise.post_reset_after_write),
-        ("retry.post_connection_refused", Upstream::Refused, true, promise.post_connection_refused),
-        ("retry.get_connection_refused", Upstream::Refused, false, promise.get_connection_refused),
-        ("retry.post_429_retry_after", Upstream::TooManyRequests, true, promise.post_429_retry_after),
-        ("retry.get_429_retry_after", Upstream::TooManyRequests, false, promise.get_429_retry_after),
-        ("retry.post_5xx", Upstream::Unavailable, true, promise.post_5xx),
-        ("retry.get_5xx", Upstream::Unavailable, false, promise.get_5xx),
+        (
+            "retry.post_reset_after_write",
+            Upstream::ResetAfterRead,
+            true,
+            promise.post_reset_after_write,
+        ),
+        (
+            "retry.post_connection_refused",
+            Upstream::Refused,
+            true,
+            promise.post_connection_refused,
+        ),
+        (
+            "retry.get_connection_refused",
+            Upstream::Refused,
+            false,
+            promise.get_connection_refused,
+        ),
+        (
+            "retry.post_429_retry_after",
+            Upstream::TooManyRequests,
+            true,
+            promise.post_429_retry_after,
+        ),
+        (
+            "retry.get_429_retry_after",
+            Upstream::TooManyRequests,
+            false,
+            promise.get_429_retry_after,
+        ),
+        (
+            "retry.post_5xx",
+            Upstream::Unavailable,
+            true,
+            promise.post_5xx,
+        ),
+        (
+            "retry.get_5xx",
+            Upstream::Unavailable,
+            false,
+            promise.get_5xx,
+        ),
     ];
     for (n, (name, upstream, post, promised)) in scenarios.into_iter().enumerate() {
         let call = if post { &case.post } else { &case.get };

@@ -71,7 +71,9 @@ pub(crate) fn check(case: &Conformance, typed: &TypedFn, run: &mut Run) {
             let (s, t) = (schema_ok(&without), typed_ok(&without, run, &what));
             if required.contains(&field.as_str()) {
                 if s {
-                    problems.push(format!("the schema accepts {what}, yet lists it as required"));
+                    problems.push(format!(
+                        "the schema accepts {what}, yet lists it as required"
+                    ));
                 }
                 if t {
                     problems.push(format!(

@@ -80,7 +80,7 @@ struct Toy {
 }
 
 impl Toy {
-    fn new(breaks: Breaks) -> Arc<dyn Integration> {
+    fn integration(breaks: Breaks) -> Arc<dyn Integration> {
         let template = IntegrationTemplate::builder("toy")
             .webhooks(true)
             .config_schema(json!({
@@ -160,7 +160,9 @@ struct LaxToyConfig {
 }
 
 fn sign(config: &Value, body: &[u8], _url: &str) -> Result<HeaderMap, BoxError> {
-    let secret = config["webhook_secret"].as_str().ok_or("no webhook_secret")?;
+    let secret = config["webhook_secret"]
+        .as_str()
+        .ok_or("no webhook_secret")?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())?;
     mac.update(body);
     let mut headers = HeaderMap::new();
@@ -185,31 +187,34 @@ const PROMISE: RetryPromise = RetryPromise {
 fn list(conn: Connection) -> futures_util::stream::BoxStream<'static, Result<(), BoxError>> {
     // (connection, next page, items left on the page, done)
     let state = (conn, 0usize, 0usize, false);
-    Box::pin(stream::unfold(state, |(conn, page, left, done)| async move {
-        if left > 0 {
-            return Some((Ok(()), (conn, page, left - 1, done)));
-        }
-        if done {
-            return None;
-        }
-        let fetched = async {
-            let r = conn.get(format!("/v1/things?page={page}")).send().await?;
-            let v: Value = r.json().await?;
-            Ok::<_, Error>(v)
-        }
-        .await;
-        match fetched {
-            Err(e) => Some((Err(e.into()), (conn, page, 0, true))),
-            Ok(v) => {
-                let n = v["data"].as_array().map_or(0, Vec::len);
-                let more = v["has_more"].as_bool().unwrap_or(false);
-                if n == 0 {
-                    return None;
-                }
-                Some((Ok(()), (conn, page + 1, n - 1, !more)))
+    Box::pin(stream::unfold(
+        state,
+        |(conn, page, left, done)| async move {
+            if left > 0 {
+                return Some((Ok(()), (conn, page, left - 1, done)));
             }
-        }
-    }))
+            if done {
+                return None;
+            }
+            let fetched = async {
+                let r = conn.get(format!("/v1/things?page={page}")).send().await?;
+                let v: Value = r.json().await?;
+                Ok::<_, Error>(v)
+            }
+            .await;
+            match fetched {
+                Err(e) => Some((Err(e.into()), (conn, page, 0, true))),
+                Ok(v) => {
+                    let n = v["data"].as_array().map_or(0, Vec::len);
+                    let more = v["has_more"].as_bool().unwrap_or(false);
+                    if n == 0 {
+                        return None;
+                    }
+                    Some((Ok(()), (conn, page + 1, n - 1, !more)))
+                }
+            }
+        },
+    ))
 }
 
 fn case(integration: Arc<dyn Integration>) -> Conformance {
@@ -252,7 +257,7 @@ fn case(integration: Arc<dyn Integration>) -> Conformance {
 
 #[tokio::test]
 async fn a_conforming_connector_passes_every_check() {
-    let report = case(Toy::new(Breaks::default())).run().await;
+    let report = case(Toy::integration(Breaks::default())).run().await;
     report.assert_ok();
     for check in [
         "canary.values",
@@ -286,12 +291,15 @@ async fn a_debug_that_leaks_the_secret_fails_the_canary_check() {
         leaky_debug: true,
         ..Default::default()
     };
-    let report = case(Toy::new(breaks)).run().await;
+    let report = case(Toy::integration(breaks)).run().await;
     assert!(report.failed("canary.debug"), "{:?}", report.failures());
     assert!(!report.failed("retry"), "{:?}", report.failures());
     // The report names the leak without repeating the secret.
     let text = format!("{:?}", report.failures());
-    assert!(text.contains("[canary]") && !text.contains("CANARY"), "{text}");
+    assert!(
+        text.contains("[canary]") && !text.contains("CANARY"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +308,7 @@ async fn a_retry_table_that_differs_from_the_promise_fails_those_rows() {
         never_retry: true,
         ..Default::default()
     };
-    let report = case(Toy::new(breaks)).run().await;
+    let report = case(Toy::integration(breaks)).run().await;
     // Never retrying breaks every row promising 3 attempts, and only those.
     for row in [
         "retry.post_connection_refused",
@@ -321,15 +329,19 @@ async fn a_verifier_that_accepts_anything_fails_the_webhook_checks() {
         accept_any_signature: true,
         ..Default::default()
     };
-    let report = case(Toy::new(breaks)).run().await;
-    assert!(report.failed("webhook.cross_tenant"), "{:?}", report.failures());
+    let report = case(Toy::integration(breaks)).run().await;
+    assert!(
+        report.failed("webhook.cross_tenant"),
+        "{:?}",
+        report.failures()
+    );
     assert!(report.failed("webhook.tampered"), "{:?}", report.failures());
     assert!(!report.failed("webhook.router"), "{:?}", report.failures());
 }
 
 #[tokio::test]
 async fn a_typed_config_that_disagrees_with_the_schema_fails_the_schema_check() {
-    let report = case(Toy::new(Breaks::default()))
+    let report = case(Toy::integration(Breaks::default()))
         .typed_config::<LaxToyConfig>()
         .run()
         .await;
@@ -356,5 +368,5 @@ async fn assert_ok_panics_listing_the_failures() {
         leaky_debug: true,
         ..Default::default()
     };
-    case(Toy::new(breaks)).run().await.assert_ok();
+    case(Toy::integration(breaks)).run().await.assert_ok();
 }

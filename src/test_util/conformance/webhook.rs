@@ -61,7 +61,13 @@ impl Hooks<'_> {
     }
 
     /// Through the router: `Ok(outcome)` or the refusal's status.
-    async fn route(&self, path: &str, headers: HeaderMap, body: Vec<u8>, run: &mut Run) -> Result<WebhookOutcome, u16> {
+    async fn route(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        run: &mut Run,
+    ) -> Result<WebhookOutcome, u16> {
         let mut request = InboundRequest::new(path, headers, Bytes::from(body));
         if let Ok(url) = url::Url::parse(&format!("{}{path}", self.base)) {
             request = request.with_url(url);
@@ -173,9 +179,12 @@ pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run
 
     // webhook.axum: the same over HTTP, for both tenants.
     let mut problems = Vec::new();
-    for (n, (path, config, want)) in [(path_a, &h.case.config, &want_a), (path_b, &config_b, &want_b)]
-        .into_iter()
-        .enumerate()
+    for (n, (path, config, want)) in [
+        (path_a, &h.case.config, &want_a),
+        (path_b, &config_b, &want_b),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let body = event(10 + n);
         let Some(headers) = h.sign(config, &body, &url(path), run) else {
