@@ -28,6 +28,7 @@ struct Breaks {
     leaky_debug: bool,
     never_retry: bool,
     accept_any_signature: bool,
+    logs_secret: bool,
 }
 
 struct ToyConnector {
@@ -107,6 +108,9 @@ impl Integration for Toy {
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
         let key = config.require_secret("api_key")?;
+        if self.breaks.logs_secret {
+            tracing::debug!(key = key.expose_secret(), "binding the toy");
+        }
         let connector = ToyConnector {
             key: key.expose_secret().to_string(),
             breaks: self.breaks,
@@ -369,4 +373,31 @@ async fn assert_ok_panics_listing_the_failures() {
         ..Default::default()
     };
     case(Toy::integration(breaks)).run().await.assert_ok();
+}
+
+#[tokio::test]
+async fn a_secret_in_a_log_line_fails_the_log_check() {
+    let breaks = Breaks {
+        logs_secret: true,
+        ..Default::default()
+    };
+    let report = case(Toy::integration(breaks)).run().await;
+    assert!(report.failed("canary.logs"), "{:?}", report.failures());
+    assert!(!report.failed("canary.debug"), "{:?}", report.failures());
+}
+
+#[tokio::test]
+async fn a_list_that_drops_a_failed_page_fails_the_list_check() {
+    let swallowing = |conn| {
+        use futures_util::StreamExt;
+        list(conn).filter(|r| std::future::ready(r.is_ok())).boxed()
+    };
+    let report = case(Toy::integration(Breaks::default()))
+        .list(ListCase::new(swallowing, |p| {
+            json!({"data": vec![json!({}); p.items], "has_more": !p.last}).to_string()
+        }))
+        .run()
+        .await;
+    assert!(report.failed("list.error"), "{:?}", report.failures());
+    assert!(!report.failed("list.ends"), "{:?}", report.failures());
 }
