@@ -41,8 +41,8 @@
 //! | `config.invalid` | every invalid config (given, and derived from the schema: each required field removed, each field of the wrong type, each pattern broken by a canary) is refused naming its JSON pointers, never a value |
 //! | `schema.typed` | with [`Conformance::typed_config`]: the typed config and the JSON Schema agree (below) |
 //! | `retry.*` | the attempts [`RetryPromise`] states, for a POST reset after the write, a refused connection, a 429 with `Retry-After: 1`, and a 503, by method |
-//! | `webhook.*` | with [`Conformance::webhooks`]: an event signed for tenant A reaches A's handler through the router and over HTTP; tenant B's signature (same connection id) is refused on A's URL, and a body that does not match its signature is refused |
-//! | `list.*` | with [`Conformance::list`]: nothing is fetched before the stream is polled, one page at a time; the stream ends after the last page; a page that fails yields one error and then the stream ends |
+//! | `webhook.*` | with [`Conformance::webhooks`] (required when the template takes webhooks): an event signed for tenant A reaches A's handler through the router and over HTTP; tenant B's signature (same connection id) is refused on A's URL, and a body that does not match its signature is refused |
+//! | `list.*` | with [`Conformance::list`] (required unless [`Conformance::without_lists`]): nothing is fetched before the stream is polled, one page at a time; the stream ends after the last page; a page that fails yields one error and then the stream ends |
 //!
 //! Schema agreement (`schema.typed`), generic over the typed config `T` (which should be
 //! `#[serde(deny_unknown_fields)]`): every example config (the valid config and
@@ -225,6 +225,7 @@ pub struct Conformance {
     pub(crate) client_debug: Option<DebugFn>,
     pub(crate) error_body: String,
     pub(crate) list: Option<ListCase>,
+    pub(crate) no_lists: Option<String>,
     pub(crate) webhooks: Option<WebhookCase>,
 }
 
@@ -255,6 +256,7 @@ impl Conformance {
             client_debug: None,
             error_body: "{}".to_string(),
             list: None,
+            no_lists: None,
             webhooks: None,
         }
     }
@@ -345,6 +347,13 @@ impl Conformance {
         self
     }
 
+    /// Says the connector has no paged list, and why (without a [`ListCase`] or this, the
+    /// `list` check fails).
+    pub fn without_lists(mut self, reason: impl Into<String>) -> Self {
+        self.no_lists = Some(reason.into());
+        self
+    }
+
     /// Checks webhook verification through the router and the axum routes.
     pub fn webhooks(mut self, webhooks: WebhookCase) -> Self {
         self.webhooks = Some(webhooks);
@@ -363,11 +372,21 @@ impl Conformance {
             Some(promise) => retry::check(&self, promise, &mut run).await,
             None => run.fail("retry", "no RetryPromise given: every connector states one"),
         }
-        if let Some(list) = &self.list {
-            list::check(&self, list, &mut run).await;
+        match (&self.list, &self.no_lists) {
+            (Some(list), _) => list::check(&self, list, &mut run).await,
+            (None, Some(_)) => {}
+            (None, None) => run.fail(
+                "list",
+                "no ListCase given (a connector without paged lists says so with without_lists)",
+            ),
         }
-        if let Some(hooks) = &self.webhooks {
-            webhook::check(&self, hooks, &mut run).await;
+        match &self.webhooks {
+            Some(hooks) => webhook::check(&self, hooks, &mut run).await,
+            None if self.integration.template().takes_webhooks() => run.fail(
+                "webhook",
+                "the template takes webhooks but no WebhookCase was given",
+            ),
+            None => {}
         }
         drop(guard);
         run.finish(&capture.contents())

@@ -401,3 +401,17 @@ async fn a_list_that_drops_a_failed_page_fails_the_list_check() {
     assert!(report.failed("list.error"), "{:?}", report.failures());
     assert!(!report.failed("list.ends"), "{:?}", report.failures());
 }
+
+#[tokio::test]
+async fn a_case_without_webhooks_or_lists_fails_unless_it_says_why() {
+    let mut bare = case(Toy::integration(Breaks::default()));
+    bare.webhooks = None;
+    bare.list = None;
+    let report = bare.run().await;
+    assert!(report.failed("webhook"), "{:?}", report.failures());
+    assert!(report.failed("list"), "{:?}", report.failures());
+    let mut bare = case(Toy::integration(Breaks::default())).without_lists("none");
+    bare.list = None;
+    let report = bare.run().await;
+    assert!(!report.failed("list"), "{:?}", report.failures());
+}
