@@ -247,7 +247,7 @@ async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Erro
             .base_url(mock.base_url())
             .auth(Arc::new(BearerToken::new("sk_test_quickstart")))
             .build()?,
-    );
+    )?;
     let intent = stripe
         .payment_intents()
         .create(
