@@ -86,7 +86,7 @@ use futures_util::stream::BoxStream;
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::templates::Integration;
+use crate::templates::{ConnectionConfig, Integration};
 use crate::{BoxError, Connection};
 
 use super::LogCapture;
@@ -282,13 +282,17 @@ impl Conformance {
         self
     }
 
-    /// Checks the typed config `T` against the template's JSON Schema, deserializing the full
-    /// config JSON with serde.
+    /// Checks the typed config `T` against the template's JSON Schema, reading each config
+    /// the way a connector's `bind` does, through [`crate::toolkit::typed_config`] (so its
+    /// errors are checked for values too).
     pub fn typed_config<T: serde::de::DeserializeOwned + fmt::Debug + 'static>(self) -> Self {
         self.typed_config_with(|v: &Value| {
-            serde_json::from_value::<T>(v.clone())
+            // Every field as plain: the configs tried here include ones the schema refuses,
+            // which a template cannot split into plain and secret parts.
+            let config = ConnectionConfig::new(v.clone(), Default::default());
+            crate::toolkit::typed_config::<T>(&config)
                 .map(|t| format!("{t:?}"))
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("{e} {e:?}"))
         })
     }
 

@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use switchboard::stripe::{
-    test_header, CreateCustomer, CustomerId, ListCustomers, StripeClient, StripeIntegration,
-    SIGNATURE_HEADER,
+    test_header, CreateCustomer, CustomerId, ListCustomers, StripeClient, StripeConfig,
+    StripeIntegration, SIGNATURE_HEADER,
 };
 use switchboard::test_util::canary;
 use switchboard::test_util::conformance::{Conformance, ListCase, RetryPromise, WebhookCase};
@@ -61,6 +61,7 @@ async fn stripe_passes_the_conformance_suite() {
     });
     Conformance::new(Arc::new(StripeIntegration::new()), config)
         .example_config(maximal)
+        .typed_config::<StripeConfig>()
         .invalid_config(json!({"secret_key": "pk_test_publishable"}), &["/secret_key"])
         // The docs (StripeConnector::classify_retry): every typed POST carries an
         // Idempotency-Key, so it is retried like a GET after a reset, a refused connection or
@@ -77,7 +78,7 @@ async fn stripe_passes_the_conformance_suite() {
         .error_body(r#"{"error":{"type":"api_error","message":"conformance"}}"#)
         .post_call(|conn| {
             Box::pin(async move {
-                StripeClient::from_connection(conn)
+                StripeClient::from_connection(conn)?
                     .customers()
                     .create(CreateCustomer::new().email("conformance@example.com"))
                     .await?;
@@ -86,21 +87,22 @@ async fn stripe_passes_the_conformance_suite() {
         })
         .get_call(|conn| {
             Box::pin(async move {
-                StripeClient::from_connection(conn)
+                StripeClient::from_connection(conn)?
                     .customers()
                     .retrieve(&CustomerId::new("cus_conformance"))
                     .await?;
                 Ok(())
             })
         })
-        .client_debug(|conn| Ok(format!("{:?}", StripeClient::from_connection(conn))))
+        .client_debug(|conn| Ok(format!("{:?}", StripeClient::from_connection(conn)?)))
         .list(ListCase::new(
-            |conn| {
-                StripeClient::from_connection(conn)
+            |conn| match StripeClient::from_connection(conn) {
+                Ok(stripe) => stripe
                     .customers()
                     .list(ListCustomers::new().limit(2u32))
                     .map(|r| r.map(|_| ()).map_err(BoxError::from))
-                    .boxed()
+                    .boxed(),
+                Err(e) => futures_util::stream::once(async move { Err(e.into()) }).boxed(),
             },
             |page| {
                 let data: Vec<Value> = (0..page.items)
