@@ -12,8 +12,11 @@
 //!   clock jumps to the attempt timeout while a response is on its way. The in-memory rate
 //!   limiter (governor) and the retry budget read the real clock.
 //! - [`prism`]: a Prism mock server serving a provider's OpenAPI spec, for contract tests.
+//! - [`conformance`]: the suite every connector passes (secrets, retries, config, webhooks,
+//!   lists), through the path a host uses.
 
 mod clock;
+pub mod conformance;
 mod logs;
 pub mod prism;
 mod raw;

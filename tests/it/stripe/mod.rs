@@ -3,6 +3,7 @@
 //! errors, webhooks (shared vectors), events, the template and secrets.
 
 mod calls;
+mod conformance;
 mod contract;
 mod errors;
 mod events;

@@ -3,6 +3,7 @@
 //! verifier's URL rules, and secrets.
 
 mod api;
+mod conformance;
 mod prism;
 mod retry;
 mod secrets;
