@@ -2,23 +2,25 @@
 //!
 //! A connector names itself, classifies its provider's failures for the retry layer (three
 //! answers, as in smithy-rs: no opinion, retry, never), declares the query parameters that
-//! carry secrets, and knows how to check that a connection works.
+//! carry secrets, its idempotency header and its default headers.
+//!
+//! This is the bottom layer: it imports only `error` (and `http`, `bytes`), never the client
+//! or the pipeline, which build on it. Checking that a connection works needs a
+//! [`Connection`](crate::Connection), so it is the integration's job
+//! ([`Integration::check`](crate::templates::Integration::check)), not the connector's.
 
 use std::any::Any;
 use std::fmt::Debug;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::client::Connection;
 use crate::error::Error;
 
 /// A provider integration (Stripe, Twilio, or a host's own).
 ///
 /// Implementations are shared as `Arc<dyn Connector>`.
-#[async_trait]
 pub trait Connector: Send + Sync + Debug {
     /// A short, stable, lower-case name (`"stripe"`), used in metrics, spans and keys.
     fn name(&self) -> &str;
@@ -64,14 +66,8 @@ pub trait Connector: Send + Sync + Debug {
         HeaderMap::new()
     }
 
-    /// Makes a cheap authenticated call to prove the connection works.
-    ///
-    /// # Errors
-    /// Whatever the call returned: an auth failure, a transport failure, a status.
-    async fn check(&self, connection: &Connection) -> Result<(), Error>;
-
     /// The connector as [`Any`], so a connector's typed client can get its own settings back
-    /// from a [`Connection`] built by a template's `bind` (the connection only holds an
+    /// from a [`Connection`](crate::Connection) built by a template's `bind` (the connection only holds an
     /// `Arc<dyn Connector>`). Implement it as `Some(self)`; the default `None` opts out.
     ///
     /// ```ignore
@@ -148,23 +144,15 @@ mod tests {
     #[derive(Debug)]
     struct Typed(u8);
 
-    #[async_trait]
     impl Connector for Plain {
         fn name(&self) -> &str {
             "plain"
         }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
-        }
     }
 
-    #[async_trait]
     impl Connector for Typed {
         fn name(&self) -> &str {
             "typed"
-        }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
         }
         fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
             Some(self)

@@ -11,7 +11,7 @@ use crate::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, WebhookRouting,
 };
 use crate::webhook::WebhookVerifier;
-use crate::{ConfigError, Error};
+use crate::{ConfigError, Connection, Error};
 
 /// The Stripe integration: template name `stripe`.
 ///
@@ -109,9 +109,20 @@ impl StripeIntegration {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for StripeIntegration {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
+    }
+
+    /// `GET /v1/balance`: the cheapest authenticated read, allowed for restricted keys too.
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        connection
+            .get("/v1/balance")
+            .endpoint("balance.retrieve")
+            .send()
+            .await
+            .map(|_| ())
     }
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {

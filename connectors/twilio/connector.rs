@@ -6,14 +6,13 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::error::{error_code, CODE_TOO_MANY_REQUESTS};
 use super::models::{is_sid, AccountSid, ApiKeySid};
 use super::{DEFAULT_BASE_URL, DEFAULT_LOOKUPS_BASE_URL};
 use crate::auth::{Authenticator, BasicAuth};
-use crate::{AttemptOutcome, ConfigError, Connection, Connector, Error, RetryDecision};
+use crate::{AttemptOutcome, ConfigError, Connector, RetryDecision};
 
 /// The Twilio connector. Cheap to clone.
 ///
@@ -270,7 +269,6 @@ impl TwilioConnector {
     }
 }
 
-#[async_trait]
 impl Connector for TwilioConnector {
     fn name(&self) -> &str {
         "twilio"
@@ -296,16 +294,6 @@ impl Connector for TwilioConnector {
     /// treats every POST as unkeyed.
     fn idempotency_header(&self) -> Option<&str> {
         None
-    }
-
-    /// Fetches the account (`GET /2010-04-01/Accounts/{sid}.json`).
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection
-            .get(format!("{}.json", self.account_path()))
-            .endpoint("accounts.fetch")
-            .send()
-            .await
-            .map(|_| ())
     }
 
     fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {

@@ -9,7 +9,7 @@ use super::connector::TwilioConnector;
 use super::TwilioVerifier;
 use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
 use crate::webhook::WebhookVerifier;
-use crate::{ConfigError, Error};
+use crate::{ConfigError, Connection, Error};
 
 /// The Twilio integration: template `twilio`, bound to a [`TwilioConnector`] with Basic auth.
 ///
@@ -136,9 +136,25 @@ impl TwilioIntegration {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for TwilioIntegration {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
+    }
+
+    /// Fetches the account (`GET /2010-04-01/Accounts/{sid}.json`).
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        let twilio = connection
+            .connector()
+            .as_any()
+            .and_then(|a| a.downcast_ref::<TwilioConnector>())
+            .ok_or_else(|| ConfigError::new("twilio.connection", "is not a Twilio connection"))?;
+        connection
+            .get(format!("{}.json", twilio.account_path()))
+            .endpoint("accounts.fetch")
+            .send()
+            .await
+            .map(|_| ())
     }
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {

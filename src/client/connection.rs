@@ -112,10 +112,8 @@ impl ConnectionBuilder {
     /// ```
     /// # use switchboard::{Connector, Switchboard};
     /// # #[derive(Debug)] struct Crm;
-    /// # #[async_trait::async_trait]
     /// # impl Connector for Crm {
     /// #     fn name(&self) -> &str { "crm" }
-    /// #     async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> { Ok(()) }
     /// # }
     /// #[derive(Debug, PartialEq)]
     /// struct CrmSettings { location: String }
@@ -356,14 +354,6 @@ impl Connection {
     /// [`ConnectionBuilder::settings`]); `None` when there are none or they are another type.
     pub fn settings<S: Any + Send + Sync>(&self) -> Option<&S> {
         self.inner.settings.as_deref()?.downcast_ref::<S>()
-    }
-
-    /// Runs the connector's `check()` against this connection.
-    ///
-    /// # Errors
-    /// Whatever the check's call returned.
-    pub async fn check(&self) -> Result<(), Error> {
-        self.inner.connector.check(self).await
     }
 
     /// A request with `method` to `path` (joined to the base URL).

@@ -658,20 +658,21 @@ impl Connections {
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<Connection, Error> {
-        self.bind(tenant, id, true).await
+        self.bind(tenant, id, true).await.map(|(_, conn)| conn)
     }
 
     /// A client for the connection; `observed` ones report outcomes and are refused while the
     /// connection is disconnected ([`Self::test_connection`] uses an unobserved one, as it
-    /// records the outcome itself and may check a disconnected connection).
+    /// records the outcome itself and may check a disconnected connection). The integration
+    /// comes back too: its `check` tests the connection.
     async fn bind(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
         observed: bool,
-    ) -> Result<Connection, Error> {
+    ) -> Result<(Arc<dyn Integration>, Connection), Error> {
         let record = self.get(tenant, id).await?;
-        let integration = self.integration(&record.template)?;
+        let integration = self.integration(&record.template)?.clone();
         let config = self.config_for(&record).await?;
         // Checked again here, against the policy in force now: a record may predate it, and
         // the binding's base URL may come from config the template did not declare.
@@ -711,7 +712,7 @@ impl Connections {
                 current: Mutex::new((config, auth)),
             }));
         }
-        b.build()
+        Ok((integration, b.build()?))
     }
 
     /// Moves the connection to `to`, recording `error` (redacted) when given.
@@ -779,7 +780,7 @@ impl Connections {
         .await
     }
 
-    /// Runs the connector's `check()` and moves the connection: success to `active`, failure
+    /// Runs the integration's [`Integration::check`] and moves the connection: success to `active`, failure
     /// to `error` with the redacted message (a disconnected connection stays disconnected and
     /// only records the outcome; [`Self::enable`] turns it back on).
     ///
@@ -794,7 +795,7 @@ impl Connections {
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
         let outcome = match self.bind(tenant, id, false).await {
-            Ok(conn) => conn.check().await,
+            Ok((integration, conn)) => integration.check(&conn).await,
             Err(e) => Err(e),
         };
         // Failures of this process (its key ring, its stores) say nothing about the provider

@@ -28,6 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::auth::Authenticator;
+use crate::client::Connection;
 use crate::connector::Connector;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::webhook::WebhookVerifier;
@@ -917,8 +918,9 @@ impl WebhookRouting {
     }
 }
 
-/// A template plus the code that turns a validated config into a binding. Our connectors and a
-/// host's own implement it.
+/// A template plus the code that turns a validated config into a binding, and checks that a
+/// bound connection works. Our connectors and a host's own implement it.
+#[async_trait::async_trait]
 pub trait Integration: Send + Sync + fmt::Debug {
     /// The template.
     fn template(&self) -> &IntegrationTemplate;
@@ -929,6 +931,14 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// When the config cannot make a working binding (an [`ErrorKind::Config`] or
     /// [`ErrorKind::Auth`] error).
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error>;
+
+    /// Makes a cheap authenticated call through `connection` (bound by [`Self::bind`]) to prove
+    /// it works. [`Connections::test_connection`](crate::connections::Connections::test_connection)
+    /// and the health monitor call it.
+    ///
+    /// # Errors
+    /// Whatever the call returned: an auth failure, a transport failure, a status.
+    async fn check(&self, connection: &Connection) -> Result<(), Error>;
 
     /// The verifier for inbound webhooks of one connection, built from that connection's own
     /// config and secrets. The webhook router calls it (through

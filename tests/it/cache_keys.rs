@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use switchboard::test_util::{canary, RawAction, RawRequest, RawServer};
-use switchboard::{Connection, Connector, Error, Switchboard};
+use switchboard::{Connection, Connector, Switchboard};
 
 use crate::support::{builder, connect, TestConnector};
 
@@ -140,16 +139,12 @@ async fn secret_query_values_are_separate_entries_and_never_in_a_key() {
 #[derive(Debug)]
 struct Versioned;
 
-#[async_trait]
 impl Connector for Versioned {
     fn name(&self) -> &str {
         "versioned"
     }
     fn cache_vary_headers(&self) -> &[&str] {
         &["X-Api-Version"]
-    }
-    async fn check(&self, _: &Connection) -> Result<(), Error> {
-        Ok(())
     }
 }
 
@@ -184,16 +179,12 @@ async fn headers_a_connector_declares_change_the_entry_and_values_are_hashed() {
 async fn a_connector_declaring_an_invalid_vary_header_is_refused() {
     #[derive(Debug)]
     struct Bad;
-    #[async_trait]
     impl Connector for Bad {
         fn name(&self) -> &str {
             "bad"
         }
         fn cache_vary_headers(&self) -> &[&str] {
             &["not a header"]
-        }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
         }
     }
     let sb = builder().build().unwrap();

@@ -2,10 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue};
 use switchboard::test_util::{RawAction, RawServer};
-use switchboard::{Connection, Connector, Error};
+use switchboard::Connector;
 
 use crate::support::builder;
 
@@ -15,7 +14,6 @@ type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 #[derive(Debug)]
 struct Versioned;
 
-#[async_trait]
 impl Connector for Versioned {
     fn name(&self) -> &str {
         "versioned"
@@ -26,10 +24,6 @@ impl Connector for Versioned {
         h.insert("api-version", HeaderValue::from_static("2023-08-16"));
         h.insert("x-account", HeaderValue::from_static("acct_default"));
         h
-    }
-
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection.get("/health").send().await.map(|_| ())
     }
 }
 
@@ -60,7 +54,7 @@ async fn default_headers_reach_every_request_and_a_call_header_wins() {
         .send()
         .await
         .unwrap();
-    conn.check().await.unwrap();
+    crate::support::check_health(&conn).await.unwrap();
 
     let seen = seen.lock().unwrap().clone();
     let v = |s: &str| Some(s.to_string());

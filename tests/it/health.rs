@@ -29,7 +29,12 @@ use crate::support::{builder, TestConnector};
 #[derive(Debug)]
 struct Crm(IntegrationTemplate);
 
+#[async_trait::async_trait]
 impl Integration for Crm {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }
