@@ -8,20 +8,25 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::Request;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, ErrorKind, ErrorParts};
-use crate::pipeline::PipelineRequest;
 
 /// Adds credentials to an outgoing request.
+///
+/// The request is the pipeline's own (`http::Request<Bytes>`, which
+/// [`crate::pipeline::PipelineRequest`] names), taken as the plain `http` type so this trait
+/// sits below the pipeline and imports nothing from it.
 #[async_trait]
 pub trait Authenticator: Send + Sync + Debug {
     /// Adds credentials to `request`.
     ///
     /// # Errors
     /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error>;
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error>;
 }
 
 /// `Authorization: Bearer <token>`.
@@ -50,7 +55,7 @@ impl BearerToken {
 
 #[async_trait]
 impl Authenticator for BearerToken {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -92,7 +97,7 @@ impl BasicAuth {
 
 #[async_trait]
 impl Authenticator for BasicAuth {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -119,7 +124,7 @@ impl HeaderKey {
 
 #[async_trait]
 impl Authenticator for HeaderKey {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let value = sensitive_value(self.value.expose_secret())?;
         request.headers_mut().insert(self.name.clone(), value);
         Ok(())
@@ -146,7 +151,7 @@ impl QueryKey {
 
 #[async_trait]
 impl Authenticator for QueryKey {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let pair = url::form_urlencoded::Serializer::new(String::new())
             .append_pair(&self.param, self.value.expose_secret())
             .finish();
@@ -188,9 +193,8 @@ fn sensitive_value(s: &str) -> Result<HeaderValue, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
-    fn req(uri: &str) -> PipelineRequest {
+    fn req(uri: &str) -> Request<Bytes> {
         http::Request::builder()
             .uri(uri)
             .body(Bytes::new())
