@@ -302,7 +302,7 @@ impl RequestBuilder {
             Ok(resp) => {
                 span.record("status", resp.status().as_u16());
                 span.record("outcome", "ok");
-                observe::call_finished(&ctx, "ok", elapsed);
+                observe::call_finished(&ctx.connector_name, &ctx.endpoint, "ok", elapsed);
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Ok(()));
                 }
@@ -314,7 +314,12 @@ impl RequestBuilder {
                 if let Some(s) = e.status() {
                     span.record("status", s.as_u16());
                 }
-                observe::call_finished(&ctx, e.kind().as_str(), elapsed);
+                observe::call_finished(
+                    &ctx.connector_name,
+                    &ctx.endpoint,
+                    e.kind().as_str(),
+                    elapsed,
+                );
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Err(&e));
                 }

@@ -378,7 +378,7 @@ where
                 }
             };
             if let Some(hit) = cache.cache.get(&key).await {
-                observe::cache(&ctx, true);
+                observe::cache(&ctx.connector_name, true);
                 return Ok(hit.to_response(CacheStatus::Hit));
             }
             let scope = scope_of(&ctx);
@@ -413,7 +413,7 @@ where
             match result {
                 Ok(e) => {
                     let fresh = e.is_fresh();
-                    observe::cache(&ctx, !fresh);
+                    observe::cache(&ctx.connector_name, !fresh);
                     Ok(e.into_value().to_response(if fresh {
                         CacheStatus::Miss
                     } else {
