@@ -31,6 +31,7 @@ mod client;
 pub mod connections;
 pub mod connector;
 pub mod credentials;
+mod endpoint_policy;
 mod error;
 mod ids;
 pub mod observe;

@@ -92,7 +92,7 @@ impl ConnectionBuilder {
     }
 
     /// Says the base URL came from tenant config (`Connections` sets it): the URL must then
-    /// pass the switchboard's [`EndpointPolicy`] at build, and every address its host resolves
+    /// pass the switchboard's [`EndpointPolicy`](crate::templates::EndpointPolicy) at build, and every address its host resolves
     /// to is checked by the SSRF guard before each connect, so a name that resolves to a
     /// private or metadata address is refused without a socket being opened.
     pub fn tenant_endpoint(mut self, yes: bool) -> Self {

@@ -12,6 +12,7 @@ use tower::ServiceBuilder;
 use super::connection::ConnectionBuilder;
 use crate::connector::Connector;
 use crate::credentials::{CredentialStore, InMemoryCredentialStore};
+use crate::endpoint_policy::EndpointPolicy;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::auth::AuthLayer;
@@ -26,7 +27,6 @@ use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
 use crate::pipeline::{HttpService, SharedAttempt, Stack};
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
-use crate::templates::EndpointPolicy;
 
 type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
 
