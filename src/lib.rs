@@ -34,6 +34,8 @@ pub mod credentials;
 mod endpoint_policy;
 mod error;
 mod ids;
+#[cfg(test)]
+mod layers;
 pub mod observe;
 pub mod outbound;
 pub mod pipeline;
