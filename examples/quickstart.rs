@@ -140,11 +140,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .breaker(BreakerConfig::default().min_calls(10))
         .build()?;
     let conn = sb
-        .connection(Arc::new(DemoConnector))
+        .connection(DemoConnector)
         .tenant("acme-realty")
         .id("acme-demo")
         .base_url(server.base_url())
-        .auth(Arc::new(BearerToken::new("demo-token")))
+        .auth(BearerToken::new("demo-token"))
         .build()?;
     // A cheap authenticated call proves the connection works (through `Connections`, an
     // integration's `check` does this when a connection is tested).
@@ -236,11 +236,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
     let mock = stripe_mock::start().await;
     let stripe = StripeClient::from_connection(
-        sb.connection(Arc::new(StripeConnector::new()))
+        sb.connection(StripeConnector::new())
             .tenant("acme-realty")
             .id("acme-stripe")
             .base_url(mock.base_url())
-            .auth(Arc::new(BearerToken::new("sk_test_quickstart")))
+            .auth(BearerToken::new("sk_test_quickstart"))
             .build()?,
     );
     let intent = stripe

@@ -11,6 +11,7 @@
 
 use std::any::Any;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,6 +76,37 @@ pub trait Connector: Send + Sync + Debug {
     /// ```
     fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
         None
+    }
+}
+
+/// What [`Switchboard::connection`](crate::Switchboard::connection) accepts as a connector: a
+/// connector by value (`sb.connection(StripeConnector::new())`), so a host never wraps it in
+/// an `Arc` itself, or one already shared: an `Arc<C>` or the `Arc<dyn Connector>` an
+/// integration's binding holds, taken as it is (no second allocation or indirection).
+///
+/// A conversion rather than `impl Connector for Arc<C>`: a forwarding impl would have to
+/// repeat every method, and one added later with a default (as `as_any` was) would silently
+/// answer the default for a shared connector.
+pub trait IntoConnector {
+    /// The connector, shared.
+    fn into_connector(self) -> Arc<dyn Connector>;
+}
+
+impl<C: Connector + 'static> IntoConnector for C {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        Arc::new(self)
+    }
+}
+
+impl<C: Connector + 'static> IntoConnector for Arc<C> {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        self
+    }
+}
+
+impl IntoConnector for Arc<dyn Connector> {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        self
     }
 }
 
@@ -157,6 +189,24 @@ mod tests {
         fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
             Some(self)
         }
+    }
+
+    #[test]
+    fn into_connector_takes_a_value_an_arc_or_a_shared_dyn_without_rewrapping() {
+        let shared: std::sync::Arc<dyn Connector> = std::sync::Arc::new(Typed(3));
+        let same = shared.clone().into_connector();
+        assert!(std::sync::Arc::ptr_eq(&shared, &same));
+        let typed = std::sync::Arc::new(Typed(4));
+        let from_arc = typed.clone().into_connector();
+        assert_eq!(
+            from_arc
+                .as_any()
+                .and_then(|a| a.downcast_ref::<Typed>())
+                .map(|t| t.0),
+            Some(4)
+        );
+        assert_eq!(std::sync::Arc::strong_count(&typed), 2);
+        assert_eq!(Plain.into_connector().name(), "plain");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the connector then lists in [`crate::Connector::secret_query_params`] so they are redacted).
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -27,6 +28,34 @@ pub trait Authenticator: Send + Sync + Debug {
     /// # Errors
     /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error>;
+}
+
+/// What [`ConnectionBuilder::auth`](crate::ConnectionBuilder::auth) accepts: an authenticator
+/// by value (`.auth(BearerToken::new(token))`), so a host never wraps it in an `Arc` itself, or
+/// one already shared (an `Arc<A>`, or the `Arc<dyn Authenticator>` an integration's binding
+/// holds), taken as it is. A conversion rather than `impl Authenticator for Arc<A>`, for the
+/// reason given on [`crate::connector::IntoConnector`].
+pub trait IntoAuthenticator {
+    /// The authenticator, shared.
+    fn into_authenticator(self) -> Arc<dyn Authenticator>;
+}
+
+impl<A: Authenticator + 'static> IntoAuthenticator for A {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        Arc::new(self)
+    }
+}
+
+impl<A: Authenticator + 'static> IntoAuthenticator for Arc<A> {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        self
+    }
+}
+
+impl IntoAuthenticator for Arc<dyn Authenticator> {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        self
+    }
 }
 
 /// `Authorization: Bearer <token>`.

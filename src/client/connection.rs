@@ -11,7 +11,7 @@ use http::{HeaderMap, Method};
 
 use super::request::RequestBuilder;
 use super::switchboard::Switchboard;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, IntoAuthenticator};
 use crate::connector::Connector;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
@@ -85,9 +85,10 @@ impl ConnectionBuilder {
         self
     }
 
-    /// How requests get their credentials.
-    pub fn auth(mut self, auth: Arc<dyn Authenticator>) -> Self {
-        self.auth = Some(auth);
+    /// How requests get their credentials: an authenticator by value (or an `Arc` of one
+    /// already shared; see [`IntoAuthenticator`]).
+    pub fn auth(mut self, auth: impl IntoAuthenticator) -> Self {
+        self.auth = Some(auth.into_authenticator());
         self
     }
 
@@ -120,7 +121,7 @@ impl ConnectionBuilder {
     ///
     /// let sb = Switchboard::builder().build()?;
     /// let conn = sb
-    ///     .connection(std::sync::Arc::new(Crm))
+    ///     .connection(Crm)
     ///     .tenant("acme")
     ///     .id("crm")
     ///     .base_url("https://crm.example.com")

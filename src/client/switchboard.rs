@@ -10,7 +10,7 @@ use http::HeaderMap;
 use tower::ServiceBuilder;
 
 use super::connection::ConnectionBuilder;
-use crate::connector::Connector;
+use crate::connector::IntoConnector;
 use crate::credentials::{CredentialStore, InMemoryCredentialStore};
 use crate::endpoint_policy::EndpointPolicy;
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
@@ -321,11 +321,12 @@ impl Switchboard {
         SwitchboardBuilder::default()
     }
 
-    /// Starts a connection of `connector` for a tenant.
-    pub fn connection(&self, connector: Arc<dyn Connector>) -> ConnectionBuilder {
+    /// Starts a connection of `connector` for a tenant. Takes the connector by value (or an
+    /// `Arc` of one already shared; see [`IntoConnector`]).
+    pub fn connection(&self, connector: impl IntoConnector) -> ConnectionBuilder {
         ConnectionBuilder {
             switchboard: self.clone(),
-            connector,
+            connector: connector.into_connector(),
             tenant: None,
             connection: None,
             base_url: None,

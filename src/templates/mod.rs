@@ -757,14 +757,15 @@ pub struct IntegrationBinding {
 }
 
 impl IntegrationBinding {
-    /// A binding.
+    /// A binding. The connector is taken by value (or as an `Arc`; see
+    /// [`IntoConnector`](crate::connector::IntoConnector)).
     pub fn new(
-        connector: Arc<dyn Connector>,
+        connector: impl crate::connector::IntoConnector,
         base_url: impl Into<String>,
         auth: Option<Arc<dyn Authenticator>>,
     ) -> Self {
         IntegrationBinding {
-            connector,
+            connector: connector.into_connector(),
             base_url: base_url.into(),
             auth,
             settings: None,
