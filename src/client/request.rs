@@ -63,16 +63,39 @@ impl RequestBuilder {
         self
     }
 
-    /// Adds a header. An invalid name or value is reported at `send`.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        match (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+    /// Adds a header: the name as a [`HeaderName`] or text, the value as a [`HeaderValue`] or
+    /// text (as reqwest's `header`). An invalid name or value is reported at `send`, as an
+    /// [`ErrorKind::Config`] error naming `request.header` (and the header, when its name is
+    /// valid; never the value).
+    ///
+    /// ```
+    /// # fn demo(conn: switchboard::Connection) {
+    /// use http::header::{HeaderValue, ACCEPT_LANGUAGE};
+    /// let call = conn
+    ///     .get("/v1/things")
+    ///     .header(ACCEPT_LANGUAGE, "en")
+    ///     .header("x-trace", HeaderValue::from_static("abc"));
+    /// # let _ = call; }
+    /// ```
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        HeaderValue: TryFrom<V>,
+    {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             (Ok(n), Ok(v)) => {
                 self.headers.append(n, v);
             }
-            _ => {
+            (Ok(n), Err(_)) => {
                 self.error.get_or_insert(ConfigError::new(
                     "request.header",
-                    format!("header `{name}` has an invalid name or value"),
+                    format!("header `{n}` has an invalid value"),
+                ));
+            }
+            (Err(_), _) => {
+                self.error.get_or_insert(ConfigError::new(
+                    "request.header",
+                    "a header name is invalid",
                 ));
             }
         }

@@ -33,7 +33,7 @@ async fn echo() -> RawServer {
 
 async fn body(conn: &Connection, path: &str, headers: &[(&str, &str)]) -> (String, bool) {
     let mut r = conn.get(path).cache_for(TTL);
-    for (n, v) in headers {
+    for &(n, v) in headers {
         r = r.header(n, v);
     }
     let resp = r.send().await.unwrap();
