@@ -12,6 +12,7 @@
 //!   clock jumps to the attempt timeout while a response is on its way. The in-memory rate
 //!   limiter (governor) and the retry budget read the real clock.
 //! - [`prism`]: a Prism mock server serving a provider's OpenAPI spec, for contract tests.
+//! - [`cache_keys`]: every key in a switchboard's response cache, to prove what a key holds.
 
 mod clock;
 mod logs;
@@ -25,6 +26,14 @@ pub use raw::{RawAction, RawRequest, RawServer};
 use std::net::SocketAddr;
 
 use tokio::sync::oneshot;
+
+/// Every key now in `switchboard`'s response cache, as text, for tests that prove what a key
+/// holds (tenant and connection, never a secret: secret query values and header values appear
+/// only as keyed hashes). A test helper rather than a `Switchboard` method, so the cache's key
+/// format is not part of the library's API.
+pub fn cache_keys(switchboard: &crate::Switchboard) -> Vec<String> {
+    switchboard.cache_keys()
+}
 
 /// An axum app served on loopback for the lifetime of this value.
 #[derive(Debug)]

@@ -119,7 +119,7 @@ async fn secret_query_values_are_separate_entries_and_never_in_a_key() {
     assert!(!hit);
     assert_eq!(server.requests(), 6);
 
-    let keys = sb.cache_keys();
+    let keys = switchboard::test_util::cache_keys(&sb);
     assert_eq!(keys.len(), 6, "{keys:?}");
     for secret in [&code1, &code2, &tok1, &tok2] {
         assert!(
@@ -167,7 +167,7 @@ async fn headers_a_connector_declares_change_the_entry_and_values_are_hashed() {
     let (_, hit) = body(&conn, "/items", &[("X-Api-Version", "2"), ("X-Trace", "9")]).await;
     assert!(hit);
     assert_eq!(server.requests(), 2);
-    let keys = sb.cache_keys();
+    let keys = switchboard::test_util::cache_keys(&sb);
     assert!(keys.iter().all(|k| !k.contains(&v1)), "{keys:?}");
     assert!(
         keys.iter().any(|k| k.contains("x-api-version=#")),

@@ -282,6 +282,7 @@ impl ResponseCache {
     }
 
     /// Every key now in the cache (for tests and diagnostics), rendered as text.
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn keys(&self) -> Vec<String> {
         self.cache.iter().map(|(k, _)| k.to_string()).collect()
     }
