@@ -306,7 +306,7 @@ impl Connections {
                             .store
                             .load(tenant, id)
                             .await?
-                            .map_or(true, |r| r.version != current.version);
+                            .is_none_or(|r| r.version != current.version);
                     if !lost_race {
                         // Not a lost race (a taken routing key, a store failure): retrying
                         // would fail the same way.
