@@ -147,7 +147,7 @@ impl ConnectionBuilder {
     /// Checks the settings and builds the connection.
     ///
     /// # Errors
-    /// An [`ErrorKind::Config`] error naming the missing or invalid setting.
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error naming the missing or invalid setting.
     pub fn build(self) -> Result<Connection, Error> {
         let tenant = self
             .tenant
@@ -333,7 +333,7 @@ impl Connection {
     /// [`Switchboard::connection`], which would drop the observer.
     ///
     /// # Errors
-    /// As for [`ConnectionBuilder::build`]: an [`ErrorKind::Config`] error when `base_url` is
+    /// As for [`ConnectionBuilder::build`]: an [`ErrorKind::Config`](crate::ErrorKind::Config) error when `base_url` is
     /// unusable or refused by the endpoint policy.
     pub fn derive_with_base_url(&self, base_url: impl Into<String>) -> Result<Connection, Error> {
         let i = &self.inner;

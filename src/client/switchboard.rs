@@ -339,7 +339,7 @@ impl Switchboard {
 
     /// The state of the breaker for a tenant's connection and host, if it has seen a call.
     /// Breakers are per (tenant, connection, host): connection ids are unique only within a
-    /// tenant. [`Connection::breaker_state`] asks for a connection's own.
+    /// tenant. [`Connection::breaker_state`](crate::Connection::breaker_state) asks for a connection's own.
     pub fn breaker_state(
         &self,
         tenant: &TenantId,
