@@ -1,11 +1,15 @@
 //! Outbound webhook throughput: deliveries per second to a loopback endpoint answering 200,
 //! from one process. Rows: the SQLite queue on a file; with feature `postgres`, the PostgreSQL
-//! queue on `postgres://postgres@127.0.0.1:5432/test` (a fresh schema, dropped after) with one
+//! queue on `$SWITCHBOARD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`; a fresh schema, dropped after) with one
 //! replica, and with two replicas (two senders, each with its own pool). Custom harness:
 //! `cargo bench --bench outbound --features sqlite[,postgres]`. Prints enqueue and delivery
 //! rates.
 
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "postgres")]
+#[path = "../tests/it/support/addresses.rs"]
+mod addresses;
 
 use switchboard::outbound::queue::sqlite::SqliteQueue;
 use switchboard::outbound::ssrf::SsrfGuard;
@@ -13,8 +17,6 @@ use switchboard::outbound::{Endpoint, EndpointId, MessageStatus, OutboundQueue, 
 use switchboard::test_util::{RawAction, RawServer};
 
 const MESSAGES: usize = 5_000;
-#[cfg(feature = "postgres")]
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The vault that seals the queue's endpoint secrets in these tests.
 fn vault() -> switchboard::vault::Vault {
@@ -62,9 +64,13 @@ async fn run() {
         let mut queues = Vec::new();
         for _ in 0..replicas {
             queues.push(
-                PostgresOutboundQueue::connect_with_schema(PG_URL, &schema, vault())
-                    .await
-                    .expect("connect"),
+                PostgresOutboundQueue::connect_with_schema(
+                    &addresses::postgres_url(),
+                    &schema,
+                    vault(),
+                )
+                .await
+                .expect("connect"),
             );
         }
         let senders: Vec<_> = queues.iter().cloned().map(sender).collect();
@@ -72,7 +78,7 @@ async fn run() {
         for q in &queues {
             q.close().await;
         }
-        if let Ok(pool) = sqlx::PgPool::connect(PG_URL).await {
+        if let Ok(pool) = sqlx::PgPool::connect(&addresses::postgres_url()).await {
             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .execute(&pool)
                 .await;

@@ -1,6 +1,6 @@
 //! What the shared (Redis) rate limiter costs, against the seed's fixed-window design on the
 //! same Redis in the same run (the bench machine is small and noisy, so only the ratio means
-//! much). Needs `--features redis` and a Redis at `SWITCHBOARD_BENCH_REDIS_URL` (default
+//! much). Needs `--features redis` and a Redis at `SWITCHBOARD_TEST_REDIS_URL` (default
 //! `redis://127.0.0.1:6379/`, which `scripts/test.sh` starts). Keys use a random prefix and
 //! expire on their own; nothing is flushed.
 //!
@@ -21,6 +21,10 @@
 //! skips criterion.
 
 #[cfg(feature = "redis")]
+#[path = "../tests/it/support/addresses.rs"]
+mod addresses;
+
+#[cfg(feature = "redis")]
 mod imp {
     use std::hint::black_box;
     use std::num::NonZeroU32;
@@ -38,10 +42,7 @@ mod imp {
     const TASKS: usize = 32;
     const ONE: NonZeroU32 = NonZeroU32::MIN;
 
-    fn redis_url() -> String {
-        std::env::var("SWITCHBOARD_BENCH_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
-    }
+    use crate::addresses::redis_url;
 
     /// The seed's design: one counter per tenant and wall-clock second.
     #[derive(Clone)]

@@ -7,7 +7,7 @@
 //!   (a WAL-mode file on `std::env::temp_dir()`, so SQLite's page cache is warm);
 //!   `sqlite_file/10k_keys` walks 10,000 records round-robin; `sqlite_in_memory` is
 //!   `SqliteStore::in_memory()`; `postgres` runs only when PostgreSQL answers at
-//!   `postgres://postgres@127.0.0.1:5432/test` (its own schema, dropped afterwards).
+//!   `$SWITCHBOARD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`; its own schema, dropped afterwards).
 //! - `credential_save/*`: a winning compare-and-swap save of the same record (SQLite syncs
 //!   every commit to disk, so this is mostly the `fsync` of the file system under `temp_dir`).
 //!
@@ -25,6 +25,10 @@ fn main() {
 fn main() {
     eprintln!("benches/stores.rs needs `--features sqlite` (and `postgres` for its group)");
 }
+
+#[cfg(feature = "postgres")]
+#[path = "../tests/it/support/addresses.rs"]
+mod addresses;
 
 #[cfg(feature = "sqlite")]
 mod with_sqlite {
@@ -244,13 +248,13 @@ mod with_sqlite {
     #[cfg(feature = "postgres")]
     fn postgres(c: &mut Criterion, rt: &Runtime) {
         use switchboard::store::postgres::PostgresStore;
-        const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+        let url = crate::addresses::postgres_url();
 
         let schema = format!("sb_bench_{:016x}", fastrand::u64(..));
         let connect = async {
             tokio::time::timeout(
                 Duration::from_secs(5),
-                PostgresStore::connect_with_schema(URL, &schema),
+                PostgresStore::connect_with_schema(&url, &schema),
             )
             .await
         };
@@ -263,7 +267,7 @@ mod with_sqlite {
         bench_load(c, rt, "postgres", &store);
         rt.block_on(async {
             store.close().await;
-            if let Ok(pool) = sqlx::PgPool::connect(URL).await {
+            if let Ok(pool) = sqlx::PgPool::connect(&url).await {
                 let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
                 let _ = sqlx::query(&drop).execute(&pool).await;
                 pool.close().await;

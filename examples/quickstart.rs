@@ -242,7 +242,7 @@ async fn stripe_payment(sb: &Switchboard) -> Result<(), Box<dyn std::error::Erro
             .base_url(mock.base_url())
             .auth(BearerToken::new("sk_test_quickstart"))
             .build()?,
-    );
+    )?;
     let intent = stripe
         .payment_intents()
         .create(

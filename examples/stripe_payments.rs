@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .base_url(&base_url)
         .auth(BearerToken::new(key))
         .build()?;
-    let stripe = StripeClient::from_connection(connection);
+    let stripe = StripeClient::from_connection(connection)?;
 
     let customer = stripe
         .customers()

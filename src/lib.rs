@@ -44,6 +44,7 @@ mod response;
 pub mod store;
 pub mod templates;
 pub mod tokens;
+pub mod toolkit;
 pub mod vault;
 pub mod webhook;
 
@@ -63,6 +64,7 @@ pub use pipeline::cache::CacheConfig;
 pub use pipeline::retry::RetryConfig;
 pub use rate_limit::{Quota, RateLimiter};
 pub use response::{decode_json, Response};
+pub use toolkit::ProviderError;
 pub use webhook::WebhookVerifier;
 
 /// The `secrecy` crate this library's secret fields are typed with, re-exported so a host

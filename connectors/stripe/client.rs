@@ -1,20 +1,19 @@
-//! [`StripeClient`]: the typed handle over a [`Connection`], and [`StripeCall`], one typed
-//! call that can be given an idempotency key, a Connect account or `expand` fields before it
-//! is awaited.
+//! [`StripeClient`]: the typed handle over a [`Connection`], and [`StripeCallExt`], Stripe's
+//! per-call options (`expand`, a Connect account) on top of the core
+//! [`Call`](crate::toolkit::Call) every endpoint returns.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use http::Method;
+use http::{Extensions, Method};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::{CheckoutSessions, Customers, Events, PaymentIntents, Refunds, WebhookEndpoints};
+use super::models::{HasId, List, SearchResult};
 use super::StripeError;
-use crate::{ConfigError, Connection};
+use crate::toolkit::{Call, Page, Pager, Pages};
+use crate::{ConfigError, Connection, RequestBuilder};
 
 /// The typed Stripe API over a [`Connection`] made with a [`super::StripeConnector`].
 ///
@@ -23,7 +22,7 @@ use crate::{ConfigError, Connection};
 /// ```no_run
 /// # async fn demo(connection: switchboard::Connection) -> Result<(), switchboard::stripe::StripeError> {
 /// use switchboard::stripe::{CreateCustomer, StripeClient};
-/// let stripe = StripeClient::from_connection(connection);
+/// let stripe = StripeClient::from_connection(connection)?;
 /// let customer = stripe
 ///     .customers()
 ///     .create(CreateCustomer::new().email("jenny@example.com").metadata("crm_id", "42"))
@@ -48,13 +47,30 @@ impl fmt::Debug for StripeClient {
 }
 
 impl StripeClient {
-    /// A client over `connection` (whose connector should be a [`super::StripeConnector`], so
-    /// that requests carry `Stripe-Version` and the retry rules are Stripe's).
-    pub fn from_connection(connection: Connection) -> Self {
-        StripeClient {
+    /// A client over `connection`, which must be a connection of a
+    /// [`super::StripeConnector`] (so that requests carry `Stripe-Version` and the retry rules
+    /// are Stripe's): made by [`super::StripeIntegration`] through
+    /// [`Connections`](crate::connections::Connections), or by a host with
+    /// `Switchboard::connection(StripeConnector::new())`.
+    ///
+    /// # Errors
+    /// A [`StripeError`] of kind [`ErrorKind::Config`](crate::ErrorKind::Config) naming
+    /// `stripe.connection` when the connection belongs to another connector.
+    pub fn from_connection(connection: Connection) -> Result<Self, StripeError> {
+        let name = connection.connector().name();
+        if name != "stripe" {
+            return Err(StripeError::from_core(
+                ConfigError::new(
+                    "stripe.connection",
+                    format!("belongs to the `{name}` connector, not `stripe`"),
+                )
+                .into(),
+            ));
+        }
+        Ok(StripeClient {
             connection,
             account: None,
-        }
+        })
     }
 
     /// A client whose every call acts on the Connect account `account` (`Stripe-Account`),
@@ -114,18 +130,75 @@ impl StripeClient {
         path: String,
         endpoint: &'static str,
         params: &P,
-    ) -> StripeCall<T> {
-        StripeCall {
-            client: self.clone(),
-            method,
-            path,
-            endpoint,
-            params: encode(params),
-            expand: Vec::new(),
-            idempotency_key: None,
-            account: None,
-            _out: PhantomData,
+    ) -> Call<T, StripeError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let params = encode(params);
+        let is_post = method == Method::POST;
+        let account = self.account.clone();
+        let req = self.connection.request(method, path).endpoint(endpoint);
+        Call::new(req).finish_with(move |req, ext| finish(req, ext, is_post, params, account))
+    }
+
+    /// A list: `GET path` with `params` in the query, paged with `starting_after` = the last
+    /// id of the page before, each page fetched only when the stream is polled past the last.
+    pub(crate) fn list<T, P: Serialize>(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        params: &P,
+    ) -> Pages<T, StripeError>
+    where
+        T: DeserializeOwned + HasId + Send + 'static,
+    {
+        match self.pager(path, endpoint, params) {
+            Ok(pager) => pager.cursor("starting_after", |page: List<T>| {
+                let next = page
+                    .has_more
+                    .then(|| page.data.last().map(|o| o.object_id().to_string()))
+                    .flatten();
+                Page::new(page.data).next(next)
+            }),
+            Err(e) => Pages::failed(e),
         }
+    }
+
+    /// A search: as [`StripeClient::list`], paged with `page` = the page before's
+    /// `next_page`.
+    pub(crate) fn search<T, P: Serialize>(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        params: &P,
+    ) -> Pages<T, StripeError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        match self.pager(path, endpoint, params) {
+            Ok(pager) => pager.cursor("page", |page: SearchResult<T>| {
+                let next = if page.has_more { page.next_page } else { None };
+                Page::new(page.data).next(next)
+            }),
+            Err(e) => Pages::failed(e),
+        }
+    }
+
+    fn pager<P: Serialize>(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        params: &P,
+    ) -> Result<Pager, StripeError> {
+        let query = pairs(&encode(params)?);
+        let account = self.account.clone();
+        Ok(Pager::new(self.connection.clone(), path)
+            .query(&query)
+            .endpoint(endpoint)
+            .prepare(move |req| match account.as_deref() {
+                Some(acct) => req.header("Stripe-Account", acct),
+                None => req,
+            }))
     }
 }
 
@@ -150,103 +223,93 @@ pub(crate) fn pairs(encoded: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One typed Stripe call. Await it (or call [`StripeCall::send`]); before that, give it an
-/// idempotency key, a Connect account or fields to expand.
-#[must_use = "a call does nothing until awaited"]
-pub struct StripeCall<T> {
-    client: StripeClient,
-    method: Method,
-    path: String,
-    endpoint: &'static str,
-    params: Result<String, StripeError>,
+/// Stripe's own per-call options, on top of the core [`Call`]'s (`idempotency_key`, `header`,
+/// `timeout`). Import it to use them.
+///
+/// ```no_run
+/// # async fn demo(stripe: switchboard::stripe::StripeClient) -> Result<(), switchboard::stripe::StripeError> {
+/// use switchboard::stripe::{PaymentIntentId, StripeCallExt};
+/// let intent = stripe
+///     .payment_intents()
+///     .retrieve(&PaymentIntentId::new("pi_123"))
+///     .expand("customer")
+///     .stripe_account("acct_1032D82eZvKYlo2C")
+///     .await?;
+/// # let _ = intent; Ok(()) }
+/// ```
+pub trait StripeCallExt: Sized {
+    /// Asks Stripe to expand a field (`"customer"`, `"latest_charge"`): `expand[i]` in a POST
+    /// body, `expand[]` in a GET or DELETE query.
+    #[must_use]
+    fn expand(self, field: impl Into<String>) -> Self;
+
+    /// Acts on the Connect account `account` (`Stripe-Account`) for this call only.
+    #[must_use]
+    fn stripe_account(self, account: impl Into<String>) -> Self;
+}
+
+/// The Stripe options of one call, kept in the call's extensions until it is sent.
+#[derive(Debug, Clone, Default)]
+struct StripeOptions {
     expand: Vec<String>,
-    idempotency_key: Option<String>,
     account: Option<String>,
-    _out: PhantomData<fn() -> T>,
 }
 
-impl<T> fmt::Debug for StripeCall<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StripeCall")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T: DeserializeOwned + Send + 'static> StripeCall<T> {
-    /// Uses `key` (at most 255 characters) as the `Idempotency-Key` on every attempt, instead
-    /// of the one generated per call. Pass the same key when you retry a call yourself.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
+impl<T> StripeCallExt for Call<T, StripeError> {
+    fn expand(mut self, field: impl Into<String>) -> Self {
+        self.extensions_mut()
+            .get_or_insert_default::<StripeOptions>()
+            .expand
+            .push(field.into());
         self
     }
 
-    /// Acts on the Connect account `account` for this call only.
-    pub fn stripe_account(mut self, account: impl Into<String>) -> Self {
-        self.account = Some(account.into());
+    fn stripe_account(mut self, account: impl Into<String>) -> Self {
+        self.extensions_mut()
+            .get_or_insert_default::<StripeOptions>()
+            .account = Some(account.into());
         self
-    }
-
-    /// Asks Stripe to expand a field (`"customer"`, `"latest_charge"`).
-    pub fn expand(mut self, field: impl Into<String>) -> Self {
-        self.expand.push(field.into());
-        self
-    }
-
-    /// Sends the call.
-    ///
-    /// # Errors
-    /// A [`StripeError`]: Stripe's error fields when it answered with an error, the core
-    /// error's kind otherwise (a body that is not the expected object is `Decode`).
-    pub async fn send(self) -> Result<T, StripeError> {
-        let mut encoded = self.params?;
-        let is_post = self.method == Method::POST;
-        for (i, field) in self.expand.iter().enumerate() {
-            if !encoded.is_empty() {
-                encoded.push('&');
-            }
-            // Bodies index arrays (`expand[0]`); queries use `expand[]`, as the SDKs do.
-            let key = if is_post {
-                format!("expand[{i}]")
-            } else {
-                "expand[]".to_string()
-            };
-            encoded.push_str(
-                &url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair(&key, field)
-                    .finish(),
-            );
-        }
-        let mut req = self
-            .client
-            .connection
-            .request(self.method.clone(), self.path)
-            .endpoint(self.endpoint);
-        if is_post {
-            req = req.body(encoded, "application/x-www-form-urlencoded");
-        } else if !encoded.is_empty() {
-            req = req.query(&pairs(&encoded));
-        }
-        if let Some(key) = self.idempotency_key {
-            req = req.idempotency_key(key);
-        }
-        if let Some(acct) = self.account.as_deref().or(self.client.account.as_deref()) {
-            req = req.header("Stripe-Account", acct);
-        }
-        let resp = req.send().await?;
-        Ok(resp.json::<T>().await?)
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> IntoFuture for StripeCall<T> {
-    type Output = Result<T, StripeError>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<T, StripeError>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
+/// Puts the encoded parameters and the call's Stripe options on the request, just before it
+/// is sent.
+fn finish(
+    req: RequestBuilder,
+    ext: &mut Extensions,
+    is_post: bool,
+    params: Result<String, StripeError>,
+    client_account: Option<Arc<str>>,
+) -> Result<RequestBuilder, StripeError> {
+    let mut encoded = params?;
+    let opts = ext.remove::<StripeOptions>().unwrap_or_default();
+    for (i, field) in opts.expand.iter().enumerate() {
+        if !encoded.is_empty() {
+            encoded.push('&');
+        }
+        // Bodies index arrays (`expand[0]`); queries use `expand[]`, as the SDKs do.
+        let key = if is_post {
+            format!("expand[{i}]")
+        } else {
+            "expand[]".to_string()
+        };
+        encoded.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(&key, field)
+                .finish(),
+        );
     }
+    let mut req = if is_post {
+        req.body(encoded, "application/x-www-form-urlencoded")
+    } else if !encoded.is_empty() {
+        req.query(&pairs(&encoded))
+    } else {
+        req
+    };
+    if let Some(acct) = opts.account.as_deref().or(client_account.as_deref()) {
+        req = req.header("Stripe-Account", acct);
+    }
+    Ok(req)
 }
 
 #[cfg(test)]

@@ -3,12 +3,10 @@
 //! "message"}}`) and the `Request-Id` response header.
 
 use std::fmt;
-use std::time::Duration;
 
-use http::StatusCode;
 use serde::Deserialize;
 
-use crate::{DecodeError, Error, ErrorKind};
+use crate::{DecodeError, Error, ProviderError};
 
 /// Stripe's `error.type`. New types may appear; they are kept in [`StripeErrorType::Other`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +72,9 @@ struct ApiError {
 
 /// The error of a typed Stripe call.
 ///
-/// Forwards the core error's questions ([`StripeError::kind`], [`StripeError::is_retryable`],
-/// ...), and exposes what Stripe said: [`StripeError::error_type`], [`StripeError::code`],
+/// Answers the core error's questions through [`ProviderError`] (`kind()`, `status()`,
+/// `is_retryable()`, `retry_after()`, `may_have_been_sent()`, `idempotency_key()`; the core
+/// error itself is `core()` and `source()`), and exposes what Stripe said: [`StripeError::error_type`], [`StripeError::code`],
 /// [`StripeError::decline_code`], [`StripeError::param`], [`StripeError::message`] and
 /// [`StripeError::request_id`]. A body that is not Stripe's error format leaves those `None`.
 /// Nothing here ever holds an API key: Stripe masks keys in its messages, and we redact any
@@ -125,11 +124,6 @@ impl StripeError {
         }
     }
 
-    /// The core error (also this error's `source()`).
-    pub fn core(&self) -> &Error {
-        &self.core
-    }
-
     /// Stripe's `error.type`.
     pub fn error_type(&self) -> Option<&StripeErrorType> {
         self.d.error_type.as_ref()
@@ -164,35 +158,11 @@ impl StripeError {
     pub fn request_id(&self) -> Option<&str> {
         self.d.request_id.as_deref()
     }
+}
 
-    /// The core error's kind.
-    pub fn kind(&self) -> ErrorKind {
-        self.core.kind()
-    }
-
-    /// The HTTP status, if Stripe answered.
-    pub fn status(&self) -> Option<StatusCode> {
-        self.core.status()
-    }
-
-    /// Whether trying again later may succeed without a duplicate side effect.
-    pub fn is_retryable(&self) -> bool {
-        self.core.is_retryable()
-    }
-
-    /// How long to wait before trying again, when known.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.core.retry_after()
-    }
-
-    /// Whether the request may have reached Stripe.
-    pub fn may_have_been_sent(&self) -> bool {
-        self.core.may_have_been_sent()
-    }
-
-    /// The idempotency key every attempt carried; retry an unknown outcome only with it.
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.core.idempotency_key()
+impl ProviderError for StripeError {
+    fn core(&self) -> &Error {
+        &self.core
     }
 }
 

@@ -21,7 +21,7 @@
 //!     .base_url(DEFAULT_BASE_URL)
 //!     .auth(Arc::new(BearerToken::new("sk_test_...")))
 //!     .build()?;
-//! let stripe = StripeClient::from_connection(connection);
+//! let stripe = StripeClient::from_connection(connection)?;
 //!
 //! let customer = stripe
 //!     .customers()
@@ -46,6 +46,7 @@
 
 mod api;
 mod client;
+mod config;
 mod connector;
 mod error;
 mod models;
@@ -57,9 +58,10 @@ pub use api::{
     CreateCheckoutSession, CreateCustomer, CreatePaymentIntent, CreateRefund,
     CreateWebhookEndpoint, Customers, Events, ListCheckoutSessions, ListCustomers, ListEvents,
     ListPaymentIntents, ListRefunds, ListWebhookEndpoints, PaymentIntents, Refunds,
-    SearchCustomers, StripeStream, UpdateCustomer, UpdatePaymentIntent, WebhookEndpoints,
+    SearchCustomers, UpdateCustomer, UpdatePaymentIntent, WebhookEndpoints,
 };
-pub use client::{StripeCall, StripeClient};
+pub use client::{StripeCallExt, StripeClient};
+pub use config::StripeConfig;
 pub use connector::{StripeConnector, StripeConnectorBuilder};
 pub use error::{StripeError, StripeErrorType};
 pub use models::{

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{StripeConnector, StripeVerifier, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+use super::{StripeConfig, StripeConnector, StripeVerifier, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
 use crate::auth::BearerToken;
 use crate::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, WebhookRouting,
@@ -126,21 +126,21 @@ impl Integration for StripeIntegration {
     }
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
-        let key = config.require_secret("secret_key")?;
+        let config = StripeConfig::from_config(config)?;
         let mut connector = StripeConnector::builder()
-            .api_version(config.str("api_version").unwrap_or(DEFAULT_API_VERSION));
-        if let Some(acct) = config.str("account_id") {
-            connector = connector.account(acct);
+            .api_version(config.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION));
+        if let Some(acct) = &config.account_id {
+            connector = connector.account(acct.as_str());
         }
         let connector = connector.build()?;
-        let base_url = config.str("base_url").unwrap_or(DEFAULT_BASE_URL);
+        let base_url = config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL);
         if base_url.is_empty() {
             return Err(ConfigError::new("stripe.base_url", "must not be empty").into());
         }
         Ok(IntegrationBinding::new(
             Arc::new(connector),
             base_url,
-            Some(Arc::new(BearerToken::new(key.clone()))),
+            Some(Arc::new(BearerToken::new(config.secret_key))),
         ))
     }
 

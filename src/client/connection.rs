@@ -313,6 +313,11 @@ impl Connection {
         &self.inner.host
     }
 
+    /// The base URL requests are joined to, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
     /// The state of this connection's breaker (its tenant's, for its host).
     pub fn breaker_state(&self) -> BreakerState {
         self.inner.breaker.state()

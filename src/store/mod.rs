@@ -8,19 +8,33 @@
 //! | backend | feature | use it when |
 //! | --- | --- | --- |
 //! | [`InMemoryCredentialStore`](crate::credentials::InMemoryCredentialStore), [`InMemoryConnectionStore`](crate::connections::InMemoryConnectionStore) | none | tests, or one process that may forget everything on restart |
-//! | `store::sqlite::SqliteStore` | `sqlite` | the embedded default: one host process (or a few on one machine) and a file |
-//! | `store::postgres::PostgresStore` | `postgres` | several replicas share the same records |
+//! | `store::sqlite::SqliteStore` (from `SqliteBackend::store`) | `sqlite` | the embedded default: one host process (or a few on one machine) and a file |
+//! | `store::postgres::PostgresStore` (from `PostgresBackend::store`) | `postgres` | several replicas share the same records |
+//!
+//! One pool per backend: `sqlite::SqliteBackend` opens one file and
+//! `postgres::PostgresBackend` one pool, run the backend's one migration set (every table of
+//! every store that lives there) and hand out the stores over that pool:
+//!
+//! | store | `SqliteBackend` | `PostgresBackend` |
+//! | --- | --- | --- |
+//! | credentials and connection records | `store()` | `store()` |
+//! | webhook de-duplication | `dedup()` | (Redis: `RedisDedupStore`) |
+//! | the outbound queue | `outbound_queue(vault)` | `outbound_queue(vault)` |
+//! | token refresh locks | (one process: `InProcessLock`) | `token_locks()` |
 //!
 //! The in-memory stores live beside their traits in [`credentials`](crate::credentials) and
 //! [`connections`](crate::connections), since they need nothing but the standard library.
 //!
-//! Each backend keeps its tables (`switchboard_credentials`, `switchboard_connections`) and
-//! its migrations, which run when the store is opened. Give switchboard its own database file
-//! or PostgreSQL schema: sqlx records applied migrations in one `_sqlx_migrations` table per
-//! database or schema, which the host's own sqlx migrations would otherwise share.
+//! Each backend keeps every table's migrations in one folder (`sqlite/migrations`,
+//! `postgres/migrations`, named `<version>_switchboard_<what>.sql`), which run when the backend
+//! is opened. Give switchboard its own database file or PostgreSQL schema: sqlx records
+//! applied migrations in one `_sqlx_migrations` table per database or schema, which the host's
+//! own sqlx migrations would otherwise share.
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod row;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) mod time;
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -1,11 +1,12 @@
 //! What the SQL backends share: how a record becomes column values and back, and how a
 //! backend failure becomes an [`Error`] that names the operation and nothing it carried.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::connections::{ConnectionRecord, ConnectionStatus};
 use crate::credentials::CredentialKey;
 use crate::error::{BoxError, Error, ErrorKind, ErrorParts};
+use crate::store::time::{from_millis, to_millis};
 
 /// A [`ConnectionRecord`]'s columns, ready to bind (same order in every backend's SQL).
 pub(crate) struct ConnectionColumns<'a> {
@@ -78,41 +79,21 @@ pub(crate) struct ConnectionRow {
 }
 
 impl ConnectionRow {
-    /// Validates the row; a value this build cannot read is an [`ErrorKind::Store`] error.
+    /// Validates the row; a value this build cannot read is an [`ErrorKind::Store`] error
+    /// naming the table and column.
     pub(crate) fn into_record(self) -> Result<ConnectionRecord, Error> {
-        let corrupt = |what: &str| {
-            Error::new(
-                ErrorKind::Store,
-                format!(
-                    "stored connection `{}` of tenant `{}` has an invalid {what}",
-                    self.id, self.tenant
-                ),
-            )
-        };
-        let status = ConnectionStatus::parse(&self.status)?;
-        let config = serde_json::from_str(&self.config).map_err(|e| {
-            ErrorParts::new(
-                ErrorKind::Store,
-                format!(
-                    "stored config of connection `{}` of tenant `{}` is not valid JSON",
-                    self.id, self.tenant
-                ),
-            )
-            .source(e)
-            .build()
-        })?;
-        let consecutive_failures = u32::try_from(self.consecutive_failures)
-            .map_err(|_| corrupt("consecutive_failures"))?;
-        let version = stored_version(self.version).ok_or_else(|| corrupt("version"))?;
-        let time = |ms: Option<i64>, field: &str| match ms {
-            None => Ok(None),
-            Some(ms) => from_millis(ms).map(Some).ok_or_else(|| corrupt(field)),
-        };
+        let row = StoredRow::tenant(CONNECTIONS, "connection", &self.tenant, &self.id);
+        let status =
+            ConnectionStatus::parse(&self.status).map_err(|e| row.corrupt_because("status", e))?;
+        let config =
+            serde_json::from_str(&self.config).map_err(|e| row.corrupt_because("config", e))?;
+        let consecutive_failures = row.count("consecutive_failures", self.consecutive_failures)?;
+        let version = row.version("version", self.version)?;
         Ok(ConnectionRecord {
-            last_check: time(self.last_check_ms, "last_check")?,
-            last_success: time(self.last_success_ms, "last_success")?,
-            last_sync: time(self.last_sync_ms, "last_sync")?,
-            last_event: time(self.last_event_ms, "last_event")?,
+            last_check: row.opt_time("last_check_ms", self.last_check_ms)?,
+            last_success: row.opt_time("last_success_ms", self.last_success_ms)?,
+            last_sync: row.opt_time("last_sync_ms", self.last_sync_ms)?,
+            last_event: row.opt_time("last_event_ms", self.last_event_ms)?,
             tenant: self.tenant.into(),
             id: self.id.into(),
             template: self.template,
@@ -129,6 +110,102 @@ impl ConnectionRow {
     }
 }
 
+const CONNECTIONS: &str = "switchboard_connections";
+
+/// Which stored row a value came from, for errors that name the table, the column and the
+/// row's key, and never the stored value itself (it may be a token or a config).
+#[derive(Clone, Copy)]
+pub(crate) struct StoredRow<'a> {
+    table: &'static str,
+    what: &'static str,
+    id: &'a str,
+    tenant: Option<&'a str>,
+}
+
+impl<'a> StoredRow<'a> {
+    /// A row of `table` holding the `what` named `id` (`"message"`, `"msg_1"`).
+    pub(crate) fn new(table: &'static str, what: &'static str, id: &'a str) -> Self {
+        StoredRow {
+            table,
+            what,
+            id,
+            tenant: None,
+        }
+    }
+
+    /// A row of `table` holding tenant `tenant`'s `what` named `id`.
+    pub(crate) fn tenant(
+        table: &'static str,
+        what: &'static str,
+        tenant: &'a str,
+        id: &'a str,
+    ) -> Self {
+        StoredRow {
+            table,
+            what,
+            id,
+            tenant: Some(tenant),
+        }
+    }
+
+    fn message(&self, column: &str) -> String {
+        let (table, what, id) = (self.table, self.what, self.id);
+        match self.tenant {
+            Some(t) => {
+                format!("stored {what} `{id}` of tenant `{t}` has an invalid `{table}.{column}`")
+            }
+            None => format!("stored {what} `{id}` has an invalid `{table}.{column}`"),
+        }
+    }
+
+    /// `column` of this row holds a value this build cannot read.
+    pub(crate) fn corrupt(&self, column: &str) -> Error {
+        Error::new(ErrorKind::Store, self.message(column))
+    }
+
+    /// As [`StoredRow::corrupt`], saying why (the reason is shown, and kept as the source).
+    pub(crate) fn corrupt_because(
+        &self,
+        column: &str,
+        why: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        ErrorParts::new(ErrorKind::Store, format!("{}: {why}", self.message(column)))
+            .source(why)
+            .build()
+    }
+
+    /// A stored counter (attempts, failures), which is never negative.
+    pub(crate) fn count(&self, column: &str, v: i64) -> Result<u32, Error> {
+        u32::try_from(v).map_err(|_| self.corrupt(column))
+    }
+
+    /// A stored version, which is always at least 1.
+    pub(crate) fn version(&self, column: &str, v: i64) -> Result<u64, Error> {
+        stored_version(v).ok_or_else(|| self.corrupt(column))
+    }
+
+    /// A stored time in Unix milliseconds.
+    pub(crate) fn time(&self, column: &str, ms: i64) -> Result<SystemTime, Error> {
+        from_millis(ms).ok_or_else(|| self.corrupt(column))
+    }
+
+    /// A stored time in Unix milliseconds, or none.
+    pub(crate) fn opt_time(
+        &self,
+        column: &str,
+        ms: Option<i64>,
+    ) -> Result<Option<SystemTime>, Error> {
+        ms.map(|ms| self.time(column, ms)).transpose()
+    }
+
+    /// A stored duration in microseconds.
+    pub(crate) fn micros(&self, column: &str, us: i64) -> Result<Duration, Error> {
+        u64::try_from(us)
+            .map(Duration::from_micros)
+            .map_err(|_| self.corrupt(column))
+    }
+}
+
 /// A stored version, which is always at least 1.
 pub(crate) fn stored_version(v: i64) -> Option<u64> {
     u64::try_from(v).ok().filter(|v| *v > 0)
@@ -136,44 +213,13 @@ pub(crate) fn stored_version(v: i64) -> Option<u64> {
 
 /// Reads a stored credential version.
 pub(crate) fn credential_version(key: &CredentialKey, v: i64) -> Result<u64, Error> {
-    stored_version(v).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Store,
-            format!(
-                "stored credential `{}` of connection `{}` has an invalid version",
-                key.kind, key.connection
-            ),
-        )
-    })
-}
-
-/// Milliseconds since the Unix epoch, rounded down (negative before 1970).
-pub(crate) fn to_millis(t: Option<SystemTime>, field: &str) -> Result<Option<i64>, Error> {
-    let Some(t) = t else { return Ok(None) };
-    let ms = match t.duration_since(UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_millis()).ok(),
-        Err(before) => {
-            let d = before.duration();
-            let up = u128::from(d.subsec_nanos() % 1_000_000 != 0);
-            i64::try_from(d.as_millis() + up).ok().map(|ms| -ms)
-        }
-    };
-    ms.map(Some).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Store,
-            format!("`{field}` is too far from 1970 to store in milliseconds"),
-        )
-    })
-}
-
-/// The time `ms` milliseconds after the Unix epoch, if this platform can hold it.
-pub(crate) fn from_millis(ms: i64) -> Option<SystemTime> {
-    let d = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        UNIX_EPOCH.checked_add(d)
-    } else {
-        UNIX_EPOCH.checked_sub(d)
-    }
+    StoredRow::tenant(
+        "switchboard_credentials",
+        "credential",
+        key.tenant.as_str(),
+        key.connection.as_str(),
+    )
+    .version("version", v)
 }
 
 /// A backend failure while doing `op`. The message names the operation and a short,
@@ -191,9 +237,11 @@ pub(crate) fn backend_error(backend: &str, op: &str, e: sqlx::Error) -> Error {
         sqlx::Error::PoolTimedOut => "timed out waiting for a pooled connection".to_string(),
         sqlx::Error::PoolClosed => "the store was closed".to_string(),
         sqlx::Error::WorkerCrashed => "the database worker stopped".to_string(),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            "a stored value has the wrong type".to_string()
-        }
+        sqlx::Error::ColumnDecode { index, .. } => format!(
+            "the stored value in column `{}` has the wrong type",
+            index.trim_matches('"')
+        ),
+        sqlx::Error::Decode(_) => "a stored value has the wrong type".to_string(),
         _ => "backend error".to_string(),
     };
     with_source(
@@ -219,29 +267,6 @@ pub(crate) fn with_source(message: String, source: BoxError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn store_millis_round_down_and_round_trip() {
-        let at = |ms: i64| from_millis(ms).unwrap();
-        for ms in [
-            0,
-            1,
-            1_700_000_000_123,
-            -1,
-            -1_500,
-            i64::from(i32::MAX) * 1000,
-        ] {
-            assert_eq!(to_millis(Some(at(ms)), "t").unwrap(), Some(ms), "{ms}");
-        }
-        let sub_ms = UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_999);
-        assert_eq!(
-            to_millis(Some(sub_ms), "t").unwrap(),
-            Some(1_700_000_000_123)
-        );
-        let before = UNIX_EPOCH - Duration::from_micros(1_500);
-        assert_eq!(to_millis(Some(before), "t").unwrap(), Some(-2));
-        assert_eq!(to_millis(None, "t").unwrap(), None);
-    }
 
     fn row() -> ConnectionRow {
         ConnectionRow {
@@ -281,9 +306,21 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Store, "{e}");
             e.to_string()
         };
-        assert!(bad(|r| r.status = "zombie".into()).contains("zombie"));
-        assert!(bad(|r| r.config = "{nope".into()).contains("not valid JSON"));
-        assert!(bad(|r| r.consecutive_failures = -1).contains("consecutive_failures"));
-        assert!(bad(|r| r.version = 0).contains("invalid version"));
+        let status = bad(|r| r.status = "zombie".into());
+        assert!(
+            status.contains("`switchboard_connections.status`"),
+            "{status}"
+        );
+        assert!(status.contains("zombie"), "{status}");
+        assert!(bad(|r| r.config = "{nope".into()).contains("`switchboard_connections.config`"));
+        assert!(bad(|r| r.consecutive_failures = -1)
+            .contains("`switchboard_connections.consecutive_failures`"));
+        assert!(bad(|r| r.version = 0).contains("`switchboard_connections.version`"));
+        let whole = bad(|r| r.consecutive_failures = -1);
+        assert_eq!(
+            whole,
+            "stored connection `c` of tenant `t` has an invalid \
+             `switchboard_connections.consecutive_failures`"
+        );
     }
 }

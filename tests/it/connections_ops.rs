@@ -37,7 +37,7 @@ use crate::webhook_router::{now_secs, sign, IdVerifier};
 const TEMPLATE: &str = "acme";
 
 /// A host's integration: `apiKey` (secret, sent as a bearer token), `baseUrl` (plain, an
-/// endpoint URL), `region` (plain, optional), `webhookSecret` (secret, optional, signs its
+/// endpoint &crate::support::postgres_url()), `region` (plain, optional), `webhookSecret` (secret, optional, signs its
 /// webhooks).
 #[derive(Debug)]
 struct Acme(IntegrationTemplate);
@@ -385,7 +385,7 @@ async fn a_failed_update_leaves_the_old_config_whole_never_a_mix() {
     let patch = json!({"apiKey": canary("key-a2"), "baseUrl": "https://new.acme.example"});
 
     // The secrets cannot be sealed: nothing changes. (The old code wrote the record first,
-    // so the new base URL went out with the old key.)
+    // so the new base &crate::support::postgres_url() went out with the old key.)
     creds.fail.store(true, Ordering::SeqCst);
     let err = s.update_config(&ta, &c, &patch).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store, "{err}");
@@ -684,16 +684,15 @@ async fn config_changes_reach_another_replica_over_one_sqlite_file() {
 #[tokio::test]
 async fn config_changes_reach_another_replica_over_one_postgres_schema() {
     use switchboard::store::postgres::PostgresStore;
-    const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("sb_ops_{:016x}", fastrand::u64(..));
     // Two pools on one schema, as two processes would have.
     let one = Arc::new(
-        PostgresStore::connect_with_schema(URL, &schema)
+        PostgresStore::connect_with_schema(&crate::support::postgres_url(), &schema)
             .await
             .unwrap(),
     );
     let two = Arc::new(
-        PostgresStore::connect_with_schema(URL, &schema)
+        PostgresStore::connect_with_schema(&crate::support::postgres_url(), &schema)
             .await
             .unwrap(),
     );
@@ -702,7 +701,7 @@ async fn config_changes_reach_another_replica_over_one_postgres_schema() {
         replica(two.clone(), two),
     )
     .await;
-    if let Ok(pool) = sqlx::PgPool::connect(URL).await {
+    if let Ok(pool) = sqlx::PgPool::connect(&crate::support::postgres_url()).await {
         let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(&pool)
             .await;

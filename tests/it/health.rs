@@ -459,7 +459,7 @@ async fn two_monitors_over_one_store_with_one_redis_lease_check_each_connection_
     let mut tasks = Vec::new();
     let mut monitors = Vec::new();
     for r in &replicas {
-        let lock = RedisRefreshLock::connect("redis://127.0.0.1:6379/")
+        let lock = RedisRefreshLock::connect(&crate::support::redis_url())
             .await
             .expect("Redis at 127.0.0.1:6379")
             .key_prefix(prefix.clone())

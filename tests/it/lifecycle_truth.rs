@@ -17,6 +17,7 @@ use switchboard::stripe::{CreatePaymentIntent, StripeClient, StripeIntegration};
 use switchboard::templates::Registry;
 use switchboard::test_util::LoopbackServer;
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::ProviderError;
 use switchboard::{ConnectionId, ErrorKind, TenantId};
 
 use crate::support::builder;
@@ -161,7 +162,7 @@ async fn long_lived_clients_act_on_the_current_status_not_the_one_they_were_made
     let c: ConnectionId = ID.into();
 
     // Tenant A's client is made while `pending`, and kept.
-    let stripe_a = StripeClient::from_connection(s.connection(&a, &c).await.unwrap());
+    let stripe_a = StripeClient::from_connection(s.connection(&a, &c).await.unwrap()).unwrap();
     for t in [&a, &b] {
         assert_eq!(
             s.test_connection(t, &c).await.unwrap().status,
@@ -169,7 +170,7 @@ async fn long_lived_clients_act_on_the_current_status_not_the_one_they_were_made
         );
     }
     // Tenant B's client is made while `active`.
-    let stripe_b = StripeClient::from_connection(s.connection(&b, &c).await.unwrap());
+    let stripe_b = StripeClient::from_connection(s.connection(&b, &c).await.unwrap()).unwrap();
 
     // A's key is revoked: the next call through the pending-made client moves A to `error`,
     // with the provider's explanation; B (same connection id) is untouched.
@@ -211,7 +212,7 @@ async fn long_lived_clients_act_on_the_current_status_not_the_one_they_were_made
         }
         v
     };
-    let again_a = StripeClient::from_connection(s.connection(&a, &c).await.unwrap());
+    let again_a = StripeClient::from_connection(s.connection(&a, &c).await.unwrap()).unwrap();
     for _ in 0..5 {
         stripe_a.payment_intents().create(intent()).await.unwrap();
         again_a.payment_intents().create(intent()).await.unwrap();
@@ -255,13 +256,13 @@ async fn a_disconnected_connection_sends_nothing_and_stays_disconnected_until_en
     const CREATE: &str = "POST /v1/payment_intents";
 
     // A client made before the disconnect, and kept.
-    let before = StripeClient::from_connection(s.connection(&a, &c).await.unwrap());
-    let stripe_b = StripeClient::from_connection(s.connection(&b, &c).await.unwrap());
+    let before = StripeClient::from_connection(s.connection(&a, &c).await.unwrap()).unwrap();
+    let stripe_b = StripeClient::from_connection(s.connection(&b, &c).await.unwrap()).unwrap();
     before.payment_intents().create(intent()).await.unwrap();
     assert_eq!(provider.hits(&key_a, CREATE), 1);
 
     s.disconnect(&a, &c).await.unwrap();
-    let after = StripeClient::from_connection(s.connection(&a, &c).await.unwrap());
+    let after = StripeClient::from_connection(s.connection(&a, &c).await.unwrap()).unwrap();
     for client in [&before, &after] {
         let err = client.payment_intents().create(intent()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::State, "{err}");
@@ -405,8 +406,8 @@ async fn a_disconnect_through_another_replica_stops_calls_within_the_refresh_per
     for t in [&a, &b] {
         one.test_connection(t, &c).await.unwrap();
     }
-    let on_one_a = StripeClient::from_connection(one.connection(&a, &c).await.unwrap());
-    let on_one_b = StripeClient::from_connection(one.connection(&b, &c).await.unwrap());
+    let on_one_a = StripeClient::from_connection(one.connection(&a, &c).await.unwrap()).unwrap();
+    let on_one_b = StripeClient::from_connection(one.connection(&b, &c).await.unwrap()).unwrap();
     on_one_a.payment_intents().create(intent()).await.unwrap();
 
     // Replica two disconnects A. Replica one's client learns it from the store within a

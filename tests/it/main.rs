@@ -1,5 +1,7 @@
 //! Integration tests: real HTTP on loopback, paused time where time matters.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod backends;
 mod bodies;
 mod breaker;
 mod budget;

@@ -14,8 +14,6 @@ use switchboard::outbound::{
 };
 use switchboard::test_util::{RawAction, RawServer};
 
-const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// The vault that seals the queue's endpoint secrets in these tests.
 fn vault() -> switchboard::vault::Vault {
     use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
@@ -31,7 +29,7 @@ fn new_schema() -> String {
 }
 
 async fn drop_schema(schema: &str) {
-    if let Ok(pool) = sqlx::PgPool::connect(URL).await {
+    if let Ok(pool) = sqlx::PgPool::connect(&crate::support::postgres_url()).await {
         let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
             .execute(&pool)
             .await;
@@ -41,9 +39,13 @@ async fn drop_schema(schema: &str) {
 
 /// One replica: its own pool on the shared schema.
 async fn replica(schema: &str) -> (PostgresOutboundQueue, WebhookSenderBuilder) {
-    let queue = PostgresOutboundQueue::connect_with_schema(URL, schema, vault())
-        .await
-        .unwrap();
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        schema,
+        vault(),
+    )
+    .await
+    .unwrap();
     let builder = WebhookSender::builder(queue.clone())
         .ssrf_guard(SsrfGuard::new().allow_ip("127.0.0.1".parse().unwrap()))
         .poll_interval(Duration::from_millis(5));
@@ -269,12 +271,20 @@ async fn replicas_leasing_at_once_get_disjoint_batches() {
 
     const MESSAGES: usize = 600;
     let schema = new_schema();
-    let qa = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
-        .await
-        .unwrap();
-    let qb = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
-        .await
-        .unwrap();
+    let qa = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
+    let qb = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
     // Enqueued through a sender with no workers running.
     let (_, builder) = replica(&schema).await;
     let s = builder.build().unwrap();

@@ -237,12 +237,17 @@ async fn sqlite_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_purges_old_deliveries_and_keeps_recent_pending_and_dead() {
     use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
-    const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("sb_retention_{:016x}", fastrand::u64(..));
-    let queue = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault())
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault(),
+    )
+    .await
+    .unwrap();
+    let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
         .await
         .unwrap();
-    let raw = sqlx::PgPool::connect(URL).await.unwrap();
     let (raw1, raw2, s1, s2) = (raw.clone(), raw.clone(), schema.clone(), schema.clone());
     scenario(
         Arc::new(queue.clone()),

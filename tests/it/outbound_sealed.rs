@@ -1,7 +1,7 @@
 //! Outbound endpoint signing secrets are sealed with the vault at rest, on SQLite and
 //! PostgreSQL: the raw rows never hold a secret in clear, a row read with the wrong key ring
 //! is a typed error naming the key id, and two tenants with the same endpoint id have their
-//! own URL and secrets (the sealed value is bound to tenant + endpoint id, so one copied onto
+//! own &crate::support::postgres_url() and secrets (the sealed value is bound to tenant + endpoint id, so one copied onto
 //! the other's row does not open). Secrets an older build stored in clear are sealed on open.
 
 use std::sync::{Arc, Mutex};
@@ -390,12 +390,17 @@ async fn a_wrong_key_ring_fails_the_attempt_without_a_secret_and_retries() {
 #[tokio::test]
 async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
     use switchboard::outbound::queue::postgres::PostgresOutboundQueue;
-    const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
     let schema = format!("sb_sealed_{:016x}", fastrand::u64(..));
-    let queue = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault_with("k1", 7))
+    let queue = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault_with("k1", 7),
+    )
+    .await
+    .unwrap();
+    let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
         .await
         .unwrap();
-    let raw = sqlx::PgPool::connect(URL).await.unwrap();
     let (r1, r2, r3) = (raw.clone(), raw.clone(), raw.clone());
     let (s0, s1, s2) = (schema.clone(), schema.clone(), schema.clone());
     sealed_scenario(
@@ -404,9 +409,13 @@ async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
             let schema = s0.clone();
             async move {
                 Arc::new(
-                    PostgresOutboundQueue::connect_with_schema(URL, &schema, vault)
-                        .await
-                        .unwrap(),
+                    PostgresOutboundQueue::connect_with_schema(
+                        &crate::support::postgres_url(),
+                        &schema,
+                        vault,
+                    )
+                    .await
+                    .unwrap(),
                 ) as Arc<dyn OutboundQueue>
             }
         },
@@ -461,9 +470,13 @@ async fn postgres_endpoint_secrets_are_sealed_per_tenant_and_endpoint() {
     .execute(&r3)
     .await
     .unwrap();
-    let reopened = PostgresOutboundQueue::connect_with_schema(URL, &schema, vault_with("k1", 7))
-        .await
-        .unwrap();
+    let reopened = PostgresOutboundQueue::connect_with_schema(
+        &crate::support::postgres_url(),
+        &schema,
+        vault_with("k1", 7),
+    )
+    .await
+    .unwrap();
     let clear: Option<String> = sqlx::query_scalar(&format!(
         "SELECT legacy_secrets FROM \"{schema}\".switchboard_outbound_endpoints WHERE id = 'old'"
     ))

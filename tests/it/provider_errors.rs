@@ -17,6 +17,7 @@ use switchboard::templates::Registry;
 use switchboard::test_util::LoopbackServer;
 use switchboard::twilio::{TwilioClient, TwilioIntegration};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::ProviderError;
 use switchboard::{ConnectionId, TenantId};
 
 use crate::support::builder;
@@ -113,8 +114,8 @@ async fn stripe_last_error_keeps_the_provider_message_without_the_key() {
             ConnectionStatus::Active
         );
     }
-    let client_a = StripeClient::from_connection(s.connection(&ta, &id).await.unwrap());
-    let client_b = StripeClient::from_connection(s.connection(&tb, &id).await.unwrap());
+    let client_a = StripeClient::from_connection(s.connection(&ta, &id).await.unwrap()).unwrap();
+    let client_b = StripeClient::from_connection(s.connection(&tb, &id).await.unwrap()).unwrap();
     let mut events = s.subscribe();
 
     // Tenant a's key is revoked at Stripe.

@@ -29,8 +29,6 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::support::{builder, connect, TestConnector};
 
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 const ONE: NonZeroU32 = NonZeroU32::MIN;
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -52,7 +50,7 @@ fn key(tenant: &str) -> RateKey {
 }
 
 async fn raw_connection() -> MultiplexedConnection {
-    redis::Client::open(REDIS_URL)
+    redis::Client::open(crate::support::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -251,7 +249,7 @@ async fn three_replicas_share_one_quota_and_never_trip_a_sliding_window_provider
     let prefix = prefix();
     let mut limiters: Vec<Arc<dyn RateLimiter>> = Vec::new();
     for _ in 0..3 {
-        let l = RedisRateLimiter::connect(REDIS_URL, &prefix)
+        let l = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
             .await
             .unwrap()
             .with_quota("test", "default", quota);
@@ -361,7 +359,7 @@ async fn fixed_window_admits_twice_the_quota_across_an_edge_and_gcra_does_not() 
     let prefix = prefix();
     let quota = Quota::per_second(nz(10));
     let interval = quota.interval();
-    let gcra = RedisRateLimiter::connect(REDIS_URL, &prefix)
+    let gcra = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
         .await
         .unwrap()
         .with_quota("test", "default", quota);
@@ -443,15 +441,17 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn start(upstream: &'static str) -> Self {
+    async fn start(upstream: String) -> Self {
+        let upstream: std::sync::Arc<str> = upstream.into();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let conns = Arc::new(Mutex::new(JoinSet::new()));
         let tracked = conns.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
                 tracked.lock().unwrap().spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                    if let Ok(mut outbound) = TcpStream::connect(&*upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
@@ -500,7 +500,7 @@ fn unreachable_redis_fails_open_or_closed_within_the_timeout_and_says_so() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let proxy = Proxy::start(REDIS_ADDR).await;
+            let proxy = Proxy::start(crate::support::redis_addr()).await;
             let open = RedisRateLimiter::connect(&format!("redis://{}/", proxy.addr), &prefix())
                 .await
                 .unwrap()
@@ -566,9 +566,12 @@ fn unreachable_redis_fails_open_or_closed_within_the_timeout_and_says_so() {
 async fn connect_errors_never_repeat_the_url_password() {
     let secret = canary("redis-password");
     // The shared Redis has no password, so AUTH fails; the URL must not reach the error.
-    let e = RedisRateLimiter::connect(&format!("redis://:{secret}@{REDIS_ADDR}/"), &prefix())
-        .await
-        .unwrap_err();
+    let e = RedisRateLimiter::connect(
+        &format!("redis://:{secret}@{}/", crate::support::redis_addr()),
+        &prefix(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store);
     assert!(!format!("{e} {e:?}").contains(&secret), "{e:?}");
 
@@ -582,7 +585,7 @@ async fn connect_errors_never_repeat_the_url_password() {
 // ------------------------------------------------------------------ 4. decisions
 
 async fn limiter(quota: Quota) -> RedisRateLimiter {
-    RedisRateLimiter::connect(REDIS_URL, &prefix())
+    RedisRateLimiter::connect(&crate::support::redis_url(), &prefix())
         .await
         .unwrap()
         .with_quota("test", "default", quota)
@@ -635,7 +638,7 @@ async fn cost_n_spends_n_cells_and_the_key_expires_when_full_again() {
     let quota = Quota::new(nz(10), Duration::from_secs(10)).unwrap();
     let interval = quota.interval();
     let prefix = prefix();
-    let l = RedisRateLimiter::connect(REDIS_URL, &prefix)
+    let l = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
         .await
         .unwrap()
         .with_quota("test", "default", quota);

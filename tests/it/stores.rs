@@ -65,14 +65,14 @@ impl Fixture {
     async fn postgres() -> Fixture {
         let schema = format!("sb_test_{:016x}", fastrand::u64(..));
         let store = switchboard::store::postgres::PostgresStore::connect_with_schema(
-            pg_support::URL,
+            &crate::support::postgres_url(),
             &schema,
         )
         .await
         .unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL must be running at {} (scripts/test.sh starts it): {e:?}",
-                pg_support::URL
+                &crate::support::postgres_url()
             )
         });
         Fixture {
@@ -662,11 +662,10 @@ mod sqlite_only {
 
 #[cfg(feature = "postgres")]
 mod pg_support {
-    pub(super) const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
     /// Drops a test schema; a failure only leaves a schema behind.
     pub(super) async fn drop_schema(schema: &str) {
-        if let Ok(pool) = sqlx::PgPool::connect(URL).await {
+        if let Ok(pool) = sqlx::PgPool::connect(&crate::support::postgres_url()).await {
             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .execute(&pool)
                 .await;
@@ -691,7 +690,9 @@ mod postgres_only {
             ConnectionStore::save(&store, &record("t1", "c1"))
                 .await
                 .unwrap();
-            let raw = sqlx::PgPool::connect(pg_support::URL).await.unwrap();
+            let raw = sqlx::PgPool::connect(&crate::support::postgres_url())
+                .await
+                .unwrap();
             sqlx::query(&format!(
                 "UPDATE \"{schema}\".switchboard_connections SET status = 'zombie'"
             ))
@@ -728,9 +729,12 @@ mod postgres_only {
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
-        let err = PostgresStore::connect_with_schema(pg_support::URL, "x; DROP SCHEMA public")
-            .await
-            .unwrap_err();
+        let err = PostgresStore::connect_with_schema(
+            &crate::support::postgres_url(),
+            "x; DROP SCHEMA public",
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 }

@@ -1,6 +1,11 @@
 //! Shared pieces for the integration tests: a connector whose classifier a test can script,
 //! and a switchboard with short, test-friendly delays.
 
+mod addresses;
+
+#[allow(unused_imports)] // which ones a build uses depends on its features
+pub(crate) use addresses::{postgres_url, redis_addr, redis_url};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

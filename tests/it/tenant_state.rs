@@ -277,7 +277,7 @@ async fn in_memory_rate_limit_buckets_are_per_tenant_and_connection() {
 async fn redis_rate_limit_buckets_are_per_tenant_and_connection() {
     let prefix = format!("switchboard-test:{:016x}", fastrand::u64(..));
     let limiter =
-        switchboard::rate_limit::RedisRateLimiter::connect("redis://127.0.0.1:6379/", &prefix)
+        switchboard::rate_limit::RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
             .await
             .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
             .with_quota("test", "default", two_per_minute());

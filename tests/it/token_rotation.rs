@@ -30,11 +30,6 @@ use switchboard::tokens::{
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::{ConnectionId, CredentialStore, ErrorKind, TenantId};
 
-#[cfg(feature = "redis")]
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-#[cfg(feature = "postgres")]
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 // ---------------------------------------------------------------------------------------------
 // A provider that rotates refresh tokens and rejects reuse.
 
@@ -455,7 +450,7 @@ async fn redis_locks(prefix: &str) -> [Arc<dyn RefreshLock>; 3] {
     use switchboard::tokens::RedisRefreshLock;
     let mut locks = Vec::new();
     for _ in 0..3 {
-        let lock = RedisRefreshLock::connect(REDIS_URL)
+        let lock = RedisRefreshLock::connect(&crate::support::redis_url())
             .await
             .expect("Redis at 127.0.0.1:6379")
             .key_prefix(prefix.to_string());
@@ -469,7 +464,7 @@ async fn postgres_locks(prefix: &str) -> [Arc<dyn RefreshLock>; 3] {
     use switchboard::tokens::PostgresAdvisoryLock;
     let mut locks = Vec::new();
     for _ in 0..3 {
-        let lock = PostgresAdvisoryLock::connect(PG_URL)
+        let lock = PostgresAdvisoryLock::connect(&crate::support::postgres_url())
             .await
             .expect("PostgreSQL at 127.0.0.1:5432")
             .key_prefix(prefix.to_string());
@@ -772,7 +767,7 @@ async fn a_refresh_that_lost_its_lock_does_not_overwrite_a_token_stored_meanwhil
     let prefix = format!("switchboard-test:{:016x}:", fastrand::u64(..));
     let provider = RotatingProvider::start(&[""], Duration::from_millis(600), After::Answer).await;
     let store: Arc<dyn CredentialStore> = Arc::new(InMemoryCredentialStore::new());
-    let lock = RedisRefreshLock::connect(REDIS_URL)
+    let lock = RedisRefreshLock::connect(&crate::support::redis_url())
         .await
         .unwrap()
         .key_prefix(prefix.clone());
@@ -796,7 +791,7 @@ async fn a_refresh_that_lost_its_lock_does_not_overwrite_a_token_stored_meanwhil
     }
     // The lock is lost (a Redis failover, an eviction) and a reconnect stores a new token set,
     // one that is already due (short-lived) but valid.
-    let client = redis::Client::open(REDIS_URL).unwrap();
+    let client = redis::Client::open(crate::support::redis_url()).unwrap();
     let mut conn_r = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -830,7 +825,7 @@ async fn a_refresh_that_lost_its_lock_does_not_overwrite_a_token_stored_meanwhil
 async fn the_redis_lock_is_extended_while_held_and_reports_a_lost_lock() {
     use switchboard::tokens::RedisRefreshLock;
     let prefix = format!("switchboard-test:{:016x}:", fastrand::u64(..));
-    let lock = RedisRefreshLock::connect(REDIS_URL)
+    let lock = RedisRefreshLock::connect(&crate::support::redis_url())
         .await
         .unwrap()
         .key_prefix(prefix.clone())
@@ -863,7 +858,7 @@ async fn the_redis_lock_is_extended_while_held_and_reports_a_lost_lock() {
 async fn the_postgres_lock_extend_checks_the_session_still_holds_it() {
     use switchboard::tokens::PostgresAdvisoryLock;
     let prefix = format!("switchboard-test:{:016x}:", fastrand::u64(..));
-    let lock = PostgresAdvisoryLock::connect(PG_URL)
+    let lock = PostgresAdvisoryLock::connect(&crate::support::postgres_url())
         .await
         .unwrap()
         .key_prefix(prefix);

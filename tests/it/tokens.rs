@@ -71,11 +71,6 @@ VQIDAQAB
 -----END PUBLIC KEY-----
 ";
 
-#[cfg(feature = "redis")]
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
-#[cfg(feature = "postgres")]
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 // ---------------------------------------------------------------------------------------------
 // A loopback token endpoint.
 
@@ -420,7 +415,7 @@ async fn three_instances_with_the_redis_lock_make_one_token_request() {
     let store: Arc<dyn CredentialStore> = Arc::new(InMemoryCredentialStore::new());
     let mut locks = Vec::new();
     for _ in 0..3 {
-        let lock = RedisRefreshLock::connect(REDIS_URL)
+        let lock = RedisRefreshLock::connect(&crate::support::redis_url())
             .await
             .expect("Redis at 127.0.0.1:6379")
             .key_prefix(prefix.clone());
@@ -430,7 +425,7 @@ async fn three_instances_with_the_redis_lock_make_one_token_request() {
     three_instances_make_one_token_request([store.clone(), store.clone(), store], locks).await;
 
     // Every lock was released.
-    let client = redis::Client::open(REDIS_URL).unwrap();
+    let client = redis::Client::open(crate::support::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let left: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -446,7 +441,7 @@ async fn the_redis_lock_excludes_a_second_holder_until_released() {
     use switchboard::tokens::RedisRefreshLock;
 
     let prefix = format!("switchboard-test:{:016x}:", fastrand::u64(..));
-    let lock = RedisRefreshLock::connect(REDIS_URL)
+    let lock = RedisRefreshLock::connect(&crate::support::redis_url())
         .await
         .unwrap()
         .key_prefix(prefix)
@@ -480,11 +475,11 @@ async fn three_instances_with_the_postgres_advisory_lock_and_store_make_one_toke
     let mut stores = Vec::new();
     let mut locks = Vec::new();
     for _ in 0..3 {
-        let store = PostgresStore::connect_with_schema(PG_URL, &schema)
+        let store = PostgresStore::connect_with_schema(&crate::support::postgres_url(), &schema)
             .await
             .expect("PostgreSQL at 127.0.0.1:5432/test");
         stores.push(Arc::new(store) as Arc<dyn CredentialStore>);
-        let lock = PostgresAdvisoryLock::connect(PG_URL)
+        let lock = PostgresAdvisoryLock::connect(&crate::support::postgres_url())
             .await
             .unwrap()
             .key_prefix(prefix.clone());
@@ -494,7 +489,9 @@ async fn three_instances_with_the_postgres_advisory_lock_and_store_make_one_toke
     let locks: [Arc<dyn RefreshLock>; 3] = locks.try_into().unwrap();
     three_instances_make_one_token_request(stores, locks).await;
 
-    let pool = sqlx::PgPool::connect(PG_URL).await.unwrap();
+    let pool = sqlx::PgPool::connect(&crate::support::postgres_url())
+        .await
+        .unwrap();
     sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .execute(&pool)
         .await
@@ -507,7 +504,7 @@ async fn three_instances_with_the_postgres_advisory_lock_and_store_make_one_toke
 async fn the_postgres_lock_excludes_a_second_holder_until_released_or_dropped() {
     use switchboard::tokens::PostgresAdvisoryLock;
 
-    let lock = PostgresAdvisoryLock::connect(PG_URL)
+    let lock = PostgresAdvisoryLock::connect(&crate::support::postgres_url())
         .await
         .unwrap()
         .key_prefix(format!("switchboard-test:{:016x}:", fastrand::u64(..)))

@@ -162,7 +162,7 @@ async fn sqlite_dedup_table_shares_a_file_with_the_credential_store() {
 async fn redis_store_passes_the_dedup_suite() {
     use switchboard::webhook::dedup::RedisDedupStore;
     let prefix = format!("switchboard-test:dedup:{:016x}", fastrand::u64(..));
-    let store = RedisDedupStore::connect("redis://127.0.0.1:6379/", &prefix)
+    let store = RedisDedupStore::connect(&crate::support::redis_url(), &prefix)
         .await
         .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
         .ttl(TTL);

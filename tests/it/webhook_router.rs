@@ -244,7 +244,7 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
     let mut routers = Vec::new();
     let mut stores = Vec::new();
     for _ in 0..3 {
-        let store = RedisDedupStore::connect("redis://127.0.0.1:6379/", &prefix)
+        let store = RedisDedupStore::connect(&crate::support::redis_url(), &prefix)
             .await
             .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)");
         stores.push(store.clone());
@@ -300,7 +300,7 @@ async fn thousand_events_five_deliveries_three_replicas_run_exactly_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1000);
     // The scope is (connector, tenant, connection).
     let key = stores[0].key("test:t1:conn-1", "evt_0");
-    let mut raw = redis::Client::open("redis://127.0.0.1:6379/")
+    let mut raw = redis::Client::open(crate::support::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{CheckoutSession, CheckoutSessionId};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `POST /v1/checkout/sessions`. Line items go through
@@ -51,7 +53,7 @@ impl CheckoutSessions {
     }
 
     /// Creates a session.
-    pub fn create(&self, params: CreateCheckoutSession) -> StripeCall<CheckoutSession> {
+    pub fn create(&self, params: CreateCheckoutSession) -> Call<CheckoutSession, StripeError> {
         self.client.call(
             Method::POST,
             "/v1/checkout/sessions".into(),
@@ -61,10 +63,10 @@ impl CheckoutSessions {
     }
 
     /// Retrieves a session.
-    pub fn retrieve(&self, id: &CheckoutSessionId) -> StripeCall<CheckoutSession> {
+    pub fn retrieve(&self, id: &CheckoutSessionId) -> Call<CheckoutSession, StripeError> {
         self.client.call(
             Method::GET,
-            format!("/v1/checkout/sessions/{}", seg(id.as_str())),
+            format!("/v1/checkout/sessions/{}", segment(id.as_str())),
             "checkout_sessions.retrieve",
             &NoParams {},
         )
@@ -74,22 +76,18 @@ impl CheckoutSessions {
     ///
     /// `POST /v1/checkout/sessions/{session}/expire` is not in the 2023-08-16 spec subset we
     /// validate against, so the contract tests check its shape by hand.
-    pub fn expire(&self, id: &CheckoutSessionId) -> StripeCall<CheckoutSession> {
+    pub fn expire(&self, id: &CheckoutSessionId) -> Call<CheckoutSession, StripeError> {
         self.client.call(
             Method::POST,
-            format!("/v1/checkout/sessions/{}/expire", seg(id.as_str())),
+            format!("/v1/checkout/sessions/{}/expire", segment(id.as_str())),
             "checkout_sessions.expire",
             &NoParams {},
         )
     }
 
     /// Every session matching `params`, fetched page by page as polled.
-    pub fn list(&self, params: ListCheckoutSessions) -> StripeStream<CheckoutSession> {
-        paginate(
-            self.client.clone(),
-            "/v1/checkout/sessions".into(),
-            "checkout_sessions.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListCheckoutSessions) -> Pages<CheckoutSession, StripeError> {
+        self.client
+            .list("/v1/checkout/sessions", "checkout_sessions.list", &params)
     }
 }

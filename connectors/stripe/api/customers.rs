@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, paginate_search, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{Customer, CustomerId, Deleted};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `POST /v1/customers`.
@@ -70,7 +72,7 @@ impl Customers {
     }
 
     /// Creates a customer.
-    pub fn create(&self, params: CreateCustomer) -> StripeCall<Customer> {
+    pub fn create(&self, params: CreateCustomer) -> Call<Customer, StripeError> {
         self.client.call(
             Method::POST,
             "/v1/customers".into(),
@@ -80,52 +82,43 @@ impl Customers {
     }
 
     /// Retrieves a customer (a deleted one comes back with `deleted: true`).
-    pub fn retrieve(&self, id: &CustomerId) -> StripeCall<Customer> {
+    pub fn retrieve(&self, id: &CustomerId) -> Call<Customer, StripeError> {
         self.client.call(
             Method::GET,
-            format!("/v1/customers/{}", seg(id.as_str())),
+            format!("/v1/customers/{}", segment(id.as_str())),
             "customers.retrieve",
             &NoParams {},
         )
     }
 
     /// Updates a customer.
-    pub fn update(&self, id: &CustomerId, params: UpdateCustomer) -> StripeCall<Customer> {
+    pub fn update(&self, id: &CustomerId, params: UpdateCustomer) -> Call<Customer, StripeError> {
         self.client.call(
             Method::POST,
-            format!("/v1/customers/{}", seg(id.as_str())),
+            format!("/v1/customers/{}", segment(id.as_str())),
             "customers.update",
             &params,
         )
     }
 
     /// Deletes a customer.
-    pub fn delete(&self, id: &CustomerId) -> StripeCall<Deleted<CustomerId>> {
+    pub fn delete(&self, id: &CustomerId) -> Call<Deleted<CustomerId>, StripeError> {
         self.client.call(
             Method::DELETE,
-            format!("/v1/customers/{}", seg(id.as_str())),
+            format!("/v1/customers/{}", segment(id.as_str())),
             "customers.delete",
             &NoParams {},
         )
     }
 
     /// Every customer matching `params`, newest first, fetched page by page as polled.
-    pub fn list(&self, params: ListCustomers) -> StripeStream<Customer> {
-        paginate(
-            self.client.clone(),
-            "/v1/customers".into(),
-            "customers.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListCustomers) -> Pages<Customer, StripeError> {
+        self.client.list("/v1/customers", "customers.list", &params)
     }
 
     /// Every customer matching a search query, fetched page by page (`page`/`next_page`).
-    pub fn search(&self, params: SearchCustomers) -> StripeStream<Customer> {
-        paginate_search(
-            self.client.clone(),
-            "/v1/customers/search".into(),
-            "customers.search",
-            list_params(&params),
-        )
+    pub fn search(&self, params: SearchCustomers) -> Pages<Customer, StripeError> {
+        self.client
+            .search("/v1/customers/search", "customers.search", &params)
     }
 }

@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{Event, EventId};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `GET /v1/events`.
@@ -32,22 +34,17 @@ impl Events {
     }
 
     /// Retrieves an event.
-    pub fn retrieve(&self, id: &EventId) -> StripeCall<Event> {
+    pub fn retrieve(&self, id: &EventId) -> Call<Event, StripeError> {
         self.client.call(
             Method::GET,
-            format!("/v1/events/{}", seg(id.as_str())),
+            format!("/v1/events/{}", segment(id.as_str())),
             "events.retrieve",
             &NoParams {},
         )
     }
 
     /// Every event matching `params` (the last 30 days), fetched page by page as polled.
-    pub fn list(&self, params: ListEvents) -> StripeStream<Event> {
-        paginate(
-            self.client.clone(),
-            "/v1/events".into(),
-            "events.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListEvents) -> Pages<Event, StripeError> {
+        self.client.list("/v1/events", "events.list", &params)
     }
 }

@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{PaymentIntent, PaymentIntentId};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `POST /v1/payment_intents` (`amount` and `currency` are required).
@@ -96,11 +98,11 @@ impl PaymentIntents {
     }
 
     fn path(id: &PaymentIntentId, action: &str) -> String {
-        format!("/v1/payment_intents/{}{action}", seg(id.as_str()))
+        format!("/v1/payment_intents/{}{action}", segment(id.as_str()))
     }
 
     /// Creates a payment intent.
-    pub fn create(&self, params: CreatePaymentIntent) -> StripeCall<PaymentIntent> {
+    pub fn create(&self, params: CreatePaymentIntent) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::POST,
             "/v1/payment_intents".into(),
@@ -110,7 +112,7 @@ impl PaymentIntents {
     }
 
     /// Retrieves a payment intent.
-    pub fn retrieve(&self, id: &PaymentIntentId) -> StripeCall<PaymentIntent> {
+    pub fn retrieve(&self, id: &PaymentIntentId) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::GET,
             Self::path(id, ""),
@@ -124,7 +126,7 @@ impl PaymentIntents {
         &self,
         id: &PaymentIntentId,
         params: UpdatePaymentIntent,
-    ) -> StripeCall<PaymentIntent> {
+    ) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::POST,
             Self::path(id, ""),
@@ -138,7 +140,7 @@ impl PaymentIntents {
         &self,
         id: &PaymentIntentId,
         params: ConfirmPaymentIntent,
-    ) -> StripeCall<PaymentIntent> {
+    ) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::POST,
             Self::path(id, "/confirm"),
@@ -152,7 +154,7 @@ impl PaymentIntents {
         &self,
         id: &PaymentIntentId,
         params: CapturePaymentIntent,
-    ) -> StripeCall<PaymentIntent> {
+    ) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::POST,
             Self::path(id, "/capture"),
@@ -166,7 +168,7 @@ impl PaymentIntents {
         &self,
         id: &PaymentIntentId,
         params: CancelPaymentIntent,
-    ) -> StripeCall<PaymentIntent> {
+    ) -> Call<PaymentIntent, StripeError> {
         self.client.call(
             Method::POST,
             Self::path(id, "/cancel"),
@@ -176,12 +178,8 @@ impl PaymentIntents {
     }
 
     /// Every payment intent matching `params`, fetched page by page as polled.
-    pub fn list(&self, params: ListPaymentIntents) -> StripeStream<PaymentIntent> {
-        paginate(
-            self.client.clone(),
-            "/v1/payment_intents".into(),
-            "payment_intents.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListPaymentIntents) -> Pages<PaymentIntent, StripeError> {
+        self.client
+            .list("/v1/payment_intents", "payment_intents.list", &params)
     }
 }

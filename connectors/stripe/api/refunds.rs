@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{Refund, RefundId};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `POST /v1/refunds` (give `payment_intent` or `charge`).
@@ -46,7 +48,7 @@ impl Refunds {
     }
 
     /// Creates a refund.
-    pub fn create(&self, params: CreateRefund) -> StripeCall<Refund> {
+    pub fn create(&self, params: CreateRefund) -> Call<Refund, StripeError> {
         self.client.call(
             Method::POST,
             "/v1/refunds".into(),
@@ -56,22 +58,17 @@ impl Refunds {
     }
 
     /// Retrieves a refund.
-    pub fn retrieve(&self, id: &RefundId) -> StripeCall<Refund> {
+    pub fn retrieve(&self, id: &RefundId) -> Call<Refund, StripeError> {
         self.client.call(
             Method::GET,
-            format!("/v1/refunds/{}", seg(id.as_str())),
+            format!("/v1/refunds/{}", segment(id.as_str())),
             "refunds.retrieve",
             &NoParams {},
         )
     }
 
     /// Every refund matching `params`, fetched page by page as polled.
-    pub fn list(&self, params: ListRefunds) -> StripeStream<Refund> {
-        paginate(
-            self.client.clone(),
-            "/v1/refunds".into(),
-            "refunds.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListRefunds) -> Pages<Refund, StripeError> {
+        self.client.list("/v1/refunds", "refunds.list", &params)
     }
 }

@@ -2,9 +2,11 @@
 
 use http::Method;
 
-use super::{list_params, paginate, params, seg, StripeStream};
-use crate::stripe::client::{NoParams, StripeCall, StripeClient};
+use super::params;
+use crate::stripe::client::{NoParams, StripeClient};
 use crate::stripe::models::{Deleted, WebhookEndpoint, WebhookEndpointId};
+use crate::stripe::StripeError;
+use crate::toolkit::{segment, Call, Pages};
 
 params! {
     /// Parameters of `POST /v1/webhook_endpoints` (`url` and `enabled_events` are required).
@@ -44,7 +46,7 @@ impl WebhookEndpoints {
     }
 
     /// Creates an endpoint; the response's `secret` is the signing secret (shown only here).
-    pub fn create(&self, params: CreateWebhookEndpoint) -> StripeCall<WebhookEndpoint> {
+    pub fn create(&self, params: CreateWebhookEndpoint) -> Call<WebhookEndpoint, StripeError> {
         self.client.call(
             Method::POST,
             "/v1/webhook_endpoints".into(),
@@ -54,22 +56,18 @@ impl WebhookEndpoints {
     }
 
     /// Deletes an endpoint.
-    pub fn delete(&self, id: &WebhookEndpointId) -> StripeCall<Deleted<WebhookEndpointId>> {
+    pub fn delete(&self, id: &WebhookEndpointId) -> Call<Deleted<WebhookEndpointId>, StripeError> {
         self.client.call(
             Method::DELETE,
-            format!("/v1/webhook_endpoints/{}", seg(id.as_str())),
+            format!("/v1/webhook_endpoints/{}", segment(id.as_str())),
             "webhook_endpoints.delete",
             &NoParams {},
         )
     }
 
     /// Every endpoint, fetched page by page as polled.
-    pub fn list(&self, params: ListWebhookEndpoints) -> StripeStream<WebhookEndpoint> {
-        paginate(
-            self.client.clone(),
-            "/v1/webhook_endpoints".into(),
-            "webhook_endpoints.list",
-            list_params(&params),
-        )
+    pub fn list(&self, params: ListWebhookEndpoints) -> Pages<WebhookEndpoint, StripeError> {
+        self.client
+            .list("/v1/webhook_endpoints", "webhook_endpoints.list", &params)
     }
 }

@@ -7,12 +7,16 @@
 //! again, so delivery is at least once. Completing checks the lease owner, so a worker whose
 //! lease was taken over cannot overwrite the new owner's outcome.
 //!
-//! Backends: [`sqlite::SqliteQueue`] (feature `sqlite`) and
-//! [`postgres::PostgresOutboundQueue`] (feature `postgres`, `FOR UPDATE SKIP LOCKED`, for
-//! several replicas). Redis Streams can implement the same trait.
+//! Backends: [`sqlite::SqliteQueue`] (feature `sqlite`, from
+//! `SqliteBackend::outbound_queue`) and [`postgres::PostgresOutboundQueue`] (feature
+//! `postgres`, `FOR UPDATE SKIP LOCKED`, for several replicas, from
+//! `PostgresBackend::outbound_queue`); each shares its backend's pool and migration set with
+//! the other stores. Redis Streams can implement the same trait.
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -7,30 +7,28 @@
 //! Completing an attempt is one transaction: log the attempt, apply the outcome if the lease
 //! is still ours, move the endpoint's failure clock. Endpoint signing secrets are sealed with
 //! the [`Vault`] (bound to the endpoint's tenant and id); rows written in clear by an older
-//! build are sealed on connect. Migrations are compiled in
-//! (`src/outbound/queue/postgres_migrations`), run on connect (sqlx serializes them across
-//! replicas with an advisory lock) and share sqlx's migration table with
-//! [`PostgresStore`](crate::store::postgres::PostgresStore), so both may live in one schema.
+//! build are sealed on connect. The tables come from the one PostgreSQL migration set, which
+//! [`PostgresBackend`](crate::store::postgres::PostgresBackend) runs; connect the backend and
+//! call [`outbound_queue`](crate::store::postgres::PostgresBackend::outbound_queue) to share
+//! its pool with the other stores.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Executor, Row};
+use sqlx::postgres::PgPool;
 
+use super::rows::{self, AttemptRow, DeadRow, LeasedRow, StateRow};
 use super::{
     open_secrets, seal_clear_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter,
-    FinishOutcome, LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue,
-    PurgeReport,
+    FinishOutcome, LeasedMessage, MessageState, NewMessage, OutboundQueue, PurgeReport,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
-use crate::ids::TenantId;
+use crate::error::Error;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
-use crate::store::postgres::{create_schema, validate_schema};
+use crate::store::postgres::PostgresBackend;
+use crate::store::row::backend_error;
+use crate::store::time::millis as ms;
 use crate::vault::Vault;
 
 /// The outbound queue in PostgreSQL. Cheap to clone: clones share one pool.
@@ -69,26 +67,7 @@ impl fmt::Debug for PostgresOutboundQueue {
 }
 
 fn db_error(op: &str, e: sqlx::Error) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("postgres outbound queue: cannot {op}"),
-    )
-    .source(e)
-    .build()
-}
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn from_ms(v: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(v).unwrap_or(0))
-}
-
-fn count(v: i64) -> u32 {
-    u32::try_from(v).unwrap_or(0)
+    backend_error("postgres outbound-queue", op, e)
 }
 
 impl PostgresOutboundQueue {
@@ -98,62 +77,39 @@ impl PostgresOutboundQueue {
     /// sealed now.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a malformed URL; [`ErrorKind::Store`] when the database
-    /// cannot be reached or migrated; [`ErrorKind::Vault`] when a clear secret cannot be
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a malformed URL; [`ErrorKind::Store`](crate::ErrorKind::Store) when the database
+    /// cannot be reached or migrated; [`ErrorKind::Vault`](crate::ErrorKind::Vault) when a clear secret cannot be
     /// sealed.
     pub async fn connect(url: &str, vault: Vault) -> Result<Self, Error> {
-        Self::open(url, None, vault).await
+        PostgresBackend::connect(url)
+            .await?
+            .outbound_queue(vault)
+            .await
     }
 
-    /// Like [`PostgresOutboundQueue::connect`], but keeps everything (tables and sqlx's
-    /// migration record) in `schema`, created if missing: every pooled connection gets
-    /// `SET search_path TO "schema"`.
+    /// Shorthand for `PostgresBackend::connect_with_schema(url, schema).await?
+    /// .outbound_queue(vault)`: everything (tables and sqlx's migration record) in `schema`,
+    /// created if missing.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when `schema` is not 1 to 63 ASCII letters, digits or
-    /// underscores, or the URL is malformed; [`ErrorKind::Store`] as for `connect`.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `schema` is not 1 to 63 ASCII
+    /// letters, digits or underscores, or the URL is malformed;
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) as for `connect`.
     pub async fn connect_with_schema(url: &str, schema: &str, vault: Vault) -> Result<Self, Error> {
-        validate_schema(schema)?;
-        Self::open(url, Some(schema), vault).await
+        PostgresBackend::connect_with_schema(url, schema)
+            .await?
+            .outbound_queue(vault)
+            .await
     }
 
-    async fn open(url: &str, schema: Option<&str>, vault: Vault) -> Result<Self, Error> {
-        // The URL is not repeated in the message: it may hold a password.
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
-                .source(e)
-                .build()
-        })?;
-        let mut pool_options = PgPoolOptions::new();
-        if let Some(schema) = schema {
-            // Validated above: only letters, digits and underscores reach this SQL.
-            let set: Arc<str> = format!("SET search_path TO \"{schema}\"").into();
-            pool_options = pool_options.after_connect(move |conn, _meta| {
-                let set = Arc::clone(&set);
-                Box::pin(async move {
-                    conn.execute(&*set).await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool_options
-            .connect_with(options)
-            .await
-            .map_err(|e| db_error("connect", e))?;
-        if let Some(schema) = schema {
-            create_schema(&pool, schema).await?;
-        }
-        let mut migrator = sqlx::migrate!("src/outbound/queue/postgres_migrations");
-        // The store's migrations (or a newer build's) may share this migration table.
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await.map_err(|e| {
-            ErrorParts::new(ErrorKind::Store, "postgres outbound queue: cannot migrate")
-                .source(e)
-                .build()
-        })?;
+    pub(crate) async fn from_backend(
+        pool: PgPool,
+        schema: Option<Arc<str>>,
+        vault: Vault,
+    ) -> Result<Self, Error> {
         let queue = PostgresOutboundQueue {
             pool,
-            schema: schema.map(Arc::from),
+            schema,
             vault,
         };
         queue.seal_legacy_secrets().await?;
@@ -193,26 +149,6 @@ impl PostgresOutboundQueue {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn attempt_from_row(row: &PgRow) -> Result<AttemptRecord, sqlx::Error> {
-    Ok(AttemptRecord {
-        message: MessageId::new(row.try_get::<String, _>("message_id")?),
-        endpoint: EndpointId::for_tenant(
-            TenantId::from(row.try_get::<String, _>("endpoint_tenant")?),
-            row.try_get::<String, _>("endpoint_id")?,
-        ),
-        attempt: count(row.try_get("attempt")?),
-        at: from_ms(row.try_get("at_ms")?),
-        status: row
-            .try_get::<Option<i64>, _>("status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        latency: Duration::from_micros(
-            u64::try_from(row.try_get::<i64, _>("latency_us")?).unwrap_or(0),
-        ),
-        success: row.try_get("success")?,
-        error: row.try_get("error")?,
-    })
 }
 
 const ATTEMPT_COLUMNS: &str =
@@ -257,12 +193,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         row.map(|(url, secrets, enabled, disabled_reason)| {
             let secrets = match secrets {
                 Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Store,
-                        format!("stored endpoint `{id}` has no sealed secrets"),
-                    ))
-                }
+                None => return Err(rows::no_secrets(id)),
             };
             Ok(Endpoint {
                 id: id.clone(),
@@ -317,10 +248,10 @@ impl OutboundQueue for PostgresOutboundQueue {
         now: SystemTime,
     ) -> Result<Vec<LeasedMessage>, Error> {
         let now_ms = ms(now);
-        let expiry = ms(now + lease);
+        let expiry = now.checked_add(lease).map_or(i64::MAX, ms);
         // The inner SELECT locks the rows it picks and skips rows another transaction holds,
         // so two replicas leasing at once get disjoint batches.
-        let rows = sqlx::query(
+        let rows: Vec<LeasedRow> = sqlx::query_as(
             "UPDATE switchboard_outbound_messages \
              SET status = 'inflight', lease_owner = $1, lease_expiry_ms = $2, \
                  attempts = attempts + 1, updated_ms = $3 \
@@ -339,21 +270,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("lease messages", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(LeasedMessage {
-                    id: MessageId::new(r.try_get::<String, _>("id")?),
-                    endpoint: EndpointId::for_tenant(
-                        TenantId::from(r.try_get::<String, _>("endpoint_tenant")?),
-                        r.try_get::<String, _>("endpoint_id")?,
-                    ),
-                    event_type: r.try_get("event_type")?,
-                    payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
-                    attempt: count(r.try_get("attempts")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| db_error("read leased messages", e))
+        rows.into_iter().map(LeasedRow::into_leased).collect()
     }
 
     async fn finish(
@@ -431,7 +348,7 @@ impl OutboundQueue for PostgresOutboundQueue {
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("start an endpoint's failure clock", e))?;
-            since.flatten().map(from_ms)
+            rows::failing_since(&a.endpoint, since.flatten())?
         };
         tx.commit()
             .await
@@ -443,7 +360,7 @@ impl OutboundQueue for PostgresOutboundQueue {
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
-        let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        let row: Option<StateRow> = sqlx::query_as(
             "SELECT endpoint_tenant, endpoint_id, status, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE id = $1",
         )
@@ -451,27 +368,11 @@ impl OutboundQueue for PostgresOutboundQueue {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load a message", e))?;
-        row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
-            let status = MessageStatus::parse(&status).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!("stored message `{id}` has an invalid status"),
-                )
-            })?;
-            Ok(MessageState {
-                id: id.clone(),
-                endpoint: EndpointId::for_tenant(tenant, endpoint),
-                status,
-                attempts: count(attempts),
-                dead_reason,
-            })
-        })
-        .transpose()
+        row.map(|r| r.into_state(id)).transpose()
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<DeadRow> = sqlx::query_as(
             "SELECT id, endpoint_tenant, endpoint_id, event_type, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE status = 'dead' \
              ORDER BY updated_ms LIMIT $1",
@@ -480,18 +381,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("list dead letters", e))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, tenant, endpoint, event_type, attempts, reason)| DeadLetter {
-                    id: MessageId::new(id),
-                    endpoint: EndpointId::for_tenant(tenant, endpoint),
-                    event_type,
-                    attempts: count(attempts),
-                    reason: reason.unwrap_or_default(),
-                },
-            )
-            .collect())
+        rows.into_iter().map(DeadRow::into_dead_letter).collect()
     }
 
     async fn redrive(&self, id: &MessageId, now: SystemTime) -> Result<bool, Error> {
@@ -514,7 +404,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         endpoint: &EndpointId,
         since: SystemTime,
     ) -> Result<Vec<AttemptRecord>, Error> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM switchboard_outbound_attempts \
              WHERE endpoint_tenant = $3 AND endpoint_id = $1 AND at_ms >= $2 ORDER BY seq"
         ))
@@ -524,14 +414,11 @@ impl OutboundQueue for PostgresOutboundQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;
-        rows.iter()
-            .map(attempt_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| db_error("read attempts", e))
+        rows.into_iter().map(AttemptRow::into_record).collect()
     }
 
     async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<AttemptRow> = sqlx::query_as(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM switchboard_outbound_attempts \
              WHERE message_id = $1 ORDER BY seq"
         ))
@@ -539,10 +426,7 @@ impl OutboundQueue for PostgresOutboundQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;
-        rows.iter()
-            .map(attempt_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| db_error("read attempts", e))
+        rows.into_iter().map(AttemptRow::into_record).collect()
     }
 
     async fn purge_delivered(

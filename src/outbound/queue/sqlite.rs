@@ -6,29 +6,30 @@
 //! log the attempt, apply the outcome if the lease is still ours, move the endpoint's failure
 //! clock. Endpoint signing secrets are sealed with the [`Vault`] (bound to the endpoint's
 //! tenant and id); rows written in clear by an older build are sealed when the queue opens.
-//! Migrations are compiled in (`src/outbound/queue/sqlite_migrations`) and share
-//! sqlx's migration table with [`SqliteStore`](crate::store::sqlite::SqliteStore), so both
-//! may live in one file.
+//! The tables come from the one SQLite migration set, which
+//! [`SqliteBackend`](crate::store::sqlite::SqliteBackend) runs; open the backend and call
+//! [`outbound_queue`](crate::store::sqlite::SqliteBackend::outbound_queue) to share its file
+//! and pool with the other stores.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use crate::store::sqlite::pool::{self, SqliteSynchronous};
 use async_trait::async_trait;
-use bytes::Bytes;
 use sqlx::sqlite::SqlitePool;
-use sqlx::Row;
 
+use super::rows::{self, AttemptRow, DeadRow, LeasedRow, StateRow};
 use super::{
     open_secrets, seal_clear_secrets, seal_secrets, AttemptRecord, Completion, DeadLetter,
-    FinishOutcome, LeasedMessage, MessageState, MessageStatus, NewMessage, OutboundQueue,
-    PurgeReport,
+    FinishOutcome, LeasedMessage, MessageState, NewMessage, OutboundQueue, PurgeReport,
 };
-use crate::error::{Error, ErrorKind, ErrorParts};
-use crate::ids::TenantId;
+use crate::error::Error;
 use crate::outbound::{Endpoint, EndpointId, MessageId};
+use crate::store::row::backend_error;
+use crate::store::sqlite::pool::SqliteSynchronous;
+use crate::store::sqlite::SqliteBackend;
+use crate::store::time::millis as ms;
 use crate::vault::Vault;
 
 /// Names this component in errors.
@@ -68,26 +69,7 @@ impl fmt::Debug for SqliteQueue {
 }
 
 fn db_error(op: &str, e: sqlx::Error) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("sqlite outbound queue: cannot {op}"),
-    )
-    .source(e)
-    .build()
-}
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn from_ms(v: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(v).unwrap_or(0))
-}
-
-fn count(v: i64) -> u32 {
-    u32::try_from(v).unwrap_or(0)
+    backend_error(COMPONENT, op, e)
 }
 
 impl SqliteQueue {
@@ -100,33 +82,32 @@ impl SqliteQueue {
     /// [`ErrorKind::Store`] when the file cannot be opened or migrated;
     /// [`ErrorKind::Vault`] when a clear secret cannot be sealed.
     pub async fn open(path: impl AsRef<Path>, vault: Vault) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let pool =
-            pool::open_file(path, SqliteSynchronous::Normal, MAX_CONNECTIONS, COMPONENT).await?;
-        Self::migrated(pool, path.display().to_string(), vault).await
+        let backend =
+            SqliteBackend::open_file(path.as_ref(), SqliteSynchronous::Normal, MAX_CONNECTIONS)
+                .await?;
+        backend.outbound_queue(vault).await
     }
 
-    /// A private in-memory database, for tests: one connection that lives as long as the
-    /// queue.
+    /// Shorthand for `SqliteBackend::in_memory().await?.outbound_queue(vault)`: a private
+    /// in-memory database, for tests: one connection that lives as long as the queue.
     ///
     /// # Errors
     /// [`ErrorKind::Store`] when the database cannot be created.
     pub async fn in_memory(vault: Vault) -> Result<Self, Error> {
-        let pool = pool::open_in_memory(COMPONENT).await?;
-        Self::migrated(pool, ":memory:".to_string(), vault).await
+        SqliteBackend::in_memory()
+            .await?
+            .outbound_queue(vault)
+            .await
     }
 
-    async fn migrated(pool: SqlitePool, location: String, vault: Vault) -> Result<Self, Error> {
-        pool::migrate(
-            &pool,
-            sqlx::migrate!("src/outbound/queue/sqlite_migrations"),
-            COMPONENT,
-            &location,
-        )
-        .await?;
+    pub(crate) async fn from_backend(
+        pool: SqlitePool,
+        location: Arc<str>,
+        vault: Vault,
+    ) -> Result<Self, Error> {
         let queue = SqliteQueue {
             pool,
-            location: location.into(),
+            location,
             vault,
         };
         queue.seal_legacy_secrets().await?;
@@ -168,26 +149,6 @@ impl SqliteQueue {
     }
 }
 
-fn attempt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AttemptRecord, sqlx::Error> {
-    Ok(AttemptRecord {
-        message: MessageId::new(row.try_get::<String, _>("message_id")?),
-        endpoint: EndpointId::for_tenant(
-            TenantId::from(row.try_get::<String, _>("endpoint_tenant")?),
-            row.try_get::<String, _>("endpoint_id")?,
-        ),
-        attempt: count(row.try_get("attempt")?),
-        at: from_ms(row.try_get("at_ms")?),
-        status: row
-            .try_get::<Option<i64>, _>("status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        latency: Duration::from_micros(
-            u64::try_from(row.try_get::<i64, _>("latency_us")?).unwrap_or(0),
-        ),
-        success: row.try_get::<i64, _>("success")? != 0,
-        error: row.try_get("error")?,
-    })
-}
-
 #[async_trait]
 impl OutboundQueue for SqliteQueue {
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), Error> {
@@ -227,12 +188,7 @@ impl OutboundQueue for SqliteQueue {
         row.map(|(url, secrets, enabled, disabled_reason)| {
             let secrets = match secrets {
                 Some(sealed) => open_secrets(&self.vault, id, &sealed)?,
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Store,
-                        format!("stored endpoint `{id}` has no sealed secrets"),
-                    ))
-                }
+                None => return Err(rows::no_secrets(id)),
             };
             Ok(Endpoint {
                 id: id.clone(),
@@ -287,8 +243,8 @@ impl OutboundQueue for SqliteQueue {
         now: SystemTime,
     ) -> Result<Vec<LeasedMessage>, Error> {
         let now_ms = ms(now);
-        let expiry = ms(now + lease);
-        let rows = sqlx::query(
+        let expiry = now.checked_add(lease).map_or(i64::MAX, ms);
+        let rows: Vec<LeasedRow> = sqlx::query_as(
             "UPDATE switchboard_outbound_messages \
              SET status = 'inflight', lease_owner = ?1, lease_expiry_ms = ?2, \
                  attempts = attempts + 1, updated_ms = ?3 \
@@ -305,21 +261,7 @@ impl OutboundQueue for SqliteQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("lease messages", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(LeasedMessage {
-                    id: MessageId::new(r.try_get::<String, _>("id")?),
-                    endpoint: EndpointId::for_tenant(
-                        TenantId::from(r.try_get::<String, _>("endpoint_tenant")?),
-                        r.try_get::<String, _>("endpoint_id")?,
-                    ),
-                    event_type: r.try_get("event_type")?,
-                    payload: Bytes::from(r.try_get::<Vec<u8>, _>("payload")?),
-                    attempt: count(r.try_get("attempts")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| db_error("read leased messages", e))
+        rows.into_iter().map(LeasedRow::into_leased).collect()
     }
 
     async fn finish(
@@ -397,7 +339,7 @@ impl OutboundQueue for SqliteQueue {
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("start an endpoint's failure clock", e))?;
-            since.flatten().map(from_ms)
+            rows::failing_since(&a.endpoint, since.flatten())?
         };
         tx.commit()
             .await
@@ -409,7 +351,7 @@ impl OutboundQueue for SqliteQueue {
     }
 
     async fn message(&self, id: &MessageId) -> Result<Option<MessageState>, Error> {
-        let row: Option<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        let row: Option<StateRow> = sqlx::query_as(
             "SELECT endpoint_tenant, endpoint_id, status, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE id = ?1",
         )
@@ -417,27 +359,11 @@ impl OutboundQueue for SqliteQueue {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| db_error("load a message", e))?;
-        row.map(|(tenant, endpoint, status, attempts, dead_reason)| {
-            let status = MessageStatus::parse(&status).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!("stored message `{id}` has an invalid status"),
-                )
-            })?;
-            Ok(MessageState {
-                id: id.clone(),
-                endpoint: EndpointId::for_tenant(tenant, endpoint),
-                status,
-                attempts: count(attempts),
-                dead_reason,
-            })
-        })
-        .transpose()
+        row.map(|r| r.into_state(id)).transpose()
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, Error> {
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+        let rows: Vec<DeadRow> = sqlx::query_as(
             "SELECT id, endpoint_tenant, endpoint_id, event_type, attempts, dead_reason \
              FROM switchboard_outbound_messages WHERE status = 'dead' \
              ORDER BY updated_ms LIMIT ?1",
@@ -446,18 +372,7 @@ impl OutboundQueue for SqliteQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("list dead letters", e))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, tenant, endpoint, event_type, attempts, reason)| DeadLetter {
-                    id: MessageId::new(id),
-                    endpoint: EndpointId::for_tenant(tenant, endpoint),
-                    event_type,
-                    attempts: count(attempts),
-                    reason: reason.unwrap_or_default(),
-                },
-            )
-            .collect())
+        rows.into_iter().map(DeadRow::into_dead_letter).collect()
     }
 
     async fn redrive(&self, id: &MessageId, now: SystemTime) -> Result<bool, Error> {
@@ -480,7 +395,7 @@ impl OutboundQueue for SqliteQueue {
         endpoint: &EndpointId,
         since: SystemTime,
     ) -> Result<Vec<AttemptRecord>, Error> {
-        let rows = sqlx::query(
+        let rows: Vec<AttemptRow> = sqlx::query_as(
             "SELECT * FROM switchboard_outbound_attempts \
              WHERE endpoint_tenant = ?3 AND endpoint_id = ?1 AND at_ms >= ?2 ORDER BY seq",
         )
@@ -490,24 +405,18 @@ impl OutboundQueue for SqliteQueue {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;
-        rows.iter()
-            .map(attempt_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| db_error("read attempts", e))
+        rows.into_iter().map(AttemptRow::into_record).collect()
     }
 
     async fn attempts_of(&self, message: &MessageId) -> Result<Vec<AttemptRecord>, Error> {
-        let rows = sqlx::query(
+        let rows: Vec<AttemptRow> = sqlx::query_as(
             "SELECT * FROM switchboard_outbound_attempts WHERE message_id = ?1 ORDER BY seq",
         )
         .bind(message.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| db_error("read attempts", e))?;
-        rows.iter()
-            .map(attempt_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(|e| db_error("read attempts", e))
+        rows.into_iter().map(AttemptRow::into_record).collect()
     }
 
     async fn purge_delivered(

@@ -3,23 +3,27 @@
 //! [`PostgresStore`] implements [`CredentialStore`] and [`ConnectionStore`] with the same
 //! rules as the SQLite store: every write is one statement that checks the version it
 //! replaces (`UPDATE ... WHERE version = $n`, or `INSERT ... ON CONFLICT DO NOTHING` for a new
-//! record), so replicas racing on one record get [`ErrorKind::Conflict`] instead of a lost
+//! record), so replicas racing on one record get [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) instead of a lost
 //! update.
 //!
 //! Storage: sealed bytes as `BYTEA`, versions, counters and times as `BIGINT` (times in
 //! milliseconds since the Unix epoch, rounded down), `config` as `JSONB` (so a config string
 //! holding a NUL character, which `JSONB` refuses, cannot be saved), status as its
-//! [`ConnectionStatus::as_str`] name. Migrations are compiled in and run on connect; sqlx
-//! serializes them across replicas with an advisory lock.
+//! [`ConnectionStatus::as_str`] name. [`PostgresBackend`] connects one pool, runs the one
+//! migration set (every table of every store; sqlx serializes it across replicas with an
+//! advisory lock) and hands out every store that lives there.
 //!
 //! [`ConnectionStatus::as_str`]: crate::connections::ConnectionStatus::as_str
 
+mod backend;
+
+pub use backend::PostgresBackend;
+
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::{Executor, Postgres};
 
 use crate::connections::{
@@ -28,11 +32,11 @@ use crate::connections::{
 use crate::credentials::{
     version_conflict, CredentialKey, CredentialStore, SealedCredential, Versioned,
 };
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
 use crate::store::row::{
-    backend_error, credential_version, is_unique_violation, stored_version, with_source,
-    ConnectionColumns, ConnectionRow,
+    backend_error, credential_version, is_unique_violation, stored_version, ConnectionColumns,
+    ConnectionRow,
 };
 
 const BACKEND: &str = "postgres";
@@ -72,71 +76,38 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings its
-    /// tables up to date in the connection's default schema (usually `public`).
+    /// Shorthand for [`PostgresBackend::connect`]`(url)?.`[`store()`](PostgresBackend::store):
+    /// connects to the database at `url` (`postgres://user:password@host/db`) and brings
+    /// every switchboard table up to date in the connection's default schema (usually
+    /// `public`). Connect a [`PostgresBackend`] instead to share one pool with the outbound
+    /// queue and the token locks.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a malformed URL; [`ErrorKind::Store`] when the database
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a malformed URL; [`ErrorKind::Store`](crate::ErrorKind::Store) when the database
     /// cannot be reached or migrated.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Self::open(url, None).await
+        Ok(PostgresBackend::connect(url).await?.store())
     }
 
-    /// Like [`PostgresStore::connect`], but keeps everything (tables and sqlx's migration
-    /// record) in `schema`, created if missing: every pooled connection gets
-    /// `SET search_path TO "schema"`. Give switchboard its own schema when the host uses sqlx
-    /// migrations too.
+    /// Shorthand for [`PostgresBackend::connect_with_schema`]`(url, schema)?.`
+    /// [`store()`](PostgresBackend::store): everything (tables and sqlx's migration record)
+    /// in `schema`, created if missing.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when `schema` is not 1 to 63 ASCII letters, digits or
-    /// underscores, or the URL is malformed; [`ErrorKind::Store`] as for `connect`.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `schema` is not 1 to 63 ASCII letters, digits or
+    /// underscores, or the URL is malformed; [`ErrorKind::Store`](crate::ErrorKind::Store) as for `connect`.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, Error> {
-        validate_schema(schema)?;
-        Self::open(url, Some(schema)).await
+        Ok(PostgresBackend::connect_with_schema(url, schema)
+            .await?
+            .store())
     }
 
-    async fn open(url: &str, schema: Option<&str>) -> Result<Self, Error> {
-        // The URL is not repeated in the message: it may hold a password.
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            ErrorParts::new(ErrorKind::Config, "invalid PostgreSQL URL")
-                .source(e)
-                .build()
-        })?;
-        let mut pool_options = PgPoolOptions::new();
-        if let Some(schema) = schema {
-            // Validated above: only letters, digits and underscores reach this SQL.
-            let set: Arc<str> = format!("SET search_path TO \"{schema}\"").into();
-            pool_options = pool_options.after_connect(move |conn, _meta| {
-                let set = Arc::clone(&set);
-                Box::pin(async move {
-                    conn.execute(&*set).await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool_options
-            .connect_with(options)
-            .await
-            .map_err(|e| backend_error(BACKEND, "connect", e))?;
-        if let Some(schema) = schema {
-            create_schema(&pool, schema).await?;
-        }
-        let mut migrator = sqlx::migrate!("src/store/postgres/migrations");
-        // A newer build may have applied migrations this one does not know; its tables are
-        // a superset, so carry on.
-        migrator.set_ignore_missing(true);
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| with_source(format!("{BACKEND} store: cannot migrate"), Box::new(e)))?;
-        Ok(PostgresStore {
-            pool,
-            schema: schema.map(Arc::from),
-        })
+    pub(crate) fn from_backend(pool: PgPool, schema: Option<Arc<str>>) -> Self {
+        PostgresStore { pool, schema }
     }
 
     /// Waits for queries in flight, then closes every connection. Later calls on this store
-    /// or its clones fail with [`ErrorKind::Store`].
+    /// or its clones fail with [`ErrorKind::Store`](crate::ErrorKind::Store).
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -485,6 +456,7 @@ fn _obj_safe(_: Arc<dyn CredentialStore>, _: Arc<dyn ConnectionStore>) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn postgres_store_accepts_only_plain_schema_names() {

@@ -1,6 +1,7 @@
-//! The embedded default: credentials and connection records in one SQLite file.
+//! The embedded default: one SQLite file for everything switchboard stores.
 //!
-//! [`SqliteStore`] implements [`CredentialStore`] and [`ConnectionStore`]. Every write is one
+//! [`SqliteBackend`] opens the file (one pool, one migration set) and hands out every store
+//! that lives there. [`SqliteStore`] implements [`CredentialStore`] and [`ConnectionStore`]. Every write is one
 //! statement that checks the version it replaces (`UPDATE ... WHERE version = ?`, or
 //! `INSERT ... ON CONFLICT DO NOTHING` for a new record), so two writers — two tasks, or two
 //! processes on the same file — cannot both win. The file uses write-ahead logging, so reads
@@ -8,18 +9,21 @@
 //!
 //! Storage: sealed bytes as `BLOB`, times as integer milliseconds since the Unix epoch
 //! (rounded down), `config` as JSON text, status as its [`ConnectionStatus::as_str`] name.
-//! Migrations are compiled in and run by [`SqliteStore::open`].
+//! Migrations (every table of every store, one folder) are compiled in and run by
+//! [`SqliteBackend::open`].
 //!
 //! [`ConnectionStatus::as_str`]: crate::connections::ConnectionStatus::as_str
 
+mod backend;
 pub(crate) mod pool;
+
+pub use backend::SqliteBackend;
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pool::SqliteSynchronous;
 use sqlx::sqlite::{SqliteArguments, SqlitePool};
 use sqlx::Sqlite;
 
@@ -37,8 +41,6 @@ use crate::store::row::{
 };
 
 const BACKEND: &str = "sqlite";
-// Readers run in parallel under WAL; writers queue on SQLite's single write lock anyway.
-const MAX_CONNECTIONS: u32 = 8;
 
 const SELECT_CONNECTION: &str = "SELECT tenant, id, template, name, status, config, \
      last_check_ms, last_success_ms, last_sync_ms, last_event_ms, last_error, \
@@ -71,41 +73,29 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating it if missing) the database file at `path` and brings its tables up
-    /// to date. The file uses write-ahead logging, a 5 s busy timeout and foreign keys, and
-    /// syncs every commit to disk (a rotated refresh token must survive a power cut).
+    /// Shorthand for [`SqliteBackend::open`]`(path)?.`[`store()`](SqliteBackend::store):
+    /// opens (creating it if missing) the database file at `path` and brings every
+    /// switchboard table in it up to date. Open a [`SqliteBackend`] instead to share the file
+    /// with the de-duplication store and the outbound queue over one pool.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the file cannot be opened or
     /// migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let pool = pool::open_file(path, SqliteSynchronous::Full, MAX_CONNECTIONS, BACKEND).await?;
-        Self::migrated(pool, path.display().to_string()).await
+        Ok(SqliteBackend::open(path).await?.store())
     }
 
-    /// A private in-memory database, for tests: one connection that lives as long as the
-    /// store, so everything sees the same data (and requests take turns).
+    /// Shorthand for [`SqliteBackend::in_memory`]`()?.`[`store()`](SqliteBackend::store): a
+    /// private in-memory database, for tests.
     ///
     /// # Errors
     /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the database cannot be created.
     pub async fn in_memory() -> Result<Self, Error> {
-        let pool = pool::open_in_memory(BACKEND).await?;
-        Self::migrated(pool, ":memory:".to_string()).await
+        Ok(SqliteBackend::in_memory().await?.store())
     }
 
-    async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
-        pool::migrate(
-            &pool,
-            sqlx::migrate!("src/store/sqlite/migrations"),
-            BACKEND,
-            &location,
-        )
-        .await?;
-        Ok(SqliteStore {
-            pool,
-            location: location.into(),
-        })
+    pub(crate) fn from_backend(pool: SqlitePool, location: Arc<str>) -> Self {
+        SqliteStore { pool, location }
     }
 
     /// Waits for queries in flight, then closes every connection. Later calls on this store
@@ -502,6 +492,9 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Store);
-        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        assert!(
+            err.to_string().contains("`switchboard_connections.config`"),
+            "{err}"
+        );
     }
 }

@@ -1,11 +1,9 @@
-//! Opening a SQLite pool and running embedded migrations, the one way every SQLite-backed part
-//! of switchboard does it (the store, the webhook de-duplication store, the outbound queue), so
-//! they can share one database file.
+//! Opening a SQLite pool and running the one migration set, the one way every SQLite-backed
+//! part of switchboard does it (through [`SqliteBackend`](super::SqliteBackend)).
 
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub(crate) use sqlx::sqlite::SqliteSynchronous;
@@ -59,18 +57,15 @@ pub(crate) async fn open_in_memory(component: &str) -> Result<SqlitePool, Error>
         .map_err(|e| backend_error(component, "create an in-memory database", e))
 }
 
-/// Runs `migrator` on `pool`. Missing migrations are ignored: the parts that share a file
-/// share its `_sqlx_migrations` table, and a newer build's extra migrations are supersets.
-pub(crate) async fn migrate(
-    pool: &SqlitePool,
-    mut migrator: Migrator,
-    component: &str,
-    location: &str,
-) -> Result<(), Error> {
+/// Brings `pool`'s database up to date with the one SQLite migration set
+/// (`src/store/sqlite/migrations`: every table of every SQLite-backed part). Migrations
+/// applied by a newer build and unknown to this one are ignored: its tables are supersets.
+pub(crate) async fn migrate(pool: &SqlitePool, location: &str) -> Result<(), Error> {
+    let mut migrator = sqlx::migrate!("src/store/sqlite/migrations");
     migrator.set_ignore_missing(true);
     migrator.run(pool).await.map_err(|e| {
         with_source(
-            format!("{component} store: cannot migrate `{location}`"),
+            format!("sqlite store: cannot migrate `{location}`"),
             Box::new(e),
         )
     })

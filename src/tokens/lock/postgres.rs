@@ -2,6 +2,7 @@
 //! dedicated pooled connection.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{
     lock_lost, poll_delay, wait_timed_out, HeldLock, LockGuard, RefreshLock, DEFAULT_WAIT,
@@ -28,6 +30,10 @@ use crate::error::{Error, ErrorKind, ErrorParts};
 #[derive(Clone)]
 pub struct PostgresAdvisoryLock {
     pool: PgPool,
+    // Connections this lock may use at once (taking or holding), so that locks on a pool
+    // shared with the stores cannot take every connection and leave a holder unable to
+    // write the token it refreshed.
+    slots: Arc<Semaphore>,
     prefix: String,
     wait_timeout: Duration,
     poll_interval: Duration,
@@ -49,20 +55,31 @@ impl PostgresAdvisoryLock {
     /// [`ErrorKind::Store`] when the database cannot be reached. The URL (which may hold a
     /// password) is not in the message.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        const CONNECTIONS: u32 = 4;
         let pool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
             .map_err(|e| pg_error("cannot connect to PostgreSQL for the refresh lock", &e))?;
-        Ok(Self::from_pool(pool))
+        // The pool is the lock's own: every connection may hold a lock.
+        Ok(Self::with_slots(pool, CONNECTIONS))
     }
 
-    /// A lock over an existing pool. Each lock being taken or held uses one of its
-    /// connections.
+    /// A lock over an existing pool, usually the one the stores use
+    /// ([`PostgresBackend::token_locks`](crate::store::postgres::PostgresBackend::token_locks)).
+    /// Each lock being taken or held uses one of its connections; at most half of the pool's
+    /// connections (at least one) go to locks at once, and further callers wait their turn
+    /// within the wait timeout, so the stores always have connections left.
     pub fn from_pool(pool: PgPool) -> Self {
+        let half = (pool.options().get_max_connections() / 2).max(1);
+        Self::with_slots(pool, half)
+    }
+
+    fn with_slots(pool: PgPool, slots: u32) -> Self {
         PostgresAdvisoryLock {
             pool,
+            slots: Arc::new(Semaphore::new(usize::try_from(slots).unwrap_or(1))),
             prefix: "switchboard:lock:".to_string(),
             wait_timeout: DEFAULT_WAIT,
             poll_interval: Duration::from_millis(25),
@@ -108,7 +125,11 @@ impl RefreshLock for PostgresAdvisoryLock {
     async fn acquire(&self, key: &str, _ttl: Duration) -> Result<LockGuard, Error> {
         let id = self.lock_id(key);
         let deadline = tokio::time::Instant::now() + self.wait_timeout;
-        let mut conn = tokio::time::timeout(self.wait_timeout, self.pool.acquire())
+        let slot = tokio::time::timeout_at(deadline, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .map_err(|_| wait_timed_out(self.wait_timeout))?
+            .map_err(|_| lock_lost())?;
+        let mut conn = tokio::time::timeout_at(deadline, self.pool.acquire())
             .await
             .map_err(|_| wait_timed_out(self.wait_timeout))?
             .map_err(|e| pg_error("cannot check out a connection for the refresh lock", &e))?;
@@ -122,6 +143,7 @@ impl RefreshLock for PostgresAdvisoryLock {
                 return Ok(LockGuard::new(PgHeld {
                     conn: Some(conn),
                     id,
+                    _slot: slot,
                 }));
             }
             let now = tokio::time::Instant::now();
@@ -136,6 +158,8 @@ impl RefreshLock for PostgresAdvisoryLock {
 struct PgHeld {
     conn: Option<PoolConnection<Postgres>>,
     id: i64,
+    // Given back when the holder is dropped, after its connection.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl fmt::Debug for PgHeld {

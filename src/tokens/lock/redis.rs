@@ -11,6 +11,7 @@ use super::{
     DEFAULT_WAIT,
 };
 use crate::error::{Error, ErrorKind, ErrorParts};
+use crate::store::time::millis_at_least_one;
 
 /// Deletes the key only if it still names this holder, so a holder whose lock expired cannot
 /// release the next holder's lock.
@@ -117,7 +118,7 @@ impl RefreshLock for RedisRefreshLock {
     async fn acquire(&self, key: &str, ttl: Duration) -> Result<LockGuard, Error> {
         let full_key = format!("{}{key}", self.prefix);
         let holder = holder_token();
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = millis_at_least_one(ttl);
         let deadline = tokio::time::Instant::now() + self.wait_timeout;
         let mut conn = self.conn.clone();
         loop {
@@ -191,7 +192,7 @@ impl HeldLock for RedisHeld {
         let Some(conn) = self.conn.as_mut() else {
             return Err(lock_lost());
         };
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = millis_at_least_one(ttl);
         let extended: i64 = self
             .extend
             .key(&self.key)

@@ -18,7 +18,7 @@
 //! | backend | feature | use it when |
 //! | --- | --- | --- |
 //! | [`InMemoryDedupStore`] | none | tests, or one process |
-//! | `SqliteDedupStore` | `sqlite` | one host (or a few processes) on one machine |
+//! | `SqliteDedupStore` | `sqlite` | one host (or a few processes) on one machine; from `SqliteBackend::dedup`, it shares the file of the other stores |
 //! | `RedisDedupStore` | `redis` | several replicas behind a load balancer |
 
 mod memory;
@@ -142,13 +142,6 @@ pub trait DedupStore: Send + Sync + Debug {
         let _ = (token, visibility_timeout);
         Ok(false)
     }
-}
-
-/// `d` in whole milliseconds, at least 1 (a zero expiry would mean "never" or "error" to
-/// some backends).
-#[cfg(any(feature = "sqlite", feature = "redis"))]
-pub(crate) fn millis_at_least_one(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
 #[cfg(test)]

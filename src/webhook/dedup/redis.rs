@@ -15,8 +15,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::Script;
 use async_trait::async_trait;
 
-use super::{millis_at_least_one, Claim, ClaimToken, DedupStore, DEFAULT_TTL};
+use super::{Claim, ClaimToken, DedupStore, DEFAULT_TTL};
 use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::store::time::millis_at_least_one;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);

@@ -16,23 +16,29 @@
 //! [`SqliteDedupStore::purge_expired`]. Times come from this process's clock, so processes
 //! sharing the file should have synchronised clocks.
 //!
-//! The migration is compiled in and run by [`SqliteDedupStore::open`]; its version differs from
-//! the credential store's, so both may share one database file.
+//! The table is created by the one SQLite migration set, which
+//! [`SqliteBackend`](crate::store::sqlite::SqliteBackend) runs; open the backend and call
+//! [`dedup`](crate::store::sqlite::SqliteBackend::dedup) to share its file and pool.
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::store::sqlite::pool::{self, SqliteSynchronous};
 use async_trait::async_trait;
 use sqlx::sqlite::SqlitePool;
 
-use super::{millis_at_least_one, Claim, ClaimToken, DedupStore, DEFAULT_TTL};
-use crate::error::{Error, ErrorKind, ErrorParts};
+use super::{Claim, ClaimToken, DedupStore, DEFAULT_TTL};
+use crate::error::Error;
+use crate::store::row::backend_error;
+use crate::store::sqlite::pool::SqliteSynchronous;
+use crate::store::sqlite::SqliteBackend;
+use crate::store::time::{millis_at_least_one, now_millis as now_ms};
 
 /// Names this component in errors.
 const COMPONENT: &str = "sqlite webhook-dedup";
+// What `open` had before the backend existed: a lost id costs at most one reprocessed
+// redelivery, so commits are not synced on every write.
 const MAX_CONNECTIONS: u32 = 8;
 
 /// Webhook event ids in SQLite. Cheap to clone: clones share one pool.
@@ -60,58 +66,43 @@ impl fmt::Debug for SqliteDedupStore {
     }
 }
 
-fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    ErrorParts::new(
-        ErrorKind::Store,
-        format!("sqlite dedup store: cannot {what}"),
-    )
-    .source(e)
-    .build()
-}
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+fn store_error(what: &str, e: sqlx::Error) -> Error {
+    backend_error(COMPONENT, what, e)
 }
 
 impl SqliteDedupStore {
-    /// Opens (creating it if missing) the database file at `path` and creates the table.
-    /// Write-ahead logging, a 5 s busy timeout; commits are not synced to disk on every write
-    /// (losing the last few ids in a power cut means at most a reprocessed redelivery).
+    /// Opens (creating it if missing) the database file at `path` and brings every
+    /// switchboard table in it up to date. Write-ahead logging, a 5 s busy timeout; commits
+    /// are not synced to disk on every write (losing the last few ids in a power cut means at
+    /// most a reprocessed redelivery). Open a
+    /// [`SqliteBackend`](crate::store::sqlite::SqliteBackend) instead to share the file with
+    /// the other stores over one pool.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the file cannot be opened or migrated.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the file cannot be opened or
+    /// migrated.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let pool =
-            pool::open_file(path, SqliteSynchronous::Normal, MAX_CONNECTIONS, COMPONENT).await?;
-        Self::migrated(pool, path.display().to_string()).await
+        let backend =
+            SqliteBackend::open_file(path.as_ref(), SqliteSynchronous::Normal, MAX_CONNECTIONS)
+                .await?;
+        Ok(backend.dedup())
     }
 
-    /// A private in-memory database (one connection), for tests.
+    /// Shorthand for `SqliteBackend::in_memory().await?.dedup()`: a private in-memory
+    /// database (one connection), for tests.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the database cannot be created.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the database cannot be created.
     pub async fn in_memory() -> Result<Self, Error> {
-        let pool = pool::open_in_memory(COMPONENT).await?;
-        Self::migrated(pool, ":memory:".to_string()).await
+        Ok(SqliteBackend::in_memory().await?.dedup())
     }
 
-    async fn migrated(pool: SqlitePool, location: String) -> Result<Self, Error> {
-        pool::migrate(
-            &pool,
-            sqlx::migrate!("src/webhook/dedup/migrations"),
-            COMPONENT,
-            &location,
-        )
-        .await?;
-        Ok(SqliteDedupStore {
+    pub(crate) fn from_backend(pool: SqlitePool, location: Arc<str>) -> Self {
+        SqliteDedupStore {
             pool,
-            location: location.into(),
+            location,
             ttl: DEFAULT_TTL,
-        })
+        }
     }
 
     /// How long a completed id stays done (default 72 h).
@@ -125,7 +116,7 @@ impl SqliteDedupStore {
     /// plenty); expired rows are harmless meanwhile.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the delete fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the delete fails.
     pub async fn purge_expired(&self) -> Result<u64, Error> {
         let done = sqlx::query("DELETE FROM switchboard_webhook_dedup WHERE expires_at_ms <= ?1")
             .bind(now_ms())

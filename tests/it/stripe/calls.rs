@@ -2,17 +2,21 @@
 //! `Stripe-Version` pin, `Stripe-Account` (connector-wide, per client, per call), and a
 //! negative test proving the checker catches a request the spec does not allow.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use serde_json::json;
+use switchboard::auth::BearerToken;
 use switchboard::stripe::{
     CancelPaymentIntent, CapturePaymentIntent, CheckoutSessionId, CheckoutSessionStatus,
     ConfirmPaymentIntent, CreateCheckoutSession, CreateCustomer, CreatePaymentIntent, CreateRefund,
     CreateWebhookEndpoint, CustomerId, EventId, ListCheckoutSessions, ListCustomers, ListEvents,
     ListPaymentIntents, ListRefunds, ListWebhookEndpoints, PaymentIntentStatus, RefundId,
-    SearchCustomers, StripeClient, StripeConnector, UpdateCustomer, UpdatePaymentIntent,
-    WebhookEndpointId, DEFAULT_API_VERSION,
+    SearchCustomers, StripeCallExt, StripeClient, StripeConnector, UpdateCustomer,
+    UpdatePaymentIntent, WebhookEndpointId, DEFAULT_API_VERSION,
 };
 use switchboard::ErrorKind;
+use switchboard::ProviderError;
 
 use super::mock::MockStripe;
 use super::{client, connection_with, KEY};
@@ -275,7 +279,8 @@ async fn the_version_pin_is_configurable_and_the_account_is_overridable() {
         .account("acct_connector")
         .build()
         .unwrap();
-    let stripe = StripeClient::from_connection(connection_with(connector, &mock.base_url(), KEY));
+    let stripe =
+        StripeClient::from_connection(connection_with(connector, &mock.base_url(), KEY)).unwrap();
     let id = CustomerId::new("cus_1");
     stripe.customers().retrieve(&id).await.unwrap();
     stripe
@@ -361,4 +366,27 @@ async fn the_contract_check_catches_a_request_the_spec_does_not_allow() {
         .await;
     assert!(raw.is_err());
     assert_eq!(mock.violations().len(), 4);
+}
+
+#[tokio::test]
+async fn a_connection_of_another_connector_is_a_typed_config_error() {
+    let sb = crate::support::builder().build().unwrap();
+    let other = sb
+        .connection(Arc::new(crate::support::TestConnector::default()))
+        .tenant("t1")
+        .id("stripe-1")
+        .base_url("https://api.example.com")
+        .auth(Arc::new(BearerToken::new(KEY.to_string())))
+        .build()
+        .unwrap();
+    let err = StripeClient::from_connection(other).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let text = err.to_string();
+    assert!(text.contains("stripe.connection"), "{text}");
+    assert!(
+        !text.contains(KEY) && !format!("{err:?}").contains(KEY),
+        "{err:?}"
+    );
+    // A Stripe connection is accepted.
+    assert!(StripeClient::from_connection(super::connection("https://api.stripe.com")).is_ok());
 }

@@ -3,6 +3,7 @@
 
 use switchboard::stripe::{CreateCustomer, CustomerId};
 use switchboard::ErrorKind;
+use switchboard::ProviderError;
 
 use super::client;
 use super::mock::{MockStripe, Scripted};

@@ -40,5 +40,5 @@ pub(crate) fn connection_with(connector: StripeConnector, base_url: &str, key: &
 
 /// A client over [`connection`].
 pub(crate) fn client(base_url: &str) -> StripeClient {
-    StripeClient::from_connection(connection(base_url))
+    StripeClient::from_connection(connection(base_url)).unwrap()
 }

@@ -79,3 +79,21 @@ async fn a_failed_page_ends_the_stream_with_the_error() {
         Some("resource_missing")
     );
 }
+
+#[tokio::test]
+async fn a_clients_connect_account_goes_on_every_page() {
+    let mock = MockStripe::with_collection(3).await;
+    let stripe = client(&mock.base_url()).with_account("acct_pages");
+    let all: Vec<_> = stripe
+        .customers()
+        .list(ListCustomers::new().limit(1u32))
+        .collect()
+        .await;
+    assert_eq!(all.len(), 3);
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!(r.header("stripe-account"), Some("acct_pages"));
+    }
+    mock.assert_contract_kept();
+}

@@ -9,6 +9,7 @@ use switchboard::stripe::{
 };
 use switchboard::templates::Integration;
 use switchboard::test_util::{canary, LogCapture};
+use switchboard::ProviderError;
 
 use super::connection_with;
 use super::mock::{MockStripe, Scripted};
@@ -29,7 +30,7 @@ async fn keys_appear_in_no_debug_display_error_or_log_output() {
     mock.push(Scripted::new(500, "{}"));
 
     let conn = connection_with(StripeConnector::new(), &mock.base_url(), &key);
-    let stripe = StripeClient::from_connection(conn.clone());
+    let stripe = StripeClient::from_connection(conn.clone()).unwrap();
     let mut outputs = vec![format!("{conn:?}"), format!("{stripe:?}")];
     for _ in 0..2 {
         let err = stripe

@@ -1,0 +1,28 @@
+//! The connector toolkit: the parts every connector builds from, so that each new provider
+//! starts from one shape instead of a copy of the last connector.
+//!
+//! - [`Call`]: the typed call builder every endpoint returns (per-call idempotency key, headers
+//!   and timeout; awaited directly), which a connector extends with its own options.
+//! - [`Pager`] and [`Pages`]: the one pagination helper (cursor, page number, next URL and
+//!   offset styles), fetching a page only when the stream is polled past the last item.
+//! - [`segment`]: percent-encoding of one path segment (an id a caller passed in).
+//! - [`typed_config`]: a tenant's validated config, secrets included, as the connector's typed
+//!   config; [`config_fields`] for the test that holds it to the template's schema.
+//! - [`ProviderError`]: the trait a connector's error implements, with one required accessor
+//!   and the predicates every caller asks.
+//!
+//! `docs/connectors.md` is the checklist a new connector follows; it names where each part is
+//! used. Everything here uses only the crate's public API, so a connector outside this crate
+//! can use it the same way.
+
+mod call;
+mod config;
+mod paginate;
+mod path;
+mod provider_error;
+
+pub use call::{Call, Decoder};
+pub use config::{config_fields, typed_config};
+pub use paginate::{Page, Pager, Pages};
+pub use path::segment;
+pub use provider_error::ProviderError;
