@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use futures_util::future::join_all;
@@ -46,7 +45,7 @@ use reqwest_retry::RetryTransientMiddleware;
 use switchboard::auth::BearerToken;
 use switchboard::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey, RateLimiter};
 use switchboard::test_util::LoopbackServer;
-use switchboard::{Connection, ConnectionId, Connector, Error, Quota, Switchboard, TenantId};
+use switchboard::{Connection, ConnectionId, Connector, Quota, Switchboard, TenantId};
 use tokio::runtime::Runtime;
 
 /// Set by the CPU report in its child processes: `server` (serves `/item`) or `client`
@@ -196,14 +195,9 @@ impl Drop for ServerChild {
 #[derive(Debug)]
 struct BenchConnector;
 
-#[async_trait]
 impl Connector for BenchConnector {
     fn name(&self) -> &str {
         "bench"
-    }
-
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection.get("/item").send().await.map(|_| ())
     }
 }
 

@@ -96,7 +96,15 @@ mod with_sqlite {
     #[derive(Debug)]
     struct Holder(switchboard::templates::IntegrationTemplate);
 
+    #[async_trait::async_trait]
     impl switchboard::templates::Integration for Holder {
+        async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> {
+            Err(switchboard::Error::new(
+                switchboard::ErrorKind::Config,
+                "not used",
+            ))
+        }
+
         fn template(&self) -> &switchboard::templates::IntegrationTemplate {
             &self.0
         }

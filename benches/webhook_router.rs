@@ -41,17 +41,18 @@ struct Sw(IntegrationTemplate);
 #[derive(Debug)]
 struct NoCalls;
 
-#[async_trait::async_trait]
 impl switchboard::Connector for NoCalls {
     fn name(&self) -> &str {
         "sw"
     }
-    async fn check(&self, _: &switchboard::Connection) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
+#[async_trait::async_trait]
 impl Integration for Sw {
+    async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        Ok(())
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }

@@ -10,7 +10,6 @@
 //! STRIPE_SECRET_KEY=sk_test_... cargo run --example stripe_payments --features stripe
 //! ```
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -40,11 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sb = Switchboard::builder().build()?;
     let connection = sb
-        .connection(Arc::new(StripeConnector::new()))
+        .connection(StripeConnector::new())
         .tenant("demo")
         .id("demo-stripe")
         .base_url(&base_url)
-        .auth(Arc::new(BearerToken::new(key)))
+        .auth(BearerToken::new(key))
         .build()?;
     let stripe = StripeClient::from_connection(connection)?;
 

@@ -29,7 +29,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     #[derive(Debug)]
     struct AcmeCrm(IntegrationTemplate);
 
+    #[async_trait::async_trait]
     impl Integration for AcmeCrm {
+        async fn check(&self, _: &switchboard::Connection) -> Result<(), Error> {
+            Err(Error::new(
+                switchboard::ErrorKind::Config,
+                "this example only receives webhooks",
+            ))
+        }
+
         fn template(&self) -> &IntegrationTemplate {
             &self.0
         }

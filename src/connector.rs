@@ -2,23 +2,26 @@
 //!
 //! A connector names itself, classifies its provider's failures for the retry layer (three
 //! answers, as in smithy-rs: no opinion, retry, never), declares the query parameters that
-//! carry secrets, and knows how to check that a connection works.
+//! carry secrets, its idempotency header and its default headers.
+//!
+//! This is the bottom layer: it imports only `error` (and `http`, `bytes`), never the client
+//! or the pipeline, which build on it. Checking that a connection works needs a
+//! [`Connection`](crate::Connection), so it is the integration's job
+//! ([`Integration::check`](crate::templates::Integration::check)), not the connector's.
 
 use std::any::Any;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::client::Connection;
 use crate::error::Error;
 
 /// A provider integration (Stripe, Twilio, or a host's own).
 ///
 /// Implementations are shared as `Arc<dyn Connector>`.
-#[async_trait]
 pub trait Connector: Send + Sync + Debug {
     /// A short, stable, lower-case name (`"stripe"`), used in metrics, spans and keys.
     fn name(&self) -> &str;
@@ -64,14 +67,8 @@ pub trait Connector: Send + Sync + Debug {
         HeaderMap::new()
     }
 
-    /// Makes a cheap authenticated call to prove the connection works.
-    ///
-    /// # Errors
-    /// Whatever the call returned: an auth failure, a transport failure, a status.
-    async fn check(&self, connection: &Connection) -> Result<(), Error>;
-
     /// The connector as [`Any`], so a connector's typed client can get its own settings back
-    /// from a [`Connection`] built by a template's `bind` (the connection only holds an
+    /// from a [`Connection`](crate::Connection) built by a template's `bind` (the connection only holds an
     /// `Arc<dyn Connector>`). Implement it as `Some(self)`; the default `None` opts out.
     ///
     /// ```ignore
@@ -79,6 +76,37 @@ pub trait Connector: Send + Sync + Debug {
     /// ```
     fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
         None
+    }
+}
+
+/// What [`Switchboard::connection`](crate::Switchboard::connection) accepts as a connector: a
+/// connector by value (`sb.connection(StripeConnector::new())`), so a host never wraps it in
+/// an `Arc` itself, or one already shared: an `Arc<C>` or the `Arc<dyn Connector>` an
+/// integration's binding holds, taken as it is (no second allocation or indirection).
+///
+/// A conversion rather than `impl Connector for Arc<C>`: a forwarding impl would have to
+/// repeat every method, and one added later with a default (as `as_any` was) would silently
+/// answer the default for a shared connector.
+pub trait IntoConnector {
+    /// The connector, shared.
+    fn into_connector(self) -> Arc<dyn Connector>;
+}
+
+impl<C: Connector + 'static> IntoConnector for C {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        Arc::new(self)
+    }
+}
+
+impl<C: Connector + 'static> IntoConnector for Arc<C> {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        self
+    }
+}
+
+impl IntoConnector for Arc<dyn Connector> {
+    fn into_connector(self) -> Arc<dyn Connector> {
+        self
     }
 }
 
@@ -148,27 +176,37 @@ mod tests {
     #[derive(Debug)]
     struct Typed(u8);
 
-    #[async_trait]
     impl Connector for Plain {
         fn name(&self) -> &str {
             "plain"
         }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
-        }
     }
 
-    #[async_trait]
     impl Connector for Typed {
         fn name(&self) -> &str {
             "typed"
         }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
-        }
         fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {
             Some(self)
         }
+    }
+
+    #[test]
+    fn into_connector_takes_a_value_an_arc_or_a_shared_dyn_without_rewrapping() {
+        let shared: std::sync::Arc<dyn Connector> = std::sync::Arc::new(Typed(3));
+        let same = shared.clone().into_connector();
+        assert!(std::sync::Arc::ptr_eq(&shared, &same));
+        let typed = std::sync::Arc::new(Typed(4));
+        let from_arc = typed.clone().into_connector();
+        assert_eq!(
+            from_arc
+                .as_any()
+                .and_then(|a| a.downcast_ref::<Typed>())
+                .map(|t| t.0),
+            Some(4)
+        );
+        assert_eq!(std::sync::Arc::strong_count(&typed), 2);
+        assert_eq!(Plain.into_connector().name(), "plain");
     }
 
     #[test]

@@ -6,8 +6,7 @@
 //! cargo features.
 //!
 //! ```no_run
-//! # async fn demo(connector: std::sync::Arc<dyn switchboard::Connector>) -> Result<(), switchboard::Error> {
-//! use std::sync::Arc;
+//! # async fn demo(connector: impl switchboard::Connector + 'static) -> Result<(), switchboard::Error> {
 //! use switchboard::{auth::BearerToken, Switchboard};
 //!
 //! let sb = Switchboard::builder().build()?;
@@ -16,7 +15,7 @@
 //!     .tenant("acme")
 //!     .id("acme-crm")
 //!     .base_url("https://api.example.com")
-//!     .auth(Arc::new(BearerToken::new("token")))
+//!     .auth(BearerToken::new("token"))
 //!     .build()?;
 //! let contacts: serde_json::Value = conn.get("/v1/contacts").send().await?.json().await?;
 //! # Ok(()) }
@@ -32,8 +31,11 @@ mod client;
 pub mod connections;
 pub mod connector;
 pub mod credentials;
+mod endpoint_policy;
 mod error;
 mod ids;
+#[cfg(test)]
+mod layers;
 pub mod observe;
 pub mod outbound;
 pub mod pipeline;

@@ -1,8 +1,13 @@
 //! Metrics through the `metrics` facade, so hosts pick their own exporter. Spans are opened
 //! where the work happens (the client for calls, the retry layer for attempts).
 //!
-//! Labels hold the connector, endpoint, outcome and reason, never a tenant (unbounded) and
-//! never anything secret.
+//! Labels hold the connector, endpoint, host, outcome and reason, never a tenant (unbounded)
+//! and never anything secret.
+//!
+//! This module sits at the bottom with the plug-in traits: its recording functions take plain
+//! labels (strings, a breaker state as its label) rather than the pipeline's call context, so
+//! the pipeline, the outbound sender, the webhook router and a rate limiter all record
+//! through it, and every metric the crate emits is named in [`names`] and the table below.
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
@@ -19,11 +24,11 @@
 //! | `switchboard_breakers_open` | gauge: breakers not closed (open or half-open) | connector, host |
 //! | `switchboard_webhooks_total` | counter | connector, outcome |
 //! | `switchboard_webhook_verification_failures_total` | counter | connector |
+//! | `switchboard_outbound_attempts_total` | counter | outcome (delivered, failed) |
+//! | `switchboard_outbound_attempt_seconds` | histogram | |
 
+use std::sync::Arc;
 use std::time::Duration;
-
-use crate::pipeline::breaker::BreakerState;
-use crate::pipeline::CallContext;
 
 /// Metric names, for hosts that describe or filter them.
 pub mod names {
@@ -60,62 +65,237 @@ pub mod names {
     /// `WebhookRouter::verification_failures`).
     pub const WEBHOOK_VERIFICATION_FAILURES: &str =
         "switchboard_webhook_verification_failures_total";
+    /// Outbound webhook delivery attempts, by outcome (`delivered` or `failed`).
+    pub const OUTBOUND_ATTEMPTS: &str = "switchboard_outbound_attempts_total";
+    /// Outbound webhook delivery attempt latency in seconds.
+    pub const OUTBOUND_ATTEMPT_DURATION: &str = "switchboard_outbound_attempt_seconds";
+
+    /// Every name above, for hosts that describe them all (and for the test that keeps this
+    /// list, the table in the module docs and the recording functions in step).
+    pub const ALL: &[&str] = &[
+        REQUESTS,
+        REQUEST_DURATION,
+        ATTEMPTS,
+        RETRIES,
+        RETRY_BUDGET_EXHAUSTED,
+        CACHE,
+        RATE_LIMITED,
+        RATE_LIMITER_FAIL_OPEN,
+        RATE_LIMITER_FAIL_CLOSED,
+        BREAKER_REJECTED,
+        BREAKERS_OPEN,
+        WEBHOOKS,
+        WEBHOOK_VERIFICATION_FAILURES,
+        OUTBOUND_ATTEMPTS,
+        OUTBOUND_ATTEMPT_DURATION,
+    ];
 }
 
-pub(crate) fn call_finished(ctx: &CallContext, outcome: &'static str, elapsed: Duration) {
-    metrics::counter!(names::REQUESTS, "connector" => ctx.connector_name.clone(), "endpoint" => ctx.endpoint.clone(), "outcome" => outcome).increment(1);
-    metrics::histogram!(names::REQUEST_DURATION, "connector" => ctx.connector_name.clone(), "endpoint" => ctx.endpoint.clone()).record(elapsed.as_secs_f64());
+/// The label of a closed breaker, as `BreakerState::as_str` spells it.
+pub(crate) const BREAKER_CLOSED: &str = "closed";
+
+/// One call finished (after retries) with `outcome` (`ok` or an error kind's label).
+pub(crate) fn call_finished(
+    connector: &Arc<str>,
+    endpoint: &Arc<str>,
+    outcome: &'static str,
+    elapsed: Duration,
+) {
+    metrics::counter!(names::REQUESTS, "connector" => connector.clone(), "endpoint" => endpoint.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!(names::REQUEST_DURATION, "connector" => connector.clone(), "endpoint" => endpoint.clone()).record(elapsed.as_secs_f64());
 }
 
-pub(crate) fn attempt(ctx: &CallContext) {
-    metrics::counter!(names::ATTEMPTS, "connector" => ctx.connector_name.clone()).increment(1);
+/// One attempt is about to reach the transport.
+pub(crate) fn attempt(connector: &Arc<str>) {
+    metrics::counter!(names::ATTEMPTS, "connector" => connector.clone()).increment(1);
 }
 
-pub(crate) fn retry(ctx: &CallContext, reason: &'static str) {
-    metrics::counter!(names::RETRIES, "connector" => ctx.connector_name.clone(), "reason" => reason).increment(1);
-}
-
-pub(crate) fn retry_budget_exhausted(ctx: &CallContext) {
-    metrics::counter!(names::RETRY_BUDGET_EXHAUSTED, "connector" => ctx.connector_name.clone())
+/// One retry, for `reason`.
+pub(crate) fn retry(connector: &Arc<str>, reason: &'static str) {
+    metrics::counter!(names::RETRIES, "connector" => connector.clone(), "reason" => reason)
         .increment(1);
 }
 
-pub(crate) fn cache(ctx: &CallContext, hit: bool) {
+/// The retry budget refused a retry.
+pub(crate) fn retry_budget_exhausted(connector: &Arc<str>) {
+    metrics::counter!(names::RETRY_BUDGET_EXHAUSTED, "connector" => connector.clone()).increment(1);
+}
+
+/// One cache lookup.
+pub(crate) fn cache(connector: &Arc<str>, hit: bool) {
     let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(names::CACHE, "connector" => ctx.connector_name.clone(), "result" => result)
+    metrics::counter!(names::CACHE, "connector" => connector.clone(), "result" => result)
         .increment(1);
 }
 
-pub(crate) fn rate_limited(ctx: &CallContext) {
-    metrics::counter!(names::RATE_LIMITED, "connector" => ctx.connector_name.clone()).increment(1);
+/// The local rate limiter refused a call.
+pub(crate) fn rate_limited(connector: &Arc<str>) {
+    metrics::counter!(names::RATE_LIMITED, "connector" => connector.clone()).increment(1);
 }
 
+/// A shared rate limiter's backend was unreachable and it granted the call.
 #[cfg(feature = "redis")]
-pub(crate) fn rate_limiter_fail_open(connector: &std::sync::Arc<str>) {
+pub(crate) fn rate_limiter_fail_open(connector: &Arc<str>) {
     metrics::counter!(names::RATE_LIMITER_FAIL_OPEN, "connector" => connector.clone()).increment(1);
 }
 
+/// A shared rate limiter's backend was unreachable and it refused the call.
 #[cfg(feature = "redis")]
-pub(crate) fn rate_limiter_fail_closed(connector: &std::sync::Arc<str>) {
+pub(crate) fn rate_limiter_fail_closed(connector: &Arc<str>) {
     metrics::counter!(names::RATE_LIMITER_FAIL_CLOSED, "connector" => connector.clone())
         .increment(1);
 }
 
-pub(crate) fn breaker_rejected(ctx: &CallContext) {
-    metrics::counter!(names::BREAKER_REJECTED, "connector" => ctx.connector_name.clone())
-        .increment(1);
+/// An open breaker refused a call.
+pub(crate) fn breaker_rejected(connector: &Arc<str>) {
+    metrics::counter!(names::BREAKER_REJECTED, "connector" => connector.clone()).increment(1);
 }
 
-/// One breaker changed to `state`; `was_closed` says whether it was closed before.
-pub(crate) fn breaker_changed(ctx: &CallContext, was_closed: bool, state: BreakerState) {
-    let now_closed = state == BreakerState::Closed;
+/// One breaker of `connector` and `host` changed to the state labelled `state` (`closed`,
+/// `open`, `half_open`); `was_closed` says whether it was closed before.
+pub(crate) fn breaker_changed(
+    connector: &Arc<str>,
+    host: &Arc<str>,
+    was_closed: bool,
+    state: &str,
+) {
+    let now_closed = state == BREAKER_CLOSED;
     if was_closed == now_closed {
         return;
     }
-    let g = metrics::gauge!(names::BREAKERS_OPEN, "connector" => ctx.connector_name.clone(), "host" => ctx.host.clone());
+    let g = metrics::gauge!(names::BREAKERS_OPEN, "connector" => connector.clone(), "host" => host.clone());
     if now_closed {
         g.decrement(1.0);
     } else {
         g.increment(1.0);
+    }
+}
+
+/// One inbound webhook ended with `outcome`.
+pub(crate) fn webhook(connector: &Arc<str>, outcome: &'static str) {
+    metrics::counter!(names::WEBHOOKS, "connector" => connector.clone(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// One inbound webhook failed verification.
+pub(crate) fn webhook_verification_failure(connector: &Arc<str>) {
+    metrics::counter!(names::WEBHOOK_VERIFICATION_FAILURES, "connector" => connector.clone())
+        .increment(1);
+}
+
+/// One outbound delivery attempt ended, delivered or not, after `latency`.
+pub(crate) fn outbound_attempt(delivered: bool, latency: Duration) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    metrics::counter!(names::OUTBOUND_ATTEMPTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(names::OUTBOUND_ATTEMPT_DURATION).record(latency.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name in [`names::ALL`] has a row in the module docs' table, and the table has no
+    /// row for a name this module does not define.
+    #[test]
+    fn the_table_of_names_lists_every_metric_and_nothing_else() {
+        let src = include_str!("observe.rs");
+        let rows: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        for name in names::ALL {
+            assert!(rows.contains(name), "`{name}` is missing from the table");
+        }
+        for row in &rows {
+            assert!(
+                names::ALL.contains(row),
+                "the table lists `{row}`, which is not in names::ALL"
+            );
+        }
+        // And nothing records a literal name that bypasses `names`.
+        let literal = ["counter!(\"", "histogram!(\"", "gauge!(\""];
+        for l in literal {
+            assert!(!src.contains(l), "a metric is recorded by a literal name");
+        }
+    }
+
+    /// Every recording function emits a listed name, and every listed name has a function
+    /// that emits it (the outbound sender's included).
+    #[test]
+    fn every_recording_function_emits_a_listed_name_and_every_name_is_emitted() {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let c: Arc<str> = Arc::from("acme");
+        let e: Arc<str> = Arc::from("GET");
+        metrics::with_local_recorder(&recorder, || {
+            call_finished(&c, &e, "ok", Duration::from_millis(3));
+            attempt(&c);
+            retry(&c, "status");
+            retry_budget_exhausted(&c);
+            cache(&c, true);
+            rate_limited(&c);
+            #[cfg(feature = "redis")]
+            rate_limiter_fail_open(&c);
+            #[cfg(feature = "redis")]
+            rate_limiter_fail_closed(&c);
+            breaker_rejected(&c);
+            breaker_changed(&c, &e, true, "open");
+            webhook(&c, "processed");
+            webhook_verification_failure(&c);
+            outbound_attempt(true, Duration::from_millis(5));
+        });
+        let mut seen: Vec<String> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(k, ..)| k.key().name().to_string())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        for name in &seen {
+            assert!(
+                names::ALL.contains(&name.as_str()),
+                "`{name}` is not listed"
+            );
+        }
+        for name in names::ALL {
+            if !cfg!(feature = "redis")
+                && [
+                    names::RATE_LIMITER_FAIL_OPEN,
+                    names::RATE_LIMITER_FAIL_CLOSED,
+                ]
+                .contains(name)
+            {
+                continue;
+            }
+            assert!(seen.iter().any(|s| s == name), "nothing emits `{name}`");
+        }
+    }
+
+    /// A breaker that closes again takes itself off the gauge; a change between two states
+    /// that are not closed leaves it alone.
+    #[test]
+    fn breaker_gauge_counts_breakers_that_are_not_closed_by_their_label() {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let c: Arc<str> = Arc::from("acme");
+        let h: Arc<str> = Arc::from("api.example.com");
+        metrics::with_local_recorder(&recorder, || {
+            breaker_changed(&c, &h, true, "open");
+            breaker_changed(&c, &h, false, "half_open");
+            breaker_changed(&c, &h, true, "open");
+            breaker_changed(&c, &h, false, BREAKER_CLOSED);
+        });
+        let gauge = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .find(|(k, ..)| k.key().name() == names::BREAKERS_OPEN)
+            .map(|(.., v)| v);
+        assert_eq!(
+            gauge,
+            Some(metrics_util::debugging::DebugValue::Gauge(1.0.into()))
+        );
     }
 }

@@ -5,11 +5,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue, Method};
 
 use crate::connector::{AttemptOutcome, Connector, RetryDecision};
-use crate::{ConfigError, Connection, Error};
+use crate::ConfigError;
 
 use super::error::error_code;
 use super::DEFAULT_API_VERSION;
@@ -136,7 +135,6 @@ impl StripeConnector {
     }
 }
 
-#[async_trait]
 impl Connector for StripeConnector {
     fn name(&self) -> &str {
         "stripe"
@@ -205,16 +203,6 @@ impl Connector for StripeConnector {
 
     fn default_headers(&self) -> HeaderMap {
         self.inner.headers.clone()
-    }
-
-    /// `GET /v1/balance`: the cheapest authenticated read, allowed for restricted keys too.
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection
-            .get("/v1/balance")
-            .endpoint("balance.retrieve")
-            .send()
-            .await
-            .map(|_| ())
     }
 }
 

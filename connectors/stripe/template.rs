@@ -16,7 +16,7 @@ use crate::templates::{
     IntegrationTemplate, WebhookRouting,
 };
 use crate::webhook::WebhookVerifier;
-use crate::{ConfigError, Error, ErrorKind, ProviderError};
+use crate::{ConfigError, Connection, Error, ErrorKind, ProviderError};
 
 /// The Stripe integration: template name `stripe`.
 ///
@@ -157,6 +157,16 @@ impl StripeIntegration {
 impl Integration for StripeIntegration {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
+    }
+
+    /// `GET /v1/balance`: the cheapest authenticated read, allowed for restricted keys too.
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        connection
+            .get("/v1/balance")
+            .endpoint("balance.retrieve")
+            .send()
+            .await
+            .map(|_| ())
     }
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {

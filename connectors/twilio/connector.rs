@@ -5,11 +5,9 @@
 
 use std::any::Any;
 
-use async_trait::async_trait;
-
 use super::error::{error_code, CODE_TOO_MANY_REQUESTS};
 use super::{DEFAULT_BASE_URL, DEFAULT_LOOKUPS_BASE_URL};
-use crate::{AttemptOutcome, Connection, Connector, Error, RetryDecision};
+use crate::{AttemptOutcome, Connector, RetryDecision};
 
 /// The Twilio connector: Twilio's rules shared by every tenant. It holds no credentials, so one
 /// value serves every connection; a tenant's account comes from its [`super::TwilioConfig`].
@@ -43,7 +41,6 @@ impl TwilioConnector {
     }
 }
 
-#[async_trait]
 impl Connector for TwilioConnector {
     fn name(&self) -> &str {
         "twilio"
@@ -69,11 +66,6 @@ impl Connector for TwilioConnector {
     /// treats every POST as unkeyed.
     fn idempotency_header(&self) -> Option<&str> {
         None
-    }
-
-    /// Fetches the account the connection is scoped to (`GET /2010-04-01/Accounts/{sid}.json`).
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        super::client::check(connection).await
     }
 
     fn as_any(&self) -> Option<&(dyn Any + Send + Sync)> {

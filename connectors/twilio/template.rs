@@ -9,7 +9,7 @@ use super::connector::TwilioConnector;
 use crate::templates::{ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate};
 use crate::toolkit::typed_config;
 use crate::webhook::WebhookVerifier;
-use crate::Error;
+use crate::{Connection, Error};
 
 /// The Twilio integration: template `twilio`, bound to the shared [`TwilioConnector`] with a
 /// tenant's Basic auth and account settings.
@@ -102,9 +102,15 @@ impl TwilioIntegration {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for TwilioIntegration {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
+    }
+
+    /// Fetches the account the connection is scoped to (`GET /2010-04-01/Accounts/{sid}.json`).
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        super::client::check(connection).await
     }
 
     /// Reads the config as a [`TwilioConfig`]; the credentials become the Basic authenticator

@@ -5,23 +5,57 @@
 //! the connector then lists in [`crate::Connector::secret_query_params`] so they are redacted).
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::Request;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Error;
-use crate::pipeline::PipelineRequest;
 
 /// Adds credentials to an outgoing request.
+///
+/// The request is the pipeline's own (`http::Request<Bytes>`, which
+/// [`crate::pipeline::PipelineRequest`] names), taken as the plain `http` type so this trait
+/// sits below the pipeline and imports nothing from it.
 #[async_trait]
 pub trait Authenticator: Send + Sync + Debug {
     /// Adds credentials to `request`.
     ///
     /// # Errors
     /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error>;
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error>;
+}
+
+/// What [`ConnectionBuilder::auth`](crate::ConnectionBuilder::auth) accepts: an authenticator
+/// by value (`.auth(BearerToken::new(token))`), so a host never wraps it in an `Arc` itself, or
+/// one already shared (an `Arc<A>`, or the `Arc<dyn Authenticator>` an integration's binding
+/// holds), taken as it is. A conversion rather than `impl Authenticator for Arc<A>`, for the
+/// reason given on [`crate::connector::IntoConnector`].
+pub trait IntoAuthenticator {
+    /// The authenticator, shared.
+    fn into_authenticator(self) -> Arc<dyn Authenticator>;
+}
+
+impl<A: Authenticator + 'static> IntoAuthenticator for A {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        Arc::new(self)
+    }
+}
+
+impl<A: Authenticator + 'static> IntoAuthenticator for Arc<A> {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        self
+    }
+}
+
+impl IntoAuthenticator for Arc<dyn Authenticator> {
+    fn into_authenticator(self) -> Arc<dyn Authenticator> {
+        self
+    }
 }
 
 /// `Authorization: Bearer <token>`.
@@ -50,7 +84,7 @@ impl BearerToken {
 
 #[async_trait]
 impl Authenticator for BearerToken {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -92,7 +126,7 @@ impl BasicAuth {
 
 #[async_trait]
 impl Authenticator for BasicAuth {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -119,7 +153,7 @@ impl HeaderKey {
 
 #[async_trait]
 impl Authenticator for HeaderKey {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let value = sensitive_value(self.value.expose_secret())?;
         request.headers_mut().insert(self.name.clone(), value);
         Ok(())
@@ -146,7 +180,7 @@ impl QueryKey {
 
 #[async_trait]
 impl Authenticator for QueryKey {
-    async fn authenticate(&self, request: &mut PipelineRequest) -> Result<(), Error> {
+    async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let pair = url::form_urlencoded::Serializer::new(String::new())
             .append_pair(&self.param, self.value.expose_secret())
             .finish();
@@ -181,7 +215,7 @@ mod tests {
     use crate::error::ErrorKind;
     use bytes::Bytes;
 
-    fn req(uri: &str) -> PipelineRequest {
+    fn req(uri: &str) -> Request<Bytes> {
         http::Request::builder()
             .uri(uri)
             .body(Bytes::new())

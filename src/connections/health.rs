@@ -187,7 +187,7 @@ impl HealthSummary {
                 ConnectionStatus::Error => {
                     s.error += 1;
                     // `None` (never succeeded) sorts before any time: the oldest failure.
-                    let older = oldest.map_or(true, |o| {
+                    let older = oldest.is_none_or(|o| {
                         (r.last_success, std::cmp::Reverse(r.consecutive_failures))
                             < (o.last_success, std::cmp::Reverse(o.consecutive_failures))
                     });

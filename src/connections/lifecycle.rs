@@ -396,7 +396,7 @@ impl Connections {
                             .store
                             .load(tenant, id)
                             .await?
-                            .map_or(true, |r| r.version != current.version);
+                            .is_none_or(|r| r.version != current.version);
                     if !lost_race {
                         // Not a lost race (a taken routing key, a store failure): retrying
                         // would fail the same way.
@@ -739,7 +739,7 @@ impl Connections {
             let url = self.known_webhook_url(record);
             let bound = self.bind(tenant, id, false).await;
             let context = match &bound {
-                Ok(c) => ActivationContext::new(tenant, id, c, &config, url.as_deref()),
+                Ok((_, c)) => ActivationContext::new(tenant, id, c, &config, url.as_deref()),
                 Err(e) => ActivationContext::unbound(tenant, id, e, &config, url.as_deref()),
             };
             let changes = integration.deactivate(&context).await?;
@@ -933,20 +933,21 @@ impl Connections {
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<Connection, Error> {
-        self.bind(tenant, id, true).await
+        self.bind(tenant, id, true).await.map(|(_, conn)| conn)
     }
 
     /// A client for the connection; `observed` ones report outcomes and are refused while the
     /// connection is disconnected ([`Self::test_connection`] uses an unobserved one, as it
-    /// records the outcome itself and may check a disconnected connection).
+    /// records the outcome itself and may check a disconnected connection). The integration
+    /// comes back too: its `check` tests the connection.
     async fn bind(
         &self,
         tenant: &TenantId,
         id: &ConnectionId,
         observed: bool,
-    ) -> Result<Connection, Error> {
+    ) -> Result<(Arc<dyn Integration>, Connection), Error> {
         let record = self.get(tenant, id).await?;
-        let integration = self.integration(&record.template)?;
+        let integration = self.integration(&record.template)?.clone();
         let config = self.config_for(&record).await?;
         // Checked again here, against the policy in force now: a record may predate it, and
         // the binding's base URL may come from config the template did not declare.
@@ -986,7 +987,7 @@ impl Connections {
                 current: Mutex::new((config, auth)),
             }));
         }
-        b.build()
+        Ok((integration, b.build()?))
     }
 
     /// Moves the connection to `to`, recording `error` (redacted) when given.
@@ -1074,7 +1075,7 @@ impl Connections {
             return Ok(current);
         }
         if current.status == ConnectionStatus::Disconnected {
-            let connection = self.bind(tenant, id, false).await?;
+            let (_, connection) = self.bind(tenant, id, false).await?;
             self.activate(tenant, id, &connection).await?;
         }
         self.update(tenant, id, |r| match r.status {
@@ -1088,7 +1089,7 @@ impl Connections {
         .await
     }
 
-    /// Runs the connector's `check()` and moves the connection: success to `active`, failure
+    /// Runs the integration's [`Integration::check`] and moves the connection: success to `active`, failure
     /// to `error` with the redacted message (a disconnected connection stays disconnected and
     /// only records the outcome; [`Self::enable`] turns it back on).
     ///
@@ -1110,7 +1111,7 @@ impl Connections {
     ) -> Result<ConnectionRecord, Error> {
         let mut activation = Ok(());
         let outcome = match self.bind(tenant, id, false).await {
-            Ok(conn) => match conn.check().await {
+            Ok((integration, conn)) => match integration.check(&conn).await {
                 Ok(()) if self.get(tenant, id).await?.status != ConnectionStatus::Disconnected => {
                     activation = self.activate(tenant, id, &conn).await;
                     Ok(())

@@ -819,12 +819,7 @@ impl WebhookSender {
                 (status, false, Some(error), completion)
             }
         };
-        metrics::counter!(
-            "switchboard_outbound_attempts_total",
-            "outcome" => if success { "delivered" } else { "failed" }
-        )
-        .increment(1);
-        metrics::histogram!("switchboard_outbound_attempt_seconds").record(latency.as_secs_f64());
+        crate::observe::outbound_attempt(success, latency);
         let record = AttemptRecord {
             message: m.id.clone(),
             endpoint: m.endpoint.clone(),

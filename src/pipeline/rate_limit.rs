@@ -78,7 +78,7 @@ where
                         let too_long = waited + d > max_wait
                             || tokio::time::Instant::now() + d >= ctx.deadline;
                         if too_long {
-                            observe::rate_limited(&ctx);
+                            observe::rate_limited(&ctx.connector_name);
                             return Err(Error::rate_limited(
                                 format!(
                                     "local rate limit for bucket `{}` reached; try again in {:?}",

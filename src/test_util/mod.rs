@@ -14,6 +14,7 @@
 //! - [`prism`]: a Prism mock server serving a provider's OpenAPI spec, for contract tests.
 //! - [`conformance`]: the suite every connector passes (secrets, retries, config, webhooks,
 //!   lists), through the path a host uses.
+//! - [`cache_keys`]: every key in a switchboard's response cache, to prove what a key holds.
 
 mod clock;
 pub mod conformance;
@@ -28,6 +29,14 @@ pub use raw::{RawAction, RawRequest, RawServer};
 use std::net::SocketAddr;
 
 use tokio::sync::oneshot;
+
+/// Every key now in `switchboard`'s response cache, as text, for tests that prove what a key
+/// holds (tenant and connection, never a secret: secret query values and header values appear
+/// only as keyed hashes). A test helper rather than a `Switchboard` method, so the cache's key
+/// format is not part of the library's API.
+pub fn cache_keys(switchboard: &crate::Switchboard) -> Vec<String> {
+    switchboard.cache_keys()
+}
 
 /// An axum app served on loopback for the lifetime of this value.
 #[derive(Debug)]

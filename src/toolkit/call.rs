@@ -250,17 +250,12 @@ mod tests {
 
     #[derive(Debug)]
     struct Keyed;
-
-    #[async_trait::async_trait]
     impl Connector for Keyed {
         fn name(&self) -> &str {
             "keyed"
         }
         fn idempotency_header(&self) -> Option<&str> {
             Some("Idempotency-Key")
-        }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
         }
     }
 

@@ -521,14 +521,9 @@ pub(crate) mod tests {
     /// A connector with the core's defaults, for toolkit tests.
     #[derive(Debug)]
     pub(crate) struct Plain;
-
-    #[async_trait::async_trait]
     impl Connector for Plain {
         fn name(&self) -> &str {
             "plain"
-        }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
         }
     }
 

@@ -54,7 +54,7 @@ use super::{Verified, WebhookError, WebhookRequest};
 use crate::connections::{is_webhook_token_shape, ConnectionRecord, ConnectionStatus, Connections};
 use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
-use crate::observe::names;
+use crate::observe;
 
 /// Default visibility timeout of a claim: how long a claim lasts without being extended. The
 /// router extends it while a handler runs, so it bounds how long a crashed worker holds an
@@ -717,8 +717,7 @@ impl WebhookRouter {
         };
         // Unknown connectors come from the sender, so they are not a label (unbounded).
         let connector = connector.unwrap_or_else(|| Arc::from("unknown"));
-        metrics::counter!(names::WEBHOOKS, "connector" => connector, "outcome" => label)
-            .increment(1);
+        observe::webhook(&connector, label);
         answer
     }
 
@@ -954,8 +953,7 @@ impl WebhookRouter {
     }
 
     fn count_failure(&self, connector: &Arc<str>, target: &WebhookTarget) {
-        metrics::counter!(names::WEBHOOK_VERIFICATION_FAILURES, "connector" => connector.clone())
-            .increment(1);
+        observe::webhook_verification_failure(connector);
         let key = (target.tenant.clone(), target.connection.clone());
         let mut map = self
             .inner

@@ -668,6 +668,10 @@ impl switchboard::templates::Integration for Careless {
         &self.template
     }
 
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn bind(
         &self,
         _: &switchboard::templates::ConnectionConfig,

@@ -129,7 +129,7 @@ async fn api_key_in_query_is_in_no_cache_key_and_no_log_line() {
             .unwrap();
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1, "second call is a hit");
-    let keys = sb.cache_keys();
+    let keys = switchboard::test_util::cache_keys(&sb);
     assert_eq!(keys.len(), 1);
     assert!(
         !keys[0].contains(&secret) && !keys[0].contains(&by_hand),
@@ -177,7 +177,7 @@ async fn successful_write_invalidates_the_resource_path_and_errors_are_not_cache
         assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
     }
     assert_eq!(
-        sb.cache_keys()
+        switchboard::test_util::cache_keys(&sb)
             .iter()
             .filter(|k| k.contains("/missing"))
             .count(),

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use switchboard::test_util::{canary, RawAction, RawRequest, RawServer};
-use switchboard::{Connection, Connector, Error, Switchboard};
+use switchboard::{Connection, Connector, Switchboard};
 
 use crate::support::{builder, connect, TestConnector};
 
@@ -34,7 +33,7 @@ async fn echo() -> RawServer {
 
 async fn body(conn: &Connection, path: &str, headers: &[(&str, &str)]) -> (String, bool) {
     let mut r = conn.get(path).cache_for(TTL);
-    for (n, v) in headers {
+    for &(n, v) in headers {
         r = r.header(n, v);
     }
     let resp = r.send().await.unwrap();
@@ -120,7 +119,7 @@ async fn secret_query_values_are_separate_entries_and_never_in_a_key() {
     assert!(!hit);
     assert_eq!(server.requests(), 6);
 
-    let keys = sb.cache_keys();
+    let keys = switchboard::test_util::cache_keys(&sb);
     assert_eq!(keys.len(), 6, "{keys:?}");
     for secret in [&code1, &code2, &tok1, &tok2] {
         assert!(
@@ -140,16 +139,12 @@ async fn secret_query_values_are_separate_entries_and_never_in_a_key() {
 #[derive(Debug)]
 struct Versioned;
 
-#[async_trait]
 impl Connector for Versioned {
     fn name(&self) -> &str {
         "versioned"
     }
     fn cache_vary_headers(&self) -> &[&str] {
         &["X-Api-Version"]
-    }
-    async fn check(&self, _: &Connection) -> Result<(), Error> {
-        Ok(())
     }
 }
 
@@ -172,7 +167,7 @@ async fn headers_a_connector_declares_change_the_entry_and_values_are_hashed() {
     let (_, hit) = body(&conn, "/items", &[("X-Api-Version", "2"), ("X-Trace", "9")]).await;
     assert!(hit);
     assert_eq!(server.requests(), 2);
-    let keys = sb.cache_keys();
+    let keys = switchboard::test_util::cache_keys(&sb);
     assert!(keys.iter().all(|k| !k.contains(&v1)), "{keys:?}");
     assert!(
         keys.iter().any(|k| k.contains("x-api-version=#")),
@@ -184,16 +179,12 @@ async fn headers_a_connector_declares_change_the_entry_and_values_are_hashed() {
 async fn a_connector_declaring_an_invalid_vary_header_is_refused() {
     #[derive(Debug)]
     struct Bad;
-    #[async_trait]
     impl Connector for Bad {
         fn name(&self) -> &str {
             "bad"
         }
         fn cache_vary_headers(&self) -> &[&str] {
             &["not a header"]
-        }
-        async fn check(&self, _: &Connection) -> Result<(), Error> {
-            Ok(())
         }
     }
     let sb = builder().build().unwrap();

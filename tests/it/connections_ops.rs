@@ -64,7 +64,12 @@ impl Acme {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for Acme {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }
@@ -607,7 +612,7 @@ async fn config_changes_reach_the_other_replica(a: Connections, b: Connections) 
     let last_auth = |seen: &Arc<Mutex<Vec<String>>>| seen.lock().unwrap().last().cloned();
     // A client made before the change and kept, as hosts keep and share clients.
     let kept = b.connection(&ta, &c).await.unwrap();
-    kept.check().await.unwrap();
+    crate::support::check_health(&kept).await.unwrap();
     assert_eq!(last_auth(&seen), Some(format!("Bearer {old_key}")));
     assert_eq!(secret_of(&b, &ta, &c, "apiKey").await, old_key);
     assert!(b.webhook_verifier(&ta, &c).await.is_ok());
@@ -623,7 +628,9 @@ async fn config_changes_reach_the_other_replica(a: Connections, b: Connections) 
 
     // A client B makes now, and B's webhook verification, use the new config at once (both
     // read the record, which names the new sealed generation).
-    b.connection(&ta, &c).await.unwrap().check().await.unwrap();
+    crate::support::check_health(&b.connection(&ta, &c).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(last_auth(&seen), Some(format!("Bearer {new_key}")));
     assert_eq!(deliver(new_hook.clone()).await, 200);
     assert_eq!(deliver(old_hook.clone()).await, 401);
@@ -631,11 +638,13 @@ async fn config_changes_reach_the_other_replica(a: Connections, b: Connections) 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(secret_of(&b, &ta, &c, "apiKey").await, new_key);
     // ... and so does the client made before the change: no call uses the old key past it.
-    kept.check().await.unwrap();
+    crate::support::check_health(&kept).await.unwrap();
     assert_eq!(last_auth(&seen), Some(format!("Bearer {new_key}")));
 
     // Tenant B's connection of the same id kept its key.
-    b.connection(&tb, &c).await.unwrap().check().await.unwrap();
+    crate::support::check_health(&b.connection(&tb, &c).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(last_auth(&seen), Some(format!("Bearer {key_b}")));
     assert_eq!(secret_of(&b, &tb, &c, "apiKey").await, key_b);
 

@@ -1,11 +1,11 @@
-//! `Connector::default_headers`: sent on every request of a connection, overridable per call.
+//! `Connector::default_headers`: sent on every request of a connection, overridable per call;
+//! and call headers by typed name or text.
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue};
 use switchboard::test_util::{RawAction, RawServer};
-use switchboard::{Connection, Connector, Error};
+use switchboard::Connector;
 
 use crate::support::builder;
 
@@ -15,7 +15,6 @@ type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
 #[derive(Debug)]
 struct Versioned;
 
-#[async_trait]
 impl Connector for Versioned {
     fn name(&self) -> &str {
         "versioned"
@@ -26,10 +25,6 @@ impl Connector for Versioned {
         h.insert("api-version", HeaderValue::from_static("2023-08-16"));
         h.insert("x-account", HeaderValue::from_static("acct_default"));
         h
-    }
-
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection.get("/health").send().await.map(|_| ())
     }
 }
 
@@ -60,7 +55,7 @@ async fn default_headers_reach_every_request_and_a_call_header_wins() {
         .send()
         .await
         .unwrap();
-    conn.check().await.unwrap();
+    crate::support::check_health(&conn).await.unwrap();
 
     let seen = seen.lock().unwrap().clone();
     let v = |s: &str| Some(s.to_string());
@@ -72,4 +67,57 @@ async fn default_headers_reach_every_request_and_a_call_header_wins() {
             (v("2023-08-16"), v("acct_default")),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_call_header_may_be_a_typed_name_and_value_and_a_bad_value_is_named_never_echoed() {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let server = RawServer::start(move |req| {
+        log.lock().unwrap().push((
+            req.header("api-version").map(str::to_owned),
+            req.header("x-account").map(str::to_owned),
+        ));
+        RawAction::status(200, "{}")
+    })
+    .await;
+    let sb = builder().build().unwrap();
+    // By value: no `Arc` around the connector.
+    let conn = sb
+        .connection(Versioned)
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    conn.get("/a")
+        .header(
+            http::header::HeaderName::from_static("x-account"),
+            HeaderValue::from_static("acct_typed"),
+        )
+        .header(String::from("api-version"), String::from("2024-01-01"))
+        .send()
+        .await
+        .unwrap();
+    let v = |s: &str| Some(s.to_string());
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        vec![(v("2024-01-01"), v("acct_typed"))]
+    );
+
+    let err = conn
+        .get("/a")
+        .header(http::header::AUTHORIZATION, "Bearer CANARY-7f3\n")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), switchboard::ErrorKind::Config);
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("request.header") && text.contains("authorization"),
+        "{text}"
+    );
+    assert!(!text.contains("CANARY"), "{text}");
+    // Nothing was sent.
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

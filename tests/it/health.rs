@@ -29,7 +29,12 @@ use crate::support::{builder, TestConnector};
 #[derive(Debug)]
 struct Crm(IntegrationTemplate);
 
+#[async_trait::async_trait]
 impl Integration for Crm {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }
@@ -129,7 +134,7 @@ impl Provider {
         let mut out: Vec<u64> = Vec::new();
         let mut last: Option<Instant> = None;
         for &h in hits.iter() {
-            if last.map_or(true, |l| h.duration_since(l) > Duration::from_millis(900)) {
+            if last.is_none_or(|l| h.duration_since(l) > Duration::from_millis(900)) {
                 out.push(h.duration_since(t0).as_secs());
             }
             last = Some(h);

@@ -183,7 +183,7 @@ async fn thousand_keyed_posts_with_resets_create_exactly_one_object_each() {
 }
 
 fn check_key(i: usize, key: &str, explicit_every: usize, problems: &mut Vec<String>) {
-    if i % explicit_every == 0 {
+    if i.is_multiple_of(explicit_every) {
         if key != format!("k-explicit-{i}") {
             problems.push(format!("call {i}: explicit key came back as {key}"));
         }

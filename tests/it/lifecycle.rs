@@ -49,7 +49,12 @@ impl AcmeCrm {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for AcmeCrm {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }

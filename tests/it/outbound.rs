@@ -305,7 +305,7 @@ async fn an_endpoint_alternating_500_and_200_is_never_disabled() {
     let n = Arc::new(AtomicUsize::new(0));
     let c = n.clone();
     let server = RawServer::start(move |_| {
-        if c.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if c.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             RawAction::status(500, "")
         } else {
             ok_body()

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard::auth::BearerToken;
@@ -21,8 +20,8 @@ use switchboard::templates::{
 use switchboard::test_util::{RawAction, RawRequest, RawServer};
 use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::{
-    Connection, ConnectionId, Connector, Error, ErrorKind, RetryConfig, Switchboard,
-    SwitchboardBuilder, TenantId,
+    ConnectionId, Connector, Error, ErrorKind, RetryConfig, Switchboard, SwitchboardBuilder,
+    TenantId,
 };
 
 use crate::support::builder;
@@ -33,13 +32,9 @@ use crate::support::builder;
 #[derive(Debug)]
 struct PlainHostConnector;
 
-#[async_trait]
 impl Connector for PlainHostConnector {
     fn name(&self) -> &str {
         "plain-host"
-    }
-    async fn check(&self, _: &Connection) -> Result<(), Error> {
-        Ok(())
     }
 }
 
@@ -235,7 +230,12 @@ impl HostApi {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for HostApi {
+    async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        Ok(())
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }
@@ -254,7 +254,12 @@ impl Integration for HostApi {
 #[derive(Debug)]
 struct Undeclared(IntegrationTemplate);
 
+#[async_trait::async_trait]
 impl Integration for Undeclared {
+    async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        Ok(())
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use switchboard::{
     AttemptOutcome, Connection, Connector, Error, RetryConfig, RetryDecision, Switchboard,
     SwitchboardBuilder,
@@ -53,7 +52,6 @@ impl TestConnector {
     }
 }
 
-#[async_trait]
 impl Connector for TestConnector {
     fn name(&self) -> &str {
         "test"
@@ -72,10 +70,11 @@ impl Connector for TestConnector {
     fn idempotency_header(&self) -> Option<&str> {
         self.idempotency_header
     }
+}
 
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection.get("/health").send().await.map(|_| ())
-    }
+/// The check the test integrations run (`Integration::check`): `GET /health`.
+pub(crate) async fn check_health(connection: &Connection) -> Result<(), Error> {
+    connection.get("/health").send().await.map(|_| ())
 }
 
 /// Defaults for tests: 3 attempts, 10 ms base delay, generous budget, short attempt timeout.

@@ -59,7 +59,12 @@ fn template() -> IntegrationTemplate {
         .unwrap()
 }
 
+#[async_trait::async_trait]
 impl Integration for Nested {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }

@@ -49,7 +49,12 @@ impl HostApi {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for HostApi {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.0
     }
@@ -310,7 +315,12 @@ async fn cache_entries_never_cross_tenants_even_when_ids_hold_separators() {
     assert!(!r2.is_cache_hit(), "another tenant's entry was served");
     assert_eq!(r2.bytes().await.unwrap(), "{\"who\":\"second\"}");
     assert_eq!(server.requests(), 2);
-    assert_eq!(sb.cache_keys().len(), 2, "{:?}", sb.cache_keys());
+    assert_eq!(
+        switchboard::test_util::cache_keys(&sb).len(),
+        2,
+        "{:?}",
+        switchboard::test_util::cache_keys(&sb)
+    );
 }
 
 #[test]

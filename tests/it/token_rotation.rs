@@ -289,7 +289,15 @@ fn manager_with(
 #[derive(Debug)]
 struct OAuthApp(switchboard::templates::IntegrationTemplate);
 
+#[async_trait::async_trait]
 impl switchboard::templates::Integration for OAuthApp {
+    async fn check(&self, _: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        Err(switchboard::Error::new(
+            switchboard::ErrorKind::Config,
+            "not used",
+        ))
+    }
+
     fn template(&self) -> &switchboard::templates::IntegrationTemplate {
         &self.0
     }

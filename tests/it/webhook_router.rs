@@ -112,7 +112,12 @@ impl Hooks {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for Hooks {
+    async fn check(&self, connection: &switchboard::Connection) -> Result<(), switchboard::Error> {
+        crate::support::check_health(connection).await
+    }
+
     fn template(&self) -> &IntegrationTemplate {
         &self.template
     }

@@ -1,4 +1,4 @@
-//! The Account resource, fetched by the connector's `check()`.
+//! The Account resource, fetched by the integration's `check()`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -118,7 +118,7 @@ where
             let permit = match breaker.admit() {
                 Ok(p) => p,
                 Err(retry_after) => {
-                    observe::breaker_rejected(&ctx);
+                    observe::breaker_rejected(&ctx.connector_name);
                     return Err(Error::circuit_open(&ctx.host, retry_after));
                 }
             };
@@ -129,7 +129,12 @@ where
             };
             let was_closed = !permit.is_probe();
             if let Some(changed) = permit.finish(outcome) {
-                observe::breaker_changed(&ctx, was_closed, changed);
+                observe::breaker_changed(
+                    &ctx.connector_name,
+                    &ctx.host,
+                    was_closed,
+                    changed.as_str(),
+                );
                 tracing::info!(connector = %ctx.connector_name, tenant = %ctx.tenant, connection = %ctx.connection, host = %ctx.host, state = ?changed, "circuit breaker changed state");
             }
             result

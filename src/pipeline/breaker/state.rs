@@ -93,6 +93,15 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// The state as a metric or log label: `closed`, `open` or `half_open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => crate::observe::BREAKER_CLOSED,
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+
     /// 0 closed, 1 half-open, 2 open: a number for a host's own state gauge.
     pub fn as_gauge(self) -> f64 {
         match self {
@@ -297,6 +306,16 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_labels_are_the_ones_observe_counts_by() {
+        assert_eq!(
+            BreakerState::Closed.as_str(),
+            crate::observe::BREAKER_CLOSED
+        );
+        assert_eq!(BreakerState::Open.as_str(), "open");
+        assert_eq!(BreakerState::HalfOpen.as_str(), "half_open");
+    }
 
     fn breaker() -> Arc<Breaker> {
         Arc::new(Breaker::new(BreakerConfig::default()))

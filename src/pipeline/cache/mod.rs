@@ -282,6 +282,7 @@ impl ResponseCache {
     }
 
     /// Every key now in the cache (for tests and diagnostics), rendered as text.
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn keys(&self) -> Vec<String> {
         self.cache.iter().map(|(k, _)| k.to_string()).collect()
     }
@@ -378,7 +379,7 @@ where
                 }
             };
             if let Some(hit) = cache.cache.get(&key).await {
-                observe::cache(&ctx, true);
+                observe::cache(&ctx.connector_name, true);
                 return Ok(hit.to_response(CacheStatus::Hit));
             }
             let scope = scope_of(&ctx);
@@ -413,7 +414,7 @@ where
             match result {
                 Ok(e) => {
                     let fresh = e.is_fresh();
-                    observe::cache(&ctx, !fresh);
+                    observe::cache(&ctx.connector_name, !fresh);
                     Ok(e.into_value().to_response(if fresh {
                         CacheStatus::Miss
                     } else {

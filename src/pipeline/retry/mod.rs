@@ -143,7 +143,7 @@ where
             .instrument(span.clone())
             .await;
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
-        observe::attempt(&ctx);
+        observe::attempt(&ctx.connector_name);
 
         let (last, next) = match result {
             Ok(resp) if !is_failure(resp.status()) => {
@@ -215,11 +215,11 @@ where
             return Err(finish(&ctx, last, attempt, key, after));
         }
         if !budget::withdraw(&budget) {
-            observe::retry_budget_exhausted(&ctx);
+            observe::retry_budget_exhausted(&ctx.connector_name);
             return Err(finish(&ctx, last, attempt, key, after));
         }
         span.record("retry_reason", reason);
-        observe::retry(&ctx, reason);
+        observe::retry(&ctx.connector_name, reason);
         tracing::debug!(
             attempt,
             reason,

@@ -59,10 +59,6 @@ impl Connector for ToyConnector {
             RetryDecision::NoOpinion
         }
     }
-
-    async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        connection.get("/v1/me").send().await.map(|_| ())
-    }
 }
 
 #[derive(Debug)]
@@ -101,9 +97,14 @@ impl Toy {
     }
 }
 
+#[async_trait::async_trait]
 impl Integration for Toy {
     fn template(&self) -> &IntegrationTemplate {
         &self.template
+    }
+
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        connection.get("/v1/me").send().await.map(|_| ())
     }
 
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {

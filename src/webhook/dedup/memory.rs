@@ -83,7 +83,7 @@ impl DedupStore for InMemoryDedupStore {
         let now = Instant::now();
         let mut map = self.lock();
         map.claims = map.claims.wrapping_add(1);
-        if map.claims % SWEEP_EVERY == 0 {
+        if map.claims.is_multiple_of(SWEEP_EVERY) {
             map.entries.retain(|_, e| e.expires > now);
         }
         let key = (Arc::<str>::from(scope), Arc::<str>::from(event_id));

@@ -40,7 +40,7 @@ async fn a_valid_config_binds_and_check_reads_the_balance_with_the_key() {
         .auth(binding.auth.clone().unwrap())
         .build()
         .unwrap();
-    conn.check().await.unwrap();
+    integration.check(&conn).await.unwrap();
     mock.assert_contract_kept();
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 1);

@@ -102,7 +102,10 @@ async fn bound_client(sb: &Switchboard) -> TwilioClient {
     }
     let conn = conn.build().expect("connection");
     // check() = fetch the account; Prism validates it like any call.
-    conn.check().await.expect("check() passes Prism");
+    integration
+        .check(&conn)
+        .await
+        .expect("check() passes Prism");
     TwilioClient::from_connection(conn).expect("a Twilio connection")
 }
 

@@ -60,7 +60,10 @@ async fn twilio_secrets_never_reach_debug_display_errors_or_logs() {
             .await
             .unwrap_err();
         out.push(format!("{e} {e:?}"));
-        let e = client.connection().check().await.unwrap_err();
+        let e = TwilioIntegration::new()
+            .check(client.connection())
+            .await
+            .unwrap_err();
         out.push(format!("{e} {e:?}"));
     }
     // Config errors name the field, not the value.

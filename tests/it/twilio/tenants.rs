@@ -183,7 +183,9 @@ async fn a_connection_of_another_connector_is_a_typed_error() {
     let err = TwilioClient::from_connection(bare.clone()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(err.to_string().contains("twilio.connection"), "{err}");
-    let err = bare.check().await.unwrap_err();
+    let err = switchboard::templates::Integration::check(&TwilioIntegration::new(), &bare)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
 }
 

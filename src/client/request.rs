@@ -1,0 +1,442 @@
+//! [`RequestBuilder`], one call: built up, then sent through the pipeline by
+//! [`RequestBuilder::send`], which is where a call starts. It builds the [`CallContext`], opens
+//! the call span, enforces the overall deadline, and runs the request through the pipeline
+//! (see [`crate::pipeline`] for the order).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, Method};
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use super::connection::{Connection, ConnectionInner};
+use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::observe;
+use crate::pipeline::cache::CacheKey;
+use crate::pipeline::{CallContext, Idempotency, PipelineRequest};
+use crate::redact::redact_uri;
+use crate::response::Response;
+
+/// One call, built up and then sent with [`RequestBuilder::send`]. Settings are checked at
+/// `send`, and a bad one returns an [`ErrorKind::Config`] error naming it.
+#[must_use]
+pub struct RequestBuilder {
+    pub(super) connection: Connection,
+    pub(super) method: Method,
+    pub(super) path: String,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
+    pub(super) endpoint: Option<Arc<str>>,
+    pub(super) bucket: Option<Arc<str>>,
+    pub(super) idempotency: Idempotency,
+    pub(super) side_effects: Option<bool>,
+    pub(super) cache_ttl: Option<Duration>,
+    pub(super) invalidates: Vec<String>,
+    pub(super) stream: bool,
+    pub(super) deadline: Option<Duration>,
+    pub(super) error: Option<ConfigError>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestBuilder {
+    /// Adds query parameters.
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
+        self.query.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())),
+        );
+        self
+    }
+
+    /// Adds a header: the name as a [`HeaderName`] or text, the value as a [`HeaderValue`] or
+    /// text (as reqwest's `header`). An invalid name or value is reported at `send`, as an
+    /// [`ErrorKind::Config`] error naming `request.header` (and the header, when its name is
+    /// valid; never the value).
+    ///
+    /// ```
+    /// # fn demo(conn: switchboard::Connection) {
+    /// use http::header::{HeaderValue, ACCEPT_LANGUAGE};
+    /// let call = conn
+    ///     .get("/v1/things")
+    ///     .header(ACCEPT_LANGUAGE, "en")
+    ///     .header("x-trace", HeaderValue::from_static("abc"));
+    /// # let _ = call; }
+    /// ```
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        HeaderValue: TryFrom<V>,
+    {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            (Ok(n), Err(_)) => {
+                self.error.get_or_insert(ConfigError::new(
+                    "request.header",
+                    format!("header `{n}` has an invalid value"),
+                ));
+            }
+            (Err(_), _) => {
+                self.error.get_or_insert(ConfigError::new(
+                    "request.header",
+                    "a header name is invalid",
+                ));
+            }
+        }
+        self
+    }
+
+    /// A raw body with its content type.
+    pub fn body(mut self, body: impl Into<Bytes>, content_type: &str) -> Self {
+        self.body = body.into();
+        match HeaderValue::from_str(content_type) {
+            Ok(v) => {
+                self.headers.insert(CONTENT_TYPE, v);
+            }
+            Err(_) => {
+                self.error.get_or_insert(ConfigError::new(
+                    "request.content_type",
+                    "is not a valid header value",
+                ));
+            }
+        }
+        self
+    }
+
+    /// A JSON body.
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(v) => self.body(v, "application/json"),
+            Err(e) => {
+                let mut s = self;
+                s.error.get_or_insert(ConfigError::new(
+                    "request.json",
+                    format!("cannot serialize: {e}"),
+                ));
+                s
+            }
+        }
+    }
+
+    /// An `application/x-www-form-urlencoded` body from ordered pairs.
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            ser.append_pair(k.as_ref(), v.as_ref());
+        }
+        self.body(ser.finish(), "application/x-www-form-urlencoded")
+    }
+
+    /// A label for metrics and spans (default: the method).
+    pub fn endpoint(mut self, label: &str) -> Self {
+        self.endpoint = Some(Arc::from(label));
+        self
+    }
+
+    /// The provider rate-limit bucket this call spends (default `"default"`).
+    pub fn bucket(mut self, bucket: &str) -> Self {
+        self.bucket = Some(Arc::from(bucket));
+        self
+    }
+
+    /// Uses the caller's idempotency key (at most 255 characters) on every attempt.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency = Idempotency::Key(key.into());
+        self
+    }
+
+    /// Sends no idempotency key even for a call with side effects; such a call is then retried
+    /// only when nothing was sent.
+    pub fn without_idempotency_key(mut self) -> Self {
+        self.idempotency = Idempotency::None;
+        self
+    }
+
+    /// Marks whether the call has side effects (default: POST and PATCH do).
+    pub fn side_effects(mut self, yes: bool) -> Self {
+        self.side_effects = Some(yes);
+        self
+    }
+
+    /// Caches a successful GET for `ttl` (opt-in per endpoint).
+    pub fn cache_for(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// On success, drops cached entries under `path` (for example the resource this write
+    /// changed, or its collection).
+    pub fn invalidates(mut self, path: impl Into<String>) -> Self {
+        self.invalidates.push(path.into());
+        self
+    }
+
+    /// Hands a successful response body on as a stream instead of buffering it.
+    pub fn stream(mut self) -> Self {
+        self.stream = true;
+        self
+    }
+
+    /// This call's overall deadline (default: the switchboard's `call_deadline`).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    fn build_request(self) -> Result<(PipelineRequest, Arc<CallContext>), Error> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let c = &self.connection.inner;
+        let sb = &c.switchboard.inner;
+        let uri = request_uri(c, &self.path, &self.query)?;
+        let side_effects = self
+            .side_effects
+            .unwrap_or(matches!(self.method, Method::POST | Method::PATCH));
+        let idempotency = match self.idempotency {
+            Idempotency::Key(k) => {
+                if k.is_empty() || k.len() > 255 {
+                    return Err(
+                        ConfigError::new("idempotency_key", "must be 1 to 255 characters").into(),
+                    );
+                }
+                Idempotency::Key(k)
+            }
+            // Generated here, once per logical call, so every attempt and every error carry it.
+            Idempotency::Auto if side_effects && c.idempotency_header.is_some() => {
+                Idempotency::Key(uuid::Uuid::new_v4().to_string())
+            }
+            other => other,
+        };
+        let deadline = self.deadline.unwrap_or(sb.call_deadline);
+        if deadline.is_zero() {
+            return Err(ConfigError::new("request.deadline", "must be greater than zero").into());
+        }
+        let mut headers = self.headers;
+        for (name, value) in &c.default_headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        // Made here, from the request as the caller built it: the auth layer has not added
+        // credentials yet, and they must never be part of a key.
+        let cache_key = match self.cache_ttl {
+            Some(_) if self.method == Method::GET && !self.stream => Some(CacheKey::new(
+                &c.tenant,
+                &c.id,
+                &self.method,
+                &uri,
+                &headers,
+                c.connector.secret_query_params(),
+                &c.vary_headers,
+            )),
+            _ => None,
+        };
+        let ctx = Arc::new(CallContext {
+            connector: c.connector.clone(),
+            connector_name: c.connector_name.clone(),
+            tenant: c.tenant.clone(),
+            connection: c.id.clone(),
+            auth: c.auth.clone(),
+            endpoint: self.endpoint.unwrap_or_else(|| method_label(&self.method)),
+            bucket: self.bucket.unwrap_or_else(default_bucket),
+            idempotency,
+            idempotency_header: c.idempotency_header.clone(),
+            side_effects,
+            cache_ttl: self.cache_ttl,
+            cache_key,
+            invalidates: self.invalidates,
+            stream: self.stream,
+            deadline: tokio::time::Instant::now() + deadline,
+            redacted_url: redact_uri(&uri, c.connector.secret_query_params()),
+            host: c.host.clone(),
+            guarded: c.guarded,
+            breaker: c.breaker.clone(),
+            budget: c.budget.clone(),
+        });
+        let mut req = http::Request::new(self.body);
+        *req.method_mut() = self.method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        req.extensions_mut().insert(ctx.clone());
+        Ok((req, ctx))
+    }
+
+    /// Sends the call through the pipeline.
+    ///
+    /// # Errors
+    /// An [`Error`]; ask it [`Error::is_retryable`], [`Error::status`],
+    /// [`Error::retry_after`] and [`Error::may_have_been_sent`]. A non-success status after
+    /// retries is an error of kind [`ErrorKind::Status`] (or [`ErrorKind::RateLimited`] for 429)
+    /// with the body in [`Error::body`].
+    pub async fn send(self) -> Result<Response, Error> {
+        let connection = self.connection.clone();
+        // Checked first, so a refused call (a disconnected connection) sends nothing.
+        if let Some(o) = &connection.inner.observer {
+            if let Err(e) = o.admit() {
+                return Err(with_call_context(e, None, &connection));
+            }
+        }
+        let (req, ctx) = match self.build_request() {
+            Ok(r) => r,
+            Err(e) => return Err(with_call_context(e, None, &connection)),
+        };
+        let sb = &connection.inner.switchboard.inner;
+        let span = tracing::info_span!(
+            "switchboard.call",
+            connector = %ctx.connector_name,
+            tenant = %ctx.tenant,
+            connection = %ctx.connection,
+            endpoint = %ctx.endpoint,
+            method = %req.method(),
+            url = %ctx.redacted_url,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let started = tokio::time::Instant::now();
+        let call = sb.service.clone().oneshot(req);
+        let result = match tokio::time::timeout_at(ctx.deadline, call)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error()),
+        };
+        let elapsed = started.elapsed();
+        span.record("elapsed_ms", elapsed.as_millis() as u64);
+        match result {
+            Ok(resp) => {
+                span.record("status", resp.status().as_u16());
+                span.record("outcome", "ok");
+                observe::call_finished(&ctx.connector_name, &ctx.endpoint, "ok", elapsed);
+                if let Some(o) = &connection.inner.observer {
+                    o.observe(Ok(()));
+                }
+                Ok(Response::new(resp, sb.body_cap))
+            }
+            Err(e) => {
+                let e = with_call_context(e, Some(&ctx), &connection);
+                span.record("outcome", e.kind().as_str());
+                if let Some(s) = e.status() {
+                    span.record("status", s.as_u16());
+                }
+                observe::call_finished(
+                    &ctx.connector_name,
+                    &ctx.endpoint,
+                    e.kind().as_str(),
+                    elapsed,
+                );
+                if let Some(o) = &connection.inner.observer {
+                    o.observe(Err(&e));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Builds the request URI over the connection's parsed base: the path and query are assembled
+/// directly, and only a path that needs percent-encoding takes the slower full URL parse.
+fn request_uri(
+    c: &ConnectionInner,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<http::Uri, Error> {
+    let path = path.trim_start_matches('/');
+    let mut pq = String::with_capacity(c.base_path.len() + path.len() + 1 + query.len() * 16);
+    pq.push_str(&c.base_path);
+    pq.push('/');
+    pq.push_str(path);
+    if !query.is_empty() {
+        pq.push('?');
+        let start = pq.len();
+        let mut ser = url::form_urlencoded::Serializer::for_suffix(pq, start);
+        ser.extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        pq = ser.finish();
+    }
+    let fast = http::uri::PathAndQuery::try_from(pq).ok().and_then(|pq| {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(c.scheme.clone());
+        parts.authority = Some(c.authority.clone());
+        parts.path_and_query = Some(pq);
+        http::Uri::from_parts(parts).ok()
+    });
+    if let Some(uri) = fast {
+        return Ok(uri);
+    }
+    // Characters that need encoding (spaces, non-ASCII): let the URL parser encode them.
+    let mut url = url::Url::parse(&format!("{}/{}", c.base, path))
+        .map_err(|e| ConfigError::new("request.path", format!("does not form a URL: {e}")))?;
+    if !query.is_empty() {
+        url.query_pairs_mut()
+            .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    url.as_str()
+        .parse()
+        .map_err(|_| ConfigError::new("request.path", "does not form a valid URI").into())
+}
+
+/// The default endpoint label: the method, without allocating for the common ones.
+fn method_label(m: &Method) -> Arc<str> {
+    use std::sync::LazyLock;
+    static LABELS: LazyLock<[Arc<str>; 5]> =
+        LazyLock::new(|| ["GET", "POST", "PUT", "PATCH", "DELETE"].map(Arc::from));
+    match *m {
+        Method::GET => LABELS[0].clone(),
+        Method::POST => LABELS[1].clone(),
+        Method::PUT => LABELS[2].clone(),
+        Method::PATCH => LABELS[3].clone(),
+        Method::DELETE => LABELS[4].clone(),
+        _ => Arc::from(m.as_str()),
+    }
+}
+
+fn default_bucket() -> Arc<str> {
+    use std::sync::LazyLock;
+    static DEFAULT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("default"));
+    DEFAULT.clone()
+}
+
+fn deadline_error() -> Error {
+    let mut p = ErrorParts::new(ErrorKind::Deadline, "the call's deadline passed");
+    // We cannot know which stage it was in; assume the worst.
+    p.may_have_been_sent = true;
+    p.build()
+}
+
+/// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
+fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connection) -> Error {
+    let mut p = e.into_parts();
+    if p.connector.is_none() {
+        p.connector = Some(connection.inner.connector_name.clone());
+    }
+    if let Some(ctx) = ctx {
+        if p.url.is_none() {
+            p.url = Some(ctx.redacted_url.clone());
+        }
+        if p.idempotency_key.is_none() {
+            if let Idempotency::Key(k) = &ctx.idempotency {
+                p.idempotency_key = Some(k.clone());
+            }
+        }
+        p.idempotent = !ctx.side_effects;
+    }
+    p.build()
+}
