@@ -54,7 +54,7 @@ fn twilio_sid(tenant: &str) -> String {
     let digit = if tenant == TENANTS[0] { 'a' } else { 'b' };
     format!(
         "AC{}",
-        std::iter::repeat(digit).take(32).collect::<String>()
+        std::iter::repeat_n(digit, 32).collect::<String>()
     )
 }
 
