@@ -52,10 +52,7 @@ fn stripe_key(tenant: &str) -> String {
 
 fn twilio_sid(tenant: &str) -> String {
     let digit = if tenant == TENANTS[0] { 'a' } else { 'b' };
-    format!(
-        "AC{}",
-        std::iter::repeat_n(digit, 32).collect::<String>()
-    )
+    format!("AC{}", std::iter::repeat_n(digit, 32).collect::<String>())
 }
 
 fn twilio_token(tenant: &str) -> String {

@@ -47,7 +47,7 @@ mod connector;
 mod error;
 mod models;
 mod template;
-pub mod webhook;
+mod webhook;
 
 pub use api::{Accounts, BulkOptions, Calls, Lookups, Messages, MESSAGES_BUCKET};
 pub use client::TwilioClient;
@@ -61,7 +61,9 @@ pub use models::{
     UpdateCall,
 };
 pub use template::TwilioIntegration;
-pub use webhook::{TwilioSigner, TwilioVerifier, TwilioVerifierBuilder};
+pub use webhook::{
+    TwilioSigner, TwilioVerifier, TwilioVerifierBuilder, IDEMPOTENCY_TOKEN_HEADER, SIGNATURE_HEADER,
+};
 
 /// The REST API's base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";

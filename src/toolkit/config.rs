@@ -33,9 +33,36 @@ pub fn typed_config<T: DeserializeOwned>(config: &ConnectionConfig) -> Result<T,
     decode_json::<T>(&bytes).map_err(|e| {
         Error::new(
             ErrorKind::Config,
-            format!("invalid config at `{}`: {}", e.pointer, e.reason),
+            format!(
+                "invalid config at `{}`: {}",
+                e.pointer,
+                without_value(&e.reason)
+            ),
         )
     })
+}
+
+/// serde's messages quote the offending value (`invalid type: string "sk_live_...", expected
+/// u32`, ``unknown variant `x`, expected one of ...``); a config value may be a secret put in
+/// the wrong field, so the value is cut and only its kind and what was expected remain. Field
+/// names (`unknown field`, `missing field`) are keys, not values, and stay.
+fn without_value(reason: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = reason.strip_prefix(prefix) else {
+            continue;
+        };
+        let expected = rest.rfind(", expected ").map_or("", |i| &rest[i..]);
+        // The kind is the words before the quoted value (`string`, `integer`, `floating point`).
+        let kind: String = rest
+            .split(['"', '`', '\''])
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .to_string();
+        let head = format!("{} {kind}", prefix.trim_end());
+        return format!("{}{expected}", head.trim_end());
+    }
+    reason.to_string()
 }
 
 /// Overwrites every string before the document is dropped (best effort: `serde_json` may have
@@ -158,6 +185,16 @@ mod tests {
         region: Option<String>,
         #[serde(default)]
         oauth: Option<OAuth>,
+        #[serde(default)]
+        retries: Option<u32>,
+        #[serde(default)]
+        plan: Option<Plan>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Plan {
+        Basic,
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -187,6 +224,35 @@ mod tests {
     }
 
     #[test]
+    fn a_value_in_the_wrong_field_is_never_echoed() {
+        // Seen failing first: serde's own message carried `"CANARY_3"` and `` `CANARY_4` ``.
+        let cases = [
+            (
+                json!({"retries": "CANARY_3"}),
+                "/retries",
+                "invalid type: string, expected u32",
+            ),
+            (
+                json!({"plan": "CANARY_4"}),
+                "/plan",
+                "unknown variant, expected",
+            ),
+            (
+                json!({"retries": 1.5}),
+                "/retries",
+                "invalid type: floating point, expected u32",
+            ),
+        ];
+        for (plain, pointer, says) in cases {
+            let err = typed_config::<Acme>(&config(plain, &[("api_key", "k")])).unwrap_err();
+            for e in [err.to_string(), format!("{err:?}")] {
+                assert!(!e.contains("CANARY") && !e.contains("1.5"), "{e}");
+                assert!(e.contains(pointer) && e.contains(says), "{e}");
+            }
+        }
+    }
+
+    #[test]
     fn errors_name_the_pointer_and_never_the_value() {
         let err = typed_config::<Acme>(&config(json!({"region": 5}), &[("api_key", "CANARY_1")]))
             .unwrap_err();
@@ -204,6 +270,9 @@ mod tests {
 
     #[test]
     fn config_fields_lists_the_struct_fields() {
-        assert_eq!(config_fields::<Acme>(), ["api_key", "region", "oauth"]);
+        assert_eq!(
+            config_fields::<Acme>(),
+            ["api_key", "region", "oauth", "retries", "plan"]
+        );
     }
 }
