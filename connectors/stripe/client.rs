@@ -57,16 +57,7 @@ impl StripeClient {
     /// A [`StripeError`] of kind [`ErrorKind::Config`](crate::ErrorKind::Config) naming
     /// `stripe.connection` when the connection belongs to another connector.
     pub fn from_connection(connection: Connection) -> Result<Self, StripeError> {
-        let name = connection.connector().name();
-        if name != "stripe" {
-            return Err(StripeError::from_core(
-                ConfigError::new(
-                    "stripe.connection",
-                    format!("belongs to the `{name}` connector, not `stripe`"),
-                )
-                .into(),
-            ));
-        }
+        crate::toolkit::connector_of::<super::StripeConnector>(&connection, "stripe.connection")?;
         Ok(StripeClient {
             connection,
             account: None,

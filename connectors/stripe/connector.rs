@@ -140,6 +140,11 @@ impl Connector for StripeConnector {
         "stripe"
     }
 
+    /// Lets [`super::StripeClient::from_connection`] check the connection is Stripe's by type.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
+    }
+
     /// The official SDKs' rules (stripe-node, stripe-python, stripe-go `shouldRetry`):
     ///
     /// 1. `Stripe-Should-Retry: true` → retry, `false` → never; it overrides the rest.

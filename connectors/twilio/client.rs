@@ -8,7 +8,7 @@ use super::api::{Accounts, Calls, Lookups, Messages};
 use super::config::TwilioSettings;
 use super::connector::TwilioConnector;
 use super::error::TwilioError;
-use crate::{ConfigError, Connection, Error};
+use crate::{toolkit, Connection, Error};
 
 /// The typed Twilio client over one tenant's Twilio connection. Cheap to clone; share it rather
 /// than wrapping it in `Arc`.
@@ -43,26 +43,9 @@ struct Inner {
 
 /// The settings of a Twilio connection, or the typed error every Twilio entry point gives for
 /// a connection that is not one.
-fn settings_of(connection: &Connection) -> Result<&TwilioSettings, ConfigError> {
-    let is_twilio = connection
-        .connector()
-        .as_any()
-        .is_some_and(|a| a.is::<TwilioConnector>());
-    if !is_twilio {
-        return Err(ConfigError::new(
-            "twilio.connection",
-            format!(
-                "is a `{}` connection, not a Twilio one",
-                connection.connector().name()
-            ),
-        ));
-    }
-    connection.settings::<TwilioSettings>().ok_or_else(|| {
-        ConfigError::new(
-            "twilio.connection",
-            "carries no Twilio settings: make it with `TwilioConfig::connection` or the connection service",
-        )
-    })
+fn settings_of(connection: &Connection) -> Result<&TwilioSettings, Error> {
+    toolkit::connector_of::<TwilioConnector>(connection, "twilio.connection")?;
+    toolkit::settings_of::<TwilioSettings>(connection, "twilio.connection")
 }
 
 /// The connection check: fetch the account the connection is scoped to.

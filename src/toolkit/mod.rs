@@ -5,6 +5,8 @@
 //!   and timeout; awaited directly), which a connector extends with its own options.
 //! - [`Pager`] and [`Pages`]: the one pagination helper (cursor, page number, next URL and
 //!   offset styles), fetching a page only when the stream is polled past the last item.
+//! - [`connector_of`] and [`settings_of`]: how every typed client's `from_connection` refuses
+//!   a connection of another connector (checked by type, never by name) with one typed error.
 //! - [`segment`]: percent-encoding of one path segment (an id a caller passed in).
 //! - [`typed_config`]: a tenant's validated config, secrets included, as the connector's typed
 //!   config; [`config_fields`] for the test that holds it to the template's schema.
@@ -17,12 +19,14 @@
 
 mod call;
 mod config;
+mod connection;
 mod paginate;
 mod path;
 mod provider_error;
 
 pub use call::{Call, Decoder};
 pub use config::{config_fields, typed_config};
+pub use connection::{connector_of, settings_of};
 pub use paginate::{Page, Pager, Pages};
 pub use path::segment;
 pub use provider_error::ProviderError;
