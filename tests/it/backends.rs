@@ -367,6 +367,7 @@ mod postgres {
     use sqlx::Connection;
     use switchboard::store::postgres::PostgresBackend;
     use switchboard::tokens::RefreshLock;
+    use switchboard::webhook::dedup::{Claim, DedupStore};
 
     use super::*;
     use crate::support::postgres_url;
@@ -393,8 +394,24 @@ mod postgres {
         guarded(
             async {
                 let store = db.store();
+                let dedup = db.dedup();
                 let queue = db.outbound_queue(vault()).await.unwrap();
                 write_all(&store, &store, &queue).await;
+                // Two tenants' webhooks with one event id: dedup scopes keep them apart.
+                for t in TENANTS {
+                    let Claim::Fresh(token) = dedup
+                        .claim(
+                            &format!("test:{t}:{SHARED}"),
+                            "evt_1",
+                            Duration::from_secs(60),
+                        )
+                        .await
+                        .unwrap()
+                    else {
+                        panic!("first claim of {t} is fresh");
+                    };
+                    dedup.complete(token).await.unwrap();
+                }
 
                 let again = PostgresBackend::connect_with_schema(&postgres_url(), &schema)
                     .await
@@ -402,6 +419,18 @@ mod postgres {
                 let store2 = again.store();
                 let queue2 = again.outbound_queue(vault()).await.unwrap();
                 read_all(&store2, &store2, &queue2).await;
+                for t in TENANTS {
+                    let claim = again
+                        .dedup()
+                        .claim(
+                            &format!("test:{t}:{SHARED}"),
+                            "evt_1",
+                            Duration::from_secs(60),
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(claim, Claim::Done, "{t}");
+                }
 
                 // Token locks over the shared pool: one tenant's lock on the shared id keeps
                 // the other replica out of that tenant's, and not out of the other tenant's.
@@ -430,6 +459,50 @@ mod postgres {
                     .await
                     .unwrap();
                 again.close().await;
+            },
+            async {
+                db.close().await;
+                drop_schema(&schema).await;
+            },
+        )
+        .await;
+    }
+
+    /// `dedup()` hands out a store over the backend's own pool, not a pool of its own:
+    /// closing the backend closes it too, and a dedup claim and a credential write share it.
+    #[tokio::test]
+    async fn dedup_shares_the_pool_of_the_other_stores() {
+        let schema = schema();
+        let db = PostgresBackend::connect_with_schema(&postgres_url(), &schema)
+            .await
+            .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES_URL (scripts/test.sh starts it)");
+        guarded(
+            async {
+                let dedup = db.dedup();
+                let store = db.store();
+                let claim = dedup
+                    .claim("test:tenant-a:shared", "evt_1", Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                assert!(matches!(claim, Claim::Fresh(_)), "{claim:?}");
+                CredentialStore::save(
+                    &store,
+                    &key("tenant-a"),
+                    SealedCredential::new(&b"x"[..]),
+                    None,
+                )
+                .await
+                .unwrap();
+                db.close().await;
+                let err = dedup
+                    .claim("test:tenant-a:shared", "evt_2", Duration::from_secs(60))
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Store, "{err}");
+                let err = CredentialStore::load(&store, &key("tenant-a"))
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Store, "{err}");
             },
             async {
                 db.close().await;

@@ -1,7 +1,10 @@
 //! One suite for every `DedupStore`: fresh / in flight / done, a lapsed claim is fresh again,
 //! a released claim is fresh at once, done lasts for the TTL, and one winner among concurrent
-//! claims, and a claim is extended only by its holder. Runs on memory, SQLite (a temp file) and Redis (a random key prefix; the shared
-//! Redis is never flushed and every key expires on its own). Short real timeouts, since the
+//! claims, and a claim is extended only by its holder. Runs on memory, SQLite (a temp file), Redis (a random key prefix; the shared
+//! Redis is never flushed and every key expires on its own) and PostgreSQL (a schema of its
+//! own per test, dropped after). PostgreSQL also gets the multi-replica cases: claims racing
+//! from two pools, a lapsed claim taken over by the other pool, and two tenants sharing a
+//! connection id and an event id through the router. Short real timeouts, since the
 //! SQLite and Redis backends read real clocks.
 
 use std::sync::Arc;
@@ -167,4 +170,198 @@ async fn redis_store_passes_the_dedup_suite() {
         .expect("Redis at 127.0.0.1:6379 (scripts/test.sh starts it)")
         .ttl(TTL);
     suite(Arc::new(store)).await;
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::panic::AssertUnwindSafe;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::FutureExt;
+    use sqlx::Connection;
+    use switchboard::store::postgres::PostgresBackend;
+    use switchboard::webhook::dedup::PostgresDedupStore;
+    use switchboard::webhook::router::{
+        InboundRequest, WebhookOutcome, WebhookRoute, WebhookRouter,
+    };
+
+    use super::*;
+    use crate::support::postgres_url;
+
+    fn schema() -> String {
+        format!("sb_test_{:016x}", fastrand::u64(..))
+    }
+
+    async fn backend(schema: &str) -> PostgresBackend {
+        PostgresBackend::connect_with_schema(&postgres_url(), schema)
+            .await
+            .expect("PostgreSQL at SWITCHBOARD_TEST_POSTGRES_URL (scripts/test.sh starts it)")
+    }
+
+    /// Runs `body` against a fresh schema, then drops the schema whether or not it panicked.
+    async fn in_schema<F, Fut>(body: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let schema = schema();
+        let outcome = AssertUnwindSafe(body(schema.clone())).catch_unwind().await;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_url()).await {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_store_passes_the_dedup_suite() {
+        in_schema(|schema| async move {
+            let db = backend(&schema).await;
+            let store = db.dedup().ttl(TTL);
+            suite(Arc::new(store.clone())).await;
+            // Expired rows can be purged; a second connect to the schema keeps table and rows.
+            assert!(store.purge_expired().await.unwrap() > 0);
+            let again = PostgresDedupStore::connect_with_schema(&postgres_url(), &schema)
+                .await
+                .unwrap();
+            let scope = scope();
+            let t = fresh(&again, &scope, "x", Duration::from_secs(60)).await;
+            assert_eq!(
+                store
+                    .claim(&scope, "x", Duration::from_secs(60))
+                    .await
+                    .unwrap(),
+                Claim::InFlight,
+                "the first pool sees the second pool's claim"
+            );
+            again.complete(t).await.unwrap();
+            again.close().await;
+            db.close().await;
+        })
+        .await;
+    }
+
+    /// Two replicas (two pools on one schema) race on one event id: exactly one wins. A claim
+    /// of one replica that lapses is taken by the other, and the first can then neither
+    /// release nor extend it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claims_from_two_pools_have_one_winner_and_a_lapsed_claim_is_taken_over() {
+        in_schema(|schema| async move {
+            let (a, b) = (backend(&schema).await, backend(&schema).await);
+            let pools = [Arc::new(a.dedup()), Arc::new(b.dedup())];
+            let scope = scope();
+            let long = Duration::from_secs(60);
+            for round in 0..5 {
+                let id = format!("evt-race-{round}");
+                let mut tasks = tokio::task::JoinSet::new();
+                for n in 0..16 {
+                    let (store, scope, id) = (pools[n % 2].clone(), scope.clone(), id.clone());
+                    tasks.spawn(async move { store.claim(&scope, &id, long).await.unwrap() });
+                }
+                let mut winners = 0;
+                while let Some(c) = tasks.join_next().await {
+                    match c.unwrap() {
+                        Claim::Fresh(_) => winners += 1,
+                        Claim::InFlight => {}
+                        Claim::Done => panic!("never completed"),
+                    }
+                }
+                assert_eq!(winners, 1, "{id}");
+            }
+
+            // Replica A claims and "crashes"; B sees it in flight, then takes it once lapsed.
+            let (sa, sb) = (&*pools[0], &*pools[1]);
+            let crashed = fresh(sa, &scope, "evt-lapse", VISIBILITY).await;
+            assert_eq!(
+                sb.claim(&scope, "evt-lapse", VISIBILITY).await.unwrap(),
+                Claim::InFlight
+            );
+            tokio::time::sleep(VISIBILITY + Duration::from_millis(150)).await;
+            let taken = fresh(sb, &scope, "evt-lapse", long).await;
+            assert!(
+                !sa.extend(&crashed, long).await.unwrap(),
+                "A's claim lapsed"
+            );
+            sa.release(crashed).await.unwrap();
+            assert_eq!(
+                sa.claim(&scope, "evt-lapse", long).await.unwrap(),
+                Claim::InFlight,
+                "A's stale release left B's claim alone"
+            );
+            assert!(sb.extend(&taken, long).await.unwrap());
+            sb.complete(taken).await.unwrap();
+            assert_eq!(
+                sa.claim(&scope, "evt-lapse", long).await.unwrap(),
+                Claim::Done
+            );
+            a.close().await;
+            b.close().await;
+        })
+        .await;
+    }
+
+    /// Two tenants connect the same connection id and deliver the same event id through one
+    /// router backed by the PostgreSQL store: each is processed once, and each redelivery is a
+    /// duplicate of its own tenant's event only.
+    #[tokio::test]
+    async fn two_tenants_sharing_a_connection_id_and_event_id_are_processed_apart() {
+        use crate::webhook_router::{
+            connect, connections, counting_handler, now_secs, sign, TEMPLATE,
+        };
+        in_schema(|schema| async move {
+            let db = backend(&schema).await;
+            let connections = connections();
+            let runs = Arc::new(AtomicUsize::new(0));
+            let router = WebhookRouter::builder(connections.clone())
+                .dedup(Arc::new(db.dedup()))
+                .route(WebhookRoute::new(TEMPLATE, counting_handler(runs.clone())))
+                .build()
+                .unwrap();
+            let secrets = [("tenant-a", "secret-of-a"), ("tenant-b", "secret-of-b")];
+            let mut paths = Vec::new();
+            for (tenant, secret) in secrets {
+                paths.push(connect(&connections, tenant, "shared", secret).await);
+            }
+            let ts = now_secs();
+            let body = "{\"n\":1}";
+            let deliver = |i: usize| {
+                InboundRequest::new(
+                    paths[i].clone(),
+                    sign(secrets[i].1, "evt_1", ts, body.as_bytes()),
+                    body,
+                )
+            };
+            for i in 0..2 {
+                assert_eq!(
+                    router.handle(deliver(i)).await.unwrap(),
+                    WebhookOutcome::Processed,
+                    "{}",
+                    secrets[i].0
+                );
+            }
+            for i in 0..2 {
+                assert_eq!(
+                    router.handle(deliver(i)).await.unwrap(),
+                    WebhookOutcome::Duplicate,
+                    "{}",
+                    secrets[i].0
+                );
+            }
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+            let rows: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM \"{schema}\".switchboard_webhook_dedup \
+                 WHERE event_id = 'evt_1' AND state = 'done'"
+            ))
+            .fetch_one(&mut sqlx::PgConnection::connect(&postgres_url()).await.unwrap())
+            .await
+            .unwrap();
+            assert_eq!(rows, 2, "one row per tenant");
+            db.close().await;
+        })
+        .await;
+    }
 }

@@ -14,6 +14,7 @@ use crate::outbound::queue::postgres::PostgresOutboundQueue;
 use crate::store::row::{backend_error, with_source};
 use crate::tokens::PostgresAdvisoryLock;
 use crate::vault::Vault;
+use crate::webhook::dedup::PostgresDedupStore;
 
 /// One PostgreSQL pool and the stores that live behind it, for hosts that run several
 /// replicas.
@@ -21,9 +22,9 @@ use crate::vault::Vault;
 /// Connecting brings every switchboard table up to date (one migration set, in
 /// `src/store/postgres/migrations`; sqlx serializes it across replicas with an advisory
 /// lock); each accessor then hands out a store over the same pool: credentials and connection
-/// records ([`PostgresBackend::store`]), the outbound queue
-/// ([`PostgresBackend::outbound_queue`]) and token refresh locks
-/// ([`PostgresBackend::token_locks`]). Cheap to clone: clones share the pool.
+/// records ([`PostgresBackend::store`]), webhook event-id de-duplication
+/// ([`PostgresBackend::dedup`]), the outbound queue ([`PostgresBackend::outbound_queue`]) and
+/// token refresh locks ([`PostgresBackend::token_locks`]). Cheap to clone: clones share the pool.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), switchboard::Error> {
@@ -37,6 +38,7 @@ use crate::vault::Vault;
 /// ));
 /// let db = PostgresBackend::connect_with_schema("postgres://app@db/app", "switchboard").await?;
 /// let credentials: Arc<dyn switchboard::CredentialStore> = Arc::new(db.store());
+/// let dedup = db.dedup();
 /// let queue = db.outbound_queue(vault).await?;
 /// let locks = db.token_locks();
 /// # Ok(()) }
@@ -131,6 +133,12 @@ impl PostgresBackend {
     /// and a [`ConnectionStore`](crate::connections::ConnectionStore).
     pub fn store(&self) -> PostgresStore {
         PostgresStore::from_backend(self.pool.clone(), self.schema.clone())
+    }
+
+    /// Webhook event-id de-duplication in this schema, remembering completed ids for the
+    /// default TTL (72 h; change it with [`PostgresDedupStore::ttl`]).
+    pub fn dedup(&self) -> PostgresDedupStore {
+        PostgresDedupStore::from_backend(self.pool.clone(), self.schema.clone())
     }
 
     /// The outbound webhook queue; endpoint signing secrets are sealed with `vault`. The

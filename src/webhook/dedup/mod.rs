@@ -20,14 +20,19 @@
 //! | [`InMemoryDedupStore`] | none | tests, or one process |
 //! | `SqliteDedupStore` | `sqlite` | one host (or a few processes) on one machine; from `SqliteBackend::dedup`, it shares the file of the other stores |
 //! | `RedisDedupStore` | `redis` | several replicas behind a load balancer |
+//! | `PostgresDedupStore` | `postgres` | several replicas that share a PostgreSQL database; from `PostgresBackend::dedup`, it shares the pool of the other stores |
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::InMemoryDedupStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresDedupStore;
 #[cfg(feature = "redis")]
 pub use redis::RedisDedupStore;
 #[cfg(feature = "sqlite")]
