@@ -328,28 +328,21 @@ mod postgres {
             }
             let ts = now_secs();
             let body = "{\"n\":1}";
-            let deliver = |i: usize| {
+            let deliver = |path: &String, secret: &str| {
                 InboundRequest::new(
-                    paths[i].clone(),
-                    sign(secrets[i].1, "evt_1", ts, body.as_bytes()),
+                    path.clone(),
+                    sign(secret, "evt_1", ts, body.as_bytes()),
                     body,
                 )
             };
-            for i in 0..2 {
-                assert_eq!(
-                    router.handle(deliver(i)).await.unwrap(),
-                    WebhookOutcome::Processed,
-                    "{}",
-                    secrets[i].0
-                );
-            }
-            for i in 0..2 {
-                assert_eq!(
-                    router.handle(deliver(i)).await.unwrap(),
-                    WebhookOutcome::Duplicate,
-                    "{}",
-                    secrets[i].0
-                );
+            for expected in [WebhookOutcome::Processed, WebhookOutcome::Duplicate] {
+                for (path, (tenant, secret)) in paths.iter().zip(secrets) {
+                    assert_eq!(
+                        router.handle(deliver(path, secret)).await.unwrap(),
+                        expected,
+                        "{tenant}"
+                    );
+                }
             }
             assert_eq!(runs.load(Ordering::SeqCst), 2);
             let rows: i64 = sqlx::query_scalar(&format!(
