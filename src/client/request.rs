@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::connection::{Connection, ConnectionInner};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error};
 use crate::observe;
 use crate::pipeline::cache::CacheKey;
 use crate::pipeline::{CallContext, Idempotency, PipelineRequest};
@@ -415,10 +415,8 @@ fn default_bucket() -> Arc<str> {
 }
 
 fn deadline_error() -> Error {
-    let mut p = ErrorParts::new(ErrorKind::Deadline, "the call's deadline passed");
     // We cannot know which stage it was in; assume the worst.
-    p.may_have_been_sent = true;
-    p.build()
+    Error::deadline("the call's deadline passed", true)
 }
 
 /// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
