@@ -421,20 +421,17 @@ fn deadline_error() -> Error {
 
 /// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
 fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connection) -> Error {
+    let e = e.with_connector(connection.inner.connector_name.clone());
+    let Some(ctx) = ctx else { return e };
     let mut p = e.into_parts();
-    if p.connector.is_none() {
-        p.connector = Some(connection.inner.connector_name.clone());
+    if p.url.is_none() {
+        p.url = Some(ctx.redacted_url.clone());
     }
-    if let Some(ctx) = ctx {
-        if p.url.is_none() {
-            p.url = Some(ctx.redacted_url.clone());
+    if p.idempotency_key.is_none() {
+        if let Idempotency::Key(k) = &ctx.idempotency {
+            p.idempotency_key = Some(k.clone());
         }
-        if p.idempotency_key.is_none() {
-            if let Idempotency::Key(k) = &ctx.idempotency {
-                p.idempotency_key = Some(k.clone());
-            }
-        }
-        p.idempotent = !ctx.side_effects;
     }
+    p.idempotent = !ctx.side_effects;
     p.build()
 }
