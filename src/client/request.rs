@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::connection::{Connection, ConnectionInner};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error};
 use crate::observe;
 use crate::pipeline::cache::CacheKey;
 use crate::pipeline::{CallContext, Idempotency, PipelineRequest};
@@ -415,28 +415,23 @@ fn default_bucket() -> Arc<str> {
 }
 
 fn deadline_error() -> Error {
-    let mut p = ErrorParts::new(ErrorKind::Deadline, "the call's deadline passed");
     // We cannot know which stage it was in; assume the worst.
-    p.may_have_been_sent = true;
-    p.build()
+    Error::deadline("the call's deadline passed", true)
 }
 
 /// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
 fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connection) -> Error {
+    let e = e.with_connector(connection.inner.connector_name.clone());
+    let Some(ctx) = ctx else { return e };
     let mut p = e.into_parts();
-    if p.connector.is_none() {
-        p.connector = Some(connection.inner.connector_name.clone());
+    if p.url.is_none() {
+        p.url = Some(ctx.redacted_url.clone());
     }
-    if let Some(ctx) = ctx {
-        if p.url.is_none() {
-            p.url = Some(ctx.redacted_url.clone());
+    if p.idempotency_key.is_none() {
+        if let Idempotency::Key(k) = &ctx.idempotency {
+            p.idempotency_key = Some(k.clone());
         }
-        if p.idempotency_key.is_none() {
-            if let Idempotency::Key(k) = &ctx.idempotency {
-                p.idempotency_key = Some(k.clone());
-            }
-        }
-        p.idempotent = !ctx.side_effects;
     }
+    p.idempotent = !ctx.side_effects;
     p.build()
 }

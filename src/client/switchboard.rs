@@ -13,7 +13,7 @@ use super::connection::ConnectionBuilder;
 use crate::connector::IntoConnector;
 use crate::credentials::{CredentialStore, InMemoryCredentialStore};
 use crate::endpoint_policy::EndpointPolicy;
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::auth::AuthLayer;
 use crate::pipeline::breaker::{
@@ -254,9 +254,7 @@ impl SwitchboardBuilder {
                 c = c.dns_resolver(Arc::new(g));
             }
             c.build().map_err(|e| {
-                ErrorParts::new(ErrorKind::Config, "cannot build the HTTP client")
-                    .source(e)
-                    .build()
+                Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
             })
         };
         let client = make(None)?;

@@ -22,7 +22,7 @@ use switchboard::connections::{
 use switchboard::stripe::StripeIntegration;
 use switchboard::templates::Registry;
 use switchboard::test_util::{LogCapture, LoopbackServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
 use switchboard::{ConnectionId, Error, ErrorKind, ExposeSecret, TenantId};
 use tokio::sync::Notify;
@@ -198,10 +198,7 @@ fn registry() -> Registry {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[9u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(9)
 }
 
 /// A service over `store` that serves webhooks at [`PUBLIC`]`/webhooks`.

@@ -14,15 +14,12 @@ use futures_util::FutureExt;
 use switchboard::connections::{ConnectionRecord, ConnectionStore};
 use switchboard::credentials::{CredentialKey, CredentialStore, SealedCredential};
 use switchboard::outbound::{Endpoint, EndpointId, OutboundQueue};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::ErrorKind;
 
 /// The key ring the fixtures were sealed with.
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(7)
 }
 
 const TENANTS: [&str; 2] = ["tenant-a", "tenant-b"];

@@ -26,7 +26,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
 use switchboard::test_util::{canary, LoopbackServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
 use switchboard::webhook::WebhookVerifier;
 use switchboard::{ConnectionId, Error, ErrorKind, TenantId};
@@ -93,10 +93,7 @@ impl Integration for Acme {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[5u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(5)
 }
 
 fn registry() -> Registry {

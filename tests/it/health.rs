@@ -18,7 +18,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
 use switchboard::test_util::{canary, LoopbackServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{ConnectionId, Error, Switchboard, TenantId};
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::time::Instant;
@@ -69,10 +69,7 @@ fn registry() -> Registry {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(7)
 }
 
 fn switchboard() -> Switchboard {

@@ -17,7 +17,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
 use switchboard::test_util::{canary, LoopbackServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{ConnectionId, Error, ErrorKind, TenantId};
 
 use crate::support::{builder, TestConnector};
@@ -69,10 +69,7 @@ impl Integration for AcmeCrm {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[9u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(9)
 }
 
 fn service() -> Connections {

@@ -16,7 +16,6 @@ use switchboard::stripe::{CustomerId, StripeClient, StripeIntegration};
 use switchboard::templates::Registry;
 use switchboard::test_util::LoopbackServer;
 use switchboard::twilio::{TwilioClient, TwilioIntegration};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::ProviderError;
 use switchboard::{ConnectionId, TenantId};
 
@@ -32,10 +31,7 @@ fn service() -> Connections {
         .unwrap();
     Connections::new(
         builder().allow_endpoint_host("127.0.0.1").build().unwrap(),
-        Vault::new(KeyRing::new(
-            KeyId::new("k1").unwrap(),
-            MasterKey::from_bytes(&[5u8; 32]).unwrap(),
-        )),
+        crate::support::test_vault(5),
         registry,
     )
 }

@@ -18,7 +18,7 @@ use switchboard::templates::{
     Registry,
 };
 use switchboard::test_util::{RawAction, RawRequest, RawServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{
     ConnectionId, Connector, Error, ErrorKind, RetryConfig, Switchboard, SwitchboardBuilder,
     TenantId,
@@ -273,10 +273,7 @@ impl Integration for Undeclared {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[6u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(6)
 }
 
 fn registry() -> Registry {

@@ -77,6 +77,18 @@ pub(crate) async fn check_health(connection: &Connection) -> Result<(), Error> {
     connection.get("/health").send().await.map(|_| ())
 }
 
+/// A vault over one fixed 32-byte master key (`[seed; 32]`, id `k1`): tests that need two
+/// vaults that cannot open each other's records give two seeds.
+#[allow(dead_code)] // its users are feature-gated (sqlite, postgres, the connectors)
+pub(crate) fn test_vault(seed: u8) -> switchboard::vault::Vault {
+    use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+    let key = MasterKey::from_bytes(&[seed; 32]).expect("32 bytes is a valid master key");
+    Vault::new(KeyRing::new(
+        KeyId::new("k1").expect("`k1` is a valid key id"),
+        key,
+    ))
+}
+
 /// Defaults for tests: 3 attempts, 10 ms base delay, generous budget, short attempt timeout.
 pub(crate) fn builder() -> SwitchboardBuilder {
     Switchboard::builder()

@@ -14,7 +14,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
 use switchboard::test_util::canary;
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{ConnectionId, Error, ErrorKind, TenantId};
 
 use crate::support::{builder, TestConnector};
@@ -81,10 +81,7 @@ impl Integration for Nested {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[5u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(5)
 }
 
 #[test]

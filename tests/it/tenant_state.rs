@@ -16,7 +16,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
 };
 use switchboard::test_util::{RawAction, RawRequest, RawServer};
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{
     BreakerConfig, BreakerState, ConnectionId, ErrorKind, Quota, RetryConfig, Switchboard, TenantId,
 };
@@ -69,10 +69,7 @@ impl Integration for HostApi {
 }
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[5u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(5)
 }
 
 /// A provider on one loopback host: tenant A's key gets 500 on `/work`, tenant B's key 200;

@@ -27,7 +27,7 @@ use switchboard::tokens::{
     token_error, ClientAuth, InProcessLock, OAuthClient, PkceVerifier, RefreshLock, Token,
     TokenError, TokenEvent, TokenManager,
 };
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{ConnectionId, CredentialStore, ErrorKind, TenantId};
 
 // ---------------------------------------------------------------------------------------------
@@ -242,10 +242,7 @@ impl CredentialStore for FlakyStore {
 // Helpers.
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[5u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(5)
 }
 
 fn tenant(name: &str) -> TenantId {

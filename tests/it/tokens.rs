@@ -24,7 +24,7 @@ use switchboard::tokens::{
     token_error, ClientAuth, InProcessLock, JwtBearerGrant, OAuthClient, RefreshLock, Token,
     TokenError, TokenEvent, TokenGrant, TokenManager,
 };
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::{ConnectionId, CredentialStore, ErrorKind, TenantId};
 
 use crate::support::{builder, TestConnector};
@@ -225,10 +225,7 @@ impl TokenServer {
 // Helpers.
 
 fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(7)
 }
 
 fn t1() -> TenantId {

@@ -21,7 +21,7 @@ use switchboard::templates::{
     ConnectionConfig, Integration, IntegrationBinding, IntegrationTemplate, Registry,
     WebhookRouting,
 };
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
+use switchboard::vault::Vault;
 use switchboard::webhook::dedup::{DedupStore, InMemoryDedupStore};
 use switchboard::webhook::router::{
     handler_fn, InboundRequest, WebhookEvent, WebhookHandler, WebhookOutcome, WebhookRoute,
@@ -149,10 +149,7 @@ impl Integration for Hooks {
 }
 
 pub(crate) fn vault() -> Vault {
-    Vault::new(KeyRing::new(
-        KeyId::new("k1").unwrap(),
-        MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-    ))
+    crate::support::test_vault(7)
 }
 
 /// Every integration the webhook tests use, ours included where the feature is on.

@@ -14,7 +14,6 @@ use switchboard::test_util::{canary, RawAction, RawRequest, RawServer};
 use switchboard::twilio::{
     CreateMessage, MessageSid, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
 };
-use switchboard::vault::{KeyId, KeyRing, MasterKey, Vault};
 use switchboard::ProviderError;
 use switchboard::{ConnectionId, ErrorKind, TenantId};
 
@@ -31,10 +30,7 @@ fn service() -> Connections {
         .unwrap();
     Connections::new(
         builder().allow_endpoint_host("127.0.0.1").build().unwrap(),
-        Vault::new(KeyRing::new(
-            KeyId::new("k1").unwrap(),
-            MasterKey::from_bytes(&[7u8; 32]).unwrap(),
-        )),
+        crate::support::test_vault(7),
         registry,
     )
 }
