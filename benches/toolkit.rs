@@ -167,11 +167,9 @@ impl Fixture {
                 .expect("connection")
         };
         let plain = connection(Arc::new(BenchConnector), "plain");
-        let stripe = StripeClient::from_connection(connection(
-            Arc::new(StripeConnector::new()),
-            "stripe",
-        ))
-        .expect("stripe client");
+        let stripe =
+            StripeClient::from_connection(connection(Arc::new(StripeConnector::new()), "stripe"))
+                .expect("stripe client");
         Fixture {
             plain,
             stripe,
