@@ -11,30 +11,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 use base64::Engine;
 use serde_json::json;
-use switchboard::connections::{ConnectionEvent, ConnectionStatus, Connections};
-use switchboard::stripe::{CustomerId, StripeClient, StripeIntegration};
-use switchboard::templates::Registry;
+use switchboard::connections::{ConnectionEvent, ConnectionStatus};
+use switchboard::stripe::{CustomerId, StripeClient};
 use switchboard::test_util::LoopbackServer;
-use switchboard::twilio::{TwilioClient, TwilioIntegration};
+use switchboard::twilio::TwilioClient;
 use switchboard::ProviderError;
 use switchboard::{ConnectionId, TenantId};
-
-use crate::support::builder;
-
-fn service() -> Connections {
-    let mut registry = Registry::new();
-    registry
-        .register(Arc::new(StripeIntegration::new()))
-        .unwrap();
-    registry
-        .register(Arc::new(TwilioIntegration::new()))
-        .unwrap();
-    Connections::new(
-        builder().allow_endpoint_host("127.0.0.1").build().unwrap(),
-        crate::support::test_vault(5),
-        registry,
-    )
-}
 
 /// Waits for `tenant`'s next status change, skipping the other tenant's.
 async fn next_change(
@@ -87,7 +69,7 @@ async fn stripe(valid: Arc<std::sync::Mutex<Vec<String>>>) -> LoopbackServer {
 
 #[tokio::test]
 async fn stripe_last_error_keeps_the_provider_message_without_the_key() {
-    let s = service();
+    let s = crate::support::stripe_and_twilio_connections();
     let valid = Arc::new(std::sync::Mutex::new(Vec::new()));
     let server = stripe(valid.clone()).await;
     let id = ConnectionId::new("payments");
@@ -191,7 +173,7 @@ async fn twilio(valid: Arc<std::sync::Mutex<Vec<String>>>) -> (LoopbackServer, L
 
 #[tokio::test]
 async fn a_401_on_twilio_lookups_moves_the_connection_to_error() {
-    let s = service();
+    let s = crate::support::stripe_and_twilio_connections();
     let valid = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (api, lookups) = twilio(valid.clone()).await;
     let id = ConnectionId::new("sms");
@@ -258,7 +240,7 @@ async fn a_401_on_twilio_lookups_moves_the_connection_to_error() {
 /// a tenant cannot reach a host the switchboard does not allow through a derived connection.
 #[tokio::test]
 async fn a_derived_connection_keeps_the_endpoint_policy() {
-    let s = service();
+    let s = crate::support::stripe_and_twilio_connections();
     let valid = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (api, lookups) = twilio(valid).await;
     let (t, id) = (TenantId::new("ta"), ConnectionId::new("sms"));

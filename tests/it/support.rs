@@ -89,6 +89,27 @@ pub(crate) fn test_vault(seed: u8) -> switchboard::vault::Vault {
     ))
 }
 
+/// The connection service with the Stripe and Twilio integrations, over [`builder`] (loopback
+/// endpoints allowed) and [`test_vault`]: the host path the connector tests share.
+#[cfg(all(feature = "stripe", feature = "twilio"))]
+pub(crate) fn stripe_and_twilio_connections() -> switchboard::connections::Connections {
+    let mut registry = switchboard::templates::Registry::new();
+    registry
+        .register(Arc::new(switchboard::stripe::StripeIntegration::new()))
+        .expect("one stripe integration");
+    registry
+        .register(Arc::new(switchboard::twilio::TwilioIntegration::new()))
+        .expect("one twilio integration");
+    switchboard::connections::Connections::new(
+        builder()
+            .allow_endpoint_host("127.0.0.1")
+            .build()
+            .expect("the test switchboard builds"),
+        test_vault(7),
+        registry,
+    )
+}
+
 /// Defaults for tests: 3 attempts, 10 ms base delay, generous budget, short attempt timeout.
 pub(crate) fn builder() -> SwitchboardBuilder {
     Switchboard::builder()

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde_json::json;
-use switchboard::connections::{ConnectionStatus, Connections};
-use switchboard::stripe::StripeIntegration;
-use switchboard::templates::Registry;
+use switchboard::connections::ConnectionStatus;
 use switchboard::test_util::{canary, RawAction, RawRequest, RawServer};
 use switchboard::twilio::{
     CreateMessage, MessageSid, TwilioClient, TwilioConfig, TwilioConnector, TwilioIntegration,
@@ -19,21 +17,6 @@ use switchboard::{ConnectionId, ErrorKind, TenantId};
 
 use super::{message_json, AC, SM, SUB};
 use crate::support::builder;
-
-fn service() -> Connections {
-    let mut registry = Registry::new();
-    registry
-        .register(Arc::new(StripeIntegration::new()))
-        .unwrap();
-    registry
-        .register(Arc::new(TwilioIntegration::new()))
-        .unwrap();
-    Connections::new(
-        builder().allow_endpoint_host("127.0.0.1").build().unwrap(),
-        crate::support::test_vault(7),
-        registry,
-    )
-}
 
 fn basic(user: &str, pass: &str) -> String {
     format!(
@@ -62,7 +45,7 @@ async fn twilio() -> (RawServer, Arc<Mutex<Vec<RawRequest>>>) {
 
 #[tokio::test]
 async fn two_tenants_sharing_a_connection_id_call_their_own_accounts_with_their_own_credentials() {
-    let s = service();
+    let s = crate::support::stripe_and_twilio_connections();
     let (server, seen) = twilio().await;
     let id = ConnectionId::new("sms");
     let (ta, tb) = (TenantId::new("ta"), TenantId::new("tb"));
@@ -147,7 +130,7 @@ async fn two_tenants_sharing_a_connection_id_call_their_own_accounts_with_their_
 
 #[tokio::test]
 async fn a_connection_of_another_connector_is_a_typed_error() {
-    let s = service();
+    let s = crate::support::stripe_and_twilio_connections();
     let (t, id) = (TenantId::new("ta"), ConnectionId::new("pay"));
     s.create(
         &t,
