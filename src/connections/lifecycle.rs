@@ -625,15 +625,16 @@ impl Connections {
     ///
     /// It runs in a task of its own: a caller that stops waiting (a timeout, a dropped
     /// request) does not cancel it between the provider's answer and the write.
+    ///
+    /// `record` is the caller's fresh read of the connection, used by the first try (a check
+    /// runs this on every health tick, so it costs no second read); retries read again.
     async fn activate(
         &self,
-        tenant: &TenantId,
-        id: &ConnectionId,
+        record: ConnectionRecord,
         connection: &Connection,
     ) -> Result<(), Error> {
-        let (service, tenant, id, connection) =
-            (self.clone(), tenant.clone(), id.clone(), connection.clone());
-        tokio::spawn(async move { service.activate_to_end(&tenant, &id, &connection).await })
+        let (service, connection) = (self.clone(), connection.clone());
+        tokio::spawn(async move { service.activate_to_end(record, &connection).await })
             .await
             .unwrap_or_else(|e| {
                 Err(Error::new(
@@ -645,13 +646,18 @@ impl Connections {
 
     async fn activate_to_end(
         &self,
-        tenant: &TenantId,
-        id: &ConnectionId,
+        first: ConnectionRecord,
         connection: &Connection,
     ) -> Result<(), Error> {
+        let (tenant, id) = (first.tenant.clone(), first.id.clone());
+        let (tenant, id) = (&tenant, &id);
         let step = format!("activating connection `{id}` of tenant `{tenant}`");
+        let mut fresh = Some(first);
         for _ in 0..MAX_ACTIVATION_TRIES {
-            let mut record = self.get(tenant, id).await?;
+            let mut record = match fresh.take() {
+                Some(r) => r,
+                None => self.get(tenant, id).await?,
+            };
             if self.webhook_base().is_some() && record.webhook_token.is_none() {
                 // A record stored before webhook tokens existed gets one first.
                 self.webhook_url(tenant, id).await?;
@@ -1076,7 +1082,7 @@ impl Connections {
         }
         if current.status == ConnectionStatus::Disconnected {
             let (_, connection) = self.bind(tenant, id, false).await?;
-            self.activate(tenant, id, &connection).await?;
+            self.activate(current.clone(), &connection).await?;
         }
         self.update(tenant, id, |r| match r.status {
             ConnectionStatus::Disconnected => move_to(r, ConnectionStatus::Active),
@@ -1112,11 +1118,14 @@ impl Connections {
         let mut activation = Ok(());
         let outcome = match self.bind(tenant, id, false).await {
             Ok((integration, conn)) => match integration.check(&conn).await {
-                Ok(()) if self.get(tenant, id).await?.status != ConnectionStatus::Disconnected => {
-                    activation = self.activate(tenant, id, &conn).await;
+                Ok(()) => {
+                    let record = self.get(tenant, id).await?;
+                    if record.status != ConnectionStatus::Disconnected {
+                        activation = self.activate(record, &conn).await;
+                    }
                     Ok(())
                 }
-                other => other,
+                Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
