@@ -43,6 +43,7 @@ pub mod rate_limit;
 pub mod redact;
 mod response;
 pub mod store;
+pub mod sync;
 pub mod templates;
 pub mod tokens;
 pub mod toolkit;

@@ -42,6 +42,7 @@ mod stores;
 #[cfg(feature = "stripe")]
 mod stripe;
 mod support;
+mod sync;
 #[cfg(feature = "sqlite")]
 mod template_secrets;
 mod tenant_state;

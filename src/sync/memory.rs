@@ -1,0 +1,306 @@
+//! An in-memory source and sink: for tests, examples, benchmarks, and a host trying the
+//! engine before writing its own sink.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::record::{Change, Fields, Held, SyncRecord, Version};
+use super::side::{ChangePage, ChangeRequest, KeyPage, NextPage, SyncSink, SyncSource};
+use crate::error::Error;
+
+/// Records with no updated-at sort before every dated one in the memory sides' change order.
+fn order_of(r: &SyncRecord) -> (SystemTime, String) {
+    (r.updated_at.unwrap_or(UNIX_EPOCH), r.key.clone())
+}
+
+/// One page of `records` (the latest state of each key) for `request`, paged by a token that
+/// holds the position of the last record returned.
+fn page_of<'a>(
+    records: impl Iterator<Item = &'a SyncRecord>,
+    request: &ChangeRequest,
+) -> Result<ChangePage, Error> {
+    let from = match &request.page {
+        None => None,
+        Some(t) => Some(decode_token(t)?),
+    };
+    let mut matching: Vec<&SyncRecord> = records
+        .filter(|r| match (r.mark(), &request.after) {
+            // Undated records cannot be placed after a mark: they come on every run.
+            (None, _) | (_, None) => true,
+            (Some(m), Some(a)) => m > *a,
+        })
+        .filter(|r| r.updated_at.is_none_or(|t| t < request.until))
+        .filter(|r| from.as_ref().is_none_or(|f| order_of(r) > *f))
+        .collect();
+    matching.sort_by_key(|r| order_of(r));
+    let more = matching.len() > request.limit;
+    matching.truncate(request.limit);
+    let next = match (more, matching.last()) {
+        (true, Some(last)) => {
+            let (at, key) = order_of(last);
+            NextPage::Token(encode_token(at, &key))
+        }
+        _ => NextPage::Done,
+    };
+    Ok(ChangePage {
+        records: matching.into_iter().cloned().collect(),
+        next,
+        estimated_total: None,
+    })
+}
+
+fn encode_token(at: SystemTime, key: &str) -> String {
+    format!("{}:{key}", Version::from_time(at).0)
+}
+
+fn decode_token(t: &str) -> Result<(SystemTime, String), Error> {
+    let bad = || Error::decode("/page", format!("not a memory page token: {t:?}"));
+    let (micros, key) = t.split_once(':').ok_or_else(bad)?;
+    let micros: u64 = micros.parse().map_err(|_| bad())?;
+    Ok((
+        UNIX_EPOCH + std::time::Duration::from_micros(micros),
+        key.to_string(),
+    ))
+}
+
+/// A source holding the latest state of each key (deletions as dated tombstones), paged in
+/// `(updated_at, key)` order.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    records: Mutex<BTreeMap<String, SyncRecord>>,
+    // Keys written by `write`, with the version they got.
+    next_version: Mutex<u64>,
+}
+
+impl MemorySource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a key's latest state (a deletion is a record with `deleted` set).
+    pub fn put(&self, record: SyncRecord) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.key.clone(), record);
+    }
+
+    /// Removes a key without a trace (an MLS purge: the source never announces it).
+    pub fn purge(&self, key: &str) {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// The latest state of a key.
+    pub fn get(&self, key: &str) -> Option<SyncRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// How many keys it holds (tombstones included).
+    pub fn len(&self) -> usize {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl SyncSource for MemorySource {
+    async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        page_of(records.values(), request)
+    }
+
+    async fn live_keys(&self, page: Option<&str>) -> Result<Option<KeyPage>, Error> {
+        let _ = page;
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Some(KeyPage {
+            keys: records
+                .values()
+                .filter(|r| !r.deleted)
+                .map(|r| r.key.clone())
+                .collect(),
+            next: None,
+        }))
+    }
+
+    /// Stores each record with a new version and `updated_at` now.
+    async fn write(&self, records: &[SyncRecord]) -> Result<Vec<Option<Version>>, Error> {
+        let now = SystemTime::now();
+        let mut next = self.next_version.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            let floor = held.get(&r.key).and_then(|h| h.version).map_or(0, |v| v.0);
+            *next = (*next).max(floor) + 1;
+            let mut stored = r.clone();
+            stored.version = Some(Version(*next));
+            stored.updated_at = Some(now);
+            out.push(stored.version);
+            held.insert(r.key.clone(), stored);
+        }
+        Ok(out)
+    }
+}
+
+/// A host's records in memory. For inbound jobs it keeps the version the engine gives it and
+/// a tombstone for each deletion; [`MemorySink::own_versions`] makes it keep versions of its
+/// own instead (as a host's table with an `updated_at` column does), for outbound and
+/// bidirectional jobs, with [`MemorySink::edit`] standing for the host's users editing.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    state: Mutex<SinkState>,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    held: HashMap<String, Held>,
+    // For bidirectional use: the sink's own change feed (latest per key).
+    feed: BTreeMap<String, SyncRecord>,
+    own_versions: bool,
+    next_version: u64,
+    applied_batches: u64,
+    changes: Vec<Change>,
+}
+
+impl MemorySink {
+    /// An empty sink that keeps the versions it is given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty sink that versions its records itself.
+    pub fn own_versions() -> Self {
+        let sink = Self::default();
+        sink.lock().own_versions = true;
+        sink
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The host edits (or, with `None`, deletes) a record: a new own version, in the feed.
+    pub fn edit(&self, key: &str, fields: Option<Fields>, at: SystemTime) {
+        let mut s = self.lock();
+        s.next_version += 1;
+        let version = Some(Version(s.next_version));
+        let record = match &fields {
+            Some(f) => SyncRecord::new(key, f.clone()),
+            None => SyncRecord::deleted(key),
+        };
+        let mut record = record;
+        record.version = version;
+        record.updated_at = Some(at);
+        s.feed.insert(key.to_string(), record);
+        let held = match fields {
+            Some(f) => Held::live(version, f),
+            None => Held::tombstone(version),
+        };
+        s.held.insert(key.to_string(), held);
+    }
+
+    /// The live records, by key.
+    pub fn live(&self) -> BTreeMap<String, Fields> {
+        self.lock()
+            .held
+            .iter()
+            .filter_map(|(k, h)| h.fields.clone().map(|f| (k.clone(), f)))
+            .collect()
+    }
+
+    /// What it holds for one key.
+    pub fn get(&self, key: &str) -> Option<Held> {
+        self.lock().held.get(key).cloned()
+    }
+
+    /// How many batches it applied.
+    pub fn applied_batches(&self) -> u64 {
+        self.lock().applied_batches
+    }
+
+    /// Every change applied, in order (kept only for inspection in tests; cleared by
+    /// [`take_changes`](Self::take_changes)).
+    pub fn take_changes(&self) -> Vec<Change> {
+        std::mem::take(&mut self.lock().changes)
+    }
+}
+
+#[async_trait]
+impl SyncSink for MemorySink {
+    async fn held(&self, keys: &[String]) -> Result<HashMap<String, Held>, Error> {
+        let s = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|k| s.held.get(k).map(|h| (k.clone(), h.clone())))
+            .collect())
+    }
+
+    async fn apply(&self, batch: &[Change]) -> Result<(), Error> {
+        let mut s = self.lock();
+        for c in batch {
+            let r = &c.record;
+            let version = if s.own_versions {
+                s.next_version += 1;
+                Some(Version(s.next_version))
+            } else {
+                // Conditional, as a host's `UPDATE ... WHERE version < $new` is: a racing
+                // older copy never replaces a newer one.
+                if let (Some(new), Some(Some(old))) =
+                    (r.version, s.held.get(&r.key).map(|h| h.version))
+                {
+                    if new < old {
+                        continue;
+                    }
+                }
+                r.version
+            };
+            let held = if r.deleted {
+                Held::tombstone(version)
+            } else {
+                Held::live(version, r.fields.clone())
+            };
+            s.held.insert(r.key.clone(), held);
+            if s.own_versions {
+                // The engine's own write shows in the feed, as a host's `updated_at` would.
+                let mut fed = r.clone();
+                fed.version = version;
+                s.feed.insert(r.key.clone(), fed);
+            }
+        }
+        s.applied_batches += 1;
+        s.changes.extend_from_slice(batch);
+        Ok(())
+    }
+
+    async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
+        let s = self.lock();
+        page_of(s.feed.values(), request)
+    }
+
+    async fn live_keys(&self, page: Option<&str>) -> Result<Option<KeyPage>, Error> {
+        let _ = page;
+        let s = self.lock();
+        let mut keys: Vec<String> = s
+            .held
+            .iter()
+            .filter(|(_, h)| h.is_live())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        Ok(Some(KeyPage { keys, next: None }))
+    }
+}
