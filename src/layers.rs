@@ -20,6 +20,9 @@ const BOTTOM: &[&str] = &[
     "src/redact.rs",
     "src/endpoint_policy.rs",
     "src/outbound/ssrf.rs",
+    "src/sync/record.rs",
+    "src/sync/side.rs",
+    "src/sync/store/",
 ];
 
 /// Modules above the bottom layer.
