@@ -267,7 +267,11 @@ impl SyncSource for Paused {
 /// refuses its stale copy and its cursor save is refused: A's run ends `Interrupted` and the
 /// cursor is B's.
 #[cfg(feature = "redis")]
-async fn a_paused_holder_cannot_save_its_cursor(lock_a: Arc<dyn RefreshLock>, prefix: &str) {
+async fn a_paused_holder_cannot_save_its_cursor(
+    lock_a: Arc<dyn RefreshLock>,
+    prefix: &str,
+    refused_by: &str,
+) {
     let store: Arc<dyn SyncStore> = Arc::new(InMemorySyncStore::new());
     let key = JobKey::new("t1", "mls", "listings");
     let source = Arc::new(MemorySource::new());
@@ -316,6 +320,8 @@ async fn a_paused_holder_cannot_save_its_cursor(lock_a: Arc<dyn RefreshLock>, pr
     resume.send(()).unwrap();
     let a = finished(&mut events_a, &key, Trigger::Schedule).await;
     assert_eq!(a.status, RunStatus::Interrupted, "{a:?}");
+    let why = a.error.as_deref().unwrap_or_default();
+    assert!(why.contains(refused_by), "{why}");
     assert_eq!(
         a.counts.stale, 1,
         "A's copy of k is older than the sink's: {a:?}"
@@ -337,7 +343,7 @@ async fn a_paused_holder_cannot_save_its_cursor(lock_a: Arc<dyn RefreshLock>, pr
 async fn a_holder_paused_past_its_redis_lock_cannot_save_its_cursor() {
     let prefix = unique_prefix("sync-fence");
     let lock_a = redis_lock(&prefix, Duration::from_millis(20)).await;
-    a_paused_holder_cannot_save_its_cursor(Arc::new(lock_a), &prefix).await;
+    a_paused_holder_cannot_save_its_cursor(Arc::new(lock_a), &prefix, "lock was lost").await;
 }
 
 /// A lock whose holder always believes it still holds it: only the store's fence stands
@@ -385,7 +391,12 @@ impl switchboard::tokens::HeldLock for ObliviousHeld {
 async fn the_fence_refuses_a_paused_holder_even_when_its_lock_says_it_still_holds() {
     let prefix = unique_prefix("sync-fence-only");
     let lock_a = redis_lock(&prefix, Duration::from_millis(20)).await;
-    a_paused_holder_cannot_save_its_cursor(Arc::new(Oblivious(Arc::new(lock_a))), &prefix).await;
+    a_paused_holder_cannot_save_its_cursor(
+        Arc::new(Oblivious(Arc::new(lock_a))),
+        &prefix,
+        "taken over by a newer run",
+    )
+    .await;
 }
 
 /// A source whose first run takes `first` and records when each run started.
@@ -446,6 +457,41 @@ async fn a_run_that_overruns_its_interval_absorbs_the_ticks_it_missed() {
     assert!(runs
         .iter()
         .all(|r| r.status == RunStatus::Succeeded && r.trigger == Trigger::Schedule));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_purge_pass_follows_every_nth_successful_run() {
+    let source = source_of(20);
+    let sink = Arc::new(MemorySink::new());
+    let scheduler =
+        SyncScheduler::new(SyncEngine::builder(Arc::new(InMemorySyncStore::new())).build());
+    let key = JobKey::new("t1", "mls", "listings");
+    scheduler
+        .add(
+            SyncJob::new(key.clone(), source.clone(), sink.clone()).safety_lag(Duration::ZERO),
+            Schedule::every(Duration::from_secs(10)).purge_every(2),
+        )
+        .unwrap();
+    // The feed drops a listing without announcing it (an MLS purge).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    source.purge("k000");
+    assert_eq!(scheduler.engine().runs(&key, 100).await.unwrap().len(), 1);
+    assert!(
+        sink.get("k000").unwrap().is_live(),
+        "purged after the first run"
+    );
+    // The second run (at 10 s) is followed by the purge pass.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let runs = scheduler.engine().runs(&key, 100).await.unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0].counts.deleted, 1, "{:?}", runs[0]);
+    assert!(!sink.get("k000").unwrap().is_live());
+    // And again after two more, not after each.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(scheduler.engine().runs(&key, 100).await.unwrap().len(), 4);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(scheduler.engine().runs(&key, 100).await.unwrap().len(), 6);
+    scheduler.shutdown().await;
 }
 
 /// A source that holds every call until released.
