@@ -29,16 +29,20 @@ mod job;
 pub mod memory;
 mod purge;
 mod record;
+mod scheduler;
 mod side;
 pub mod store;
+mod webhook;
 
 pub use bidirectional::Resolution;
 pub use engine::{Clock, SyncEngine, SyncEngineBuilder};
 pub use events::{SyncEvent, SyncEventKind};
 pub use job::{ConflictPolicy, Direction, PurgePolicy, SyncJob};
 pub use record::{Change, ChangeKind, FieldChange, Fields, Held, Mark, SyncRecord, Version};
+pub use scheduler::{Schedule, SyncScheduler};
 pub use side::{ChangePage, ChangeRequest, KeyPage, NextPage, SyncSink, SyncSource};
 pub use store::{
     Begun, Conflict, Fence, InMemorySyncStore, JobKey, Link, RunCounts, RunLog, RunStatus,
     SyncCursor, SyncStore, Trigger,
 };
+pub use webhook::{SyncWebhookHandler, WebhookSync};

@@ -46,14 +46,17 @@ impl JobKey {
         }
     }
 
-    /// The name of the job's run lock: one string per tenant, connection and job.
+    /// The name of the job's run lock: `switchboard:sync:` then each of the tenant, the
+    /// connection and the job as `{byte length}:{value}:`, so no two keys share a name
+    /// whatever their parts hold (a `:` inside a tenant id cannot shift a boundary).
     pub fn lock_name(&self) -> String {
+        let (t, c, j) = (self.tenant.as_str(), self.connection.as_str(), &self.job);
         format!(
-            "switchboard:sync:{}:{}:{}",
-            self.tenant.as_str().len(),
-            self.tenant,
-            self.connection.as_str().len()
-        ) + &format!(":{}:{}", self.connection, self.job)
+            "switchboard:sync:{}:{t}:{}:{c}:{}:{j}:",
+            t.len(),
+            c.len(),
+            j.len()
+        )
     }
 }
 

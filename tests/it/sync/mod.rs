@@ -74,3 +74,4 @@ async fn a_run_creates_updates_and_deletes_and_a_replay_changes_nothing() {
     );
     assert_eq!(engine.runs(job.key(), 10).await.unwrap().len(), 3);
 }
+mod schedule;
