@@ -388,8 +388,26 @@ impl SyncEngine {
         };
         match log.status {
             RunStatus::Succeeded => {
-                if let Err(e) = connections.record_sync(&key.tenant, &key.connection).await {
-                    tracing::warn!(job = %key, error = %e, "could not record a sync on its connection");
+                match connections.record_sync(&key.tenant, &key.connection).await {
+                    // The provider answered a whole run: a connection in error works again,
+                    // as after a successful call.
+                    Ok(r) if r.status == ConnectionStatus::Error => {
+                        if let Err(e) = connections
+                            .transition(
+                                &key.tenant,
+                                &key.connection,
+                                ConnectionStatus::Active,
+                                None,
+                            )
+                            .await
+                        {
+                            tracing::warn!(job = %key, error = %e, "could not move a connection back to active after a sync");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(job = %key, error = %e, "could not record a sync on its connection");
+                    }
                 }
             }
             RunStatus::Failed => {
@@ -401,7 +419,15 @@ impl SyncEngine {
                         return;
                     }
                 };
-                if recent.len() == n && recent.iter().all(|r| r.status == RunStatus::Failed) {
+                let failing =
+                    recent.len() == n && recent.iter().all(|r| r.status == RunStatus::Failed);
+                // Only an active connection moves: a pending one has not been checked yet, a
+                // disconnected one is off, and one in error already says so.
+                let active = matches!(
+                    connections.get(&key.tenant, &key.connection).await,
+                    Ok(r) if r.status == ConnectionStatus::Active
+                );
+                if failing && active {
                     let message = format!(
                         "sync job {} failed {n} times in a row; last error: {}",
                         key.job,

@@ -12,13 +12,13 @@ use serde_json::json;
 use switchboard::connections::{ConnectionStatus, Connections};
 use switchboard::sync::memory::{MemorySink, MemorySource};
 use switchboard::sync::{
-    ChangePage, ChangeRequest, Fields, InMemorySyncStore, JobKey, Mark, RunLog, RunStatus,
-    Schedule, SyncEngine, SyncEvent, SyncEventKind, SyncJob, SyncRecord, SyncScheduler, SyncSource,
+    ChangePage, ChangeRequest, Fields, InMemorySyncStore, JobKey, RunLog, RunStatus, Schedule,
+    SyncEngine, SyncEvent, SyncEventKind, SyncJob, SyncRecord, SyncScheduler, SyncSource,
     SyncStore, Trigger, Version,
 };
 use switchboard::tokens::{InProcessLock, RefreshLock};
 use switchboard::{ConnectionId, Error, ErrorKind, TenantId};
-use tokio::sync::{broadcast, oneshot, Notify};
+use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 
 fn fields(v: serde_json::Value) -> Fields {
@@ -244,11 +244,18 @@ async fn three_replicas_sharing_a_postgres_advisory_lock_never_run_a_job_twice_a
 
 /// A source whose first call reads its page, says so, and returns it only when told: a
 /// runner paused (a stalled VM) between reading and applying.
+#[cfg(feature = "redis")]
 struct Paused {
     inner: Arc<MemorySource>,
-    gate: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+    gate: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
 }
 
+#[cfg(feature = "redis")]
 #[async_trait]
 impl SyncSource for Paused {
     async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
@@ -278,8 +285,8 @@ async fn a_paused_holder_cannot_save_its_cursor(
     source.put(SyncRecord::new("j", fields(json!({"v": 1}))).updated_at(at(2)));
     source.put(SyncRecord::new("k", fields(json!({"v": 1}))).updated_at(at(1)));
     let sink = Arc::new(MemorySink::new());
-    let (entered_tx, entered) = oneshot::channel();
-    let (resume, resume_rx) = oneshot::channel();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel();
+    let (resume, resume_rx) = tokio::sync::oneshot::channel();
     let paused = Arc::new(Paused {
         inner: source.clone(),
         gate: Mutex::new(Some((entered_tx, resume_rx))),
@@ -313,7 +320,10 @@ async fn a_paused_holder_cannot_save_its_cursor(
     assert_eq!(b.status, RunStatus::Succeeded);
     assert_eq!(b.counts.created, 2);
     let b_cursor = store.cursor(&key).await.unwrap().unwrap();
-    assert_eq!(b_cursor.source, Some(Mark::new(at(10), "k")));
+    assert_eq!(
+        b_cursor.source,
+        Some(switchboard::sync::Mark::new(at(10), "k"))
+    );
     let batches = sink.applied_batches();
 
     // A wakes with its stale page.
