@@ -309,7 +309,7 @@ pub async fn concurrent_steps_are_atomic(store: &dyn SyncStore) {
             sink: None,
         };
         let next = run(&format!("race-{round}"), Trigger::Manual, 100 + round);
-        let (saved, begun) = futures_util::join!(
+        let (saved, begun) = tokio::join!(
             store.save(&job, fence, &cursor, &[]),
             store.begin(&job, &next)
         );

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS switchboard_sync_jobs (
     PRIMARY KEY (tenant, connection, job)
 );
 
--- The run log: the newest 100 runs per job (older ones are removed when a run begins).
+-- The run log: the newest RUN_LOG_KEEP (switchboard::sync::store) runs per job; older ones are
+-- removed when a run begins.
 CREATE TABLE IF NOT EXISTS switchboard_sync_runs (
     seq            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant         TEXT   NOT NULL,

@@ -20,7 +20,8 @@ CREATE TABLE switchboard_sync_jobs (
     PRIMARY KEY (tenant, connection, job)
 ) STRICT;
 
--- The run log: the newest 100 runs per job (older ones are removed when a run begins).
+-- The run log: the newest RUN_LOG_KEEP (switchboard::sync::store) runs per job; older ones are
+-- removed when a run begins.
 CREATE TABLE switchboard_sync_runs (
     seq            INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     tenant         TEXT    NOT NULL,
