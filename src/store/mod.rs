@@ -21,9 +21,11 @@
 //! | webhook de-duplication | `dedup()` | (Redis: `RedisDedupStore`) |
 //! | the outbound queue | `outbound_queue(vault)` | `outbound_queue(vault)` |
 //! | token refresh locks | (one process: `InProcessLock`) | `token_locks()` |
+//! | sync cursors, fences, run log, links and parked conflicts ([`SyncStore`](crate::sync::SyncStore)) | `sync_store()` | `sync_store()` |
 //!
-//! The in-memory stores live beside their traits in [`credentials`](crate::credentials) and
-//! [`connections`](crate::connections), since they need nothing but the standard library.
+//! The in-memory stores live beside their traits in [`credentials`](crate::credentials),
+//! [`connections`](crate::connections) and [`sync::store`](crate::sync::store), since they
+//! need nothing but the standard library.
 //!
 //! Each backend keeps every table's migrations in one folder (`sqlite/migrations`,
 //! `postgres/migrations`, named `<version>_switchboard_<what>.sql`), which run when the backend
@@ -33,6 +35,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) mod row;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod sync_row;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) mod time;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::connections::{ConnectionRecord, ConnectionStatus};
 use crate::credentials::CredentialKey;
 use crate::error::{BoxError, Error, ErrorKind, ErrorParts};
-use crate::store::time::{from_millis, to_millis};
+use crate::store::time::{from_micros, from_millis, to_millis};
 
 /// A [`ConnectionRecord`]'s columns, ready to bind (same order in every backend's SQL).
 pub(crate) struct ConnectionColumns<'a> {
@@ -183,6 +183,11 @@ impl<'a> StoredRow<'a> {
     /// A stored time in Unix milliseconds.
     pub(crate) fn time(&self, column: &str, ms: i64) -> Result<SystemTime, Error> {
         from_millis(ms).ok_or_else(|| self.corrupt(column))
+    }
+
+    /// A stored time in Unix microseconds.
+    pub(crate) fn time_us(&self, column: &str, us: i64) -> Result<SystemTime, Error> {
+        from_micros(us).ok_or_else(|| self.corrupt(column))
     }
 
     /// A stored time in Unix milliseconds, or none.

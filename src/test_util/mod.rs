@@ -15,12 +15,14 @@
 //! - [`conformance`]: the suite every connector passes (secrets, retries, config, webhooks,
 //!   lists), through the path a host uses.
 //! - [`cache_keys`]: every key in a switchboard's response cache, to prove what a key holds.
+//! - [`sync_store`]: the contract every [`SyncStore`](crate::sync::SyncStore) keeps.
 
 mod clock;
 pub mod conformance;
 mod logs;
 pub mod prism;
 mod raw;
+pub mod sync_store;
 
 pub use clock::freeze_clock_during_attempts;
 pub use logs::{CaptureGuard, CaptureWriter, LogCapture};

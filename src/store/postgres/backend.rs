@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Executor;
 
-use super::{create_schema, validate_schema, PostgresStore};
+use super::{create_schema, validate_schema, PostgresStore, PostgresSyncStore};
 use crate::error::{Error, ErrorKind, ErrorParts};
 use crate::outbound::queue::postgres::PostgresOutboundQueue;
 use crate::store::row::{backend_error, with_source};
@@ -23,8 +23,9 @@ use crate::webhook::dedup::PostgresDedupStore;
 /// `src/store/postgres/migrations`; sqlx serializes it across replicas with an advisory
 /// lock); each accessor then hands out a store over the same pool: credentials and connection
 /// records ([`PostgresBackend::store`]), webhook event-id de-duplication
-/// ([`PostgresBackend::dedup`]), the outbound queue ([`PostgresBackend::outbound_queue`]) and
-/// token refresh locks ([`PostgresBackend::token_locks`]). Cheap to clone: clones share the pool.
+/// ([`PostgresBackend::dedup`]), the outbound queue ([`PostgresBackend::outbound_queue`]),
+/// token refresh locks ([`PostgresBackend::token_locks`]) and sync jobs' state
+/// ([`PostgresBackend::sync_store`]). Cheap to clone: clones share the pool.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), switchboard::Error> {
@@ -156,6 +157,13 @@ impl PostgresBackend {
     /// to locks and the stores always have connections left for the refresh itself.
     pub fn token_locks(&self) -> PostgresAdvisoryLock {
         PostgresAdvisoryLock::from_pool(self.pool.clone())
+    }
+
+    /// Sync jobs' cursors, fences, run log, links and parked conflicts in this schema, shared
+    /// by every replica: a [`SyncStore`](crate::sync::SyncStore) for a
+    /// [`SyncEngine`](crate::sync::SyncEngine).
+    pub fn sync_store(&self) -> PostgresSyncStore {
+        PostgresSyncStore::from_backend(self.pool.clone(), self.schema.clone())
     }
 
     /// Waits for queries in flight, then closes every connection. Every store handed out by

@@ -11,13 +11,16 @@
 //! holding a NUL character, which `JSONB` refuses, cannot be saved), status as its
 //! [`ConnectionStatus::as_str`] name. [`PostgresBackend`] connects one pool, runs the one
 //! migration set (every table of every store; sqlx serializes it across replicas with an
-//! advisory lock) and hands out every store that lives there.
+//! advisory lock) and hands out every store that lives there ([`PostgresSyncStore`] keeps sync
+//! jobs' state).
 //!
 //! [`ConnectionStatus::as_str`]: crate::connections::ConnectionStatus::as_str
 
 mod backend;
+mod sync;
 
 pub use backend::PostgresBackend;
+pub use sync::PostgresSyncStore;
 
 use std::fmt;
 use std::sync::Arc;

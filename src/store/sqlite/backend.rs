@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlx::sqlite::SqlitePool;
 
 use super::pool::{self, SqliteSynchronous};
-use super::SqliteStore;
+use super::{SqliteStore, SqliteSyncStore};
 use crate::error::Error;
 use crate::outbound::queue::sqlite::SqliteQueue;
 use crate::vault::Vault;
@@ -22,7 +22,8 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Opening it brings every switchboard table up to date (one migration set, in
 /// `src/store/sqlite/migrations`); each accessor then hands out a store over the same pool:
 /// credentials and connection records ([`SqliteBackend::store`]), webhook de-duplication
-/// ([`SqliteBackend::dedup`]) and the outbound queue ([`SqliteBackend::outbound_queue`]).
+/// ([`SqliteBackend::dedup`]), the outbound queue ([`SqliteBackend::outbound_queue`]) and
+/// sync jobs' state ([`SqliteBackend::sync_store`]).
 /// Cheap to clone: clones share the pool.
 ///
 /// ```no_run
@@ -122,6 +123,12 @@ impl SqliteBackend {
     /// rewritten; [`ErrorKind::Vault`](crate::ErrorKind::Vault) when one cannot be sealed.
     pub async fn outbound_queue(&self, vault: Vault) -> Result<SqliteQueue, Error> {
         SqliteQueue::from_backend(self.pool.clone(), Arc::clone(&self.location), vault).await
+    }
+
+    /// Sync jobs' cursors, fences, run log, links and parked conflicts in this file: a
+    /// [`SyncStore`](crate::sync::SyncStore) for a [`SyncEngine`](crate::sync::SyncEngine).
+    pub fn sync_store(&self) -> SqliteSyncStore {
+        SqliteSyncStore::from_backend(self.pool.clone(), Arc::clone(&self.location))
     }
 
     /// Waits for queries in flight, then closes every connection. Every store handed out by

@@ -1,7 +1,8 @@
 //! The embedded default: one SQLite file for everything switchboard stores.
 //!
 //! [`SqliteBackend`] opens the file (one pool, one migration set) and hands out every store
-//! that lives there. [`SqliteStore`] implements [`CredentialStore`] and [`ConnectionStore`]. Every write is one
+//! that lives there ([`SqliteSyncStore`] keeps sync jobs' state). [`SqliteStore`] implements
+//! [`CredentialStore`] and [`ConnectionStore`]. Every write is one
 //! statement that checks the version it replaces (`UPDATE ... WHERE version = ?`, or
 //! `INSERT ... ON CONFLICT DO NOTHING` for a new record), so two writers — two tasks, or two
 //! processes on the same file — cannot both win. The file uses write-ahead logging, so reads
@@ -16,8 +17,10 @@
 
 mod backend;
 pub(crate) mod pool;
+mod sync;
 
 pub use backend::SqliteBackend;
+pub use sync::SqliteSyncStore;
 
 use std::fmt;
 use std::path::Path;

@@ -1,8 +1,12 @@
 //! Where a sync job keeps its state: the cursor, a fence that shuts out a runner whose lock
 //! expired, the bidirectional link table, parked conflicts and the run log.
 //!
-//! [`InMemorySyncStore`] is here; `store::sqlite::SqliteBackend::sync_store` and
-//! `store::postgres::PostgresBackend::sync_store` keep the same tables in the backend's pool.
+//! [`InMemorySyncStore`] is here; `store::sqlite::SqliteBackend::sync_store` (a
+//! `SqliteSyncStore`, feature `sqlite`) and `store::postgres::PostgresBackend::sync_store` (a
+//! `PostgresSyncStore`, feature `postgres`) keep the same state in tables of the backend's one
+//! migration set, over its pool. Every store passes one contract,
+//! `test_util::sync_store::sync_store_contract` (feature `test-util`); a host's own store can
+//! run it too.
 
 mod memory;
 
