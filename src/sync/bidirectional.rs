@@ -189,11 +189,7 @@ impl Run<'_> {
                     .await?;
             }
         }
-        self.engine
-            .inner
-            .store
-            .take_conflict(&job.key, key)
-            .await?;
+        self.engine.inner.store.take_conflict(&job.key, key).await?;
         Ok(())
     }
 
@@ -323,7 +319,11 @@ impl Run<'_> {
                 if supersedes(&r, &c.source) {
                     c.source = r;
                     c.detected_at = self.engine.now();
-                    self.repark(c.clone()).await?;
+                    let updated = c.clone();
+                    if let Some(link) = self.update_parked(updated).await? {
+                        parked.remove(&key);
+                        settled.push((key, link));
+                    }
                 } else {
                     self.log.counts.unchanged += 1;
                 }
@@ -406,6 +406,7 @@ impl Run<'_> {
             .cloned()
             .collect();
         keys.sort();
+        let mut settled = Vec::new();
         for key in keys {
             let (Some(r), Some(c)) = (pending.remove(&key), parked.get_mut(&key)) else {
                 continue;
@@ -413,21 +414,35 @@ impl Run<'_> {
             if supersedes(&r, &c.sink) {
                 c.sink = r;
                 c.detected_at = self.engine.now();
-                self.repark(c.clone()).await?;
+                let updated = c.clone();
+                if let Some(link) = self.update_parked(updated).await? {
+                    parked.remove(&key);
+                    settled.push((key, link));
+                }
             } else {
                 self.log.counts.unchanged += 1;
             }
         }
+        if !settled.is_empty() {
+            self.save(&settled).await?;
+        }
         Ok(())
     }
 
-    async fn repark(&mut self, conflict: Conflict) -> Result<(), Error> {
+    /// Parks a parked pair with a side's newer record, raising the conflict again. A pair
+    /// whose sides now say the same (the host edited its record to match) is unparked
+    /// instead, and its link returned to be saved: nothing is left to write.
+    async fn update_parked(&mut self, conflict: Conflict) -> Result<Option<Link>, Error> {
         let job = self.job;
-        self.engine
-            .inner
-            .store
-            .park(&job.key, self.fence, &conflict)
-            .await?;
+        let store = &self.engine.inner.store;
+        if same_content(&conflict.source, &conflict.sink) {
+            store.take_conflict(&job.key, &conflict.key).await?;
+            return Ok(Some(Link {
+                source: conflict.source.version,
+                sink: conflict.sink.version,
+            }));
+        }
+        store.park(&job.key, self.fence, &conflict).await?;
         self.engine.emit(
             &job.key,
             SyncEventKind::Conflict {
@@ -435,7 +450,7 @@ impl Run<'_> {
                 parked: true,
             },
         );
-        Ok(())
+        Ok(None)
     }
 
     /// Applies source records to the sink, classified against its fields (its versions are
@@ -446,7 +461,10 @@ impl Run<'_> {
     /// record the sink already holds is linked without a write. After the write the sink's
     /// content is read back: if it is not what was written, the host edited the key in
     /// between and the sink side of the link is left unknown, so that edit still goes out.
-    async fn apply_to_sink(&mut self, records: Vec<(SyncRecord, Expect)>) -> Result<Applied, Error> {
+    async fn apply_to_sink(
+        &mut self,
+        records: Vec<(SyncRecord, Expect)>,
+    ) -> Result<Applied, Error> {
         let mut out = Applied::default();
         if records.is_empty() {
             return Ok(out);

@@ -67,8 +67,8 @@ fn decode_token(t: &str) -> Result<(SystemTime, String), Error> {
     ))
 }
 
-/// The clock the memory sides stamp their own writes with.
-#[derive(Clone)]
+/// The clock the memory sides stamp their own writes with (the system clock by default).
+#[derive(Clone, Default)]
 struct Stamp(Option<Clock>);
 
 impl Stamp {
@@ -79,13 +79,11 @@ impl Stamp {
 
 impl std::fmt::Debug for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "Clock" } else { "SystemTime::now" })
-    }
-}
-
-impl Default for Stamp {
-    fn default() -> Self {
-        Stamp(None)
+        f.write_str(if self.0.is_some() {
+            "Clock"
+        } else {
+            "SystemTime::now"
+        })
     }
 }
 

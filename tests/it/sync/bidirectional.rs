@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use switchboard::sync::memory::{MemorySink, MemorySource};
 use switchboard::sync::{
-    Begun, ChangeKind, ChangePage, ChangeRequest, Change, Clock, Conflict, ConflictPolicy,
+    Begun, Change, ChangeKind, ChangePage, ChangeRequest, Clock, Conflict, ConflictPolicy,
     Direction, Fence, Fields, Held, InMemorySyncStore, JobKey, KeyPage, Link, Mark, Resolution,
     RunLog, RunStatus, SyncCursor, SyncEngine, SyncEventKind, SyncJob, SyncRecord, SyncSink,
     SyncSource, SyncStore, Trigger, Version,
@@ -215,7 +215,12 @@ struct World {
 
 impl World {
     fn new(tenant: &str, policy: ConflictPolicy) -> Self {
-        Self::sharing(tenant, policy, Arc::new(CrashingStore::default()), Timeline::new())
+        Self::sharing(
+            tenant,
+            policy,
+            Arc::new(CrashingStore::default()),
+            Timeline::new(),
+        )
     }
 
     /// A world over an existing store and timeline (another tenant of the same service).
@@ -316,10 +321,12 @@ impl World {
     }
 
     fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = ["a", "b", "c", "d", "e", "f", "k", "k0", "k1", "k2", "k3", "k4"]
-            .iter()
-            .map(|k| (*k).to_string())
-            .collect();
+        let mut keys: Vec<String> = [
+            "a", "b", "c", "d", "e", "f", "k", "k0", "k1", "k2", "k3", "k4",
+        ]
+        .iter()
+        .map(|k| (*k).to_string())
+        .collect();
         keys.extend(self.memory_sink.live().into_keys());
         keys.sort();
         keys.dedup();
@@ -394,7 +401,11 @@ async fn both_edit_one_field(policy: ConflictPolicy, host_later: bool) -> (World
     } else {
         (late, early)
     };
-    w.provider_sets_at("k", Some(json!({"name": "Provider", "phone": "1"})), provider_at);
+    w.provider_sets_at(
+        "k",
+        Some(json!({"name": "Provider", "phone": "1"})),
+        provider_at,
+    );
     w.memory_sink.edit(
         "k",
         Some(fields(json!({"name": "Host", "phone": "1"}))),
@@ -482,9 +493,8 @@ async fn newer_wins_gives_a_tie_or_a_missing_timestamp_to_the_source() {
     w.memory_source
         .put(SyncRecord::new("k", fields(json!({"name": "Ada"}))).version(Version::new(1)));
     w.run().await;
-    w.memory_source.put(
-        SyncRecord::new("k", fields(json!({"name": "Provider"}))).version(Version::new(2)),
-    );
+    w.memory_source
+        .put(SyncRecord::new("k", fields(json!({"name": "Provider"}))).version(Version::new(2)));
     w.host_sets("k", Some(json!({"name": "Host"})));
     w.events();
     let log = w.run().await;
@@ -502,7 +512,10 @@ async fn park_writes_neither_side_and_parks_both_records_once() {
             w.source_live(),
             one("k", json!({"name": "Provider", "phone": "1"}))
         );
-        assert_eq!(w.sink_live(), one("k", json!({"name": "Host", "phone": "1"})));
+        assert_eq!(
+            w.sink_live(),
+            one("k", json!({"name": "Host", "phone": "1"}))
+        );
         assert_eq!((log.counts.updated, log.counts.written), (0, 0));
         assert_eq!(w.events(), vec![conflict("k", true)]);
         let parked = w.conflicts().await;
@@ -710,7 +723,10 @@ async fn parked_conflicts_are_resolved_either_way_and_a_failed_resolve_keeps_the
     let parked = w.conflicts().await;
     let a = parked.iter().find(|c| c.key == "a").unwrap();
     assert_eq!(a.sink.fields, fields(json!({"v": "host again"})));
-    assert_eq!(w.memory_source.get("a").unwrap().fields, fields(json!({"v": "provider"})));
+    assert_eq!(
+        w.memory_source.get("a").unwrap().fields,
+        fields(json!({"v": "provider"}))
+    );
 
     // Keeping the source: the sink takes the provider's record.
     let runs = w.engine.runs(w.job.key(), 100).await.unwrap().len();
@@ -718,8 +734,14 @@ async fn parked_conflicts_are_resolved_either_way_and_a_failed_resolve_keeps_the
         .resolve(&w.job, "a", Resolution::KeepSource)
         .await
         .unwrap();
-    assert_eq!(w.memory_sink.get("a").unwrap().fields, Some(fields(json!({"v": "provider"}))));
-    assert_eq!(w.memory_source.get("a").unwrap().fields, fields(json!({"v": "provider"})));
+    assert_eq!(
+        w.memory_sink.get("a").unwrap().fields,
+        Some(fields(json!({"v": "provider"})))
+    );
+    assert_eq!(
+        w.memory_source.get("a").unwrap().fields,
+        fields(json!({"v": "provider"}))
+    );
     assert_eq!(w.conflicts().await.len(), 1);
     assert_eq!(w.events(), vec![changed("a", updated(&["v"]))]);
 
@@ -736,9 +758,10 @@ async fn parked_conflicts_are_resolved_either_way_and_a_failed_resolve_keeps_the
     );
 
     // Keeping the sink, with the provider failing: the conflict stays parked, nothing moved.
-    w.source
-        .fail_write_call
-        .store(w.source.write_calls.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+    w.source.fail_write_call.store(
+        w.source.write_calls.load(Ordering::SeqCst) + 1,
+        Ordering::SeqCst,
+    );
     let err = w
         .engine
         .resolve(&w.job, "b", Resolution::KeepSink)
@@ -748,12 +771,18 @@ async fn parked_conflicts_are_resolved_either_way_and_a_failed_resolve_keeps_the
     let parked = w.conflicts().await;
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].key, "b");
-    assert_eq!(w.memory_source.get("b").unwrap().fields, fields(json!({"v": "provider"})));
+    assert_eq!(
+        w.memory_source.get("b").unwrap().fields,
+        fields(json!({"v": "provider"}))
+    );
     w.engine
         .resolve(&w.job, "b", Resolution::KeepSink)
         .await
         .unwrap();
-    assert_eq!(w.memory_source.get("b").unwrap().fields, fields(json!({"v": "host"})));
+    assert_eq!(
+        w.memory_source.get("b").unwrap().fields,
+        fields(json!({"v": "host"}))
+    );
     assert!(w.conflicts().await.is_empty());
     assert_eq!(w.source_live(), w.sink_live());
     w.events();
@@ -823,16 +852,27 @@ async fn edits_made_on_both_sides_while_a_run_is_in_progress_are_not_lost() {
     }));
     w.run().await;
     // The host's edit of `a` was not overwritten by the provider's older one.
-    assert_eq!(w.memory_sink.get("a").unwrap().fields, Some(fields(json!({"v": "host"}))));
-    assert_eq!(w.memory_sink.get("c").unwrap().fields, Some(fields(json!({"v": "host"}))));
+    assert_eq!(
+        w.memory_sink.get("a").unwrap().fields,
+        Some(fields(json!({"v": "host"})))
+    );
+    assert_eq!(
+        w.memory_sink.get("c").unwrap().fields,
+        Some(fields(json!({"v": "host"})))
+    );
     w.events();
 
     // The next run settles everything: each key holds the later edit on both sides.
     w.run().await;
-    let expected: BTreeMap<String, Fields> = [("a", "host"), ("b", "provider"), ("c", "host"), ("d", "host")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), fields(json!({ "v": v }))))
-        .collect();
+    let expected: BTreeMap<String, Fields> = [
+        ("a", "host"),
+        ("b", "provider"),
+        ("c", "host"),
+        ("d", "host"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), fields(json!({ "v": v }))))
+    .collect();
     assert_eq!(w.sink_live(), expected);
     assert_eq!(w.source_live(), expected);
     assert!(w.events().contains(&conflict("a", false)));
@@ -884,8 +924,18 @@ async fn an_edit_inside_the_safety_lag_still_counts_and_is_not_overwritten() {
 async fn two_tenants_sharing_a_connection_id_and_job_name_never_touch() {
     let store = Arc::new(CrashingStore::default());
     let time = Timeline::new();
-    let mut a = World::sharing("tenant-a", ConflictPolicy::Park, store.clone(), time.clone());
-    let mut b = World::sharing("tenant-b", ConflictPolicy::Park, store.clone(), time.clone());
+    let mut a = World::sharing(
+        "tenant-a",
+        ConflictPolicy::Park,
+        store.clone(),
+        time.clone(),
+    );
+    let mut b = World::sharing(
+        "tenant-b",
+        ConflictPolicy::Park,
+        store.clone(),
+        time.clone(),
+    );
     assert_eq!(a.job.key().connection, b.job.key().connection);
     assert_eq!(a.job.key().job, b.job.key().job);
     // Both providers hold `k` at the same version and time: were links shared, B's record
@@ -1006,4 +1056,30 @@ async fn sides_that_cannot_go_the_jobs_way_fail_the_run_with_a_direction_error()
             .unwrap_err();
         assert_direction_error(&err);
     }
+}
+
+#[tokio::test]
+async fn a_parked_key_whose_sides_come_to_agree_is_unparked_without_a_write() {
+    let mut w = World::new("t1", ConflictPolicy::Park);
+    w.provider_sets("k", Some(json!({"v": "0"})));
+    w.run().await;
+    w.provider_sets("k", Some(json!({"v": "provider"})));
+    w.host_sets("k", Some(json!({"v": "host"})));
+    w.run().await;
+    assert_eq!(w.conflicts().await.len(), 1);
+    w.events();
+    // The host settles it by hand, taking the provider's value.
+    w.host_sets("k", Some(json!({"v": "provider"})));
+    let log = w.run().await;
+    assert_eq!((log.counts.written, log.counts.updated), (0, 0));
+    assert!(w.conflicts().await.is_empty());
+    assert_eq!(w.events(), Vec::new());
+    assert_eq!(w.sink_live(), one("k", json!({"v": "provider"})));
+    assert_eq!(w.source_live(), one("k", json!({"v": "provider"})));
+    w.assert_quiet_run().await;
+    // The key syncs again as usual.
+    w.provider_sets("k", Some(json!({"v": "provider 2"})));
+    w.run().await;
+    assert_eq!(w.sink_live(), one("k", json!({"v": "provider 2"})));
+    w.assert_quiet_run().await;
 }
