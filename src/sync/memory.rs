@@ -136,6 +136,17 @@ impl MemorySource {
             .cloned()
     }
 
+    /// The live records, by key.
+    pub fn live(&self) -> BTreeMap<String, Fields> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.key.clone(), r.fields.clone()))
+            .collect()
+    }
+
     /// How many keys it holds (tombstones included).
     pub fn len(&self) -> usize {
         self.records.lock().unwrap_or_else(|p| p.into_inner()).len()

@@ -307,34 +307,12 @@ impl World {
         }
     }
 
-    /// The source's live records, by key.
     fn source_live(&self) -> BTreeMap<String, Fields> {
-        let mut out = BTreeMap::new();
-        for key in self.keys() {
-            if let Some(r) = self.memory_source.get(&key) {
-                if !r.deleted {
-                    out.insert(key, r.fields);
-                }
-            }
-        }
-        out
-    }
-
-    fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = [
-            "a", "b", "c", "d", "e", "f", "k", "k0", "k1", "k2", "k3", "k4",
-        ]
-        .iter()
-        .map(|k| (*k).to_string())
-        .collect();
-        keys.extend(self.memory_sink.live().into_keys());
-        keys.sort();
-        keys.dedup();
-        keys
+        self.memory_source.live()
     }
 
     fn sink_live(&self) -> BTreeMap<String, Fields> {
-        self.memory_sink.live().into_iter().collect()
+        self.memory_sink.live()
     }
 
     async fn conflicts(&self) -> Vec<Conflict> {
