@@ -183,12 +183,20 @@ impl SyncEngine {
     /// finds it held. Returns the change applied, if any.
     ///
     /// # Errors
-    /// The sink's errors.
+    /// The sink's errors; [`ErrorKind::Config`] (`sync.direction`) for a job that is not
+    /// inbound (its sink keeps versions of its own, and a record must pass the link table:
+    /// request a run instead).
     pub async fn apply_record(
         &self,
         job: &SyncJob,
         record: SyncRecord,
     ) -> Result<Option<Change>, Error> {
+        if job.direction != super::Direction::Inbound {
+            return Err(Error::config(
+                "sync.direction",
+                "only an inbound job takes a record straight to its sink; request a run of an outbound or bidirectional job instead",
+            ));
+        }
         let mut counts = super::store::RunCounts::default();
         let mut applied = self.apply_batch(job, vec![record], &mut counts).await?;
         Ok(applied.pop())
@@ -198,14 +206,22 @@ impl SyncEngine {
     /// side and links them, as one run of the job (it takes the job's lock and is logged).
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] when no conflict is parked for `key`; as for
-    /// [`run`](Self::run) otherwise (the conflict stays parked if the write failed).
+    /// [`ErrorKind::NotFound`] when no conflict is parked for `key` (no run is logged);
+    /// [`ErrorKind::Conflict`] when keeping the source's record and the sink changed the key
+    /// since it was parked (the next run parks the newer record); as for [`run`](Self::run)
+    /// otherwise. The conflict stays parked unless the chosen record was written.
     pub async fn resolve(
         &self,
         job: &SyncJob,
         key: &str,
         keep: super::Resolution,
     ) -> Result<RunLog, Error> {
+        // A key with nothing parked is the caller's mistake, not a failed sync: logging it as
+        // a failed run would count towards moving the connection to `error`.
+        let parked = self.inner.store.conflicts(&job.key).await?;
+        if !parked.iter().any(|c| c.key == key) {
+            return Err(super::bidirectional::no_conflict(job, key));
+        }
         self.run_pass(job, Trigger::Manual, Pass::Resolve(key, keep))
             .await
     }

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use super::engine::Clock;
 use super::record::{Change, Fields, Held, SyncRecord, Version};
 use super::side::{ChangePage, ChangeRequest, KeyPage, NextPage, SyncSink, SyncSource};
 use crate::error::Error;
@@ -66,19 +67,48 @@ fn decode_token(t: &str) -> Result<(SystemTime, String), Error> {
     ))
 }
 
+/// The clock the memory sides stamp their own writes with (the system clock by default).
+#[derive(Clone, Default)]
+struct Stamp(Option<Clock>);
+
+impl Stamp {
+    fn now(&self) -> SystemTime {
+        self.0.as_ref().map_or_else(SystemTime::now, |c| c())
+    }
+}
+
+impl std::fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock"
+        } else {
+            "SystemTime::now"
+        })
+    }
+}
+
 /// A source holding the latest state of each key (deletions as dated tombstones), paged in
 /// `(updated_at, key)` order.
 #[derive(Debug, Default)]
 pub struct MemorySource {
     records: Mutex<BTreeMap<String, SyncRecord>>,
-    // Keys written by `write`, with the version they got.
+    // The last version `write` gave: every write gets a larger one.
     next_version: Mutex<u64>,
+    stamp: Stamp,
 }
 
 impl MemorySource {
     /// An empty source.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stamps the records [`write`](SyncSource::write) stores with `clock` instead of the
+    /// system clock (give it the engine's clock in tests, so every side shares one timeline).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.stamp = Stamp(Some(clock));
+        self
     }
 
     /// Sets a key's latest state (a deletion is a record with `deleted` set).
@@ -104,6 +134,17 @@ impl MemorySource {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned()
+    }
+
+    /// The live records, by key.
+    pub fn live(&self) -> BTreeMap<String, Fields> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| !r.deleted)
+            .map(|r| (r.key.clone(), r.fields.clone()))
+            .collect()
     }
 
     /// How many keys it holds (tombstones included).
@@ -137,9 +178,10 @@ impl SyncSource for MemorySource {
         }))
     }
 
-    /// Stores each record with a new version and `updated_at` now.
+    /// Stores each record with a new version, larger than any it held or gave before, and
+    /// `updated_at` now (by its clock), as a provider stamps an update.
     async fn write(&self, records: &[SyncRecord]) -> Result<Vec<Option<Version>>, Error> {
-        let now = SystemTime::now();
+        let now = self.stamp.now();
         let mut next = self.next_version.lock().unwrap_or_else(|p| p.into_inner());
         let mut held = self.records.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::with_capacity(records.len());
@@ -158,11 +200,14 @@ impl SyncSource for MemorySource {
 
 /// A host's records in memory. For inbound jobs it keeps the version the engine gives it and
 /// a tombstone for each deletion; [`MemorySink::own_versions`] makes it keep versions of its
-/// own instead (as a host's table with an `updated_at` column does), for outbound and
-/// bidirectional jobs, with [`MemorySink::edit`] standing for the host's users editing.
+/// own instead (as a host's table with a version and an `updated_at` column does), for
+/// outbound and bidirectional jobs, with [`MemorySink::edit`] standing for the host's users
+/// editing. Its change feed (for [`SyncSink::changes`]) holds the latest state of each key the
+/// host edited or, with own versions, the engine wrote.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     state: Mutex<SinkState>,
+    stamp: Stamp,
 }
 
 #[derive(Debug, Default)]
@@ -182,18 +227,30 @@ impl MemorySink {
         Self::default()
     }
 
-    /// An empty sink that versions its records itself.
+    /// An empty sink that versions its records itself: each write, the engine's or the
+    /// host's, gets the next version and shows in its change feed stamped now (by its clock),
+    /// as a row's `updated_at` column would.
     pub fn own_versions() -> Self {
         let sink = Self::default();
         sink.lock().own_versions = true;
         sink
     }
 
+    /// Stamps the engine's writes with `clock` instead of the system clock (give it the
+    /// engine's clock in tests, so every side shares one timeline).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.stamp = Stamp(Some(clock));
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The host edits (or, with `None`, deletes) a record: a new own version, in the feed.
+    /// The host edits (or, with `None`, deletes) a record at `at`: the next own version,
+    /// in the change feed. Meant for a sink made with [`own_versions`](Self::own_versions);
+    /// in one that keeps the source's versions, the versions it gives are not comparable.
     pub fn edit(&self, key: &str, fields: Option<Fields>, at: SystemTime) {
         let mut s = self.lock();
         s.next_version += 1;
@@ -250,6 +307,7 @@ impl SyncSink for MemorySink {
     }
 
     async fn apply(&self, batch: &[Change]) -> Result<(), Error> {
+        let now = self.stamp.now();
         let mut s = self.lock();
         for c in batch {
             let r = &c.record;
@@ -275,9 +333,11 @@ impl SyncSink for MemorySink {
             };
             s.held.insert(r.key.clone(), held);
             if s.own_versions {
-                // The engine's own write shows in the feed, as a host's `updated_at` would.
+                // The engine's own write shows in the feed with the sink's version and time,
+                // as a host's row would: the engine must know it for its own echo.
                 let mut fed = r.clone();
                 fed.version = version;
+                fed.updated_at = Some(now);
                 s.feed.insert(r.key.clone(), fed);
             }
         }

@@ -17,8 +17,11 @@ pub struct ChangeRequest {
     /// beginning). Records at or before it may be returned too; the runner drops what the sink
     /// already holds.
     pub after: Option<Mark>,
-    /// Return no record stamped at or after this instant: "now" minus the job's safety lag,
-    /// so a write still being committed at the source is read on the next run, not skipped.
+    /// Return no record stamped at or after this instant. The inbound pass asks up to "now"
+    /// minus the job's safety lag, so a write still being committed at the source is read on
+    /// the next run, not skipped; the outbound and bidirectional passes ask up to "now" (a
+    /// change inside the lag must still count, or a write-back would overwrite it) and keep
+    /// their cursors below the lag.
     pub until: SystemTime,
     /// The continuation the previous page returned with [`NextPage::Token`], if any.
     pub page: Option<String>,

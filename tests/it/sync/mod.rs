@@ -2,6 +2,7 @@
 //! stands on.
 
 mod stores;
+mod bidirectional;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
