@@ -360,11 +360,7 @@ impl Run<'_> {
                         sink,
                         detected_at: self.engine.now(),
                     };
-                    self.engine
-                        .inner
-                        .store
-                        .park(&job.key, self.fence, &conflict)
-                        .await?;
+                    self.park(&conflict).await?;
                     parked.insert(key.clone(), conflict);
                     self.engine
                         .emit(&job.key, SyncEventKind::Conflict { key, parked: true });
@@ -442,7 +438,7 @@ impl Run<'_> {
                 sink: conflict.sink.version,
             }));
         }
-        store.park(&job.key, self.fence, &conflict).await?;
+        self.park(&conflict).await?;
         self.engine.emit(
             &job.key,
             SyncEventKind::Conflict {

@@ -368,6 +368,7 @@ impl SyncEngine {
             cursor,
             guard,
             estimated_total: None,
+            taken_over: false,
         };
         let result = match pass {
             Pass::Sync => match job.direction {
@@ -378,12 +379,17 @@ impl SyncEngine {
             Pass::Purge => run.purge().await,
             Pass::Resolve(key, keep) => run.resolve(key, keep).await,
         };
-        let Run { mut log, guard, .. } = run;
+        let Run {
+            mut log,
+            guard,
+            taken_over,
+            ..
+        } = run;
         log.finished_at = Some(self.now());
         log.status = match &result {
             Ok(()) => RunStatus::Succeeded,
             // Fenced out or lock lost: another runner owns the job now.
-            Err(e) if e.kind() == ErrorKind::Conflict => RunStatus::Interrupted,
+            Err(_) if taken_over => RunStatus::Interrupted,
             Err(_) => RunStatus::Failed,
         };
         log.error = result.as_ref().err().map(ToString::to_string);
@@ -392,7 +398,10 @@ impl SyncEngine {
             tracing::warn!(job = %key, error = %e, "could not release a sync job's lock; it ends with its ttl");
         }
         self.emit(key, SyncEventKind::Finished { run: log.clone() });
-        self.follow_lifecycle(key, &log).await;
+        // A host's resolve says nothing about the provider's health.
+        if !matches!(pass, Pass::Resolve(..)) {
+            self.follow_lifecycle(key, &log).await;
+        }
         result?;
         recorded?;
         Ok(log)
@@ -483,6 +492,9 @@ pub(crate) struct Run<'a> {
     pub(crate) cursor: SyncCursor,
     pub(crate) guard: LockGuard,
     pub(crate) estimated_total: Option<u64>,
+    /// A fenced write or the lock's extension was refused: another runner owns the job, and
+    /// this run ends interrupted rather than failed.
+    pub(crate) taken_over: bool,
 }
 
 impl Run<'_> {
@@ -493,12 +505,34 @@ impl Run<'_> {
         &mut self,
         links: &[(String, super::store::Link)],
     ) -> Result<(), Error> {
-        self.guard.extend(self.engine.inner.lock_ttl).await?;
-        self.engine
+        let extended = self.guard.extend(self.engine.inner.lock_ttl).await;
+        self.note_takeover(extended)?;
+        let saved = self
+            .engine
             .inner
             .store
             .save(&self.job.key, self.fence, &self.cursor, links)
-            .await
+            .await;
+        self.note_takeover(saved)
+    }
+
+    /// Parks a conflict with this run's fence.
+    pub(crate) async fn park(&mut self, conflict: &super::store::Conflict) -> Result<(), Error> {
+        let parked = self
+            .engine
+            .inner
+            .store
+            .park(&self.job.key, self.fence, conflict)
+            .await;
+        self.note_takeover(parked)
+    }
+
+    /// Remembers that a fenced step was refused (a `Conflict` from the lock or the store).
+    fn note_takeover<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::Conflict) {
+            self.taken_over = true;
+        }
+        result
     }
 
     pub(crate) fn progress(&self) {

@@ -39,6 +39,15 @@ impl InMemorySyncStore {
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         f(jobs.entry(job.clone()).or_default())
     }
+
+    /// Reads a job's state without creating it (an unknown job reads as a new one).
+    fn read<R>(&self, job: &JobKey, f: impl FnOnce(&JobState) -> R) -> R {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        match jobs.get(job) {
+            Some(s) => f(s),
+            None => f(&JobState::default()),
+        }
+    }
 }
 
 #[async_trait]
@@ -69,7 +78,8 @@ impl SyncStore for InMemorySyncStore {
         links: &[(String, Link)],
     ) -> Result<(), Error> {
         self.with(job, |s| {
-            if s.fence != fence.0 {
+            // Fence 0 is never handed out: a job that never began takes no write.
+            if s.fence == 0 || s.fence != fence.0 {
                 return Err(fenced_out(job));
             }
             s.cursor = Some(cursor.clone());
@@ -92,15 +102,15 @@ impl SyncStore for InMemorySyncStore {
     }
 
     async fn cursor(&self, job: &JobKey) -> Result<Option<SyncCursor>, Error> {
-        Ok(self.with(job, |s| s.cursor.clone()))
+        Ok(self.read(job, |s| s.cursor.clone()))
     }
 
     async fn runs(&self, job: &JobKey, limit: usize) -> Result<Vec<RunLog>, Error> {
-        Ok(self.with(job, |s| s.runs.iter().rev().take(limit).cloned().collect()))
+        Ok(self.read(job, |s| s.runs.iter().rev().take(limit).cloned().collect()))
     }
 
     async fn links(&self, job: &JobKey, keys: &[String]) -> Result<HashMap<String, Link>, Error> {
-        Ok(self.with(job, |s| {
+        Ok(self.read(job, |s| {
             keys.iter()
                 .filter_map(|k| s.links.get(k).map(|l| (k.clone(), *l)))
                 .collect()
@@ -109,7 +119,8 @@ impl SyncStore for InMemorySyncStore {
 
     async fn park(&self, job: &JobKey, fence: Fence, conflict: &Conflict) -> Result<(), Error> {
         self.with(job, |s| {
-            if s.fence != fence.0 {
+            // Fence 0 is never handed out: a job that never began takes no write.
+            if s.fence == 0 || s.fence != fence.0 {
                 return Err(fenced_out(job));
             }
             s.conflicts.retain(|_, c| c.key != conflict.key);
@@ -120,7 +131,7 @@ impl SyncStore for InMemorySyncStore {
     }
 
     async fn conflicts(&self, job: &JobKey) -> Result<Vec<Conflict>, Error> {
-        Ok(self.with(job, |s| s.conflicts.values().cloned().collect()))
+        Ok(self.read(job, |s| s.conflicts.values().cloned().collect()))
     }
 
     async fn take_conflict(&self, job: &JobKey, key: &str) -> Result<Option<Conflict>, Error> {

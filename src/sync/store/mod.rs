@@ -158,8 +158,9 @@ impl RunStatus {
     }
 }
 
-/// What a run did, by class.
+/// What a run did, by class. Stored as JSON; a count added later reads as 0 from older rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunCounts {
     /// Records read from either side.
     pub fetched: u64,
