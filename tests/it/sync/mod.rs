@@ -1,6 +1,15 @@
 //! The sync engine, end to end over the in-memory sides: the basics every other sync test
 //! stands on.
 
+mod history;
+mod isolation;
+mod kill;
+mod late_writes;
+mod purge;
+mod stale;
+mod support;
+mod ties;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
