@@ -135,7 +135,7 @@ async fn a_hundred_thousand_versions_with_failures_lose_nothing_and_replays_chan
     let history = Arc::new(LoopSource::with_history(Paging::Token, history));
     assert_eq!(history.versions(), versions);
     assert!(
-        faults.fired().len() > 0,
+        faults.fired().len() > 10,
         "too few failures to mean anything"
     );
     assert!(tries > EPOCHS as u32);

@@ -85,7 +85,7 @@ async fn calls_of_a_clean_run() -> u64 {
 
 /// Stops the first run at call `n` and the second at another call, then lets a third finish.
 async fn kill_twice_then_finish(n: u64, fault: Fault, calls: u64) {
-    let paging = if n % 2 == 0 {
+    let paging = if n.is_multiple_of(2) {
         Paging::Keyset
     } else {
         Paging::Token

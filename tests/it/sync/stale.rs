@@ -151,7 +151,7 @@ async fn a_polled_version_1_then_a_webhook_version_2_keeps_2_and_a_late_1_is_dro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_racing_a_poll_never_let_version_1_overwrite_version_2() {
     const KEYS: usize = 200;
-    for round in 0..10 {
+    for round in 0..30 {
         let r = race();
         let keys: Vec<String> = (0..KEYS).map(|i| format!("k{i:03}")).collect();
         for k in &keys {

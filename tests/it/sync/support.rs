@@ -121,9 +121,9 @@ struct LoopState {
 }
 
 /// A loopback source over an ordered map of `(updated_at, key)`: every record must carry an
-/// updated-at. It keeps each key's latest state, or with [`keeping_history`] every version.
+/// updated-at. It keeps each key's latest state, or, built [`with_history`], every version.
 ///
-/// [`keeping_history`]: LoopSource::keeping_history
+/// [`with_history`]: LoopSource::with_history
 pub(crate) struct LoopSource {
     state: Mutex<LoopState>,
     paging: Paging,
@@ -168,12 +168,16 @@ impl LoopSource {
             .map(|r| (r.mark().expect("loopback records carry an updated-at"), r))
             .collect();
         marked.sort_by(|a, b| a.0.cmp(&b.0));
-        let state = source.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        // Sorted by mark, so the last mark collected for a key is its latest.
-        state.latest = marked
+        // Each key's largest mark: sorted by key then mark, reversed, the first of each key.
+        let mut latest: Vec<(String, Mark)> = marked
             .iter()
             .map(|(m, r)| (r.key.clone(), m.clone()))
             .collect();
+        latest.sort();
+        latest.reverse();
+        latest.dedup_by(|a, b| a.0 == b.0);
+        let state = source.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        state.latest = latest.into_iter().collect();
         state.by_mark = marked.into_iter().collect();
         source
     }
@@ -184,6 +188,7 @@ impl LoopSource {
         self
     }
 
+    /// Writes a key's new state (keeping the old one too in a history source).
     pub(crate) fn put(&self, record: SyncRecord) {
         let mark = record.mark().expect("loopback records carry an updated-at");
         let mut s = lock(&self.state);
@@ -507,12 +512,14 @@ pub(crate) struct SinkStats {
 }
 
 /// A [`MemorySink`] whose calls fault as [`Faults`] says, counting what it is sent. A fault in
-/// `apply` lands the first half of the batch first (a kill mid-apply), unless it is
-/// [`atomic`](WatchedSink::atomic) (a transactional sink: all or nothing).
+/// `apply` lands the first half of the batch (a kill mid-apply), or, every second time, all of
+/// it (a kill after the write, before the engine heard), unless the sink is
+/// [`atomic`](WatchedSink::atomic) (transactional, and it failed before writing).
 pub(crate) struct WatchedSink {
     pub(crate) inner: Arc<MemorySink>,
     faults: Arc<Faults>,
     atomic: bool,
+    whole: AtomicBool,
     stats: Mutex<SinkStats>,
 }
 
@@ -522,6 +529,7 @@ impl WatchedSink {
             inner,
             faults,
             atomic: false,
+            whole: AtomicBool::new(false),
             stats: Mutex::default(),
         }
     }
@@ -573,7 +581,12 @@ impl SyncSink for WatchedSink {
     async fn apply(&self, batch: &[Change]) -> Result<(), Error> {
         if let Some(f) = self.faults.check("sink.apply") {
             if !self.atomic {
-                let part = &batch[..batch.len() / 2];
+                let whole = self.whole.fetch_xor(true, Ordering::SeqCst);
+                let part = if whole {
+                    batch
+                } else {
+                    &batch[..batch.len() / 2]
+                };
                 self.count(part);
                 self.inner.apply(part).await?;
                 self.landed(part);
