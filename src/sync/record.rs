@@ -86,7 +86,7 @@ impl Ord for Mark {
 }
 
 /// The largest mark among `records` stamped before `until` (all of them when `None`), found
-/// without building a mark for each record (a page is read a record at a time).
+/// without cloning a key per record: the runner asks this of every page.
 pub(crate) fn max_mark<'a>(
     records: impl IntoIterator<Item = &'a SyncRecord>,
     until: Option<SystemTime>,
