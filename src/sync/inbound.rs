@@ -2,7 +2,7 @@
 //! now minus the safety lag, each batch applied before the cursor moves past it.
 
 use super::engine::Run;
-use super::record::Mark;
+use super::record::max_mark;
 use super::side::ChangeRequest;
 use crate::error::Error;
 
@@ -31,13 +31,8 @@ impl Run<'_> {
             }
             // Everything up to the page's largest mark has now been delivered; only marks
             // before `until` may become the cursor (a later one would skip late writes).
-            let page_max: Option<Mark> = page.records.iter().filter_map(|r| r.mark()).max();
-            let saveable = page
-                .records
-                .iter()
-                .filter_map(|r| r.mark())
-                .filter(|m| m.at < until)
-                .max();
+            let page_max = max_mark(&page.records, None);
+            let saveable = max_mark(&page.records, Some(until));
             self.engine
                 .apply_batch(job, page.records, &mut self.log.counts)
                 .await?;

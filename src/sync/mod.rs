@@ -4,9 +4,12 @@
 //! A [`SyncSource`] yields pages of records changed since a cursor; a [`SyncSink`] (the
 //! host's) applies classified batches idempotently. A [`SyncEngine`] runs a [`SyncJob`]:
 //!
-//! - it reads from the saved cursor moved back by the job's overlap, up to now minus a safety
-//!   lag, in pages ordered by `(updated_at, key)` ([`Mark`]), so rows sharing a timestamp
-//!   across a page break and rows committed late inside the lookback are all read;
+//! - it reads from the saved cursor moved back by the job's overlap, in pages ordered by
+//!   `(updated_at, key)` ([`Mark`]), so rows sharing a timestamp across a page break and rows
+//!   committed late inside the lookback are all read; the cursor it saves never passes "now"
+//!   minus a safety lag (an inbound run reads no further; the outbound and bidirectional
+//!   passes read each side to now, so a fresh edit on either side takes part in conflict
+//!   detection, and save only the lagged mark);
 //! - it asks the sink what it holds for each page's keys and drops what the sink already has
 //!   (the same version) or has newer (a stale copy: a webhook racing a poll), then classifies
 //!   the rest as created, updated (with the changed field names) or deleted, with the job's

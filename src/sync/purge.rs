@@ -1,7 +1,7 @@
 //! The purge pass: finds deletions a source never announces (an MLS purge) by comparing the
 //! keys the source lists as live with those the sink holds.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::engine::Run;
 use super::events::SyncEventKind;
@@ -15,7 +15,17 @@ const PURGE_BATCH: usize = 500;
 impl Run<'_> {
     pub(crate) async fn purge(&mut self) -> Result<(), Error> {
         let job = self.job;
-        // The whole listing first: a listing that fails part-way deletes nothing.
+        // The sink's keys first: a key the sink gains while the source's listing is read (a
+        // webhook's record) is then not in it, so it cannot be taken for a deletion. Each
+        // listing whole before anything is deleted: one that fails part-way deletes nothing.
+        // A set: a key listed on two pages (the listing shifted under its paging) counts once.
+        let held: BTreeSet<String> = collect_keys("sink", |p| {
+            let sink = job.sink.clone();
+            async move { sink.live_keys(p.as_deref()).await }
+        })
+        .await?
+        .into_iter()
+        .collect();
         let live: HashSet<String> = collect_keys("source", |p| {
             let source = job.source.clone();
             async move { source.live_keys(p.as_deref()).await }
@@ -23,11 +33,6 @@ impl Run<'_> {
         .await?
         .into_iter()
         .collect();
-        let held = collect_keys("sink", |p| {
-            let sink = job.sink.clone();
-            async move { sink.live_keys(p.as_deref()).await }
-        })
-        .await?;
         self.log.counts.fetched = (live.len() + held.len()) as u64;
         let missing: Vec<String> = held
             .iter()

@@ -85,6 +85,20 @@ impl Ord for Mark {
     }
 }
 
+/// The largest mark among `records` stamped before `until` (all of them when `None`), found
+/// without cloning a key per record: the runner asks this of every page.
+pub(crate) fn max_mark<'a>(
+    records: impl IntoIterator<Item = &'a SyncRecord>,
+    until: Option<SystemTime>,
+) -> Option<Mark> {
+    records
+        .into_iter()
+        .filter_map(|r| r.updated_at.map(|at| (at, r.key.as_str())))
+        .filter(|(at, _)| until.is_none_or(|u| *at < u))
+        .max()
+        .map(|(at, key)| Mark::new(at, key))
+}
+
 /// One record as a side reports it: the current state of a key, or its deletion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRecord {
@@ -255,7 +269,10 @@ pub(crate) fn classify(record: SyncRecord, held: Option<&Held>, watch: Option<&s
                     (Some(f), false) => *f == record.fields,
                     _ => false,
                 };
-                if same && record.version == h.version {
+                // A copy with no version that matches what the sink holds changes nothing;
+                // applying it would only wipe the sink's version, and with it the check
+                // that keeps an older copy arriving later from overwriting this one.
+                if same && (record.version.is_none() || record.version == h.version) {
                     return Classified::Unchanged;
                 }
             }
@@ -394,5 +411,89 @@ mod tests {
             classify(other.clone(), Some(&held), None),
             Classified::Apply(_)
         ));
+    }
+
+    #[test]
+    fn a_versionless_copy_of_what_the_sink_holds_keeps_the_sinks_version() {
+        // A versionless deletion of a key already deleted: nothing to do, and the tombstone
+        // keeps its version so an older live copy stays stale.
+        let tomb = Held::tombstone(Some(Version(5)));
+        assert_eq!(
+            classify(SyncRecord::deleted("k"), Some(&tomb), None),
+            Classified::Unchanged
+        );
+        let older = SyncRecord::new("k", fields(json!({"a": 1}))).version(Version(4));
+        assert_eq!(classify(older, Some(&tomb), None), Classified::Stale);
+
+        // The same for a live record: the same content without a version is no update.
+        let held = Held::live(Some(Version(5)), fields(json!({"a": 1})));
+        let copy = SyncRecord::new("k", fields(json!({"a": 1})));
+        assert_eq!(
+            classify(copy, Some(&held), Some("a")),
+            Classified::Unchanged
+        );
+
+        // Other content without a version is still applied, and a deletion still deletes.
+        let other = SyncRecord::new("k", fields(json!({"a": 2})));
+        let Classified::Apply(c) = classify(other, Some(&held), None) else {
+            panic!("expected an update")
+        };
+        assert_eq!(
+            c.kind,
+            ChangeKind::Updated {
+                fields: vec!["a".into()]
+            }
+        );
+        let Classified::Apply(c) = classify(SyncRecord::deleted("k"), Some(&held), Some("a"))
+        else {
+            panic!("expected a deletion")
+        };
+        assert_eq!(c.kind, ChangeKind::Deleted);
+        assert_eq!(
+            c.watched.map(|w| (w.from, w.to)),
+            Some((Some(json!(1)), None))
+        );
+
+        // A versioned copy of versionless content is applied, so the sink learns the version.
+        let unversioned = Held::live(None, fields(json!({"a": 1})));
+        let stamped = SyncRecord::new("k", fields(json!({"a": 1}))).version(Version(6));
+        assert!(matches!(
+            classify(stamped, Some(&unversioned), None),
+            Classified::Apply(Change {
+                kind: ChangeKind::Updated { .. },
+                ..
+            })
+        ));
+        // A versioned deletion of a versionless tombstone is kept silently.
+        let Classified::Apply(c) = classify(
+            SyncRecord::deleted("k").version(Version(6)),
+            Some(&Held::tombstone(None)),
+            None,
+        ) else {
+            panic!("expected the tombstone's version to be kept")
+        };
+        assert_eq!(c.kind, ChangeKind::Tombstone);
+        assert!(!c.kind.is_event());
+    }
+
+    #[test]
+    fn max_mark_orders_by_time_then_key_and_skips_undated_and_late_records() {
+        let t = UNIX_EPOCH + Duration::from_secs(100);
+        let records = [
+            SyncRecord::new("b", Fields::new()).updated_at(t),
+            SyncRecord::new("z", Fields::new()),
+            SyncRecord::new("a", Fields::new()).updated_at(t),
+            SyncRecord::new("c", Fields::new()).updated_at(t + Duration::from_secs(5)),
+        ];
+        assert_eq!(
+            max_mark(&records, None),
+            Some(Mark::new(t + Duration::from_secs(5), "c"))
+        );
+        assert_eq!(
+            max_mark(&records, Some(t + Duration::from_secs(5))),
+            Some(Mark::new(t, "b"))
+        );
+        assert_eq!(max_mark(&records, Some(t)), None);
+        assert_eq!(max_mark(&records[1..2], None), None);
     }
 }

@@ -3,6 +3,14 @@
 
 mod bidirectional;
 mod stores;
+mod history;
+mod isolation;
+mod kill;
+mod late_writes;
+mod purge;
+mod stale;
+mod support;
+mod ties;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
