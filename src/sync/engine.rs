@@ -108,7 +108,7 @@ impl SyncEngineBuilder {
     }
 
     /// How many events a slow subscriber may fall behind before it loses the oldest (1,024
-    /// by default).
+    /// by default). The channel allocates every slot up front, so keep it modest.
     #[must_use]
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.capacity = events.max(1);

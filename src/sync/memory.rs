@@ -317,14 +317,15 @@ impl SyncSink for MemorySink {
             } else {
                 // Conditional, as a host's `UPDATE ... WHERE version < $new` is: a racing
                 // older copy never replaces a newer one.
-                if let (Some(new), Some(Some(old))) =
-                    (r.version, s.held.get(&r.key).map(|h| h.version))
-                {
+                let old = s.held.get(&r.key).and_then(|h| h.version);
+                if let (Some(new), Some(old)) = (r.version, old) {
                     if new < old {
                         continue;
                     }
                 }
-                r.version
+                // A versionless record keeps the version held, so an older versioned copy
+                // arriving later is still recognised as stale.
+                r.version.or(old)
             };
             let held = if r.deleted {
                 Held::tombstone(version)

@@ -123,6 +123,11 @@ pub trait SyncSink: Send + Sync {
     /// listing matches your saved search" e-mail) in the same transaction; the runner's
     /// broadcast events are for live views.
     ///
+    /// Make each write conditional on the version (`UPDATE ... WHERE version < $new`, and
+    /// keep a deleted key's version as a tombstone): the engine serialises a webhook's record
+    /// and a run's page for one job only inside one process, so on several replicas only the
+    /// sink's own condition keeps an older copy from replacing a newer one.
+    ///
     /// # Errors
     /// Any: the cursor stays where it was and the batch comes again on the next run.
     async fn apply(&self, batch: &[Change]) -> Result<(), Error>;

@@ -2,13 +2,14 @@
 //! stands on.
 
 mod bidirectional;
-mod stores;
 mod history;
 mod isolation;
 mod kill;
 mod late_writes;
 mod purge;
+mod schedule;
 mod stale;
+mod stores;
 mod support;
 mod ties;
 
@@ -85,4 +86,3 @@ async fn a_run_creates_updates_and_deletes_and_a_replay_changes_nothing() {
     );
     assert_eq!(engine.runs(job.key(), 10).await.unwrap().len(), 3);
 }
-mod schedule;
