@@ -229,6 +229,29 @@ pub struct Change {
     pub watched: Option<FieldChange>,
 }
 
+/// The largest mark of a page, and its largest mark stamped before `until` (the one the cursor
+/// may move to), compared by reference so only the two winners are built.
+pub(crate) fn page_marks(
+    records: &[SyncRecord],
+    until: SystemTime,
+) -> (Option<Mark>, Option<Mark>) {
+    let mut max: Option<(SystemTime, &str)> = None;
+    let mut saveable: Option<(SystemTime, &str)> = None;
+    for r in records {
+        let Some(at) = r.updated_at else { continue };
+        // Orders as `Mark` does: time, then key.
+        let m = (at, r.key.as_str());
+        if max.is_none_or(|x| m > x) {
+            max = Some(m);
+        }
+        if at < until && saveable.is_none_or(|x| m > x) {
+            saveable = Some(m);
+        }
+    }
+    let mark = |(at, key): (SystemTime, &str)| Mark::new(at, key);
+    (max.map(mark), saveable.map(mark))
+}
+
 /// The names of the top-level fields that differ between two records, sorted.
 pub(crate) fn changed_fields(before: &Fields, after: &Fields) -> Vec<String> {
     let mut names: Vec<String> = before
@@ -328,6 +351,23 @@ mod tests {
         let back = Mark::new(t, "k").back_by(Duration::from_secs(10));
         assert_eq!(back, Mark::start_of(t - Duration::from_secs(10)));
         assert_eq!(Mark::new(t, "k").back_by(Duration::ZERO), Mark::new(t, "k"));
+    }
+
+    #[test]
+    fn page_marks_are_the_largest_mark_and_the_largest_before_until() {
+        let t = UNIX_EPOCH + Duration::from_secs(100);
+        let later = t + Duration::from_secs(5);
+        let records = vec![
+            SyncRecord::new("b", Fields::new()).updated_at(t),
+            SyncRecord::new("a", Fields::new()).updated_at(t),
+            SyncRecord::new("z", Fields::new()),
+            SyncRecord::new("c", Fields::new()).updated_at(later),
+        ];
+        let (max, saveable) = page_marks(&records, later);
+        assert_eq!(max, Some(Mark::new(later, "c")));
+        assert_eq!(saveable, Some(Mark::new(t, "b")));
+        assert_eq!(max, records.iter().filter_map(SyncRecord::mark).max());
+        assert_eq!(page_marks(&records[2..3], later), (None, None));
     }
 
     #[test]

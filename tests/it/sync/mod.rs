@@ -1,6 +1,8 @@
 //! The sync engine, end to end over the in-memory sides: the basics every other sync test
 //! stands on.
 
+mod progress;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
