@@ -360,7 +360,7 @@ fn paired_round(
     limit: usize,
     round: usize,
 ) -> (f64, f64) {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         let b = time_baseline(rt, fx, held, limit);
         (b, time_engine(rt, fx, held, limit))
     } else {
