@@ -75,6 +75,10 @@ impl Clock {
         UNIX_EPOCH + Duration::from_micros(self.0.load(Ordering::SeqCst))
     }
 
+    fn set(&self, t: SystemTime) {
+        self.0.store(micros(t), Ordering::SeqCst);
+    }
+
     fn advance(&self, by: Duration) {
         self.0.fetch_add(by.as_micros() as u64, Ordering::SeqCst);
     }
@@ -493,14 +497,14 @@ async fn main() -> Result<()> {
         listings: Mutex::new(BTreeMap::new()),
         half_empty_keys: AtomicBool::new(false),
     });
-    // 300 listings over the past hour, seven sharing each timestamp.
+    // 300 listings stamped from an hour ago on, seven sharing each minute.
     for i in 0..LISTINGS {
         if i % TIES == 0 && i > 0 {
             clock.advance(Duration::from_secs(60));
         }
         mls.put(&format!("L{i:04}"), "active", 300_000 + i as u64 * 1_000);
     }
-    clock.0.store(micros(start), Ordering::SeqCst);
+    clock.set(start);
     let server = LoopbackServer::start(provider(mls.clone())).await;
     println!("switchboard sync: an MLS feed on {}\n", server.base_url());
 
@@ -520,8 +524,8 @@ async fn main() -> Result<()> {
     let engine = SyncEngine::builder(Arc::new(InMemorySyncStore::new()))
         .clock(Arc::new(move || engine_clock.now()))
         .build();
-    // Pages of 50 (300 is not a multiple of 7: ties cross page breaks); the defaults: a
-    // 5-minute overlap and a 30-second safety lag.
+    // Pages of 50 (not a multiple of 7: ties cross page breaks); the defaults: a 5-minute
+    // overlap and a 30-second safety lag.
     let job = SyncJob::new(
         JobKey::new("acme-realty", "acme-mls", "listings"),
         source,
