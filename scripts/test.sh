@@ -286,6 +286,10 @@ read -r tests_passed tests_failed tests_ignored < <(
 step "cargo run --example platform"
 cargo run --all-features --quiet --example platform
 
+# The sync engine against a loopback feed (offline); it checks each step too.
+step "cargo run --example sync"
+cargo run --all-features --quiet --example sync
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's

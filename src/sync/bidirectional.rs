@@ -110,7 +110,12 @@ impl Run<'_> {
         let mut page_token: Option<String> = None;
         // The smallest mark of a source record left for the next run; the cursor stays below.
         let mut hold: Option<Mark> = None;
+        // As in the inbound pass: a side's estimate counts what its query has left.
+        let mut before_query = 0;
         loop {
+            if page_token.is_none() {
+                before_query = self.log.counts.fetched;
+            }
             let request = ChangeRequest {
                 after: after.clone(),
                 until: read_to,
@@ -120,8 +125,8 @@ impl Run<'_> {
             let page = job.source.changes(&request).await?;
             self.log.counts.pages += 1;
             self.log.counts.fetched += page.records.len() as u64;
-            if page.estimated_total.is_some() {
-                self.estimated_total = page.estimated_total;
+            if let Some(n) = page.estimated_total {
+                self.estimated_total = Some(before_query.saturating_add(n));
             }
             let marks: Vec<Mark> = page.records.iter().filter_map(SyncRecord::mark).collect();
             let page_max = marks.iter().max().cloned();

@@ -2,7 +2,7 @@
 //! now minus the safety lag, each batch applied before the cursor moves past it.
 
 use super::engine::Run;
-use super::record::max_mark;
+use super::record::page_marks;
 use super::side::ChangeRequest;
 use crate::error::Error;
 
@@ -16,7 +16,14 @@ impl Run<'_> {
             .unwrap_or(std::time::UNIX_EPOCH);
         let mut after = self.cursor.source.as_ref().map(|m| m.back_by(job.overlap));
         let mut page_token: Option<String> = None;
+        // Records read before the current query (the last request without a page token): a
+        // side's estimate counts its query's records, and with keyset paging every page is a
+        // new query that counts only what remains.
+        let mut before_query = 0;
         loop {
+            if page_token.is_none() {
+                before_query = self.log.counts.fetched;
+            }
             let request = ChangeRequest {
                 after: after.clone(),
                 until,
@@ -26,13 +33,12 @@ impl Run<'_> {
             let page = job.source.changes(&request).await?;
             self.log.counts.pages += 1;
             self.log.counts.fetched += page.records.len() as u64;
-            if page.estimated_total.is_some() {
-                self.estimated_total = page.estimated_total;
+            if let Some(n) = page.estimated_total {
+                self.estimated_total = Some(before_query.saturating_add(n));
             }
             // Everything up to the page's largest mark has now been delivered; only marks
             // before `until` may become the cursor (a later one would skip late writes).
-            let page_max = max_mark(&page.records, None);
-            let saveable = max_mark(&page.records, Some(until));
+            let (page_max, saveable) = page_marks(&page.records, until);
             self.engine
                 .apply_batch(job, page.records, &mut self.log.counts)
                 .await?;

@@ -85,20 +85,6 @@ impl Ord for Mark {
     }
 }
 
-/// The largest mark among `records` stamped before `until` (all of them when `None`), found
-/// without cloning a key per record: the runner asks this of every page.
-pub(crate) fn max_mark<'a>(
-    records: impl IntoIterator<Item = &'a SyncRecord>,
-    until: Option<SystemTime>,
-) -> Option<Mark> {
-    records
-        .into_iter()
-        .filter_map(|r| r.updated_at.map(|at| (at, r.key.as_str())))
-        .filter(|(at, _)| until.is_none_or(|u| *at < u))
-        .max()
-        .map(|(at, key)| Mark::new(at, key))
-}
-
 /// One record as a side reports it: the current state of a key, or its deletion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncRecord {
@@ -243,6 +229,29 @@ pub struct Change {
     pub watched: Option<FieldChange>,
 }
 
+/// The largest mark of a page, and its largest mark stamped before `until` (the one the cursor
+/// may move to), compared by reference so only the two winners are built.
+pub(crate) fn page_marks(
+    records: &[SyncRecord],
+    until: SystemTime,
+) -> (Option<Mark>, Option<Mark>) {
+    let mut max: Option<(SystemTime, &str)> = None;
+    let mut saveable: Option<(SystemTime, &str)> = None;
+    for r in records {
+        let Some(at) = r.updated_at else { continue };
+        // Orders as `Mark` does: time, then key.
+        let m = (at, r.key.as_str());
+        if max.is_none_or(|x| m > x) {
+            max = Some(m);
+        }
+        if at < until && saveable.is_none_or(|x| m > x) {
+            saveable = Some(m);
+        }
+    }
+    let mark = |(at, key): (SystemTime, &str)| Mark::new(at, key);
+    (max.map(mark), saveable.map(mark))
+}
+
 /// The names of the top-level fields that differ between two records, sorted.
 pub(crate) fn changed_fields(before: &Fields, after: &Fields) -> Vec<String> {
     let mut names: Vec<String> = before
@@ -345,6 +354,23 @@ mod tests {
         let back = Mark::new(t, "k").back_by(Duration::from_secs(10));
         assert_eq!(back, Mark::start_of(t - Duration::from_secs(10)));
         assert_eq!(Mark::new(t, "k").back_by(Duration::ZERO), Mark::new(t, "k"));
+    }
+
+    #[test]
+    fn page_marks_are_the_largest_mark_and_the_largest_before_until() {
+        let t = UNIX_EPOCH + Duration::from_secs(100);
+        let later = t + Duration::from_secs(5);
+        let records = vec![
+            SyncRecord::new("b", Fields::new()).updated_at(t),
+            SyncRecord::new("a", Fields::new()).updated_at(t),
+            SyncRecord::new("z", Fields::new()),
+            SyncRecord::new("c", Fields::new()).updated_at(later),
+        ];
+        let (max, saveable) = page_marks(&records, later);
+        assert_eq!(max, Some(Mark::new(later, "c")));
+        assert_eq!(saveable, Some(Mark::new(t, "b")));
+        assert_eq!(max, records.iter().filter_map(SyncRecord::mark).max());
+        assert_eq!(page_marks(&records[2..3], later), (None, None));
     }
 
     #[test]
@@ -474,26 +500,5 @@ mod tests {
         };
         assert_eq!(c.kind, ChangeKind::Tombstone);
         assert!(!c.kind.is_event());
-    }
-
-    #[test]
-    fn max_mark_orders_by_time_then_key_and_skips_undated_and_late_records() {
-        let t = UNIX_EPOCH + Duration::from_secs(100);
-        let records = [
-            SyncRecord::new("b", Fields::new()).updated_at(t),
-            SyncRecord::new("z", Fields::new()),
-            SyncRecord::new("a", Fields::new()).updated_at(t),
-            SyncRecord::new("c", Fields::new()).updated_at(t + Duration::from_secs(5)),
-        ];
-        assert_eq!(
-            max_mark(&records, None),
-            Some(Mark::new(t + Duration::from_secs(5), "c"))
-        );
-        assert_eq!(
-            max_mark(&records, Some(t + Duration::from_secs(5))),
-            Some(Mark::new(t, "b"))
-        );
-        assert_eq!(max_mark(&records, Some(t)), None);
-        assert_eq!(max_mark(&records[1..2], None), None);
     }
 }

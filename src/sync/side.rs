@@ -50,7 +50,10 @@ pub struct ChangePage {
     pub records: Vec<SyncRecord>,
     /// How to continue.
     pub next: NextPage,
-    /// How many records the whole query holds, when the side knows (for progress bars).
+    /// How many records the query (`after` to `until`) holds, this page and the pages before
+    /// it under the same page token included, when the side knows (for progress bars). With
+    /// [`NextPage::AfterLast`] each page is a new query, so this counts what remains from
+    /// this page on; the engine adds what it read before.
     pub estimated_total: Option<u64>,
 }
 

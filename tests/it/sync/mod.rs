@@ -12,6 +12,7 @@ mod stale;
 mod stores;
 mod support;
 mod ties;
+mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
