@@ -6,13 +6,13 @@ mod history;
 mod isolation;
 mod kill;
 mod late_writes;
+mod progress;
 mod purge;
 mod schedule;
 mod stale;
 mod stores;
 mod support;
 mod ties;
-mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
