@@ -1,7 +1,8 @@
 //! An in-memory source and sink: for tests, examples, benchmarks, and a host trying the
 //! engine before writing its own sink.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,45 +13,109 @@ use super::record::{Change, Fields, Held, SyncRecord, Version};
 use super::side::{ChangePage, ChangeRequest, KeyPage, NextPage, SyncSink, SyncSource};
 use crate::error::Error;
 
-/// Records with no updated-at sort before every dated one in the memory sides' change order.
+/// The latest state of each key, indexed by the change order `(updated_at, key)` (records
+/// with no updated-at first), so a page is a range read rather than a scan of every record.
+#[derive(Debug, Default)]
+struct Feed {
+    by_key: BTreeMap<String, SyncRecord>,
+    order: BTreeSet<(SystemTime, String)>,
+}
+
+/// Where a record sits in the memory sides' change order.
 fn order_of(r: &SyncRecord) -> (SystemTime, String) {
     (r.updated_at.unwrap_or(UNIX_EPOCH), r.key.clone())
 }
 
-/// One page of `records` (the latest state of each key) for `request`, paged by a token that
-/// holds the position of the last record returned.
-fn page_of<'a>(
-    records: impl Iterator<Item = &'a SyncRecord>,
-    request: &ChangeRequest,
-) -> Result<ChangePage, Error> {
-    let from = match &request.page {
-        None => None,
-        Some(t) => Some(decode_token(t)?),
-    };
-    let mut matching: Vec<&SyncRecord> = records
-        .filter(|r| match (r.mark(), &request.after) {
-            // Undated records cannot be placed after a mark: they come on every run.
-            (None, _) | (_, None) => true,
-            (Some(m), Some(a)) => m > *a,
-        })
-        .filter(|r| r.updated_at.is_none_or(|t| t < request.until))
-        .filter(|r| from.as_ref().is_none_or(|f| order_of(r) > *f))
-        .collect();
-    matching.sort_by_key(|r| order_of(r));
-    let more = matching.len() > request.limit;
-    matching.truncate(request.limit);
-    let next = match (more, matching.last()) {
-        (true, Some(last)) => {
-            let (at, key) = order_of(last);
-            NextPage::Token(encode_token(at, &key))
+impl Feed {
+    fn insert(&mut self, record: SyncRecord) {
+        if let Some(old) = self.by_key.get(&record.key) {
+            self.order.remove(&order_of(old));
         }
-        _ => NextPage::Done,
-    };
-    Ok(ChangePage {
-        records: matching.into_iter().cloned().collect(),
-        next,
-        estimated_total: None,
-    })
+        self.order.insert(order_of(&record));
+        self.by_key.insert(record.key.clone(), record);
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.by_key.remove(key) {
+            self.order.remove(&order_of(&old));
+        }
+    }
+
+    /// One page for `request`, paged by a token that holds the position of the last record
+    /// returned. Undated records cannot be placed after a mark, so they come on every run.
+    fn page(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
+        let from = match &request.page {
+            None => None,
+            Some(t) => Some(decode_token(t)?),
+        };
+        let wanted = request.limit.saturating_add(1);
+        let mut matching: Vec<&SyncRecord> = Vec::new();
+        let after_from = |o: &(SystemTime, String)| from.as_ref().is_none_or(|f| o > f);
+        // The undated records (and any stamped at or before the epoch) sort first.
+        if from.as_ref().is_none_or(|f| f.0 <= UNIX_EPOCH) {
+            let epoch = self
+                .order
+                .iter()
+                .take_while(|(at, _)| *at <= UNIX_EPOCH)
+                .filter(|o| after_from(o));
+            for (_, key) in epoch {
+                let Some(r) = self.by_key.get(key) else {
+                    continue;
+                };
+                if r.updated_at.is_none() || self.dated_in(r, request) {
+                    matching.push(r);
+                    if matching.len() == wanted {
+                        break;
+                    }
+                }
+            }
+        }
+        // Then the dated ones, from the later of the token and `after`.
+        let mut lower = from.clone();
+        if let Some(a) = &request.after {
+            let a = (a.at, a.key.clone());
+            if lower.as_ref().is_none_or(|l| a > *l) {
+                lower = Some(a);
+            }
+        }
+        let range = match lower {
+            Some(l) => self.order.range((Bound::Excluded(l), Bound::Unbounded)),
+            None => self.order.range::<(SystemTime, String), _>(..),
+        };
+        for (at, key) in range {
+            if matching.len() >= wanted || *at >= request.until {
+                break;
+            }
+            if *at <= UNIX_EPOCH {
+                continue;
+            }
+            if let Some(r) = self.by_key.get(key) {
+                matching.push(r);
+            }
+        }
+        let more = matching.len() > request.limit;
+        matching.truncate(request.limit);
+        let next = match (more, matching.last()) {
+            (true, Some(last)) => {
+                let (at, key) = order_of(last);
+                NextPage::Token(encode_token(at, &key))
+            }
+            _ => NextPage::Done,
+        };
+        Ok(ChangePage {
+            records: matching.into_iter().cloned().collect(),
+            next,
+            estimated_total: None,
+        })
+    }
+
+    /// Whether a dated record passes the request's `after` and `until`.
+    fn dated_in(&self, r: &SyncRecord, request: &ChangeRequest) -> bool {
+        match (r.mark(), &request.after) {
+            (None, _) => false,
+            (Some(m), after) => m.at < request.until && after.as_ref().is_none_or(|a| m > *a),
+        }
+    }
 }
 
 fn encode_token(at: SystemTime, key: &str) -> String {
@@ -91,7 +156,7 @@ impl std::fmt::Debug for Stamp {
 /// `(updated_at, key)` order.
 #[derive(Debug, Default)]
 pub struct MemorySource {
-    records: Mutex<BTreeMap<String, SyncRecord>>,
+    records: Mutex<Feed>,
     // The last version `write` gave: every write gets a larger one.
     next_version: Mutex<u64>,
     stamp: Stamp,
@@ -116,7 +181,7 @@ impl MemorySource {
         self.records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(record.key.clone(), record);
+            .insert(record);
     }
 
     /// Removes a key without a trace (an MLS purge: the source never announces it).
@@ -132,6 +197,7 @@ impl MemorySource {
         self.records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_key
             .get(key)
             .cloned()
     }
@@ -141,6 +207,7 @@ impl MemorySource {
         self.records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .by_key
             .values()
             .filter(|r| !r.deleted)
             .map(|r| (r.key.clone(), r.fields.clone()))
@@ -149,7 +216,11 @@ impl MemorySource {
 
     /// How many keys it holds (tombstones included).
     pub fn len(&self) -> usize {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_key
+            .len()
     }
 
     /// Whether it holds nothing.
@@ -161,8 +232,10 @@ impl MemorySource {
 #[async_trait]
 impl SyncSource for MemorySource {
     async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        page_of(records.values(), request)
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .page(request)
     }
 
     async fn live_keys(&self, page: Option<&str>) -> Result<Option<KeyPage>, Error> {
@@ -170,6 +243,7 @@ impl SyncSource for MemorySource {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         Ok(Some(KeyPage {
             keys: records
+                .by_key
                 .values()
                 .filter(|r| !r.deleted)
                 .map(|r| r.key.clone())
@@ -186,13 +260,17 @@ impl SyncSource for MemorySource {
         let mut held = self.records.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::with_capacity(records.len());
         for r in records {
-            let floor = held.get(&r.key).and_then(|h| h.version).map_or(0, |v| v.0);
+            let floor = held
+                .by_key
+                .get(&r.key)
+                .and_then(|h| h.version)
+                .map_or(0, |v| v.0);
             *next = (*next).max(floor) + 1;
             let mut stored = r.clone();
             stored.version = Some(Version(*next));
             stored.updated_at = Some(now);
             out.push(stored.version);
-            held.insert(r.key.clone(), stored);
+            held.insert(stored);
         }
         Ok(out)
     }
@@ -214,7 +292,7 @@ pub struct MemorySink {
 struct SinkState {
     held: HashMap<String, Held>,
     // For bidirectional use: the sink's own change feed (latest per key).
-    feed: BTreeMap<String, SyncRecord>,
+    feed: Feed,
     own_versions: bool,
     next_version: u64,
     applied_batches: u64,
@@ -262,7 +340,7 @@ impl MemorySink {
         let mut record = record;
         record.version = version;
         record.updated_at = Some(at);
-        s.feed.insert(key.to_string(), record);
+        s.feed.insert(record);
         let held = match fields {
             Some(f) => Held::live(version, f),
             None => Held::tombstone(version),
@@ -339,7 +417,7 @@ impl SyncSink for MemorySink {
                 let mut fed = r.clone();
                 fed.version = version;
                 fed.updated_at = Some(now);
-                s.feed.insert(r.key.clone(), fed);
+                s.feed.insert(fed);
             }
         }
         s.applied_batches += 1;
@@ -349,7 +427,7 @@ impl SyncSink for MemorySink {
 
     async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
         let s = self.lock();
-        page_of(s.feed.values(), request)
+        s.feed.page(request)
     }
 
     async fn live_keys(&self, page: Option<&str>) -> Result<Option<KeyPage>, Error> {
@@ -363,5 +441,54 @@ impl SyncSink for MemorySink {
             .collect();
         keys.sort();
         Ok(Some(KeyPage { keys, next: None }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sync::Mark;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn keys(p: &ChangePage) -> Vec<&str> {
+        p.records.iter().map(|r| r.key.as_str()).collect()
+    }
+
+    #[test]
+    fn a_feed_pages_undated_records_first_then_by_time_and_key_within_after_and_until() {
+        let mut feed = Feed::default();
+        feed.insert(SyncRecord::new("u", Fields::new()));
+        for (k, t) in [("b", 10), ("a", 10), ("c", 20), ("d", 30), ("late", 99)] {
+            feed.insert(SyncRecord::new(k, Fields::new()).updated_at(at(t)));
+        }
+        // Moving a key keeps one entry for it.
+        feed.insert(SyncRecord::new("c", Fields::new()).updated_at(at(25)));
+        let mut request = ChangeRequest {
+            after: Some(Mark::new(at(10), "a")),
+            until: at(50),
+            page: None,
+            limit: 2,
+        };
+        let first = feed.page(&request).unwrap();
+        assert_eq!(keys(&first), ["u", "b"]);
+        let NextPage::Token(t) = first.next else {
+            panic!("expected a token, got {:?}", first.next)
+        };
+        request.page = Some(t);
+        let second = feed.page(&request).unwrap();
+        assert_eq!(keys(&second), ["c", "d"]);
+        assert_eq!(second.next, NextPage::Done);
+        feed.remove("d");
+        assert_eq!(keys(&feed.page(&request).unwrap()), ["c"]);
+        request.page = Some("garbage".into());
+        assert_eq!(
+            feed.page(&request).unwrap_err().kind(),
+            crate::ErrorKind::Decode
+        );
     }
 }
