@@ -95,11 +95,27 @@ pub fn canary(label: &str) -> String {
     format!("CANARY-{label}-{:016x}", fastrand::u64(..))
 }
 
-/// A loopback port on which nothing listens (bound, then released), for "connection refused".
+/// A loopback port on which nothing listens, for "connection refused".
+///
+/// The port stays bound (without listening) for the life of the process: a port bound and
+/// released could be handed to another test's server a moment later, and a "refused" call
+/// would then reach it. Every caller gets the same address; refusals carry no state.
 ///
 /// # Panics
 /// If no loopback port can be bound.
 pub fn refused_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    l.local_addr().expect("local address")
+    static HELD: std::sync::OnceLock<(socket2::Socket, SocketAddr)> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a TCP socket");
+        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+        socket.bind(&any.into()).expect("bind a loopback port");
+        let addr = socket
+            .local_addr()
+            .expect("local address")
+            .as_socket()
+            .expect("an IP address");
+        (socket, addr)
+    })
+    .1
 }
