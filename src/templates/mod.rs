@@ -750,6 +750,9 @@ pub struct IntegrationBinding {
     pub base_url: String,
     /// How requests get credentials.
     pub auth: Option<Arc<dyn Authenticator>>,
+    /// How the connection gets OAuth access tokens, when it uses them instead of a fixed
+    /// `auth` ([`IntegrationBinding::with_token_grant`]).
+    pub token_grant: Option<Arc<dyn crate::tokens::TokenGrant>>,
     /// The connector's per-connection settings, read back by its typed client with
     /// [`Connection::settings`](crate::Connection::settings).
     pub settings: Option<crate::client::ConnectionSettings>,
@@ -767,8 +770,23 @@ impl IntegrationBinding {
             connector: connector.into_connector(),
             base_url: base_url.into(),
             auth,
+            token_grant: None,
             settings: None,
         }
+    }
+
+    /// Authenticates with OAuth access tokens obtained by `grant` (a JWT bearer grant, or an
+    /// [`OAuthClient`](crate::tokens::OAuthClient) refreshing the token stored after a code
+    /// exchange) instead of a fixed `auth`. [`Connections`](crate::connections::Connections)
+    /// registers the grant with its [`TokenManager`](crate::tokens::TokenManager) under the
+    /// connection's tenant and id ([`Connections::with_tokens`](crate::connections::Connections::with_tokens)),
+    /// so each connection's token is cached, sealed and renewed on its own, once across
+    /// replicas, and requests carry `Authorization: Bearer …`.
+    #[must_use]
+    pub fn with_token_grant(mut self, grant: Arc<dyn crate::tokens::TokenGrant>) -> Self {
+        self.token_grant = Some(grant);
+        self.auth = None;
+        self
     }
 
     /// With per-connection settings for the connector's typed client (never secrets: those

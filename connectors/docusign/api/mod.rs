@@ -1,0 +1,1 @@
+//! The DocuSign resources, one file each, reached from [`super::DocuSignClient`].

@@ -1,0 +1,213 @@
+//! [`DocuSignIntegration`]: the `docusign` template (config as JSON Schema), its binding to a
+//! [`DocuSignConnector`] with the connection's token grant, the check (userinfo, then the
+//! account) and the activation that stores the account's id and API host.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::auth::{grant_fingerprint, grant_of, oauth_client};
+use super::client::DocuSignSettings;
+use super::models::{AccountId, UserInfo, UserInfoAccount};
+use super::{DocuSignClient, DocuSignConfig, DocuSignConnector, DocuSignError, API_VERSION};
+use crate::templates::{
+    ActivationContext, ConfigChanges, ConnectionConfig, Integration, IntegrationBinding,
+    IntegrationTemplate,
+};
+use crate::tokens::{OAuthClient, TokenGrant};
+use crate::{Connection, Error, ProviderError};
+
+/// Grants kept per distinct grant settings: building one makes an HTTP client.
+const GRANT_CACHE_CAPACITY: u64 = 10_000;
+
+/// The DocuSign integration: template name `docusign`.
+///
+/// Config fields: `integration_key` (required), `grant` (`jwt`, the default, or
+/// `authorization_code`), `user_id` and `private_key` (secret, PEM) for the JWT grant,
+/// `client_secret` (secret) for the authorization-code grant, `redirect_uri` (the consent
+/// URL's and the code flow's), `environment` (`demo`, the default, or `production`),
+/// `auth_base_url` (overrides the environment's host), `account_id` (default: the user's
+/// default account), `base_uri` (the account's API host, filled in by activation),
+/// `connect_hmac_key` and `connect_hmac_key_previous` (secret: Connect's HMAC keys) and
+/// `status_poll_interval_secs`.
+///
+/// Tokens come from the connection service's token manager
+/// ([`Connections::with_tokens`](crate::connections::Connections::with_tokens)): the
+/// binding carries the connection's grant, so each connection's token is kept and renewed on
+/// its own (one new JWT token shortly before the hour is up, minted once across replicas).
+/// When the user has not consented, the token request fails with `consent_required` and the
+/// connection moves to `error` with a "grant consent" message holding the consent URL (with
+/// `redirect_uri` set).
+///
+/// The check asks `/oauth/userinfo` for the user's accounts, picks `account_id` (or the
+/// default account), and reads that account from its own API host. Activation (after a
+/// successful check) stores the account's id and `base_uri`, so calls go to the account's API
+/// host, never a hard-coded one; a later check notices an account that moved.
+#[derive(Debug, Clone)]
+pub struct DocuSignIntegration {
+    template: IntegrationTemplate,
+    grants: moka::sync::Cache<[u8; 32], Arc<dyn TokenGrant>>,
+}
+
+impl Default for DocuSignIntegration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DocuSignIntegration {
+    /// The integration with its template.
+    pub fn new() -> Self {
+        let template = IntegrationTemplate::builder("docusign")
+            .display_name("DocuSign eSignature")
+            .category("esignature")
+            .api_version(API_VERSION)
+            .webhooks(true)
+            .setup_instructions(
+                "1. In DocuSign's Apps and Keys page, add an app (integration key). For the JWT \
+                 grant, generate an RSA key pair and paste the private key; copy your user id \
+                 (API Username). Add a redirect URI.\n\
+                 2. Grant consent once by opening the consent URL (shown in the connection's \
+                 error until it is granted).\n\
+                 3. Webhooks: in Connect, add an HMAC key and paste it here.",
+            )
+            .config_schema(json!({
+                "type": "object",
+                "required": ["integration_key"],
+                "additionalProperties": false,
+                "properties": {
+                    "integration_key": {"type": "string", "title": "Integration key", "minLength": 1},
+                    "grant": {"type": "string", "title": "Grant", "enum": ["jwt", "authorization_code"], "default": "jwt"},
+                    "user_id": {"type": "string", "title": "User id (JWT subject)", "minLength": 1},
+                    "private_key": {
+                        "type": "string", "title": "RSA private key (PEM)", "format": "password",
+                        "pattern": "^-----BEGIN (RSA )?PRIVATE KEY-----",
+                        "x-error-message": {"pattern": "must be a PEM private key starting with -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----"}
+                    },
+                    "client_secret": {"type": "string", "title": "Secret key", "format": "password", "minLength": 1},
+                    "redirect_uri": {"type": "string", "title": "Redirect URI", "pattern": "^https?://", "x-error-message": {"pattern": "must be an http or https URL"}},
+                    "environment": {"type": "string", "title": "Environment", "enum": ["demo", "production"], "default": "demo"},
+                    "auth_base_url": {"type": "string", "title": "Authentication host", "pattern": "^https?://", "x-error-message": {"pattern": "must be an http or https URL"}},
+                    "account_id": {"type": "string", "title": "Account id (default: the user's default account)", "minLength": 1},
+                    "base_uri": {"type": "string", "title": "Account API host (looked up)", "pattern": "^https?://", "x-error-message": {"pattern": "must be an http or https URL"}},
+                    "connect_hmac_key": {"type": "string", "title": "Connect HMAC key", "format": "password", "minLength": 1},
+                    "connect_hmac_key_previous": {"type": "string", "title": "Previous Connect HMAC key (while rotating)", "format": "password", "minLength": 1},
+                    "status_poll_interval_secs": {"type": "integer", "title": "Least seconds between status reads of one envelope", "minimum": 0, "default": 900}
+                }
+            }))
+            // Tenant-supplied hosts must be https and public unless the host allows them.
+            .endpoint_url_field("auth_base_url")
+            .endpoint_url_field("base_uri")
+            .build()
+            .expect("the DocuSign template is valid");
+        DocuSignIntegration {
+            template,
+            grants: moka::sync::Cache::builder()
+                .max_capacity(GRANT_CACHE_CAPACITY)
+                .build(),
+        }
+    }
+
+    /// The OAuth client of an authorization-code connection's config: a host runs the code
+    /// flow with it ([`OAuthClient::authorize_url`], [`OAuthClient::exchange_code`]) and stores
+    /// the token with [`TokenManager::store_token`](crate::tokens::TokenManager::store_token).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the config is not a valid
+    /// authorization-code config.
+    pub fn oauth_client(config: &ConnectionConfig) -> Result<OAuthClient, Error> {
+        oauth_client(&DocuSignConfig::from_config(config)?)
+    }
+
+    fn grant(&self, config: &DocuSignConfig) -> Result<Arc<dyn TokenGrant>, Error> {
+        self.grants
+            .try_get_with(grant_fingerprint(config), || grant_of(config))
+            .map_err(|e| (*e).clone())
+    }
+}
+
+/// The account of `info` the config names, or the default one.
+fn pick_account<'i>(
+    info: &'i UserInfo,
+    chosen: Option<&str>,
+) -> Result<&'i UserInfoAccount, Error> {
+    info.account(chosen).ok_or_else(|| match chosen {
+        Some(id) => Error::config(
+            "docusign.account_id",
+            format!("`{id}` is not one of the user's accounts"),
+        ),
+        None => Error::config(
+            "docusign.account_id",
+            "the user has no default account: choose one",
+        ),
+    })
+}
+
+fn core(e: DocuSignError) -> Error {
+    e.core().clone()
+}
+
+#[async_trait]
+impl Integration for DocuSignIntegration {
+    fn template(&self) -> &IntegrationTemplate {
+        &self.template
+    }
+
+    /// `GET {auth}/oauth/userinfo`, then `GET /restapi/v2.1/accounts/{id}` on the account's
+    /// own API host.
+    async fn check(&self, connection: &Connection) -> Result<(), Error> {
+        let client = DocuSignClient::from_connection(connection.clone()).map_err(core)?;
+        let info = client.user_info().await.map_err(core)?;
+        let chosen = client.account_id().map(AccountId::as_str);
+        let account = pick_account(&info, chosen)?;
+        let api = connection.derive_with_base_url(account.base_uri.trim_end_matches('/'))?;
+        DocuSignClient::from_connection(api)
+            .map_err(core)?
+            .with_account(account.account_id.as_str())
+            .with_api_ready()
+            .account()
+            .await
+            .map(|_| ())
+            .map_err(core)
+    }
+
+    fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error> {
+        let config = DocuSignConfig::from_config(config)?;
+        let grant = self.grant(&config)?;
+        let base_uri = config
+            .base_uri
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'))
+            .filter(|u| !u.is_empty());
+        let settings = DocuSignSettings {
+            account_id: config.account_id.clone().map(AccountId::new),
+            api_ready: base_uri.is_some(),
+            auth_base_url: config.auth_base_url().to_string(),
+        };
+        let base_url = base_uri.unwrap_or(config.auth_base_url()).to_string();
+        Ok(
+            IntegrationBinding::new(Arc::new(DocuSignConnector::new()), base_url, None)
+                .with_token_grant(grant)
+                .with_settings(settings),
+        )
+    }
+
+    /// Stores the account's id and `base_uri` (from `/oauth/userinfo`) when they are not
+    /// stored yet or changed; idempotent.
+    async fn activate(&self, ctx: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
+        let config = DocuSignConfig::from_config(ctx.config())?;
+        let client = DocuSignClient::from_connection(ctx.connection()?.clone()).map_err(core)?;
+        let info = client.user_info().await.map_err(core)?;
+        let account = pick_account(&info, config.account_id.as_deref())?;
+        let base_uri = account.base_uri.trim_end_matches('/');
+        let mut changes = ConfigChanges::new();
+        if config.account_id.as_deref() != Some(account.account_id.as_str()) {
+            changes = changes.set("account_id", account.account_id.as_str());
+        }
+        if config.base_uri.as_deref().map(|u| u.trim_end_matches('/')) != Some(base_uri) {
+            changes = changes.set("base_uri", base_uri);
+        }
+        Ok(changes)
+    }
+}
