@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::auth::{grant_fingerprint, grant_of, oauth_client};
+use super::auth::{consent_url, grant_fingerprint, grant_of, oauth_client};
 use super::client::DocuSignSettings;
+use super::error::error_code;
 use super::models::{AccountId, UserInfo, UserInfoAccount};
 use super::{DocuSignClient, DocuSignConfig, DocuSignConnector, DocuSignError, API_VERSION};
 use crate::templates::{
@@ -144,6 +145,26 @@ fn pick_account<'i>(
     })
 }
 
+/// The "grant consent" advice for a failure that says the user's consent is missing or their
+/// authentication failed (`consent_required`, `USER_AUTHENTICATION_FAILED`), with the consent
+/// URL when the config has a redirect URI. `None` for other failures, and when the message
+/// already carries the advice (the JWT grant's own `consent_required` error).
+fn consent_advice(consent: Option<&str>, e: &Error) -> Option<String> {
+    let text = e.to_string();
+    if text.contains("grant consent") {
+        return None;
+    }
+    let code = e.body().and_then(|b| error_code(b));
+    let needs = code.as_deref().is_some_and(|c| {
+        c.eq_ignore_ascii_case("USER_AUTHENTICATION_FAILED")
+            || c.eq_ignore_ascii_case("consent_required")
+    }) || text.contains("consent_required");
+    needs.then(|| match consent {
+        Some(url) => format!("grant consent: the user must open {url} once"),
+        None => "grant consent: the user must consent to the app once (set redirect_uri to get the consent URL)".to_string(),
+    })
+}
+
 fn core(e: DocuSignError) -> Error {
     e.core().clone()
 }
@@ -186,10 +207,17 @@ impl Integration for DocuSignIntegration {
             auth_base_url: config.auth_base_url().to_string(),
         };
         let base_url = base_uri.unwrap_or(config.auth_base_url()).to_string();
+        let consent = config
+            .redirect_uri
+            .as_deref()
+            .and_then(|r| consent_url(config.auth_base_url(), &config.integration_key, r).ok());
         Ok(
             IntegrationBinding::new(Arc::new(DocuSignConnector::new()), base_url, None)
                 .with_token_grant(grant)
-                .with_settings(settings),
+                .with_settings(settings)
+                .with_error_hint(Arc::new(move |e: &Error| {
+                    consent_advice(consent.as_deref(), e)
+                })),
         )
     }
 

@@ -999,6 +999,25 @@ impl Connections {
         id: &ConnectionId,
         observed: bool,
     ) -> Result<(Arc<dyn Integration>, Connection), Error> {
+        self.bind_with_hint(tenant, id, observed)
+            .await
+            .map(|(integration, connection, _)| (integration, connection))
+    }
+
+    /// As [`Self::bind`], with the binding's error hint (for a check's failure message).
+    async fn bind_with_hint(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        observed: bool,
+    ) -> Result<
+        (
+            Arc<dyn Integration>,
+            Connection,
+            Option<crate::templates::ErrorHint>,
+        ),
+        Error,
+    > {
         let record = self.get(tenant, id).await?;
         let integration = self.integration(&record.template)?.clone();
         let config = self.config_for(&record).await?;
@@ -1010,6 +1029,7 @@ impl Connections {
             .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
         let auth = self.binding_auth(tenant, id, &record.template, &binding)?;
+        let hint = binding.error_hint.clone();
         let mut b = self
             .inner
             .switchboard
@@ -1029,6 +1049,7 @@ impl Connections {
                 tenant: tenant.clone(),
                 id: id.clone(),
                 cell: cell.clone(),
+                hint: binding.error_hint.clone(),
             }));
         }
         if let Some(auth) = auth {
@@ -1041,7 +1062,7 @@ impl Connections {
                 current: Mutex::new((config, auth)),
             }));
         }
-        Ok((integration, b.build()?))
+        Ok((integration, b.build()?, hint))
     }
 
     /// The authenticator of a binding: its fixed `auth`, or, for a token grant, the token
@@ -1187,17 +1208,21 @@ impl Connections {
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
         let mut activation = Ok(());
-        let outcome = match self.bind(tenant, id, false).await {
-            Ok((integration, conn)) => match integration.check(&conn).await {
-                Ok(()) => {
-                    let record = self.get(tenant, id).await?;
-                    if record.status != ConnectionStatus::Disconnected {
-                        activation = self.activate(record, &conn).await;
+        let mut hint = None;
+        let outcome = match self.bind_with_hint(tenant, id, false).await {
+            Ok((integration, conn, h)) => {
+                hint = h;
+                match integration.check(&conn).await {
+                    Ok(()) => {
+                        let record = self.get(tenant, id).await?;
+                        if record.status != ConnectionStatus::Disconnected {
+                            activation = self.activate(record, &conn).await;
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = activation {
@@ -1205,7 +1230,8 @@ impl Connections {
                 e.kind(),
                 ErrorKind::Vault | ErrorKind::Store | ErrorKind::NotFound
             ) {
-                self.record_check(tenant, id, Err(e.clone())).await?;
+                self.record_check(tenant, id, Err(e.clone()), hint.as_ref())
+                    .await?;
             }
             return Err(e);
         }
@@ -1218,9 +1244,9 @@ impl Connections {
             ) {
                 return Err(e);
             }
-            return self.record_check(tenant, id, Err(e)).await;
+            return self.record_check(tenant, id, Err(e), hint.as_ref()).await;
         }
-        self.record_check(tenant, id, Ok(())).await
+        self.record_check(tenant, id, Ok(()), None).await
     }
 
     /// Records a check's outcome and moves the status (never out of `disconnected`).
@@ -1229,10 +1255,11 @@ impl Connections {
         tenant: &TenantId,
         id: &ConnectionId,
         outcome: Result<(), Error>,
+        hint: Option<&crate::templates::ErrorHint>,
     ) -> Result<ConnectionRecord, Error> {
         let message = match &outcome {
             Ok(()) => None,
-            Err(e) => Some(self.scrub(tenant, id, &e.describe()).await),
+            Err(e) => Some(self.scrub(tenant, id, &with_advice(e, hint)).await),
         };
         let now = SystemTime::now();
         self.update(tenant, id, |r| {
@@ -1797,12 +1824,21 @@ impl Authenticator for LiveAuth {
     }
 }
 
-#[derive(Debug)]
 struct LifecycleObserver {
     service: Weak<Inner>,
     tenant: TenantId,
     id: ConnectionId,
     cell: Arc<StatusCell>,
+    hint: Option<crate::templates::ErrorHint>,
+}
+
+impl std::fmt::Debug for LifecycleObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LifecycleObserver")
+            .field("tenant", &self.tenant)
+            .field("connection", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LifecycleObserver {
@@ -1858,9 +1894,10 @@ impl CallObserver for LifecycleObserver {
         let current = self.cell.get();
         let (target, message) = match outcome {
             Ok(()) if current == ConnectionStatus::Error => (ConnectionStatus::Active, None),
-            Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => {
-                (ConnectionStatus::Error, Some(e.describe()))
-            }
+            Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => (
+                ConnectionStatus::Error,
+                Some(with_advice(e, self.hint.as_ref())),
+            ),
             _ => return,
         };
         let Some(inner) = self.service.upgrade() else {
@@ -1890,6 +1927,14 @@ fn in_step(e: Error, step: &str) -> Error {
     let mut parts = e.into_parts();
     parts.message = format!("{step}: {}", parts.message);
     parts.build()
+}
+
+/// `e`'s description, followed by the binding's advice for it when there is some.
+fn with_advice(e: &Error, hint: Option<&crate::templates::ErrorHint>) -> String {
+    match hint.and_then(|h| h(e)) {
+        Some(advice) => format!("{}; {advice}", e.describe()),
+        None => e.describe(),
+    }
 }
 
 fn moves_to_error(e: &Error) -> bool {

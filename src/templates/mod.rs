@@ -741,7 +741,7 @@ impl ConnectionConfig {
 }
 
 /// What an integration needs to make calls for a connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct IntegrationBinding {
     /// The connector.
@@ -756,6 +756,27 @@ pub struct IntegrationBinding {
     /// The connector's per-connection settings, read back by its typed client with
     /// [`Connection::settings`](crate::Connection::settings).
     pub settings: Option<crate::client::ConnectionSettings>,
+    /// What to tell the user when a call's failure moves the connection to `error`
+    /// ([`IntegrationBinding::with_error_hint`]).
+    pub error_hint: Option<ErrorHint>,
+}
+
+/// Turns a failure that moves a connection to `error` into advice for the user, appended to
+/// the recorded message (DocuSign: "grant consent: open …" with the consent URL). `None`
+/// adds nothing. Must not return secrets.
+pub type ErrorHint = Arc<dyn Fn(&Error) -> Option<String> + Send + Sync>;
+
+impl fmt::Debug for IntegrationBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationBinding")
+            .field("connector", &self.connector)
+            .field("base_url", &self.base_url)
+            .field("auth", &self.auth)
+            .field("token_grant", &self.token_grant)
+            .field("settings", &self.settings.is_some())
+            .field("error_hint", &self.error_hint.is_some())
+            .finish()
+    }
 }
 
 impl IntegrationBinding {
@@ -772,7 +793,16 @@ impl IntegrationBinding {
             auth,
             token_grant: None,
             settings: None,
+            error_hint: None,
         }
+    }
+
+    /// With advice for the user when a call's failure (an auth rejection, a 401 or 403) moves
+    /// the connection to `error`: `hint`'s answer is appended to the recorded message.
+    #[must_use]
+    pub fn with_error_hint(mut self, hint: ErrorHint) -> Self {
+        self.error_hint = Some(hint);
+        self
     }
 
     /// Authenticates with OAuth access tokens obtained by `grant` (a JWT bearer grant, or an

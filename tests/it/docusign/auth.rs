@@ -257,3 +257,57 @@ async fn replicas_mint_one_token_between_them() {
         "one replica mints the new token; the others read it from the store"
     );
 }
+
+#[tokio::test]
+async fn user_authentication_failed_on_a_call_moves_the_connection_to_error_with_the_consent_url() {
+    let ds = FakeDocuSign::start().await;
+    let connections = Shared::new().replica();
+    let (t, c) = ids("acme");
+    connections
+        .create(
+            &t,
+            &c,
+            "docusign",
+            "DocuSign",
+            &jwt_config(&ds.url(), "user-1"),
+        )
+        .await
+        .unwrap();
+    connections.test_connection(&t, &c).await.unwrap();
+    // A token DocuSign no longer honours (revoked): the account call answers 401
+    // USER_AUTHENTICATION_FAILED.
+    let revoked = switchboard::tokens::Token::new("ds-token-revoked")
+        .with_expires_at(std::time::SystemTime::now() + std::time::Duration::from_secs(3000));
+    connections
+        .tokens()
+        .unwrap()
+        .store_token(&t, &c, &revoked)
+        .await
+        .unwrap();
+    connections.tokens().unwrap().invalidate(&t, &c).await;
+    let client =
+        DocuSignClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
+    let err = client.account().await.unwrap_err();
+    assert_eq!(err.error_code(), Some("USER_AUTHENTICATION_FAILED"));
+    assert!(err.needs_consent());
+    // The lifecycle records the move in the background.
+    let mut record = connections.get(&t, &c).await.unwrap();
+    for _ in 0..200 {
+        if record.status == ConnectionStatus::Error {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        record = connections.get(&t, &c).await.unwrap();
+    }
+    assert_eq!(record.status, ConnectionStatus::Error);
+    let message = record.last_error.unwrap();
+    assert!(
+        message.contains("USER_AUTHENTICATION_FAILED") || message.contains("401"),
+        "{message}"
+    );
+    assert!(
+        message.contains("grant consent: the user must open")
+            && message.contains("/oauth/auth?response_type=code"),
+        "{message}"
+    );
+}
