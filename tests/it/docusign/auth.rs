@@ -311,3 +311,91 @@ async fn user_authentication_failed_on_a_call_moves_the_connection_to_error_with
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn an_authorization_code_connection_refreshes_its_stored_token() {
+    let ds = FakeDocuSign::start().await;
+    let connections = Shared::new().replica();
+    let (t, c) = ids("acme");
+    let config = serde_json::json!({
+        "integration_key": INTEGRATION_KEY,
+        "grant": "authorization_code",
+        "client_secret": switchboard::test_util::canary("ds-secret"),
+        "auth_base_url": ds.url(),
+        "redirect_uri": "https://app.example.test/docusign/callback",
+    });
+    connections
+        .create(&t, &c, "docusign", "DocuSign", &config)
+        .await
+        .unwrap();
+    // What the host stores after its code exchange: an access token about to expire.
+    let token = switchboard::tokens::Token::new("ds-token-expiring")
+        .with_refresh_token("rt-user-7")
+        .with_expires_at(std::time::SystemTime::now() + std::time::Duration::from_secs(5));
+    connections
+        .tokens()
+        .unwrap()
+        .store_token(&t, &c, &token)
+        .await
+        .unwrap();
+    let record = connections.test_connection(&t, &c).await.unwrap();
+    assert_eq!(
+        record.status,
+        ConnectionStatus::Active,
+        "{:?}",
+        record.last_error
+    );
+    assert_eq!(*ds.state.refreshes.lock().unwrap(), ["user-7"]);
+    let config = connections.config(&t, &c).await.unwrap();
+    assert_eq!(config.str("account_id"), Some("acct-user-7"));
+    // The host's code flow uses the same client settings.
+    let client = switchboard::docusign::DocuSignIntegration::oauth_client(&config).unwrap();
+    let request = client.authorize_url().unwrap();
+    assert!(
+        request
+            .url()
+            .starts_with(&format!("{}/oauth/auth?", ds.url())),
+        "{}",
+        request.url()
+    );
+    assert!(request
+        .url()
+        .contains(&format!("client_id={INTEGRATION_KEY}")));
+}
+
+#[tokio::test]
+async fn a_service_without_a_token_manager_says_it_needs_one() {
+    let ds = FakeDocuSign::start().await;
+    let mut registry = switchboard::templates::Registry::new();
+    registry
+        .register(std::sync::Arc::new(
+            switchboard::docusign::DocuSignIntegration::new(),
+        ))
+        .unwrap();
+    let connections = switchboard::connections::Connections::new(
+        crate::support::builder()
+            .allow_endpoint_host("127.0.0.1")
+            .build()
+            .unwrap(),
+        crate::support::test_vault(3),
+        registry,
+    );
+    let (t, c) = ids("acme");
+    connections
+        .create(
+            &t,
+            &c,
+            "docusign",
+            "DocuSign",
+            &jwt_config(&ds.url(), "user-1"),
+        )
+        .await
+        .unwrap();
+    let err = connections.connection(&t, &c).await.unwrap_err();
+    assert_eq!(err.kind(), switchboard::ErrorKind::Config);
+    assert!(
+        err.to_string().contains("Connections::with_tokens"),
+        "{err}"
+    );
+    assert_eq!(ds.state.token_requests.load(Ordering::SeqCst), 0);
+}

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     /// Every accepted assertion's claims, in order.
     pub(crate) assertions: Mutex<Vec<Claims>>,
     pub(crate) token_requests: AtomicUsize,
+    /// The users whose refresh tokens were used, in order.
+    pub(crate) refreshes: Mutex<Vec<String>>,
     pub(crate) userinfo_requests: AtomicUsize,
     pub(crate) account_requests: AtomicUsize,
 }
@@ -89,6 +91,28 @@ async fn token(State(state): State<Arc<Inner>>, body: String) -> (StatusCode, Js
         .into_owned()
         .collect();
     state.token_requests.fetch_add(1, Ordering::SeqCst);
+    // The authorization-code grant's refresh: `rt-{user}` is user's refresh token.
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let Some(user) = form
+            .get("refresh_token")
+            .and_then(|r| r.strip_prefix("rt-"))
+        else {
+            return error(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
+        };
+        state.refreshes.lock().unwrap().push(user.to_string());
+        let access = format!("ds-token-{user}-refreshed");
+        state
+            .tokens
+            .lock()
+            .unwrap()
+            .insert(access.clone(), user.to_string());
+        return (
+            StatusCode::OK,
+            Json(
+                json!({"access_token": access, "token_type": "Bearer", "expires_in": 28800, "refresh_token": format!("rt-{user}")}),
+            ),
+        );
+    }
     if form.get("grant_type").map(String::as_str)
         != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
     {
