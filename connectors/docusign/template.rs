@@ -239,3 +239,49 @@ impl Integration for DocuSignIntegration {
         Ok(changes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn consent_advice_names_the_url_only_for_consent_failures() {
+        let url = Some("https://account-d.docusign.com/oauth/auth?x=1");
+        let other = Error::new(ErrorKind::Status, "provider answered 400");
+        assert_eq!(consent_advice(url, &other), None);
+        let consent = Error::auth("the provider refused the token request (`consent_required`)");
+        assert_eq!(
+            consent_advice(url, &consent).as_deref(),
+            Some("grant consent: the user must open https://account-d.docusign.com/oauth/auth?x=1 once")
+        );
+        // The JWT grant's own message already holds the advice: not repeated.
+        let advised = Error::auth("… (`consent_required`): grant consent: the user must open …");
+        assert_eq!(consent_advice(url, &advised), None);
+        // Without a redirect URI there is no URL to give, but the advice still says what to do.
+        assert!(consent_advice(None, &consent)
+            .unwrap()
+            .contains("set redirect_uri"));
+    }
+
+    #[test]
+    fn bind_refuses_a_jwt_config_without_its_user_or_a_usable_key() {
+        use std::collections::BTreeMap;
+        let integration = DocuSignIntegration::new();
+        let config = ConnectionConfig::new(json!({"integration_key": "ik"}), BTreeMap::new());
+        let err = integration.bind(&config).unwrap_err();
+        assert!(err.to_string().contains("docusign.user_id"), "{err}");
+        let mut secrets = BTreeMap::new();
+        secrets.insert(
+            "private_key".to_string(),
+            crate::SecretString::from(
+                "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            ),
+        );
+        let config =
+            ConnectionConfig::new(json!({"integration_key": "ik", "user_id": "u"}), secrets);
+        let err = integration.bind(&config).unwrap_err();
+        assert!(err.to_string().contains("docusign.private_key"), "{err}");
+        assert!(!err.to_string().contains("not a key"), "{err}");
+    }
+}
