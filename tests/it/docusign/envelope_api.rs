@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -96,6 +96,12 @@ pub(crate) async fn start() -> (Arc<ApiState>, switchboard::test_util::LoopbackS
 }
 
 type Answer = (StatusCode, Json<Value>);
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
 
 fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
     (
@@ -265,10 +271,10 @@ async fn create(
 async fn fetch(
     State(state): State<Arc<ApiState>>,
     Path((account, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Answer {
+    let q = query(&uri);
     let token = match admit(&state, Method::GET, &uri, &headers, &Value::Null, None) {
         Ok(t) => t,
         Err(e) => return e,
@@ -293,10 +299,10 @@ async fn fetch(
 async fn list(
     State(state): State<Arc<ApiState>>,
     Path(account): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Answer {
+    let q = query(&uri);
     let token = match admit(&state, Method::GET, &uri, &headers, &Value::Null, None) {
         Ok(t) => t,
         Err(e) => return e,

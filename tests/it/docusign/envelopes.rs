@@ -316,7 +316,11 @@ async fn get_answers_from_the_status_cache_until_a_write_through_the_client_drop
         recipients.signers[0].email.as_deref(),
         Some("jane.doe@example.test")
     );
-    assert_eq!(recipients.carbon_copies.len(), 2);
+    assert_eq!(
+        recipients.carbon_copies[0].recipient_id.as_deref(),
+        Some("4"),
+        "the carbon copy was added: {recipients:?}"
+    );
 
     // Zero turns the cache off.
     let uncached = ds.with_status_poll_interval(Duration::ZERO);
