@@ -3,18 +3,21 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::api::{Envelopes, Views};
 use super::models::{Account, AccountId, UserInfo};
-use super::{DocuSignError, API_VERSION, DEMO_AUTH_BASE_URL};
+use super::{DocuSignError, API_VERSION, DEFAULT_STATUS_POLL_INTERVAL, DEMO_AUTH_BASE_URL};
 use crate::toolkit::{segment, Call};
 use crate::{Connection, RequestBuilder};
 
 /// What [`super::DocuSignIntegration`] binds into a connection for its typed client: the
-/// account (when the connection's first test looked it up) and the authentication host.
+/// account (when the connection's first test looked it up), the authentication host and the
+/// least time between two status reads of one envelope.
 #[derive(Debug, Clone)]
 pub(crate) struct DocuSignSettings {
     /// The account, once known (with `base_uri`, the connection's base URL).
@@ -24,6 +27,9 @@ pub(crate) struct DocuSignSettings {
     pub(crate) api_ready: bool,
     /// The authentication host (`https://account-d.docusign.com`).
     pub(crate) auth_base_url: String,
+    /// How long [`super::Envelopes::get`] answers from the status cache
+    /// (`status_poll_interval_secs`).
+    pub(crate) status_poll_interval: Duration,
 }
 
 /// The typed DocuSign eSignature API of one account over a [`Connection`] made with a
@@ -45,6 +51,7 @@ pub struct DocuSignClient {
     account_id: Option<AccountId>,
     api_ready: bool,
     auth_base_url: Arc<str>,
+    status_poll_interval: Duration,
 }
 
 impl fmt::Debug for DocuSignClient {
@@ -52,6 +59,7 @@ impl fmt::Debug for DocuSignClient {
         f.debug_struct("DocuSignClient")
             .field("connection", &self.connection)
             .field("account_id", &self.account_id)
+            .field("status_poll_interval", &self.status_poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -72,20 +80,28 @@ impl DocuSignClient {
             &connection,
             "docusign.connection",
         )?;
-        let (account_id, api_ready, auth) = match connection.settings::<DocuSignSettings>() {
-            Some(s) => (
-                s.account_id.clone(),
-                s.api_ready,
-                Arc::from(s.auth_base_url.as_str()),
-            ),
-            // Built by hand: the base URL is the account's API host.
-            None => (None, true, Arc::from(DEMO_AUTH_BASE_URL)),
-        };
+        let (account_id, api_ready, auth, interval) =
+            match connection.settings::<DocuSignSettings>() {
+                Some(s) => (
+                    s.account_id.clone(),
+                    s.api_ready,
+                    Arc::from(s.auth_base_url.as_str()),
+                    s.status_poll_interval,
+                ),
+                // Built by hand: the base URL is the account's API host.
+                None => (
+                    None,
+                    true,
+                    Arc::from(DEMO_AUTH_BASE_URL),
+                    DEFAULT_STATUS_POLL_INTERVAL,
+                ),
+            };
         Ok(DocuSignClient {
             connection,
             account_id,
             api_ready,
             auth_base_url: auth,
+            status_poll_interval: interval,
         })
     }
 
@@ -96,6 +112,34 @@ impl DocuSignClient {
             account_id: Some(AccountId::new(account)),
             ..self.clone()
         }
+    }
+
+    /// The same client with another least time between two status reads of one envelope
+    /// from DocuSign (default: the connection's `status_poll_interval_secs`, else 900 s;
+    /// zero turns the status cache off). DocuSign suspends API access of accounts that poll
+    /// an envelope more often than every 15 minutes: lower it only for tests.
+    #[must_use]
+    pub fn with_status_poll_interval(&self, interval: Duration) -> Self {
+        DocuSignClient {
+            status_poll_interval: interval,
+            ..self.clone()
+        }
+    }
+
+    /// The least time between two status reads of one envelope from DocuSign.
+    pub fn status_poll_interval(&self) -> Duration {
+        self.status_poll_interval
+    }
+
+    /// The envelope calls: create and send, get (from the status cache), status changes,
+    /// void, resend, recipients.
+    pub fn envelopes(&self) -> Envelopes {
+        Envelopes::new(self.clone())
+    }
+
+    /// The embedded views: recipient (signing) and sender.
+    pub fn views(&self) -> Views {
+        Views::new(self.clone())
     }
 
     /// The same client with its connection's base URL taken as the account's API host.
@@ -150,6 +194,16 @@ impl DocuSignClient {
             "/restapi/{API_VERSION}/accounts/{}{rest}",
             segment(account.as_str())
         ))
+    }
+
+    /// The URL path of `rest` under the account, with the base URL's own path in front: what
+    /// the response cache compares when a write invalidates entries.
+    pub(crate) fn full_path(&self, rest: &str) -> Result<String, DocuSignError> {
+        let account = self.account_path(rest)?;
+        let base = url::Url::parse(self.connection.base_url())
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        Ok(format!("{base}{account}"))
     }
 
     /// A request to `rest` under the account.

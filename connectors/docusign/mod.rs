@@ -28,18 +28,31 @@ mod error;
 mod models;
 mod template;
 
+pub use api::{
+    AnchorUnits, CarbonCopy, CreateEnvelope, CreateRecipientView, CreateSenderView, Document,
+    Envelopes, EventNotification, ListEnvelopeStatusChanges, Recipients, Signer, Tab, TabKind,
+    TemplateRole, UpdateRecipients, Views,
+};
 pub use auth::{consent_url, DocuSignEnvironment, DocuSignGrant, DocuSignJwtGrant};
 pub use client::DocuSignClient;
 pub use config::DocuSignConfig;
 pub use connector::DocuSignConnector;
 pub use error::DocuSignError;
-pub use models::{Account, AccountId, UserInfo, UserInfoAccount};
+pub use models::{
+    Account, AccountId, Envelope, EnvelopeId, EnvelopeRecipients, EnvelopeStatus, EnvelopeSummary,
+    EnvelopeUpdateSummary, Recipient, RecipientStatus, RecipientUpdateResult,
+    RecipientsUpdateSummary, UserInfo, UserInfoAccount, ViewUrl,
+};
 pub use template::DocuSignIntegration;
 
 /// DocuSign's developer (demo) authentication host.
 pub const DEMO_AUTH_BASE_URL: &str = "https://account-d.docusign.com";
 /// DocuSign's production authentication host.
 pub const PRODUCTION_AUTH_BASE_URL: &str = "https://account.docusign.com";
+/// The least time between two status reads of one envelope from DocuSign, unless the
+/// connection's `status_poll_interval_secs` says otherwise: DocuSign's polling rule (once per
+/// 15 minutes).
+pub const DEFAULT_STATUS_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(900);
 /// The eSignature REST API version every path uses.
 pub const API_VERSION: &str = "v2.1";
 /// The scopes the JWT grant asks for: `signature` (the eSignature API) and `impersonation`

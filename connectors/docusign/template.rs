@@ -3,6 +3,7 @@
 //! account) and the activation that stores the account's id and API host.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -205,6 +206,9 @@ impl Integration for DocuSignIntegration {
             account_id: config.account_id.clone().map(AccountId::new),
             api_ready: base_uri.is_some(),
             auth_base_url: config.auth_base_url().to_string(),
+            status_poll_interval: config
+                .status_poll_interval_secs
+                .map_or(super::DEFAULT_STATUS_POLL_INTERVAL, Duration::from_secs),
         };
         let base_url = base_uri.unwrap_or(config.auth_base_url()).to_string();
         let consent = config

@@ -2,5 +2,14 @@
 //! name in `extra`, so a new DocuSign field never breaks parsing.
 
 mod account;
+mod envelope;
+mod recipient;
+mod view;
 
 pub use account::{Account, AccountId, UserInfo, UserInfoAccount};
+pub(crate) use envelope::lenient_count;
+pub use envelope::{Envelope, EnvelopeId, EnvelopeStatus, EnvelopeSummary, EnvelopeUpdateSummary};
+pub use recipient::{
+    EnvelopeRecipients, Recipient, RecipientStatus, RecipientUpdateResult, RecipientsUpdateSummary,
+};
+pub use view::ViewUrl;

@@ -56,12 +56,19 @@ fn error(status: StatusCode, body: Value) -> (StatusCode, Json<Value>) {
 
 impl FakeDocuSign {
     pub(crate) async fn start() -> Self {
+        Self::start_with(Router::new()).await
+    }
+
+    /// The fake with `extra` routes (another concern's account API) on the same server, so
+    /// that they are on every account's `base_uri`.
+    pub(crate) async fn start_with(extra: Router) -> Self {
         let state = Arc::new(Inner::default());
         let app = Router::new()
             .route("/oauth/token", post(token))
             .route("/oauth/userinfo", get(userinfo))
             .route("/restapi/v2.1/accounts/{id}", get(account))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(extra);
         let server = LoopbackServer::start(app).await;
         *state.base.lock().unwrap() = server.base_url();
         FakeDocuSign { state, server }

@@ -3,7 +3,12 @@
 //! connector's other concerns, one file each.
 
 mod auth;
+mod contract;
+mod envelope_api;
+mod envelopes;
 mod mock;
+mod spec;
+mod views;
 
 use std::sync::Arc;
 
