@@ -8,6 +8,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::api::Documents;
 use super::models::{Account, AccountId, UserInfo};
 use super::{DocuSignError, API_VERSION, DEMO_AUTH_BASE_URL};
 use crate::toolkit::{segment, Call};
@@ -129,6 +130,12 @@ impl DocuSignClient {
     /// `GET /restapi/v2.1/accounts/{accountId}`: the account's information.
     pub fn account(&self) -> Call<Account, DocuSignError> {
         self.call(Method::GET, "", "accounts.get")
+    }
+
+    /// The documents of the envelope `envelope_id`: list them, download one or the combined
+    /// PDF as a stream.
+    pub fn documents(&self, envelope_id: &str) -> Documents {
+        Documents::new(self.clone(), envelope_id)
     }
 
     /// The path of `rest` under the account (`/restapi/v2.1/accounts/{id}{rest}`).

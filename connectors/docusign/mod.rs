@@ -28,12 +28,16 @@ mod error;
 mod models;
 mod template;
 
+pub use api::{DocumentStream, Documents};
 pub use auth::{consent_url, DocuSignEnvironment, DocuSignGrant, DocuSignJwtGrant};
 pub use client::DocuSignClient;
 pub use config::DocuSignConfig;
 pub use connector::DocuSignConnector;
 pub use error::DocuSignError;
-pub use models::{Account, AccountId, UserInfo, UserInfoAccount};
+pub use models::{
+    Account, AccountId, DocumentUpload, EnvelopeDocument, EnvelopeDocuments, UserInfo,
+    UserInfoAccount,
+};
 pub use template::DocuSignIntegration;
 
 /// DocuSign's developer (demo) authentication host.

@@ -1,1 +1,5 @@
 //! The DocuSign resources, one file each, reached from [`super::DocuSignClient`].
+
+mod documents;
+
+pub use documents::{DocumentStream, Documents};

@@ -2,5 +2,7 @@
 //! name in `extra`, so a new DocuSign field never breaks parsing.
 
 mod account;
+mod document;
 
 pub use account::{Account, AccountId, UserInfo, UserInfoAccount};
+pub use document::{DocumentUpload, EnvelopeDocument, EnvelopeDocuments};
