@@ -3,6 +3,7 @@
 //! connector's other concerns, one file each.
 
 mod auth;
+mod documents;
 mod mock;
 
 use std::sync::Arc;
