@@ -15,9 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchboard::auth::BearerToken;
-use switchboard::docusign::{
-    DocuSignClient, DocuSignConnector, DocumentStream, DocumentUpload, EnvelopeDocuments,
-};
+use switchboard::docusign::{DocuSignClient, DocuSignConnector, DocumentUpload, EnvelopeDocuments};
 use switchboard::test_util::{canary, LoopbackServer};
 use switchboard::{ErrorKind, ProviderError};
 
@@ -40,6 +38,8 @@ struct Seen {
     uploads: Mutex<Vec<(String, Option<String>, Vec<Part>)>>,
     /// The `Accept` and query of each document download.
     downloads: Mutex<Vec<(Option<String>, Option<String>)>>,
+    /// Lets the `broken` document fail, once the client has its first bytes.
+    break_now: tokio::sync::Notify,
 }
 
 /// A document's bytes: `len` bytes of a pattern that differs per position, so a chunk lost
@@ -94,15 +94,18 @@ async fn document(
                 .body(Body::from_stream(futures_util::stream::iter(chunks)))
                 .unwrap()
         }
-        // Some bytes, then the connection fails.
+        // Some bytes, then (once the client has them) the connection fails.
         "broken" => {
-            let chunks = vec![
-                Ok(Bytes::from_static(b"%PDF-1.7 partial")),
-                Err(std::io::Error::other("disk gone")),
-            ];
+            let first = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(
+                Bytes::from_static(b"%PDF-1.7 partial"),
+            )));
+            let fail = futures_util::stream::once(async move {
+                seen.break_now.notified().await;
+                Err(std::io::Error::other("disk gone"))
+            });
             Response::builder()
                 .header("content-type", "application/pdf")
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .body(Body::from_stream(first.chain(fail)))
                 .unwrap()
         }
         _ => (
@@ -203,14 +206,6 @@ async fn fixture_with(sb: switchboard::SwitchboardBuilder) -> Fixture {
     }
 }
 
-async fn read_all(mut stream: DocumentStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out
-}
-
 #[tokio::test]
 async fn the_list_is_typed() {
     let f = fixture().await;
@@ -282,20 +277,15 @@ async fn a_body_that_breaks_midway_ends_the_stream_with_a_typed_error() {
         .download("broken")
         .await
         .unwrap();
-    let mut received = Vec::new();
-    let err = loop {
-        match stream.next().await {
-            Some(Ok(chunk)) => received.extend_from_slice(&chunk),
-            Some(Err(e)) => break e,
-            None => panic!("the stream ended without reporting the broken body"),
-        }
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"%PDF-1.7 partial");
+    f.seen.break_now.notify_one();
+    let err = match stream.next().await {
+        Some(Err(e)) => e,
+        Some(Ok(more)) => panic!("{} more bytes after the failure", more.len()),
+        None => panic!("the stream ended without reporting the broken body"),
     };
     assert_eq!(err.kind(), ErrorKind::Transport);
-    assert!(
-        received.len() < b"%PDF-1.7 partial".len() + 1,
-        "{}",
-        received.len()
-    );
     assert!(
         !format!("{err:?}{err}").contains("CANARY"),
         "no secret in the error"
