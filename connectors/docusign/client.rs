@@ -9,8 +9,8 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::api::{Envelopes, Views};
-use super::models::{Account, AccountId, UserInfo};
+use super::api::{Documents, Envelopes, Views};
+use super::models::{Account, AccountId, EnvelopeId, UserInfo};
 use super::{DocuSignError, API_VERSION, DEFAULT_STATUS_POLL_INTERVAL, DEMO_AUTH_BASE_URL};
 use crate::toolkit::{segment, Call};
 use crate::{Connection, RequestBuilder};
@@ -173,6 +173,12 @@ impl DocuSignClient {
     /// `GET /restapi/v2.1/accounts/{accountId}`: the account's information.
     pub fn account(&self) -> Call<Account, DocuSignError> {
         self.call(Method::GET, "", "accounts.get")
+    }
+
+    /// The documents of the envelope `envelope_id`: list them, download one or the combined
+    /// PDF as a stream.
+    pub fn documents(&self, envelope_id: &EnvelopeId) -> Documents {
+        Documents::new(self.clone(), envelope_id.as_str())
     }
 
     /// The path of `rest` under the account (`/restapi/v2.1/accounts/{id}{rest}`).

@@ -30,8 +30,8 @@ mod template;
 
 pub use api::{
     AnchorUnits, CarbonCopy, CreateEnvelope, CreateRecipientView, CreateSenderView, Document,
-    Envelopes, EventNotification, ListEnvelopeStatusChanges, Recipients, Signer, Tab, TabKind,
-    TemplateRole, UpdateRecipients, Views,
+    DocumentStream, Documents, Envelopes, EventNotification, ListEnvelopeStatusChanges, Recipients,
+    Signer, Tab, TabKind, TemplateRole, UpdateRecipients, Views,
 };
 pub use auth::{consent_url, DocuSignEnvironment, DocuSignGrant, DocuSignJwtGrant};
 pub use client::DocuSignClient;
@@ -39,9 +39,10 @@ pub use config::DocuSignConfig;
 pub use connector::DocuSignConnector;
 pub use error::DocuSignError;
 pub use models::{
-    Account, AccountId, Envelope, EnvelopeId, EnvelopeRecipients, EnvelopeStatus, EnvelopeSummary,
-    EnvelopeUpdateSummary, Recipient, RecipientStatus, RecipientUpdateResult,
-    RecipientsUpdateSummary, UserInfo, UserInfoAccount, ViewUrl,
+    Account, AccountId, DocumentUpload, Envelope, EnvelopeDocument, EnvelopeDocuments, EnvelopeId,
+    EnvelopeRecipients, EnvelopeStatus, EnvelopeSummary, EnvelopeUpdateSummary, Recipient,
+    RecipientStatus, RecipientUpdateResult, RecipientsUpdateSummary, UserInfo, UserInfoAccount,
+    ViewUrl,
 };
 pub use template::DocuSignIntegration;
 

@@ -378,6 +378,7 @@ impl Connection {
             cache_ttl: None,
             invalidates: Vec::new(),
             stream: false,
+            body_parts: None,
             deadline: None,
             error: None,
         }

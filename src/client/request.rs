@@ -38,6 +38,9 @@ pub struct RequestBuilder {
     pub(super) cache_ttl: Option<Duration>,
     pub(super) invalidates: Vec<String>,
     pub(super) stream: bool,
+    /// A body sent as these shared chunks in order (see [`RequestBuilder::body_parts`]); the
+    /// `body` is then empty.
+    pub(super) body_parts: Option<Arc<[Bytes]>>,
     pub(super) deadline: Option<Duration>,
     pub(super) error: Option<ConfigError>,
 }
@@ -105,6 +108,26 @@ impl RequestBuilder {
     /// A raw body with its content type.
     pub fn body(mut self, body: impl Into<Bytes>, content_type: &str) -> Self {
         self.body = body.into();
+        self.body_parts = None;
+        self.content_type(content_type)
+    }
+
+    /// A body made of `parts` sent one after the other, with its content type: for a large
+    /// body assembled from pieces (a multipart upload whose documents are `Bytes` the caller
+    /// already holds), sent without first copying the pieces into one buffer.
+    ///
+    /// Each part is a reference-counted [`Bytes`], so neither this call nor a retry copies
+    /// the data: every attempt streams the same parts, with a `Content-Length` of their total.
+    /// The pipeline request's own body (`http::Request<Bytes>`, what a host's attempt layer
+    /// or [`Authenticator`](crate::auth::Authenticator) sees) is then empty; the parts are in
+    /// [`CallContext::body_parts`].
+    pub fn body_parts(mut self, parts: Vec<Bytes>, content_type: &str) -> Self {
+        self.body = Bytes::new();
+        self.body_parts = Some(Arc::from(parts));
+        self.content_type(content_type)
+    }
+
+    fn content_type(mut self, content_type: &str) -> Self {
         match HeaderValue::from_str(content_type) {
             Ok(v) => {
                 self.headers.insert(CONTENT_TYPE, v);
@@ -263,6 +286,7 @@ impl RequestBuilder {
             cache_key,
             invalidates: self.invalidates,
             stream: self.stream,
+            body_parts: self.body_parts,
             deadline: tokio::time::Instant::now() + deadline,
             redacted_url: redact_uri(&uri, c.connector.secret_query_params()),
             host: c.host.clone(),

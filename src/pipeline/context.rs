@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::HeaderName;
 
 use super::breaker::Breaker;
@@ -56,6 +57,8 @@ pub struct CallContext {
     pub(crate) cache_key: Option<CacheKey>,
     pub(crate) invalidates: Vec<String>,
     pub(crate) stream: bool,
+    /// A body sent as these chunks (`RequestBuilder::body_parts`) instead of the request's.
+    pub(crate) body_parts: Option<Arc<[Bytes]>>,
     pub(crate) deadline: tokio::time::Instant,
     pub(crate) redacted_url: String,
     pub(crate) host: Arc<str>,
@@ -96,6 +99,13 @@ impl CallContext {
         self.side_effects
     }
 
+    /// The body of a call made with
+    /// [`RequestBuilder::body_parts`](crate::RequestBuilder::body_parts): the chunks the
+    /// transport sends in order, in place of the request's (then empty) body.
+    pub fn body_parts(&self) -> Option<&[Bytes]> {
+        self.body_parts.as_deref()
+    }
+
     /// The instant by which the whole call must end.
     pub fn deadline(&self) -> tokio::time::Instant {
         self.deadline
@@ -113,6 +123,7 @@ impl fmt::Debug for CallContext {
             .field("side_effects", &self.side_effects)
             .field("cache_ttl", &self.cache_ttl)
             .field("stream", &self.stream)
+            .field("body_parts", &self.body_parts.as_ref().map(|p| p.len()))
             .finish_non_exhaustive()
     }
 }

@@ -36,9 +36,12 @@ impl Service<PipelineRequest> for Transport {
         Box::pin(async move {
             let ctx = context_of(&req)?;
             let client = if ctx.guarded { guarded } else { client };
-            let request = reqwest::Request::try_from(req).map_err(|e| {
+            let mut request = reqwest::Request::try_from(req).map_err(|e| {
                 Error::new(ErrorKind::Config, "request cannot be sent").with_source(e.without_url())
             })?;
+            if let Some(parts) = &ctx.body_parts {
+                send_parts(&mut request, parts);
+            }
             let resp = client.execute(request).await.map_err(transport_error)?;
             let mut builder = http::Response::builder()
                 .status(resp.status())
@@ -62,6 +65,20 @@ impl Service<PipelineRequest> for Transport {
             })
         })
     }
+}
+
+/// Makes `parts` the request's body: streamed chunk by chunk (each a reference-count bump of
+/// the caller's `Bytes`, never a copy into one buffer), with their total as `Content-Length`
+/// so the body is not sent chunked.
+fn send_parts(request: &mut reqwest::Request, parts: &[Bytes]) {
+    let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    let chunks: Vec<Bytes> = parts.to_vec();
+    *request.body_mut() = Some(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+    )));
+    request
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(total));
 }
 
 async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, Error> {

@@ -176,3 +176,52 @@ async fn invalid_connection_and_request_settings_are_typed() {
     assert_eq!(err.attempts(), 0);
     assert!(!err.may_have_been_sent());
 }
+
+#[tokio::test]
+async fn a_body_of_parts_is_sent_whole_with_its_length_on_every_attempt() {
+    use std::sync::{Arc, Mutex};
+
+    let seen: Arc<Mutex<Vec<(Vec<u8>, Option<String>, Option<String>)>>> = Arc::default();
+    let log = seen.clone();
+    let server = RawServer::start(move |req| {
+        let mut log = log.lock().unwrap();
+        log.push((
+            req.body.clone(),
+            req.header("content-length").map(str::to_string),
+            req.header("transfer-encoding").map(str::to_string),
+        ));
+        // The first attempt fails, so the second replays the same parts.
+        if log.len() == 1 {
+            RawAction::status(503, "busy")
+        } else {
+            RawAction::status(200, "{}")
+        }
+    })
+    .await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let big = bytes::Bytes::from(vec![7u8; 100_000]);
+    let parts = vec![
+        bytes::Bytes::from_static(b"head;"),
+        big.clone(),
+        bytes::Bytes::new(),
+        bytes::Bytes::from_static(b";tail"),
+    ];
+    let resp = conn
+        .put("/upload")
+        .body_parts(parts, "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut expected = b"head;".to_vec();
+    expected.extend_from_slice(&big);
+    expected.extend_from_slice(b";tail");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "one retry");
+    for (body, length, chunked) in seen.iter() {
+        assert!(body == &expected, "{} bytes", body.len());
+        assert_eq!(length.as_deref(), Some(expected.len().to_string().as_str()));
+        assert_eq!(chunked.as_deref(), None);
+    }
+}

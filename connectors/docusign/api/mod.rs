@@ -3,6 +3,7 @@
 //! new DocuSign field never needs a release of ours.
 
 mod definition;
+mod documents;
 mod envelopes;
 mod recipients;
 mod views;
@@ -10,6 +11,7 @@ mod views;
 pub use definition::{
     AnchorUnits, CarbonCopy, Document, EventNotification, Signer, Tab, TabKind, TemplateRole,
 };
+pub use documents::{DocumentStream, Documents};
 pub use envelopes::{CreateEnvelope, Envelopes, ListEnvelopeStatusChanges};
 pub use recipients::{Recipients, UpdateRecipients};
 pub use views::{CreateRecipientView, CreateSenderView, Views};

@@ -2,11 +2,13 @@
 //! name in `extra`, so a new DocuSign field never breaks parsing.
 
 mod account;
+mod document;
 mod envelope;
 mod recipient;
 mod view;
 
 pub use account::{Account, AccountId, UserInfo, UserInfoAccount};
+pub use document::{DocumentUpload, EnvelopeDocument, EnvelopeDocuments};
 pub(crate) use envelope::lenient_count;
 pub use envelope::{Envelope, EnvelopeId, EnvelopeStatus, EnvelopeSummary, EnvelopeUpdateSummary};
 pub use recipient::{

@@ -4,6 +4,7 @@
 
 mod auth;
 mod contract;
+mod documents;
 mod envelope_api;
 mod envelopes;
 mod mock;
