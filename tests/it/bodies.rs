@@ -181,7 +181,9 @@ async fn invalid_connection_and_request_settings_are_typed() {
 async fn a_body_of_parts_is_sent_whole_with_its_length_on_every_attempt() {
     use std::sync::{Arc, Mutex};
 
-    let seen: Arc<Mutex<Vec<(Vec<u8>, Option<String>, Option<String>)>>> = Arc::default();
+    /// A request's body, `Content-Length` and `Transfer-Encoding`.
+    type Seen = (Vec<u8>, Option<String>, Option<String>);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
     let server = RawServer::start(move |req| {
         let mut log = log.lock().unwrap();

@@ -34,10 +34,13 @@ struct Part {
     bytes: Bytes,
 }
 
+/// A multipart request as the server read it: its `Content-Type`, `Content-Length` and parts.
+type Upload = (String, Option<String>, Vec<Part>);
+
 #[derive(Default)]
 struct Seen {
     /// The `Content-Type` and `Content-Length` of each multipart request, and its parts.
-    uploads: Mutex<Vec<(String, Option<String>, Vec<Part>)>>,
+    uploads: Mutex<Vec<Upload>>,
     /// The `Accept` and query of each document download.
     downloads: Mutex<Vec<(Option<String>, Option<String>)>>,
     /// Lets the `broken` document fail, once the client has its first bytes.
