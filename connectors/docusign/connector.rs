@@ -1,10 +1,17 @@
 //! [`DocuSignConnector`]: what the core needs to know about DocuSign: its name and its retry
 //! rules. Nothing of a tenant (no account, no token) lives here.
 
-use http::Method;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, StatusCode};
 
 use super::error::{error_code, is_limit_code};
 use crate::connector::{AttemptOutcome, Connector, RetryDecision};
+use crate::rate_limit::RateHint;
+use crate::toolkit::{rate_limit_window, rate_limit_window_per, ResetFormat};
+
+/// DocuSign's burst window: `X-BurstLimit-*` counts calls per 30 seconds and sends no reset.
+const BURST_WINDOW: Duration = Duration::from_secs(30);
 
 /// The DocuSign eSignature connector: name `"docusign"`, DocuSign's retry rules.
 ///
@@ -55,5 +62,97 @@ impl Connector for DocuSignConnector {
             }
             _ => RetryDecision::NoOpinion,
         }
+    }
+
+    /// DocuSign's hourly window (`X-RateLimit-Limit`, `X-RateLimit-Remaining`,
+    /// `X-RateLimit-Reset` in epoch seconds) and its burst window (`X-BurstLimit-Limit`,
+    /// `X-BurstLimit-Remaining`, 30 s): when either is spent, the connection's calls wait (or
+    /// fail as rate limited) until it resets, on every replica sharing the limiter.
+    fn rate_hint(&self, _status: StatusCode, headers: &HeaderMap) -> Option<RateHint> {
+        let hourly = rate_limit_window(
+            headers,
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            ResetFormat::EpochSeconds,
+            SystemTime::now(),
+        );
+        let burst = rate_limit_window_per(
+            headers,
+            "X-BurstLimit-Limit",
+            "X-BurstLimit-Remaining",
+            BURST_WINDOW,
+        );
+        RateHint::from_windows(hourly.into_iter().chain(burst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_hourly_and_burst_headers_make_two_windows() {
+        let reset = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        let h = headers(&[
+            ("x-ratelimit-limit", "1000"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset.to_string()),
+            ("x-burstlimit-limit", "500"),
+            ("x-burstlimit-remaining", "499"),
+        ]);
+        let hint = DocuSignConnector::new()
+            .rate_hint(StatusCode::OK, &h)
+            .unwrap();
+        assert_eq!(hint.windows().len(), 2);
+        let spent = hint.exhausted_for().unwrap();
+        assert!(spent > Duration::from_secs(590) && spent <= Duration::from_secs(600));
+        let burst = &hint.windows()[1];
+        assert_eq!((burst.limit(), burst.remaining()), (Some(500), 499));
+        assert!(DocuSignConnector::new()
+            .rate_hint(StatusCode::OK, &HeaderMap::new())
+            .is_none());
+    }
+
+    #[test]
+    fn a_polling_limit_400_is_never_retried_and_a_429_is() {
+        let c = DocuSignConnector::new();
+        let h = HeaderMap::new();
+        let body = bytes::Bytes::from_static(
+            br#"{"errorCode":"ENVELOPE_STATUS_POLLING_LIMIT_EXCEEDED","message":"x"}"#,
+        );
+        let get = Method::GET;
+        let at = |status: u16, body: &bytes::Bytes| {
+            c.classify_retry(&AttemptOutcome::Response {
+                method: &get,
+                status: StatusCode::from_u16(status).unwrap(),
+                headers: &h,
+                body,
+            })
+        };
+        assert_eq!(at(400, &body), RetryDecision::Never);
+        assert_eq!(
+            at(429, &bytes::Bytes::new()),
+            RetryDecision::Retry { after: None }
+        );
+        assert_eq!(
+            at(503, &bytes::Bytes::new()),
+            RetryDecision::Retry { after: None }
+        );
+        assert_eq!(at(400, &bytes::Bytes::new()), RetryDecision::NoOpinion);
     }
 }

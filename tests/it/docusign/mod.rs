@@ -7,6 +7,7 @@ mod contract;
 mod documents;
 mod envelope_api;
 mod envelopes;
+mod limits;
 mod mock;
 mod spec;
 mod views;
