@@ -7,7 +7,9 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::error::{error_code, is_limit_code};
 use crate::connector::{AttemptOutcome, Connector, RetryDecision};
-use crate::rate_limit::RateHint;
+use std::num::NonZeroU32;
+
+use crate::rate_limit::{Quota, RateHint};
 use crate::toolkit::{rate_limit_window, rate_limit_window_per, ResetFormat};
 
 /// DocuSign's burst window: `X-BurstLimit-*` counts calls per 30 seconds and sends no reset.
@@ -21,10 +23,27 @@ const BURST_WINDOW: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub struct DocuSignConnector;
 
+/// DocuSign's default API call limit per account: 1,000 calls per hour.
+pub const DEFAULT_HOURLY_LIMIT: u32 = 1000;
+
 impl DocuSignConnector {
     /// The connector.
     pub fn new() -> Self {
         DocuSignConnector
+    }
+
+    /// DocuSign's default hourly quota ([`DEFAULT_HOURLY_LIMIT`] calls per hour per account),
+    /// for the host's limiter, counted per tenant and connection:
+    /// `InMemoryRateLimiter::new().with_quota("docusign", "default", DocuSignConnector::default_quota())`
+    /// (or the Redis limiter across replicas). DocuSign's own `X-RateLimit-*` answers block the
+    /// connection whatever the local quota, so an account with another limit is still obeyed.
+    pub fn default_quota() -> Quota {
+        // 1,000 calls over one hour is at least 3.6 s per call: always a valid quota.
+        Quota::new(
+            NonZeroU32::new(DEFAULT_HOURLY_LIMIT).unwrap_or(NonZeroU32::MIN),
+            Duration::from_secs(3600),
+        )
+        .unwrap_or_else(|_| Quota::per_minute(NonZeroU32::MIN))
     }
 }
 
@@ -99,6 +118,32 @@ mod tests {
             h.insert(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn the_default_quota_grants_a_thousand_calls_an_hour_per_connection() {
+        use crate::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey};
+        let limiter = InMemoryRateLimiter::new().with_quota(
+            "docusign",
+            "default",
+            DocuSignConnector::default_quota(),
+        );
+        let key =
+            |tenant: &str| RateKey::new(tenant.into(), "docusign".into(), "docusign", "default");
+        for _ in 0..DEFAULT_HOURLY_LIMIT {
+            assert_eq!(
+                limiter.check(&key("a"), NonZeroU32::MIN),
+                RateDecision::Granted
+            );
+        }
+        assert!(matches!(
+            limiter.check(&key("a"), NonZeroU32::MIN),
+            RateDecision::RetryAfter(_)
+        ));
+        assert_eq!(
+            limiter.check(&key("b"), NonZeroU32::MIN),
+            RateDecision::Granted
+        );
     }
 
     #[test]

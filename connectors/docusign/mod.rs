@@ -36,7 +36,7 @@ pub use api::{
 pub use auth::{consent_url, DocuSignEnvironment, DocuSignGrant, DocuSignJwtGrant};
 pub use client::DocuSignClient;
 pub use config::DocuSignConfig;
-pub use connector::DocuSignConnector;
+pub use connector::{DocuSignConnector, DEFAULT_HOURLY_LIMIT};
 pub use error::DocuSignError;
 pub use models::{
     Account, AccountId, DocumentUpload, Envelope, EnvelopeDocument, EnvelopeDocuments, EnvelopeId,
