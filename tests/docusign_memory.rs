@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use peak_alloc::PeakAlloc;
 use serde_json::{json, Value};
 use switchboard::auth::BearerToken;
-use switchboard::docusign::{DocuSignClient, DocuSignConnector, DocumentUpload};
+use switchboard::docusign::{CreateEnvelope, DocuSignClient, DocuSignConnector, DocumentUpload};
 use switchboard::test_util::LoopbackServer;
 use switchboard::Switchboard;
 
@@ -199,16 +199,12 @@ async fn fifty_megabyte_documents_stream_both_ways_in_under_eight_megabytes() {
         v.extend((0..TOTAL).map(byte_at));
         Bytes::from(v)
     };
-    let definition = json!({
-        "emailSubject": "Big one",
-        "status": "sent",
-        "documents": [{"documentId": "1", "name": "big.pdf", "fileExtension": "pdf"}],
-    });
     let baseline = HEAP.current_usage();
     HEAP.reset_peak_usage();
-    let summary: Value = docusign
-        .create_envelope_multipart(
-            &definition,
+    let summary = docusign
+        .envelopes()
+        .create_multipart(
+            CreateEnvelope::from_documents("Big one").send(),
             vec![DocumentUpload::pdf("1", "big.pdf", document.clone())],
         )
         .await
@@ -219,10 +215,14 @@ async fn fifty_megabyte_documents_stream_both_ways_in_under_eight_megabytes() {
         mb(growth),
         mb(baseline)
     );
-    assert_eq!(summary["envelopeId"], "env-big");
+    assert_eq!(summary.envelope_id.as_str(), "env-big");
     assert_eq!(
         received.definition.lock().unwrap().as_ref(),
-        Some(&definition)
+        Some(&json!({
+            "emailSubject": "Big one",
+            "status": "sent",
+            "documents": [{"documentId": "1", "name": "big.pdf", "fileExtension": "pdf"}],
+        }))
     );
     let documents = received.documents.lock().unwrap().clone();
     assert_eq!(

@@ -225,7 +225,7 @@ impl DocuSignClient {
     /// among the definition's `documents`), `documents.file_name` or
     /// `documents.content_type` (with the document's index, `documents[i]`), or
     /// `envelope_definition`.
-    pub fn create_envelope_multipart<T, D>(
+    pub(crate) fn create_envelope_multipart<T, D>(
         &self,
         definition: &D,
         documents: Vec<DocumentUpload>,

@@ -23,8 +23,8 @@ use super::definition::{
 use super::recipients::Recipients;
 use crate::docusign::models::lenient_count;
 use crate::docusign::{
-    DocuSignClient, DocuSignError, Envelope, EnvelopeId, EnvelopeStatus, EnvelopeSummary,
-    EnvelopeUpdateSummary,
+    DocuSignClient, DocuSignError, DocumentUpload, Envelope, EnvelopeId, EnvelopeStatus,
+    EnvelopeSummary, EnvelopeUpdateSummary,
 };
 use crate::toolkit::{segment, Call, Page, Pager, Pages};
 
@@ -300,6 +300,59 @@ impl Envelopes {
     pub fn create(&self, params: CreateEnvelope) -> Call<EnvelopeSummary, DocuSignError> {
         self.client
             .call_json(Method::POST, "/envelopes", "envelopes.create", &params)
+    }
+
+    /// `POST /envelopes` as `multipart/form-data`, for documents too large to send as base64
+    /// inside the JSON: `params` (recipients, tabs, subject, status; no
+    /// [`Document`](crate::docusign::Document)s of its own) goes as the JSON part, and each
+    /// upload in a part of its own, sent from its own `Bytes` (never copied into a request
+    /// body, on any attempt). The definition's `documents` list is made from the uploads
+    /// (`documentId`, `name` = the file name, `fileExtension` from it).
+    ///
+    /// # Errors
+    /// Fails at send, sending nothing, when a document id (an integer from 1), file name or content
+    /// type DocuSign would refuse fails the call at send, sending nothing; `params` with
+    /// documents of its own fails naming `envelope_definition.documents`.
+    pub fn create_multipart(
+        &self,
+        params: CreateEnvelope,
+        documents: Vec<DocumentUpload>,
+    ) -> Call<EnvelopeSummary, DocuSignError> {
+        if !params.documents.is_empty() {
+            return Call::failed(
+                crate::Error::config(
+                    "envelope_definition.documents",
+                    "comes from the uploads in a multipart request: add the documents as DocumentUpload, not Document",
+                )
+                .into(),
+                |r| Box::pin(r.json()),
+            );
+        }
+        let mut definition = match serde_json::to_value(&params) {
+            Ok(v) => v,
+            Err(e) => {
+                return Call::failed(
+                    crate::Error::config("envelope_definition", format!("cannot serialize: {e}"))
+                        .into(),
+                    |r| Box::pin(r.json()),
+                )
+            }
+        };
+        let declared: Vec<Value> = documents
+            .iter()
+            .map(|d| {
+                let extension = d
+                    .file_name
+                    .rsplit_once('.')
+                    .map_or("pdf", |(_, ext)| ext);
+                json!({"documentId": d.document_id, "name": d.file_name, "fileExtension": extension})
+            })
+            .collect();
+        if let Some(map) = definition.as_object_mut() {
+            map.insert("documents".to_string(), Value::Array(declared));
+        }
+        self.client
+            .create_envelope_multipart(&definition, documents)
     }
 
     /// `GET /envelopes/{id}?include=recipients`: the envelope, its recipients and their

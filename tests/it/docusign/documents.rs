@@ -16,7 +16,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use switchboard::auth::BearerToken;
 use switchboard::docusign::{
-    DocuSignClient, DocuSignConnector, DocumentUpload, EnvelopeDocuments, EnvelopeId,
+    CreateEnvelope, DocuSignClient, DocuSignConnector, Document, DocumentUpload, EnvelopeDocuments,
+    EnvelopeId, Signer, Tab,
 };
 use switchboard::test_util::{canary, LoopbackServer};
 use switchboard::{ErrorKind, ProviderError};
@@ -342,19 +343,14 @@ async fn the_multipart_envelope_request_is_parsed_back_part_by_part() {
     let f = fixture().await;
     let first = Bytes::from(pdf_bytes(2 * 1024 * 1024 + 17));
     let second = Bytes::from_static(b"%PDF-1.4 small one");
-    let definition = json!({
-        "emailSubject": "Please sign",
-        "status": "sent",
-        "documents": [
-            {"documentId": "1", "name": "contract.pdf", "fileExtension": "pdf"},
-            {"documentId": "2", "name": "annex.pdf", "fileExtension": "pdf"}
-        ],
-        "recipients": {"signers": [{"email": "a@example.test", "name": "A", "recipientId": "1"}]}
-    });
-    let summary: Value = f
+    let params = CreateEnvelope::from_documents("Please sign")
+        .signer(Signer::new("a@example.test", "A", "1").tab(Tab::sign_here().anchor("/sn1/")))
+        .send();
+    let summary = f
         .docusign
-        .create_envelope_multipart(
-            &definition,
+        .envelopes()
+        .create_multipart(
+            params,
             vec![
                 DocumentUpload::pdf("1", "contract.pdf", first.clone()),
                 DocumentUpload::pdf("2", "annex.pdf", second.clone()),
@@ -362,7 +358,7 @@ async fn the_multipart_envelope_request_is_parsed_back_part_by_part() {
         )
         .await
         .unwrap();
-    assert_eq!(summary["envelopeId"], "env-new");
+    assert_eq!(summary.envelope_id.as_str(), "env-new");
 
     let uploads = f.seen.uploads.lock().unwrap().clone();
     assert_eq!(uploads.len(), 1);
@@ -378,7 +374,19 @@ async fn the_multipart_envelope_request_is_parsed_back_part_by_part() {
     assert_eq!(parts[0].content_type.as_deref(), Some("application/json"));
     assert_eq!(parts[0].disposition, "form-data");
     let sent: Value = serde_json::from_slice(&parts[0].bytes).unwrap();
-    assert_eq!(sent, definition);
+    assert_eq!(
+        sent["documents"],
+        json!([
+            {"documentId": "1", "name": "contract.pdf", "fileExtension": "pdf"},
+            {"documentId": "2", "name": "annex.pdf", "fileExtension": "pdf"}
+        ])
+    );
+    assert_eq!(
+        (&sent["emailSubject"], &sent["status"]),
+        (&json!("Please sign"), &json!("sent"))
+    );
+    // The JSON part is an envelope definition DocuSign's spec accepts.
+    super::spec::check("envelopeDefinition", &sent).unwrap();
     for (part, (id, name, bytes)) in parts[1..]
         .iter()
         .zip([("1", "contract.pdf", &first), ("2", "annex.pdf", &second)])
@@ -393,18 +401,34 @@ async fn the_multipart_envelope_request_is_parsed_back_part_by_part() {
 }
 
 #[tokio::test]
-async fn a_multipart_request_naming_an_undeclared_document_sends_nothing() {
+async fn a_multipart_request_with_a_bad_document_id_or_inline_documents_sends_nothing() {
     let f = fixture().await;
     let err = f
         .docusign
-        .create_envelope_multipart::<Value, _>(
-            &json!({"documents": [{"documentId": "1", "name": "a.pdf"}]}),
-            vec![DocumentUpload::pdf("3", "c.pdf", &b"%PDF"[..])],
+        .envelopes()
+        .create_multipart(
+            CreateEnvelope::from_documents("Sign").send(),
+            vec![DocumentUpload::pdf("0", "c.pdf", &b"%PDF"[..])],
         )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("documents.document_id"), "{err}");
     assert!(err.to_string().contains("documents[0]"), "{err}");
+    let err = f
+        .docusign
+        .envelopes()
+        .create_multipart(
+            CreateEnvelope::from_documents("Sign")
+                .document(Document::pdf("1", "inline.pdf", b"%PDF"))
+                .send(),
+            vec![DocumentUpload::pdf("2", "c.pdf", &b"%PDF"[..])],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("envelope_definition.documents"),
+        "{err}"
+    );
     assert!(f.seen.uploads.lock().unwrap().is_empty());
 }
