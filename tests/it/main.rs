@@ -13,6 +13,8 @@ mod cache_keys;
 mod connections_ops;
 mod deadline;
 mod default_headers;
+#[cfg(feature = "docusign")]
+mod docusign;
 mod health;
 mod idempotency;
 mod lifecycle;
