@@ -2,10 +2,11 @@
 //!
 //! A connector names itself, classifies its provider's failures for the retry layer (three
 //! answers, as in smithy-rs: no opinion, retry, never), declares the query parameters that
-//! carry secrets, its idempotency header and its default headers.
+//! carry secrets, its idempotency header and its default headers, and reads its provider's
+//! rate-limit headers into a [`RateHint`].
 //!
-//! This is the bottom layer: it imports only `error` (and `http`, `bytes`), never the client
-//! or the pipeline, which build on it. Checking that a connection works needs a
+//! This is the bottom layer: it imports only `error` and the `rate_limit` value types (and
+//! `http`, `bytes`), never the client or the pipeline, which build on it. Checking that a connection works needs a
 //! [`Connection`](crate::Connection), so it is the integration's job
 //! ([`Integration::check`](crate::templates::Integration::check)), not the connector's.
 
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::error::Error;
+use crate::rate_limit::RateHint;
 
 /// A provider integration (Stripe, Twilio, or a host's own).
 ///
@@ -65,6 +67,20 @@ pub trait Connector: Send + Sync + Debug {
     /// header the caller sets on a request wins over the default of the same name.
     fn default_headers(&self) -> HeaderMap {
         HeaderMap::new()
+    }
+
+    /// What the provider's rate-limit headers say about the connection's quota, read from every
+    /// response the pipeline gets (a success or a failure such as a 429; a retried call's last
+    /// answer). The rate limiter is told ([`crate::RateLimiter::observe`]) and, while a window
+    /// is spent, refuses further calls of the same tenant's connection and bucket until it
+    /// resets.
+    ///
+    /// Build windows with [`toolkit::rate_limit_window`](crate::toolkit::rate_limit_window) and
+    /// return [`RateHint::from_windows`]; a missing or malformed header is no window, never an
+    /// error. The default `None` (no hint) costs nothing.
+    fn rate_hint(&self, status: StatusCode, headers: &HeaderMap) -> Option<RateHint> {
+        let _ = (status, headers);
+        None
     }
 
     /// The connector as [`Any`], so a connector's typed client can get its own settings back

@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::PipelineRequest;
 use crate::templates::{ActivationContext, ConnectionConfig, Integration, Registry};
+use crate::tokens::TokenManager;
 use crate::vault::Vault;
 use crate::webhook::public_base::{route_prefix, PublicBase};
 use crate::webhook::WebhookVerifier;
@@ -121,6 +122,15 @@ struct Inner {
     webhook_base: Option<WebhookBase>,
     /// The status cell each live connection's observer shares; see [`StatusCell`].
     statuses: Mutex<StatusCells>,
+    /// Where connections whose integration binds a token grant get their access tokens.
+    tokens: Option<TokenManager>,
+}
+
+/// What [`Connections::build`] keeps from one service to the next `with_*` one.
+struct Options {
+    store: Arc<dyn ConnectionStore>,
+    webhook_base: Option<WebhookBase>,
+    tokens: Option<TokenManager>,
 }
 
 impl Connections {
@@ -131,22 +141,60 @@ impl Connections {
             switchboard,
             vault,
             registry,
-            Arc::new(InMemoryConnectionStore::new()),
-            None,
+            Options {
+                store: Arc::new(InMemoryConnectionStore::new()),
+                webhook_base: None,
+                tokens: None,
+            },
         )
     }
 
-    /// The same service with records in `store`.
-    #[must_use]
-    pub fn with_connection_store(self, store: Arc<dyn ConnectionStore>) -> Self {
+    fn options(&self) -> Options {
+        let i = &self.inner;
+        Options {
+            store: i.store.clone(),
+            webhook_base: i.webhook_base.clone(),
+            tokens: i.tokens.clone(),
+        }
+    }
+
+    fn rebuilt(&self, options: Options) -> Self {
         let i = &self.inner;
         Self::build(
             i.switchboard.clone(),
             i.vault.clone(),
             i.registry.clone(),
-            store,
-            i.webhook_base.clone(),
+            options,
         )
+    }
+
+    /// The same service, with `tokens` as the place connections get OAuth access tokens from:
+    /// required by every integration whose binding has a
+    /// [token grant](crate::templates::IntegrationBinding::with_token_grant) (DocuSign's JWT
+    /// grant, OAuth apps). Each such connection's grant is registered under its tenant and id
+    /// when it is bound, so tokens are cached, sealed into the manager's credential store and
+    /// renewed per connection, once across replicas sharing the manager's refresh lock.
+    ///
+    /// To move connections to `error` when their grant is rejected, also run
+    /// [`Self::follow_token_events`] with the same manager.
+    #[must_use]
+    pub fn with_tokens(self, tokens: TokenManager) -> Self {
+        let mut options = self.options();
+        options.tokens = Some(tokens);
+        self.rebuilt(options)
+    }
+
+    /// The token manager given to [`Self::with_tokens`], if any.
+    pub fn tokens(&self) -> Option<&TokenManager> {
+        self.inner.tokens.as_ref()
+    }
+
+    /// The same service with records in `store`.
+    #[must_use]
+    pub fn with_connection_store(self, store: Arc<dyn ConnectionStore>) -> Self {
+        let mut options = self.options();
+        options.store = store;
+        self.rebuilt(options)
     }
 
     /// The same service, told where the host serves inbound webhooks: `public_base_url` is the
@@ -169,14 +217,9 @@ impl Connections {
             public: PublicBase::parse(public_base_url, "connections.webhook_base_url")?,
             prefix: route_prefix(prefix, "connections.webhook_prefix")?,
         };
-        let i = &self.inner;
-        Ok(Self::build(
-            i.switchboard.clone(),
-            i.vault.clone(),
-            i.registry.clone(),
-            i.store.clone(),
-            Some(base),
-        ))
+        let mut options = self.options();
+        options.webhook_base = Some(base);
+        Ok(self.rebuilt(options))
     }
 
     /// Where the host serves webhooks, if it said ([`Self::with_webhook_base_url`]).
@@ -184,13 +227,12 @@ impl Connections {
         self.inner.webhook_base.as_ref()
     }
 
-    fn build(
-        switchboard: Switchboard,
-        vault: Vault,
-        registry: Registry,
-        store: Arc<dyn ConnectionStore>,
-        webhook_base: Option<WebhookBase>,
-    ) -> Self {
+    fn build(switchboard: Switchboard, vault: Vault, registry: Registry, options: Options) -> Self {
+        let Options {
+            store,
+            webhook_base,
+            tokens,
+        } = options;
         let (events, _) = broadcast::channel(1024);
         Connections {
             inner: Arc::new(Inner {
@@ -210,6 +252,7 @@ impl Connections {
                 config_writes: AtomicU64::new(0),
                 webhook_base,
                 statuses: Mutex::new(StatusCells::default()),
+                tokens,
             }),
         }
     }
@@ -489,6 +532,10 @@ impl Connections {
             )));
         }
         self.forget_config(tenant, id).await;
+        if let Some(tokens) = &self.inner.tokens {
+            tokens.unregister(tenant, id);
+            tokens.invalidate(tenant, id).await;
+        }
         let keys = self.credentials().list_keys().await?;
         for key in keys
             .into_iter()
@@ -952,6 +999,25 @@ impl Connections {
         id: &ConnectionId,
         observed: bool,
     ) -> Result<(Arc<dyn Integration>, Connection), Error> {
+        self.bind_with_hint(tenant, id, observed)
+            .await
+            .map(|(integration, connection, _)| (integration, connection))
+    }
+
+    /// As [`Self::bind`], with the binding's error hint (for a check's failure message).
+    async fn bind_with_hint(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        observed: bool,
+    ) -> Result<
+        (
+            Arc<dyn Integration>,
+            Connection,
+            Option<crate::templates::ErrorHint>,
+        ),
+        Error,
+    > {
         let record = self.get(tenant, id).await?;
         let integration = self.integration(&record.template)?.clone();
         let config = self.config_for(&record).await?;
@@ -962,6 +1028,8 @@ impl Connections {
             .template()
             .check_endpoints(config.plain(), policy)?;
         let binding = integration.bind(&config)?;
+        let auth = self.binding_auth(tenant, id, &record.template, &binding)?;
+        let hint = binding.error_hint.clone();
         let mut b = self
             .inner
             .switchboard
@@ -981,9 +1049,10 @@ impl Connections {
                 tenant: tenant.clone(),
                 id: id.clone(),
                 cell: cell.clone(),
+                hint: binding.error_hint.clone(),
             }));
         }
-        if let Some(auth) = binding.auth {
+        if let Some(auth) = auth {
             b = b.auth(Arc::new(LiveAuth {
                 service: Arc::downgrade(&self.inner),
                 tenant: tenant.clone(),
@@ -993,7 +1062,30 @@ impl Connections {
                 current: Mutex::new((config, auth)),
             }));
         }
-        Ok((integration, b.build()?))
+        Ok((integration, b.build()?, hint))
+    }
+
+    /// The authenticator of a binding: its fixed `auth`, or, for a token grant, the token
+    /// manager's bearer authenticator for this tenant's connection (the grant registered under
+    /// both ids, so two tenants sharing a connection id never share a token).
+    fn binding_auth(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        template: &str,
+        binding: &crate::templates::IntegrationBinding,
+    ) -> Result<Option<Arc<dyn Authenticator>>, Error> {
+        let Some(grant) = &binding.token_grant else {
+            return Ok(binding.auth.clone());
+        };
+        let tokens = self.inner.tokens.as_ref().ok_or_else(|| {
+            Error::config(
+                "connections.tokens",
+                format!("template `{template}` authenticates with OAuth tokens: give the service a TokenManager with Connections::with_tokens"),
+            )
+        })?;
+        tokens.register(tenant, id, grant.clone());
+        Ok(Some(Arc::new(tokens.authenticator(tenant, id))))
     }
 
     /// Moves the connection to `to`, recording `error` (redacted) when given.
@@ -1116,17 +1208,21 @@ impl Connections {
         id: &ConnectionId,
     ) -> Result<ConnectionRecord, Error> {
         let mut activation = Ok(());
-        let outcome = match self.bind(tenant, id, false).await {
-            Ok((integration, conn)) => match integration.check(&conn).await {
-                Ok(()) => {
-                    let record = self.get(tenant, id).await?;
-                    if record.status != ConnectionStatus::Disconnected {
-                        activation = self.activate(record, &conn).await;
+        let mut hint = None;
+        let outcome = match self.bind_with_hint(tenant, id, false).await {
+            Ok((integration, conn, h)) => {
+                hint = h;
+                match integration.check(&conn).await {
+                    Ok(()) => {
+                        let record = self.get(tenant, id).await?;
+                        if record.status != ConnectionStatus::Disconnected {
+                            activation = self.activate(record, &conn).await;
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = activation {
@@ -1134,7 +1230,8 @@ impl Connections {
                 e.kind(),
                 ErrorKind::Vault | ErrorKind::Store | ErrorKind::NotFound
             ) {
-                self.record_check(tenant, id, Err(e.clone())).await?;
+                self.record_check(tenant, id, Err(e.clone()), hint.as_ref())
+                    .await?;
             }
             return Err(e);
         }
@@ -1147,9 +1244,9 @@ impl Connections {
             ) {
                 return Err(e);
             }
-            return self.record_check(tenant, id, Err(e)).await;
+            return self.record_check(tenant, id, Err(e), hint.as_ref()).await;
         }
-        self.record_check(tenant, id, Ok(())).await
+        self.record_check(tenant, id, Ok(()), None).await
     }
 
     /// Records a check's outcome and moves the status (never out of `disconnected`).
@@ -1158,10 +1255,11 @@ impl Connections {
         tenant: &TenantId,
         id: &ConnectionId,
         outcome: Result<(), Error>,
+        hint: Option<&crate::templates::ErrorHint>,
     ) -> Result<ConnectionRecord, Error> {
         let message = match &outcome {
             Ok(()) => None,
-            Err(e) => Some(self.scrub(tenant, id, &e.describe()).await),
+            Err(e) => Some(self.scrub(tenant, id, &with_advice(e, hint)).await),
         };
         let now = SystemTime::now();
         self.update(tenant, id, |r| {
@@ -1709,12 +1807,14 @@ impl Authenticator for LiveAuth {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if !Arc::ptr_eq(&slot.0, &config) {
                     let binding = service.integration(&self.template)?.bind(&config)?;
-                    let auth = binding.auth.ok_or_else(|| {
-                        Error::auth(format!(
-                            "connection `{}` of tenant `{}` no longer has credentials",
-                            self.id, self.tenant
-                        ))
-                    })?;
+                    let auth = service
+                        .binding_auth(&self.tenant, &self.id, &self.template, &binding)?
+                        .ok_or_else(|| {
+                            Error::auth(format!(
+                                "connection `{}` of tenant `{}` no longer has credentials",
+                                self.id, self.tenant
+                            ))
+                        })?;
                     *slot = (config, auth);
                 }
                 slot.1.clone()
@@ -1724,12 +1824,21 @@ impl Authenticator for LiveAuth {
     }
 }
 
-#[derive(Debug)]
 struct LifecycleObserver {
     service: Weak<Inner>,
     tenant: TenantId,
     id: ConnectionId,
     cell: Arc<StatusCell>,
+    hint: Option<crate::templates::ErrorHint>,
+}
+
+impl std::fmt::Debug for LifecycleObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LifecycleObserver")
+            .field("tenant", &self.tenant)
+            .field("connection", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LifecycleObserver {
@@ -1785,9 +1894,10 @@ impl CallObserver for LifecycleObserver {
         let current = self.cell.get();
         let (target, message) = match outcome {
             Ok(()) if current == ConnectionStatus::Error => (ConnectionStatus::Active, None),
-            Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => {
-                (ConnectionStatus::Error, Some(e.describe()))
-            }
+            Err(e) if current == ConnectionStatus::Active && moves_to_error(e) => (
+                ConnectionStatus::Error,
+                Some(with_advice(e, self.hint.as_ref())),
+            ),
             _ => return,
         };
         let Some(inner) = self.service.upgrade() else {
@@ -1817,6 +1927,14 @@ fn in_step(e: Error, step: &str) -> Error {
     let mut parts = e.into_parts();
     parts.message = format!("{step}: {}", parts.message);
     parts.build()
+}
+
+/// `e`'s description, followed by the binding's advice for it when there is some.
+fn with_advice(e: &Error, hint: Option<&crate::templates::ErrorHint>) -> String {
+    match hint.and_then(|h| h(e)) {
+        Some(advice) => format!("{}; {advice}", e.describe()),
+        None => e.describe(),
+    }
 }
 
 fn moves_to_error(e: &Error) -> bool {

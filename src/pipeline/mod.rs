@@ -7,7 +7,8 @@
 //!    │
 //!    ├─ auth          pipeline/auth.rs        add credentials (sensitive headers / secret query)
 //!    ├─ cache         pipeline/cache/         GET only, opt-in per endpoint; coalesces misses
-//!    ├─ rate limit    pipeline/rate_limit.rs  RateLimiter says go or "after d"; waits up to a max
+//!    ├─ rate limit    pipeline/rate_limit.rs  RateLimiter says go or "after d"; waits up to a max;
+//!    │                                        then hands it the provider's rate-limit headers
 //!    ├─ breaker       pipeline/breaker/       per tenant, connection and host; fails fast while open
 //!    ├─ retry         pipeline/retry/         backoff + jitter, Retry-After, budget, idempotency
 //!    │    └─ [host attempt layers]            added with SwitchboardBuilder::attempt_layer

@@ -1,6 +1,13 @@
 //! Layer 3, rate limit: asks the [`crate::RateLimiter`] for leave to call, waits when the wait
 //! is short (up to `max_wait` and within the deadline), and otherwise fails with a typed
 //! rate-limited error that carries the delay. Nothing was sent then.
+//!
+//! It also sees the call's answer, so it is where the provider's rate-limit headers reach the
+//! limiter: the connector reads them ([`crate::Connector::rate_hint`]) from the response, or
+//! from the error of a failed one (a 429 keeps its status and headers), and the limiter is told
+//! ([`crate::RateLimiter::observe`]). Outside the retry layer it sees a call's last answer, the
+//! freshest account of the quota; a connector without hints answers `None` and nothing more is
+//! done (no allocation).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -81,7 +88,7 @@ where
                             observe::rate_limited(&ctx.connector_name);
                             return Err(Error::rate_limited(
                                 format!(
-                                    "local rate limit for bucket `{}` reached; try again in {:?}",
+                                    "rate limit for bucket `{}` reached (local quota or the provider's rate-limit headers); try again in {:?}",
                                     ctx.bucket, d
                                 ),
                                 Some(d),
@@ -92,7 +99,17 @@ where
                     }
                 }
             }
-            inner.oneshot(req).await
+            let result = inner.oneshot(req).await;
+            let answer = match &result {
+                Ok(resp) => Some((resp.status(), resp.headers())),
+                Err(e) => e.status().zip(e.headers()),
+            };
+            let hint =
+                answer.and_then(|(status, headers)| ctx.connector.rate_hint(status, headers));
+            if let Some(hint) = hint {
+                limiter.observe(&key, &hint).await;
+            }
+            result
         })
     }
 }

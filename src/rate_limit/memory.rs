@@ -1,5 +1,6 @@
 //! The in-process limiter: GCRA from the `governor` crate, one keyed limiter per
-//! (connector, bucket), keyed inside by (tenant, connection).
+//! (connector, bucket), keyed inside by (tenant, connection), plus the keys the provider's
+//! rate-limit headers said are spent ([`super::RateHint`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,7 +11,8 @@ use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
 use governor::DefaultKeyedRateLimiter;
 
-use super::{Quota, RateDecision, RateKey, RateLimiter};
+use super::hint::Blocks;
+use super::{Quota, RateDecision, RateHint, RateKey, RateLimiter};
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
@@ -20,11 +22,14 @@ type Keyed = DefaultKeyedRateLimiter<(TenantId, ConnectionId)>;
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
 
 /// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket
-/// has no quota is always granted. Cheap to clone.
+/// has no quota is granted unless the provider said it is spent ([`RateLimiter::observe`]).
+/// Cheap to clone; clones share their state.
 #[derive(Clone, Default)]
 pub struct InMemoryRateLimiter {
     // Fixed after construction, so reads take no lock.
     limits: Arc<Limits>,
+    /// Keys the provider said are spent, each until its window resets; expiring entries.
+    blocks: Arc<Blocks>,
     clock: DefaultClock,
 }
 
@@ -47,6 +52,10 @@ impl InMemoryRateLimiter {
 
     /// Checks synchronously; what [`RateLimiter::acquire`] does, without the async wrapper.
     pub fn check(&self, key: &RateKey, cost: NonZeroU32) -> RateDecision {
+        // Checked first so that a refused call spends none of our own quota.
+        if let Some(left) = self.blocks.remaining(key) {
+            return RateDecision::RetryAfter(left);
+        }
         let Some(entry) = self
             .limits
             .get(&*key.connector)
@@ -75,9 +84,18 @@ impl InMemoryRateLimiter {
         }
     }
 
-    /// Drops state for connections that are back at full quota, to bound memory. Call it now and
-    /// then from a host task when tenants are many.
+    /// Records a provider's hint synchronously; what [`RateLimiter::observe`] does.
+    pub fn note(&self, key: &RateKey, hint: &RateHint) {
+        if let Some(wait) = hint.exhausted_for() {
+            self.blocks.block(key, wait);
+        }
+    }
+
+    /// Drops state for connections that are back at full quota and for provider blocks that
+    /// have ended, to bound memory. Call it now and then from a host task when tenants are
+    /// many (blocks are also swept as new ones are added).
     pub fn retain_recent(&self) {
+        self.blocks.sweep();
         for buckets in self.limits.values() {
             for entry in buckets.values() {
                 let (_, limiter) = &**entry;
@@ -108,6 +126,10 @@ impl RateLimiter for InMemoryRateLimiter {
 
     fn try_acquire_now(&self, key: &RateKey, cost: NonZeroU32) -> Option<RateDecision> {
         Some(self.check(key, cost))
+    }
+
+    async fn observe(&self, key: &RateKey, hint: &RateHint) {
+        self.note(key, hint);
     }
 }
 
@@ -162,6 +184,35 @@ mod tests {
         assert_eq!(l.check(&b, ONE), RateDecision::Granted);
         assert_eq!(l.check(&a2, ONE), RateDecision::Granted);
         assert_eq!(l.check(&x, ONE), RateDecision::Granted);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_provider_window_refuses_the_key_until_it_resets() {
+        use crate::rate_limit::RateWindow;
+        let q = Quota::per_second(NonZeroU32::new(100).unwrap());
+        let l = InMemoryRateLimiter::new().with_quota("x", "default", q);
+        let a = RateKey::new(TenantId::new("a"), ConnectionId::new("c"), "x", "default");
+        let b = RateKey::new(TenantId::new("b"), ConnectionId::new("c"), "x", "default");
+        let unconfigured = RateKey::new(TenantId::new("a"), ConnectionId::new("c"), "x", "other");
+        let left = RateHint::single(RateWindow::new(4, Duration::from_secs(60)));
+        l.observe(&a, &left).await;
+        assert_eq!(l.check(&a, ONE), RateDecision::Granted);
+        let spent = RateHint::single(RateWindow::new(0, Duration::from_secs(60)));
+        l.observe(&a, &spent).await;
+        l.observe(&unconfigured, &spent).await;
+        assert_eq!(
+            l.check(&a, ONE),
+            RateDecision::RetryAfter(Duration::from_secs(60))
+        );
+        assert!(matches!(
+            l.check(&unconfigured, ONE),
+            RateDecision::RetryAfter(_)
+        ));
+        // Another tenant on a connection of the same id is not blocked.
+        assert_eq!(l.check(&b, ONE), RateDecision::Granted);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(l.check(&a, ONE), RateDecision::Granted);
+        assert_eq!(l.check(&unconfigured, ONE), RateDecision::Granted);
     }
 
     #[test]

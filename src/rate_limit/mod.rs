@@ -8,7 +8,15 @@
 //! account, which is one connection, so one tenant's burst never spends another's quota, and
 //! two connections of one tenant (two Stripe accounts) have a quota each. Tenant and
 //! connection are both in the key because connection ids are unique only within a tenant.
+//!
+//! Besides counting our own calls, a limiter hears what the provider said: a connector reads its
+//! provider's rate-limit headers into a [`RateHint`] ([`crate::Connector::rate_hint`]), the
+//! pipeline hands it to [`RateLimiter::observe`] after every response, and while a window the
+//! provider reported is spent the key is refused until that window resets, whatever our own
+//! quota would allow. Hints are kept per key too, so one tenant's spent quota never blocks
+//! another's.
 
+mod hint;
 mod memory;
 mod quota;
 #[cfg(feature = "redis")]
@@ -16,6 +24,7 @@ mod redis;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{FailMode, RedisRateLimiter};
+pub use hint::{RateHint, RateWindow};
 pub use memory::InMemoryRateLimiter;
 pub use quota::Quota;
 
@@ -43,6 +52,17 @@ pub trait RateLimiter: Send + Sync + Debug {
     fn try_acquire_now(&self, key: &RateKey, cost: NonZeroU32) -> Option<RateDecision> {
         let _ = (key, cost);
         None
+    }
+
+    /// Takes note of what the provider said about `key`'s quota after a response (success or
+    /// failure). While a window of `hint` is spent ([`RateHint::exhausted_for`]), later
+    /// acquires for `key` answer [`RateDecision::RetryAfter`] with the time left until it
+    /// resets, even when our own quota would grant them. A later hint never shortens a block.
+    ///
+    /// Never fails the call: a limiter that cannot record the hint (its backend is away) logs
+    /// that and carries on. The default ignores hints.
+    async fn observe(&self, key: &RateKey, hint: &RateHint) {
+        let _ = (key, hint);
     }
 }
 

@@ -32,12 +32,24 @@
 //! round trip and is atomic across replicas: no `WATCH`/`MULTI` retries, no lost updates. The
 //! script reads the clock with `redis.call('TIME')`, so replicas whose clocks disagree still
 //! agree on one timeline, and stores the TAT in whole microseconds (`SET key tat PX ttl`, which
-//! is `SET` plus `PEXPIRE` in one command). The script touches one key only, so it is also
-//! valid on Redis Cluster.
+//! is `SET` plus `PEXPIRE` in one command).
 //!
 //! Keys are `{prefix}:{connector}:{bucket}:{connection}:{tenant}` (`:` and `%` in the connector,
 //! bucket and connection are percent-encoded and the tenant comes last, so two keys can never
 //! collide). Tenant and connection ids are not secrets; nothing else reaches a key.
+//!
+//! # Provider hints
+//!
+//! When a provider's rate-limit headers say a window is spent ([`RateLimiter::observe`]), the
+//! limiter sets a *block key* for that rate key, `{prefix}:%block:{connector}:{bucket}:{connection}:{tenant}`,
+//! expiring (`PX`) when the window resets; a later hint only ever lengthens it. (`%block` is not
+//! a segment the escaping above can produce, so block keys never meet counter keys.) Every
+//! replica checks it: for a bucket with a quota the GCRA script reads it first (still one round
+//! trip; a blocked call spends no quota), and for a bucket without one the acquire reads its
+//! `PTTL` (one round trip that such calls did not make before). So a hint seen by one replica
+//! blocks them all, for the same tenant and connection only. The script now touches two keys of
+//! one rate key; the connection is a single-node one, and Redis Cluster, which would need both
+//! in one hash slot, is not supported.
 //!
 //! # When Redis is unreachable
 //!
@@ -64,7 +76,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::Script;
 use async_trait::async_trait;
 
-use super::{Quota, RateDecision, RateKey, RateLimiter};
+use super::{Quota, RateDecision, RateHint, RateKey, RateLimiter};
 use crate::error::{BoxError, ConfigError, Error};
 use crate::observe;
 
@@ -75,9 +87,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Bound on the whole of [`RedisRateLimiter::connect`] (connect with retries, load the script).
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
-/// GCRA, see the module docs. KEYS[1]: the key. ARGV: emission interval (us), burst, cost.
+/// GCRA, see the module docs. KEYS[1]: the key; KEYS[2]: its block key (provider hints).
+/// ARGV: emission interval (us), burst, cost.
 /// Returns `{1, 0}` when granted, `{0, retry_after_us}` when not.
 const GCRA_LUA: &str = r"
+-- A provider-reported block wins, and refuses without spending any of our quota.
+local blocked = redis.call('PTTL', KEYS[2])
+if blocked > 0 then
+  return {0, blocked * 1000}
+end
 -- Redis < 5 replicates scripts verbatim unless told otherwise, and refuses writes after TIME.
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -96,6 +114,18 @@ return {1, 0}
 ";
 
 static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA_LUA));
+
+/// Sets a block key for ARGV[1] ms unless it already lasts longer (a hint never shortens a
+/// block). KEYS[1]: the block key.
+const BLOCK_LUA: &str = r"
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 0
+";
+
+static BLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(BLOCK_LUA));
 
 /// What a [`RedisRateLimiter`] does when Redis cannot be reached or does not answer in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -195,6 +225,7 @@ impl RedisRateLimiter {
             let mut conn = ConnectionManager::new_with_config(client, config).await?;
             // Loaded now so that the first acquire is one round trip too.
             GCRA.prepare_invoke().load_async(&mut conn).await?;
+            BLOCK.prepare_invoke().load_async(&mut conn).await?;
             Ok::<_, ::redis::RedisError>(conn)
         };
         let conn = match tokio::time::timeout(CONNECT_DEADLINE, connect).await {
@@ -262,6 +293,41 @@ impl RedisRateLimiter {
             .and_then(|b| b.get(&*key.bucket))
     }
 
+    /// Whether a provider hint blocks `key`, for a bucket without a quota (one with a quota has
+    /// the check in its GCRA script). Such a bucket has no quota to protect, so when Redis
+    /// cannot answer the call is granted (with a `warn` line) whatever the [`FailMode`].
+    async fn blocked(&self, key: &RateKey) -> RateDecision {
+        let mut conn = self.conn.clone();
+        let mut pttl = ::redis::cmd("PTTL");
+        pttl.arg(block_key(&self.prefix, key));
+        let answer = tokio::time::timeout(self.timeout, pttl.query_async::<i64>(&mut conn)).await;
+        match answer {
+            Ok(Ok(ms)) if ms > 0 => {
+                RateDecision::RetryAfter(Duration::from_millis(ms.unsigned_abs()))
+            }
+            Ok(Ok(_)) => RateDecision::Granted,
+            Ok(Err(e)) => {
+                self.hint_failed(key, &e, "read");
+                RateDecision::Granted
+            }
+            Err(_) => {
+                self.hint_failed(key, &TimedOut(self.timeout), "read");
+                RateDecision::Granted
+            }
+        }
+    }
+
+    fn hint_failed(&self, key: &RateKey, error: &dyn std::error::Error, what: &'static str) {
+        tracing::warn!(
+            connector = %key.connector,
+            bucket = %key.bucket,
+            tenant = %key.tenant,
+            connection = %key.connection,
+            error = %error,
+            "rate limiter backend unreachable; could not {what} the provider's rate-limit block"
+        );
+    }
+
     /// Applies the fail mode after Redis failed or timed out.
     fn backend_failed(&self, key: &RateKey, source: BoxError) -> Result<RateDecision, Error> {
         match self.fail_mode {
@@ -317,7 +383,7 @@ impl fmt::Debug for RedisRateLimiter {
 impl RateLimiter for RedisRateLimiter {
     async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error> {
         let Some(limit) = self.limit(key) else {
-            return Ok(RateDecision::Granted);
+            return Ok(self.blocked(key).await);
         };
         if cost > limit.quota.burst() {
             // More than the burst can ever hold: never granted at once (as in memory).
@@ -326,6 +392,7 @@ impl RateLimiter for RedisRateLimiter {
         let mut invocation = GCRA.prepare_invoke();
         invocation
             .key(redis_key(limit, key))
+            .key(block_key(&self.prefix, key))
             .arg(limit.interval_us)
             .arg(limit.quota.burst().get())
             .arg(cost.get());
@@ -342,6 +409,26 @@ impl RateLimiter for RedisRateLimiter {
             ))),
             Ok(Err(e)) => self.backend_failed(key, Box::new(e)),
             Err(_) => self.backend_failed(key, Box::new(TimedOut(self.timeout))),
+        }
+    }
+
+    async fn observe(&self, key: &RateKey, hint: &RateHint) {
+        let Some(wait) = hint.exhausted_for() else {
+            return;
+        };
+        // Rounded up: a block ending a little late is harmless, one ending early is a 429.
+        let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut invocation = BLOCK.prepare_invoke();
+        invocation.key(block_key(&self.prefix, key)).arg(ms);
+        let mut conn = self.conn.clone();
+        let answer =
+            tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
+        match answer {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => self.hint_failed(key, &e, "record"),
+            Err(_) => self.hint_failed(key, &TimedOut(self.timeout), "record"),
         }
     }
 }
@@ -365,6 +452,29 @@ fn redis_key(limit: &Limit, key: &RateKey) -> String {
     k.push_str(&limit.key_prefix);
     // The connection is escaped (it has no bare `:`), and the tenant is the last segment, so
     // neither id can make two keys collide.
+    k.push_str(&connection);
+    k.push(':');
+    k.push_str(tenant);
+    k
+}
+
+/// `{prefix}:%block:{connector}:{bucket}:{connection}:{tenant}`: the rate key's block key. The
+/// segment after the prefix starts with a bare `%`, which [`escape_segment`] never produces, so
+/// it cannot equal a counter key.
+fn block_key(prefix: &str, key: &RateKey) -> String {
+    let connector = escape_segment(&key.connector);
+    let bucket = escape_segment(&key.bucket);
+    let connection = escape_segment(key.connection.as_str());
+    let tenant = key.tenant.as_str();
+    let mut k = String::with_capacity(
+        prefix.len() + 11 + connector.len() + bucket.len() + connection.len() + tenant.len(),
+    );
+    k.push_str(prefix);
+    k.push_str(":%block:");
+    k.push_str(&connector);
+    k.push(':');
+    k.push_str(&bucket);
+    k.push(':');
     k.push_str(&connection);
     k.push(':');
     k.push_str(tenant);
@@ -417,6 +527,31 @@ mod tests {
         assert_ne!(k("a", "c1"), k("a", "c2"));
         // ("b:c", "a") and ("c", "a:b") would both be "a:b:c" unescaped.
         assert_ne!(k("c", "a:b"), k("b:c", "a"));
+    }
+
+    #[test]
+    fn block_keys_never_meet_counter_keys_or_each_other() {
+        let limit = Limit {
+            quota: Quota::per_second(std::num::NonZeroU32::MIN),
+            key_prefix: "p:test:default:".to_string(),
+            interval_us: 1,
+        };
+        let rk = |t: &str, c: &str| RateKey::new(t.into(), c.into(), "test", "default");
+        assert_eq!(
+            block_key("p", &rk("t1", "c1")),
+            "p:%block:test:default:c1:t1"
+        );
+        assert_ne!(block_key("p", &rk("a", "c")), block_key("p", &rk("b", "c")));
+        assert_ne!(
+            block_key("p", &rk("c", "a:b")),
+            block_key("p", &rk("b:c", "a"))
+        );
+        // A connector named `%block` is escaped, so no counter key has `%block` after the prefix.
+        assert_eq!(escape_segment("%block"), "%25block");
+        assert_ne!(
+            redis_key(&limit, &rk("t1", "c1")),
+            block_key("p", &rk("t1", "c1"))
+        );
     }
 
     #[test]

@@ -741,7 +741,7 @@ impl ConnectionConfig {
 }
 
 /// What an integration needs to make calls for a connection.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct IntegrationBinding {
     /// The connector.
@@ -750,9 +750,33 @@ pub struct IntegrationBinding {
     pub base_url: String,
     /// How requests get credentials.
     pub auth: Option<Arc<dyn Authenticator>>,
+    /// How the connection gets OAuth access tokens, when it uses them instead of a fixed
+    /// `auth` ([`IntegrationBinding::with_token_grant`]).
+    pub token_grant: Option<Arc<dyn crate::tokens::TokenGrant>>,
     /// The connector's per-connection settings, read back by its typed client with
     /// [`Connection::settings`](crate::Connection::settings).
     pub settings: Option<crate::client::ConnectionSettings>,
+    /// What to tell the user when a call's failure moves the connection to `error`
+    /// ([`IntegrationBinding::with_error_hint`]).
+    pub error_hint: Option<ErrorHint>,
+}
+
+/// Turns a failure that moves a connection to `error` into advice for the user, appended to
+/// the recorded message (DocuSign: "grant consent: open …" with the consent URL). `None`
+/// adds nothing. Must not return secrets.
+pub type ErrorHint = Arc<dyn Fn(&Error) -> Option<String> + Send + Sync>;
+
+impl fmt::Debug for IntegrationBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationBinding")
+            .field("connector", &self.connector)
+            .field("base_url", &self.base_url)
+            .field("auth", &self.auth)
+            .field("token_grant", &self.token_grant)
+            .field("settings", &self.settings.is_some())
+            .field("error_hint", &self.error_hint.is_some())
+            .finish()
+    }
 }
 
 impl IntegrationBinding {
@@ -767,8 +791,32 @@ impl IntegrationBinding {
             connector: connector.into_connector(),
             base_url: base_url.into(),
             auth,
+            token_grant: None,
             settings: None,
+            error_hint: None,
         }
+    }
+
+    /// With advice for the user when a call's failure (an auth rejection, a 401 or 403) moves
+    /// the connection to `error`: `hint`'s answer is appended to the recorded message.
+    #[must_use]
+    pub fn with_error_hint(mut self, hint: ErrorHint) -> Self {
+        self.error_hint = Some(hint);
+        self
+    }
+
+    /// Authenticates with OAuth access tokens obtained by `grant` (a JWT bearer grant, or an
+    /// [`OAuthClient`](crate::tokens::OAuthClient) refreshing the token stored after a code
+    /// exchange) instead of a fixed `auth`. [`Connections`](crate::connections::Connections)
+    /// registers the grant with its [`TokenManager`](crate::tokens::TokenManager) under the
+    /// connection's tenant and id ([`Connections::with_tokens`](crate::connections::Connections::with_tokens)),
+    /// so each connection's token is cached, sealed and renewed on its own, once across
+    /// replicas, and requests carry `Authorization: Bearer …`.
+    #[must_use]
+    pub fn with_token_grant(mut self, grant: Arc<dyn crate::tokens::TokenGrant>) -> Self {
+        self.token_grant = Some(grant);
+        self.auth = None;
+        self
     }
 
     /// With per-connection settings for the connector's typed client (never secrets: those

@@ -12,6 +12,9 @@
 //!   config; [`config_fields`] for the test that holds it to the template's schema.
 //! - [`ProviderError`]: the trait a connector's error implements, with one required accessor
 //!   and the predicates every caller asks.
+//! - [`rate_limit_window`] and [`rate_limit_window_per`]: a provider's rate-limit headers read
+//!   into a [`RateWindow`](crate::rate_limit::RateWindow), for
+//!   [`Connector::rate_hint`](crate::Connector::rate_hint); malformed headers are ignored.
 //!
 //! `docs/connectors.md` is the checklist a new connector follows; it names where each part is
 //! used. Everything here uses only the crate's public API, so a connector outside this crate
@@ -23,6 +26,7 @@ mod connection;
 mod paginate;
 mod path;
 mod provider_error;
+mod rate_limit;
 
 pub use call::{Call, Decoder};
 pub use config::{config_fields, typed_config};
@@ -30,3 +34,4 @@ pub use connection::{connector_of, settings_of};
 pub use paginate::{Page, Pager, Pages};
 pub use path::segment;
 pub use provider_error::ProviderError;
+pub use rate_limit::{rate_limit_window, rate_limit_window_per, ResetFormat};

@@ -35,6 +35,7 @@ mod outbound_sealed;
 mod outbound_ssrf;
 #[cfg(all(feature = "stripe", feature = "twilio"))]
 mod provider_errors;
+mod rate_limit_hints;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;

@@ -20,7 +20,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 use redis::aio::MultiplexedConnection;
 use switchboard::rate_limit::{
-    FailMode, InMemoryRateLimiter, RateDecision, RateKey, RateLimiter, RedisRateLimiter,
+    FailMode, InMemoryRateLimiter, RateDecision, RateHint, RateKey, RateLimiter, RateWindow,
+    RedisRateLimiter,
 };
 use switchboard::test_util::{canary, LogCapture, LoopbackServer};
 use switchboard::{ConnectionId, ErrorKind, Quota, Switchboard, TenantId};
@@ -628,7 +629,7 @@ async fn tenants_are_independent_and_retry_after_is_at_most_one_interval() {
         l.acquire(&key("b"), ONE).await.unwrap(),
         RateDecision::Granted
     );
-    // A bucket without a quota is not limited (and costs no round trip).
+    // A bucket without a quota is not limited (it only reads its provider block key).
     let other = RateKey::new(TenantId::new("a"), ConnectionId::new("c1"), "test", "other");
     assert_eq!(l.acquire(&other, ONE).await.unwrap(), RateDecision::Granted);
 }
@@ -675,4 +676,123 @@ async fn cost_n_spends_n_cells_and_the_key_expires_when_full_again() {
     // Full again after 10 cells, i.e. about 10 s from now.
     assert!(tat > now && tat - now <= 10_000_000, "tat {tat}, now {now}");
     assert!(ttl > 9_000 && ttl <= 10_000, "PTTL {ttl} ms");
+}
+
+// ------------------------------------------------------------------ 5. provider hints
+
+fn spent_for(secs: u64) -> RateHint {
+    RateHint::single(RateWindow::new(0, Duration::from_secs(secs)).with_limit(1000))
+}
+
+#[tokio::test]
+async fn a_provider_block_recorded_by_one_limiter_refuses_that_key_on_another() {
+    async fn replica(prefix: &str) -> RedisRateLimiter {
+        RedisRateLimiter::connect(&crate::support::redis_url(), prefix)
+            .await
+            .unwrap()
+            .with_quota("test", "default", Quota::per_second(nz(100)))
+    }
+    let prefix = prefix();
+    let (one, two) = (replica(&prefix).await, replica(&prefix).await);
+    let other_bucket =
+        |t: &str| RateKey::new(TenantId::new(t), ConnectionId::new("c1"), "test", "other");
+
+    // Calls left: no block.
+    one.observe(
+        &key("a"),
+        &RateHint::single(RateWindow::new(3, Duration::from_secs(60))),
+    )
+    .await;
+    assert_eq!(
+        two.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+
+    one.observe(&key("a"), &spent_for(60)).await;
+    one.observe(&other_bucket("a"), &spent_for(60)).await;
+    // A later, shorter hint does not shorten the block.
+    one.observe(&key("a"), &spent_for(1)).await;
+    for k in [key("a"), other_bucket("a")] {
+        match two.acquire(&k, ONE).await.unwrap() {
+            RateDecision::RetryAfter(d) => assert!(
+                d > Duration::from_secs(50) && d <= Duration::from_secs(60),
+                "{k:?}: {d:?}"
+            ),
+            other => panic!("{k:?}: expected the provider's wait, got {other:?}"),
+        }
+    }
+    // Tenant B, on a connection of the same id, is not blocked, with or without a quota.
+    assert_eq!(
+        two.acquire(&key("b"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert_eq!(
+        two.acquire(&other_bucket("b"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+
+    let mut raw = raw_connection().await;
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}:%block:test:default:c1:a"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(ttl > 50_000 && ttl <= 60_000, "PTTL {ttl} ms");
+}
+
+#[tokio::test]
+async fn a_blocked_acquire_spends_none_of_our_quota() {
+    let prefix = prefix();
+    let l = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
+        .await
+        .unwrap()
+        .with_quota(
+            "test",
+            "default",
+            Quota::new(nz(1), Duration::from_secs(30)).unwrap(),
+        );
+    l.observe(&key("a"), &spent_for(600)).await;
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+    // The provider's window resets (the block key goes): the one call of our quota is still
+    // there, and then spent.
+    let mut raw = raw_connection().await;
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("{prefix}:%block:test:default:c1:a"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+}
+
+#[tokio::test]
+async fn provider_hints_never_fail_a_call_when_redis_is_away() {
+    let proxy = Proxy::start(crate::support::redis_addr()).await;
+    let l = RedisRateLimiter::connect(&format!("redis://{}/", proxy.addr), &prefix())
+        .await
+        .unwrap()
+        .with_quota("test", "default", Quota::per_second(nz(100)))
+        .timeout(Duration::from_millis(200))
+        .fail_mode(FailMode::Closed);
+    let unconfigured = RateKey::new(TenantId::new("a"), ConnectionId::new("c1"), "test", "other");
+    proxy.cut().await;
+
+    // Recording a hint cannot fail (it logs), and a bucket without a quota has nothing to
+    // protect, so it is granted; a bucket with one still fails closed, as configured.
+    l.observe(&key("a"), &spent_for(60)).await;
+    assert_eq!(
+        l.acquire(&unconfigured, ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    let e = l.acquire(&key("a"), ONE).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
 }

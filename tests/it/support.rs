@@ -2,9 +2,12 @@
 //! and a switchboard with short, test-friendly delays.
 
 mod addresses;
+mod keys;
 
 #[allow(unused_imports)] // which ones a build uses depends on its features
 pub(crate) use addresses::{postgres_url, redis_addr, redis_url};
+#[allow(unused_imports)]
+pub(crate) use keys::{TEST_RSA_PRIVATE_PEM, TEST_RSA_PUBLIC_PEM};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+use super::{AccountId, Envelope, EnvelopeId};
 use crate::Error;
 
 /// One Connect notification (the JSON SIM format).
@@ -154,174 +155,29 @@ impl<'de> Deserialize<'de> for ConnectEventKind {
 pub struct ConnectData {
     /// The account (GUID).
     #[serde(default)]
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// The user the event happened for (GUID).
     #[serde(default)]
     pub user_id: Option<String>,
     /// The envelope.
     #[serde(default)]
-    pub envelope_id: Option<String>,
-    /// The recipient, for recipient events (`"1"`, as the envelope numbers them).
+    pub envelope_id: Option<EnvelopeId>,
+    /// The recipient, for recipient events (`"1"`, as the envelope numbers them; a number is
+    /// read as its text).
     #[serde(default, deserialize_with = "text_or_number")]
     pub recipient_id: Option<String>,
-    /// The envelope as it was at the event, when the configuration includes it.
+    /// The envelope as it was at the event (`envelopeSummary`, the REST v2.1 envelope with its
+    /// recipients when the configuration includes them), when the configuration includes it.
+    /// Fields [`Envelope`] does not name (sender, documents, custom fields, ...) are in its
+    /// `extra`.
     #[serde(default)]
-    pub envelope_summary: Option<EnvelopeSummary>,
+    pub envelope_summary: Option<Envelope>,
     /// Every field not named above.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// The envelope in a notification (`data.envelopeSummary`): its state, sender, dates and
-/// recipients. Dates are DocuSign's text.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct EnvelopeSummary {
-    /// The envelope.
-    #[serde(default)]
-    pub envelope_id: Option<String>,
-    /// The envelope's status (`"sent"`, `"delivered"`, `"completed"`, `"declined"`,
-    /// `"voided"`, ...), as sent.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// The email subject.
-    #[serde(default)]
-    pub email_subject: Option<String>,
-    /// The email body.
-    #[serde(default)]
-    pub email_blurb: Option<String>,
-    /// Who sent it.
-    #[serde(default)]
-    pub sender: Option<ConnectSender>,
-    /// When it was created.
-    #[serde(default)]
-    pub created_date_time: Option<String>,
-    /// When it was (last) sent.
-    #[serde(default)]
-    pub sent_date_time: Option<String>,
-    /// When every recipient had viewed it.
-    #[serde(default)]
-    pub delivered_date_time: Option<String>,
-    /// When it was completed.
-    #[serde(default)]
-    pub completed_date_time: Option<String>,
-    /// When it was declined.
-    #[serde(default)]
-    pub declined_date_time: Option<String>,
-    /// When it was voided.
-    #[serde(default)]
-    pub voided_date_time: Option<String>,
-    /// Why it was voided.
-    #[serde(default)]
-    pub voided_reason: Option<String>,
-    /// When its status last changed.
-    #[serde(default)]
-    pub status_changed_date_time: Option<String>,
-    /// The envelope's recipients, when the configuration includes them.
-    #[serde(default)]
-    pub recipients: Option<ConnectRecipients>,
-    /// Every field not named above (documents, custom fields, templates, ...).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// The sender of an envelope (`envelopeSummary.sender`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ConnectSender {
-    /// The sender's name.
-    #[serde(default)]
-    pub user_name: Option<String>,
-    /// The sender's user id (GUID).
-    #[serde(default)]
-    pub user_id: Option<String>,
-    /// The sender's account (GUID).
-    #[serde(default)]
-    pub account_id: Option<String>,
-    /// The sender's email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Every field not named above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// An envelope's recipients (`envelopeSummary.recipients`): signers and carbon copies typed,
-/// the other kinds (agents, editors, witnesses, ...) in `extra`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ConnectRecipients {
-    /// The signers.
-    #[serde(default)]
-    pub signers: Vec<ConnectRecipient>,
-    /// The carbon-copy recipients.
-    #[serde(default)]
-    pub carbon_copies: Vec<ConnectRecipient>,
-    /// How many recipients the envelope has, as sent.
-    #[serde(default)]
-    pub recipient_count: Option<String>,
-    /// The routing order being worked on, as sent.
-    #[serde(default)]
-    pub current_routing_order: Option<String>,
-    /// Every field not named above.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// One recipient of an envelope.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ConnectRecipient {
-    /// The recipient's id within the envelope (`"1"`); what `data.recipientId` names.
-    #[serde(default, deserialize_with = "text_or_number")]
-    pub recipient_id: Option<String>,
-    /// The recipient's GUID.
-    #[serde(default)]
-    pub recipient_id_guid: Option<String>,
-    /// The recipient's name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The recipient's email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// The recipient's status (`"sent"`, `"delivered"`, `"completed"`, `"declined"`,
-    /// `"autoresponded"`, ...), as sent.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// The recipient's routing order, as sent.
-    #[serde(default, deserialize_with = "text_or_number")]
-    pub routing_order: Option<String>,
-    /// The template role the recipient fills.
-    #[serde(default)]
-    pub role_name: Option<String>,
-    /// The host's id for an embedded recipient.
-    #[serde(default)]
-    pub client_user_id: Option<String>,
-    /// When the recipient was notified.
-    #[serde(default)]
-    pub sent_date_time: Option<String>,
-    /// When the recipient viewed the documents.
-    #[serde(default)]
-    pub delivered_date_time: Option<String>,
-    /// When the recipient signed.
-    #[serde(default)]
-    pub signed_date_time: Option<String>,
-    /// When the recipient declined.
-    #[serde(default)]
-    pub declined_date_time: Option<String>,
-    /// Why the recipient declined.
-    #[serde(default)]
-    pub declined_reason: Option<String>,
-    /// Every field not named above (tabs, authentication results, ...).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// A string field DocuSign may also write as a number (`recipientId`, `routingOrder`).
+/// A string field DocuSign may also write as a number (`recipientId`).
 fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -392,7 +248,8 @@ mod tests {
             assert_eq!(e.event.is_recipient_event(), name.starts_with("recipient-"));
             assert_eq!(e.retry_count, Some(2));
             assert_eq!(e.configuration_id, Some(10_000_001));
-            assert_eq!(e.data.envelope_id.as_deref(), Some("e"));
+            assert_eq!(e.data.envelope_id, Some(EnvelopeId::new("e")));
+            assert_eq!(e.data.account_id, Some(AccountId::new("a")));
             assert_eq!(e.data.recipient_id.as_deref(), Some("1"));
             assert_eq!(e.data.extra["newField"], Value::Bool(true));
         }

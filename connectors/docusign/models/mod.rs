@@ -1,9 +1,17 @@
-//! Typed DocuSign objects. Every model is `#[non_exhaustive]`, names the fields most hosts use,
-//! and keeps every other field in `extra`, so a field DocuSign adds never breaks parsing.
+//! Typed DocuSign models, one file per object family. Every model keeps the fields it does not
+//! name in `extra`, so a new DocuSign field never breaks parsing.
 
+mod account;
 mod connect;
+mod envelope;
+mod recipient;
+mod view;
 
-pub use connect::{
-    ConnectData, ConnectEvent, ConnectEventKind, ConnectRecipient, ConnectRecipients,
-    ConnectSender, EnvelopeSummary,
+pub use account::{Account, AccountId, UserInfo, UserInfoAccount};
+pub use connect::{ConnectData, ConnectEvent, ConnectEventKind};
+pub(crate) use envelope::lenient_count;
+pub use envelope::{Envelope, EnvelopeId, EnvelopeStatus, EnvelopeSummary, EnvelopeUpdateSummary};
+pub use recipient::{
+    EnvelopeRecipients, Recipient, RecipientStatus, RecipientUpdateResult, RecipientsUpdateSummary,
 };
+pub use view::ViewUrl;

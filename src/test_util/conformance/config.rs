@@ -54,7 +54,7 @@ pub(crate) async fn check(case: &Conformance, run: &mut Run) {
 async fn valid(case: &Conformance, run: &mut Run) {
     let mut problems = Vec::new();
     let template = case.integration.template();
-    let host = match Host::new(&case.integration) {
+    let host = match Host::new(case) {
         Ok(h) => h,
         Err(e) => {
             run.fail("config.valid", format!("cannot build the host: {e}"));
@@ -190,7 +190,7 @@ fn invalid_configs(case: &Conformance) -> Vec<(String, Value, Vec<String>)> {
 async fn invalid(case: &Conformance, run: &mut Run) {
     let mut problems = Vec::new();
     let template = case.integration.template();
-    let host = match Host::new(&case.integration) {
+    let host = match Host::new(case) {
         Ok(h) => h,
         Err(e) => {
             run.fail("config.invalid", format!("cannot build the host: {e}"));

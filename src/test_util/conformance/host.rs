@@ -8,9 +8,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use super::Conformance;
 use crate::connections::Connections;
 use crate::pipeline::HttpService;
 use crate::templates::{Integration, Registry};
+use crate::tokens::{Token, TokenManager};
 use crate::vault::{KeyId, KeyRing, MasterKey, Vault};
 use crate::{Connection, ConnectionId, Error, RetryConfig, Switchboard, TenantId};
 
@@ -23,10 +25,14 @@ pub(crate) const TENANT_B: &str = "conformance-b";
 pub(crate) struct Host {
     pub(crate) connections: Connections,
     attempts: Arc<AtomicUsize>,
+    /// The access token stored for every connection, for a connector that uses OAuth tokens
+    /// ([`Conformance::stored_token`]).
+    token: Option<String>,
 }
 
 impl Host {
-    pub(crate) fn new(integration: &Arc<dyn Integration>) -> Result<Host, Error> {
+    pub(crate) fn new(case: &Conformance) -> Result<Host, Error> {
+        let integration = &case.integration;
         let attempts = Arc::new(AtomicUsize::new(0));
         let counter = attempts.clone();
         let switchboard = Switchboard::builder()
@@ -55,9 +61,21 @@ impl Host {
         ));
         let mut registry = Registry::new();
         registry.register(integration.clone())?;
+        let tokens = case
+            .stored_token
+            .is_some()
+            .then(|| {
+                TokenManager::builder(vault.clone(), switchboard.credential_store().clone()).build()
+            })
+            .transpose()?;
+        let mut connections = Connections::new(switchboard, vault, registry);
+        if let Some(tokens) = tokens {
+            connections = connections.with_tokens(tokens);
+        }
         Ok(Host {
-            connections: Connections::new(switchboard, vault, registry),
+            connections,
             attempts,
+            token: case.stored_token.clone(),
         })
     }
 
@@ -78,6 +96,12 @@ impl Host {
         self.connections
             .create(&t, &c, template, "Conformance", config)
             .await?;
+        if let (Some(token), Some(tokens)) = (&self.token, self.connections.tokens()) {
+            let expires = std::time::SystemTime::now() + Duration::from_secs(3600);
+            tokens
+                .store_token(&t, &c, &Token::new(token.clone()).with_expires_at(expires))
+                .await?;
+        }
         self.connections.connection(&t, &c).await
     }
 }

@@ -11,7 +11,7 @@ use super::{Conformance, ListCase, PageRequest, Run};
 use crate::test_util::{RawAction, RawRequest, RawServer};
 
 pub(crate) async fn check(case: &Conformance, list: &ListCase, run: &mut Run) {
-    let host = match Host::new(&case.integration) {
+    let host = match Host::new(case) {
         Ok(h) => h,
         Err(e) => {
             run.fail("list", format!("cannot build the host: {e}"));

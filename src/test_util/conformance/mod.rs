@@ -227,6 +227,7 @@ pub struct Conformance {
     pub(crate) list: Option<ListCase>,
     pub(crate) no_lists: Option<String>,
     pub(crate) webhooks: Option<WebhookCase>,
+    pub(crate) stored_token: Option<String>,
 }
 
 impl fmt::Debug for Conformance {
@@ -258,7 +259,20 @@ impl Conformance {
             list: None,
             no_lists: None,
             webhooks: None,
+            stored_token: None,
         }
+    }
+
+    /// For a connector whose binding authenticates with OAuth tokens
+    /// ([`IntegrationBinding::with_token_grant`](crate::templates::IntegrationBinding::with_token_grant)):
+    /// the suite's host gets a [`TokenManager`](crate::tokens::TokenManager)
+    /// ([`Connections::with_tokens`](crate::connections::Connections::with_tokens)), and every
+    /// connection it creates has a valid access token stored, a canary (`access_token`) that
+    /// is searched for like the config's secrets. The grant is then never asked for a token
+    /// (its endpoint would be the suite's failing provider).
+    pub fn stored_token(mut self, access_token: impl Into<String>) -> Self {
+        self.stored_token = Some(access_token.into());
+        self
     }
 
     /// Tenant B's config for the webhook checks (default: the valid config with `B` appended
@@ -368,6 +382,7 @@ impl Conformance {
     pub async fn run(self) -> ConformanceReport {
         let (capture, guard) = LogCapture::start();
         let mut run = Run::new(&self);
+        run.canaries(self.stored_token.clone());
         config::check(&self, &mut run).await;
         if let Some(typed) = &self.typed {
             schema::check(&self, typed, &mut run);

@@ -14,7 +14,7 @@ enum Upstream {
 }
 
 pub(crate) async fn check(case: &Conformance, promise: RetryPromise, run: &mut Run) {
-    let host = match Host::new(&case.integration) {
+    let host = match Host::new(case) {
         Ok(h) => h,
         Err(e) => {
             run.fail("retry", format!("cannot build the host: {e}"));

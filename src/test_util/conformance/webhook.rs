@@ -94,7 +94,7 @@ impl Hooks<'_> {
 pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run) {
     let config_b = second_config(case);
     run.canaries(super::config::secret_values(case, &config_b));
-    let host = match Host::new(&case.integration) {
+    let host = match Host::new(case) {
         Ok(h) => h,
         Err(e) => {
             run.fail("webhook", format!("cannot build the host: {e}"));

@@ -11,8 +11,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use switchboard::docusign::{
-    ConnectEvent, ConnectEventKind, DocuSignVerifier, MAX_SIGNATURE_HEADERS, SIGNATURE_HEADER,
-    SIGNATURE_HEADER_PATTERN,
+    AccountId, ConnectEvent, ConnectEventKind, DocuSignVerifier, EnvelopeId, EnvelopeStatus,
+    MAX_SIGNATURE_HEADERS, SIGNATURE_HEADER, SIGNATURE_HEADER_PATTERN,
 };
 use switchboard::test_util::canary;
 use switchboard::webhook::{WebhookError, WebhookRequest, WebhookVerifier};
@@ -340,12 +340,16 @@ fn the_spec_sample_parses() {
     assert_eq!(e.configuration_id, Some(12345));
     assert_eq!(e.api_version.as_deref(), Some("v2.1"));
     assert_eq!(e.retry_count, Some(0));
-    assert_eq!(e.data.account_id.as_deref(), Some("sample string"));
+    assert_eq!(e.data.account_id, Some(AccountId::new("sample string")));
+    assert_eq!(e.data.envelope_id, Some(EnvelopeId::new("sample string")));
     let summary = e.data.envelope_summary.as_ref().expect("envelopeSummary");
-    assert_eq!(summary.status.as_deref(), Some("sample string 2"));
-    assert_eq!(summary.envelope_id.as_deref(), Some("sample string 10"));
+    assert_eq!(
+        summary.status,
+        EnvelopeStatus::Other("sample string 2".into())
+    );
+    assert_eq!(summary.envelope_id, EnvelopeId::new("sample string 10"));
     assert_eq!(summary.voided_reason.as_deref(), Some("sample string 24"));
-    assert!(summary.sender.is_some());
+    assert!(summary.extra.contains_key("sender"));
     let recipients = summary.recipients.as_ref().expect("recipients");
     assert!(!recipients.signers.is_empty());
     assert_eq!(
@@ -452,4 +456,302 @@ fn header(pair: &(&str, &str)) -> (HeaderName, HeaderValue) {
         HeaderName::from_bytes(pair.0.as_bytes()).unwrap(),
         HeaderValue::from_str(pair.1).unwrap(),
     )
+}
+
+// ---- Through the host's path: `Connections` with the `docusign` template, the
+// `WebhookRouter` and the axum routes over real HTTP.
+
+mod routed {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http::HeaderMap;
+    use serde_json::{json, Value};
+    use switchboard::connections::Connections;
+    use switchboard::docusign::{DocuSignVerifier, SIGNATURE_HEADER};
+    use switchboard::test_util::LoopbackServer;
+    use switchboard::webhook::router::{handler_fn, WebhookEvent, WebhookRoute, WebhookRouter};
+    use switchboard::{ConnectionId, TenantId};
+
+    use super::super::{jwt_config, Shared};
+
+    /// What the handler saw: (tenant, connection, event id, body).
+    type Seen = Arc<Mutex<Vec<(String, String, String, Bytes)>>>;
+
+    /// The authentication host of the test configs: never called by these tests.
+    const AUTH: &str = "http://127.0.0.1:9";
+
+    /// A `docusign` connection `id` of `tenant` with Connect keys (and `extra` plain fields),
+    /// and its webhook path.
+    async fn connect(
+        connections: &Connections,
+        tenant: &str,
+        id: &str,
+        keys: &[(&str, &str)],
+        extra: Value,
+    ) -> String {
+        let mut config = jwt_config(AUTH, &format!("user-of-{tenant}"));
+        let fields = config.as_object_mut().unwrap();
+        for (k, v) in keys {
+            fields.insert((*k).to_string(), Value::from(*v));
+        }
+        fields.extend(extra.as_object().cloned().unwrap_or_default());
+        let (t, c) = (TenantId::new(tenant), ConnectionId::new(id));
+        connections
+            .create(&t, &c, "docusign", "DocuSign", &config)
+            .await
+            .unwrap();
+        connections.webhook_path(&t, &c, "/webhooks").await.unwrap()
+    }
+
+    async fn serve(connections: &Connections, seen: &Seen) -> (LoopbackServer, WebhookRouter) {
+        let seen = seen.clone();
+        let handler = Arc::new(handler_fn(move |e: WebhookEvent| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push((
+                    e.target.tenant.to_string(),
+                    e.target.connection.to_string(),
+                    e.event_id,
+                    e.body,
+                ));
+                Ok(())
+            }
+        }));
+        let router = WebhookRouter::builder(connections.clone())
+            .route(WebhookRoute::new("docusign", handler))
+            .build()
+            .unwrap();
+        let server =
+            LoopbackServer::start(switchboard::webhook::axum::routes(router.clone())).await;
+        (server, router)
+    }
+
+    /// Posts `body` to `path` with one `X-DocuSign-Signature-<n>` per key, as DocuSign does.
+    async fn post(server: &LoopbackServer, path: &str, keys: &[&str], body: &str) -> u16 {
+        let mut headers = HeaderMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            let sig = DocuSignVerifier::new(key.to_string())
+                .sign(body.as_bytes())
+                .unwrap();
+            headers.insert(
+                http::HeaderName::from_bytes(format!("X-DocuSign-Signature-{}", i + 1).as_bytes())
+                    .unwrap(),
+                sig.parse().unwrap(),
+            );
+        }
+        headers.insert("x-authorization-digest", "HMACSHA256".parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        reqwest::Client::new()
+            .post(format!("{}{path}", server.base_url()))
+            .headers(headers)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn event(account: &str, envelope: &str, retry: u32) -> String {
+        json!({
+            "event": "envelope-completed",
+            "apiVersion": "v2.1",
+            "uri": format!("/restapi/v2.1/accounts/{account}/envelopes/{envelope}"),
+            "retryCount": retry,
+            "configurationId": 10000001,
+            "generatedDateTime": "2024-01-02T03:04:05.6789012Z",
+            "data": {"accountId": account, "userId": "u", "envelopeId": envelope}
+        })
+        .to_string()
+    }
+
+    fn seen_by(seen: &Seen) -> Vec<(String, String)> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|(t, c, _, _)| (t.clone(), c.clone()))
+            .collect()
+    }
+
+    /// Two tenants share the connection id `esign`, each with its own Connect key. A's key on
+    /// B's URL is a 401 and B's handler never runs; each tenant's own webhook reaches only
+    /// that tenant; DocuSign's retry of an event (only `retryCount` changed) is a duplicate.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_tenants_sharing_a_connection_id_get_only_their_own_webhooks() {
+        let connections = Shared::new().replica();
+        let url_a = connect(
+            &connections,
+            "tenant-a",
+            "esign",
+            &[("connect_hmac_key", "key-of-a")],
+            json!({}),
+        )
+        .await;
+        let url_b = connect(
+            &connections,
+            "tenant-b",
+            "esign",
+            &[("connect_hmac_key", "key-of-b")],
+            json!({}),
+        )
+        .await;
+        assert_ne!(url_a, url_b);
+        let seen: Seen = Arc::default();
+        let (server, router) = serve(&connections, &seen).await;
+        let body = event("acct", "env-1", 0);
+
+        // A's signature on B's URL: refused, counted on B, B's handler never runs.
+        assert_eq!(post(&server, &url_b, &["key-of-a"], &body).await, 401);
+        assert!(seen.lock().unwrap().is_empty(), "B's handler ran");
+        let c = ConnectionId::new("esign");
+        let (ta, tb) = (TenantId::new("tenant-a"), TenantId::new("tenant-b"));
+        assert_eq!(router.verification_failures(&tb, &c), 1);
+        assert_eq!(router.verification_failures(&ta, &c), 0);
+        assert!(connections.get(&tb, &c).await.unwrap().last_event.is_none());
+
+        // Each tenant's own, signed with its own key (A's request also carries a header of a
+        // key it does not hold, as during a rotation on DocuSign's side).
+        assert_eq!(
+            post(&server, &url_a, &["someone-elses-key", "key-of-a"], &body).await,
+            200
+        );
+        assert_eq!(post(&server, &url_b, &["key-of-b"], &body).await, 200);
+        // DocuSign's retries of the same event: duplicates, the handler does not run again.
+        for retry in [1, 2] {
+            assert_eq!(
+                post(
+                    &server,
+                    &url_a,
+                    &["key-of-a"],
+                    &event("acct", "env-1", retry)
+                )
+                .await,
+                200
+            );
+        }
+        assert_eq!(
+            seen_by(&seen),
+            [
+                ("tenant-a".to_string(), "esign".to_string()),
+                ("tenant-b".to_string(), "esign".to_string()),
+            ]
+        );
+        let ids: Vec<String> = seen.lock().unwrap().iter().map(|s| s.2.clone()).collect();
+        assert!(ids.iter().all(|id| id.starts_with("dsconnect_")), "{ids:?}");
+        assert!(connections.get(&tb, &c).await.unwrap().last_event.is_some());
+        // The handler got the raw body, byte for byte.
+        assert_eq!(seen.lock().unwrap()[0].3, Bytes::from(body.clone()));
+
+        // Without any signature header, and with a body changed after signing: refused.
+        assert_eq!(post(&server, &url_a, &[], &body).await, 401);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            SIGNATURE_HEADER,
+            DocuSignVerifier::new("key-of-a")
+                .sign(body.as_bytes())
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        let tampered = body.replace("env-1", "env-2");
+        let status = reqwest::Client::new()
+            .post(format!("{}{url_a}", server.base_url()))
+            .headers(headers)
+            .body(tampered)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 401);
+        assert_eq!(router.verification_failures(&ta, &c), 2);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// One key signing several accounts' events (a partner's integrator-managed key) set on
+    /// two tenants' connections: once each connection knows its account, an event of account
+    /// B posted to A's URL is refused although the key is A's too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shared_key_carries_no_event_into_another_accounts_connection() {
+        let connections = Shared::new().replica();
+        let partner = [("connect_hmac_key", "partner-key")];
+        let url_a = connect(
+            &connections,
+            "tenant-a",
+            "esign",
+            &partner,
+            json!({"account_id": "acct-a"}),
+        )
+        .await;
+        let url_b = connect(
+            &connections,
+            "tenant-b",
+            "esign",
+            &partner,
+            json!({"account_id": "acct-b"}),
+        )
+        .await;
+        let seen: Seen = Arc::default();
+        let (server, _router) = serve(&connections, &seen).await;
+
+        let of_b = event("acct-b", "env-b", 0);
+        assert_eq!(post(&server, &url_a, &["partner-key"], &of_b).await, 401);
+        assert!(seen.lock().unwrap().is_empty());
+        assert_eq!(post(&server, &url_b, &["partner-key"], &of_b).await, 200);
+        assert_eq!(
+            post(
+                &server,
+                &url_a,
+                &["partner-key"],
+                &event("acct-a", "env-a", 0)
+            )
+            .await,
+            200
+        );
+        assert_eq!(
+            seen_by(&seen),
+            [
+                ("tenant-b".to_string(), "esign".to_string()),
+                ("tenant-a".to_string(), "esign".to_string()),
+            ]
+        );
+    }
+
+    /// A connection without a Connect key verifies nothing (fail closed); one rotating holds
+    /// both keys, and either verifies.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_key_refuses_everything_and_a_rotating_connection_takes_both_keys() {
+        let connections = Shared::new().replica();
+        let bare = connect(&connections, "tenant-a", "bare", &[], json!({})).await;
+        let rotating = connect(
+            &connections,
+            "tenant-a",
+            "rotating",
+            &[
+                ("connect_hmac_key", "new-key"),
+                ("connect_hmac_key_previous", "old-key"),
+            ],
+            json!({}),
+        )
+        .await;
+        let seen: Seen = Arc::default();
+        let (server, _router) = serve(&connections, &seen).await;
+        assert_eq!(
+            post(&server, &bare, &["any-key"], &event("a", "e0", 0)).await,
+            401
+        );
+        assert_eq!(
+            post(&server, &rotating, &["old-key"], &event("a", "e1", 0)).await,
+            200
+        );
+        assert_eq!(
+            post(&server, &rotating, &["new-key"], &event("a", "e2", 0)).await,
+            200
+        );
+        assert_eq!(
+            post(&server, &rotating, &["unrelated"], &event("a", "e3", 0)).await,
+            401
+        );
+        assert_eq!(seen.lock().unwrap().len(), 2);
+    }
 }

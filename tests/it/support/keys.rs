@@ -1,0 +1,45 @@
+//! A 2048-bit RSA key pair generated for these tests only (never used anywhere else), for JWT
+//! grants: the private key signs assertions, the public key verifies them.
+
+/// The private key, PKCS#8 PEM.
+pub(crate) const TEST_RSA_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC56MWL89su6TBG
+hgke87kCfez2hGfoHHj91cwV1phNCzAwTupfu3iJiLN5Dqf9h2Msn1PDDZvMgnh8
+T03ybLpcgcRNIdZC2KU9Go5uOQOCVGkz1kC7AaQiD+xh9x/naSlkGX2GweZ0BE45
+z3pC/Tmnn8wLs5SA72NhAYiIn8r1juE+6vqnJq6U5xv84Xj0D4UXu8wloycdiLeZ
+6yBwz4+E3GNL9ne7YkAr8y73/zL087hmC7S/va02ryD+DgG9/cfJPT3hNPLuh7bh
+HJwdpjIytrMwCFPCYwIrvQcQ1NG4TgDGNNJtXM6pdGWeqm3EwXMqx8H/i4cybjwh
+AgU19NBVAgMBAAECggEAB1PW5KcpNoyg+mHSRM+LaIwJEnnxuuYGzAGowejLtCgV
+1dmbOeG8Pja1CDddKxkY5H6oWp6tmBGoAqvnh3+xZFY5cM09uJqSzLlAVhs8k0Vh
+2u9903RQAVQXJF3AR3ecI4j9RLOQzA+jyHojUgLQ5AjG2v4D6bisKWJZ/M4uvdK6
+9NozfavGMkyO1fCPggw91HcFXYdyP1JKaZ4IR53BLh5yyksyrqhbFYG8SmUvRrxL
+wTHjYRsRlv4b6C2vNerpmG6+JNKGAcPLASXEDdDY+yM1dJcjvNieo10c3B5+KWcl
+M3TMo8ML3GzdUaZTvQlyUlgj9eXYZG3NJeUr1o0R8wKBgQDjQanTU/uqY7AKEHEn
+rGcqgAZJx8/eRcZn5ioiaZx40QWdWy0qYMlvfjyUYJpvNTUcTJ7s2CADP4Ssn+gu
+1Z25rZJBZposPkKiwsOhovKksVDG+1Cehna+61IEyzCt3BlzZSeXfjThcZaVBcEg
+IIZ6f2V4/a9XimxTI4h53qy4ewKBgQDRbFOVPuyXyHwVc7VhKm0rjnAF8bg7I8Jq
+v1Cn/+HVDrdQ7qMMu0BACZefqZyX/egL/Zd/fSHFtYInPCpN9QnkLAbHwhU35e+D
+hO9SWSdoXLNGgFDiCorxQ1s9Iz8LUnAOEVdFwqisMBgTICV9ymhJX0ZEe/e6hpl8
+FUxCdNWJbwKBgQCRETqCT0sIYqheVE6XP8N/asgY0vcLcUkMy+07mGUs7mkCINC9
+C5mqlU/Ae8Y5lSJ5FSQiFnig+iwMMet58hzECVuiageilH/e/Cr7hFQV86aXzpeR
+Ck7E4tyxeK9zXFvWwMy8NPE2tFamfEzi4EBX8/jnejEy1Yb+r2EQQqfI/wKBgAaW
+z/JsLmmAJ1dNcrGB8jlim+ez+UXzFBTjvBftFx/q/J2RRJQL+DOLmbeuUHz/wiNO
+cUvTlhJwaY3ueK5HPW5ubDAwzRYbJ/QNZLJEl9bSw9k+BE14Y3K/2ckMqNkkWN44
+cXSCcWgpgzhm1IcmrS1R0BYriFnYDlA3I1Ub8/QFAoGAd5bJimOI7c9EQMkgJ1za
+F7dookcNOqHuPBCqyj17EPnYHY8/XDXxgum2/2snPHJ/0v3wquVe8NHmzhhn1BBE
+I1ZL4+byFed4qqBEj0wtVxhTfb9inF3K2Tnf/qNBaTtItWtqlJC0RE660levZMp/
+KS8AjJdtXqzd1PzV6NO9LBk=
+-----END PRIVATE KEY-----
+";
+
+/// The public key, SPKI PEM.
+pub(crate) const TEST_RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAuejFi/PbLukwRoYJHvO5
+An3s9oRn6Bx4/dXMFdaYTQswME7qX7t4iYizeQ6n/YdjLJ9Tww2bzIJ4fE9N8my6
+XIHETSHWQtilPRqObjkDglRpM9ZAuwGkIg/sYfcf52kpZBl9hsHmdAROOc96Qv05
+p5/MC7OUgO9jYQGIiJ/K9Y7hPur6pyaulOcb/OF49A+FF7vMJaMnHYi3mesgcM+P
+hNxjS/Z3u2JAK/Mu9/8y9PO4Zgu0v72tNq8g/g4Bvf3HyT094TTy7oe24RycHaYy
+MrazMAhTwmMCK70HENTRuE4AxjTSbVzOqXRlnqptxMFzKsfB/4uHMm48IQIFNfTQ
+VQIDAQAB
+-----END PUBLIC KEY-----
+";
