@@ -27,6 +27,7 @@ mod connector;
 mod error;
 mod models;
 mod template;
+mod webhook;
 
 pub use api::{
     AnchorUnits, CarbonCopy, CreateEnvelope, CreateRecipientView, CreateSenderView, Document,
@@ -39,12 +40,16 @@ pub use config::DocuSignConfig;
 pub use connector::{DocuSignConnector, DEFAULT_HOURLY_LIMIT};
 pub use error::DocuSignError;
 pub use models::{
-    Account, AccountId, DocumentUpload, Envelope, EnvelopeDocument, EnvelopeDocuments, EnvelopeId,
-    EnvelopeRecipients, EnvelopeStatus, EnvelopeSummary, EnvelopeUpdateSummary, Recipient,
-    RecipientStatus, RecipientUpdateResult, RecipientsUpdateSummary, UserInfo, UserInfoAccount,
-    ViewUrl,
+    Account, AccountId, ConnectData, ConnectEvent, ConnectEventKind, DocumentUpload, Envelope,
+    EnvelopeDocument, EnvelopeDocuments, EnvelopeId, EnvelopeRecipients, EnvelopeStatus,
+    EnvelopeSummary, EnvelopeUpdateSummary, Recipient, RecipientStatus, RecipientUpdateResult,
+    RecipientsUpdateSummary, UserInfo, UserInfoAccount, ViewUrl,
 };
 pub use template::DocuSignIntegration;
+pub use webhook::{
+    DocuSignVerifier, DocuSignVerifierBuilder, MAX_SIGNATURE_HEADERS, SIGNATURE_HEADER,
+    SIGNATURE_HEADER_PATTERN,
+};
 
 /// DocuSign's developer (demo) authentication host.
 pub const DEMO_AUTH_BASE_URL: &str = "https://account-d.docusign.com";

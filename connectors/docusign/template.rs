@@ -1,6 +1,7 @@
 //! [`DocuSignIntegration`]: the `docusign` template (config as JSON Schema), its binding to a
 //! [`DocuSignConnector`] with the connection's token grant, the check (userinfo, then the
-//! account) and the activation that stores the account's id and API host.
+//! account), the activation that stores the account's id and API host, and the connection's
+//! Connect webhook verifier.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,16 @@ use super::auth::{consent_url, grant_fingerprint, grant_of, oauth_client};
 use super::client::DocuSignSettings;
 use super::error::error_code;
 use super::models::{AccountId, UserInfo, UserInfoAccount};
-use super::{DocuSignClient, DocuSignConfig, DocuSignConnector, DocuSignError, API_VERSION};
+use super::{
+    DocuSignClient, DocuSignConfig, DocuSignConnector, DocuSignError, DocuSignVerifier, API_VERSION,
+};
 use crate::templates::{
     ActivationContext, ConfigChanges, ConnectionConfig, Integration, IntegrationBinding,
     IntegrationTemplate,
 };
 use crate::tokens::{OAuthClient, TokenGrant};
-use crate::{Connection, Error, ProviderError};
+use crate::webhook::WebhookVerifier;
+use crate::{ConfigError, Connection, Error, ProviderError};
 
 /// Grants kept per distinct grant settings: building one makes an HTTP client.
 const GRANT_CACHE_CAPACITY: u64 = 10_000;
@@ -46,6 +50,13 @@ const GRANT_CACHE_CAPACITY: u64 = 10_000;
 /// default account), and reads that account from its own API host. Activation (after a
 /// successful check) stores the account's id and `base_uri`, so calls go to the account's API
 /// host, never a hard-coded one; a later check notices an account that moved.
+///
+/// Connect webhooks: each connection's are verified with that connection's
+/// `connect_hmac_key` (and `connect_hmac_key_previous` while rotating) only
+/// ([`Integration::webhook_verifier`], a [`DocuSignVerifier`]); once the connection's
+/// `account_id` is known, only events whose `data.accountId` is that account pass, so a key that
+/// signs several accounts' events (a partner's) cannot carry one account's events into another
+/// tenant's connection.
 #[derive(Debug, Clone)]
 pub struct DocuSignIntegration {
     template: IntegrationTemplate,
@@ -225,6 +236,35 @@ impl Integration for DocuSignIntegration {
         )
     }
 
+    /// The connection's Connect verifier: its `connect_hmac_key` and, while rotating,
+    /// `connect_hmac_key_previous`, bound to its `account_id` once that is known.
+    ///
+    /// # Errors
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error naming
+    /// `docusign.connect_hmac_key` when the connection has no Connect HMAC key: its webhooks
+    /// are then refused (fail closed).
+    fn webhook_verifier(
+        &self,
+        config: &ConnectionConfig,
+    ) -> Result<Arc<dyn WebhookVerifier>, Error> {
+        let config = DocuSignConfig::from_config(config)?;
+        let Some(key) = config.connect_hmac_key else {
+            return Err(ConfigError::new(
+                "docusign.connect_hmac_key",
+                "is required to verify this connection's Connect webhooks",
+            )
+            .into());
+        };
+        let mut builder = DocuSignVerifier::builder().key(key);
+        if let Some(previous) = config.connect_hmac_key_previous {
+            builder = builder.key(previous);
+        }
+        if let Some(account) = config.account_id.filter(|a| !a.trim().is_empty()) {
+            builder = builder.account_id(account);
+        }
+        Ok(Arc::new(builder.build()?))
+    }
+
     /// Stores the account's id and `base_uri` (from `/oauth/userinfo`) when they are not
     /// stored yet or changed; idempotent.
     async fn activate(&self, ctx: &ActivationContext<'_>) -> Result<ConfigChanges, Error> {
@@ -266,6 +306,72 @@ mod tests {
         assert!(consent_advice(None, &consent)
             .unwrap()
             .contains("set redirect_uri"));
+    }
+
+    #[test]
+    fn webhook_verifier_uses_this_connections_keys_and_account() {
+        use crate::webhook::{WebhookError, WebhookRequest};
+        use std::collections::BTreeMap;
+
+        let integration = DocuSignIntegration::new();
+        let config = |plain: serde_json::Value, keys: &[(&str, &str)]| {
+            let secrets = keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), crate::SecretString::from(v.to_string())))
+                .collect::<BTreeMap<_, _>>();
+            ConnectionConfig::new(plain, secrets)
+        };
+        let err = integration
+            .webhook_verifier(&config(json!({"integration_key": "ik"}), &[]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(
+            err.to_string().contains("docusign.connect_hmac_key"),
+            "{err}"
+        );
+
+        let keys = [
+            ("connect_hmac_key", "CANARY-current"),
+            ("connect_hmac_key_previous", "CANARY-previous"),
+        ];
+        let verifier = integration
+            .webhook_verifier(&config(json!({"integration_key": "ik"}), &keys))
+            .unwrap();
+        assert!(!format!("{verifier:?}").contains("CANARY"));
+        let body = br#"{"event":"envelope-sent","generatedDateTime":"t","data":{"accountId":"acct-1","envelopeId":"e"}}"#;
+        let signed_by = |key: &str| {
+            let mut h = http::HeaderMap::new();
+            let sig = DocuSignVerifier::new(key.to_string()).sign(body).unwrap();
+            h.insert(super::super::SIGNATURE_HEADER, sig.parse().unwrap());
+            h
+        };
+        for key in ["CANARY-current", "CANARY-previous"] {
+            let h = signed_by(key);
+            assert!(verifier.verify(&WebhookRequest::new(body, &h)).is_ok());
+        }
+        let h = signed_by("another-connections-key");
+        assert!(matches!(
+            verifier.verify(&WebhookRequest::new(body, &h)),
+            Err(WebhookError::NoSignatureMatched { .. })
+        ));
+
+        // Once the account is known, another account's event does not pass, even when signed
+        // with this connection's key.
+        let h = signed_by("CANARY-current");
+        let own = integration
+            .webhook_verifier(&config(
+                json!({"integration_key": "ik", "account_id": "acct-1"}),
+                &keys,
+            ))
+            .unwrap();
+        assert!(own.verify(&WebhookRequest::new(body, &h)).is_ok());
+        let other = integration
+            .webhook_verifier(&config(
+                json!({"integration_key": "ik", "account_id": "acct-2"}),
+                &keys,
+            ))
+            .unwrap();
+        assert!(other.verify(&WebhookRequest::new(body, &h)).is_err());
     }
 
     #[test]

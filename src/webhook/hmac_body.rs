@@ -1,6 +1,6 @@
 //! A verifier for the simplest common scheme: HMAC-SHA256 of the raw body, hex or base64, in
-//! one header, with several active secrets for rotation (the scheme of DocuSign Connect's
-//! `X-DocuSign-Signature-<n>` headers, among others).
+//! one header or in a numbered family of headers, with several active secrets for rotation
+//! (the scheme of DocuSign Connect's `X-DocuSign-Signature-<n>` headers, among others).
 
 use std::fmt;
 
@@ -30,9 +30,11 @@ pub enum SignatureEncoding {
 /// (`code-examples-python` `eg001_validate_webhook_message.py`, `code-examples-node`
 /// `validateWebhookMessage.js`, `code-examples-php` `ConnectWebhookHMACValidation.php`):
 ///
-/// - **One header**: DocuSign sends one `X-DocuSign-Signature-<n>` per active Connect key;
-///   this verifier reads only the header it was built with and checks it against every secret.
-///   A receiver that holds only the key behind `-2` must build its verifier on that header.
+/// - **One header, or a numbered family**: by default only the header the verifier was built
+///   with is read. DocuSign sends one `X-DocuSign-Signature-<n>` per active Connect key;
+///   [`HmacBodyVerifierBuilder::numbered_headers`] reads every header of such a family (up to
+///   a limit) and accepts the request when any of them matches any secret. The
+///   `switchboard::docusign::DocuSignVerifier` is built that way.
 /// - **No timestamp and no id**: the scheme signs neither, so nothing bounds a replay in time
 ///   and [`Verified`] is empty; the [`super::router::WebhookRouter`] then de-duplicates on the
 ///   SHA-256 of the body.
@@ -59,10 +61,23 @@ pub enum SignatureEncoding {
 /// ```
 #[derive(Clone)]
 pub struct HmacBodyVerifier {
+    /// The header read, or in numbered mode the family's pattern (`X-Sig-<n>`): errors name it.
     header: &'static str,
+    numbered: Option<Numbered>,
     encoding: SignatureEncoding,
     secrets: Vec<SecretSlice<u8>>,
 }
+
+/// A numbered header family: `<prefix><n>` for `n` in `1..=max`.
+#[derive(Debug, Clone)]
+struct Numbered {
+    /// The prefix in lower case, as `http::HeaderName::as_str` spells every name.
+    prefix: String,
+    max: usize,
+}
+
+/// The placeholder that ends a numbered header pattern.
+const NUMBER_PLACEHOLDER: &str = "<n>";
 
 /// The header [`HmacBodyVerifier::new`] reads, unless [`HmacBodyVerifierBuilder::header`]
 /// names another.
@@ -72,6 +87,8 @@ pub const DEFAULT_SIGNATURE_HEADER: &str = "X-Signature";
 #[must_use]
 pub struct HmacBodyVerifierBuilder {
     header: &'static str,
+    /// `Some(max)`: `header` is a numbered pattern.
+    numbered_max: Option<usize>,
     encoding: SignatureEncoding,
     secrets: Vec<SecretSlice<u8>>,
 }
@@ -80,6 +97,7 @@ impl fmt::Debug for HmacBodyVerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacBodyVerifierBuilder")
             .field("header", &self.header)
+            .field("numbered_max", &self.numbered_max)
             .field("encoding", &self.encoding)
             .field(
                 "secrets",
@@ -90,9 +108,32 @@ impl fmt::Debug for HmacBodyVerifierBuilder {
 }
 
 impl HmacBodyVerifierBuilder {
-    /// The header the signature is read from (default [`DEFAULT_SIGNATURE_HEADER`]).
+    /// The header the signature is read from (default [`DEFAULT_SIGNATURE_HEADER`]). Replaces
+    /// an earlier [`numbered_headers`](Self::numbered_headers).
     pub fn header(mut self, header: &'static str) -> Self {
         self.header = header;
+        self.numbered_max = None;
+        self
+    }
+
+    /// Reads a numbered family of headers instead of one: `pattern` ends in `<n>`
+    /// (`"X-DocuSign-Signature-<n>"`), and every header named like it with `<n>` a decimal
+    /// number from 1 to `max` (no leading zero; names compared without regard to case) is
+    /// checked against every secret. Any one matching any secret passes, so a sender that
+    /// signs with each of its active keys (one header per key) and a receiver holding any of
+    /// them agree through a rotation on either side.
+    ///
+    /// `max` also bounds the work a request can cause: at most `max` header values are
+    /// examined (repeated values of one name count one each); headers numbered above `max`,
+    /// and values beyond the first `max`, are ignored. Each secret costs one HMAC of the body
+    /// however many headers there are; each examined value one constant-time comparison per
+    /// secret. Errors name the pattern (``missing header `X-DocuSign-Signature-<n>` ``).
+    /// A malformed value cannot match and is skipped; the request is
+    /// [`WebhookError::InvalidHeader`] only when every examined value is malformed.
+    /// Replaces an earlier [`header`](Self::header).
+    pub fn numbered_headers(mut self, pattern: &'static str, max: usize) -> Self {
+        self.header = pattern;
+        self.numbered_max = Some(max);
         self
     }
 
@@ -116,9 +157,36 @@ impl HmacBodyVerifierBuilder {
     /// Builds the verifier.
     ///
     /// # Errors
-    /// A [`ConfigError`] (setting `webhook.header`) when the header is not a valid header name.
+    /// A [`ConfigError`] (setting `webhook.header`) when the header is not a valid header name,
+    /// or a numbered pattern does not end in `<n>` after a valid header name; (setting
+    /// `webhook.max_headers`) when a numbered family allows no header (`max` of 0).
     pub fn build(self) -> Result<HmacBodyVerifier, ConfigError> {
-        if http::HeaderName::from_bytes(self.header.as_bytes()).is_err() {
+        let (name, numbered) = match self.numbered_max {
+            None => (self.header, None),
+            Some(max) => {
+                let prefix = self
+                    .header
+                    .strip_suffix(NUMBER_PLACEHOLDER)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "webhook.header",
+                            "a numbered header pattern ends in `<n>`",
+                        )
+                    })?;
+                if max == 0 {
+                    return Err(ConfigError::new(
+                        "webhook.max_headers",
+                        "must allow at least one header",
+                    ));
+                }
+                let numbered = Numbered {
+                    prefix: prefix.to_ascii_lowercase(),
+                    max,
+                };
+                (prefix, Some(numbered))
+            }
+        };
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(ConfigError::new(
                 "webhook.header",
                 "is not a valid HTTP header name",
@@ -126,6 +194,7 @@ impl HmacBodyVerifierBuilder {
         }
         Ok(HmacBodyVerifier {
             header: self.header,
+            numbered,
             encoding: self.encoding,
             secrets: self.secrets,
         })
@@ -137,6 +206,7 @@ impl HmacBodyVerifier {
     pub fn builder() -> HmacBodyVerifierBuilder {
         HmacBodyVerifierBuilder {
             header: DEFAULT_SIGNATURE_HEADER,
+            numbered_max: None,
             encoding: SignatureEncoding::Hex,
             secrets: Vec::new(),
         }
@@ -147,6 +217,7 @@ impl HmacBodyVerifier {
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         HmacBodyVerifier {
             header: DEFAULT_SIGNATURE_HEADER,
+            numbered: None,
             encoding: SignatureEncoding::Hex,
             secrets: HmacBodyVerifier::builder().secret(secret).secrets,
         }
@@ -168,11 +239,26 @@ impl HmacBodyVerifier {
         })
     }
 
-    fn decode(&self, value: &str) -> Result<Vec<u8>, WebhookError> {
+    /// The header values to check: the one header's (first) value, or the numbered family's
+    /// values up to the limit.
+    fn candidates<'h>(&self, headers: &'h http::HeaderMap) -> Vec<&'h http::HeaderValue> {
+        let Some(numbered) = &self.numbered else {
+            return headers.get(self.header).into_iter().collect();
+        };
+        headers
+            .iter()
+            .filter(|(name, _)| numbered.matches(name.as_str()))
+            .take(numbered.max)
+            .map(|(_, value)| value)
+            .collect()
+    }
+
+    fn decode(&self, raw: &http::HeaderValue) -> Result<Vec<u8>, WebhookError> {
         let invalid = |reason: &str| WebhookError::InvalidHeader {
             header: self.header,
             reason: reason.to_string(),
         };
+        let value = raw.to_str().map_err(|_| invalid("not visible ASCII"))?;
         match self.encoding {
             SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD
                 .decode(value.trim())
@@ -184,10 +270,31 @@ impl HmacBodyVerifier {
     }
 }
 
+impl Numbered {
+    /// Whether a (lower-case) header name is `<prefix><n>` with `n` in `1..=max`.
+    fn matches(&self, name: &str) -> bool {
+        let Some(digits) = name.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        // Checked before parsing so that a long run of digits is not parsed at all.
+        if digits.is_empty()
+            || digits.len() > 20
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return false;
+        }
+        digits
+            .parse::<usize>()
+            .is_ok_and(|n| (1..=self.max).contains(&n))
+    }
+}
+
 impl fmt::Debug for HmacBodyVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HmacBodyVerifier")
             .field("header", &self.header)
+            .field("max_headers", &self.numbered.as_ref().map(|n| n.max))
             .field("encoding", &self.encoding)
             .field(
                 "secrets",
@@ -202,25 +309,41 @@ impl WebhookVerifier for HmacBodyVerifier {
         if self.secrets.is_empty() {
             return Err(WebhookError::SecretMissing);
         }
-        let raw = request
-            .headers
-            .get(self.header)
-            .ok_or(WebhookError::MissingHeader {
+        let candidates = self.candidates(request.headers);
+        if candidates.is_empty() {
+            return Err(WebhookError::MissingHeader {
                 header: self.header,
-            })?;
-        let value = raw.to_str().map_err(|_| WebhookError::InvalidHeader {
-            header: self.header,
-            reason: "not visible ASCII".to_string(),
-        })?;
-        let signature = self.decode(value)?;
+            });
+        }
+        let mut signatures = Vec::with_capacity(candidates.len());
+        let mut first_invalid = None;
+        for raw in candidates {
+            match self.decode(raw) {
+                Ok(signature) => signatures.push(signature),
+                // A malformed value cannot match; it decides the answer only when no other
+                // value is left to check (always so with one header).
+                Err(e) => {
+                    first_invalid.get_or_insert(e);
+                }
+            }
+        }
+        if signatures.is_empty() {
+            if let Some(e) = first_invalid {
+                return Err(e);
+            }
+        }
         for key in &self.secrets {
             let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.expose_secret()) else {
                 continue;
             };
+            // The body is hashed once per secret; each signature costs only the finalisation
+            // of a clone of that state.
             mac.update(request.body);
-            // Constant-time comparison.
-            if mac.verify_slice(&signature).is_ok() {
-                return Ok(Verified::default());
+            for signature in &signatures {
+                // Constant-time comparison.
+                if mac.clone().verify_slice(signature).is_ok() {
+                    return Ok(Verified::default());
+                }
             }
         }
         Err(WebhookError::NoSignatureMatched {
@@ -334,6 +457,121 @@ mod tests {
             .verify(&WebhookRequest::new(b"{\n  \"a\": 1,\n  \"b\": 2\n}", &h))
             .unwrap_err();
         assert!(err.to_string().contains("re-serialized"), "{err}");
+    }
+
+    fn numbered(secrets: &[&str], max: usize) -> HmacBodyVerifier {
+        let mut b = HmacBodyVerifier::builder()
+            .numbered_headers("X-Sig-<n>", max)
+            .encoding(SignatureEncoding::Base64);
+        for s in secrets {
+            b = b.secret(s);
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn numbered_headers_accept_any_header_with_any_secret() {
+        let body = br#"{"a":1}"#;
+        let by_old = numbered(&["old"], 10).sign(body).unwrap();
+        let by_other = numbered(&["other"], 10).sign(body).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-sig-1", by_other.parse().unwrap());
+        h.insert("x-sig-7", by_old.parse().unwrap());
+        assert!(numbered(&["new", "old"], 10)
+            .verify(&WebhookRequest::new(body, &h))
+            .is_ok());
+        let err = numbered(&["new"], 10)
+            .verify(&WebhookRequest::new(body, &h))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            WebhookError::NoSignatureMatched {
+                header: "X-Sig-<n>",
+                hint: String::new()
+            }
+        );
+        // Above the limit, with a leading zero, or not a number: not part of the family.
+        for name in [
+            "x-sig-11", "x-sig-07", "x-sig-0", "x-sig-", "x-sig-1a", "x-sig",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                by_old.parse().unwrap(),
+            );
+            assert_eq!(
+                numbered(&["old"], 10).verify(&WebhookRequest::new(body, &h)),
+                Err(WebhookError::MissingHeader {
+                    header: "X-Sig-<n>"
+                }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbered_headers_examine_at_most_max_values() {
+        let body = b"x";
+        let good = numbered(&["k"], 3).sign(body).unwrap();
+        let mut h = HeaderMap::new();
+        for _ in 0..3 {
+            h.append("x-sig-1", "AAAA".parse().unwrap());
+        }
+        h.append("x-sig-2", good.parse().unwrap());
+        // The fourth value is beyond the limit of three.
+        assert!(matches!(
+            numbered(&["k"], 3).verify(&WebhookRequest::new(body, &h)),
+            Err(WebhookError::NoSignatureMatched { .. })
+        ));
+        assert!(numbered(&["k"], 4)
+            .verify(&WebhookRequest::new(body, &h))
+            .is_ok());
+    }
+
+    #[test]
+    fn numbered_headers_skip_malformed_values_unless_all_are() {
+        let body = b"x";
+        let v = numbered(&["k"], 5);
+        let mut h = HeaderMap::new();
+        h.insert("x-sig-1", "not base64!".parse().unwrap());
+        assert!(matches!(
+            v.verify(&WebhookRequest::new(body, &h)),
+            Err(WebhookError::InvalidHeader {
+                header: "X-Sig-<n>",
+                ..
+            })
+        ));
+        h.insert("x-sig-2", v.sign(body).unwrap().parse().unwrap());
+        assert!(v.verify(&WebhookRequest::new(body, &h)).is_ok());
+    }
+
+    #[test]
+    fn numbered_pattern_is_checked_at_build() {
+        let build = |pattern: &'static str, max| {
+            HmacBodyVerifier::builder()
+                .numbered_headers(pattern, max)
+                .secret("s")
+                .build()
+                .map(|_| ())
+                .map_err(|e| e.setting)
+        };
+        assert_eq!(build("X-Sig-<n>", 1), Ok(()));
+        assert_eq!(build("X-Sig-", 5), Err("webhook.header"));
+        assert_eq!(build("bad sig <n>", 5), Err("webhook.header"));
+        assert_eq!(build("X-Sig-<n>", 0), Err("webhook.max_headers"));
+        // `header` after `numbered_headers` reads one header again.
+        let v = HmacBodyVerifier::builder()
+            .numbered_headers("X-Sig-<n>", 5)
+            .header("x-one")
+            .secret("s")
+            .build()
+            .unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-sig-1", v.sign(b"b").unwrap().parse().unwrap());
+        assert_eq!(
+            v.verify(&WebhookRequest::new(b"b", &h)),
+            Err(WebhookError::MissingHeader { header: "x-one" })
+        );
     }
 
     #[test]

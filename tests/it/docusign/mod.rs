@@ -1,8 +1,11 @@
 //! DocuSign connector tests: the JWT grant and account lookup through the template and
-//! `Connections` (against a loopback authentication host and account API), and the
-//! connector's other concerns, one file each.
+//! `Connections` (against a loopback authentication host and account API), Connect webhooks
+//! (`connect`: the shared signature vectors, rotation, hostile header counts, event ids, typed
+//! events, secrets, and the router and axum routes), and the connector's other concerns, one
+//! file each.
 
 mod auth;
+mod connect;
 mod contract;
 mod documents;
 mod envelope_api;
