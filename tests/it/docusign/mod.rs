@@ -6,6 +6,7 @@
 
 mod auth;
 mod connect;
+mod conformance;
 mod contract;
 mod documents;
 mod envelope_api;
