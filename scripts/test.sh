@@ -290,6 +290,11 @@ cargo run --all-features --quiet --example platform
 step "cargo run --example sync"
 cargo run --all-features --quiet --example sync
 
+# A DocuSign envelope through the template and the connection service (offline stand-in); it
+# exits non-zero when a step does not hold.
+step "cargo run --example docusign_envelope"
+cargo run --all-features --quiet --example docusign_envelope
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's

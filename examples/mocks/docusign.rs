@@ -51,10 +51,15 @@ async fn answer(req: Request, base: &Mutex<String>, status: &Mutex<String>) -> R
             reply(json!({"accountIdGuid": ACCOUNT_ID, "accountName": "Offline Realty"}))
         }
         ("POST", p) if p == envelopes => {
-            *status.lock().unwrap() = json_body["status"].as_str().unwrap_or("created").to_string();
-            reply(json!({"envelopeId": "env-0001", "status": *status.lock().unwrap(),
+            *status.lock().unwrap() = json_body["status"]
+                .as_str()
+                .unwrap_or("created")
+                .to_string();
+            reply(
+                json!({"envelopeId": "env-0001", "status": *status.lock().unwrap(),
                          "statusDateTime": "2026-12-02T10:00:00.0000000Z",
-                         "uri": "/envelopes/env-0001"}))
+                         "uri": "/envelopes/env-0001"}),
+            )
         }
         ("GET", p) if p == envelope => reply(json!({
             "envelopeId": "env-0001", "status": *status.lock().unwrap(),

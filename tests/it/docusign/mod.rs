@@ -5,8 +5,8 @@
 //! file each.
 
 mod auth;
-mod connect;
 mod conformance;
+mod connect;
 mod contract;
 mod documents;
 mod envelope_api;
