@@ -2,7 +2,7 @@
 //! pipeline at work (a retry that honours `Retry-After`, a POST retried with the same
 //! idempotency key, a cache hit, the circuit breaker opening), then the Stripe and Twilio
 //! connectors: a payment intent created and an SMS sent against loopback stand-ins, and one
-//! signed webhook of each verified.
+//! signed webhook of each verified; then a DocuSign envelope sent for signature.
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -25,6 +25,8 @@ use switchboard::twilio::{
 use switchboard::webhook::{WebhookRequest, WebhookVerifier};
 use switchboard::{BreakerConfig, Connector, RetryConfig, Switchboard};
 
+#[path = "mocks/docusign.rs"]
+mod docusign_mock;
 #[path = "mocks/stripe.rs"]
 mod stripe_mock;
 #[path = "mocks/twilio.rs"]
@@ -228,6 +230,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     stripe_payment(&sb).await?;
     twilio_sms(&sb).await?;
+    docusign_envelope(&sb).await?;
     println!("\nEvery call above came through one pipeline: auth -> cache -> rate limit -> breaker -> retry -> timeout -> transport.");
     Ok(())
 }
@@ -325,5 +328,42 @@ async fn twilio_sms(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> 
     let received = url::Url::parse("http://10.0.0.7:8080/twilio")?;
     verifier.verify(&WebhookRequest::new(body.as_bytes(), &headers).with_url(&received))?;
     println!("   status callback verified against the public URL https://hooks.acme.test/twilio");
+    Ok(())
+}
+
+/// One lease sent for signature through the DocuSign connector, against a loopback stand-in.
+/// (`cargo run --example docusign_envelope` shows the whole flow: the template, the JWT or
+/// code grant with the token manager, the account lookup, status, signing URL, documents and
+/// Connect.)
+async fn docusign_envelope(sb: &Switchboard) -> Result<(), Box<dyn std::error::Error>> {
+    use switchboard::docusign::{
+        CreateEnvelope, DocuSignClient, DocuSignConnector, Document, Signer, Tab,
+    };
+    let mock = docusign_mock::start().await;
+    let connection = sb
+        .connection(DocuSignConnector::new())
+        .tenant("acme")
+        .id("acme-docusign")
+        .base_url(mock.base_url())
+        .auth(BearerToken::new("docusign-access-token"))
+        .build()?;
+    let docusign =
+        DocuSignClient::from_connection(connection)?.with_account(docusign_mock::ACCOUNT_ID);
+    let envelope = docusign
+        .envelopes()
+        .create(
+            CreateEnvelope::from_documents("Lease for 12 Oak Street")
+                .document(Document::pdf("1", "lease.pdf", b"%PDF-1.4 lease /sn1/"))
+                .signer(
+                    Signer::new("jenny@example.com", "Jenny Rosen", "1")
+                        .tab(Tab::sign_here().anchor("/sn1/")),
+                )
+                .send(),
+        )
+        .await?;
+    println!(
+        "7. docusign: envelope {} is {:?}",
+        envelope.envelope_id, envelope.status
+    );
     Ok(())
 }
