@@ -83,6 +83,15 @@ pub trait Connector: Send + Sync + Debug {
         None
     }
 
+    /// The quotas the provider publishes, per bucket (`("default", 1,000 an hour)`): the
+    /// switchboard's limiter adopts each one when a connection of this connector is built,
+    /// unless the host configured that bucket itself
+    /// ([`RateLimiter::adopt_default`](crate::RateLimiter::adopt_default)). Counted per tenant
+    /// and connection like any quota. None by default.
+    fn default_quotas(&self) -> Vec<(&'static str, crate::rate_limit::Quota)> {
+        Vec::new()
+    }
+
     /// The connector as [`Any`], so a connector's typed client can get its own settings back
     /// from a [`Connection`](crate::Connection) built by a template's `bind` (the connection only holds an
     /// `Arc<dyn Connector>`). Implement it as `Some(self)`; the default `None` opts out.

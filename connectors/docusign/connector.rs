@@ -33,10 +33,10 @@ impl DocuSignConnector {
     }
 
     /// DocuSign's default hourly quota ([`DEFAULT_HOURLY_LIMIT`] calls per hour per account),
-    /// for the host's limiter, counted per tenant and connection:
-    /// `InMemoryRateLimiter::new().with_quota("docusign", "default", DocuSignConnector::default_quota())`
-    /// (or the Redis limiter across replicas). DocuSign's own `X-RateLimit-*` answers block the
-    /// connection whatever the local quota, so an account with another limit is still obeyed.
+    /// counted per tenant and connection. The switchboard's limiter adopts it when a DocuSign
+    /// connection is built ([`Connector::default_quotas`]) unless the host set the
+    /// `("docusign", "default")` quota itself (an account with a raised limit). DocuSign's own
+    /// `X-RateLimit-*` answers block the connection whatever the local quota.
     pub fn default_quota() -> Quota {
         // 1,000 calls over one hour is at least 3.6 s per call: always a valid quota.
         Quota::new(
@@ -81,6 +81,13 @@ impl Connector for DocuSignConnector {
             }
             _ => RetryDecision::NoOpinion,
         }
+    }
+
+    /// DocuSign's default: [`DEFAULT_HOURLY_LIMIT`] calls an hour per account, in the
+    /// `"default"` bucket ([`DocuSignConnector::default_quota`]); a host's own quota for the
+    /// bucket wins.
+    fn default_quotas(&self) -> Vec<(&'static str, Quota)> {
+        vec![("default", Self::default_quota())]
     }
 
     /// DocuSign's hourly window (`X-RateLimit-Limit`, `X-RateLimit-Remaining`,

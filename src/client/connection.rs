@@ -184,6 +184,11 @@ impl ConnectionBuilder {
             None => base.host_str().unwrap_or_default().to_string(),
         };
         let connector_name: Arc<str> = Arc::from(self.connector.name());
+        for (bucket, quota) in self.connector.default_quotas() {
+            self.switchboard
+                .rate_limiter()
+                .adopt_default(&connector_name, bucket, quota);
+        }
         let default_headers = self.connector.default_headers();
         let idempotency_header = match self.connector.idempotency_header() {
             Some(h) => Some(HeaderName::try_from(h).map_err(|_| {

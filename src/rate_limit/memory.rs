@@ -21,6 +21,17 @@ type Keyed = DefaultKeyedRateLimiter<(TenantId, ConnectionId)>;
 /// connector -> bucket -> (quota, limiter keyed by tenant and connection).
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
 
+/// Adopted default quotas, and whether there are any (so a limiter without them never locks).
+#[derive(Default)]
+struct Defaults {
+    any: std::sync::atomic::AtomicBool,
+    limits: std::sync::RwLock<Limits>,
+}
+
+fn keyed(quota: Quota) -> Arc<(Quota, Keyed)> {
+    Arc::new((quota, Keyed::keyed(quota.to_governor())))
+}
+
 /// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket
 /// has no quota is granted unless the provider said it is spent ([`RateLimiter::observe`]).
 /// Cheap to clone; clones share their state.
@@ -28,6 +39,9 @@ type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
 pub struct InMemoryRateLimiter {
     // Fixed after construction, so reads take no lock.
     limits: Arc<Limits>,
+    /// Quotas connectors publish ([`RateLimiter::adopt_default`]) for buckets `limits` has no
+    /// quota for; looked up (one read lock) only once some were adopted.
+    defaults: Arc<Defaults>,
     /// Keys the provider said are spent, each until its window resets; expiring entries.
     blocks: Arc<Blocks>,
     clock: DefaultClock,
@@ -43,11 +57,32 @@ impl InMemoryRateLimiter {
     #[must_use]
     pub fn with_quota(mut self, connector: &str, bucket: &str, quota: Quota) -> Self {
         let limits = Arc::make_mut(&mut self.limits);
-        limits.entry(Arc::from(connector)).or_default().insert(
-            Arc::from(bucket),
-            Arc::new((quota, Keyed::keyed(quota.to_governor()))),
-        );
+        limits
+            .entry(Arc::from(connector))
+            .or_default()
+            .insert(Arc::from(bucket), keyed(quota));
         self
+    }
+
+    /// The host's quota of `key`'s bucket, or the connector's adopted default.
+    fn limit_of(&self, key: &RateKey) -> Option<Arc<(Quota, Keyed)>> {
+        if let Some(l) = self
+            .limits
+            .get(&*key.connector)
+            .and_then(|b| b.get(&*key.bucket))
+        {
+            return Some(l.clone());
+        }
+        if !self.defaults.any.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.defaults
+            .limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&*key.connector)
+            .and_then(|b| b.get(&*key.bucket))
+            .cloned()
     }
 
     /// Checks synchronously; what [`RateLimiter::acquire`] does, without the async wrapper.
@@ -56,14 +91,10 @@ impl InMemoryRateLimiter {
         if let Some(left) = self.blocks.remaining(key) {
             return RateDecision::RetryAfter(left);
         }
-        let Some(entry) = self
-            .limits
-            .get(&*key.connector)
-            .and_then(|b| b.get(&*key.bucket))
-        else {
+        let Some(entry) = self.limit_of(key) else {
             return RateDecision::Granted;
         };
-        let (quota, limiter) = &**entry;
+        let (quota, limiter) = &*entry;
         // One clone of two `Arc`s per check; governor's keyed store needs an owned key.
         let who = (key.tenant.clone(), key.connection.clone());
         let result = if cost.get() == 1 {
@@ -96,7 +127,12 @@ impl InMemoryRateLimiter {
     /// many (blocks are also swept as new ones are added).
     pub fn retain_recent(&self) {
         self.blocks.sweep();
-        for buckets in self.limits.values() {
+        let defaults = self
+            .defaults
+            .limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for buckets in self.limits.values().chain(defaults.values()) {
             for entry in buckets.values() {
                 let (_, limiter) = &**entry;
                 limiter.retain_recent();
@@ -131,12 +167,96 @@ impl RateLimiter for InMemoryRateLimiter {
     async fn observe(&self, key: &RateKey, hint: &RateHint) {
         self.note(key, hint);
     }
+
+    fn adopt_default(&self, connector: &str, bucket: &str, quota: Quota) {
+        let has = |limits: &Limits| {
+            limits
+                .get(connector)
+                .is_some_and(|b| b.contains_key(bucket))
+        };
+        if has(&self.limits) {
+            return;
+        }
+        let defaults = &self.defaults;
+        if defaults.any.load(std::sync::atomic::Ordering::Acquire)
+            && has(&defaults
+                .limits
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner))
+        {
+            return;
+        }
+        let mut limits = defaults
+            .limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        limits
+            .entry(Arc::from(connector))
+            .or_default()
+            .entry(Arc::from(bucket))
+            .or_insert_with(|| keyed(quota));
+        defaults
+            .any
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn an_adopted_default_applies_unless_the_host_set_the_bucket() {
+        let key = |tenant: &str, bucket: &str| {
+            RateKey::new(tenant.into(), "c1".into(), "docs", bucket.to_string())
+        };
+        let two = Quota::per_minute(NonZeroU32::new(2).unwrap());
+        let host = InMemoryRateLimiter::new().with_quota(
+            "docs",
+            "default",
+            Quota::per_minute(NonZeroU32::new(5).unwrap()),
+        );
+        host.adopt_default("docs", "default", two);
+        host.adopt_default("docs", "search", two);
+        for _ in 0..5 {
+            assert_eq!(
+                host.check(&key("a", "default"), NonZeroU32::MIN),
+                RateDecision::Granted
+            );
+        }
+        // The host's 5 a minute, not the default's 2.
+        assert!(matches!(
+            host.check(&key("a", "default"), NonZeroU32::MIN),
+            RateDecision::RetryAfter(_)
+        ));
+        // A bucket the host left alone takes the default, per tenant.
+        for _ in 0..2 {
+            assert_eq!(
+                host.check(&key("a", "search"), NonZeroU32::MIN),
+                RateDecision::Granted
+            );
+        }
+        assert!(matches!(
+            host.check(&key("a", "search"), NonZeroU32::MIN),
+            RateDecision::RetryAfter(_)
+        ));
+        assert_eq!(
+            host.check(&key("b", "search"), NonZeroU32::MIN),
+            RateDecision::Granted
+        );
+        // Adopting again keeps the state (the spent tenant stays spent).
+        host.adopt_default(
+            "docs",
+            "search",
+            Quota::per_minute(NonZeroU32::new(100).unwrap()),
+        );
+        assert!(matches!(
+            host.check(&key("a", "search"), NonZeroU32::MIN),
+            RateDecision::RetryAfter(_)
+        ));
+        host.retain_recent();
+    }
 
     const ONE: NonZeroU32 = NonZeroU32::MIN;
 

@@ -64,6 +64,16 @@ pub trait RateLimiter: Send + Sync + Debug {
     async fn observe(&self, key: &RateKey, hint: &RateHint) {
         let _ = (key, hint);
     }
+
+    /// Adopts `quota` as the quota of `connector`'s `bucket` unless the limiter already has one
+    /// for it (the host's own always wins): how a connector's published default
+    /// ([`Connector::default_quotas`](crate::Connector::default_quotas), DocuSign's 1,000 calls
+    /// an hour) applies without the host configuring it. Called when a connection of that
+    /// connector is built; adopting the same bucket again changes nothing. The default ignores
+    /// it (a limiter without quotas of its own).
+    fn adopt_default(&self, connector: &str, bucket: &str, quota: Quota) {
+        let _ = (connector, bucket, quota);
+    }
 }
 
 /// A limiter's answer.

@@ -154,6 +154,13 @@ struct Limit {
 /// connector -> bucket -> limit.
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Limit>>;
 
+/// Adopted default quotas, and whether there are any (so a limiter without them never locks).
+#[derive(Debug, Default)]
+struct Defaults {
+    any: std::sync::atomic::AtomicBool,
+    limits: std::sync::RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Limit>>>>,
+}
+
 /// A [`RateLimiter`] kept in Redis, so that every replica of a host spends one shared quota per
 /// (tenant, connection, connector, bucket).
 ///
@@ -194,6 +201,10 @@ pub struct RedisRateLimiter {
     prefix: Arc<str>,
     // Fixed after construction, so reads take no lock.
     limits: Arc<Limits>,
+    /// Quotas connectors publish ([`RateLimiter::adopt_default`]) for buckets `limits` has no
+    /// quota for; looked up (one read lock) only once some were adopted. Every replica adopts
+    /// the same numbers, so they share one count as a host's own quotas do.
+    defaults: Arc<Defaults>,
     fail_mode: FailMode,
     timeout: Duration,
 }
@@ -245,6 +256,7 @@ impl RedisRateLimiter {
             conn,
             prefix: Arc::from(prefix),
             limits: Arc::default(),
+            defaults: Arc::default(),
             fail_mode: FailMode::default(),
             timeout: DEFAULT_TIMEOUT,
         })
@@ -254,17 +266,7 @@ impl RedisRateLimiter {
     /// every limiter with the same prefix.
     #[must_use]
     pub fn with_quota(mut self, connector: &str, bucket: &str, quota: Quota) -> Self {
-        let key_prefix = format!(
-            "{}:{}:{}:",
-            self.prefix,
-            escape_segment(connector),
-            escape_segment(bucket)
-        );
-        let limit = Limit {
-            quota,
-            key_prefix,
-            interval_us: micros_ceil(quota.interval()),
-        };
+        let limit = self.new_limit(connector, bucket, quota);
         Arc::make_mut(&mut self.limits)
             .entry(Arc::from(connector))
             .or_default()
@@ -287,10 +289,37 @@ impl RedisRateLimiter {
         self
     }
 
+    fn new_limit(&self, connector: &str, bucket: &str, quota: Quota) -> Limit {
+        Limit {
+            quota,
+            key_prefix: format!(
+                "{}:{}:{}:",
+                self.prefix,
+                escape_segment(connector),
+                escape_segment(bucket)
+            ),
+            interval_us: micros_ceil(quota.interval()),
+        }
+    }
+
     fn limit(&self, key: &RateKey) -> Option<&Limit> {
         self.limits
             .get(&*key.connector)
             .and_then(|b| b.get(&*key.bucket))
+    }
+
+    /// The adopted default of `key`'s bucket, when the host set none.
+    fn default_limit(&self, key: &RateKey) -> Option<Arc<Limit>> {
+        if !self.defaults.any.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.defaults
+            .limits
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&*key.connector)
+            .and_then(|b| b.get(&*key.bucket))
+            .cloned()
     }
 
     /// Whether a provider hint blocks `key`, for a bucket without a quota (one with a quota has
@@ -382,8 +411,16 @@ impl fmt::Debug for RedisRateLimiter {
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn acquire(&self, key: &RateKey, cost: NonZeroU32) -> Result<RateDecision, Error> {
-        let Some(limit) = self.limit(key) else {
-            return Ok(self.blocked(key).await);
+        let adopted;
+        let limit = match self.limit(key) {
+            Some(limit) => limit,
+            None => match self.default_limit(key) {
+                Some(limit) => {
+                    adopted = limit;
+                    &*adopted
+                }
+                None => return Ok(self.blocked(key).await),
+            },
         };
         if cost > limit.quota.burst() {
             // More than the burst can ever hold: never granted at once (as in memory).
@@ -430,6 +467,43 @@ impl RateLimiter for RedisRateLimiter {
             Ok(Err(e)) => self.hint_failed(key, &e, "record"),
             Err(_) => self.hint_failed(key, &TimedOut(self.timeout), "record"),
         }
+    }
+
+    fn adopt_default(&self, connector: &str, bucket: &str, quota: Quota) {
+        let has = |limits: &Limits| {
+            limits
+                .get(connector)
+                .is_some_and(|b| b.contains_key(bucket))
+        };
+        if has(&self.limits) {
+            return;
+        }
+        let defaults = &self.defaults;
+        let adopted = |d: &HashMap<Arc<str>, HashMap<Arc<str>, Arc<Limit>>>| {
+            d.get(connector).is_some_and(|b| b.contains_key(bucket))
+        };
+        if defaults.any.load(std::sync::atomic::Ordering::Acquire)
+            && adopted(
+                &defaults
+                    .limits
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        {
+            return;
+        }
+        let limit = Arc::new(self.new_limit(connector, bucket, quota));
+        defaults
+            .limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(Arc::from(connector))
+            .or_default()
+            .entry(Arc::from(bucket))
+            .or_insert(limit);
+        defaults
+            .any
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

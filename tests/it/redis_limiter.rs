@@ -796,3 +796,49 @@ async fn provider_hints_never_fail_a_call_when_redis_is_away() {
     let e = l.acquire(&key("a"), ONE).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
 }
+
+// ---------------------------------------------------------------- 6. connectors' defaults
+
+/// A connector's published default quota (`Connector::default_quotas`, adopted when a
+/// connection is built) is one shared count across replicas, per tenant; a host's own quota
+/// for the bucket wins over it.
+#[tokio::test]
+async fn an_adopted_default_quota_is_shared_across_replicas_and_yields_to_the_hosts() {
+    let shared = prefix();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let l = RedisRateLimiter::connect(&crate::support::redis_url(), &shared)
+            .await
+            .unwrap();
+        l.adopt_default("test", "default", Quota::per_minute(nz(2)));
+        replicas.push(l);
+    }
+    assert_eq!(
+        replicas[0].acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert_eq!(
+        replicas[1].acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert!(matches!(
+        replicas[0].acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+    assert_eq!(
+        replicas[1].acquire(&key("b"), ONE).await.unwrap(),
+        RateDecision::Granted,
+        "per tenant"
+    );
+    let host = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix())
+        .await
+        .unwrap()
+        .with_quota("test", "default", Quota::per_minute(nz(5)));
+    host.adopt_default("test", "default", Quota::per_minute(nz(2)));
+    for _ in 0..5 {
+        assert_eq!(
+            host.acquire(&key("a"), ONE).await.unwrap(),
+            RateDecision::Granted
+        );
+    }
+}

@@ -130,3 +130,54 @@ async fn a_polling_limit_400_is_a_typed_rate_limit_and_is_not_retried() {
     );
     assert_eq!(seen.load(Ordering::SeqCst), 1, "never retried");
 }
+
+#[tokio::test]
+async fn a_docusign_connection_brings_the_thousand_an_hour_default_unless_the_host_set_one() {
+    use std::num::NonZeroU32;
+    use switchboard::rate_limit::{InMemoryRateLimiter, RateDecision, RateKey};
+    use switchboard::{ConnectionId, Quota, TenantId};
+
+    let key = |tenant: &str| {
+        RateKey::new(
+            TenantId::new(tenant),
+            ConnectionId::new("docusign"),
+            "docusign",
+            "default",
+        )
+    };
+    // The switchboard's own limiter (no quotas configured) adopts DocuSign's default.
+    let sb = builder().build().unwrap();
+    let _ = client(&sb, "https://demo.docusign.net", "tenant-a");
+    let limiter = sb.rate_limiter();
+    for _ in 0..switchboard::docusign::DEFAULT_HOURLY_LIMIT {
+        assert_eq!(
+            limiter.try_acquire_now(&key("tenant-a"), NonZeroU32::MIN),
+            Some(RateDecision::Granted)
+        );
+    }
+    assert!(matches!(
+        limiter.try_acquire_now(&key("tenant-a"), NonZeroU32::MIN),
+        Some(RateDecision::RetryAfter(_))
+    ));
+    assert_eq!(
+        limiter.try_acquire_now(&key("tenant-b"), NonZeroU32::MIN),
+        Some(RateDecision::Granted),
+        "per tenant"
+    );
+    // A host with a raised limit keeps it.
+    let raised = Quota::new(NonZeroU32::new(5000).unwrap(), Duration::from_secs(3600)).unwrap();
+    let sb = builder()
+        .rate_limiter(Arc::new(
+            InMemoryRateLimiter::new().with_quota("docusign", "default", raised),
+        ))
+        .build()
+        .unwrap();
+    let _ = client(&sb, "https://demo.docusign.net", "tenant-a");
+    for _ in 0..1500 {
+        assert_eq!(
+            sb.rate_limiter()
+                .try_acquire_now(&key("tenant-a"), NonZeroU32::MIN),
+            Some(RateDecision::Granted)
+        );
+    }
+}
