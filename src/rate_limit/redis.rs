@@ -154,11 +154,14 @@ struct Limit {
 /// connector -> bucket -> limit.
 type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Limit>>;
 
+/// connector -> bucket -> adopted default limit.
+type AdoptedLimits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<Limit>>>;
+
 /// Adopted default quotas, and whether there are any (so a limiter without them never locks).
 #[derive(Debug, Default)]
 struct Defaults {
     any: std::sync::atomic::AtomicBool,
-    limits: std::sync::RwLock<HashMap<Arc<str>, HashMap<Arc<str>, Arc<Limit>>>>,
+    limits: std::sync::RwLock<AdoptedLimits>,
 }
 
 /// A [`RateLimiter`] kept in Redis, so that every replica of a host spends one shared quota per
@@ -479,9 +482,7 @@ impl RateLimiter for RedisRateLimiter {
             return;
         }
         let defaults = &self.defaults;
-        let adopted = |d: &HashMap<Arc<str>, HashMap<Arc<str>, Arc<Limit>>>| {
-            d.get(connector).is_some_and(|b| b.contains_key(bucket))
-        };
+        let adopted = |d: &AdoptedLimits| d.get(connector).is_some_and(|b| b.contains_key(bucket));
         if defaults.any.load(std::sync::atomic::Ordering::Acquire)
             && adopted(
                 &defaults
