@@ -9,7 +9,7 @@ use super::error::{error_code, is_limit_code};
 use crate::connector::{AttemptOutcome, Connector, RetryDecision};
 use std::num::NonZeroU32;
 
-use crate::rate_limit::{Quota, RateHint};
+use crate::rate_limit::{Quota, RateHint, RateWindow};
 use crate::toolkit::{rate_limit_window, rate_limit_window_per, ResetFormat};
 
 /// DocuSign's burst window: `X-BurstLimit-*` counts calls per 30 seconds and sends no reset.
@@ -22,6 +22,19 @@ const BURST_WINDOW: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DocuSignConnector;
+
+/// DocuSign's hourly window from `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+/// `X-RateLimit-Reset` (epoch seconds): the rate hint's and the typed error's one reading.
+pub(crate) fn hourly_window(headers: &HeaderMap) -> Option<RateWindow> {
+    rate_limit_window(
+        headers,
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        ResetFormat::EpochSeconds,
+        SystemTime::now(),
+    )
+}
 
 /// DocuSign's default API call limit per account: 1,000 calls per hour.
 pub const DEFAULT_HOURLY_LIMIT: u32 = 1000;
@@ -95,14 +108,7 @@ impl Connector for DocuSignConnector {
     /// `X-BurstLimit-Remaining`, 30 s): when either is spent, the connection's calls wait (or
     /// fail as rate limited) until it resets, on every replica sharing the limiter.
     fn rate_hint(&self, _status: StatusCode, headers: &HeaderMap) -> Option<RateHint> {
-        let hourly = rate_limit_window(
-            headers,
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-            ResetFormat::EpochSeconds,
-            SystemTime::now(),
-        );
+        let hourly = hourly_window(headers);
         let burst = rate_limit_window_per(
             headers,
             "X-BurstLimit-Limit",

@@ -54,6 +54,16 @@ pub(crate) fn is_limit_code(code: &str) -> bool {
         || upper == "BURST_APIINVOCATION_LIMIT_EXCEEDED"
 }
 
+/// Whether a failure with DocuSign code `code` (or OAuth `error`) and core message `message`
+/// says the user's consent is missing or their authentication failed: `consent_required` (the
+/// token endpoint, which may only show in the message) or `USER_AUTHENTICATION_FAILED`.
+pub(crate) fn is_consent_failure(code: Option<&str>, message: &str) -> bool {
+    code.is_some_and(|c| {
+        c.eq_ignore_ascii_case("consent_required")
+            || c.eq_ignore_ascii_case("USER_AUTHENTICATION_FAILED")
+    }) || message.contains("consent_required")
+}
+
 /// The `errorCode` (or OAuth `error`) of a DocuSign error body, if it has one.
 pub(crate) fn error_code(body: &[u8]) -> Option<String> {
     let b = serde_json::from_slice::<Body>(body).ok()?;
@@ -99,10 +109,7 @@ impl DocuSignError {
     /// `USER_AUTHENTICATION_FAILED`. The connection's error message then carries the consent
     /// URL ([`super::consent_url`]).
     pub fn needs_consent(&self) -> bool {
-        self.d.error_code.as_deref().is_some_and(|c| {
-            c.eq_ignore_ascii_case("consent_required")
-                || c.eq_ignore_ascii_case("USER_AUTHENTICATION_FAILED")
-        }) || self.core.to_string().contains("consent_required")
+        is_consent_failure(self.d.error_code.as_deref(), &self.core.to_string())
     }
 }
 
@@ -120,26 +127,13 @@ impl ProviderError for DocuSignError {
     }
 
     /// The core's delay, or for a limit `errorCode` the time until DocuSign's hourly window
-    /// resets (`X-RateLimit-Reset`), when it said.
+    /// resets (`X-RateLimit-*`, read as the connector's rate hint reads it), when it said.
     fn retry_after(&self) -> Option<Duration> {
         self.core.retry_after().or_else(|| {
             if !self.is_rate_limited() {
                 return None;
             }
-            let reset = self
-                .core
-                .headers()?
-                .get("x-ratelimit-reset")?
-                .to_str()
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?
-                .as_secs();
-            Some(Duration::from_secs(reset.saturating_sub(now).min(3600)))
+            super::connector::hourly_window(self.core.headers()?).map(|w| w.resets_in())
         })
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::auth::{consent_url, grant_fingerprint, grant_of, oauth_client};
 use super::client::DocuSignSettings;
-use super::error::error_code;
+use super::error::{error_code, is_consent_failure};
 use super::models::{AccountId, UserInfo, UserInfoAccount};
 use super::{
     DocuSignClient, DocuSignConfig, DocuSignConnector, DocuSignError, DocuSignVerifier, API_VERSION,
@@ -167,11 +167,7 @@ fn consent_advice(consent: Option<&str>, e: &Error) -> Option<String> {
         return None;
     }
     let code = e.body().and_then(|b| error_code(b));
-    let needs = code.as_deref().is_some_and(|c| {
-        c.eq_ignore_ascii_case("USER_AUTHENTICATION_FAILED")
-            || c.eq_ignore_ascii_case("consent_required")
-    }) || text.contains("consent_required");
-    needs.then(|| match consent {
+    is_consent_failure(code.as_deref(), &text).then(|| match consent {
         Some(url) => format!("grant consent: the user must open {url} once"),
         None => "grant consent: the user must consent to the app once (set redirect_uri to get the consent URL)".to_string(),
     })
