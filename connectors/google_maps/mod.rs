@@ -1,5 +1,9 @@
-//! The Google Maps Platform web services (Geocoding, Places, Distance Matrix) connector.
+//! The Google Maps Platform web services connector: Geocoding, Places (legacy web service),
+//! Distance Matrix, Directions and Time Zone over the core pipeline.
 //!
-//! **Not implemented yet.** This module only reserves the feature and the folder so that hosts
-//! and CI can already build with it; the connector itself lands with a later connector issue. It uses only the
-//! core's public items and never imports another connector.
+//! Work in progress (issue 15). This module uses only the core's public items and never
+//! imports another connector.
+
+mod models;
+
+pub use models::MapsStatus;

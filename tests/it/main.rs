@@ -15,6 +15,8 @@ mod deadline;
 mod default_headers;
 #[cfg(feature = "docusign")]
 mod docusign;
+#[cfg(feature = "google-maps")]
+mod google_maps;
 mod health;
 mod idempotency;
 mod lifecycle;

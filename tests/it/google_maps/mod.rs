@@ -1,0 +1,1 @@
+//! Google Maps connector tests, one file per concern.
