@@ -38,6 +38,27 @@ pub trait Connector: Send + Sync + Debug {
         RetryDecision::NoOpinion
     }
 
+    /// A failure the provider reports inside a successful HTTP answer (Google Maps answers
+    /// `"status": "OVER_QUERY_LIMIT"` with HTTP 200). Return the HTTP status it stands for and
+    /// the provider's word for it: the pipeline then handles the answer exactly as a response
+    /// with that status. The classifier and the retry rules see it (a stand-in 429 is retried
+    /// with backoff inside the call's deadline), the response cache never stores it, the
+    /// breaker and the connection's lifecycle count it (a stand-in 403 moves the connection to
+    /// `error`), and the call fails with an error whose [`Error::status`] is the stand-in,
+    /// whose body is the provider's, and whose message names both statuses and the word.
+    ///
+    /// Asked only about a 2xx answer whose body was read in full (not a streamed one). The
+    /// default, no failure, costs one call that returns at once.
+    fn failure_in_body(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Option<BodyFailure> {
+        let _ = (status, headers, body);
+        None
+    }
+
     /// Query parameter names that carry secrets in this provider's API, in addition to
     /// [`crate::redact::DEFAULT_SECRET_PARAMS`].
     fn secret_query_params(&self) -> &[&str] {
@@ -132,6 +153,27 @@ impl<C: Connector + 'static> IntoConnector for Arc<C> {
 impl IntoConnector for Arc<dyn Connector> {
     fn into_connector(self) -> Arc<dyn Connector> {
         self
+    }
+}
+
+/// A failure found in a successful answer's body ([`Connector::failure_in_body`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodyFailure {
+    /// The HTTP status the failure stands for (429 for a rate limit, 403 for a refused key).
+    pub status: StatusCode,
+    /// The provider's word for it (`"OVER_QUERY_LIMIT"`), for the error message. Never a
+    /// secret: it is logged.
+    pub code: String,
+}
+
+impl BodyFailure {
+    /// A failure standing for `status`, which the provider calls `code`.
+    pub fn new(status: StatusCode, code: impl Into<String>) -> Self {
+        BodyFailure {
+            status,
+            code: code.into(),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ pub use client::{
     CallObserver, Connection, ConnectionBuilder, ConnectionSettings, RequestBuilder, Switchboard,
     SwitchboardBuilder,
 };
-pub use connector::{AttemptOutcome, Connector, RetryDecision};
+pub use connector::{AttemptOutcome, BodyFailure, Connector, RetryDecision};
 pub use credentials::CredentialStore;
 pub use error::{BoxError, ConfigError, DecodeError, Error, ErrorKind, PROVIDER_MESSAGE_MAX_CHARS};
 pub use ids::{ConnectionId, TenantId};

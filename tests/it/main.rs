@@ -5,6 +5,7 @@ mod activation;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod backends;
 mod bodies;
+mod body_failures;
 mod breaker;
 mod budget;
 mod cache;

@@ -26,7 +26,12 @@ pub(crate) struct TestConnector {
     pub(crate) classifier: Option<Arc<Classifier>>,
     pub(crate) idempotency_header: Option<&'static str>,
     pub(crate) secret_params: &'static [&'static str],
+    /// What `Connector::failure_in_body` answers, given the body.
+    pub(crate) body_failure: Option<Arc<BodyFailureFn>>,
 }
+
+/// A `Connector::failure_in_body` for tests.
+pub(crate) type BodyFailureFn = dyn Fn(&[u8]) -> Option<switchboard::BodyFailure> + Send + Sync;
 
 impl std::fmt::Debug for TestConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +45,7 @@ impl Default for TestConnector {
             classifier: None,
             idempotency_header: Some("Idempotency-Key"),
             secret_params: &[],
+            body_failure: None,
         }
     }
 }
@@ -72,6 +78,15 @@ impl Connector for TestConnector {
 
     fn idempotency_header(&self) -> Option<&str> {
         self.idempotency_header
+    }
+
+    fn failure_in_body(
+        &self,
+        _status: http::StatusCode,
+        _headers: &http::HeaderMap,
+        body: &bytes::Bytes,
+    ) -> Option<switchboard::BodyFailure> {
+        self.body_failure.as_ref().and_then(|f| f(body))
     }
 }
 

@@ -145,6 +145,7 @@ where
         span.record("elapsed_ms", started.elapsed().as_millis() as u64);
         observe::attempt(&ctx.connector_name);
 
+        let result = result.map(|resp| restate_body_failure(&ctx, resp));
         let (last, next) = match result {
             Ok(resp) if !is_failure(resp.status()) => {
                 span.record("status", resp.status().as_u16());
@@ -230,6 +231,38 @@ where
     }
 }
 
+/// What the provider said on the wire when its 2xx answer carried a failure in the body
+/// ([`crate::Connector::failure_in_body`]); kept on the restated response for the message.
+#[derive(Debug, Clone)]
+struct RestatedFailure {
+    wire: StatusCode,
+    code: String,
+}
+
+/// A 2xx answer whose body reports a failure becomes a response with the status that failure
+/// stands for, so every rule below (and every layer above) treats it as that failure.
+fn restate_body_failure(ctx: &CallContext, mut resp: PipelineResponse) -> PipelineResponse {
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let Body::Full(body) = resp.body() else {
+        return resp;
+    };
+    let Some(failure) = ctx
+        .connector
+        .failure_in_body(resp.status(), resp.headers(), body)
+    else {
+        return resp;
+    };
+    let wire = resp.status();
+    *resp.status_mut() = failure.status;
+    resp.extensions_mut().insert(RestatedFailure {
+        wire,
+        code: failure.code,
+    });
+    resp
+}
+
 fn is_failure(status: StatusCode) -> bool {
     status.is_client_error() || status.is_server_error()
 }
@@ -287,6 +320,14 @@ fn finish(
                 retry_after.or_else(|| parse_retry_after(resp.headers(), SystemTime::now()));
             let mut p =
                 Error::from_response(status, after, body, resp.headers().clone()).into_parts();
+            if let Some(r) = resp.extensions().get::<RestatedFailure>() {
+                p.message = format!(
+                    "provider answered {} with {} in the body (handled as {})",
+                    r.wire.as_u16(),
+                    r.code,
+                    status.as_u16()
+                );
+            }
             // A 5xx whose `Retry-After` was too long to sleep asks to come back later, as a
             // 429 does.
             if retry_after.is_some() && status.is_server_error() {

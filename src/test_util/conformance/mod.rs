@@ -40,7 +40,7 @@
 //! | `config.valid` | the valid config is accepted by `Connections::create` and binds (`Connections::connection`, `Integration::bind`) |
 //! | `config.invalid` | every invalid config (given, and derived from the schema: each required field removed, each field of the wrong type, each pattern broken by a canary) is refused naming its JSON pointers, never a value |
 //! | `schema.typed` | with [`Conformance::typed_config`]: the typed config and the JSON Schema agree (below) |
-//! | `retry.*` | the attempts [`RetryPromise`] states, for a POST reset after the write, a refused connection, a 429 with `Retry-After: 1`, and a 503, by method |
+//! | `retry.*` | the attempts [`RetryPromise`] states, for a POST reset after the write, a refused connection, a 429 with `Retry-After: 1`, and a 503, by method (the POST rows only without [`Conformance::without_posts`]) |
 //! | `webhook.*` | with [`Conformance::webhooks`] (required when the template takes webhooks): an event signed for tenant A reaches A's handler through the router and over HTTP; tenant B's signature (same connection id) is refused on A's URL, and a body that does not match its signature is refused |
 //! | `list.*` | with [`Conformance::list`] (required unless [`Conformance::without_lists`]): nothing is fetched before the stream is polled, one page at a time; the stream ends after the last page; a page that fails yields one error and then the stream ends |
 //!
@@ -226,6 +226,7 @@ pub struct Conformance {
     pub(crate) error_body: String,
     pub(crate) list: Option<ListCase>,
     pub(crate) no_lists: Option<String>,
+    pub(crate) no_posts: Option<String>,
     pub(crate) webhooks: Option<WebhookCase>,
     pub(crate) stored_token: Option<String>,
 }
@@ -258,6 +259,7 @@ impl Conformance {
             error_body: "{}".to_string(),
             list: None,
             no_lists: None,
+            no_posts: None,
             webhooks: None,
             stored_token: None,
         }
@@ -369,6 +371,14 @@ impl Conformance {
     /// `list` check fails).
     pub fn without_lists(mut self, reason: impl Into<String>) -> Self {
         self.no_lists = Some(reason.into());
+        self
+    }
+
+    /// Says the connector makes no POST (a read-only API such as Google Maps' web services),
+    /// and why: the `retry.post_*` scenarios are then not run. Without a
+    /// [`Conformance::post_call`] or this, they fail.
+    pub fn without_posts(mut self, reason: impl Into<String>) -> Self {
+        self.no_posts = Some(reason.into());
         self
     }
 

@@ -419,3 +419,20 @@ async fn a_case_without_webhooks_or_lists_fails_unless_it_says_why() {
     let report = bare.run().await;
     assert!(!report.failed("list"), "{:?}", report.failures());
 }
+
+#[tokio::test]
+async fn a_case_without_a_post_call_fails_unless_it_says_why() {
+    let mut bare = case(Toy::integration(Breaks::default()));
+    bare.post = None;
+    let report = bare.run().await;
+    assert!(report.failed("retry.post_5xx"), "{:?}", report.failures());
+    let mut bare = case(Toy::integration(Breaks::default())).without_posts("read-only API");
+    bare.post = None;
+    let report = bare.run().await;
+    assert!(!report.failed("retry.post"), "{:?}", report.failures());
+    assert!(
+        report.passed().iter().any(|p| p == "retry.get_5xx"),
+        "the GET rows still run: {:?}",
+        report.passed()
+    );
+}
