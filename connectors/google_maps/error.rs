@@ -19,7 +19,7 @@ struct Body {
 
 /// The error of a typed Google Maps call.
 ///
-/// [`GoogleMapsError::status`] is the answer's `status` (`REQUEST_DENIED`); the core error's
+/// [`GoogleMapsError::maps_status`] is the answer's `status` (`REQUEST_DENIED`); the core error's
 /// HTTP status ([`ProviderError::status`]) is the one that status stands for
 /// ([`MapsStatus::http_equivalent`]: `OVER_QUERY_LIMIT` 429, `REQUEST_DENIED` and
 /// `OVER_DAILY_LIMIT` 403, `NOT_FOUND` 404, `INVALID_REQUEST` 400, `UNKNOWN_ERROR` 500), so
@@ -47,7 +47,7 @@ impl GoogleMapsError {
     }
 
     /// The answer's `status`, when Google answered with one.
-    pub fn status(&self) -> Option<&MapsStatus> {
+    pub fn maps_status(&self) -> Option<&MapsStatus> {
         self.status.as_ref()
     }
 
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn an_error_without_a_google_body_has_no_status() {
         let e = GoogleMapsError::from(Error::new(ErrorKind::Timeout, "slow"));
-        assert_eq!(e.status(), None);
+        assert_eq!(e.maps_status(), None);
         assert_eq!(e.error_message(), None);
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert!(e.to_string().contains("slow"));

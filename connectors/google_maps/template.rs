@@ -120,7 +120,7 @@ fn advice(e: &Error) -> Option<String> {
         .error_message()
         .map(|m| format!(" (Google: {m})"))
         .unwrap_or_default();
-    match failure.status()? {
+    match failure.maps_status()? {
         MapsStatus::RequestDenied => Some(format!(
             "check the API key, and that the Geocoding, Places, Distance Matrix, Directions \
              and Time Zone APIs are enabled for its project{said}"
