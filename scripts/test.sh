@@ -295,6 +295,11 @@ cargo run --all-features --quiet --example sync
 step "cargo run --example docusign_envelope"
 cargo run --all-features --quiet --example docusign_envelope
 
+# A listing feed through Google Maps (offline stand-in): batch geocode, time zone, matrix, a
+# day of showings; it exits non-zero when a step does not hold.
+step "cargo run --example maps_geocode"
+cargo run --all-features --quiet --example maps_geocode
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's
