@@ -6,4 +6,12 @@
 
 mod models;
 
-pub use models::MapsStatus;
+pub use models::{
+    AddressComponent, AutocompletePrediction, AutocompleteResponse, AutocompleteTerm, Bounds,
+    DirectionsResponse, DistanceMatrixElement, DistanceMatrixResponse, DistanceMatrixRow, Fare,
+    FindPlaceResponse, GeocodeResponse, GeocodeResult, GeocodedWaypoint, Geometry, LatLng,
+    LocationType, MapsStatus, MatchedSubstring, OpeningHours, OpeningPeriod, OpeningTime, Place,
+    PlaceDetailsResponse, PlaceId, PlacePhoto, PlaceReview, PlacesSearchResponse, PlusCode,
+    Polyline, Route, RouteLeg, RouteStep, StructuredFormatting, TextValue, TimeValue,
+    TimeZoneResponse,
+};
