@@ -1,1 +1,3 @@
 //! Google Maps connector tests, one file per concern.
+
+mod fixtures;
