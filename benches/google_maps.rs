@@ -13,8 +13,8 @@
 //! median of each and of the per-round ratios, and the same for Google's geocode sample
 //! (`fixtures/google-maps/responses/maps_http_geocode_response.json` in
 //! `$SWITCHBOARD_SHARED_DIR`, or `../shared`; for information) and for a derived
-//! `#[serde(flatten)]` model of the matrix (for information: why the matrix types are written
-//! by hand), and the matrix through `switchboard::decode_json` (what a typed call uses: it
+//! `#[serde(flatten)]` model of the matrix (for information: what the hand-written matrix
+//! impls save, which on this answer is nothing measurable), and the matrix through `switchboard::decode_json` (what a typed call uses: it
 //! tracks the JSON path for errors) against a `Value` through it, and the typed against the
 //! derived model through `serde_json::from_reader` (which lends no strings). `SWITCHBOARD_BENCH_ROUNDS` (default 7) sets the rounds;
 //! `SWITCHBOARD_BENCH_REPORT=only` skips criterion.

@@ -1,10 +1,11 @@
 //! Pieces for the hand-written `Deserialize` impls of the Distance Matrix path.
 //!
-//! `#[serde(flatten)]` makes a derived `Deserialize` buffer every object into serde's private
-//! `Content` tree before it picks fields out, which costs more than parsing the same bytes into
-//! a `serde_json::Value`. A matrix answer is hundreds of small objects, so its types read their
-//! maps directly: a key enum with no allocation for a known key, seeds that name the field in
-//! a type error, and every unknown key's value kept as a `Value` in `extra`.
+//! A derived `Deserialize` with `#[serde(flatten)]` buffers every object into serde's private
+//! `Content` tree before it picks fields out. The matrix types (hundreds of small objects per
+//! answer) read their maps directly instead: a key enum with no allocation for a known key,
+//! seeds that name the field in a type error, and every unknown key's value kept as a `Value`
+//! in `extra`. Measured on a 25 x 25 answer (`benches/google_maps.rs`), both parse in about
+//! half the time of a `Value`; what the hand-written path adds is its errors.
 
 use std::fmt;
 
