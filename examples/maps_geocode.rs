@@ -65,8 +65,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(&tenant, &id, "google_maps", "Google Maps", &config)
         .await?;
     let record = connections.test_connection(&tenant, &id).await?;
-    println!("connection: {} ({:?})", record.status.as_str(), record.last_error);
-    check(record.status == ConnectionStatus::Active, "the connection is active")?;
+    println!(
+        "connection: {} ({:?})",
+        record.status.as_str(),
+        record.last_error
+    );
+    check(
+        record.status == ConnectionStatus::Active,
+        "the connection is active",
+    )?;
     let maps = GoogleMapsClient::from_connection(connections.connection(&tenant, &id).await?)?;
 
     // 1. The listing feed, geocoded 8 at a time, answers in feed order.
@@ -108,7 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     check(zone.time_zone_id.is_some(), "the contact has a time zone")?;
 
     // 3. From the office to every listing.
-    let listings: Vec<&str> = feed.iter().copied().filter(|a| !a.contains("Nowhere")).take(3).collect();
+    let listings: Vec<&str> = feed
+        .iter()
+        .copied()
+        .filter(|a| !a.contains("Nowhere"))
+        .take(3)
+        .collect();
     let matrix = maps
         .routes()
         .distance_matrix(
@@ -123,7 +135,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let duration = element.duration.as_ref().map_or("?", |d| d.text.as_str());
         println!("office -> {listing}: {distance}, {duration}");
     }
-    check(row.elements.len() == listings.len(), "one element per listing")?;
+    check(
+        row.elements.len() == listings.len(),
+        "one element per listing",
+    )?;
 
     // 4. A day of showings, from the office and back, in the shortest order.
     let day = maps
@@ -136,9 +151,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     let route = day.routes.first().ok_or("no route")?;
-    let order: Vec<&str> = route.waypoint_order.iter().filter_map(|&i| listings.get(i).copied()).collect();
+    let order: Vec<&str> = route
+        .waypoint_order
+        .iter()
+        .filter_map(|&i| listings.get(i).copied())
+        .collect();
     println!("showings in order: {}", order.join(" -> "));
-    check(order.len() == listings.len(), "every listing is visited once")?;
+    check(
+        order.len() == listings.len(),
+        "every listing is visited once",
+    )?;
 
     println!("ok");
     Ok(())

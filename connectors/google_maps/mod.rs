@@ -56,9 +56,13 @@ pub use config::{
 pub use connector::{GoogleMapsConnector, DEFAULT_QUERIES_PER_SECOND};
 pub use error::GoogleMapsError;
 pub use models::{
-    AutocompleteResponse, DirectionsResponse, DistanceMatrixResponse, FindPlaceResponse,
-    GeocodeResponse, GeocodeResult, Geometry, LatLng, MapsStatus, PlaceDetailsResponse, PlaceId,
-    PlacesSearchResponse, TimeZoneResponse,
+    AddressComponent, AutocompletePrediction, AutocompleteResponse, AutocompleteTerm, Bounds,
+    DirectionsResponse, DistanceMatrixElement, DistanceMatrixResponse, DistanceMatrixRow, Fare,
+    FindPlaceResponse, GeocodeResponse, GeocodeResult, GeocodedWaypoint, Geometry, LatLng,
+    LocationType, MapsStatus, MatchedSubstring, OpeningHours, OpeningPeriod, OpeningTime, Place,
+    PlaceDetailsResponse, PlaceId, PlacePhoto, PlaceReview, PlacesSearchResponse, PlusCode,
+    Polyline, Route, RouteLeg, RouteStep, StructuredFormatting, TextValue, TimeValue,
+    TimeZoneResponse,
 };
 pub use template::{GoogleMapsIntegration, CHECK_ADDRESS};
 

@@ -31,7 +31,9 @@ pub(crate) async fn start() -> LoopbackServer {
 
 /// A point for an address: the same address always lands on the same point near Austin.
 fn point(address: &str) -> Value {
-    let n = address.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let n = address
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     json!({"lat": 30.2 + f64::from(n % 1000) / 10_000.0, "lng": -97.8 + f64::from(n % 997) / 10_000.0})
 }
 
@@ -59,8 +61,10 @@ fn answer(path: &str, param: &dyn Fn(&str) -> String) -> Value {
         }),
         "/maps/api/distancematrix/json" => {
             let origins: Vec<String> = param("origins").split('|').map(str::to_string).collect();
-            let destinations: Vec<String> =
-                param("destinations").split('|').map(str::to_string).collect();
+            let destinations: Vec<String> = param("destinations")
+                .split('|')
+                .map(str::to_string)
+                .collect();
             let rows: Vec<Value> = origins
                 .iter()
                 .enumerate()
@@ -91,11 +95,13 @@ fn answer(path: &str, param: &dyn Fn(&str) -> String) -> Value {
                 .collect();
             let order: Vec<usize> = (0..stops.len()).rev().collect();
             let legs: Vec<Value> = (0..=stops.len())
-                .map(|i| json!({
-                    "distance": {"text": "2.1 km", "value": 2100 + i * 100},
-                    "duration": {"text": "6 mins", "value": 360 + i * 30},
-                    "start_address": "", "end_address": "", "steps": []
-                }))
+                .map(|i| {
+                    json!({
+                        "distance": {"text": "2.1 km", "value": 2100 + i * 100},
+                        "duration": {"text": "6 mins", "value": 360 + i * 30},
+                        "start_address": "", "end_address": "", "steps": []
+                    })
+                })
                 .collect();
             json!({
                 "geocoded_waypoints": [],

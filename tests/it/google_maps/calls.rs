@@ -157,6 +157,11 @@ fn every_call_sends_googles_parameters_and_the_key_only_in_the_query() {
                 .await
                 .unwrap();
             assert_eq!(dir.routes.len(), 1);
+            assert_eq!(dir.routes[0].waypoint_order, vec![1, 0]);
+            assert_eq!(
+                m.rows[0].elements[0].distance.as_ref().map(|d| d.value),
+                Some(33253)
+            );
             outputs.push(format!("{dir:?}"));
             let tz = maps
                 .time_zones()

@@ -9,6 +9,7 @@ mod cache;
 mod calls;
 mod conformance;
 mod contract;
+mod fixtures;
 mod mock;
 mod statuses;
 
