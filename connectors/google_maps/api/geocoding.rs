@@ -38,6 +38,8 @@ pub struct Geocode {
     components: Vec<String>,
 }
 
+setters!(Geocode: region, language, param);
+
 impl Geocode {
     /// Geocodes `address` (a street address or a place name).
     pub fn address(address: impl Into<String>) -> Self {
@@ -96,24 +98,6 @@ impl Geocode {
         self
     }
 
-    /// Biases results to a region (a ccTLD such as `us` or `es`).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.params.set("region", region.into());
-        self
-    }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
-        self
-    }
-
     fn into_params(self) -> Params {
         let mut params = self.params;
         if !self.components.is_empty() {
@@ -150,6 +134,8 @@ pub struct ReverseGeocode {
     location_types: Vec<String>,
 }
 
+setters!(ReverseGeocode: language, param);
+
 impl ReverseGeocode {
     /// The addresses at `point`.
     pub fn new(point: LatLng) -> Self {
@@ -172,18 +158,6 @@ impl ReverseGeocode {
     /// `GEOMETRIC_CENTER`, `APPROXIMATE`); may be repeated.
     pub fn location_type(mut self, kind: impl Into<String>) -> Self {
         self.location_types.push(kind.into());
-        self
-    }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
         self
     }
 

@@ -1,6 +1,60 @@
 //! The calls of each Google Maps web service (one file per service), and the parts they
 //! share: [`Params`] (a call's query), [`Location`] and the travel options.
 
+/// The query setters several calls share, each documented once: `setters!(Type: language,
+/// param)` adds them to a type holding `params: Params`.
+macro_rules! setters {
+    ($ty:ty: $($setter:ident),+) => {
+        impl $ty {
+            $(setters!(@ $setter);)+
+        }
+    };
+    (@language) => {
+        /// The language of the results (`en`, `pt-BR`); the tenant's default otherwise.
+        pub fn language(mut self, language: impl Into<String>) -> Self {
+            self.params.set("language", language.into());
+            self
+        }
+    };
+    (@region) => {
+        /// The region (a ccTLD such as `us`) that biases and formats the results; the
+        /// tenant's default otherwise.
+        pub fn region(mut self, region: impl Into<String>) -> Self {
+            self.params.set("region", region.into());
+            self
+        }
+    };
+    (@param) => {
+        /// Any other parameter, sent as given.
+        pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
+            self.params.set(name, value.into());
+            self
+        }
+    };
+    (@kind) => {
+        /// Only places of this type (`restaurant`, `school`, ...).
+        pub fn kind(mut self, kind: impl Into<String>) -> Self {
+            self.params.set("type", kind.into());
+            self
+        }
+    };
+    (@open_now) => {
+        /// Only places open now.
+        pub fn open_now(mut self) -> Self {
+            self.params.set("opennow", "true");
+            self
+        }
+    };
+    (@page_token) => {
+        /// The next page of an earlier search (its `next_page_token`; Google makes it valid a
+        /// few seconds after the page that carried it).
+        pub fn page_token(mut self, token: impl Into<String>) -> Self {
+            self.params.set("pagetoken", token.into());
+            self
+        }
+    };
+}
+
 mod geocoding;
 mod places;
 mod routes;

@@ -55,6 +55,8 @@ pub struct GetPlaceDetails {
     params: Params,
 }
 
+setters!(GetPlaceDetails: language, region, param);
+
 impl GetPlaceDetails {
     /// The details of place `id`.
     pub fn new(id: impl Into<PlaceId>) -> Self {
@@ -84,24 +86,6 @@ impl GetPlaceDetails {
         self.params.set("sessiontoken", token.as_str());
         self
     }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// The region (ccTLD) that formats the results.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.params.set("region", region.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
-        self
-    }
 }
 
 /// A Nearby Search around a point.
@@ -118,6 +102,8 @@ impl GetPlaceDetails {
 pub struct SearchNearby {
     params: Params,
 }
+
+setters!(SearchNearby: kind, open_now, language, page_token, param);
 
 impl SearchNearby {
     /// Places within `radius_m` metres (at most 50,000) of `location`.
@@ -146,37 +132,6 @@ impl SearchNearby {
         self
     }
 
-    /// Only places of this type (`restaurant`, `school`, ...).
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.params.set("type", kind.into());
-        self
-    }
-
-    /// Only places open now.
-    pub fn open_now(mut self) -> Self {
-        self.params.set("opennow", "true");
-        self
-    }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// The next page of an earlier search (its `next_page_token`; Google makes it valid a
-    /// few seconds after the page that carried it).
-    pub fn page_token(mut self, token: impl Into<String>) -> Self {
-        self.params.set("pagetoken", token.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
-        self
-    }
-
     fn into_params(self) -> Params {
         let mut params = self.params;
         let ranked = params.has("rankby");
@@ -197,6 +152,8 @@ pub struct SearchText {
     params: Params,
 }
 
+setters!(SearchText: kind, open_now, language, region, page_token, param);
+
 impl SearchText {
     /// Places matching `query`.
     pub fn new(query: impl Into<String>) -> Self {
@@ -215,42 +172,6 @@ impl SearchText {
         self.params.set("radius", radius_m.to_string());
         self
     }
-
-    /// Only places of this type.
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.params.set("type", kind.into());
-        self
-    }
-
-    /// Only places open now.
-    pub fn open_now(mut self) -> Self {
-        self.params.set("opennow", "true");
-        self
-    }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// Biases results to a region (ccTLD).
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.params.set("region", region.into());
-        self
-    }
-
-    /// The next page of an earlier search (its `next_page_token`).
-    pub fn page_token(mut self, token: impl Into<String>) -> Self {
-        self.params.set("pagetoken", token.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
-        self
-    }
 }
 
 /// Find Place: one place from a text or a phone number.
@@ -259,6 +180,8 @@ impl SearchText {
 pub struct FindPlace {
     params: Params,
 }
+
+setters!(FindPlace: language, param);
 
 impl FindPlace {
     /// The place best matching `input` (a name, address or phone number).
@@ -294,18 +217,6 @@ impl FindPlace {
         self.params.set("locationbias", bias.into());
         self
     }
-
-    /// The language of the results.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
-        self
-    }
 }
 
 /// Place Autocomplete: predictions for what a user is typing.
@@ -325,6 +236,8 @@ pub struct Autocomplete {
     params: Params,
     components: Vec<String>,
 }
+
+setters!(Autocomplete: language, param);
 
 impl Autocomplete {
     /// Predictions for `input`.
@@ -379,18 +292,6 @@ impl Autocomplete {
     /// Measures `distance_meters` of each prediction from `origin`.
     pub fn origin(mut self, origin: LatLng) -> Self {
         self.params.set("origin", origin.to_string());
-        self
-    }
-
-    /// The language of the predictions.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
-    }
-
-    /// Any other parameter, sent as given.
-    pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.set(name, value.into());
         self
     }
 

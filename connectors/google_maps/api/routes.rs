@@ -144,6 +144,8 @@ fn check_times(params: &mut Params, field: &'static str) {
 
 macro_rules! travel_options {
     ($ty:ident, $field:literal) => {
+        setters!($ty: language, region, param);
+
         impl $ty {
             /// How to travel (default driving).
             pub fn mode(mut self, mode: TravelMode) -> Self {
@@ -194,25 +196,6 @@ macro_rules! travel_options {
                 if !list.is_empty() {
                     set_travel(&mut self.params, "avoid", list.join("|"));
                 }
-                self
-            }
-
-            /// The language of the texts.
-            pub fn language(mut self, language: impl Into<String>) -> Self {
-                self.params.set("language", language.into());
-                self
-            }
-
-            /// The region (ccTLD) addresses are read in.
-            pub fn region(mut self, region: impl Into<String>) -> Self {
-                self.params.set("region", region.into());
-                self
-            }
-
-            /// Any other parameter (`transit_mode`, `transit_routing_preference`), sent as
-            /// given.
-            pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-                self.params.set(name, value.into());
                 self
             }
 

@@ -17,6 +17,8 @@ pub struct GetTimeZone {
     params: Params,
 }
 
+setters!(GetTimeZone: language);
+
 impl GetTimeZone {
     /// The time zone at `location` at `at`.
     pub fn new(location: LatLng, at: SystemTime) -> Self {
@@ -24,12 +26,6 @@ impl GetTimeZone {
         params.set("location", location.to_string());
         params.set("timestamp", unix_seconds(at).to_string());
         GetTimeZone { params }
-    }
-
-    /// The language of the time zone's name.
-    pub fn language(mut self, language: impl Into<String>) -> Self {
-        self.params.set("language", language.into());
-        self
     }
 }
 
