@@ -1,5 +1,63 @@
-//! The GoHighLevel (contacts, calendars, conversations, Ed25519/RSA webhooks) connector.
+//! The GoHighLevel (LeadConnector) connector: contacts, locations, calendars (free slots,
+//! block slots, appointments), opportunities and conversations over the core pipeline; a
+//! Private Integration Token or a marketplace app's OAuth token (single-use refresh tokens,
+//! renewed once across replicas); the `Version` header on every call; the 100-per-10-seconds
+//! and daily limits; GoHighLevel's signed webhooks (Ed25519, RSA fallback) routed by
+//! `locationId`; typed webhook payloads; contact and booking sync on the sync engine; the
+//! `ghl` integration template.
 //!
-//! **Not implemented yet.** This module only reserves the feature and the folder so that hosts
-//! and CI can already build with it; the connector itself lands with a later connector issue. It uses only the
-//! core's public items and never imports another connector.
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use switchboard::auth::BearerToken;
+//! use switchboard::ghl::{CreateContact, GhlClient, GhlConnector, GhlSettings, DEFAULT_BASE_URL};
+//! use switchboard::Switchboard;
+//!
+//! let sb = Switchboard::builder().build()?;
+//! let connection = sb
+//!     .connection(GhlConnector::new())
+//!     .tenant("acme")
+//!     .id("acme-ghl")
+//!     .base_url(DEFAULT_BASE_URL)
+//!     .auth(Arc::new(BearerToken::new("pit-...")))
+//!     .build()?;
+//! let ghl = GhlClient::from_connection(connection)?
+//!     .with_settings(GhlSettings::for_location("ve9EPM428h8vShlRW1KT"));
+//! let contact = ghl.contacts().create(CreateContact::new().first_name("Ada").email("ada@example.com")).await?;
+//! # let _ = contact; Ok(()) }
+//! ```
+//!
+//! Hosts with many tenants use the template through
+//! [`Connections`](crate::connections::Connections) instead ([`GhlIntegration`]). This module
+//! uses only the core's public items.
+
+mod api;
+mod client;
+mod config;
+mod connector;
+mod error;
+mod models;
+mod template;
+mod webhook;
+
+pub use api::{
+    AddNote, ContactSort, Contacts, CreateContact, Locations, SearchContacts, SearchLocations,
+    UpdateContact, UpsertContact, MAX_SEARCH_PAGE,
+};
+pub use client::{GhlCheck, GhlClient};
+pub use config::{GhlConfig, GhlSettings};
+pub use connector::{
+    GhlConnector, API_VERSION, BURST_LIMIT, BURST_WINDOW, CALENDARS_API_VERSION, DAILY_LIMIT,
+    DAILY_RECHECK,
+};
+pub use error::GhlError;
+pub use models::{
+    Contact, ContactEnvelope, ContactId, ContactSearchPage, DeletedResponse, Location,
+    LocationEnvelope, LocationId, LocationSearchPage, Note, NoteEnvelope, NoteList, Tags,
+    UpsertedContact,
+};
+pub use template::{GhlIntegration, AUTHORIZE_URL};
+pub use webhook::GhlVerifier;
+
+/// The GoHighLevel API host.
+pub const DEFAULT_BASE_URL: &str = "https://services.leadconnectorhq.com";

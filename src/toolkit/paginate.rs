@@ -156,6 +156,8 @@ pub struct Pager {
     query: Vec<(String, String)>,
     endpoint: Option<String>,
     prepare: Option<Prepare>,
+    /// A JSON body: every page is then a POST of it (search endpoints).
+    body: Option<serde_json::Value>,
 }
 
 impl fmt::Debug for Pager {
@@ -177,7 +179,16 @@ impl Pager {
             query: Vec::new(),
             endpoint: None,
             prepare: None,
+            body: None,
         }
+    }
+
+    /// Makes every page a `POST` of `body` as JSON instead of a `GET` (search endpoints that
+    /// take their filters in the body: GoHighLevel's `POST /contacts/search`). Pair it with
+    /// [`Pager::body_cursor`] when the cursor travels in the body too.
+    pub fn json_body(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
     }
 
     /// Adds query parameters to the first page's request (and, for every style but next URL,
@@ -219,6 +230,24 @@ impl Pager {
         E: From<Error> + Send + 'static,
     {
         self.run(Style::Cursor(param.to_string()), split)
+    }
+
+    /// Cursor style with the cursor in the JSON body ([`Pager::json_body`]): each later page
+    /// repeats the first request with the body's top-level `field` set to the cursor the page
+    /// before gave ([`Page::next`]), read as JSON text (`[1700000000000,"abc"]`; text that is
+    /// not JSON is sent as a string). The list ends on a page without one; a cursor already
+    /// followed ends it with an error, as in [`Pager::cursor`].
+    pub fn body_cursor<P, T, E>(
+        self,
+        field: &str,
+        split: impl Fn(P) -> Page<T> + Send + Sync + 'static,
+    ) -> Pages<T, E>
+    where
+        P: DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        self.run(Style::BodyCursor(field.to_string()), split)
     }
 
     /// Page-number style: `param` = `first`, `first + 1`, ... (or, when the query already
@@ -312,7 +341,7 @@ impl Pager {
                 counter = start;
                 Next::Query(Some(start.to_string()))
             }
-            Style::NextUrl => Next::Query(None),
+            Style::NextUrl | Style::BodyCursor(_) => Next::Query(None),
         };
         let state = State {
             pager: self,
@@ -346,7 +375,14 @@ impl Pager {
     }
 
     fn request(&self, path: String) -> RequestBuilder {
-        let mut req = self.connection.request(Method::GET, path);
+        self.request_with_body(path, self.body.as_ref())
+    }
+
+    fn request_with_body(&self, path: String, body: Option<&serde_json::Value>) -> RequestBuilder {
+        let mut req = match body {
+            Some(body) => self.connection.request(Method::POST, path).json(body),
+            None => self.connection.request(Method::GET, path),
+        };
         if let Some(label) = &self.endpoint {
             req = req.endpoint(label);
         }
@@ -363,6 +399,8 @@ impl Pager {
 
 enum Style {
     Cursor(String),
+    /// A cursor in the JSON body's top-level field.
+    BodyCursor(String),
     /// Page number (`by_items: false`) or offset (`by_items: true`).
     Counted {
         param: String,
@@ -400,6 +438,28 @@ impl<P, T, S> State<P, T, S> {
         let param = match &self.style {
             Style::Cursor(p) | Style::Counted { param: p, .. } => Some(p.as_str()),
             Style::NextUrl => None,
+            Style::BodyCursor(field) => {
+                let path = self.pager.path.clone();
+                let Some(value) = value else {
+                    return self.pager.request(path);
+                };
+                let mut body = self
+                    .pager
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({}));
+                if let Some(map) = body.as_object_mut() {
+                    let cursor = serde_json::from_str(value)
+                        .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+                    map.insert(field.clone(), cursor);
+                }
+                let req = self.pager.request_with_body(path, Some(&body));
+                return if self.pager.query.is_empty() {
+                    req
+                } else {
+                    req.query(&self.pager.query)
+                };
+            }
         };
         let mut query = self.pager.query.clone();
         if let (Some(param), Some(value)) = (param, value) {
@@ -418,7 +478,7 @@ impl<P, T, S> State<P, T, S> {
     /// What follows `page`, from the style and the page's `next` / `more`.
     fn after(&mut self, page: &Page<T>) -> Next {
         match &self.style {
-            Style::Cursor(_) => match &page.next {
+            Style::Cursor(_) | Style::BodyCursor(_) => match &page.next {
                 None => Next::Done,
                 Some(c) if !self.seen.insert(c.clone()) => {
                     Next::Fail(repeated(self.pager.describe(), "cursor"))
