@@ -37,6 +37,7 @@ mod config;
 mod connector;
 mod error;
 mod models;
+mod sync;
 mod template;
 mod webhook;
 
@@ -56,6 +57,7 @@ pub use models::{
     LocationEnvelope, LocationId, LocationSearchPage, Note, NoteEnvelope, NoteList, Tags,
     UpsertedContact,
 };
+pub use sync::{contact_webhook_sync, GhlContactsSource, CONTACTS_JOB};
 pub use template::{GhlIntegration, AUTHORIZE_URL};
 pub use webhook::GhlVerifier;
 

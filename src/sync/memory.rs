@@ -118,18 +118,26 @@ impl Feed {
     }
 }
 
+/// The token of the mark `(at, key)`, to the nanosecond: a coarser one (microseconds) sorts
+/// before records stamped within the same microsecond, so a page of them, as one batch stamped
+/// at one instant is, came back again and again.
 fn encode_token(at: SystemTime, key: &str) -> String {
-    format!("{}:{key}", Version::from_time(at).0)
+    let nanos = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos}:{key}")
 }
 
 fn decode_token(t: &str) -> Result<(SystemTime, String), Error> {
     let bad = || Error::decode("/page", format!("not a memory page token: {t:?}"));
-    let (micros, key) = t.split_once(':').ok_or_else(bad)?;
-    let micros: u64 = micros.parse().map_err(|_| bad())?;
-    Ok((
-        UNIX_EPOCH + std::time::Duration::from_micros(micros),
-        key.to_string(),
-    ))
+    let (nanos, key) = t.split_once(':').ok_or_else(bad)?;
+    let nanos: u128 = nanos.parse().map_err(|_| bad())?;
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad())?;
+    let at = UNIX_EPOCH
+        .checked_add(std::time::Duration::new(
+            secs,
+            (nanos % 1_000_000_000) as u32,
+        ))
+        .ok_or_else(bad)?;
+    Ok((at, key.to_string()))
 }
 
 /// The clock the memory sides stamp their own writes with (the system clock by default).

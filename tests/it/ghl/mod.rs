@@ -3,3 +3,21 @@
 //! webhooks, and sync, one file per concern.
 
 mod contract;
+mod mock;
+mod sync;
+
+use std::sync::Arc;
+
+use switchboard::connections::Connections;
+use switchboard::ghl::GhlIntegration;
+use switchboard::templates::Registry;
+
+use crate::support::builder;
+
+/// A connection service over a fresh in-memory host with the `ghl` template.
+pub(crate) fn host() -> Connections {
+    let sb = builder().allow_endpoint_host("127.0.0.1").build().unwrap();
+    let mut registry = Registry::new();
+    registry.register(Arc::new(GhlIntegration::new())).unwrap();
+    Connections::new(sb, crate::support::test_vault(16), registry)
+}
