@@ -8,7 +8,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::api::{Contacts, Locations};
+use super::api::{Agency, Contacts, Locations};
 use super::{GhlError, GhlSettings, CALENDARS_API_VERSION};
 use crate::toolkit::Call;
 use crate::RequestBuilder;
@@ -104,6 +104,12 @@ impl GhlClient {
     /// Contacts: create, get, update, delete, upsert, search, tags, notes.
     pub fn contacts(&self) -> Contacts {
         Contacts::new(self.clone())
+    }
+
+    /// Agency-level calls (this connection holds an agency token): the location token
+    /// exchange.
+    pub fn agency(&self) -> Agency {
+        Agency::new(self.clone())
     }
 
     /// Locations (sub-accounts): get, search.

@@ -42,8 +42,8 @@ mod template;
 mod webhook;
 
 pub use api::{
-    AddNote, ContactSort, Contacts, CreateContact, Locations, SearchContacts, SearchLocations,
-    UpdateContact, UpsertContact, MAX_SEARCH_PAGE,
+    AddNote, Agency, ContactSort, Contacts, CreateContact, Locations, SearchContacts,
+    SearchLocations, UpdateContact, UpsertContact, MAX_SEARCH_PAGE,
 };
 pub use client::{GhlCheck, GhlClient};
 pub use config::{GhlConfig, GhlSettings};

@@ -1187,6 +1187,17 @@ impl JwtBearerGrant {
     }
 }
 
+/// A token from the body of a successful OAuth token response (`access_token`, `expires_in`,
+/// `refresh_token`, `scope`, the provider's other fields kept in [`Token::extra`]), for token
+/// endpoints a grant does not model: GoHighLevel's agency-to-location exchange answers one.
+///
+/// # Errors
+/// [`TokenError::InvalidResponse`] naming where the body breaks the OAuth shape (never a
+/// token).
+pub fn parse_token_response(body: &[u8]) -> Result<Token, TokenError> {
+    parse_raw(StatusCode::OK, body, &[])
+}
+
 fn parse_raw(status: StatusCode, body: &[u8], secrets: &[&str]) -> Result<Token, TokenError> {
     if !status.is_success() {
         let err: RawError = serde_json::from_slice(body).map_err(|_| TokenError::Rejected {

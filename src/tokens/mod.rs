@@ -37,6 +37,7 @@ mod manager;
 mod transport;
 
 pub use auth::OAuthAuthenticator;
+pub use grants::parse_token_response;
 pub use grants::{
     AuthorizationRequest, ClientAuth, ClientCredentialsGrant, JwtBearerGrant,
     JwtBearerGrantBuilder, OAuthClient, OAuthClientBuilder, PkceVerifier, TokenError, TokenGrant,

@@ -2,12 +2,14 @@
 
 mod contacts;
 mod locations;
+mod oauth;
 
 pub use contacts::{
     AddNote, ContactSort, Contacts, CreateContact, SearchContacts, UpdateContact, UpsertContact,
     MAX_SEARCH_PAGE,
 };
 pub use locations::{Locations, SearchLocations};
+pub use oauth::Agency;
 
 use serde_json::{Map, Value};
 

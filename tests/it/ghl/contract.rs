@@ -16,7 +16,7 @@ use switchboard::ghl::{
 };
 use switchboard::pipeline::HttpService;
 use switchboard::test_util::prism::{violations, Prism, PrismOptions};
-use switchboard::ProviderError;
+use switchboard::{ExposeSecret, ProviderError};
 use tower::ServiceExt;
 
 use crate::support::{builder, shared_dir};
@@ -196,4 +196,48 @@ async fn a_call_without_the_version_header_is_refused_by_the_contract() {
         "a wrong Version header passed the contract"
     );
     assert!(!status.is_success(), "{status}: {header}");
+}
+
+#[tokio::test]
+async fn the_location_token_exchange_and_the_refresh_pass_the_oauth_spec() {
+    use secrecy::SecretString;
+    use switchboard::tokens::{ClientAuth, OAuthClient, TokenError};
+
+    let (ghl, answers) = client("oauth");
+    let r = ghl
+        .agency()
+        .location_token("company_1", "loc_contract")
+        .await;
+    accepted(
+        "oauth.location_token",
+        r.as_ref().map(|_| ()).map_err(Clone::clone),
+        &answers,
+    );
+    assert!(!r.unwrap().access_token().expose_secret().is_empty());
+
+    // The refresh the token manager makes for a marketplace app: the same client settings as
+    // the template's (`GhlIntegration::oauth_client`), against Prism's `/oauth/token`. The
+    // spec's own example answer breaks its schema (`isBulkInstallation` is a string), so this
+    // server answers from the schema (`-d`); requests are validated the same way.
+    let dynamic = Prism::shared(
+        &PrismOptions::new(shared_dir().join("specs/ghl/apps/oauth.json")).dynamic(true),
+    );
+    let oauth = OAuthClient::builder()
+        .client_id("app-client")
+        .client_secret("app-secret")
+        .auth_url(switchboard::ghl::AUTHORIZE_URL)
+        .token_url(format!("{}/oauth/token", dynamic.base_url()))
+        .client_auth(ClientAuth::RequestBody)
+        .token_param("user_type", "Location")
+        .rotates_refresh_tokens(true)
+        .build()
+        .unwrap();
+    // Prism refuses a request that breaks the spec with 422 (a `Rejected` error here). Its
+    // generated answer may carry a fractional `expires_in` (the spec says "number"), which an
+    // OAuth client refuses to read: that error still means the request passed validation.
+    match oauth.refresh(&SecretString::from("rt-contract")).await {
+        Ok(token) => assert!(!token.access_token().expose_secret().is_empty()),
+        Err(TokenError::InvalidResponse { .. }) => {}
+        Err(e) => panic!("Prism refused the refresh request: {e:?}"),
+    }
 }

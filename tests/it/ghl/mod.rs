@@ -5,6 +5,7 @@
 mod contract;
 mod mock;
 mod sync;
+mod tokens;
 
 use std::sync::Arc;
 
