@@ -3,6 +3,8 @@
 //! webhooks, and sync, one file per concern.
 
 mod contract;
+#[cfg(feature = "redis")]
+mod limits;
 mod mock;
 mod sync;
 mod tokens;
