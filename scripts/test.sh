@@ -300,6 +300,11 @@ cargo run --all-features --quiet --example docusign_envelope
 step "cargo run --example maps_geocode"
 cargo run --all-features --quiet --example maps_geocode
 
+# GoHighLevel contacts (offline stand-in): check, a lead with a tag and a note, the search
+# stream, a contact sync; it exits non-zero when a step does not hold.
+step "cargo run --example ghl_contacts"
+cargo run --all-features --quiet --example ghl_contacts
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's
