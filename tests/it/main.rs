@@ -16,6 +16,8 @@ mod deadline;
 mod default_headers;
 #[cfg(feature = "docusign")]
 mod docusign;
+#[cfg(feature = "ghl")]
+mod ghl;
 #[cfg(feature = "google-maps")]
 mod google_maps;
 mod health;

@@ -1,0 +1,3 @@
+//! GoHighLevel connector tests.
+
+mod events;
