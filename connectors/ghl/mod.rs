@@ -53,13 +53,18 @@ pub use connector::{
 };
 pub use error::GhlError;
 pub use models::{
-    Contact, ContactEnvelope, ContactId, ContactSearchPage, DeletedResponse, Location,
-    LocationEnvelope, LocationId, LocationSearchPage, Note, NoteEnvelope, NoteList, Tags,
-    UpsertedContact,
+    AppInstallEvent, AppTrial, AppUninstallEvent, AppointmentEvent, AppointmentPayload, Contact,
+    ContactEnvelope, ContactEvent, ContactId, ContactSearchPage, CustomFieldValue, DeletedResponse,
+    GhlEvent, GhlRawEvent, Location, LocationEnvelope, LocationId, LocationSearchPage,
+    MessageEvent, Note, NoteEnvelope, NoteList, OpportunityEvent, Tags, UpsertedContact,
+    WhitelabelDetails,
 };
 pub use sync::{contact_webhook_sync, GhlContactsSource, CONTACTS_JOB};
 pub use template::{GhlIntegration, AUTHORIZE_URL};
-pub use webhook::GhlVerifier;
+pub use webhook::{
+    GhlSigner, GhlVerifier, GhlVerifierBuilder, PUBLISHED_ED25519_PUBLIC_KEY,
+    PUBLISHED_RSA_PUBLIC_KEY, RSA_SIGNATURE_HEADER, SIGNATURE_HEADER,
+};
 
 /// The GoHighLevel API host.
 pub const DEFAULT_BASE_URL: &str = "https://services.leadconnectorhq.com";

@@ -4,6 +4,7 @@
 mod contact;
 mod location;
 mod time;
+mod webhook_events;
 
 pub use contact::{
     Contact, ContactEnvelope, ContactId, ContactSearchPage, DeletedResponse, Note, NoteEnvelope,
@@ -11,3 +12,8 @@ pub use contact::{
 };
 pub use location::{Location, LocationEnvelope, LocationId, LocationSearchPage};
 pub(crate) use time::{format_time, parse_time};
+pub use webhook_events::{
+    AppInstallEvent, AppTrial, AppUninstallEvent, AppointmentEvent, AppointmentPayload,
+    ContactEvent, CustomFieldValue, GhlEvent, GhlRawEvent, MessageEvent, OpportunityEvent,
+    WhitelabelDetails,
+};

@@ -3,6 +3,7 @@
 //! webhooks, and sync, one file per concern.
 
 mod contract;
+mod events;
 #[cfg(feature = "redis")]
 mod limits;
 mod mock;
