@@ -47,11 +47,9 @@ use crate::webhook::{
 use crate::Error;
 
 mod keys;
-mod rfc3339;
 mod signer;
 
 use keys::{ed25519_public_key, rsa_public_key, same_pem};
-use rfc3339::{parse_rfc3339, system_time, unix_secs};
 pub use signer::GhlSigner;
 
 /// The Ed25519 signature header, in lower case (so that it can be given to
@@ -480,20 +478,25 @@ impl GhlVerifier {
             }
             None => None,
             Some(Value::String(text)) => {
-                let (secs, nanos) =
-                    parse_rfc3339(&text).ok_or_else(|| WebhookError::InvalidHeader {
+                let at = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|_| {
+                    WebhookError::InvalidHeader {
                         header: TIMESTAMP_FIELD,
                         reason: "not an ISO 8601 date-time with an offset \
                                  (`2025-01-28T14:35:00Z`)"
                             .to_string(),
-                    })?;
+                    }
+                })?;
+                let now_secs = match now.duration_since(std::time::UNIX_EPOCH) {
+                    Ok(d) => i128::from(d.as_secs()),
+                    Err(e) => -i128::from(e.duration().as_secs()),
+                };
                 check_timestamp(
                     TIMESTAMP_FIELD,
-                    i128::from(secs),
-                    unix_secs(now),
+                    i128::from(at.timestamp()),
+                    now_secs,
                     self.tolerance,
                 )?;
-                system_time(secs, nanos)
+                Some(SystemTime::from(at))
             }
             Some(_) => {
                 return Err(WebhookError::InvalidHeader {
