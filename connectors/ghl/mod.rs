@@ -36,6 +36,7 @@ mod client;
 mod config;
 mod connector;
 mod error;
+mod install;
 mod models;
 mod sync;
 mod template;
@@ -52,6 +53,7 @@ pub use connector::{
     DAILY_RECHECK,
 };
 pub use error::GhlError;
+pub use install::{install_location, GhlAppEvents};
 pub use models::{
     AppInstallEvent, AppTrial, AppUninstallEvent, AppointmentEvent, AppointmentPayload, Contact,
     ContactEnvelope, ContactEvent, ContactId, ContactSearchPage, CustomFieldValue, DeletedResponse,

@@ -210,15 +210,19 @@ impl Integration for GhlIntegration {
         })
     }
 
-    /// GoHighLevel's signatures checked with its public keys: the same for every location,
-    /// since GoHighLevel signs every app's events with one key. The router has already picked
-    /// this connection by the body's `locationId`, so a verified event only ever reaches the
-    /// connection of its own location.
+    /// GoHighLevel's signatures checked with its public keys (the same for every location:
+    /// GoHighLevel signs every app's events with one key), bound to the connection's
+    /// `locationId`: an event for another location is refused even when its signature is
+    /// good, whether it arrives on the payload-routed URL (where the router already picked the
+    /// connection by `locationId`) or on this connection's own URL.
     fn webhook_verifier(
         &self,
-        _config: &ConnectionConfig,
+        config: &ConnectionConfig,
     ) -> Result<Arc<dyn WebhookVerifier>, Error> {
-        Ok(self.verifier.clone())
+        let config = GhlConfig::from_config(config)?;
+        Ok(Arc::new(
+            self.verifier.bound_to_location(&config.location_id),
+        ))
     }
 
     /// `locationId` in the config and in every event's body.

@@ -95,6 +95,8 @@ const TIMESTAMP_FIELD: &str = "body /timestamp";
 const WEBHOOK_ID_FIELD: &str = "body /webhookId";
 /// How errors name the body as a whole.
 const BODY: &str = "body";
+/// What errors about the body's `locationId` name.
+const LOCATION_FIELD: &str = "body /locationId";
 
 /// Verifies GoHighLevel webhooks: `X-GHL-Signature` (Ed25519), or `X-WH-Signature`
 /// (RSA-SHA256) as a fallback, over the raw body; then the body's `timestamp` and `webhookId`.
@@ -211,6 +213,8 @@ pub struct GhlVerifier {
     accept_rsa: bool,
     tolerance: Duration,
     require_timestamp: bool,
+    /// The one location whose events pass ([`GhlVerifier::bound_to_location`]).
+    location_id: Option<Arc<str>>,
 }
 
 /// One loaded public key, and whether it is GoHighLevel's published one (for `Debug`).
@@ -245,6 +249,7 @@ impl fmt::Debug for GhlVerifier {
             .field("accept_rsa", &self.accept_rsa)
             .field("tolerance", &self.tolerance)
             .field("require_timestamp", &self.require_timestamp)
+            .field("location_id", &self.location_id)
             .finish()
     }
 }
@@ -370,6 +375,7 @@ impl GhlVerifierBuilder {
             accept_rsa: self.accept_rsa,
             tolerance: self.tolerance,
             require_timestamp: self.require_timestamp,
+            location_id: None,
         })
     }
 }
@@ -389,12 +395,26 @@ impl GhlVerifier {
                 accept_rsa: false,
                 tolerance: DEFAULT_TOLERANCE,
                 require_timestamp: false,
+                location_id: None,
             })
     }
 
     /// A builder with no key, the RSA fallback on and the default tolerance.
     pub fn builder() -> GhlVerifierBuilder {
         GhlVerifierBuilder::default()
+    }
+
+    /// The same verifier, passing only events whose body names `location_id` as its
+    /// `locationId` (an event without one is refused): GoHighLevel signs every location's
+    /// events with the same key, so a signature alone cannot tell one location's event from
+    /// another's. The `ghl` template's verifier is bound to the connection's location, so an
+    /// event posted to one connection's URL never reaches it on behalf of another location.
+    #[must_use]
+    pub fn bound_to_location(&self, location_id: &str) -> GhlVerifier {
+        GhlVerifier {
+            location_id: Some(Arc::from(location_id)),
+            ..self.clone()
+        }
     }
 
     /// The tolerance in force for the body's `timestamp`.
@@ -505,6 +525,23 @@ impl GhlVerifier {
                 })
             }
         };
+        if let Some(want) = &self.location_id {
+            match &fields.location_id {
+                Some(Value::String(got)) if got.as_str() == &**want => {}
+                Some(_) => {
+                    return Err(WebhookError::InvalidHeader {
+                        header: LOCATION_FIELD,
+                        reason: "the event is for another location than this connection's"
+                            .to_string(),
+                    })
+                }
+                None => {
+                    return Err(WebhookError::MissingHeader {
+                        header: LOCATION_FIELD,
+                    })
+                }
+            }
+        }
         let event_id = match fields.webhook_id {
             None => None,
             Some(Value::String(id)) => Some(id).filter(|id| !id.is_empty()),
@@ -534,6 +571,8 @@ impl WebhookVerifier for GhlVerifier {
 struct DeliveryFields {
     #[serde(default)]
     timestamp: Option<Value>,
+    #[serde(rename = "locationId", default)]
+    location_id: Option<Value>,
     #[serde(rename = "webhookId", default)]
     webhook_id: Option<Value>,
 }
@@ -741,6 +780,29 @@ VQIDAQAB
     /// `body` signed with `signer`, as headers.
     fn signed(signer: &GhlSigner, body: &str) -> HeaderMap {
         headers(&[(signer.header_name(), &signer.sign(body.as_bytes()).unwrap())])
+    }
+
+    #[test]
+    fn a_verifier_bound_to_a_location_refuses_another_locations_events() {
+        let bound = both().bound_to_location("loc1");
+        assert!(verify(&bound, BODY, &signed(&ed(), BODY)).is_ok());
+        let other = BODY.replace("loc1", "loc2");
+        assert_eq!(
+            verify(&bound, &other, &signed(&ed(), &other)).unwrap_err(),
+            WebhookError::InvalidHeader {
+                header: LOCATION_FIELD,
+                reason: "the event is for another location than this connection's".into()
+            }
+        );
+        let none = BODY.replace(r#""locationId":"loc1","#, "");
+        assert_eq!(
+            verify(&bound, &none, &signed(&ed(), &none)).unwrap_err(),
+            WebhookError::MissingHeader {
+                header: LOCATION_FIELD
+            }
+        );
+        // Unbound, both pass (the router's payload routing picks the connection).
+        assert!(verify(&both(), &other, &signed(&ed(), &other)).is_ok());
     }
 
     fn no_match(header: &'static str) -> WebhookError {
