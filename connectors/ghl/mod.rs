@@ -41,8 +41,10 @@ mod template;
 mod webhook;
 
 pub use api::{
-    AddNote, ContactSort, Contacts, CreateContact, Locations, SearchContacts, SearchLocations,
-    UpdateContact, UpsertContact, MAX_SEARCH_PAGE,
+    AddNote, Calendars, ContactSort, Contacts, Conversations, CreateAppointment, CreateBlockSlot,
+    CreateContact, CreateOpportunity, FreeSlots, ListEvents, Locations, Opportunities,
+    SearchContacts, SearchLocations, SearchOpportunities, SendMessage, UpdateAppointment,
+    UpdateBlockSlot, UpdateContact, UpdateOpportunity, UpsertContact, MAX_SEARCH_PAGE,
 };
 pub use client::{GhlCheck, GhlClient};
 pub use config::{GhlConfig, GhlSettings};
@@ -52,9 +54,12 @@ pub use connector::{
 };
 pub use error::GhlError;
 pub use models::{
-    Contact, ContactEnvelope, ContactId, ContactSearchPage, DeletedResponse, Location,
-    LocationEnvelope, LocationId, LocationSearchPage, Note, NoteEnvelope, NoteList, Tags,
-    UpsertedContact,
+    AppointmentStatus, Calendar, CalendarEnvelope, CalendarEvent, CalendarId, CalendarList,
+    Contact, ContactEnvelope, ContactId, ContactSearchPage, DeletedResponse, EventEnvelope,
+    EventId, EventList, FreeSlotsResponse, Location, LocationEnvelope, LocationId,
+    LocationSearchPage, Note, NoteEnvelope, NoteList, Opportunity, OpportunityContact,
+    OpportunityEnvelope, OpportunityId, OpportunitySearchMeta, OpportunitySearchPage,
+    OpportunityStatus, SentMessage, Tags, UpdatedResponse, UpsertedContact,
 };
 pub use template::{GhlIntegration, AUTHORIZE_URL};
 pub use webhook::GhlVerifier;

@@ -3,3 +3,4 @@
 //! webhooks, and sync, one file per concern.
 
 mod contract;
+mod contract_calendars;
