@@ -8,7 +8,7 @@ use http::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::api::{Agency, Contacts, Locations};
+use super::api::{Agency, Calendars, Contacts, Conversations, Locations, Opportunities};
 use super::{GhlError, GhlSettings, CALENDARS_API_VERSION};
 use crate::toolkit::Call;
 use crate::RequestBuilder;
@@ -117,6 +117,21 @@ impl GhlClient {
         Locations::new(self.clone())
     }
 
+    /// Calendars: list, get, free slots, events, block slots and appointments.
+    pub fn calendars(&self) -> Calendars {
+        Calendars::new(self.clone())
+    }
+
+    /// Opportunities (deals in pipelines): search, get, create, update, status and stage.
+    pub fn opportunities(&self) -> Opportunities {
+        Opportunities::new(self.clone())
+    }
+
+    /// Conversations: send a message (SMS, email, other channels).
+    pub fn conversations(&self) -> Conversations {
+        Conversations::new(self.clone())
+    }
+
     /// What the template's check reports: the connection's location, read with its token,
     /// and the API version it sends (`GET /locations/{locationId}`).
     ///
@@ -139,6 +154,19 @@ impl GhlClient {
                 crate::Error::config(
                     "ghl.locationId",
                     "this call needs a location: set the connection's locationId or name one on the call",
+                )
+                .into()
+            })
+    }
+
+    /// The calendar a call is for: the call's own, else the settings'.
+    pub(crate) fn calendar_or<'a>(&'a self, own: Option<&'a str>) -> Result<&'a str, GhlError> {
+        own.or(self.settings.calendar_id.as_deref())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                crate::Error::config(
+                    "ghl.calendarId",
+                    "this call needs a calendar: set the connection's calendarId or name one on the call",
                 )
                 .into()
             })
@@ -188,8 +216,8 @@ impl GhlClient {
         )
     }
 
-    /// A typed call of the calendars API, which answers only to `Version: 2021-04-15`.
-    #[allow(dead_code)] // used by the calendars calls landing next
+    /// A typed call of the calendars or conversations API, which answer only to
+    /// `Version: 2021-04-15` ([`CALENDARS_API_VERSION`]).
     pub(crate) fn calendar_call<T>(
         &self,
         method: Method,
@@ -201,6 +229,18 @@ impl GhlClient {
         T: DeserializeOwned + Send + 'static,
     {
         self.call(method, path, endpoint, body)
+            .header("Version", CALENDARS_API_VERSION)
+    }
+
+    /// [`GhlClient::calendar_call`] whose answer is the object inside an envelope.
+    pub(crate) fn calendar_call_in<E: Envelope>(
+        &self,
+        method: Method,
+        path: String,
+        endpoint: &'static str,
+        body: Option<Value>,
+    ) -> Call<E::Inner, GhlError> {
+        self.call_in::<E>(method, path, endpoint, body)
             .header("Version", CALENDARS_API_VERSION)
     }
 

@@ -11,9 +11,10 @@ use crate::connector::{AttemptOutcome, Connector, RetryDecision};
 use crate::rate_limit::{Quota, RateHint};
 use crate::toolkit::rate_limit_window_per;
 
-/// The `Version` header of every call but the calendars': `2021-07-28`.
+/// The `Version` header of every call but the calendars' and conversations': `2021-07-28`.
 pub const API_VERSION: &str = "2021-07-28";
-/// The `Version` header the calendars API requires: `2021-04-15`.
+/// The `Version` header the calendars and conversations APIs require: `2021-04-15` (their
+/// specs accept no other).
 pub const CALENDARS_API_VERSION: &str = "2021-04-15";
 /// GoHighLevel's burst limit: 100 requests per 10 seconds per app and location.
 pub const BURST_LIMIT: u32 = 100;

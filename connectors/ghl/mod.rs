@@ -43,8 +43,11 @@ mod template;
 mod webhook;
 
 pub use api::{
-    AddNote, Agency, ContactSort, Contacts, CreateContact, Locations, SearchContacts,
-    SearchLocations, UpdateContact, UpsertContact, MAX_SEARCH_PAGE,
+    AddNote, Agency, Calendars, ContactSort, Contacts, Conversations, CreateAppointment,
+    CreateBlockSlot, CreateContact, CreateOpportunity, FreeSlots, ListEvents, Locations,
+    Opportunities, SearchContacts, SearchLocations, SearchOpportunities, SendMessage,
+    UpdateAppointment, UpdateBlockSlot, UpdateContact, UpdateOpportunity, UpsertContact,
+    MAX_SEARCH_PAGE,
 };
 pub use client::{GhlCheck, GhlClient};
 pub use config::{GhlConfig, GhlSettings};
@@ -55,11 +58,14 @@ pub use connector::{
 pub use error::GhlError;
 pub use install::{install_location, GhlAppEvents};
 pub use models::{
-    AppInstallEvent, AppTrial, AppUninstallEvent, AppointmentEvent, AppointmentPayload, Contact,
-    ContactEnvelope, ContactEvent, ContactId, ContactSearchPage, CustomFieldValue, DeletedResponse,
-    GhlEvent, GhlRawEvent, Location, LocationEnvelope, LocationId, LocationSearchPage,
-    MessageEvent, Note, NoteEnvelope, NoteList, OpportunityEvent, Tags, UpsertedContact,
-    WhitelabelDetails,
+    AppInstallEvent, AppTrial, AppUninstallEvent, AppointmentEvent, AppointmentPayload,
+    AppointmentStatus, Calendar, CalendarEnvelope, CalendarEvent, CalendarId, CalendarList,
+    Contact, ContactEnvelope, ContactEvent, ContactId, ContactSearchPage, CustomFieldValue,
+    DeletedResponse, EventEnvelope, EventId, EventList, FreeSlotsResponse, GhlEvent, GhlRawEvent,
+    Location, LocationEnvelope, LocationId, LocationSearchPage, MessageEvent, Note, NoteEnvelope,
+    NoteList, Opportunity, OpportunityContact, OpportunityEnvelope, OpportunityEvent,
+    OpportunityId, OpportunitySearchMeta, OpportunitySearchPage, OpportunityStatus, SentMessage,
+    Tags, UpdatedResponse, UpsertedContact, WhitelabelDetails,
 };
 pub use sync::{contact_webhook_sync, GhlContactsSource, CONTACTS_JOB};
 pub use template::{GhlIntegration, AUTHORIZE_URL};

@@ -25,3 +25,4 @@ pub(crate) fn host() -> Connections {
     registry.register(Arc::new(GhlIntegration::new())).unwrap();
     Connections::new(sb, crate::support::test_vault(16), registry)
 }
+mod contract_calendars;
