@@ -81,11 +81,16 @@ pub async fn install_location(
     Ok(record)
 }
 
+/// The reason a pending connection records when its location uninstalls the app.
+const UNINSTALLED: &str =
+    "the app was uninstalled from this location; install it again to reconnect";
+
 /// The app's lifecycle events on the webhook router's `ghl` route
 /// ([`WebhookRoute::payload_routed`](crate::webhook::router::WebhookRoute::payload_routed)):
 ///
-/// - `AppUninstall`: the location's connection is disconnected and its token removed (the
-///   uninstall revoked it); the connection and its history stay.
+/// - `AppUninstall`: the location's connection is disconnected (a pending one, which the
+///   lifecycle cannot disconnect, moves to `error` saying the app was uninstalled) and its
+///   token removed (the uninstall revoked it); the connection and its history stay.
 /// - `AppInstall` for a location whose connection exists (a re-install): the connection is
 ///   checked and, if it was disconnected, enabled again. Store the new token first
 ///   ([`install_location`] does both).
@@ -127,11 +132,19 @@ impl WebhookHandler for GhlAppEvents {
         let (tenant, id) = (&event.target.tenant, &event.target.connection);
         match GhlEvent::from_slice(&event.body)? {
             GhlEvent::AppUninstall(_) => {
-                match self.connections.disconnect(tenant, id).await {
-                    Ok(_) => {}
-                    // Already disconnected (a retried delivery): nothing more to turn off.
-                    Err(e) if e.kind() == ErrorKind::State => {}
-                    Err(e) => return Err(e),
+                match self.connections.get(tenant, id).await?.status {
+                    ConnectionStatus::Active => {
+                        self.connections.disconnect(tenant, id).await?;
+                    }
+                    // A connection that never worked cannot be disconnected (the lifecycle
+                    // allows that only from `active`): it is marked as failing, with why.
+                    ConnectionStatus::Pending => {
+                        self.connections
+                            .transition(tenant, id, ConnectionStatus::Error, Some(UNINSTALLED))
+                            .await?;
+                    }
+                    // Already off, or failing already: the token goes below.
+                    ConnectionStatus::Disconnected | ConnectionStatus::Error => {}
                 }
                 if let Some(tokens) = self.connections.tokens() {
                     tokens.remove_token(tenant, id).await?;

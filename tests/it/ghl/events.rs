@@ -15,11 +15,11 @@ use crate::support::shared_dir;
 
 /// A locally generated Ed25519 pair (`openssl genpkey -algorithm ed25519`), never
 /// GoHighLevel's.
-const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+pub(crate) const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEIBmkTnXyhkWW7G5rJnmF7D27wW0NHUmQrJ9F+IoRm3UT
 -----END PRIVATE KEY-----
 ";
-const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MCowBQYDK2VwAyEA+tZk6AcSnk65nKSWtS70mYNReYQr4L1xsPJ7V6NcFq0=
 -----END PUBLIC KEY-----
 ";

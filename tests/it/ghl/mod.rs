@@ -9,6 +9,7 @@ mod limits;
 mod mock;
 mod sync;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 

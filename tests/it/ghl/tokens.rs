@@ -90,6 +90,38 @@ async fn token(State(app): State<Shared>, body: String) -> Response {
     }
 }
 
+/// `POST /oauth/locationToken`: the agency token `agency-token` exchanged for a location's.
+async fn location_token(State(app): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let (Some(loc), Some(_company), Some("Bearer agency-token"), true) = (
+        form.get("locationId"),
+        form.get("companyId"),
+        auth,
+        headers.get("version").is_some(),
+    ) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"statusCode": 401, "message": "Invalid JWT"})),
+        )
+            .into_response();
+    };
+    let n = {
+        let mut a = app.lock().unwrap();
+        let n = a.current.get(loc).map_or(0, |n| n + 1);
+        a.current.insert(loc.clone(), n);
+        n
+    };
+    Json(json!({
+        "access_token": format!("{loc}:at-{n}"), "refresh_token": format!("{loc}:rt-{n}"),
+        "token_type": "Bearer", "expires_in": 86399, "userType": "Location",
+        "locationId": loc, "companyId": "co_1",
+    }))
+    .into_response()
+}
+
 async fn location(
     State(app): State<Shared>,
     Path(id): Path<String>,
@@ -159,6 +191,7 @@ async fn three_replicas_spend_a_single_use_refresh_token_once() {
     let server = LoopbackServer::start(
         Router::new()
             .route("/oauth/token", post(token))
+            .route("/oauth/locationToken", post(location_token))
             .route("/locations/{id}", get(location))
             .with_state(app.clone()),
     )
@@ -246,4 +279,67 @@ async fn three_replicas_spend_a_single_use_refresh_token_once() {
     let a = app.lock().unwrap();
     assert_eq!((a.refreshes, a.reused), (2, 0));
     assert_eq!(a.current["loc_acme"], 1);
+}
+
+#[tokio::test]
+async fn an_app_install_connects_its_location_once() {
+    use switchboard::auth::BearerToken;
+    use switchboard::connections::ConnectionStatus;
+    use switchboard::ghl::{install_location, GhlConnector, GhlEvent};
+
+    let app: Shared = Arc::default();
+    let server = LoopbackServer::start(
+        Router::new()
+            .route("/oauth/token", post(token))
+            .route("/oauth/locationToken", post(location_token))
+            .route("/locations/{id}", get(location))
+            .with_state(app.clone()),
+    )
+    .await;
+    let credentials: Arc<dyn CredentialStore> = Arc::new(InMemoryCredentialStore::new());
+    let records = Arc::new(InMemoryConnectionStore::new());
+    let host = replica(&credentials, &records, lock("ghl-install").await);
+    // The agency's own connection, as the host keeps it.
+    let sb = builder().allow_endpoint_host("127.0.0.1").build().unwrap();
+    let agency = GhlClient::from_connection(
+        sb.connection(GhlConnector::new())
+            .tenant("acme")
+            .id("ghl-agency")
+            .base_url(server.base_url())
+            .auth(Arc::new(BearerToken::new("agency-token")))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+
+    let body = serde_json::json!({"type": "INSTALL", "appId": "app_1", "installType": "Location",
+        "locationId": "loc_new", "companyId": "co_1", "userId": "u_1"});
+    let GhlEvent::AppInstall(install) = GhlEvent::from_slice(body.to_string().as_bytes()).unwrap()
+    else {
+        panic!("an AppInstall");
+    };
+    let (t, id) = (TenantId::new("acme"), ConnectionId::new("ghl-loc_new"));
+    let config = json!({"clientId": "app-client", "clientSecret": "app-secret", "baseUrl": server.base_url()});
+    let record = install_location(
+        &host,
+        &agency,
+        &install,
+        &t,
+        &id,
+        "New office",
+        config.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.status, ConnectionStatus::Active, "{record:?}");
+    // A retried delivery: no second connection, a fresh token, still active.
+    let again = install_location(&host, &agency, &install, &t, &id, "New office", config)
+        .await
+        .unwrap();
+    assert_eq!(again.status, ConnectionStatus::Active);
+    assert_eq!(host.list(&t).await.unwrap().len(), 1);
+    let ghl = GhlClient::from_connection(host.connection(&t, &id).await.unwrap()).unwrap();
+    assert_eq!(ghl.check().await.unwrap().location_name, "Location loc_new");
+
+    // The uninstall is tested through the router (webhooks.rs).
 }
