@@ -28,11 +28,16 @@ pub(crate) struct Host {
     /// The access token stored for every connection, for a connector that uses OAuth tokens
     /// ([`Conformance::stored_token`]).
     token: Option<String>,
+    /// The config field holding a payload-routed integration's routing key
+    /// ([`Integration::webhook_routing`](crate::templates::Integration::webhook_routing)),
+    /// unique per template: each connection the checks make gets its own value.
+    routing_field: Option<String>,
 }
 
 impl Host {
     pub(crate) fn new(case: &Conformance) -> Result<Host, Error> {
         let integration = &case.integration;
+        let routing_field = integration.webhook_routing().map(|r| r.config_field);
         let attempts = Arc::new(AtomicUsize::new(0));
         let counter = attempts.clone();
         let switchboard = Switchboard::builder()
@@ -76,12 +81,33 @@ impl Host {
             connections,
             attempts,
             token: case.stored_token.clone(),
+            routing_field,
         })
     }
 
     /// Attempts made through this host so far.
     pub(crate) fn attempts(&self) -> usize {
         self.attempts.load(Ordering::SeqCst)
+    }
+
+    /// As [`Self::connect`], for one of several connections a check makes from the same
+    /// valid config: a payload-routed integration's routing key is unique per template, so
+    /// each gets `{key}-{id}`.
+    pub(crate) async fn connect_another(
+        &self,
+        template: &str,
+        tenant: &str,
+        id: &str,
+        config: &Value,
+    ) -> Result<Connection, Error> {
+        let mut config = config.clone();
+        if let Some(field) = &self.routing_field {
+            if let Some(Value::String(key)) = config.get_mut(field) {
+                key.push('-');
+                key.push_str(id);
+            }
+        }
+        self.connect(template, tenant, id, &config).await
     }
 
     /// Creates the connection from `config` and binds it, as a host does.

@@ -48,7 +48,7 @@ async fn ends(case: &Conformance, list: &ListCase, host: &Host, run: &mut Run) {
     let server = pages(list, None, case.error_body.clone()).await;
     let config = pointed_at(case.integration.as_ref(), &case.config, &server.base_url());
     let conn = match host
-        .connect(case.name(), TENANT_A, "list-ends", &config)
+        .connect_another(case.name(), TENANT_A, "list-ends", &config)
         .await
     {
         Ok(c) => c,
@@ -121,7 +121,7 @@ async fn carries_errors(case: &Conformance, list: &ListCase, host: &Host, run: &
     let server = pages(list, Some(1), case.error_body.clone()).await;
     let config = pointed_at(case.integration.as_ref(), &case.config, &server.base_url());
     let conn = match host
-        .connect(case.name(), TENANT_A, "list-error", &config)
+        .connect_another(case.name(), TENANT_A, "list-error", &config)
         .await
     {
         Ok(c) => c,

@@ -41,7 +41,7 @@
 //! | `config.invalid` | every invalid config (given, and derived from the schema: each required field removed, each field of the wrong type, each pattern broken by a canary) is refused naming its JSON pointers, never a value |
 //! | `schema.typed` | with [`Conformance::typed_config`]: the typed config and the JSON Schema agree (below) |
 //! | `retry.*` | the attempts [`RetryPromise`] states, for a POST reset after the write, a refused connection, a 429 with `Retry-After: 1`, and a 503, by method (the POST rows only without [`Conformance::without_posts`]) |
-//! | `webhook.*` | with [`Conformance::webhooks`] (required when the template takes webhooks): an event signed for tenant A reaches A's handler through the router and over HTTP; tenant B's signature (same connection id) is refused on A's URL, and a body that does not match its signature is refused |
+//! | `webhook.*` | with [`Conformance::webhooks`] (required when the template takes webhooks): an event signed for tenant A reaches A's handler through the router and over HTTP; tenant B's signature (same connection id) is refused on A's URL (with [`WebhookCase::per_config`], for providers that sign every account's events with one key: tenant B's event, naming B's account), and a body that does not match its signature is refused. A payload-routed integration's other connections get unique routing keys |
 //! | `list.*` | with [`Conformance::list`] (required unless [`Conformance::without_lists`]): nothing is fetched before the stream is polled, one page at a time; the stream ends after the last page; a page that fails yields one error and then the stream ends |
 //!
 //! Schema agreement (`schema.typed`), generic over the typed config `T` (which should be
@@ -102,8 +102,9 @@ pub type PageFn = Arc<dyn Fn(&PageRequest) -> String + Send + Sync>;
 /// Signs a webhook body for the tenant whose full config (secrets included) is given, as the
 /// provider would when posting to `url`; returns the headers to send (content type included).
 pub type SignFn = Arc<dyn Fn(&Value, &[u8], &str) -> Result<HeaderMap, BoxError> + Send + Sync>;
-/// The body of the `n`th distinct webhook event (distinct bodies are distinct events).
-pub type EventFn = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
+/// The body of the `n`th distinct webhook event for the connection with config `config`
+/// (distinct bodies are distinct events).
+pub type EventFn = Arc<dyn Fn(&Value, usize) -> Vec<u8> + Send + Sync>;
 /// Turns a full config into the typed config: `Ok(Debug of it)` or `Err(the error's text)`.
 pub type TypedFn = Arc<dyn Fn(&Value) -> Result<String, String> + Send + Sync>;
 
@@ -202,6 +203,21 @@ impl WebhookCase {
     pub fn new(
         sign: impl Fn(&Value, &[u8], &str) -> Result<HeaderMap, BoxError> + Send + Sync + 'static,
         event: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        WebhookCase {
+            sign: Arc::new(sign),
+            event: Arc::new(move |_: &Value, n| event(n)),
+        }
+    }
+
+    /// Events from `event(config, n)`: for providers that sign every account's events with one
+    /// key of their own (GoHighLevel), where what ties an event to a connection is the account
+    /// it names in the body, not the signature. Each tenant's events name its own account; the
+    /// cross-tenant check then posts tenant B's event, validly signed, to tenant A's URL, and
+    /// it must be refused.
+    pub fn per_config(
+        sign: impl Fn(&Value, &[u8], &str) -> Result<HeaderMap, BoxError> + Send + Sync + 'static,
+        event: impl Fn(&Value, usize) -> Vec<u8> + Send + Sync + 'static,
     ) -> Self {
         WebhookCase {
             sign: Arc::new(sign),

@@ -112,7 +112,7 @@ async fn scenario(
         .map_or_else(|| format!("http://{}", refused_addr()), RawServer::base_url);
     let config = pointed_at(case.integration.as_ref(), &case.config, &base);
     let conn = match host
-        .connect(case.name(), TENANT_A, &format!("retry-{n}"), &config)
+        .connect_another(case.name(), TENANT_A, &format!("retry-{n}"), &config)
         .await
     {
         Ok(c) => c,

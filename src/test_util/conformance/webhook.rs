@@ -157,12 +157,12 @@ pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run
     let (path_a, path_b) = (paths[0].as_str(), paths[1].as_str());
     let want_a = vec![format!("{TENANT_A}/{CONNECTION}")];
     let want_b = vec![format!("{TENANT_B}/{CONNECTION}")];
-    let event = |n: usize| (h.hooks.event)(n);
+    let event = |config: &Value, n: usize| (h.hooks.event)(config, n);
     let url = |path: &str| format!("{}{path}", h.base);
 
     // webhook.router: A's event on A's URL reaches A's handler.
     let mut problems = Vec::new();
-    let body = event(1);
+    let body = event(&h.case.config, 1);
     if let Some(headers) = h.sign(&h.case.config, &body, &url(path_a), run) {
         match h.route(path_a, headers, body, run).await {
             Ok(WebhookOutcome::Processed) => {}
@@ -186,7 +186,7 @@ pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run
     .into_iter()
     .enumerate()
     {
-        let body = event(10 + n);
+        let body = event(config, 10 + n);
         let Some(headers) = h.sign(config, &body, &url(path), run) else {
             problems.push("the signer failed".into());
             continue;
@@ -204,7 +204,7 @@ pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run
 
     // webhook.cross_tenant: B's signature on A's URL is refused, by the router and over HTTP.
     let mut problems = Vec::new();
-    let body = event(20);
+    let body = event(&config_b, 20);
     if let Some(headers) = h.sign(&config_b, &body, &url(path_a), run) {
         match h.route(path_a, headers.clone(), body.clone(), run).await {
             Err(401) => {}
@@ -227,7 +227,7 @@ pub(crate) async fn check(case: &Conformance, hooks: &WebhookCase, run: &mut Run
 
     // webhook.tampered: A's signature over one body, sent with another.
     let mut problems = Vec::new();
-    let (signed, sent) = (event(30), event(31));
+    let (signed, sent) = (event(&h.case.config, 30), event(&h.case.config, 31));
     if signed == sent {
         problems.push("event(n) gives the same body for different n".into());
     } else if let Some(headers) = h.sign(&h.case.config, &signed, &url(path_a), run) {
