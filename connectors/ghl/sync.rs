@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::api::{ContactSort, SearchContacts, UpdateContact, MAX_SEARCH_PAGE};
 use super::models::Contact;
-use super::GhlClient;
+use super::{GhlClient, GhlEvent};
 use crate::sync::{
     ChangePage, ChangeRequest, Fields, KeyPage, NextPage, SyncRecord, SyncSource, Version,
     WebhookSync,
@@ -228,38 +228,29 @@ impl SyncSource for GhlContactsSource {
 /// events are ignored. `body` is the verified webhook body.
 ///
 /// # Errors
-/// [`ErrorKind::Decode`] naming `/type` or `/id` when the body is not a GoHighLevel event.
+/// [`ErrorKind::Decode`] naming the JSON pointer when the body is not a GoHighLevel event
+/// ([`GhlEvent::from_slice`]) or a deletion names no contact.
 pub fn contact_webhook_sync(body: &[u8], job: &str) -> Result<WebhookSync, Error> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "type")]
-        kind: String,
-        #[serde(default)]
-        id: Option<String>,
-        #[serde(default)]
-        timestamp: Option<String>,
-    }
-    let head: Head = serde_json::from_slice(body)
-        .map_err(|_| Error::decode("/type", "not a GoHighLevel webhook event"))?;
-    Ok(match head.kind.as_str() {
-        "ContactCreate" | "ContactUpdate" | "ContactTagUpdate" | "ContactDndUpdate" => {
-            WebhookSync::Run {
-                job: job.to_string(),
-            }
+    let event = GhlEvent::from_slice(body)?;
+    let run = || WebhookSync::Run {
+        job: job.to_string(),
+    };
+    Ok(match &event {
+        GhlEvent::ContactCreate(_) | GhlEvent::ContactUpdate(_) | GhlEvent::ContactTagUpdate(_) => {
+            run()
         }
-        "ContactDelete" => {
-            let id = head
-                .id
-                .filter(|i| !i.is_empty())
-                .ok_or_else(|| Error::decode("/id", "a ContactDelete without the contact id"))?;
-            let mut record = SyncRecord::deleted(id);
+        GhlEvent::Other(raw) if raw.event_type == "ContactDndUpdate" => run(),
+        GhlEvent::ContactDelete(contact) => {
+            if contact.id.is_empty() {
+                return Err(Error::decode(
+                    "/id",
+                    "a ContactDelete without the contact id",
+                ));
+            }
+            let mut record = SyncRecord::deleted(contact.id.clone());
             // The event's time orders the deletion against later edits; without it the
             // deletion carries no version and a newer copy read later wins.
-            if let Some(at) = head
-                .timestamp
-                .as_deref()
-                .and_then(super::models::parse_time)
-            {
+            if let Some(at) = event.timestamp().and_then(super::models::parse_time) {
                 record = record.updated_at(at);
             }
             WebhookSync::Apply {
@@ -323,7 +314,8 @@ mod tests {
             contact_webhook_sync(br#"{"type":"InvoicePaid"}"#, "contacts").unwrap(),
             WebhookSync::Ignore
         );
-        let err = contact_webhook_sync(br#"{"type":"ContactDelete"}"#, "contacts").unwrap_err();
+        let err =
+            contact_webhook_sync(br#"{"type":"ContactDelete","id":""}"#, "contacts").unwrap_err();
         assert!(err.to_string().contains("/id"), "{err}");
         assert!(contact_webhook_sync(b"not json", "contacts").is_err());
     }

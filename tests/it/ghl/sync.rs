@@ -190,3 +190,106 @@ async fn ten_thousand_contacts_survive_a_crash_and_edits_on_both_sides() {
         log.counts
     );
 }
+
+/// Waits up to five seconds for `done`.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_webhooks_through_the_router_run_the_job_and_apply_deletions() {
+    use switchboard::ghl::{
+        contact_webhook_sync, GhlIntegration, GhlSigner, GhlVerifier, CONTACTS_JOB,
+    };
+    use switchboard::sync::{Schedule, SyncScheduler, SyncWebhookHandler};
+    use switchboard::test_util::LoopbackServer;
+    use switchboard::webhook::router::{WebhookRoute, WebhookRouter};
+
+    let now = SystemTime::now();
+    let fake = FakeGhl::start(LOCATION, TOKEN, now - Duration::from_secs(600)).await;
+    let base = ms(now - Duration::from_secs(3600));
+    for i in 0..3 {
+        let mut f = Map::new();
+        f.insert("city".into(), "Springfield".into());
+        fake.put(&key(i), f, base + i as u64);
+    }
+    let verifier = GhlVerifier::builder()
+        .ed25519_public_key_pem(super::events::ED_PUBLIC)
+        .build()
+        .unwrap();
+    let connections = super::host_with(GhlIntegration::new().with_verifier(verifier));
+    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
+    connections
+        .create(
+            &t,
+            &c,
+            "ghl",
+            "CRM",
+            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
+        )
+        .await
+        .unwrap();
+    let client = GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let engine = SyncEngine::builder(Arc::new(InMemorySyncStore::new())).build();
+    let scheduler = SyncScheduler::new(engine);
+    let job = SyncJob::new(
+        JobKey::new("acme", "ghl", CONTACTS_JOB),
+        Arc::new(GhlContactsSource::new(client)),
+        sink.clone(),
+    );
+    // Hourly: after the first run (now), only webhooks make runs in this test.
+    scheduler.add(job, Schedule::hourly()).unwrap();
+    eventually("the first run", || sink.live().len() == 3).await;
+
+    let router = WebhookRouter::builder(connections.clone())
+        .route(
+            WebhookRoute::new(
+                "ghl",
+                Arc::new(SyncWebhookHandler::new(scheduler.clone(), |e| {
+                    contact_webhook_sync(&e.body, CONTACTS_JOB)
+                })),
+            )
+            .payload_routed(),
+        )
+        .build()
+        .unwrap();
+    let server = LoopbackServer::start(switchboard::webhook::axum::routes(router.clone())).await;
+    let signer = GhlSigner::ed25519(super::events::ED_PRIVATE).unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |body: Value| {
+        let body = body.to_string().into_bytes();
+        let sig = signer.sign(&body).unwrap();
+        http.post(format!("{}{}/ghl", server.base_url(), router.prefix()))
+            .header(signer.header_name(), sig)
+            .body(body)
+            .send()
+    };
+    let stamp = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+
+    // A contact changes in GoHighLevel; its webhook asks for a run, which reads the change.
+    fake.state.edit(&key(1), "city", json!("Shelbyville"));
+    let update = json!({"type": "ContactUpdate", "locationId": LOCATION, "id": key(1),
+        "timestamp": stamp(), "webhookId": "wh-1"});
+    assert_eq!(post(update).await.unwrap().status(), 200);
+    eventually("the webhook's run", || {
+        city_in_sink(&sink, &key(1)) == Some(json!("Shelbyville"))
+    })
+    .await;
+
+    // A deletion is applied at once, without a run.
+    let delete = json!({"type": "ContactDelete", "locationId": LOCATION, "id": key(2),
+        "timestamp": stamp(), "webhookId": "wh-2"});
+    assert_eq!(post(delete).await.unwrap().status(), 200);
+    assert!(
+        sink.get(&key(2)).is_some_and(|h| !h.is_live()),
+        "deleted at once"
+    );
+    scheduler.shutdown().await;
+}
