@@ -1,6 +1,5 @@
 //! Contacts: [`Contact`] and the envelopes GoHighLevel wraps it in.
 
-use std::fmt;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -8,28 +7,10 @@ use serde_json::{Map, Value};
 
 use super::parse_time;
 
-/// A contact's id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ContactId(pub String);
-
-impl ContactId {
-    /// The id.
-    pub fn new(id: impl Into<String>) -> Self {
-        ContactId(id.into())
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ContactId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+super::string_id!(
+    /// A contact's id.
+    ContactId,
+);
 
 /// A GoHighLevel contact (a lead, a client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,27 +1,12 @@
 //! Locations (sub-accounts): [`Location`].
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// A location's id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LocationId(pub String);
-
-impl LocationId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for LocationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+super::string_id!(
+    /// A location's id.
+    LocationId,
+);
 
 /// A GoHighLevel location (sub-account): one business of an agency.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
