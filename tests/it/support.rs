@@ -333,3 +333,37 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// (path, status, `sl-violations`) of every answer a Prism server gave, in order.
+pub(crate) type PrismAnswers =
+    std::sync::Arc<std::sync::Mutex<Vec<(String, http::StatusCode, String)>>>;
+
+/// [`builder`] with an attempt layer that records every answer's path, status and Prism's
+/// `sl-violations` header, for the contract tests.
+pub(crate) fn recording_builder() -> (SwitchboardBuilder, PrismAnswers) {
+    use tower::ServiceExt;
+    let answers = PrismAnswers::default();
+    let seen = answers.clone();
+    let builder = builder().attempt_layer(move |inner: switchboard::pipeline::HttpService| {
+        let seen = seen.clone();
+        switchboard::pipeline::HttpService::new(tower::service_fn(
+            move |req: http::Request<bytes::Bytes>| {
+                let inner = inner.clone();
+                let seen = seen.clone();
+                let path = req.uri().path().to_string();
+                async move {
+                    let resp = inner.oneshot(req).await?;
+                    let header = resp
+                        .headers()
+                        .get("sl-violations")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock().unwrap().push((path, resp.status(), header));
+                    Ok(resp)
+                }
+            },
+        ))
+    });
+    (builder, answers)
+}

@@ -4,22 +4,20 @@
 //! Every call the connector makes goes through it and its answer decodes into the typed
 //! models. One negative test shows the harness catches a violation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http::StatusCode;
+
 use switchboard::auth::BearerToken;
 use switchboard::ghl::{
     AddNote, ContactSort, CreateContact, GhlClient, GhlConnector, GhlError, GhlSettings,
     SearchContacts, SearchLocations, UpdateContact, UpsertContact,
 };
-use switchboard::pipeline::HttpService;
+
 use switchboard::test_util::prism::{violations, Prism, PrismOptions};
 use switchboard::{ExposeSecret, ProviderError};
-use tower::ServiceExt;
 
-use crate::support::{builder, shared_dir};
+use crate::support::{recording_builder, shared_dir};
 
 /// The Prism server of one GoHighLevel app spec (`"contacts"`, `"calendars"`, ...).
 pub(crate) fn prism(app: &str) -> &'static Prism {
@@ -29,7 +27,7 @@ pub(crate) fn prism(app: &str) -> &'static Prism {
 }
 
 /// (path, status, `sl-violations`) of every answer Prism gave.
-pub(crate) type Answers = Arc<Mutex<Vec<(String, StatusCode, String)>>>;
+pub(crate) type Answers = crate::support::PrismAnswers;
 
 /// The Prism server of one app spec without `--errors`, for the calls whose answer in the
 /// spec's own example breaks the spec's own schema (GoHighLevel's calendar events give
@@ -56,30 +54,8 @@ pub(crate) fn lenient_client(app: &str) -> (GhlClient, Answers) {
 }
 
 fn client_of(prism: &Prism) -> (GhlClient, Answers) {
-    let answers: Answers = Arc::default();
-    let seen = answers.clone();
-    let sb = builder()
-        .attempt_layer(move |inner: HttpService| {
-            let seen = seen.clone();
-            HttpService::new(tower::service_fn(move |req: http::Request<Bytes>| {
-                let inner = inner.clone();
-                let seen = seen.clone();
-                let path = req.uri().path().to_string();
-                async move {
-                    let resp = inner.oneshot(req).await?;
-                    let header = resp
-                        .headers()
-                        .get("sl-violations")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    seen.lock().unwrap().push((path, resp.status(), header));
-                    Ok(resp)
-                }
-            }))
-        })
-        .build()
-        .unwrap();
+    let (sb, answers) = recording_builder();
+    let sb = sb.build().unwrap();
     let conn = sb
         .connection(GhlConnector::new())
         .tenant("acme")

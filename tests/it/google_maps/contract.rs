@@ -5,10 +5,9 @@
 //! spec's examples) decode into the typed models. One negative test shows the harness
 //! catches a violation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::StatusCode;
 use switchboard::auth::QueryKey;
 use switchboard::google_maps::{
@@ -16,12 +15,11 @@ use switchboard::google_maps::{
     GetPlaceDetails, GetTimeZone, GoogleMapsClient, GoogleMapsConnector, LatLng, ReverseGeocode,
     SearchNearby, SearchText, SessionToken, TrafficModel, TravelMode, Units,
 };
-use switchboard::pipeline::HttpService;
+
 use switchboard::test_util::prism::{violations, Prism, PrismOptions};
 use switchboard::ProviderError;
-use tower::ServiceExt;
 
-use crate::support::{builder, shared_dir};
+use crate::support::{recording_builder, shared_dir};
 
 fn prism() -> &'static Prism {
     Prism::shared(&PrismOptions::new(
@@ -30,33 +28,11 @@ fn prism() -> &'static Prism {
 }
 
 /// (path, status, `sl-violations`) of every answer Prism gave.
-type Answers = Arc<Mutex<Vec<(String, StatusCode, String)>>>;
+type Answers = crate::support::PrismAnswers;
 
 fn client() -> (GoogleMapsClient, Answers) {
-    let answers: Answers = Arc::default();
-    let seen = answers.clone();
-    let sb = builder()
-        .attempt_layer(move |inner: HttpService| {
-            let seen = seen.clone();
-            HttpService::new(tower::service_fn(move |req: http::Request<Bytes>| {
-                let inner = inner.clone();
-                let seen = seen.clone();
-                let path = req.uri().path().to_string();
-                async move {
-                    let resp = inner.oneshot(req).await?;
-                    let header = resp
-                        .headers()
-                        .get("sl-violations")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    seen.lock().unwrap().push((path, resp.status(), header));
-                    Ok(resp)
-                }
-            }))
-        })
-        .build()
-        .unwrap();
+    let (sb, answers) = recording_builder();
+    let sb = sb.build().unwrap();
     let conn = sb
         .connection(GoogleMapsConnector::new())
         .tenant("acme")
