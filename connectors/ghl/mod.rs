@@ -68,7 +68,7 @@ pub use models::{
     Tags, UpdatedResponse, UpsertedContact, WhitelabelDetails,
 };
 pub use sync::{contact_webhook_sync, GhlContactsSource, CONTACTS_JOB};
-pub use template::{GhlIntegration, AUTHORIZE_URL};
+pub use template::{GhlIntegration, AUTHORIZE_URL, OAUTH_SCOPES};
 pub use webhook::{
     GhlSigner, GhlVerifier, GhlVerifierBuilder, PUBLISHED_ED25519_PUBLIC_KEY,
     PUBLISHED_RSA_PUBLIC_KEY, RSA_SIGNATURE_HEADER, SIGNATURE_HEADER,

@@ -21,6 +21,22 @@ use crate::{Connection, Error, ExposeSecret, ProviderError};
 /// Where a marketplace app's users choose the location to install it on.
 pub const AUTHORIZE_URL: &str = "https://marketplace.gohighlevel.com/oauth/chooselocation";
 
+/// The scopes the authorization URL asks for: what the connector's calls need (contacts,
+/// locations, calendars and their events, opportunities, conversations and messages).
+pub const OAUTH_SCOPES: &[&str] = &[
+    "contacts.readonly",
+    "contacts.write",
+    "locations.readonly",
+    "calendars.readonly",
+    "calendars.write",
+    "calendars/events.readonly",
+    "calendars/events.write",
+    "opportunities.readonly",
+    "opportunities.write",
+    "conversations.readonly",
+    "conversations/message.write",
+];
+
 /// Grants kept per distinct app settings: building one makes an HTTP client.
 const GRANT_CACHE_CAPACITY: u64 = 10_000;
 
@@ -114,7 +130,8 @@ impl GhlIntegration {
     /// The OAuth client of a marketplace app's connection config: a host runs the code flow
     /// with it ([`OAuthClient::authorize_url`], [`OAuthClient::exchange_code`]) and stores the
     /// token with [`TokenManager::store_token`](crate::tokens::TokenManager::store_token).
-    /// Token requests send `user_type=Location`; refresh tokens rotate.
+    /// The authorization URL asks for [`OAUTH_SCOPES`] (the app must have them); token
+    /// requests send `user_type=Location`; refresh tokens rotate.
     ///
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the config has no app credentials.
@@ -143,6 +160,7 @@ fn oauth_client(config: &GhlConfig) -> Result<OAuthClient, Error> {
         .client_secret(secret.clone())
         .auth_url(AUTHORIZE_URL)
         .token_url(format!("{}/oauth/token", config.base_url()))
+        .scopes(OAUTH_SCOPES.iter().copied())
         .client_auth(ClientAuth::RequestBody)
         .token_param("user_type", "Location")
         .rotates_refresh_tokens(true)
@@ -271,5 +289,14 @@ mod tests {
             ConnectionConfig::new(json!({"locationId": "loc_1", "clientId": "app"}), secrets);
         let binding = t.bind(&config).unwrap();
         assert!(!format!("{binding:?}").contains("CANARY"));
+        let url = GhlIntegration::oauth_client(&config)
+            .unwrap()
+            .authorize_url()
+            .unwrap()
+            .url()
+            .to_string();
+        assert!(url.starts_with(AUTHORIZE_URL), "{url}");
+        assert!(url.contains("contacts.readonly") && url.contains("client_id=app"), "{url}");
+        assert!(!url.contains("CANARY"), "{url}");
     }
 }
