@@ -298,16 +298,38 @@ fn page_of(mut records: Vec<SyncRecord>, request: &ChangeRequest) -> ChangePage 
 }
 
 /// A calendar's block slots as the host's bookings: the GoHighLevel half of an outbound
-/// booking job (see the [module docs](self) for the record shape, the title marker and the
-/// limits).
+/// booking job ([`BOOKINGS_JOB`], [`Direction::Outbound`](crate::sync::Direction::Outbound)).
 ///
-/// - **Writes** each booking as a block slot of the chosen calendar (the connection's
-///   `calendarId`, or [`GhlBlockSlotsSource::calendar`]), found again by the booking key
-///   marked in its title: create, move (update) or delete, idempotent across crashes.
-/// - **Reads** the marked slots of the window as booking records (one page), and **lists**
-///   their keys, for inbound or bidirectional jobs.
+/// **Records.** Key: the host's booking key (not empty, without `[booking:`). Fields:
+/// `startTime` and `endTime` (RFC 3339, any offset, required, the end not before the start)
+/// and `title` (a string, optional); other fields are ignored. A deleted record is a
+/// cancelled booking. A record that breaks this is an
+/// [`ErrorKind::Decode`](crate::ErrorKind::Decode) error naming its place in the batch
+/// (`/records/3/startTime`), and nothing of the batch is sent.
 ///
-/// It keeps no state: the engine owns the cursors and links.
+/// **The marker.** A block slot has only a title to hold a key, so each slot this source
+/// makes is titled `"{title} [booking:{key}]"` (`"[booking:{key}]"` without a title), and
+/// found again by that marker; slots without one (a user's lunch break) are never touched.
+///
+/// - **Writes** list the calendar's blocked slots once per call, over the window
+///   ([`GhlBlockSlotsSource::window`]) widened to the batch's bookings; then per booking:
+///   cancelled, its slot is deleted (none, or a 404: done); found, its slot is updated when
+///   the times or title differ; not found, a slot is created in the chosen calendar (the
+///   connection's `calendarId`, or [`GhlBlockSlotsSource::calendar`]). So a booking resent
+///   after a crash or a 500 that came after GoHighLevel stored the slot finds that slot and
+///   makes no second one; two slots with one key become one (the oldest stays). The version
+///   returned is the slot's `dateUpdated` when GoHighLevel answers one (its spec's answers
+///   carry none: `None`).
+/// - **Reads** (`changes`, one page) the marked slots of the window as booking records: the
+///   key from the marker, the `title` without it, the times in UTC with milliseconds, the
+///   `dateUpdated` as version and updated-at; **lists** (`live_keys`) their keys. Run the
+///   purge pass only with a sink that lists the same window (older bookings are not listed
+///   and would look deleted), and never on an outbound job.
+///
+/// Said plainly: a user who removes the marker from a slot's title detaches it (the
+/// booking's next change makes a new slot); the old slot of a booking moved from outside the
+/// window, or cancelled there, is not found and stays. It keeps no state: the engine owns the
+/// cursors and links.
 #[derive(Debug, Clone)]
 pub struct GhlBlockSlotsSource {
     client: GhlClient,
@@ -515,12 +537,14 @@ fn appointment_fields(
 /// and whose runs catch up what a lost webhook missed.
 ///
 /// `changes` lists the appointments of the window (`GET /calendars/events`, one call, one
-/// page, [`NextPage::Done`](crate::sync::NextPage::Done)) as records of the shape in the
-/// [module docs](self), those changed after the request's mark; an appointment without
-/// `dateUpdated` is reported on every run and compared by content. It lists no live keys:
-/// appointments older than the window are not listed, and the purge pass would take them for
-/// deleted ones (GoHighLevel announces deletions by `AppointmentDelete`). It takes no writes:
-/// bookings go out as block slots ([`GhlBlockSlotsSource`]).
+/// page, [`NextPage::Done`](crate::sync::NextPage::Done)), those changed after the request's
+/// mark, as the records [`appointment_webhook_sync`] makes: key the appointment id, fields
+/// `startTime`, `endTime` (UTC with milliseconds), `title`, `appointmentStatus`,
+/// `calendarId`, `contactId` (each when sent), version and updated-at its `dateUpdated` (an
+/// appointment without one is reported on every run and compared by content). It lists no
+/// live keys: appointments older than the window are not listed, and the purge pass would
+/// take them for deleted ones (GoHighLevel announces deletions by `AppointmentDelete`). It
+/// takes no writes: bookings go out as block slots ([`GhlBlockSlotsSource`]).
 #[derive(Debug, Clone)]
 pub struct GhlAppointmentsSource {
     client: GhlClient,

@@ -214,27 +214,27 @@ async fn blocked_slots(State(c): State<Arc<Cal>>, headers: HeaderMap, uri: Uri) 
 }
 
 /// The slot fields of a create or update body: `(calendar, title, start, end)`.
-fn slot_body(body: &Value, location: &str) -> Result<(String, String, i64, i64), Response> {
+fn slot_body(body: &Value, location: &str) -> Result<(String, String, i64, i64), Box<Response>> {
     if body["locationId"] != json!(location) {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "The token does not have access to this location",
-        ));
+        )));
     }
     let Some(calendar) = body["calendarId"].as_str() else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "calendarId must be a string",
-        ));
+        )));
     };
     let (Some(start), Some(end)) = (
         parse_ms(body.get("startTime")),
         parse_ms(body.get("endTime")),
     ) else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "startTime and endTime must be dates",
-        ));
+        )));
     };
     let title = body["title"].as_str().unwrap_or("").to_string();
     Ok((calendar.to_string(), title, start, end))
@@ -263,7 +263,7 @@ async fn create_slot(
     };
     let (calendar, title, start_ms, end_ms) = match slot_body(&body, &location) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     c.creates.fetch_add(1, Ordering::SeqCst);
     let id = format!("slot{}", c.next_id.fetch_add(1, Ordering::SeqCst));
@@ -300,7 +300,7 @@ async fn update_slot(
     };
     let (calendar, title, start_ms, end_ms) = match slot_body(&body, &location) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     c.updates.fetch_add(1, Ordering::SeqCst);
     let at = c.tick();
