@@ -32,6 +32,7 @@
 //! uses only the core's public items.
 
 mod api;
+mod bookings;
 mod client;
 mod config;
 mod connector;
@@ -48,6 +49,10 @@ pub use api::{
     Opportunities, SearchContacts, SearchLocations, SearchOpportunities, SendMessage,
     UpdateAppointment, UpdateBlockSlot, UpdateContact, UpdateOpportunity, UpsertContact,
     MAX_SEARCH_PAGE,
+};
+pub use bookings::{
+    appointment_webhook_sync, GhlAppointmentsSource, GhlBlockSlotsSource, APPOINTMENTS_JOB,
+    BOOKINGS_JOB,
 };
 pub use client::{GhlCheck, GhlClient};
 pub use config::{GhlConfig, GhlSettings};

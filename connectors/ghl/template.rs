@@ -296,7 +296,10 @@ mod tests {
             .url()
             .to_string();
         assert!(url.starts_with(AUTHORIZE_URL), "{url}");
-        assert!(url.contains("contacts.readonly") && url.contains("client_id=app"), "{url}");
+        assert!(
+            url.contains("contacts.readonly") && url.contains("client_id=app"),
+            "{url}"
+        );
         assert!(!url.contains("CANARY"), "{url}");
     }
 }

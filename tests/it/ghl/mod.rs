@@ -2,6 +2,7 @@
 //! own specs with `--errors`), the template and `Connections` path, tokens across replicas,
 //! webhooks, and sync, one file per concern.
 
+mod bookings;
 mod conformance;
 mod contract;
 mod events;
