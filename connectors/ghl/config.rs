@@ -9,9 +9,9 @@ use serde::Deserialize;
 use crate::templates::ConnectionConfig;
 use crate::{Error, ExposeSecret, SecretString};
 
-/// One tenant's GoHighLevel config: what [`super::GhlIntegration::bind`] reads from the
-/// connection's validated config. Either `apiKey` (a Private Integration Token) or `clientId`
-/// and `clientSecret` (a marketplace app whose token the host stored after the code exchange).
+/// One tenant's GoHighLevel config: what the [`GhlIntegration`](super::GhlIntegration) binds
+/// a connection from. Either `apiKey` (a Private Integration Token) or `clientId` and
+/// `clientSecret` (a marketplace app whose token the host stored after the code exchange).
 ///
 /// `Debug` never prints the token or the client secret.
 #[derive(Clone, Deserialize)]

@@ -669,6 +669,34 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_cursor_posts_the_search_again_with_the_cursor_in_the_body() {
+        use wiremock::matchers::body_json;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/search"))
+            .and(body_json(json!({"q": "x", "limit": 2})))
+            .respond_with(ok(json!({"data": ["a", "b"], "next": "[7,\"b\"]"})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v1/search"))
+            .and(body_json(json!({"q": "x", "limit": 2, "after": [7, "b"]})))
+            .respond_with(ok(json!({"data": ["c"], "next": "[7,\"b\"]"})))
+            .mount(&server)
+            .await;
+        let items: Vec<Result<String, Error>> = Pager::new(connection(&server.uri()), "/v1/search")
+            .json_body(json!({"q": "x", "limit": 2}))
+            .body_cursor("after", by_cursor)
+            .collect()
+            .await;
+        // The second page hands back the cursor it was asked with: an error, not a loop.
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(items[2].as_ref().unwrap(), "c");
+        assert_eq!(items[3].as_ref().unwrap_err().kind(), ErrorKind::Decode);
+        assert_eq!(requests(&server).await, 2);
+    }
+
+    #[tokio::test]
     async fn an_error_is_the_last_item() {
         let server = MockServer::start().await;
         Mock::given(path("/v1/items"))
