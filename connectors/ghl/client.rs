@@ -148,28 +148,22 @@ impl GhlClient {
 
     /// The location a call is for: the call's own, else the settings'.
     pub(crate) fn location_or<'a>(&'a self, own: Option<&'a str>) -> Result<&'a str, GhlError> {
-        own.or(self.settings.location_id.as_deref())
-            .filter(|l| !l.is_empty())
-            .ok_or_else(|| {
-                crate::Error::config(
-                    "ghl.locationId",
-                    "this call needs a location: set the connection's locationId or name one on the call",
-                )
-                .into()
-            })
+        own_or_setting(
+            own,
+            self.settings.location_id.as_deref(),
+            "ghl.locationId",
+            "location",
+        )
     }
 
     /// The calendar a call is for: the call's own, else the settings'.
     pub(crate) fn calendar_or<'a>(&'a self, own: Option<&'a str>) -> Result<&'a str, GhlError> {
-        own.or(self.settings.calendar_id.as_deref())
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                crate::Error::config(
-                    "ghl.calendarId",
-                    "this call needs a calendar: set the connection's calendarId or name one on the call",
-                )
-                .into()
-            })
+        own_or_setting(
+            own,
+            self.settings.calendar_id.as_deref(),
+            "ghl.calendarId",
+            "calendar",
+        )
     }
 
     /// The request of a call: `method` on `path`, with `body` as JSON when there is one.
@@ -278,4 +272,23 @@ fn unwrap_envelope<E: Envelope>(
     response: Response,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<E::Inner, Error>> + Send>> {
     Box::pin(async move { response.json::<E>().await.map(E::into_inner) })
+}
+
+/// `own`, else `setting`; neither (or an empty one) is a config error naming `field`.
+fn own_or_setting<'a>(
+    own: Option<&'a str>,
+    setting: Option<&'a str>,
+    field: &'static str,
+    what: &str,
+) -> Result<&'a str, GhlError> {
+    own.or(setting).filter(|v| !v.is_empty()).ok_or_else(|| {
+        crate::Error::config(
+            field,
+            format!(
+                "this call needs a {what}: set the connection's {} or name one on the call",
+                field.trim_start_matches("ghl.")
+            ),
+        )
+        .into()
+    })
 }
