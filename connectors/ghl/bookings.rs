@@ -349,8 +349,8 @@ impl GhlBlockSlotsSource {
 
     /// Lists slots from `past` before now to `ahead` after now (defaults: 1 day, 365 days).
     /// A write also lists as far as its own bookings reach, so a booking beyond the window is
-    /// still found again after a crash; the window bounds what `changes` and `live_keys`
-    /// report and where a moved or cancelled booking's old slot is looked for.
+    /// still found again after a crash; the window bounds what `changes` reports and where a
+    /// moved or cancelled booking's old slot is looked for.
     #[must_use]
     pub fn window(mut self, past: Duration, ahead: Duration) -> Self {
         self.window = Window { past, ahead };
