@@ -1,5 +1,13 @@
-//! The RETS MLS feeds (login, search, metadata, GetObject, UA and Digest auth) connector.
+//! The RETS (Real Estate Transaction Standard) connector: MLS feeds over RETS 1.5 to 1.8.
+//! Login sessions (Digest or Basic, `RETS-UA-Authorization`, cookies), COMPACT metadata, DMQL2
+//! searches parsed as a stream, GetObject photos, and MLS listing sync on the sync engine.
 //!
-//! **Not implemented yet.** This module only reserves the feature and the folder so that hosts
-//! and CI can already build with it; the connector itself lands with a later connector issue. It uses only the
-//! core's public items and never imports another connector.
+//! **Work in progress.** This module uses only the core's public items and never imports
+//! another connector.
+
+mod parse;
+mod reply;
+mod session;
+
+pub use parse::RetsParseError;
+pub use reply::{ReplyCode, ReplyStatus};
