@@ -383,6 +383,7 @@ impl Connection {
             cache_ttl: None,
             invalidates: Vec::new(),
             stream: false,
+            accept_status: None,
             body_parts: None,
             deadline: None,
             error: None,

@@ -38,6 +38,7 @@ pub struct RequestBuilder {
     pub(super) cache_ttl: Option<Duration>,
     pub(super) invalidates: Vec<String>,
     pub(super) stream: bool,
+    pub(super) accept_status: Option<http::StatusCode>,
     /// A body sent as these shared chunks in order (see [`RequestBuilder::body_parts`]); the
     /// `body` is then empty.
     pub(super) body_parts: Option<Arc<[Bytes]>>,
@@ -216,6 +217,16 @@ impl RequestBuilder {
         self
     }
 
+    /// Takes `status` (a non-success status such as 401) as this call's answer: the response
+    /// comes back as a [`Response`] with that status instead of an error, is not retried, and
+    /// does not count as a failure of the connection (its lifecycle, its circuit breaker). For
+    /// protocols where a failure status is a step of the exchange: HTTP Digest's first request
+    /// is answered by a 401 carrying the challenge.
+    pub fn accept_status(mut self, status: http::StatusCode) -> Self {
+        self.accept_status = Some(status);
+        self
+    }
+
     /// This call's overall deadline (default: the switchboard's `call_deadline`).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
@@ -286,6 +297,7 @@ impl RequestBuilder {
             cache_key,
             invalidates: self.invalidates,
             stream: self.stream,
+            accept_status: self.accept_status,
             body_parts: self.body_parts,
             deadline: tokio::time::Instant::now() + deadline,
             redacted_url: redact_uri(&uri, c.connector.secret_query_params()),

@@ -57,6 +57,9 @@ pub struct CallContext {
     pub(crate) cache_key: Option<CacheKey>,
     pub(crate) invalidates: Vec<String>,
     pub(crate) stream: bool,
+    /// A non-success status this call takes as its answer (a Digest challenge's 401), handed
+    /// back as a response instead of an error, never retried and never counted as a failure.
+    pub(crate) accept_status: Option<http::StatusCode>,
     /// A body sent as these chunks (`RequestBuilder::body_parts`) instead of the request's.
     pub(crate) body_parts: Option<Arc<[Bytes]>>,
     pub(crate) deadline: tokio::time::Instant,

@@ -147,7 +147,7 @@ where
 
         let result = result.map(|resp| restate_body_failure(&ctx, resp));
         let (last, next) = match result {
-            Ok(resp) if !is_failure(resp.status()) => {
+            Ok(resp) if !is_failure(resp.status()) || ctx.accept_status == Some(resp.status()) => {
                 span.record("status", resp.status().as_u16());
                 return Ok(resp);
             }
