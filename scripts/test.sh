@@ -305,6 +305,11 @@ cargo run --all-features --quiet --example maps_geocode
 step "cargo run --example ghl_contacts"
 cargo run --all-features --quiet --example ghl_contacts
 
+# MLS listings over RETS (offline loopback server): check, a streamed search, a listing sync
+# with a status change, photos; it exits non-zero when a step does not hold.
+step "cargo run --example rets_sync"
+cargo run --all-features --quiet --example rets_sync
+
 # ---------------------------------------------------------------- h. features
 step "cargo check: core and each connector feature alone"
 # A warning here (an item used only under another feature) fails the step, like clippy's

@@ -10,7 +10,8 @@ use crate::error::{DecodeError, Error};
 use crate::pipeline::body::ByteStream;
 use crate::pipeline::{Body, CacheStatus, PipelineResponse};
 
-/// A successful (2xx or 3xx) response.
+/// A successful (2xx or 3xx) response, or one with the status the call accepted
+/// ([`RequestBuilder::accept_status`](crate::RequestBuilder::accept_status)).
 pub struct Response {
     status: StatusCode,
     headers: HeaderMap,

@@ -1,6 +1,7 @@
 //! Integration tests: real HTTP on loopback, paused time where time matters.
 
 #[cfg(all(feature = "stripe", feature = "axum"))]
+mod accept_status;
 mod activation;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod backends;
@@ -44,6 +45,8 @@ mod rate_limit_hints;
 mod redis_limiter;
 mod retry_after;
 mod retry_table;
+#[cfg(feature = "rets")]
+mod rets;
 mod safe_defaults;
 mod secrets;
 mod stores;
