@@ -9,5 +9,5 @@ mod parse;
 mod reply;
 mod session;
 
-pub use parse::RetsParseError;
+pub use parse::{parse_reply, RetsParseError};
 pub use reply::{ReplyCode, ReplyStatus};

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+mod envelope;
+
+pub use envelope::parse_reply;
+
 /// A RETS reply that could not be read: where (byte offset into the reply, when known, and the
 /// element, attribute or header) and why. It never echoes field values.
 #[derive(Clone, Debug, PartialEq, Eq)]
