@@ -9,5 +9,7 @@ mod parse;
 mod reply;
 mod session;
 
-pub use parse::{parse_reply, RetsParseError};
+pub use parse::{
+    parse_login, parse_logout, parse_reply, Capabilities, LoginReply, LogoutReply, RetsParseError,
+};
 pub use reply::{ReplyCode, ReplyStatus};
