@@ -5,11 +5,17 @@
 //! **Work in progress.** This module uses only the core's public items and never imports
 //! another connector.
 
+mod models;
 mod parse;
 mod reply;
 mod session;
 
+pub use models::{
+    Metadata, MetadataClass, MetadataLookup, MetadataLookupType, MetadataObject, MetadataResource,
+    MetadataSystem, MetadataTable,
+};
 pub use parse::{
-    parse_login, parse_logout, parse_reply, Capabilities, LoginReply, LogoutReply, RetsParseError,
+    parse_login, parse_logout, parse_metadata, parse_reply, Capabilities, LoginReply, LogoutReply,
+    RetsParseError,
 };
 pub use reply::{ReplyCode, ReplyStatus};
