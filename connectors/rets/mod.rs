@@ -16,6 +16,6 @@ pub use models::{
 };
 pub use parse::{
     parse_login, parse_logout, parse_metadata, parse_reply, Capabilities, LoginReply, LogoutReply,
-    RetsParseError,
+    ObjectReader, RetsObject, RetsParseError,
 };
 pub use reply::{ReplyCode, ReplyStatus};

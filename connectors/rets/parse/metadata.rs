@@ -458,7 +458,10 @@ mod tests {
         // This sample leaves ObjectType empty (its first column).
         assert_eq!(m.objects[0].object_type, "");
         assert_eq!(m.objects[0].mime_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(m.objects[0].visible_name.as_deref(), Some("Small, Branded Photos"));
+        assert_eq!(
+            m.objects[0].visible_name.as_deref(),
+            Some("Small, Branded Photos")
+        );
     }
 
     #[test]
