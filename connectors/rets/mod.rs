@@ -19,3 +19,4 @@ pub use parse::{
     ObjectReader, RetsObject, RetsParseError,
 };
 pub use reply::{ReplyCode, ReplyStatus};
+pub use session::{ua_authorization, ua_product};

@@ -10,6 +10,8 @@ mod login;
 mod metadata;
 mod multipart;
 
+#[cfg(test)]
+pub(crate) use envelope::fixtures;
 pub use envelope::parse_reply;
 pub use login::{parse_login, parse_logout, Capabilities, LoginReply, LogoutReply};
 pub use metadata::parse_metadata;
