@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::rets::reply::ReplyStatus;
 
-/// Metadata read from one or more GetMetadata replies (see [`Metadata::merge`]).
+/// Metadata read from one or more COMPACT GetMetadata replies (see [`Metadata::merge`]);
+/// STANDARD-XML metadata is not read (request `Format=COMPACT`).
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct Metadata {
@@ -196,11 +197,8 @@ impl Metadata {
     }
 
     /// The fields of class `class` of resource `resource`, in metadata order.
-    pub fn table<'a>(
-        &'a self,
-        resource: &'a str,
-        class: &'a str,
-    ) -> impl Iterator<Item = &'a MetadataTable> + 'a {
+    pub fn table(&self, resource: &str, class: &str) -> impl Iterator<Item = &MetadataTable> {
+        let (resource, class) = (resource.to_owned(), class.to_owned());
         self.tables
             .iter()
             .filter(move |t| t.resource == resource && t.class == class)

@@ -786,6 +786,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_part_with_more_headers_than_multer_reads_is_an_error() {
+        // multer reads at most 32 headers per part; a RETS 1.8 part with more ObjectData
+        // lines than that is refused rather than cut.
+        let mut part = b"--b\r\nContent-Type: image/gif\r\n".to_vec();
+        for i in 0..40 {
+            part.extend_from_slice(format!("ObjectData: K{i}=v\r\n").as_bytes());
+        }
+        part.extend_from_slice(b"\r\nGIF\r\n--b--\r\n");
+        let (objects, err) =
+            read_all("multipart/parallel; boundary=b", HeaderMap::new(), part, 16).await;
+        assert!(objects.is_empty());
+        assert_eq!(err.unwrap().place(), "part 1 headers");
+    }
+
+    #[tokio::test]
     async fn debug_shows_the_data_length_and_header_names_only() {
         let mut headers = HeaderMap::new();
         headers.insert(
