@@ -51,10 +51,17 @@ pub use config::{
 };
 pub use connector::RetsConnector;
 pub use error::{RetsError, BACK_OFF};
-pub use parse::RetsParseError;
 pub use query::{dmql_timestamp, Dmql};
-pub use reply::{ReplyCode, ReplyStatus};
 pub use search::{Paging, Search, SearchFormat, SearchRows};
-pub use session::{Capability, LiveSession};
+pub use session::{ua_authorization, ua_product, Capability, LiveSession};
 pub use sync::{RetsListingsSource, RetsPhotosSource};
 pub use template::RetsIntegration;
+pub use models::{
+    Metadata, MetadataClass, MetadataLookup, MetadataLookupType, MetadataObject, MetadataResource,
+    MetadataSystem, MetadataTable,
+};
+pub use parse::{
+    parse_login, parse_logout, parse_metadata, parse_reply, Capabilities, LoginReply, LogoutReply,
+    ObjectReader, RetsObject, RetsParseError,
+};
+pub use reply::{ReplyCode, ReplyStatus};

@@ -5,6 +5,18 @@
 
 use std::fmt;
 
+mod envelope;
+mod login;
+mod metadata;
+mod multipart;
+
+#[cfg(test)]
+pub(crate) use envelope::fixtures;
+pub use envelope::parse_reply;
+pub use login::{parse_login, parse_logout, Capabilities, LoginReply, LogoutReply};
+pub use metadata::parse_metadata;
+pub use multipart::{ObjectReader, RetsObject};
+
 /// A RETS reply that could not be read: where (byte offset into the reply, when known, and the
 /// element, attribute or header) and why. It never echoes field values.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,9 +8,13 @@
 //! with the same login shares one server session (servers refuse a second login with 20022).
 
 mod authenticator;
+mod digest;
 mod state;
 mod transaction;
+mod ua_auth;
 
 pub(crate) use authenticator::RetsAuthenticator;
 pub(crate) use state::{Credentials, SessionKey, SessionState};
+pub(crate) use transaction::Transaction;
 pub use transaction::{Capability, LiveSession};
+pub use ua_auth::{ua_authorization, ua_product};
