@@ -10,4 +10,5 @@ mod reply;
 mod session;
 
 pub use parse::RetsParseError;
+pub use parse::{CompactHeader, CompactReader, CompactTrailer, Row, RowRef};
 pub use reply::{ReplyCode, ReplyStatus};

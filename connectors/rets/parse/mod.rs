@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+mod compact;
+
+pub use compact::{CompactHeader, CompactReader, CompactTrailer, Row, RowRef};
+
 /// A RETS reply that could not be read: where (byte offset into the reply, when known, and the
 /// element, attribute or header) and why. It never echoes field values.
 #[derive(Clone, Debug, PartialEq, Eq)]
