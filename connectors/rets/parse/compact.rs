@@ -273,10 +273,17 @@ struct RowBuf {
     text: String,
     /// Whether the row lives in `text` (valid UTF-8) rather than in `bytes`.
     in_text: bool,
-    /// Positions of the delimiters: field `i` is between `delims[i]` and `delims[i + 1]`.
-    delims: Vec<usize>,
-    /// Positions of the `&`s, in order: only the fields holding one are unescaped.
-    amps: Vec<usize>,
+    /// Where each field is, found once per row.
+    fields: Vec<Field>,
+}
+
+/// Where a field is in its row (`start..end`; a row is at most [`MAX_ROW_BYTES`], so `u32`
+/// holds any offset), and whether it holds a `&` (only those are unescaped).
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    start: u32,
+    end: u32,
+    amp: bool,
 }
 
 impl RowBuf {
@@ -287,10 +294,10 @@ impl RowBuf {
             self.in_text = false;
         }
         self.bytes.clear();
-        self.delims.clear();
-        self.amps.clear();
+        self.fields.clear();
     }
 
+    #[inline]
     fn push(&mut self, part: &[u8]) -> Result<(), &'static str> {
         if self.bytes.len().saturating_add(part.len()) > MAX_ROW_BYTES {
             return Err("longer than 64 MiB");
@@ -319,19 +326,33 @@ impl RowBuf {
 
     /// Finds the delimiters; the text must start and end with one (libRETS's rule).
     fn split(&mut self, delimiter: u8) -> Result<(), &'static str> {
-        self.delims.clear();
-        self.delims.extend(memchr_iter(delimiter, &self.bytes));
-        if self.delims.first() != Some(&0) {
+        self.fields.clear();
+        let mut delimiters = memchr_iter(delimiter, &self.bytes);
+        if delimiters.next() != Some(0) {
             return Err("does not start with the delimiter");
         }
-        if self.delims.last().copied() != self.bytes.len().checked_sub(1) {
+        let mut start = 1;
+        for end in delimiters {
+            // Offsets fit in u32: `push` keeps rows under MAX_ROW_BYTES.
+            self.fields.push(Field {
+                start: start as u32,
+                end: end as u32,
+                amp: false,
+            });
+            start = end + 1;
+        }
+        if start != self.bytes.len() {
             return Err("does not end with the delimiter");
         }
-        self.amps.clear();
-        // One pass finds whether there is any `&` (most rows have none).
+        // One search says whether there is any `&` (most rows have none).
         if let Some(first) = memchr(b'&', &self.bytes) {
             let rest = self.bytes.get(first..).unwrap_or_default();
-            self.amps.extend(memchr_iter(b'&', rest).map(|p| p + first));
+            for at in memchr_iter(b'&', rest).map(|p| (p + first) as u32) {
+                let i = self.fields.partition_point(|f| f.end < at);
+                if let Some(f) = self.fields.get_mut(i) {
+                    f.amp = true;
+                }
+            }
         }
         Ok(())
     }
@@ -351,22 +372,14 @@ impl RowBuf {
 
     #[inline]
     fn field_count(&self) -> usize {
-        self.delims.len().saturating_sub(1)
+        self.fields.len()
     }
 
-    /// Where field `i` is in the row: `start..end`.
+    /// Where field `i` is in the row: `start..end`, and whether it holds a `&`.
     #[inline]
-    fn span(&self, i: usize) -> Option<(usize, usize)> {
-        let start = self.delims.get(i)? + 1;
-        let end = *self.delims.get(i.checked_add(1)?)?;
-        Some((start, end))
-    }
-
-    /// Whether `start..end` holds a `&`.
-    #[inline]
-    fn has_amp(&self, start: usize, end: usize) -> bool {
-        let next = self.amps.partition_point(|&a| a < start);
-        self.amps.get(next).is_some_and(|&a| a < end)
+    fn span(&self, i: usize) -> Option<(usize, usize, bool)> {
+        let f = self.fields.get(i)?;
+        Some((f.start as usize, f.end as usize, f.amp))
     }
 }
 
@@ -399,10 +412,10 @@ impl<'a> RowRef<'a> {
     /// verbatim (see the module notes).
     #[inline]
     pub fn get(&self, i: usize) -> Option<Cow<'a, str>> {
-        let (start, end) = self.row.span(i)?;
+        let (start, end, amp) = self.row.span(i)?;
         if self.row.in_text {
             let field = self.row.text.get(start..end)?;
-            Some(if self.row.has_amp(start, end) {
+            Some(if amp {
                 unescape(field)
             } else {
                 Cow::Borrowed(field)
@@ -416,7 +429,7 @@ impl<'a> RowRef<'a> {
     /// Field `i` as the server sent it: still escaped, in the reply's encoding.
     #[inline]
     pub fn raw(&self, i: usize) -> Option<&'a [u8]> {
-        let (start, end) = self.row.span(i)?;
+        let (start, end, _) = self.row.span(i)?;
         if self.row.in_text {
             self.row.text.as_bytes().get(start..end)
         } else {
@@ -579,6 +592,7 @@ impl Core {
             }
     }
 
+    #[inline]
     fn on_event(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         match self.phase {
             Phase::Data | Phase::Columns => self.in_list(event, at),
@@ -589,6 +603,7 @@ impl Core {
     }
 
     /// Inside `<DATA>` or `<COLUMNS>`: text only.
+    #[inline]
     fn in_list(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         let place = if self.phase == Phase::Data {
             "DATA"
@@ -650,7 +665,7 @@ impl Core {
                 .map_err(|reason| err("COLUMNS", format!("{reason} (0x{delimiter:02X})"), at))?;
             let columns: Vec<String> = (0..self.row.field_count())
                 .filter_map(|i| self.row.span(i))
-                .map(|(s, e)| {
+                .map(|(s, e, _)| {
                     text_of(self.row.bytes.get(s..e).unwrap_or_default(), self.charset).into_owned()
                 })
                 .collect();
