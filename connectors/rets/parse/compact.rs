@@ -59,6 +59,7 @@ use std::sync::Arc;
 
 use memchr::{memchr, memchr_iter};
 use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::QName;
 use quick_xml::Reader;
 
 use super::RetsParseError;
@@ -595,54 +596,41 @@ impl Core {
     #[inline]
     fn on_event(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         match self.phase {
-            Phase::Data | Phase::Columns => self.in_list(event, at),
+            // The pump reads these whole (`list_name`); no event arrives here.
+            Phase::Data | Phase::Columns => Ok(()),
             Phase::Body => self.in_body(event, at),
             Phase::Prolog => self.in_prolog(event, at),
             Phase::Done => Ok(()),
         }
     }
 
-    /// Inside `<DATA>` or `<COLUMNS>`: text only.
+    /// The element whose text the reader is inside (`DATA` or `COLUMNS`), read whole with
+    /// quick-xml's `read_text_into` rather than event by event.
     #[inline]
-    fn in_list(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
-        let place = if self.phase == Phase::Data {
-            "DATA"
-        } else {
-            "COLUMNS"
-        };
-        let pushed = match event {
-            Event::Text(t) => self.row.push(&t),
-            Event::GeneralRef(r) => self
-                .row
-                .push(b"&")
-                .and_then(|()| self.row.push(&r))
-                .and_then(|()| self.row.push(b";")),
-            Event::CData(c) => self.row.push_cdata(&c),
-            Event::Comment(_) | Event::PI(_) => Ok(()),
-            Event::End(_) => return self.end_list(at),
-            Event::Start(e) | Event::Empty(e) => {
-                return Err(err(
-                    place,
-                    format!("element <{}> inside <{place}>", shown(e.name().as_ref())),
-                    at,
-                ))
-            }
-            Event::Eof => {
-                return Err(err(
-                    place,
-                    format!("the reply ends inside <{place}> (truncated)"),
-                    at,
-                ))
-            }
-            Event::Decl(_) | Event::DocType(_) => {
-                return Err(err(
-                    place,
-                    format!("markup declaration inside <{place}>"),
-                    at,
-                ))
-            }
-        };
-        pushed.map_err(|reason| err(place, reason, at))
+    fn list_name(&self) -> Option<&'static str> {
+        match self.phase {
+            Phase::Data => Some("DATA"),
+            Phase::Columns => Some("COLUMNS"),
+            _ => None,
+        }
+    }
+
+    /// The raw text of `<DATA>` or `<COLUMNS>` is the first `len` bytes of the row buffer (the
+    /// rest is the end tag); `at` is where it starts.
+    fn end_list_raw(&mut self, len: usize, at: u64) -> Result<(), RetsParseError> {
+        let place = self.list_name().unwrap_or("DATA");
+        self.row.bytes.truncate(len);
+        if len > MAX_ROW_BYTES {
+            return Err(err(place, "longer than 64 MiB", at));
+        }
+        if memchr(b'<', &self.row.bytes).is_some() {
+            // Markup inside the text (CDATA, a comment, an element): rare, so read it again
+            // event by event.
+            let raw = std::mem::take(&mut self.row.bytes);
+            self.row.clear();
+            flatten(&raw, &mut self.row, place).map_err(|reason| err(place, reason, at))?;
+        }
+        self.end_list(at)
     }
 
     /// `</DATA>` or `</COLUMNS>` (quick-xml checked that the name matches).
@@ -908,6 +896,58 @@ fn delimiter(value: &[u8]) -> Result<u8, String> {
     }
 }
 
+/// The text of `raw` (the content of a `<DATA>` or `<COLUMNS>` that holds markup) appended
+/// to `row`, still escaped: CDATA escaped, comments and processing instructions dropped, an
+/// element refused.
+fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
+    let mut xml = Reader::from_reader(raw);
+    let config = xml.config_mut();
+    config.trim_text(false);
+    config.allow_dangling_amp = true;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let pushed = match xml.read_event_into(&mut buf).map_err(|e| e.to_string())? {
+            Event::Text(t) => row.push(&t),
+            Event::GeneralRef(r) => row
+                .push(b"&")
+                .and_then(|()| row.push(&r))
+                .and_then(|()| row.push(b";")),
+            Event::CData(c) => row.push_cdata(&c),
+            Event::Comment(_) | Event::PI(_) => Ok(()),
+            Event::Start(e) | Event::Empty(e) => {
+                return Err(format!(
+                    "element <{}> inside <{place}>",
+                    shown(e.name().as_ref())
+                ))
+            }
+            Event::End(e) => {
+                return Err(format!(
+                    "end tag </{}> inside <{place}>",
+                    shown(e.name().as_ref())
+                ))
+            }
+            Event::Decl(_) | Event::DocType(_) => {
+                return Err(format!("markup declaration inside <{place}>"))
+            }
+            Event::Eof => return Ok(()),
+        };
+        pushed.map_err(str::to_string)?;
+    }
+}
+
+/// A quick-xml error met while reading the text of `<{place}>`.
+fn list_error(e: quick_xml::Error, place: &str, at: u64) -> RetsParseError {
+    match e {
+        quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(_)) => err(
+            place,
+            format!("the reply ends inside <{place}> (truncated)"),
+            at,
+        ),
+        other => xml_error(other, at),
+    }
+}
+
 /// A quick-xml error as a parse error at `at`.
 fn xml_error(e: quick_xml::Error, at: u64) -> RetsParseError {
     match e {
@@ -1024,10 +1064,25 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
         }
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
-            self.buf.clear();
-            let step = match self.xml.read_event_into_async(&mut self.buf).await {
-                Ok(event) => self.core.on_event(event, at),
-                Err(e) => Err(xml_error(e, self.xml.error_position())),
+            let step = if let Some(place) = self.core.list_name() {
+                let end = QName(place.as_bytes());
+                match self
+                    .xml
+                    .read_text_into_async(end, &mut self.core.row.bytes)
+                    .await
+                {
+                    Ok(text) => {
+                        let len = text.len();
+                        self.core.end_list_raw(len, at)
+                    }
+                    Err(e) => Err(list_error(e, place, self.xml.error_position())),
+                }
+            } else {
+                self.buf.clear();
+                match self.xml.read_event_into_async(&mut self.buf).await {
+                    Ok(event) => self.core.on_event(event, at),
+                    Err(e) => Err(xml_error(e, self.xml.error_position())),
+                }
             };
             step.map_err(|e| self.failed(e))?;
         }
@@ -1063,10 +1118,21 @@ impl<R: std::io::BufRead> CompactReader<R> {
         }
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
-            self.buf.clear();
-            let step = match self.xml.read_event_into(&mut self.buf) {
-                Ok(event) => self.core.on_event(event, at),
-                Err(e) => Err(xml_error(e, self.xml.error_position())),
+            let step = if let Some(place) = self.core.list_name() {
+                let end = QName(place.as_bytes());
+                match self.xml.read_text_into(end, &mut self.core.row.bytes) {
+                    Ok(text) => {
+                        let len = text.len();
+                        self.core.end_list_raw(len, at)
+                    }
+                    Err(e) => Err(list_error(e, place, self.xml.error_position())),
+                }
+            } else {
+                self.buf.clear();
+                match self.xml.read_event_into(&mut self.buf) {
+                    Ok(event) => self.core.on_event(event, at),
+                    Err(e) => Err(xml_error(e, self.xml.error_position())),
+                }
             };
             step.map_err(|e| self.failed(e))?;
         }
