@@ -1656,12 +1656,21 @@ mod tests {
         assert!(matches!(row.get(6), Some(Cow::Borrowed("plain"))));
         assert_eq!(row.raw(7), None);
 
-        // CDATA inside a field reads as its text.
-        let body = "<RETS ReplyCode=\"0\"><COLUMNS>\ta\t</COLUMNS>\
-                    <DATA>\tx<![CDATA[<b> & ]]>y\t</DATA></RETS>";
+        // `&` in two fields apart: the field between them is still read as it is.
+        let body = "<RETS ReplyCode=\"0\"><COLUMNS>\ta\tb\tc\td\t</COLUMNS>\
+                    <DATA>\tx &amp; y\tno ref; #1\tz &lt; w\tlast\t</DATA></RETS>";
+        let p = parse(body.as_bytes()).unwrap();
+        assert_eq!(
+            p.rows,
+            vec![strings(&["x & y", "no ref; #1", "z < w", "last"])]
+        );
+
+        // CDATA and comments inside a field: CDATA is text, comments are dropped.
+        let body = "<RETS ReplyCode=\"0\"><COLUMNS>\ta\tb\t</COLUMNS>\
+                    <DATA>\tx<![CDATA[<b> & ]]>y<!-- note -->\tz\t</DATA></RETS>";
         assert_eq!(
             parse(body.as_bytes()).unwrap().rows,
-            vec![strings(&["x<b> & y"])]
+            vec![strings(&["x<b> & y", "z"])]
         );
     }
 
