@@ -4,8 +4,9 @@
 //! an optional `<DELIMITER value="09"/>` (the delimiter's byte in hexadecimal; tab when absent),
 //! `<COLUMNS>` and one `<DATA>` per row, each a delimiter-separated list that starts and ends
 //! with the delimiter, then `<MAXROWS/>` when the server held rows back and sometimes an inner
-//! `<RETS-STATUS ReplyCode=".."/>`. The reader pulls XML events from quick-xml one at a time, so
-//! its memory is one row (a buffer reused from row to row) however many rows the reply holds.
+//! `<RETS-STATUS ReplyCode=".."/>`. The reader pulls the reply through quick-xml: the envelope
+//! event by event, and the text of each `<DATA>` whole into one row buffer reused from row to
+//! row, so its memory is one row however many rows the reply holds.
 //!
 //! Rows are handed out as [`RowRef`]s that borrow that buffer: fields are split by one memchr
 //! pass when the row ends and decoded only when asked for ([`RowRef::get`]), without allocating
