@@ -719,7 +719,7 @@ impl Core {
                 b"DATA" => self.start_data(at),
                 b"COLUMNS" => self.start_columns(at),
                 _ => {
-                    self.depth += 1;
+                    self.depth = self.depth.saturating_add(1);
                     self.body_element(&e, at)
                 }
             },
@@ -938,6 +938,17 @@ fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
     }
 }
 
+/// Where quick-xml's error `e` is: `start` is where the text of a `<DATA>` or `<COLUMNS>` began
+/// (an end tag missing there is reported at its start), `consumed` what the reader consumed, and
+/// `reported` the reader's own error position (kept for syntax errors, stale for the others).
+fn xml_error_at(e: &quick_xml::Error, start: u64, consumed: u64, reported: u64) -> u64 {
+    match e {
+        quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(_)) => start,
+        quick_xml::Error::Io(_) => consumed,
+        _ => reported,
+    }
+}
+
 /// A quick-xml error met while reading the text of `<{place}>`.
 fn list_error(e: quick_xml::Error, place: &str, at: u64) -> RetsParseError {
     match e {
@@ -962,6 +973,10 @@ fn xml_error(e: quick_xml::Error, at: u64) -> RetsParseError {
 ///
 /// It reads from any [`tokio::io::AsyncBufRead`] (the HTTP body) or, with the `_sync`
 /// methods, any [`std::io::BufRead`]. After an error every later call returns the same error.
+///
+/// The async methods are not cancellation safe: if a `read_header` or `next_row` future is
+/// dropped before it completes (a timeout), part of an element may have been consumed; drop
+/// the reader too.
 pub struct CompactReader<R> {
     xml: Reader<R>,
     buf: Vec<u8>,
@@ -1077,13 +1092,29 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
                         let len = text.len();
                         self.core.end_list_raw(len, at)
                     }
-                    Err(e) => Err(list_error(e, place, self.xml.error_position())),
+                    Err(e) => {
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
+                        Err(list_error(e, place, pos))
+                    }
                 }
             } else {
                 self.buf.clear();
                 match self.xml.read_event_into_async(&mut self.buf).await {
                     Ok(event) => self.core.on_event(event, at),
-                    Err(e) => Err(xml_error(e, self.xml.error_position())),
+                    Err(e) => {
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
+                        Err(xml_error(e, pos))
+                    }
                 }
             };
             step.map_err(|e| self.failed(e))?;
@@ -1127,13 +1158,29 @@ impl<R: std::io::BufRead> CompactReader<R> {
                         let len = text.len();
                         self.core.end_list_raw(len, at)
                     }
-                    Err(e) => Err(list_error(e, place, self.xml.error_position())),
+                    Err(e) => {
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
+                        Err(list_error(e, place, pos))
+                    }
                 }
             } else {
                 self.buf.clear();
                 match self.xml.read_event_into(&mut self.buf) {
                     Ok(event) => self.core.on_event(event, at),
-                    Err(e) => Err(xml_error(e, self.xml.error_position())),
+                    Err(e) => {
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
+                        Err(xml_error(e, pos))
+                    }
                 }
             };
             step.map_err(|e| self.failed(e))?;
@@ -1785,6 +1832,14 @@ mod tests {
             assert_eq!(r.next_row_sync().unwrap_err(), first);
             assert_eq!(r.read_header_sync().unwrap_err(), first);
         }
+        // A row cut off is reported where its text starts.
+        let body = b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1";
+        let e = parse(body).unwrap_err();
+        assert_eq!((e.place(), e.offset()), ("DATA", Some(48)), "{e}");
+        assert!(e.reason().contains("truncated"), "{e}");
+        let body = b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1\t</DAT";
+        assert_eq!(parse(body).unwrap_err().offset(), Some(51), "at </DAT");
+
         // The structural elements come before the rows.
         let body = b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1\t</DATA>\
                      <DELIMITER value=\"7C\"/></RETS>";
