@@ -1840,6 +1840,20 @@ mod tests {
         let body = b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1\t</DAT";
         assert_eq!(parse(body).unwrap_err().offset(), Some(51), "at </DAT");
 
+        // The body failing (a reset connection) is an error of the body, where reading stopped.
+        struct Reset;
+        impl std::io::Read for Reset {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("connection reset"))
+            }
+        }
+        let head = &b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1"[..];
+        let mut r = CompactReader::new(std::io::BufReader::new(std::io::Read::chain(head, Reset)));
+        let e = r.next_row_sync().unwrap_err();
+        assert_eq!(e.place(), "body", "{e}");
+        assert!(e.reason().contains("connection reset"), "{e}");
+        assert_eq!(e.offset(), Some(head.len() as u64));
+
         // The structural elements come before the rows.
         let body = b"<RETS ReplyCode=\"0\"><COLUMNS>\tA\t</COLUMNS><DATA>\t1\t</DATA>\
                      <DELIMITER value=\"7C\"/></RETS>";
