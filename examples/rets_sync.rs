@@ -32,7 +32,11 @@ mod mock;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let real = match (env("RETS_LOGIN_URL"), env("RETS_USERNAME"), env("RETS_PASSWORD")) {
+    let real = match (
+        env("RETS_LOGIN_URL"),
+        env("RETS_USERNAME"),
+        env("RETS_PASSWORD"),
+    ) {
         (Some(url), Some(user), Some(password)) => Some((url, user, password)),
         _ => None,
     };
@@ -106,9 +110,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The seed's query, streamed: rows are parsed as they arrive.
     let since = UNIX_EPOCH + Duration::from_secs(1_767_225_600); // 2026-01-01
     let mut rows = rets.search(
-        Search::new("Property", &class, Dmql::since("ModificationTimestamp", since))
-            .key_field("ListingKey")
-            .limit(5),
+        Search::new(
+            "Property",
+            &class,
+            Dmql::since("ModificationTimestamp", since),
+        )
+        .key_field("ListingKey")
+        .limit(5),
     );
     while let Some(row) = rows.next_row().await? {
         println!(
@@ -148,7 +156,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.with(|s| {
         let listing = &mut s.listings[42];
         listing.fields.insert("ListPrice".into(), "199000".into());
-        listing.fields.insert("StandardStatus".into(), "Pending".into());
+        listing
+            .fields
+            .insert("StandardStatus".into(), "Pending".into());
         listing
             .fields
             .insert("ModificationTimestamp".into(), "2026-02-01T09:30:00".into());

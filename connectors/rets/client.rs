@@ -9,10 +9,9 @@ use futures_util::StreamExt as _;
 
 use super::session::{Capability, LiveSession, SessionState, Transaction};
 use super::{
-    parse_metadata, parse_reply, Metadata, ObjectReader, RetsError, RetsObject, RetsSettings,
-    Search, SearchRows,
+    parse_metadata, Metadata, ObjectReader, RetsError, RetsObject, RetsSettings, Search, SearchRows,
 };
-use crate::{Connection, ConfigError, Error};
+use crate::{ConfigError, Connection, Error};
 
 /// What a bound RETS connection carries in its settings: the plain settings and the session
 /// shared by every connection with the same login.
@@ -71,7 +70,10 @@ impl GetObject {
 
     fn id_param(&self) -> Result<String, ConfigError> {
         if self.ids.is_empty() {
-            return Err(ConfigError::new("rets.get_object.ids", "name at least one listing"));
+            return Err(ConfigError::new(
+                "rets.get_object.ids",
+                "name at least one listing",
+            ));
         }
         let mut out = Vec::with_capacity(self.ids.len());
         for (listing, ids) in &self.ids {
@@ -240,11 +242,13 @@ impl RetsClient {
             )
             .await?;
         let body = response.bytes().await?;
-        let status = parse_reply(&body)?;
-        if !status.code.is_success() {
-            return Err(RetsError::from_reply("GetMetadata", status));
+        let metadata = parse_metadata(&body)?;
+        match &metadata.status {
+            Some(status) if !status.code.is_success() => {
+                Err(RetsError::from_reply("GetMetadata", status.clone()))
+            }
+            _ => Ok(metadata),
         }
-        Ok(parse_metadata(&body)?)
     }
 
     async fn cached_metadata(
@@ -329,7 +333,11 @@ impl RetsClient {
             .await?;
         let headers = response.headers().clone();
         let content_type = content_type(&headers);
-        Ok(ObjectReader::new(&content_type, headers, response.into_stream())?)
+        Ok(ObjectReader::new(
+            &content_type,
+            headers,
+            response.into_stream(),
+        )?)
     }
 
     /// Every photo of `listing_id` in `resource`, cached for this tenant and connection for

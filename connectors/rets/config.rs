@@ -153,7 +153,9 @@ impl RetsConfig {
             .clone()
             .unwrap_or_else(|| DEFAULT_USER_AGENT.to_string());
         if user_agent.is_empty() || http::HeaderValue::from_str(&user_agent).is_err() {
-            return Err(ConfigError::new("rets.user_agent", "must be a printable header value").into());
+            return Err(
+                ConfigError::new("rets.user_agent", "must be a printable header value").into(),
+            );
         }
         Ok(RetsSettings {
             login_url,

@@ -56,9 +56,11 @@ impl Connector for RetsConnector {
             return None;
         }
         let status = parse_reply(body).ok()?;
-        status
-            .code
-            .is_back_off()
-            .then(|| BodyFailure::new(StatusCode::SERVICE_UNAVAILABLE, format!("RETS {}", status.code)))
+        status.code.is_back_off().then(|| {
+            BodyFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("RETS {}", status.code),
+            )
+        })
     }
 }

@@ -51,11 +51,6 @@ pub use config::{
 };
 pub use connector::RetsConnector;
 pub use error::{RetsError, BACK_OFF};
-pub use query::{dmql_timestamp, Dmql};
-pub use search::{Paging, Search, SearchFormat, SearchRows};
-pub use session::{ua_authorization, ua_product, Capability, LiveSession};
-pub use sync::{RetsListingsSource, RetsPhotosSource};
-pub use template::RetsIntegration;
 pub use models::{
     Metadata, MetadataClass, MetadataLookup, MetadataLookupType, MetadataObject, MetadataResource,
     MetadataSystem, MetadataTable,
@@ -64,4 +59,10 @@ pub use parse::{
     parse_login, parse_logout, parse_metadata, parse_reply, Capabilities, LoginReply, LogoutReply,
     ObjectReader, RetsObject, RetsParseError,
 };
+pub use parse::{CompactHeader, CompactReader, CompactTrailer, Row, RowRef};
+pub use query::{dmql_timestamp, Dmql};
 pub use reply::{ReplyCode, ReplyStatus};
+pub use search::{Paging, Search, SearchFormat, SearchRows};
+pub use session::{ua_authorization, ua_product, Capability, LiveSession};
+pub use sync::{RetsListingsSource, RetsPhotosSource};
+pub use template::RetsIntegration;

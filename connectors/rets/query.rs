@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use crate::ConfigError;
 
-/// A DMQL2 query. Combine terms with [`Dmql::and`], [`Dmql::or`] and [`Dmql::not`].
+/// A DMQL2 query. Combine terms with [`Dmql::and`], [`Dmql::or`] and `!`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dmql {
     text: Result<String, ConfigError>,
@@ -59,7 +59,9 @@ pub fn dmql_timestamp(at: SystemTime) -> String {
 
 impl Dmql {
     fn term(field: &str, value: impl FnOnce() -> Result<String, ConfigError>) -> Dmql {
-        let text = field_ok(field).and_then(|()| value()).map(|v| format!("({field}={v})"));
+        let text = field_ok(field)
+            .and_then(|()| value())
+            .map(|v| format!("({field}={v})"));
         Dmql { text }
     }
 
@@ -77,12 +79,16 @@ impl Dmql {
 
     /// `(field=value+)`: at least `value` (numbers, dates, timestamps).
     pub fn at_least(field: &str, value: &str) -> Dmql {
-        Dmql::term(field, || value_ok(field, value).map(|()| format!("{value}+")))
+        Dmql::term(field, || {
+            value_ok(field, value).map(|()| format!("{value}+"))
+        })
     }
 
     /// `(field=value-)`: at most `value`.
     pub fn at_most(field: &str, value: &str) -> Dmql {
-        Dmql::term(field, || value_ok(field, value).map(|()| format!("{value}-")))
+        Dmql::term(field, || {
+            value_ok(field, value).map(|()| format!("{value}-"))
+        })
     }
 
     /// `(field=low-high)`: between `low` and `high`, both included.
@@ -103,7 +109,11 @@ impl Dmql {
     /// `(field=from-until)` for two instants.
     pub fn changed_between(field: &str, from: SystemTime, until: SystemTime) -> Dmql {
         Dmql::term(field, || {
-            Ok(format!("{}-{}", dmql_timestamp(from), dmql_timestamp(until)))
+            Ok(format!(
+                "{}-{}",
+                dmql_timestamp(from),
+                dmql_timestamp(until)
+            ))
         })
     }
 
@@ -111,7 +121,10 @@ impl Dmql {
     pub fn any_of<S: AsRef<str>>(field: &str, values: &[S]) -> Dmql {
         Dmql::term(field, || {
             if values.is_empty() {
-                return Err(ConfigError::new("rets.query.value", format!("no value given for {field}")));
+                return Err(ConfigError::new(
+                    "rets.query.value",
+                    format!("no value given for {field}"),
+                ));
             }
             let mut out = String::from("|");
             for (i, v) in values.iter().enumerate() {
@@ -129,7 +142,10 @@ impl Dmql {
     pub fn one_of<S: AsRef<str>>(field: &str, values: &[S]) -> Dmql {
         Dmql::term(field, || {
             if values.is_empty() {
-                return Err(ConfigError::new("rets.query.value", format!("no value given for {field}")));
+                return Err(ConfigError::new(
+                    "rets.query.value",
+                    format!("no value given for {field}"),
+                ));
             }
             let mut out = String::new();
             for (i, v) in values.iter().enumerate() {
@@ -145,7 +161,9 @@ impl Dmql {
 
     /// `(field=prefix*)`: a character field starting with `prefix`.
     pub fn starts_with(field: &str, prefix: &str) -> Dmql {
-        Dmql::term(field, || value_ok(field, prefix).map(|()| format!("{prefix}*")))
+        Dmql::term(field, || {
+            value_ok(field, prefix).map(|()| format!("{prefix}*"))
+        })
     }
 
     /// Both queries (`A,B`).
@@ -163,14 +181,6 @@ impl Dmql {
         }
     }
 
-    /// Not this query (`~(A)`).
-    #[must_use]
-    pub fn not(self) -> Dmql {
-        Dmql {
-            text: self.text.map(|t| format!("~({t})")),
-        }
-    }
-
     fn join(a: Dmql, b: Dmql, sep: &str) -> Dmql {
         let text = match (a.text, b.text) {
             (Ok(a), Ok(b)) => Ok(format!("{a}{sep}{b}")),
@@ -185,6 +195,17 @@ impl Dmql {
     /// A [`ConfigError`] naming `rets.query.field` or `rets.query.value`.
     pub fn to_query(&self) -> Result<&str, ConfigError> {
         self.text.as_deref().map_err(Clone::clone)
+    }
+}
+
+/// Not this query (`~(A)`): `!Dmql::eq("PropertyType", "Land")`.
+impl std::ops::Not for Dmql {
+    type Output = Dmql;
+
+    fn not(self) -> Dmql {
+        Dmql {
+            text: self.text.map(|t| format!("~({t})")),
+        }
     }
 }
 
@@ -207,18 +228,23 @@ mod tests {
     fn builds_the_seed_query_and_combinations() {
         let jan1 = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
         assert_eq!(
-            Dmql::since("ModificationTimestamp", jan1).to_query().unwrap(),
+            Dmql::since("ModificationTimestamp", jan1)
+                .to_query()
+                .unwrap(),
             "(ModificationTimestamp=2026-01-01T00:00:00+)"
         );
         let q = Dmql::any_of("StandardStatus", &["Active", "Pending"])
             .and(Dmql::between("ListPrice", "100000", "250000"))
             .and(Dmql::eq("City", "Springfield").or(Dmql::starts_with("PostalCode", "627")))
-            .and(Dmql::eq("PropertyType", "Land").not());
+            .and(!Dmql::eq("PropertyType", "Land"));
         assert_eq!(
             q.to_query().unwrap(),
             "(StandardStatus=|Active,Pending),(ListPrice=100000-250000),((City=Springfield)|(PostalCode=627*)),~((PropertyType=Land))"
         );
-        assert_eq!(Dmql::one_of("ListingKey", &["L1", "L2"]).to_string(), "(ListingKey=L1,L2)");
+        assert_eq!(
+            Dmql::one_of("ListingKey", &["L1", "L2"]).to_string(),
+            "(ListingKey=L1,L2)"
+        );
     }
 
     #[test]

@@ -247,7 +247,10 @@ impl SearchRows {
                 .page_size
                 .unwrap_or(self.client.settings().page_size),
         );
-        let remaining = self.search.limit.map_or(u64::MAX, |l| l - self.delivered.min(l));
+        let remaining = self
+            .search
+            .limit
+            .map_or(u64::MAX, |l| l - self.delivered.min(l));
         let limit = page_size.min(remaining);
         let base = self.search.query.to_query().map_err(crate::Error::from)?;
         let (query, offset) = match &self.next_page {
@@ -304,7 +307,10 @@ impl SearchRows {
                 self.next_page = NextPage::Done;
                 return Ok(());
             }
-            code if code.is_query_error() && offset.is_some() && self.search.key_field.is_some() => {
+            code if code.is_query_error()
+                && offset.is_some()
+                && self.search.key_field.is_some() =>
+            {
                 // The server has no Offset: go on by key range from the last key read.
                 self.mode = Paging::KeyRange;
                 self.next_page = match &self.last_key {

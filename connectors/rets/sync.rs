@@ -17,10 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{Dmql, Paging, RetsClient, Row, Search};
+use super::{Dmql, GetObject, ObjectIds, Paging, RetsClient, Row, Search};
 use crate::sync::{
-    ChangePage, ChangeRequest, Fields, KeyPage, NextPage, SyncRecord, SyncSink, SyncSource,
-    Version,
+    ChangePage, ChangeRequest, Fields, KeyPage, NextPage, SyncRecord, SyncSink, SyncSource, Version,
 };
 use crate::Error;
 
@@ -37,7 +36,11 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<SystemTime> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&chrono::Utc).into());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, format) {
             return Some(t.and_utc().into());
         }
@@ -113,92 +116,136 @@ impl Scope {
         select: &[String],
     ) -> Result<WindowPage, Error> {
         let limit = request.limit.clamp(1, 100_000);
+        let after = request.after.as_ref();
+        // Rows at or before the request's mark were delivered already (the engine's `after`
+        // is inside the second the window starts at).
+        let fresh = |rows: Vec<Row>| -> Vec<Row> {
+            let Some(m) = after else { return rows };
+            rows.into_iter()
+                .filter(|r| {
+                    match (
+                        r.by_name(field).and_then(parse_timestamp),
+                        r.by_name(&self.key_field),
+                    ) {
+                        (Some(at), Some(key)) => (at, key) > (m.at, m.key.as_str()),
+                        // Left for `record` to report.
+                        _ => true,
+                    }
+                })
+                .collect()
+        };
         if let Some(t) = &request.page {
-            let (second, after) = read_token(t)?;
+            let (second, last) = read_token(t)?;
             let q = self
                 .query(field, second, second)
-                .and(Dmql::at_least(&self.key_field, &after));
+                .and(Dmql::at_least(&self.key_field, &last));
             let rows = client
                 .search(self.search(q, select, limit + 1))
                 .collect()
                 .await?;
-            let rows: Vec<Row> = rows
+            let rows: Vec<Row> = fresh(rows)
                 .into_iter()
-                .filter(|r| r.by_name(&self.key_field) != Some(after.as_str()))
+                .filter(|r| r.by_name(&self.key_field) != Some(last.as_str()))
                 .collect();
             return Ok(self.second_page(rows, second, limit));
         }
-        let from = floor_second(request.after.as_ref().map_or(UNIX_EPOCH, |m| m.at));
-        // DMQL ranges include both ends, at whole seconds: stop a second before `until`.
-        let Some(mut to) = floor_second(request.until).checked_sub(Duration::from_secs(1)) else {
-            return Ok(WindowPage { rows: Vec::new(), next: NextPage::Done, total: Some(0) });
+        let done = |total| WindowPage {
+            rows: Vec::new(),
+            next: NextPage::Done,
+            total,
         };
-        if to < from {
-            return Ok(WindowPage { rows: Vec::new(), next: NextPage::Done, total: Some(0) });
-        }
-        let total = client.count(&self.search(self.query(field, from, to), select, 1)).await?;
-        let mut from = from;
-        let mut count = total;
-        let mut steps = 0;
-        while count > limit as u64 && to > from && steps < MAX_NARROWING {
-            steps += 1;
-            let span = to.duration_since(from).unwrap_or_default().as_secs();
-            let mid = from + Duration::from_secs(span / 2);
-            let c = client
-                .count(&self.search(self.query(field, from, mid), select, 1))
-                .await?;
-            if c == 0 {
-                // Nothing up to `mid`: the rows are all after it.
-                from = mid + Duration::from_secs(1);
-                count = client
-                    .count(&self.search(self.query(field, from, to), select, 1))
-                    .await?;
-            } else {
-                to = mid;
-                count = c;
+        // DMQL ranges include both ends, at whole seconds: stop a second before `until`.
+        let Some(end) = floor_second(request.until).checked_sub(Duration::from_secs(1)) else {
+            return Ok(done(Some(0)));
+        };
+        let mut from = floor_second(after.map_or(UNIX_EPOCH, |m| m.at));
+        let mut total = None;
+        for _ in 0..MAX_NARROWING {
+            if end < from {
+                return Ok(done(total));
             }
-        }
-        let mut page = self
-            .read_window(client, field, from, to, select, limit, count)
-            .await?;
-        page.total = Some(total);
-        Ok(page)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn read_window(
-        &self,
-        client: &RetsClient,
-        field: &str,
-        from: SystemTime,
-        to: SystemTime,
-        select: &[String],
-        limit: usize,
-        count: u64,
-    ) -> Result<WindowPage, Error> {
-        if count <= limit as u64 {
-            let rows = client
-                .search(self.search(self.query(field, from, to), select, limit))
-                .collect()
+            let mut to = end;
+            let mut count = client
+                .count(&self.search(self.query(field, from, to), select, 1))
                 .await?;
-            // The whole window is read: the engine asks again after the largest mark.
-            return Ok(WindowPage { rows, next: if count == 0 { NextPage::Done } else { NextPage::AfterLast }, total: None });
+            total.get_or_insert(count);
+            let mut steps = 0;
+            while count > limit as u64 && to > from && steps < MAX_NARROWING {
+                steps += 1;
+                let span = to.duration_since(from).unwrap_or_default().as_secs();
+                let mid = from + Duration::from_secs(span / 2);
+                let c = client
+                    .count(&self.search(self.query(field, from, mid), select, 1))
+                    .await?;
+                if c == 0 {
+                    // Nothing up to `mid`: the rows are all after it.
+                    from = mid + Duration::from_secs(1);
+                    count = client
+                        .count(&self.search(self.query(field, from, to), select, 1))
+                        .await?;
+                } else {
+                    to = mid;
+                    count = c;
+                }
+            }
+            if count <= limit as u64 {
+                let rows = client
+                    .search(self.search(self.query(field, from, to), select, limit))
+                    .collect()
+                    .await?;
+                let rows = fresh(rows);
+                if !rows.is_empty() {
+                    // The window is read whole: the engine asks again after its largest mark.
+                    return Ok(WindowPage {
+                        rows,
+                        next: NextPage::AfterLast,
+                        total,
+                    });
+                }
+                if to >= end {
+                    return Ok(done(total));
+                }
+                from = to + Duration::from_secs(1);
+                continue;
+            }
+            // More rows than a page in one second: by key range inside it, after the mark's
+            // key when the mark is in this second.
+            let mut q = self.query(field, from, from);
+            if let Some(m) = after.filter(|m| floor_second(m.at) == from) {
+                q = q.and(Dmql::at_least(&self.key_field, &m.key));
+            }
+            let rows = fresh(
+                client
+                    .search(self.search(q, select, limit + 1))
+                    .collect()
+                    .await?,
+            );
+            if rows.is_empty() {
+                from += Duration::from_secs(1);
+                continue;
+            }
+            let mut page = self.second_page(rows, from, limit);
+            page.total = total;
+            return Ok(page);
         }
-        // More rows than a page in one second: by key range inside it.
-        let rows = client
-            .search(self.search(self.query(field, from, from), select, limit))
-            .collect()
-            .await?;
-        Ok(self.second_page(rows, from, limit))
+        Err(Error::decode(
+            format!("/{field}"),
+            "the changed rows could not be narrowed to a page",
+        ))
     }
 
-    fn second_page(&self, rows: Vec<Row>, second: SystemTime, limit: usize) -> WindowPage {
+    fn second_page(&self, mut rows: Vec<Row>, second: SystemTime, limit: usize) -> WindowPage {
+        rows.truncate(limit);
         let next = match rows.last().and_then(|r| r.by_name(&self.key_field)) {
             Some(last) if rows.len() >= limit => NextPage::Token(token(second, last)),
             // The second is done: the engine goes on after its largest mark.
             _ => NextPage::AfterLast,
         };
-        WindowPage { rows, next, total: None }
+        WindowPage {
+            rows,
+            next,
+            total: None,
+        }
     }
 
     fn record(&self, row: &Row, index: usize, field: &str) -> Result<SyncRecord, Error> {
@@ -206,12 +253,20 @@ impl Scope {
             .by_name(&self.key_field)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                Error::decode(format!("/rows/{index}/{}", self.key_field), "missing or empty")
+                Error::decode(
+                    format!("/rows/{index}/{}", self.key_field),
+                    "missing or empty",
+                )
             })?;
         let at = row
             .by_name(field)
             .and_then(parse_timestamp)
-            .ok_or_else(|| Error::decode(format!("/rows/{index}/{field}"), "missing or not a timestamp"))?;
+            .ok_or_else(|| {
+                Error::decode(
+                    format!("/rows/{index}/{field}"),
+                    "missing or not a timestamp",
+                )
+            })?;
         let fields: Fields = row.to_json();
         Ok(SyncRecord::new(key, fields)
             .updated_at(at)
@@ -428,15 +483,17 @@ impl SyncSource for RetsListingsSource {
             .filter(|k| Some(k.as_str()) != page)
             .collect();
         keys.truncate(limit);
-        let next = (keys.len() >= limit).then(|| keys.last().cloned()).flatten();
+        let next = (keys.len() >= limit)
+            .then(|| keys.last().cloned())
+            .flatten();
         Ok(Some(KeyPage { keys, next }))
     }
 }
 
 /// Listing photos as a [`SyncSource`], on their own cursor: a photo change may not move the
 /// listing's `ModificationTimestamp`, so this source follows `PhotosChangeTimestamp` (or the
-/// field given) and fetches the photos of every listing whose photos changed (filling the
-/// tenant's photo cache). A record's key is the listing key; its fields `photos_count`,
+/// field given) and fetches the photos of every listing whose photos changed (past the photo
+/// cache, which may hold the old ones). A record's key is the listing key; its fields `photos_count`,
 /// `photos_changed_at` and `photos` (each photo's object id, content type, location URL,
 /// description and size).
 #[derive(Clone, Debug)]
@@ -489,7 +546,11 @@ impl RetsPhotosSource {
 impl SyncSource for RetsPhotosSource {
     async fn changes(&self, request: &ChangeRequest) -> Result<ChangePage, Error> {
         let ts = self.scope.timestamp_field.clone();
-        let select = vec![self.scope.key_field.clone(), ts.clone(), self.count_field.clone()];
+        let select = vec![
+            self.scope.key_field.clone(),
+            ts.clone(),
+            self.count_field.clone(),
+        ];
         let page = self
             .scope
             .window_page(&self.client, &ts, request, &select)
@@ -497,10 +558,15 @@ impl SyncSource for RetsPhotosSource {
         let mut records = Vec::with_capacity(page.rows.len());
         for (i, row) in page.rows.iter().enumerate() {
             let base = self.scope.record(row, i, &ts)?;
-            let photos = self
-                .client
-                .photos(&self.scope.resource, &base.key)
-                .await?;
+            // Fetched anew, past the photo cache: these photos just changed.
+            let request = GetObject::photos(&self.scope.resource).of(&base.key, ObjectIds::All);
+            let mut reader = self.client.get_objects(&request).await?;
+            let mut photos = Vec::new();
+            while let Some(object) = reader.next_object().await? {
+                if object.error.is_none() {
+                    photos.push(object);
+                }
+            }
             let list: Vec<Value> = photos
                 .iter()
                 .map(|p| {
@@ -514,7 +580,13 @@ impl SyncSource for RetsPhotosSource {
                 })
                 .collect();
             let mut fields = Fields::new();
-            fields.insert("photos_count".into(), json!(row.by_name(&self.count_field).and_then(|c| c.parse::<u64>().ok()).unwrap_or(photos.len() as u64)));
+            fields.insert(
+                "photos_count".into(),
+                json!(row
+                    .by_name(&self.count_field)
+                    .and_then(|c| c.parse::<u64>().ok())
+                    .unwrap_or(photos.len() as u64)),
+            );
             fields.insert("photos_changed_at".into(), json!(row.by_name(&ts)));
             fields.insert("photos".into(), Value::Array(list));
             records.push(SyncRecord { fields, ..base });

@@ -107,7 +107,8 @@ impl Integration for RetsIntegration {
 
     /// Logs in, then out: the credentials, the User-Agent and its password all pass.
     async fn check(&self, connection: &Connection) -> Result<(), Error> {
-        let client = RetsClient::from_connection(connection.clone()).map_err(|e| e.core().clone())?;
+        let client =
+            RetsClient::from_connection(connection.clone()).map_err(|e| e.core().clone())?;
         client.login().await.map_err(|e| e.core().clone())?;
         client.logout().await.map_err(|e| e.core().clone())
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -162,8 +162,8 @@ fn authorized(s: &ServerState, method: &Method, headers: &HeaderMap) -> bool {
     match s.auth {
         Auth::Basic => {
             use base64::Engine as _;
-            let expected = base64::engine::general_purpose::STANDARD
-                .encode(format!("{USER}:{}", s.password));
+            let expected =
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{}", s.password));
             h == format!("Basic {expected}")
         }
         Auth::Digest => {
@@ -214,10 +214,13 @@ async fn handle(
     State(state): State<Arc<Mutex<ServerState>>>,
     method: Method,
     uri: Uri,
-    Query(mut params): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let mut params: BTreeMap<String, String> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     if method == Method::POST {
         for (k, v) in url::form_urlencoded::parse(&body) {
             params.insert(k.into_owned(), v.into_owned());
@@ -330,7 +333,9 @@ fn matches(listing: &Listing, query: &str) -> bool {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn search(s: &ServerState, params: &BTreeMap<String, String>) -> Response {
@@ -362,7 +367,9 @@ fn search(s: &ServerState, params: &BTreeMap<String, String>) -> Response {
     };
     let page: Vec<&&Listing> = rows.iter().skip(offset).take(limit).collect();
     let more = offset + page.len() < count;
-    let mut out = String::from("<?xml version=\"1.0\"?>\n<RETS ReplyCode=\"0\" ReplyText=\"Operation Successful\">\n");
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?>\n<RETS ReplyCode=\"0\" ReplyText=\"Operation Successful\">\n",
+    );
     if params.get("Count").map(String::as_str) == Some("1") {
         out.push_str(&format!("<COUNT Records=\"{count}\" />\n"));
     }
@@ -385,33 +392,103 @@ fn search(s: &ServerState, params: &BTreeMap<String, String>) -> Response {
     xml(out)
 }
 
-/// A shared RETS fixture: `$SWITCHBOARD_SHARED_DIR/fixtures/rets/...`, or `../shared` next
-/// to the crate. `None` when it is not there (the example runs without them).
-fn fixture(path: &str) -> Option<Vec<u8>> {
-    let shared = std::env::var_os("SWITCHBOARD_SHARED_DIR").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-        std::path::PathBuf::from,
+/// One COMPACT metadata block: `kind`, its attributes, columns and rows.
+fn block(kind: &str, attrs: &str, columns: &[&str], rows: &[&[&str]]) -> String {
+    let mut out = format!(
+        "<METADATA-{kind} Version=\"1.00.000\" Date=\"2026-01-01T00:00:00\" {attrs}>\n<COLUMNS>\t{}\t</COLUMNS>\n",
+        columns.join("\t")
     );
-    std::fs::read(shared.join("fixtures/rets").join(path)).ok()
+    for r in rows {
+        out.push_str(&format!("<DATA>\t{}\t</DATA>\n", r.join("\t")));
+    }
+    out.push_str(&format!("</METADATA-{kind}>\n"));
+    out
 }
 
+/// The metadata of a small MLS: one resource (`Property`), one class (`RES`), its fields,
+/// the `Status` lookup and photos.
 fn metadata(params: &BTreeMap<String, String>) -> Response {
     let kind = params.get("Type").cloned().unwrap_or_default();
-    let base = "librets/project/librets/test-network/src/resources/";
-    let file = match kind.as_str() {
-        "METADATA-SYSTEM" => "metadata-system",
-        "METADATA-RESOURCE" => "metadata-resource",
-        "METADATA-CLASS" => "metadata-class.1",
-        "METADATA-TABLE" => "metadata-table.1",
-        "METADATA-LOOKUP" => "metadata-lookup.1",
-        "METADATA-LOOKUP_TYPE" => "metadata-lookup-type.1",
-        "METADATA-OBJECT" => "../../../../../../estately-rets/extracted/METADATA_OBJECT.xml",
+    let body = match kind.as_str() {
+        "METADATA-SYSTEM" => {
+            "<METADATA-SYSTEM Version=\"1.00.000\" Date=\"2026-01-01T00:00:00\">\n\
+             <SYSTEM SystemID=\"LOOP\" SystemDescription=\"Loopback MLS\" />\n\
+             <COMMENTS>A loopback server</COMMENTS>\n</METADATA-SYSTEM>\n"
+                .to_string()
+        }
+        "METADATA-RESOURCE" => block(
+            "RESOURCE",
+            "",
+            &["ResourceID", "StandardName", "KeyField", "ClassCount"],
+            &[&["Property", "Property", "ListingKey", "1"]],
+        ),
+        "METADATA-CLASS" => block(
+            "CLASS",
+            "Resource=\"Property\"",
+            &["ClassName", "StandardName", "VisibleName"],
+            &[&["RES", "ResidentialProperty", "Residential"]],
+        ),
+        "METADATA-TABLE" => block(
+            "TABLE",
+            "Resource=\"Property\" Class=\"RES\"",
+            &[
+                "SystemName",
+                "StandardName",
+                "LongName",
+                "DataType",
+                "Interpretation",
+                "LookupName",
+            ],
+            &[
+                &[
+                    "ListingKey",
+                    "ListingKey",
+                    "Listing Key",
+                    "Character",
+                    "",
+                    "",
+                ],
+                &[
+                    "ListPrice",
+                    "ListPrice",
+                    "List Price",
+                    "Decimal",
+                    "Currency",
+                    "",
+                ],
+                &[
+                    "StandardStatus",
+                    "StandardStatus",
+                    "Status",
+                    "Character",
+                    "Lookup",
+                    "Status",
+                ],
+            ],
+        ),
+        "METADATA-LOOKUP" => block(
+            "LOOKUP",
+            "Resource=\"Property\"",
+            &["LookupName", "VisibleName"],
+            &[&["Status", "Status"]],
+        ),
+        "METADATA-LOOKUP_TYPE" => block(
+            "LOOKUP_TYPE",
+            "Resource=\"Property\" Lookup=\"Status\"",
+            &["Value", "LongValue", "ShortValue"],
+            &[&["A", "Active", "Act"], &["P", "Pending", "Pnd"]],
+        ),
+        "METADATA-OBJECT" => block(
+            "OBJECT",
+            "Resource=\"Property\"",
+            &["ObjectType", "MimeType", "VisibleName"],
+            &[&["Photo", "image/jpeg", "Photo"]],
+        ),
         _ => return reply(20502, "Invalid Identifier"),
     };
-    match fixture(&format!("{base}{file}")) {
-        Some(body) => ([("content-type", "text/xml")], body).into_response(),
-        None => reply(20503, "No metadata here"),
-    }
+    xml(format!(
+        "<RETS ReplyCode=\"0\" ReplyText=\"Operation Successful\">\n{body}</RETS>\n"
+    ))
 }
 
 fn objects(s: &ServerState, params: &BTreeMap<String, String>) -> Response {

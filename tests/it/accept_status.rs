@@ -16,7 +16,8 @@ async fn an_accepted_status_is_the_answer_not_a_failure() {
     let h = hits.clone();
     let server = RawServer::start(move |_: &RawRequest| {
         h.fetch_add(1, Ordering::SeqCst);
-        RawAction::status(401, "challenge").with_header("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\"")
+        RawAction::status(401, "challenge")
+            .with_header("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\"")
     })
     .await;
     let sb = builder().build().unwrap();
@@ -29,10 +30,17 @@ async fn an_accepted_status_is_the_answer_not_a_failure() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Digest"));
+        assert!(resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Digest"));
         assert_eq!(resp.bytes().await.unwrap(), "challenge");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 3, "one request each, never retried");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        3,
+        "one request each, never retried"
+    );
     // Without it, the same answer is an error.
     let e = conn.get("/login").send().await.unwrap_err();
     assert_eq!(e.status(), Some(StatusCode::UNAUTHORIZED));

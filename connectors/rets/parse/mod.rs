@@ -16,6 +16,9 @@ pub use envelope::parse_reply;
 pub use login::{parse_login, parse_logout, Capabilities, LoginReply, LogoutReply};
 pub use metadata::parse_metadata;
 pub use multipart::{ObjectReader, RetsObject};
+mod compact;
+
+pub use compact::{CompactHeader, CompactReader, CompactTrailer, Row, RowRef};
 
 /// A RETS reply that could not be read: where (byte offset into the reply, when known, and the
 /// element, attribute or header) and why. It never echoes field values.

@@ -67,8 +67,8 @@ impl Authenticator for RetsAuthenticator {
             .to_string();
         let method = request.method().clone();
         let mut auth = state.auth();
-        let basic = creds.http_auth == HttpAuth::Basic
-            || (creds.http_auth == HttpAuth::Auto && auth.basic);
+        let basic =
+            creds.http_auth == HttpAuth::Basic || (creds.http_auth == HttpAuth::Auto && auth.basic);
         let authorization = if basic {
             let raw = zeroize::Zeroizing::new(format!(
                 "{}:{}",
@@ -82,7 +82,12 @@ impl Authenticator for RetsAuthenticator {
         } else if let Some(digest) = auth.digest.as_mut() {
             Some(
                 digest
-                    .authorization(&method, &uri, &creds.username, creds.password.expose_secret())
+                    .authorization(
+                        &method,
+                        &uri,
+                        &creds.username,
+                        creds.password.expose_secret(),
+                    )
                     .map_err(|e| Error::auth(format!("RETS Digest: {}", e.reason())))?,
             )
         } else {
@@ -118,7 +123,10 @@ impl Authenticator for RetsAuthenticator {
                 &settings.version,
             );
             headers.insert("RETS-Request-ID", header(&request_id, "request id")?);
-            headers.insert("RETS-UA-Authorization", secret_header(&value, "UA authorization")?);
+            headers.insert(
+                "RETS-UA-Authorization",
+                secret_header(&value, "UA authorization")?,
+            );
         }
         Ok(())
     }

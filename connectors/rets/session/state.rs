@@ -127,16 +127,16 @@ impl SessionState {
                 auth.session_id = Some(value.clone());
             }
             // An expired cookie (`Max-Age=0`) is the server deleting it.
-            if cookie.max_age().is_some_and(|age| age.is_zero() || age.is_negative()) {
+            if cookie
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative())
+            {
                 auth.cookies.remove(&name);
             } else {
                 auth.cookies.insert(name, value);
             }
         }
-        if let Some(id) = headers
-            .get("RETS-Session-ID")
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(id) = headers.get("RETS-Session-ID").and_then(|v| v.to_str().ok()) {
             auth.session_id = Some(id.to_string());
         }
     }

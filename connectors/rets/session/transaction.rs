@@ -44,7 +44,8 @@ pub struct LiveSession {
     capabilities: Capabilities,
     urls: Vec<(Capability, Url)>,
     /// Metadata read in this session, by what was asked (`"catalog"`, `"Property:RES"`).
-    pub(crate) metadata: tokio::sync::Mutex<std::collections::HashMap<String, Arc<crate::rets::Metadata>>>,
+    pub(crate) metadata:
+        tokio::sync::Mutex<std::collections::HashMap<String, Arc<crate::rets::Metadata>>>,
     /// Counts logins, so a caller whose request failed with a 401 logs in again only if
     /// nobody did since it read this session.
     generation: u64,
@@ -83,6 +84,19 @@ pub(crate) struct Transaction<'a> {
     pub(crate) cache_for: Option<std::time::Duration>,
 }
 
+impl Transaction<'_> {
+    /// A transaction without parameters (Login, Logout).
+    fn bare(capability: Capability, endpoint: &'static str) -> Transaction<'static> {
+        Transaction {
+            capability,
+            endpoint,
+            params: Vec::new(),
+            stream: false,
+            cache_for: None,
+        }
+    }
+}
+
 fn transport(e: Error) -> RetsError {
     RetsError::from_core(e)
 }
@@ -90,7 +104,10 @@ fn transport(e: Error) -> RetsError {
 impl SessionState {
     /// The live session, logging in first if there is none (one caller logs in; the others
     /// wait for it and share its session).
-    pub(crate) async fn live(&self, connection: &Connection) -> Result<Arc<LiveSession>, RetsError> {
+    pub(crate) async fn live(
+        &self,
+        connection: &Connection,
+    ) -> Result<Arc<LiveSession>, RetsError> {
         let mut live = self.live.lock().await;
         if let Some(s) = live.as_ref() {
             return Ok(s.clone());
@@ -125,12 +142,10 @@ impl SessionState {
         &self,
         connection: &Connection,
         url: &Url,
-        endpoint: &str,
-        params: &[(&'static str, String)],
-        stream: bool,
-        cache_for: Option<std::time::Duration>,
+        tx: &Transaction<'_>,
         accept_401: bool,
     ) -> Result<Response, Error> {
+        let params = &tx.params;
         let origin = url.origin().ascii_serialization();
         let base = connection.base_url().trim_end_matches('/');
         let derived;
@@ -150,7 +165,7 @@ impl SessionState {
         };
         let mut request = on
             .request(method.clone(), url.path())
-            .endpoint(endpoint)
+            .endpoint(tx.endpoint)
             // Every RETS transaction reads; a POST only carries a long query.
             .side_effects(false);
         if method == Method::GET {
@@ -161,10 +176,10 @@ impl SessionState {
         if !query.is_empty() {
             request = request.query(&query);
         }
-        if stream {
+        if tx.stream {
             request = request.stream();
         }
-        if let Some(ttl) = cache_for {
+        if let Some(ttl) = tx.cache_for {
             request = request.cache_for(ttl);
         }
         if accept_401 {
@@ -175,13 +190,22 @@ impl SessionState {
 
     /// The Login transaction: answers the server's challenge (Digest, or Basic under `auto`),
     /// reads the capability list and keeps the session's cookies.
-    async fn login(&self, connection: &Connection, generation: u64) -> Result<LiveSession, RetsError> {
+    async fn login(
+        &self,
+        connection: &Connection,
+        generation: u64,
+    ) -> Result<LiveSession, RetsError> {
         let login_url = self.settings.login_url.clone();
         // Two tries: the first may only fetch the challenge (or a fresh nonce).
         let mut challenged = false;
         let response = loop {
             let response = self
-                .send(connection, &login_url, "login", &[], false, None, true)
+                .send(
+                    connection,
+                    &login_url,
+                    &Transaction::bare(Capability::Search, "login"),
+                    true,
+                )
                 .await
                 .map_err(transport)?;
             if response.status() != StatusCode::UNAUTHORIZED {
@@ -220,29 +244,36 @@ impl SessionState {
         })
     }
 
-    /// Reads a 401's `WWW-Authenticate` and keeps what the next request must answer.
-    fn answer_challenge(&self, headers: &http::HeaderMap) -> Result<(), RetsError> {
+    /// Reads a 401's `WWW-Authenticate` and keeps what the next request must answer; `true`
+    /// when it is a Digest challenge marked stale (the credentials were right, only the
+    /// nonce expired).
+    fn answer_challenge(&self, headers: &http::HeaderMap) -> Result<bool, RetsError> {
         let offers: Vec<&str> = headers
             .get_all(http::header::WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
         let mode = self.credentials.http_auth;
-        let digest = offers
-            .iter()
-            .find(|o| o.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("digest")));
-        let basic = offers
-            .iter()
-            .any(|o| o.trim_start().get(..5).is_some_and(|s| s.eq_ignore_ascii_case("basic")));
+        let digest = offers.iter().find(|o| {
+            o.trim_start()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("digest"))
+        });
+        let basic = offers.iter().any(|o| {
+            o.trim_start()
+                .get(..5)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic"))
+        });
         match (mode, digest) {
             (HttpAuth::Auto | HttpAuth::Digest, Some(challenge)) => {
                 let d = DigestAuth::from_challenge(challenge)?;
+                let stale = d.is_stale();
                 self.auth().digest = Some(d);
-                Ok(())
+                Ok(stale)
             }
             (HttpAuth::Auto, None) if basic => {
                 self.auth().basic = true;
-                Ok(())
+                Ok(false)
             }
             _ => Err(RetsError::from_core(Error::auth(format!(
                 "the RETS server refused the login (HTTP 401) and offers no scheme the config allows ({mode:?})"
@@ -269,9 +300,7 @@ impl SessionState {
                     ),
                 ))
             })?;
-            let result = self
-                .send(connection, &url, tx.endpoint, &tx.params, tx.stream, tx.cache_for, false)
-                .await;
+            let result = self.send(connection, &url, &tx, false).await;
             match result {
                 Ok(response) => {
                     self.take_cookies(response.headers());
@@ -279,11 +308,14 @@ impl SessionState {
                 }
                 Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) && !relogged => {
                     relogged = true;
-                    if let Some(h) = e.headers() {
-                        // A stale Digest nonce: the new login answers the fresh challenge.
-                        let _ = self.answer_challenge(h);
+                    let stale = e
+                        .headers()
+                        .is_some_and(|h| self.answer_challenge(h).unwrap_or(false));
+                    // Only the Digest nonce expired: the session lives, send again with the
+                    // fresh nonce. Otherwise the session ended: log in again.
+                    if !stale {
+                        session = self.relogin(connection, &session).await?;
                     }
-                    session = self.relogin(connection, &session).await?;
                 }
                 Err(e) => return Err(transport(e)),
             }
@@ -299,7 +331,12 @@ impl SessionState {
         let result = match session.url(Capability::Logout).cloned() {
             Some(url) => {
                 match self
-                    .send(connection, &url, "logout", &[], false, None, false)
+                    .send(
+                        connection,
+                        &url,
+                        &Transaction::bare(Capability::Logout, "logout"),
+                        false,
+                    )
                     .await
                 {
                     Ok(response) => match response.bytes().await {

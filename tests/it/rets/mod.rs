@@ -40,9 +40,7 @@ pub(crate) fn host() -> Connections {
 /// A connection service over `sb`.
 pub(crate) fn host_with(sb: Switchboard) -> Connections {
     let mut registry = Registry::new();
-    registry
-        .register(Arc::new(RetsIntegration::new()))
-        .unwrap();
+    registry.register(Arc::new(RetsIntegration::new())).unwrap();
     Connections::new(sb, crate::support::test_vault(17), registry)
 }
 

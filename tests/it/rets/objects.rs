@@ -8,7 +8,10 @@ use super::{client, config, host};
 
 fn with_photos() -> Vec<Listing> {
     let mut l = Listing::new("L0001", "2026-01-01T00:00:00");
-    l.photos = vec![b"\xff\xd8jpeg-one".to_vec(), b"\xff\xd8jpeg-two\r\n--not-a-boundary".to_vec()];
+    l.photos = vec![
+        b"\xff\xd8jpeg-one".to_vec(),
+        b"\xff\xd8jpeg-two\r\n--not-a-boundary".to_vec(),
+    ];
     vec![l, Listing::new("L0002", "2026-01-01T00:00:00")]
 }
 
@@ -32,7 +35,11 @@ async fn photos_stream_part_by_part_and_are_cached_per_tenant() {
     assert_eq!(photos.len(), 2);
     let fetched = server.seen("/rets/getobject").len();
     a.photos("Property", "L0001").await.unwrap();
-    assert_eq!(server.seen("/rets/getobject").len(), fetched, "served from the cache");
+    assert_eq!(
+        server.seen("/rets/getobject").len(),
+        fetched,
+        "served from the cache"
+    );
     // Another tenant with the same connection id (and the same login) fetches its own.
     let b = client(&connections, "tenant-b", config(&server.login_url(), "pw")).await;
     b.photos("Property", "L0001").await.unwrap();

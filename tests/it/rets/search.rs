@@ -42,7 +42,10 @@ async fn pages_by_offset_until_every_row_is_read() {
     assert_eq!(offsets, [None, Some("11".into()), Some("21".into())]);
     // The server caps a page below the asked Limit (MAXROWS): paging goes on.
     server.with(|s| s.max_rows = 4);
-    assert_eq!(keys(&rets, all().page_size(10).paging(Paging::Offset)).await, expected(25));
+    assert_eq!(
+        keys(&rets, all().page_size(10).paging(Paging::Offset)).await,
+        expected(25)
+    );
 }
 
 #[tokio::test]
@@ -54,15 +57,31 @@ async fn pages_by_key_range_when_the_key_field_is_known() {
     assert_eq!(got, expected(25));
     let seen = server.seen("/rets/search");
     assert!(seen.iter().all(|r| !r.params.contains_key("Offset")));
-    assert_eq!(seen[1].params["Query"], "(ListPrice=0+),(ListingKey=L0009+)");
+    assert_eq!(
+        seen[1].params["Query"],
+        "(ListPrice=0+),(ListingKey=L0009+)"
+    );
     // A listing changing between pages (a row inserted before the boundary) neither skips
     // nor repeats a row with key ranges.
     let mut rows = rets.search(all().page_size(10).key_field("ListingKey"));
     let mut got = Vec::new();
     for _ in 0..10 {
-        got.push(rows.next().await.unwrap().unwrap().by_name("ListingKey").unwrap().to_string());
+        got.push(
+            rows.next()
+                .await
+                .unwrap()
+                .unwrap()
+                .by_name("ListingKey")
+                .unwrap()
+                .to_string(),
+        );
     }
-    server.with(|s| s.listings.insert(0, super::server::Listing::new("L0000a", "2026-01-01T00:00:00")));
+    server.with(|s| {
+        s.listings.insert(
+            0,
+            super::server::Listing::new("L0000a", "2026-01-01T00:00:00"),
+        )
+    });
     while let Some(r) = rows.next().await.unwrap() {
         got.push(r.by_name("ListingKey").unwrap().to_string());
     }
@@ -75,7 +94,14 @@ async fn a_server_without_offset_is_paged_by_key_range() {
     server.with(|s| s.offset_supported = false);
     let connections = host();
     let rets = client(&connections, "acme", config(&server.login_url(), "pw")).await;
-    let got = keys(&rets, all().page_size(5).paging(Paging::Offset).key_field("ListingKey")).await;
+    let got = keys(
+        &rets,
+        all()
+            .page_size(5)
+            .paging(Paging::Offset)
+            .key_field("ListingKey"),
+    )
+    .await;
     assert_eq!(got, expected(12));
     // Without a key field there is no way on: the 20203 is the caller's.
     let e = rets
@@ -92,20 +118,34 @@ async fn limit_select_count_and_empty_results() {
     let connections = host();
     let rets = client(&connections, "acme", config(&server.login_url(), "pw")).await;
     let rows = rets
-        .search(all().limit(7).page_size(5).select(["ListingKey", "ListPrice"]))
+        .search(
+            all()
+                .limit(7)
+                .page_size(5)
+                .select(["ListingKey", "ListPrice"]),
+        )
         .collect()
         .await
         .unwrap();
     assert_eq!(rows.len(), 7);
     assert_eq!(&rows[0].columns()[..], ["ListingKey", "ListPrice"]);
-    let limits: Vec<String> = server.seen("/rets/search").iter().map(|r| r.params["Limit"].clone()).collect();
+    let limits: Vec<String> = server
+        .seen("/rets/search")
+        .iter()
+        .map(|r| r.params["Limit"].clone())
+        .collect();
     assert_eq!(limits, ["5", "2"]);
     assert_eq!(rets.count(&all()).await.unwrap(), 30);
     let mut s = rets.search(all());
     s.next_row().await.unwrap();
     assert_eq!(s.count(), Some(30));
     let none = Search::new("Property", "RES", Dmql::eq("City", "Nowhere"));
-    assert!(rets.search(none.clone()).collect().await.unwrap().is_empty());
+    assert!(rets
+        .search(none.clone())
+        .collect()
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(rets.count(&none).await.unwrap(), 0);
 }
 

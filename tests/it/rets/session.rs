@@ -19,7 +19,12 @@ fn all() -> Search {
 async fn digest_login_search_and_logout_through_the_template() {
     let server = RetsServer::start("pw-digest", Auth::Digest, listings(5, 1)).await;
     let connections = host();
-    let rets = client(&connections, "acme", config(&server.login_url(), "pw-digest")).await;
+    let rets = client(
+        &connections,
+        "acme",
+        config(&server.login_url(), "pw-digest"),
+    )
+    .await;
     let rows = rets.search(all()).collect().await.unwrap();
     assert_eq!(rows.len(), 5);
     assert_eq!(server.with(|s| s.logins), 1);
@@ -29,10 +34,19 @@ async fn digest_login_search_and_logout_through_the_template() {
     assert_eq!(logins.len(), 2);
     assert!(logins[0].headers.get("authorization").is_none());
     let search = &server.seen("/rets/search")[0];
-    assert!(search.headers["authorization"].to_str().unwrap().starts_with("Digest "));
-    assert!(search.headers["cookie"].to_str().unwrap().contains("RETS-Session-ID=S1"));
+    assert!(search.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .starts_with("Digest "));
+    assert!(search.headers["cookie"]
+        .to_str()
+        .unwrap()
+        .contains("RETS-Session-ID=S1"));
     assert_eq!(search.headers["rets-version"], "RETS/1.7.2");
-    assert!(search.headers["user-agent"].to_str().unwrap().starts_with("switchboard/"));
+    assert!(search.headers["user-agent"]
+        .to_str()
+        .unwrap()
+        .starts_with("switchboard/"));
     rets.logout().await.unwrap();
     assert_eq!(server.with(|s| s.logouts), 1);
     // The next call logs in again.
@@ -70,10 +84,7 @@ async fn ua_authorization_follows_the_rule() {
     let request_id = search.headers["rets-request-id"].to_str().unwrap();
     let hex = |s: String| hex::encode(Md5::digest(s.as_bytes()));
     let a1 = hex("MyAgent/1.2.3:ua-secret".to_string());
-    let expected = format!(
-        "Digest {}",
-        hex(format!("{a1}:{request_id}:S1:RETS/1.7"))
-    );
+    let expected = format!("Digest {}", hex(format!("{a1}:{request_id}:S1:RETS/1.7")));
     assert_eq!(search.headers["rets-ua-authorization"], expected.as_str());
 }
 
@@ -122,7 +133,10 @@ async fn another_login_holding_the_session_is_a_typed_20022() {
     let connections = host();
     let rets = client(&connections, "acme", config(&server.login_url(), "pw")).await;
     let e = rets.search(all()).collect().await.unwrap_err();
-    assert_eq!(e.reply_code(), Some(ReplyCode::ADDITIONAL_LOGIN_NOT_PERMITTED));
+    assert_eq!(
+        e.reply_code(),
+        Some(ReplyCode::ADDITIONAL_LOGIN_NOT_PERMITTED)
+    );
     assert_eq!(e.kind(), ErrorKind::Auth);
 }
 
@@ -173,20 +187,33 @@ async fn the_check_logs_in_and_out_and_secrets_never_show() {
     let mut cfg = config(&server.login_url(), &password);
     cfg["user_agent_password"] = ua_password.clone().into();
     let (t, c) = (TenantId::new("acme"), ConnectionId::new(super::CONNECTION));
-    connections.create(&t, &c, "rets", "MLS", &cfg).await.unwrap();
+    connections
+        .create(&t, &c, "rets", "MLS", &cfg)
+        .await
+        .unwrap();
     let record = connections.test_connection(&t, &c).await.unwrap();
-    assert_eq!(record.status, switchboard::connections::ConnectionStatus::Active, "{record:?}");
+    assert_eq!(
+        record.status,
+        switchboard::connections::ConnectionStatus::Active,
+        "{record:?}"
+    );
     assert_eq!(server.with(|s| (s.logins, s.logouts)), (1, 1));
     let conn = connections.connection(&t, &c).await.unwrap();
     let rets = switchboard::rets::RetsClient::from_connection(conn.clone()).unwrap();
     let printed = format!("{rets:?} {conn:?}");
-    assert!(!printed.contains(&password) && !printed.contains(&ua_password), "{printed}");
+    assert!(
+        !printed.contains(&password) && !printed.contains(&ua_password),
+        "{printed}"
+    );
     // A failure's error and the logs hold neither password.
     server.with(|s| s.password = "changed".into());
     rets.logout().await.ok();
     let e = rets.search(all()).collect().await.unwrap_err();
     let shown = format!("{e} {e:?}");
-    assert!(!shown.contains(&password) && !shown.contains(&ua_password), "{shown}");
+    assert!(
+        !shown.contains(&password) && !shown.contains(&ua_password),
+        "{shown}"
+    );
     logs.assert_absent(&password);
     logs.assert_absent(&ua_password);
 }
