@@ -9,8 +9,8 @@
 //! row, so its memory is one row however many rows the reply holds.
 //!
 //! Rows are handed out as [`RowRef`]s that borrow that buffer: fields are split by one memchr
-//! pass when the row ends and decoded only when asked for ([`RowRef::get`]), without allocating
-//! unless a field holds an entity (`&amp;`) or non-UTF-8 bytes.
+//! pass when the row ends and unescaped only when asked for ([`RowRef::get`]), without
+//! allocating unless a field holds an entity (`&amp;`).
 //!
 //! Choices where servers and the other RETS clients disagree, each with its reason:
 //!
@@ -28,10 +28,12 @@
 //!   XML defines; an unknown or invalid one (`&nbsp;`, `&#56324;`) and a lone `&` stay verbatim,
 //!   so one bad remark does not end the stream. A doubly escaped `&amp;#233;` reads as
 //!   `&#233;` (estately decodes it a second time).
-//! - **Encoding**: the XML declaration's `encoding` (UTF-8, ISO-8859-1 and windows-1252 are
-//!   read; any other is an error). Without one the reply is UTF-8, and a field that is not valid
-//!   UTF-8 is read as ISO-8859-1, byte for byte (what libRETS gives with its ISO option), rather
-//!   than failing the whole reply.
+//! - **Encoding**, as [`parse_reply`](crate::rets::parse_reply) reads whole replies: valid
+//!   UTF-8 is used as it is; a byte that starts no valid UTF-8 sequence is read in the
+//!   single-byte encoding the XML declaration names, else Windows-1252 (also for ISO-8859-1,
+//!   as WHATWG does: they differ only in C1 control codes). Servers send Windows-1252 without
+//!   declaring it, and declare ISO-8859-1 over UTF-8; deciding byte by byte keeps a stream
+//!   readable in both cases. Offsets stay offsets in the reply's bytes.
 //! - **Reply codes**: a non-zero `ReplyCode` (20201, 20203, ...) is not a parse error: the
 //!   header carries it, with no columns and no rows when the server sent none. What a code
 //!   means is the caller's decision ([`ReplyCode`](crate::rets::ReplyCode)).
@@ -56,7 +58,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use memchr::{memchr, memchr_iter, memrchr};
 use quick_xml::events::{BytesRef, BytesStart, Event};
@@ -156,57 +161,6 @@ pub struct CompactTrailer {
     pub status: Option<ReplyStatus>,
 }
 
-/// The character encoding of a reply, from its XML declaration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Charset {
-    /// UTF-8 (the default); a field that is not valid UTF-8 is read as ISO-8859-1.
-    Utf8,
-    /// ISO-8859-1: each byte is the code point of the same number.
-    Latin1,
-    /// windows-1252: ISO-8859-1 with printable characters in 0x80..=0x9F.
-    Windows1252,
-}
-
-impl Charset {
-    fn from_label(label: &[u8]) -> Option<Charset> {
-        let label = label.trim_ascii().to_ascii_lowercase();
-        match label.as_slice() {
-            b"utf-8" | b"utf8" | b"us-ascii" | b"ascii" => Some(Charset::Utf8),
-            b"iso-8859-1" | b"iso8859-1" | b"iso_8859-1" | b"latin1" | b"latin-1" | b"l1"
-            | b"iso-ir-100" | b"cp819" | b"ibm819" => Some(Charset::Latin1),
-            b"windows-1252" | b"cp1252" | b"x-cp1252" => Some(Charset::Windows1252),
-            _ => None,
-        }
-    }
-
-    /// Text of `bytes` in this encoding; borrowed when it is ASCII (or valid UTF-8 for UTF-8).
-    fn decode(self, bytes: &[u8]) -> Cow<'_, str> {
-        if self == Charset::Utf8 || bytes.is_ascii() {
-            if let Ok(s) = std::str::from_utf8(bytes) {
-                return Cow::Borrowed(s);
-            }
-        }
-        let table = self == Charset::Windows1252;
-        Cow::Owned(
-            bytes
-                .iter()
-                .map(|&b| match b {
-                    0x80..=0x9F if table => WINDOWS_1252_HIGH[usize::from(b - 0x80)],
-                    _ => char::from(b),
-                })
-                .collect(),
-        )
-    }
-}
-
-/// windows-1252 at 0x80..=0x9F (WHATWG's table: the five unassigned bytes stay C1 controls).
-const WINDOWS_1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
-    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
-];
-
 /// Resolves the entity and character references of escaped text. An unknown or invalid
 /// reference, and a `&` that starts none, stay as they are.
 fn unescape(text: &str) -> Cow<'_, str> {
@@ -256,31 +210,19 @@ fn unescape(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Decoded and unescaped text of escaped bytes.
-fn text_of(bytes: &[u8], charset: Charset) -> Cow<'_, str> {
-    match charset.decode(bytes) {
-        Cow::Borrowed(s) => unescape(s),
-        Cow::Owned(s) if memchr(b'&', s.as_bytes()).is_some() => {
-            Cow::Owned(unescape(&s).into_owned())
-        }
-        owned => owned,
-    }
-}
-
-/// The current row: its escaped bytes (kept as a `String` once it proved to be UTF-8, so that
-/// fields are borrowed `&str` slices with no second check) and its delimiter positions.
+/// The current row: its escaped text and where each field is in it. The text arrives in
+/// `bytes` (quick-xml reads into a `Vec<u8>`) and moves to `text` once checked, so that fields
+/// are `&str` slices with no further check; both buffers keep their capacity from row to row.
 #[derive(Debug, Default)]
 struct RowBuf {
     bytes: Vec<u8>,
     text: String,
-    /// Whether the row lives in `text` (valid UTF-8) rather than in `bytes`.
-    in_text: bool,
     /// Where each field is, found once per row.
     fields: Vec<Field>,
 }
 
 /// Where a field is in its row (`start..end`; a row is at most [`MAX_ROW_BYTES`], so `u32`
-/// holds any offset), and whether it holds a `&` (only those are unescaped).
+/// holds any offset), and whether it may hold a `&` (only those are unescaped).
 #[derive(Clone, Copy, Debug)]
 struct Field {
     start: u32,
@@ -289,44 +231,42 @@ struct Field {
 }
 
 impl RowBuf {
-    /// Empties the row for the next one, keeping both buffers' capacity.
+    /// Empties the row for the next one, keeping the buffers' capacity.
     fn clear(&mut self) {
-        if self.in_text {
+        if self.bytes.is_empty() {
             self.bytes = std::mem::take(&mut self.text).into_bytes();
-            self.in_text = false;
         }
         self.bytes.clear();
         self.fields.clear();
     }
 
     #[inline]
-    fn push(&mut self, part: &[u8]) -> Result<(), &'static str> {
+    fn push(&mut self, part: &str) -> Result<(), &'static str> {
         if self.bytes.len().saturating_add(part.len()) > MAX_ROW_BYTES {
             return Err("longer than 64 MiB");
         }
-        self.bytes.extend_from_slice(part);
+        self.bytes.extend_from_slice(part.as_bytes());
         Ok(())
     }
 
     /// Appends CDATA content escaped, so that it reads back as the same text.
-    fn push_cdata(&mut self, part: &[u8]) -> Result<(), &'static str> {
-        for chunk in part.split_inclusive(|&b| b == b'&' || b == b'<') {
-            match chunk.split_last() {
-                Some((b'&', head)) => {
-                    self.push(head)?;
-                    self.push(b"&amp;")?;
-                }
-                Some((b'<', head)) => {
-                    self.push(head)?;
-                    self.push(b"&lt;")?;
-                }
-                _ => self.push(chunk)?,
+    fn push_cdata(&mut self, part: &str) -> Result<(), &'static str> {
+        for chunk in part.split_inclusive(['&', '<']) {
+            if let Some(head) = chunk.strip_suffix('&') {
+                self.push(head)?;
+                self.push("&amp;")?;
+            } else if let Some(head) = chunk.strip_suffix('<') {
+                self.push(head)?;
+                self.push("&lt;")?;
+            } else {
+                self.push(chunk)?;
             }
         }
         Ok(())
     }
 
-    /// Finds the delimiters; the text must start and end with one (libRETS's rule).
+    /// Finds the fields of the text in `bytes`; it must start and end with the delimiter
+    /// (libRETS's rule).
     fn split(&mut self, delimiter: u8) -> Result<(), &'static str> {
         self.fields.clear();
         let mut delimiters = memchr_iter(delimiter, &self.bytes);
@@ -335,7 +275,7 @@ impl RowBuf {
         }
         let mut start = 1;
         for end in delimiters {
-            // Offsets fit in u32: `push` keeps rows under MAX_ROW_BYTES.
+            // Offsets fit in u32: rows are kept under MAX_ROW_BYTES.
             self.fields.push(Field {
                 start: start as u32,
                 end: end as u32,
@@ -360,15 +300,17 @@ impl RowBuf {
         Ok(())
     }
 
-    /// Keeps a UTF-8 row as a `String` (one validation for all its fields).
-    fn seal(&mut self, charset: Charset) {
-        if charset == Charset::Utf8 {
-            match String::from_utf8(std::mem::take(&mut self.bytes)) {
-                Ok(text) => {
-                    self.text = text;
-                    self.in_text = true;
-                }
-                Err(e) => self.bytes = e.into_bytes(),
+    /// Moves the row's text to `text`. It is UTF-8 ([`Utf8Input`] and quick-xml saw to that);
+    /// the check is what lets fields be `&str` without `unsafe`.
+    fn seal(&mut self) -> Result<(), &'static str> {
+        match String::from_utf8(std::mem::take(&mut self.bytes)) {
+            Ok(text) => {
+                self.text = text;
+                Ok(())
+            }
+            Err(e) => {
+                self.bytes = e.into_bytes();
+                Err("is not UTF-8")
             }
         }
     }
@@ -378,11 +320,17 @@ impl RowBuf {
         self.fields.len()
     }
 
-    /// Where field `i` is in the row: `start..end`, and whether it holds a `&`.
+    /// Where field `i` is in the row: `start..end`, and whether it may hold a `&`.
     #[inline]
     fn span(&self, i: usize) -> Option<(usize, usize, bool)> {
         let f = self.fields.get(i)?;
         Some((f.start as usize, f.end as usize, f.amp))
+    }
+
+    /// The unescaped text of `start..end` in the list being split (`bytes`, before `seal`).
+    fn unsealed(&self, start: usize, end: usize) -> String {
+        let raw = self.bytes.get(start..end).unwrap_or_default();
+        unescape(&String::from_utf8_lossy(raw)).into_owned()
     }
 }
 
@@ -394,7 +342,6 @@ impl RowBuf {
 pub struct RowRef<'a> {
     row: &'a RowBuf,
     header: &'a CompactHeader,
-    charset: Charset,
 }
 
 impl<'a> RowRef<'a> {
@@ -410,34 +357,26 @@ impl<'a> RowRef<'a> {
         self.len() == 0
     }
 
-    /// Field `i`, unescaped and decoded; `None` past the last field. Borrowed unless the field
-    /// holds a reference (`&amp;`) or non-UTF-8 bytes. An unknown or invalid reference stays
-    /// verbatim (see the module notes).
+    /// Field `i`, unescaped; `None` past the last field. Borrowed unless the field holds a
+    /// reference (`&amp;`). An unknown or invalid reference stays verbatim (see the module
+    /// notes).
     #[inline]
     pub fn get(&self, i: usize) -> Option<Cow<'a, str>> {
         let (start, end, amp) = self.row.span(i)?;
-        if self.row.in_text {
-            let field = self.row.text.get(start..end)?;
-            Some(if amp {
-                unescape(field)
-            } else {
-                Cow::Borrowed(field)
-            })
+        let field = self.row.text.get(start..end)?;
+        Some(if amp {
+            unescape(field)
         } else {
-            let field = self.row.bytes.get(start..end)?;
-            Some(text_of(field, self.charset))
-        }
+            Cow::Borrowed(field)
+        })
     }
 
-    /// Field `i` as the server sent it: still escaped, in the reply's encoding.
+    /// Field `i` as the server sent it, still escaped (in UTF-8: see the module notes on
+    /// encodings).
     #[inline]
     pub fn raw(&self, i: usize) -> Option<&'a [u8]> {
         let (start, end, _) = self.row.span(i)?;
-        if self.row.in_text {
-            self.row.text.as_bytes().get(start..end)
-        } else {
-            self.row.bytes.get(start..end)
-        }
+        self.row.text.as_bytes().get(start..end)
     }
 
     /// The field of `column` (its last position if the name appears twice), as [`get`]
@@ -518,6 +457,254 @@ impl Row {
     }
 }
 
+/// The reply's bytes as quick-xml reads them: UTF-8 (its reader refuses anything else). Valid
+/// UTF-8 is handed over in place; a byte that starts no valid UTF-8 sequence is decoded in the
+/// fallback encoding and handed over re-encoded (see the module notes).
+#[derive(Debug)]
+struct Utf8Input<R> {
+    inner: R,
+    state: InputState,
+}
+
+/// What [`Utf8Input`] knows besides its reader.
+#[derive(Debug)]
+struct InputState {
+    /// How many bytes at the front of the reader's buffer are known to be valid UTF-8.
+    valid: usize,
+    /// Re-encoded text waiting to be read (`out[out_pos..]`); read before the reader again.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Reply bytes that `out` stands for.
+    out_source: usize,
+    /// The first bytes of a sequence the reader's buffer cut off (at most 3).
+    partial: Vec<u8>,
+    /// Bytes added by re-encoding, among those handed over: a position in quick-xml's input
+    /// minus this is a position in the reply.
+    grown: u64,
+    /// The encoding of bytes that are not UTF-8.
+    fallback: &'static encoding_rs::Encoding,
+}
+
+/// What to do with the reader's buffer.
+enum Step {
+    /// Hand over its first `n` bytes as they are.
+    Pass(usize),
+    /// Its first `n` bytes were taken (into `out` or `partial`).
+    Took(usize),
+}
+
+impl InputState {
+    fn new() -> Self {
+        InputState {
+            valid: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            out_source: 0,
+            partial: Vec::new(),
+            grown: 0,
+            fallback: encoding_rs::WINDOWS_1252,
+        }
+    }
+
+    #[inline]
+    fn has_out(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// Appends `bytes` (reply bytes that are not UTF-8) decoded in the fallback encoding.
+    fn reencode(&mut self, bytes: &[u8]) {
+        let (text, _) = self.fallback.decode_without_bom_handling(bytes);
+        self.out.extend_from_slice(text.as_bytes());
+        self.out_source += bytes.len();
+    }
+
+    /// Decides what to hand over from `buf`, the reader's buffer (empty at the end).
+    fn step(&mut self, buf: &[u8]) -> Step {
+        if !self.partial.is_empty() {
+            if buf.is_empty() {
+                let partial = std::mem::take(&mut self.partial);
+                self.reencode(&partial);
+                return Step::Took(0);
+            }
+            let need: usize = match self.partial.first() {
+                Some(0xF0..) => 4,
+                Some(0xE0..) => 3,
+                _ => 2,
+            };
+            let take = need.saturating_sub(self.partial.len()).min(buf.len());
+            let mut joined = self.partial.clone();
+            joined.extend_from_slice(buf.get(..take).unwrap_or_default());
+            return match std::str::from_utf8(&joined) {
+                Ok(_) => {
+                    self.partial.clear();
+                    self.out.extend_from_slice(&joined);
+                    self.out_source += joined.len();
+                    Step::Took(take)
+                }
+                Err(e) if e.error_len().is_none() && joined.len() < need => {
+                    self.partial = joined;
+                    Step::Took(take)
+                }
+                Err(_) => {
+                    // The cut-off bytes were a lead and continuation bytes: none of them
+                    // starts a valid sequence.
+                    let partial = std::mem::take(&mut self.partial);
+                    self.reencode(&partial);
+                    Step::Took(0)
+                }
+            };
+        }
+        if buf.is_empty() || self.valid > 0 {
+            return Step::Pass(self.valid.min(buf.len()));
+        }
+        match std::str::from_utf8(buf) {
+            Ok(_) => {
+                self.valid = buf.len();
+                Step::Pass(buf.len())
+            }
+            Err(e) if e.valid_up_to() > 0 => {
+                self.valid = e.valid_up_to();
+                Step::Pass(self.valid)
+            }
+            Err(e) => match e.error_len() {
+                Some(n) => {
+                    self.reencode(buf.get(..n).unwrap_or_default());
+                    Step::Took(n)
+                }
+                None => {
+                    // A sequence cut by the end of the buffer: keep it for the next one.
+                    self.partial.extend_from_slice(buf);
+                    Step::Took(buf.len())
+                }
+            },
+        }
+    }
+
+    /// quick-xml consumed `amt` bytes of `out` (true) or of the reader's buffer (false).
+    #[inline]
+    fn consumed(&mut self, amt: usize) -> bool {
+        if !self.has_out() {
+            self.valid = self.valid.saturating_sub(amt);
+            return false;
+        }
+        self.out_pos += amt;
+        if !self.has_out() {
+            self.grown += self.out.len().saturating_sub(self.out_source) as u64;
+            self.out.clear();
+            self.out_pos = 0;
+            self.out_source = 0;
+        }
+        true
+    }
+}
+
+impl<R: io::BufRead> io::Read for Utf8Input<R> {
+    fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let available = io::BufRead::fill_buf(self)?;
+            let n = available.len().min(into.len());
+            if let (Some(to), Some(from)) = (into.get_mut(..n), available.get(..n)) {
+                to.copy_from_slice(from);
+            }
+            n
+        };
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl<R: io::BufRead> io::BufRead for Utf8Input<R> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.state.valid > 0 && !self.state.has_out() {
+            // Checked before: quick-xml asks for the same bytes many times per event.
+            let buf = self.inner.fill_buf()?;
+            return Ok(buf.get(..self.state.valid).unwrap_or(buf));
+        }
+        // Decide first, then borrow what is handed over (a borrow returned from inside the
+        // loop would keep the reader borrowed across iterations).
+        let pass = loop {
+            if self.state.has_out() {
+                break None;
+            }
+            let buf = self.inner.fill_buf()?;
+            match self.state.step(buf) {
+                Step::Pass(n) => break Some(n),
+                Step::Took(n) => self.inner.consume(n),
+            }
+        };
+        match pass {
+            None => Ok(self.state.out.get(self.state.out_pos..).unwrap_or_default()),
+            Some(n) => {
+                let buf = self.inner.fill_buf()?;
+                Ok(buf.get(..n).unwrap_or(buf))
+            }
+        }
+    }
+
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        if !self.state.consumed(amt) {
+            self.inner.consume(amt);
+        }
+    }
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> tokio::io::AsyncRead for Utf8Input<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        into: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        use tokio::io::AsyncBufRead;
+        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
+        let n = available.len().min(into.remaining());
+        into.put_slice(available.get(..n).unwrap_or_default());
+        self.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin> tokio::io::AsyncBufRead for Utf8Input<R> {
+    #[inline]
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.state.valid > 0 && !this.state.has_out() {
+            let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+            return Poll::Ready(Ok(buf.get(..this.state.valid).unwrap_or(buf)));
+        }
+        let pass = loop {
+            if this.state.has_out() {
+                break None;
+            }
+            let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+            match this.state.step(buf) {
+                Step::Pass(n) => break Some(n),
+                Step::Took(n) => Pin::new(&mut this.inner).consume(n),
+            }
+        };
+        match pass {
+            None => Poll::Ready(Ok(this
+                .state
+                .out
+                .get(this.state.out_pos..)
+                .unwrap_or_default())),
+            Some(n) => {
+                let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
+                Poll::Ready(Ok(buf.get(..n).unwrap_or(buf)))
+            }
+        }
+    }
+
+    #[inline]
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        if !this.state.consumed(amt) {
+            Pin::new(&mut this.inner).consume(amt);
+        }
+    }
+}
+
 /// Where the reader is in the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -546,7 +733,8 @@ struct Core {
     phase: Phase,
     /// Elements open inside `<RETS>` that the reader does not know (their end is not `</RETS>`).
     depth: u32,
-    charset: Charset,
+    /// The encoding the XML declaration named, for the input to use from there on.
+    declared: Option<&'static encoding_rs::Encoding>,
     status: Option<ReplyStatus>,
     count: Option<u64>,
     delimiter: Option<u8>,
@@ -564,8 +752,8 @@ fn err(place: &str, reason: impl Into<String>, at: u64) -> RetsParseError {
 }
 
 /// An element name for an error message, cut short (it comes from the reply).
-fn shown(name: &[u8]) -> String {
-    String::from_utf8_lossy(name.get(..40).unwrap_or(name)).into_owned()
+fn shown(name: &str) -> String {
+    name.chars().take(40).collect()
 }
 
 impl Core {
@@ -573,7 +761,7 @@ impl Core {
         Core {
             phase: Phase::Prolog,
             depth: 0,
-            charset: Charset::Utf8,
+            declared: None,
             status: None,
             count: None,
             delimiter: None,
@@ -635,18 +823,16 @@ impl Core {
         self.end_list(at)
     }
 
-    /// `</DATA>` or `</COLUMNS>` (quick-xml checked that the name matches).
+    /// `</DATA>` or `</COLUMNS>`: the text in `row.bytes` is split.
     fn end_list(&mut self, at: u64) -> Result<(), RetsParseError> {
         let delimiter = self.delimiter.unwrap_or(b'\t');
         if self.phase == Phase::Data {
-            self.row.split(delimiter).map_err(|reason| {
-                err(
-                    "DATA",
-                    format!("row {} {reason} (0x{delimiter:02X})", self.rows + 1),
-                    at,
-                )
-            })?;
-            self.row.seal(self.charset);
+            let row = self.rows + 1;
+            let reason = |r: &str| format!("row {row} {r} (0x{delimiter:02X})");
+            self.row
+                .split(delimiter)
+                .map_err(|r| err("DATA", reason(r), at))?;
+            self.row.seal().map_err(|r| err("DATA", reason(r), at))?;
             self.rows += 1;
             self.row_ready = true;
         } else {
@@ -655,9 +841,7 @@ impl Core {
                 .map_err(|reason| err("COLUMNS", format!("{reason} (0x{delimiter:02X})"), at))?;
             let columns: Vec<String> = (0..self.row.field_count())
                 .filter_map(|i| self.row.span(i))
-                .map(|(s, e, _)| {
-                    text_of(self.row.bytes.get(s..e).unwrap_or_default(), self.charset).into_owned()
-                })
+                .map(|(s, e, _)| self.row.unsealed(s, e))
                 .collect();
             self.columns = Some(columns.into());
             self.row.clear();
@@ -669,28 +853,22 @@ impl Core {
     fn in_prolog(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         match event {
             Event::Decl(d) => {
-                if let Some(label) = d.encoding() {
-                    let label = label.map_err(|e| err("?xml@encoding", e.to_string(), at))?;
-                    self.charset = Charset::from_label(&label).ok_or_else(|| {
-                        err(
-                            "?xml@encoding",
-                            format!(
-                                "unsupported encoding {:?} (UTF-8, ISO-8859-1 and windows-1252 are read)",
-                                shown(&label)
-                            ),
-                            at,
-                        )
-                    })?;
+                if let Some(Ok(label)) = d.encoding() {
+                    // A single-byte encoding named there reads the bytes that are not UTF-8;
+                    // any other name (UTF-8, or one this reader cannot apply) leaves
+                    // Windows-1252 to them.
+                    self.declared = encoding_rs::Encoding::for_label(label.trim().as_bytes())
+                        .filter(|e| e.is_single_byte());
                 }
                 Ok(())
             }
-            Event::Start(e) if e.name().as_ref() == b"RETS" => {
-                self.status = Some(self.status_of(&e, "RETS", at)?);
+            Event::Start(e) if e.name().as_ref() == "RETS" => {
+                self.status = Some(status_of(&e, "RETS", at)?);
                 self.phase = Phase::Body;
                 Ok(())
             }
-            Event::Empty(e) if e.name().as_ref() == b"RETS" => {
-                self.status = Some(self.status_of(&e, "RETS", at)?);
+            Event::Empty(e) if e.name().as_ref() == "RETS" => {
+                self.status = Some(status_of(&e, "RETS", at)?);
                 self.finish();
                 Ok(())
             }
@@ -702,7 +880,7 @@ impl Core {
                 ),
                 at,
             )),
-            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => Ok(()),
+            Event::Text(t) if t.trim_ascii().is_empty() => Ok(()),
             Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(()),
             Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) | Event::End(_) => Err(err(
                 "RETS",
@@ -716,19 +894,19 @@ impl Core {
     fn in_body(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         match event {
             Event::Start(e) => match e.name().as_ref() {
-                b"DATA" => self.start_data(at),
-                b"COLUMNS" => self.start_columns(at),
+                "DATA" => self.start_data(at),
+                "COLUMNS" => self.start_columns(at),
                 _ => {
                     self.depth = self.depth.saturating_add(1);
                     self.body_element(&e, at)
                 }
             },
             Event::Empty(e) => match e.name().as_ref() {
-                b"DATA" => {
+                "DATA" => {
                     self.start_data(at)?;
                     self.end_list(at)
                 }
-                b"COLUMNS" => {
+                "COLUMNS" => {
                     self.start_columns(at)?;
                     self.end_list(at)
                 }
@@ -777,19 +955,19 @@ impl Core {
     /// An element inside `<RETS>` other than COLUMNS and DATA.
     fn body_element(&mut self, e: &BytesStart<'_>, at: u64) -> Result<(), RetsParseError> {
         match e.name().as_ref() {
-            b"COUNT" => {
+            "COUNT" => {
                 if self.header.is_some() {
                     return Err(err("COUNT", "<COUNT> after <DATA>", at));
                 }
                 let records = attribute(e, "COUNT", "Records", at)?
                     .ok_or_else(|| err("COUNT@Records", "missing", at))?;
-                let records = std::str::from_utf8(&records)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .ok_or_else(|| err("COUNT@Records", "not a whole number", at))?;
+                let records = records
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| err("COUNT@Records", "not a whole number", at))?;
                 self.count = Some(records);
             }
-            b"DELIMITER" => {
+            "DELIMITER" => {
                 if self.columns.is_some() || self.header.is_some() {
                     return Err(err("DELIMITER", "<DELIMITER> after <COLUMNS>", at));
                 }
@@ -798,31 +976,13 @@ impl Core {
                 self.delimiter =
                     Some(delimiter(&value).map_err(|r| err("DELIMITER@value", r, at))?);
             }
-            b"MAXROWS" => self.trailer.max_rows = true,
-            b"RETS-STATUS" => self.trailer.status = Some(self.status_of(e, "RETS-STATUS", at)?),
+            "MAXROWS" => self.trailer.max_rows = true,
+            "RETS-STATUS" => self.trailer.status = Some(status_of(e, "RETS-STATUS", at)?),
             // Unknown elements are skipped; COLUMNS and DATA inside them still count (a
             // metadata-shaped reply, as estately reads it).
             _ => {}
         }
         Ok(())
-    }
-
-    fn status_of(
-        &self,
-        e: &BytesStart<'_>,
-        element: &str,
-        at: u64,
-    ) -> Result<ReplyStatus, RetsParseError> {
-        let code = attribute(e, element, "ReplyCode", at)?
-            .ok_or_else(|| err(&format!("{element}@ReplyCode"), "missing", at))?;
-        let code = std::str::from_utf8(&code)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .ok_or_else(|| err(&format!("{element}@ReplyCode"), "not a reply code", at))?;
-        let text = attribute(e, element, "ReplyText", at)?
-            .map(|t| text_of(&t, self.charset).into_owned())
-            .unwrap_or_default();
-        Ok(ReplyStatus::new(ReplyCode(code), text))
     }
 
     fn build_header(&mut self) {
@@ -854,18 +1014,31 @@ impl Core {
         Some(RowRef {
             row: &self.row,
             header: self.header.as_ref()?,
-            charset: self.charset,
         })
     }
 }
 
-/// The raw value of attribute `name`.
+/// The `ReplyCode` and `ReplyText` of a `<RETS>` or `<RETS-STATUS>` element.
+fn status_of(e: &BytesStart<'_>, element: &str, at: u64) -> Result<ReplyStatus, RetsParseError> {
+    let code = attribute(e, element, "ReplyCode", at)?
+        .ok_or_else(|| err(&format!("{element}@ReplyCode"), "missing", at))?;
+    let code = code
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| err(&format!("{element}@ReplyCode"), "not a reply code", at))?;
+    let text = attribute(e, element, "ReplyText", at)?
+        .map(|t| unescape(&t).into_owned())
+        .unwrap_or_default();
+    Ok(ReplyStatus::new(ReplyCode(code), text))
+}
+
+/// The raw (still escaped) value of attribute `name`.
 fn attribute<'e>(
     e: &'e BytesStart<'_>,
     element: &str,
     name: &str,
     at: u64,
-) -> Result<Option<Cow<'e, [u8]>>, RetsParseError> {
+) -> Result<Option<Cow<'e, str>>, RetsParseError> {
     e.try_get_attribute(name)
         .map(|a| a.map(|a| a.value))
         .map_err(|x| err(&format!("{element}@{name}"), x.to_string(), at))
@@ -873,12 +1046,10 @@ fn attribute<'e>(
 
 /// The delimiter byte of `<DELIMITER value="..">`: one or two hexadecimal digits, and a byte
 /// that cannot occur in values or in XML syntax.
-fn delimiter(value: &[u8]) -> Result<u8, String> {
-    let hex = value.trim_ascii();
+fn delimiter(value: &str) -> Result<u8, String> {
+    let hex = value.trim();
     let byte = match hex.len() {
-        1 | 2 if hex.iter().all(u8::is_ascii_hexdigit) => std::str::from_utf8(hex)
-            .ok()
-            .and_then(|h| u8::from_str_radix(h, 16).ok()),
+        1 | 2 if hex.bytes().all(|b| b.is_ascii_hexdigit()) => u8::from_str_radix(hex, 16).ok(),
         _ => None,
     }
     .ok_or_else(|| "not a one-byte hexadecimal value (such as 09)".to_string())?;
@@ -912,9 +1083,9 @@ fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
         let pushed = match xml.read_event_into(&mut buf).map_err(|e| e.to_string())? {
             Event::Text(t) => row.push(&t),
             Event::GeneralRef(r) => row
-                .push(b"&")
+                .push("&")
                 .and_then(|()| row.push(&r))
-                .and_then(|()| row.push(b";")),
+                .and_then(|()| row.push(";")),
             Event::CData(c) => row.push_cdata(&c),
             Event::Comment(_) | Event::PI(_) => Ok(()),
             Event::Start(e) | Event::Empty(e) => {
@@ -938,9 +1109,10 @@ fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
     }
 }
 
-/// Where quick-xml's error `e` is: `start` is where the text of a `<DATA>` or `<COLUMNS>` began
-/// (an end tag missing there is reported at its start), `consumed` what the reader consumed, and
-/// `reported` the reader's own error position (kept for syntax errors, stale for the others).
+/// Where quick-xml's error `e` is, in what quick-xml read: `start` is where the text of a
+/// `<DATA>` or `<COLUMNS>` began (an end tag missing there is reported at its start),
+/// `consumed` what the reader consumed, and `reported` the reader's own error position (kept
+/// for syntax errors, stale for the others).
 fn xml_error_at(e: &quick_xml::Error, start: u64, consumed: u64, reported: u64) -> u64 {
     match e {
         quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(_)) => start,
@@ -978,7 +1150,7 @@ fn xml_error(e: quick_xml::Error, at: u64) -> RetsParseError {
 /// dropped before it completes (a timeout), part of an element may have been consumed; drop
 /// the reader too.
 pub struct CompactReader<R> {
-    xml: Reader<R>,
+    xml: Reader<Utf8Input<R>>,
     buf: Vec<u8>,
     core: Core,
 }
@@ -997,7 +1169,10 @@ impl<R> fmt::Debug for CompactReader<R> {
 impl<R> CompactReader<R> {
     /// A reader of the reply in `reader`. Nothing is read until the first call.
     pub fn new(reader: R) -> Self {
-        let mut xml = Reader::from_reader(reader);
+        let mut xml = Reader::from_reader(Utf8Input {
+            inner: reader,
+            state: InputState::new(),
+        });
         let config = xml.config_mut();
         // Values keep their spaces; a lone `&` (`AT&T`) is kept rather than failing the reply.
         config.trim_text(false);
@@ -1024,7 +1199,7 @@ impl<R> CompactReader<R> {
 
     /// Bytes of the reply consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.xml.buffer_position()
+        self.reply_offset(self.xml.buffer_position())
     }
 
     /// Rows returned so far.
@@ -1032,9 +1207,26 @@ impl<R> CompactReader<R> {
         self.core.rows
     }
 
+    /// A position in what quick-xml read as a position in the reply's bytes.
+    fn reply_offset(&self, pos: u64) -> u64 {
+        pos.saturating_sub(self.xml.get_ref().state.grown)
+    }
+
+    /// Fails the reader with `e` (given at a position in what quick-xml read).
     fn failed(&mut self, e: RetsParseError) -> RetsParseError {
+        let e = match e.offset() {
+            Some(at) => e.at(self.reply_offset(at)),
+            None => e,
+        };
         self.core.failed = Some(e.clone());
         e
+    }
+
+    /// After an event: the encoding the declaration named applies from here on.
+    fn apply_declaration(&mut self) {
+        if let Some(encoding) = self.core.declared.take() {
+            self.xml.get_mut().state.fallback = encoding;
+        }
     }
 
     fn header_or_err(&self) -> Result<&CompactHeader, RetsParseError> {
@@ -1045,6 +1237,16 @@ impl<R> CompactReader<R> {
                 self.bytes_read(),
             )
         })
+    }
+
+    /// Where quick-xml's error `e` is, in what quick-xml read (see [`xml_error_at`]).
+    fn error_at(&self, e: &quick_xml::Error, start: u64) -> u64 {
+        xml_error_at(
+            e,
+            start,
+            self.xml.buffer_position(),
+            self.xml.error_position(),
+        )
     }
 }
 
@@ -1082,7 +1284,7 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
             let step = if let Some(place) = self.core.list_name() {
-                let end = QName(place.as_bytes());
+                let end = QName(place);
                 match self
                     .xml
                     .read_text_into_async(end, &mut self.core.row.bytes)
@@ -1093,12 +1295,7 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
                         self.core.end_list_raw(len, at)
                     }
                     Err(e) => {
-                        let pos = xml_error_at(
-                            &e,
-                            at,
-                            self.xml.buffer_position(),
-                            self.xml.error_position(),
-                        );
+                        let pos = self.error_at(&e, at);
                         Err(list_error(e, place, pos))
                     }
                 }
@@ -1107,23 +1304,19 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
                 match self.xml.read_event_into_async(&mut self.buf).await {
                     Ok(event) => self.core.on_event(event, at),
                     Err(e) => {
-                        let pos = xml_error_at(
-                            &e,
-                            at,
-                            self.xml.buffer_position(),
-                            self.xml.error_position(),
-                        );
+                        let pos = self.error_at(&e, at);
                         Err(xml_error(e, pos))
                     }
                 }
             };
             step.map_err(|e| self.failed(e))?;
+            self.apply_declaration();
         }
         Ok(())
     }
 }
 
-impl<R: std::io::BufRead> CompactReader<R> {
+impl<R: io::BufRead> CompactReader<R> {
     /// [`read_header`](Self::read_header) over a blocking reader.
     ///
     /// # Errors
@@ -1152,19 +1345,14 @@ impl<R: std::io::BufRead> CompactReader<R> {
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
             let step = if let Some(place) = self.core.list_name() {
-                let end = QName(place.as_bytes());
+                let end = QName(place);
                 match self.xml.read_text_into(end, &mut self.core.row.bytes) {
                     Ok(text) => {
                         let len = text.len();
                         self.core.end_list_raw(len, at)
                     }
                     Err(e) => {
-                        let pos = xml_error_at(
-                            &e,
-                            at,
-                            self.xml.buffer_position(),
-                            self.xml.error_position(),
-                        );
+                        let pos = self.error_at(&e, at);
                         Err(list_error(e, place, pos))
                     }
                 }
@@ -1173,17 +1361,13 @@ impl<R: std::io::BufRead> CompactReader<R> {
                 match self.xml.read_event_into(&mut self.buf) {
                     Ok(event) => self.core.on_event(event, at),
                     Err(e) => {
-                        let pos = xml_error_at(
-                            &e,
-                            at,
-                            self.xml.buffer_position(),
-                            self.xml.error_position(),
-                        );
+                        let pos = self.error_at(&e, at);
                         Err(xml_error(e, pos))
                     }
                 }
             };
             step.map_err(|e| self.failed(e))?;
+            self.apply_declaration();
         }
         Ok(())
     }
@@ -1398,26 +1582,26 @@ mod tests {
     }
 
     #[test]
-    fn reads_extended_characters_as_utf8_or_latin1() {
+    fn reads_extended_characters_as_utf8_or_windows_1252() {
         let p = parse(&fixture(&format!(
             "{LIBRETS}search-response-extended-utf8.xml"
         )))
         .unwrap();
         assert_eq!(p.rows, vec![strings(&["AG000001", "Carlos", "Núñez"])]);
-        // No declaration and bytes 0x9C 0x96: not UTF-8, so read as ISO-8859-1, as libRETS
-        // gives them with its ISO encoding.
+        // No declaration and bytes 0x9C 0x96: not UTF-8, so read as Windows-1252, as
+        // parse_reply reads whole replies (libRETS gives U+009C U+0096 with its ISO option).
         let p = parse(&fixture(&format!(
             "{LIBRETS}search-response-extended-char.xml"
         )))
         .unwrap();
         assert_eq!(
             p.rows,
-            vec![strings(&["AG000001", "Carlos", "N\u{9c}\u{96}ez"])]
+            vec![strings(&["AG000001", "Carlos", "N\u{153}\u{2013}ez"])]
         );
     }
 
     #[test]
-    fn reads_the_encoding_of_the_xml_declaration() {
+    fn reads_bytes_that_are_not_utf8_in_the_declared_single_byte_encoding() {
         let mut body = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n\
                          <RETS ReplyCode=\"0\" ReplyText=\"Op\xe9ration\">\n\
                          <COLUMNS>\tR\xe9f\tB\t</COLUMNS>\n<DATA>\tCaf\xe9 &amp; bar\t\xc3\xa9\t</DATA>\n</RETS>\n"
@@ -1425,8 +1609,8 @@ mod tests {
         let p = parse(&body).unwrap();
         assert_eq!(p.header.status.text, "Opération");
         assert_eq!(&*p.header.columns, strings(&["Réf", "B"]));
-        // Declared ISO-8859-1: bytes that happen to be valid UTF-8 are still two characters.
-        assert_eq!(p.rows, vec![strings(&["Café & bar", "Ã©"])]);
+        // Valid UTF-8 wins over the declaration (servers declare ISO-8859-1 over UTF-8).
+        assert_eq!(p.rows, vec![strings(&["Café & bar", "é"])]);
 
         body = b"<?xml version='1.0' encoding='windows-1252'?><RETS ReplyCode='0'>\
                  <COLUMNS>\tA\t</COLUMNS><DATA>\tit\x92s \x80 5\t</DATA></RETS>"
@@ -1438,10 +1622,50 @@ mod tests {
             .to_vec();
         assert_eq!(parse(&body).unwrap().rows, vec![strings(&["Núñez"])]);
 
-        body = b"<?xml version='1.0' encoding='Shift_JIS'?><RETS ReplyCode='0'/>".to_vec();
-        let e = parse(&body).unwrap_err();
-        assert_eq!(e.place(), "?xml@encoding");
-        assert_eq!(e.offset(), Some(0));
+        // Another single-byte encoding is applied (0xA4 is the euro sign in ISO-8859-15); a
+        // multi-byte one cannot be, and Windows-1252 reads the stray bytes (0xA4 is ¤).
+        for (label, expected) in [("ISO-8859-15", "5 €"), ("Shift_JIS", "5 ¤")] {
+            let body = format!(
+                "<?xml version='1.0' encoding='{label}'?><RETS ReplyCode='0'>\
+                 <COLUMNS>\tA\t</COLUMNS><DATA>\t5 @\t</DATA></RETS>"
+            )
+            .replace('@', "\u{1}");
+            let body = body
+                .as_bytes()
+                .iter()
+                .map(|&b| if b == 1 { 0xA4 } else { b });
+            let rows = parse(&body.collect::<Vec<u8>>()).unwrap().rows;
+            assert_eq!(rows, vec![strings(&[expected])], "{label}");
+        }
+
+        // Offsets are offsets in the reply's bytes, after bytes that were re-encoded too.
+        let body = b"<RETS ReplyCode='0'><COLUMNS>\tA\t</COLUMNS>\
+                     <DATA>\t\xe9\xe9\xe9\t</DATA><DATA>x\t</DATA></RETS>";
+        let e = parse(body).unwrap_err();
+        let second = body.windows(6).rposition(|w| w == b"<DATA>").unwrap() + 6;
+        assert_eq!(
+            (e.place(), e.offset()),
+            ("DATA", Some(second as u64)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn utf8_input_passes_utf8_and_reencodes_the_rest_however_it_is_cut() {
+        // Valid sequences of 1 to 4 bytes, stray bytes (a continuation, a lead without its
+        // continuations, 0xFF), and a sequence cut by the end.
+        let input: &[u8] = b"a\xc3\xa9b\xe2\x82\xacc\xf0\x9f\x8f\xa0d\x80e\xc3f\xffg\xe2\x82";
+        let expected = "aéb€c🏠d€eÃfÿgâ\u{201A}";
+        for size in 1..=6 {
+            let source = std::io::BufReader::with_capacity(size, input);
+            let mut r = Utf8Input {
+                inner: source,
+                state: InputState::new(),
+            };
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut r, &mut out).unwrap();
+            assert_eq!(out, expected, "chunks of {size}");
+        }
     }
 
     #[test]
@@ -1893,7 +2117,8 @@ mod tests {
         }
     }
 
-    /// A blocking reader that hands out 1 to 7 bytes at a time.
+    /// A reader that hands out 1 to 7 bytes at a time; through the async API each new chunk
+    /// first answers `Pending` once (it is "on the wire"), so reads resume mid-element.
     struct Trickle<'a> {
         data: &'a [u8],
         pos: usize,
@@ -1907,7 +2132,7 @@ mod tests {
                 data,
                 pos: 0,
                 step: 0,
-                pending: false,
+                pending: true,
             }
         }
 
@@ -1919,6 +2144,7 @@ mod tests {
         fn advance(&mut self, amt: usize) {
             self.pos += amt;
             self.step += 1;
+            self.pending = true;
         }
     }
 
@@ -1957,9 +2183,8 @@ mod tests {
             cx: &mut Context<'_>,
         ) -> Poll<std::io::Result<&[u8]>> {
             let this = self.get_mut();
-            // Every other poll is Pending, so the reader is resumed mid-element.
-            this.pending = !this.pending;
             if this.pending {
+                this.pending = false;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
@@ -2047,14 +2272,16 @@ mod tests {
     fn one_row_buffer_however_many_rows() {
         let mut body = String::from("<RETS ReplyCode=\"0\"><COLUMNS>\tA\tB\t</COLUMNS>\n");
         for i in 0..20_000 {
-            body.push_str(&format!("<DATA>\t{i}\tvalue &amp; more {i}\t</DATA>\n"));
+            body.push_str(&format!(
+                "<DATA>\t{i:05}\tvalue &amp; more {i:05}\t</DATA>\n"
+            ));
         }
         body.push_str("</RETS>\n");
         let mut r = CompactReader::new(body.as_bytes());
         let mut n = 0;
         let mut capacity = 0;
         while let Some(row) = r.next_row_sync().unwrap() {
-            assert_eq!(row.get(0).unwrap(), n.to_string());
+            assert_eq!(row.get(0).unwrap(), format!("{n:05}"));
             n += 1;
             if n == 100 {
                 capacity = r.core.row.bytes.capacity().max(r.core.row.text.capacity());
