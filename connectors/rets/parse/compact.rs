@@ -9,8 +9,8 @@
 //! row, so its memory is one row however many rows the reply holds.
 //!
 //! Rows are handed out as [`RowRef`]s that borrow that buffer: fields are split by one memchr
-//! pass when the row ends and unescaped only when asked for ([`RowRef::get`]), without
-//! allocating unless a field holds an entity (`&amp;`).
+//! pass when the row ends and decoded only when asked for ([`RowRef::get`]), without allocating
+//! unless a field holds an entity (`&amp;`) or non-UTF-8 bytes.
 //!
 //! Choices where servers and the other RETS clients disagree, each with its reason:
 //!
@@ -28,12 +28,12 @@
 //!   XML defines; an unknown or invalid one (`&nbsp;`, `&#56324;`) and a lone `&` stay verbatim,
 //!   so one bad remark does not end the stream. A doubly escaped `&amp;#233;` reads as
 //!   `&#233;` (estately decodes it a second time).
-//! - **Encoding**, as [`parse_reply`](crate::rets::parse_reply) reads whole replies: valid
+//! - **Encoding**, as the envelope parser (`parse_reply`) reads whole replies: valid
 //!   UTF-8 is used as it is; a byte that starts no valid UTF-8 sequence is read in the
 //!   single-byte encoding the XML declaration names, else Windows-1252 (also for ISO-8859-1,
 //!   as WHATWG does: they differ only in C1 control codes). Servers send Windows-1252 without
-//!   declaring it, and declare ISO-8859-1 over UTF-8; deciding byte by byte keeps a stream
-//!   readable in both cases. Offsets stay offsets in the reply's bytes.
+//!   declaring it, and declare ISO-8859-1 over UTF-8; deciding sequence by sequence, when a
+//!   field is read, keeps a stream readable in both cases and never fails it.
 //! - **Reply codes**: a non-zero `ReplyCode` (20201, 20203, ...) is not a parse error: the
 //!   header carries it, with no columns and no rows when the server sent none. What a code
 //!   means is the caller's decision ([`ReplyCode`](crate::rets::ReplyCode)).
@@ -58,15 +58,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 
 use memchr::{memchr, memchr_iter, memrchr};
-use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::QName;
-use quick_xml::Reader;
+// quick-xml 0.41 under its own name: see Cargo.toml for why not 0.42.
+use quick_xml_041 as qx;
+use qx::events::{BytesRef, BytesStart, Event};
+use qx::name::QName;
+use qx::Reader;
 
 use super::RetsParseError;
 use crate::rets::{ReplyCode, ReplyStatus};
@@ -161,6 +160,41 @@ pub struct CompactTrailer {
     pub status: Option<ReplyStatus>,
 }
 
+/// How bytes that are not UTF-8 are read: in the single-byte encoding the XML declaration
+/// names, else Windows-1252 (see the module notes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Charset(&'static encoding_rs::Encoding);
+
+impl Charset {
+    fn windows_1252() -> Charset {
+        Charset(encoding_rs::WINDOWS_1252)
+    }
+
+    /// The declaration's `encoding`: a single-byte encoding is applied; any other name (UTF-8,
+    /// or one this reader cannot apply byte by byte) leaves Windows-1252.
+    fn from_label(label: &[u8]) -> Charset {
+        encoding_rs::Encoding::for_label(label.trim_ascii())
+            .filter(|e| e.is_single_byte())
+            .map_or_else(Charset::windows_1252, Charset)
+    }
+
+    /// The text of `bytes`: borrowed when it is UTF-8; otherwise its valid UTF-8 kept and each
+    /// byte that starts no valid sequence decoded in this encoding.
+    fn decode(self, bytes: &[u8]) -> Cow<'_, str> {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return Cow::Borrowed(s);
+        }
+        let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+        for chunk in bytes.utf8_chunks() {
+            out.push_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                out.push_str(&self.0.decode_without_bom_handling(chunk.invalid()).0);
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
 /// Resolves the entity and character references of escaped text. An unknown or invalid
 /// reference, and a `&` that starts none, stay as they are.
 fn unescape(text: &str) -> Cow<'_, str> {
@@ -180,7 +214,7 @@ fn unescape(text: &str) -> Cow<'_, str> {
             if window.get(len) == Some(&b';') {
                 let name = text.get(name_start..name_start + len).unwrap_or_default();
                 let mut buf = [0u8; 4];
-                let resolved = match quick_xml::escape::resolve_predefined_entity(name) {
+                let resolved = match qx::escape::resolve_predefined_entity(name) {
                     Some(s) => Some(s),
                     None => match BytesRef::new(name).resolve_char_ref() {
                         Ok(Some(c)) => Some(&*c.encode_utf8(&mut buf)),
@@ -210,19 +244,31 @@ fn unescape(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// The current row: its escaped text and where each field is in it. The text arrives in
-/// `bytes` (quick-xml reads into a `Vec<u8>`) and moves to `text` once checked, so that fields
-/// are `&str` slices with no further check; both buffers keep their capacity from row to row.
+/// Decoded and unescaped text of escaped bytes.
+fn text_of(bytes: &[u8], charset: Charset) -> Cow<'_, str> {
+    match charset.decode(bytes) {
+        Cow::Borrowed(s) => unescape(s),
+        Cow::Owned(s) if memchr(b'&', s.as_bytes()).is_some() => {
+            Cow::Owned(unescape(&s).into_owned())
+        }
+        owned => owned,
+    }
+}
+
+/// The current row: its escaped bytes (kept as a `String` once it proved to be UTF-8, so that
+/// fields are borrowed `&str` slices with no second check) and its delimiter positions.
 #[derive(Debug, Default)]
 struct RowBuf {
     bytes: Vec<u8>,
     text: String,
+    /// Whether the row lives in `text` (valid UTF-8) rather than in `bytes`.
+    in_text: bool,
     /// Where each field is, found once per row.
     fields: Vec<Field>,
 }
 
 /// Where a field is in its row (`start..end`; a row is at most [`MAX_ROW_BYTES`], so `u32`
-/// holds any offset), and whether it may hold a `&` (only those are unescaped).
+/// holds any offset), and whether it holds a `&` (only those are unescaped).
 #[derive(Clone, Copy, Debug)]
 struct Field {
     start: u32,
@@ -231,42 +277,44 @@ struct Field {
 }
 
 impl RowBuf {
-    /// Empties the row for the next one, keeping the buffers' capacity.
+    /// Empties the row for the next one, keeping both buffers' capacity.
     fn clear(&mut self) {
-        if self.bytes.is_empty() {
+        if self.in_text {
             self.bytes = std::mem::take(&mut self.text).into_bytes();
+            self.in_text = false;
         }
         self.bytes.clear();
         self.fields.clear();
     }
 
     #[inline]
-    fn push(&mut self, part: &str) -> Result<(), &'static str> {
+    fn push(&mut self, part: &[u8]) -> Result<(), &'static str> {
         if self.bytes.len().saturating_add(part.len()) > MAX_ROW_BYTES {
             return Err("longer than 64 MiB");
         }
-        self.bytes.extend_from_slice(part.as_bytes());
+        self.bytes.extend_from_slice(part);
         Ok(())
     }
 
     /// Appends CDATA content escaped, so that it reads back as the same text.
-    fn push_cdata(&mut self, part: &str) -> Result<(), &'static str> {
-        for chunk in part.split_inclusive(['&', '<']) {
-            if let Some(head) = chunk.strip_suffix('&') {
-                self.push(head)?;
-                self.push("&amp;")?;
-            } else if let Some(head) = chunk.strip_suffix('<') {
-                self.push(head)?;
-                self.push("&lt;")?;
-            } else {
-                self.push(chunk)?;
+    fn push_cdata(&mut self, part: &[u8]) -> Result<(), &'static str> {
+        for chunk in part.split_inclusive(|&b| b == b'&' || b == b'<') {
+            match chunk.split_last() {
+                Some((b'&', head)) => {
+                    self.push(head)?;
+                    self.push(b"&amp;")?;
+                }
+                Some((b'<', head)) => {
+                    self.push(head)?;
+                    self.push(b"&lt;")?;
+                }
+                _ => self.push(chunk)?,
             }
         }
         Ok(())
     }
 
-    /// Finds the fields of the text in `bytes`; it must start and end with the delimiter
-    /// (libRETS's rule).
+    /// Finds the delimiters; the text must start and end with one (libRETS's rule).
     fn split(&mut self, delimiter: u8) -> Result<(), &'static str> {
         self.fields.clear();
         let mut delimiters = memchr_iter(delimiter, &self.bytes);
@@ -275,7 +323,7 @@ impl RowBuf {
         }
         let mut start = 1;
         for end in delimiters {
-            // Offsets fit in u32: rows are kept under MAX_ROW_BYTES.
+            // Offsets fit in u32: `push` keeps rows under MAX_ROW_BYTES.
             self.fields.push(Field {
                 start: start as u32,
                 end: end as u32,
@@ -300,18 +348,15 @@ impl RowBuf {
         Ok(())
     }
 
-    /// Moves the row's text to `text`. It is UTF-8 ([`Utf8Input`] and quick-xml saw to that);
-    /// the check is what lets fields be `&str` without `unsafe`.
-    fn seal(&mut self) -> Result<(), &'static str> {
+    /// Keeps a UTF-8 row as a `String` (one check for all its fields); a row that is not
+    /// UTF-8 stays in `bytes` and its fields are decoded one by one.
+    fn seal(&mut self) {
         match String::from_utf8(std::mem::take(&mut self.bytes)) {
             Ok(text) => {
                 self.text = text;
-                Ok(())
+                self.in_text = true;
             }
-            Err(e) => {
-                self.bytes = e.into_bytes();
-                Err("is not UTF-8")
-            }
+            Err(e) => self.bytes = e.into_bytes(),
         }
     }
 
@@ -320,17 +365,11 @@ impl RowBuf {
         self.fields.len()
     }
 
-    /// Where field `i` is in the row: `start..end`, and whether it may hold a `&`.
+    /// Where field `i` is in the row: `start..end`, and whether it holds a `&`.
     #[inline]
     fn span(&self, i: usize) -> Option<(usize, usize, bool)> {
         let f = self.fields.get(i)?;
         Some((f.start as usize, f.end as usize, f.amp))
-    }
-
-    /// The unescaped text of `start..end` in the list being split (`bytes`, before `seal`).
-    fn unsealed(&self, start: usize, end: usize) -> String {
-        let raw = self.bytes.get(start..end).unwrap_or_default();
-        unescape(&String::from_utf8_lossy(raw)).into_owned()
     }
 }
 
@@ -342,6 +381,7 @@ impl RowBuf {
 pub struct RowRef<'a> {
     row: &'a RowBuf,
     header: &'a CompactHeader,
+    charset: Charset,
 }
 
 impl<'a> RowRef<'a> {
@@ -357,26 +397,34 @@ impl<'a> RowRef<'a> {
         self.len() == 0
     }
 
-    /// Field `i`, unescaped; `None` past the last field. Borrowed unless the field holds a
-    /// reference (`&amp;`). An unknown or invalid reference stays verbatim (see the module
-    /// notes).
+    /// Field `i`, unescaped and decoded; `None` past the last field. Borrowed unless the field
+    /// holds a reference (`&amp;`) or non-UTF-8 bytes. An unknown or invalid reference stays
+    /// verbatim (see the module notes).
     #[inline]
     pub fn get(&self, i: usize) -> Option<Cow<'a, str>> {
         let (start, end, amp) = self.row.span(i)?;
-        let field = self.row.text.get(start..end)?;
-        Some(if amp {
-            unescape(field)
+        if self.row.in_text {
+            let field = self.row.text.get(start..end)?;
+            Some(if amp {
+                unescape(field)
+            } else {
+                Cow::Borrowed(field)
+            })
         } else {
-            Cow::Borrowed(field)
-        })
+            let field = self.row.bytes.get(start..end)?;
+            Some(text_of(field, self.charset))
+        }
     }
 
-    /// Field `i` as the server sent it, still escaped (in UTF-8: see the module notes on
-    /// encodings).
+    /// Field `i` as the server sent it: still escaped, in the reply's encoding.
     #[inline]
     pub fn raw(&self, i: usize) -> Option<&'a [u8]> {
         let (start, end, _) = self.row.span(i)?;
-        self.row.text.as_bytes().get(start..end)
+        if self.row.in_text {
+            self.row.text.as_bytes().get(start..end)
+        } else {
+            self.row.bytes.get(start..end)
+        }
     }
 
     /// The field of `column` (its last position if the name appears twice), as [`get`]
@@ -457,254 +505,6 @@ impl Row {
     }
 }
 
-/// The reply's bytes as quick-xml reads them: UTF-8 (its reader refuses anything else). Valid
-/// UTF-8 is handed over in place; a byte that starts no valid UTF-8 sequence is decoded in the
-/// fallback encoding and handed over re-encoded (see the module notes).
-#[derive(Debug)]
-struct Utf8Input<R> {
-    inner: R,
-    state: InputState,
-}
-
-/// What [`Utf8Input`] knows besides its reader.
-#[derive(Debug)]
-struct InputState {
-    /// How many bytes at the front of the reader's buffer are known to be valid UTF-8.
-    valid: usize,
-    /// Re-encoded text waiting to be read (`out[out_pos..]`); read before the reader again.
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Reply bytes that `out` stands for.
-    out_source: usize,
-    /// The first bytes of a sequence the reader's buffer cut off (at most 3).
-    partial: Vec<u8>,
-    /// Bytes added by re-encoding, among those handed over: a position in quick-xml's input
-    /// minus this is a position in the reply.
-    grown: u64,
-    /// The encoding of bytes that are not UTF-8.
-    fallback: &'static encoding_rs::Encoding,
-}
-
-/// What to do with the reader's buffer.
-enum Step {
-    /// Hand over its first `n` bytes as they are.
-    Pass(usize),
-    /// Its first `n` bytes were taken (into `out` or `partial`).
-    Took(usize),
-}
-
-impl InputState {
-    fn new() -> Self {
-        InputState {
-            valid: 0,
-            out: Vec::new(),
-            out_pos: 0,
-            out_source: 0,
-            partial: Vec::new(),
-            grown: 0,
-            fallback: encoding_rs::WINDOWS_1252,
-        }
-    }
-
-    #[inline]
-    fn has_out(&self) -> bool {
-        self.out_pos < self.out.len()
-    }
-
-    /// Appends `bytes` (reply bytes that are not UTF-8) decoded in the fallback encoding.
-    fn reencode(&mut self, bytes: &[u8]) {
-        let (text, _) = self.fallback.decode_without_bom_handling(bytes);
-        self.out.extend_from_slice(text.as_bytes());
-        self.out_source += bytes.len();
-    }
-
-    /// Decides what to hand over from `buf`, the reader's buffer (empty at the end).
-    fn step(&mut self, buf: &[u8]) -> Step {
-        if !self.partial.is_empty() {
-            if buf.is_empty() {
-                let partial = std::mem::take(&mut self.partial);
-                self.reencode(&partial);
-                return Step::Took(0);
-            }
-            let need: usize = match self.partial.first() {
-                Some(0xF0..) => 4,
-                Some(0xE0..) => 3,
-                _ => 2,
-            };
-            let take = need.saturating_sub(self.partial.len()).min(buf.len());
-            let mut joined = self.partial.clone();
-            joined.extend_from_slice(buf.get(..take).unwrap_or_default());
-            return match std::str::from_utf8(&joined) {
-                Ok(_) => {
-                    self.partial.clear();
-                    self.out.extend_from_slice(&joined);
-                    self.out_source += joined.len();
-                    Step::Took(take)
-                }
-                Err(e) if e.error_len().is_none() && joined.len() < need => {
-                    self.partial = joined;
-                    Step::Took(take)
-                }
-                Err(_) => {
-                    // The cut-off bytes were a lead and continuation bytes: none of them
-                    // starts a valid sequence.
-                    let partial = std::mem::take(&mut self.partial);
-                    self.reencode(&partial);
-                    Step::Took(0)
-                }
-            };
-        }
-        if buf.is_empty() || self.valid > 0 {
-            return Step::Pass(self.valid.min(buf.len()));
-        }
-        match std::str::from_utf8(buf) {
-            Ok(_) => {
-                self.valid = buf.len();
-                Step::Pass(buf.len())
-            }
-            Err(e) if e.valid_up_to() > 0 => {
-                self.valid = e.valid_up_to();
-                Step::Pass(self.valid)
-            }
-            Err(e) => match e.error_len() {
-                Some(n) => {
-                    self.reencode(buf.get(..n).unwrap_or_default());
-                    Step::Took(n)
-                }
-                None => {
-                    // A sequence cut by the end of the buffer: keep it for the next one.
-                    self.partial.extend_from_slice(buf);
-                    Step::Took(buf.len())
-                }
-            },
-        }
-    }
-
-    /// quick-xml consumed `amt` bytes of `out` (true) or of the reader's buffer (false).
-    #[inline]
-    fn consumed(&mut self, amt: usize) -> bool {
-        if !self.has_out() {
-            self.valid = self.valid.saturating_sub(amt);
-            return false;
-        }
-        self.out_pos += amt;
-        if !self.has_out() {
-            self.grown += self.out.len().saturating_sub(self.out_source) as u64;
-            self.out.clear();
-            self.out_pos = 0;
-            self.out_source = 0;
-        }
-        true
-    }
-}
-
-impl<R: io::BufRead> io::Read for Utf8Input<R> {
-    fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let available = io::BufRead::fill_buf(self)?;
-            let n = available.len().min(into.len());
-            if let (Some(to), Some(from)) = (into.get_mut(..n), available.get(..n)) {
-                to.copy_from_slice(from);
-            }
-            n
-        };
-        io::BufRead::consume(self, n);
-        Ok(n)
-    }
-}
-
-impl<R: io::BufRead> io::BufRead for Utf8Input<R> {
-    #[inline]
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.state.valid > 0 && !self.state.has_out() {
-            // Checked before: quick-xml asks for the same bytes many times per event.
-            let buf = self.inner.fill_buf()?;
-            return Ok(buf.get(..self.state.valid).unwrap_or(buf));
-        }
-        // Decide first, then borrow what is handed over (a borrow returned from inside the
-        // loop would keep the reader borrowed across iterations).
-        let pass = loop {
-            if self.state.has_out() {
-                break None;
-            }
-            let buf = self.inner.fill_buf()?;
-            match self.state.step(buf) {
-                Step::Pass(n) => break Some(n),
-                Step::Took(n) => self.inner.consume(n),
-            }
-        };
-        match pass {
-            None => Ok(self.state.out.get(self.state.out_pos..).unwrap_or_default()),
-            Some(n) => {
-                let buf = self.inner.fill_buf()?;
-                Ok(buf.get(..n).unwrap_or(buf))
-            }
-        }
-    }
-
-    #[inline]
-    fn consume(&mut self, amt: usize) {
-        if !self.state.consumed(amt) {
-            self.inner.consume(amt);
-        }
-    }
-}
-
-impl<R: tokio::io::AsyncBufRead + Unpin> tokio::io::AsyncRead for Utf8Input<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        into: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        use tokio::io::AsyncBufRead;
-        let available = ready!(self.as_mut().poll_fill_buf(cx))?;
-        let n = available.len().min(into.remaining());
-        into.put_slice(available.get(..n).unwrap_or_default());
-        self.consume(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<R: tokio::io::AsyncBufRead + Unpin> tokio::io::AsyncBufRead for Utf8Input<R> {
-    #[inline]
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let this = self.get_mut();
-        if this.state.valid > 0 && !this.state.has_out() {
-            let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
-            return Poll::Ready(Ok(buf.get(..this.state.valid).unwrap_or(buf)));
-        }
-        let pass = loop {
-            if this.state.has_out() {
-                break None;
-            }
-            let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
-            match this.state.step(buf) {
-                Step::Pass(n) => break Some(n),
-                Step::Took(n) => Pin::new(&mut this.inner).consume(n),
-            }
-        };
-        match pass {
-            None => Poll::Ready(Ok(this
-                .state
-                .out
-                .get(this.state.out_pos..)
-                .unwrap_or_default())),
-            Some(n) => {
-                let buf = ready!(Pin::new(&mut this.inner).poll_fill_buf(cx))?;
-                Poll::Ready(Ok(buf.get(..n).unwrap_or(buf)))
-            }
-        }
-    }
-
-    #[inline]
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        let this = self.get_mut();
-        if !this.state.consumed(amt) {
-            Pin::new(&mut this.inner).consume(amt);
-        }
-    }
-}
-
 /// Where the reader is in the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -733,8 +533,7 @@ struct Core {
     phase: Phase,
     /// Elements open inside `<RETS>` that the reader does not know (their end is not `</RETS>`).
     depth: u32,
-    /// The encoding the XML declaration named, for the input to use from there on.
-    declared: Option<&'static encoding_rs::Encoding>,
+    charset: Charset,
     status: Option<ReplyStatus>,
     count: Option<u64>,
     delimiter: Option<u8>,
@@ -752,8 +551,8 @@ fn err(place: &str, reason: impl Into<String>, at: u64) -> RetsParseError {
 }
 
 /// An element name for an error message, cut short (it comes from the reply).
-fn shown(name: &str) -> String {
-    name.chars().take(40).collect()
+fn shown(name: &[u8]) -> String {
+    String::from_utf8_lossy(name.get(..40).unwrap_or(name)).into_owned()
 }
 
 impl Core {
@@ -761,7 +560,7 @@ impl Core {
         Core {
             phase: Phase::Prolog,
             depth: 0,
-            declared: None,
+            charset: Charset::windows_1252(),
             status: None,
             count: None,
             delimiter: None,
@@ -823,16 +622,18 @@ impl Core {
         self.end_list(at)
     }
 
-    /// `</DATA>` or `</COLUMNS>`: the text in `row.bytes` is split.
+    /// `</DATA>` or `</COLUMNS>` (quick-xml checked that the name matches).
     fn end_list(&mut self, at: u64) -> Result<(), RetsParseError> {
         let delimiter = self.delimiter.unwrap_or(b'\t');
         if self.phase == Phase::Data {
-            let row = self.rows + 1;
-            let reason = |r: &str| format!("row {row} {r} (0x{delimiter:02X})");
-            self.row
-                .split(delimiter)
-                .map_err(|r| err("DATA", reason(r), at))?;
-            self.row.seal().map_err(|r| err("DATA", reason(r), at))?;
+            self.row.split(delimiter).map_err(|reason| {
+                err(
+                    "DATA",
+                    format!("row {} {reason} (0x{delimiter:02X})", self.rows + 1),
+                    at,
+                )
+            })?;
+            self.row.seal();
             self.rows += 1;
             self.row_ready = true;
         } else {
@@ -841,7 +642,9 @@ impl Core {
                 .map_err(|reason| err("COLUMNS", format!("{reason} (0x{delimiter:02X})"), at))?;
             let columns: Vec<String> = (0..self.row.field_count())
                 .filter_map(|i| self.row.span(i))
-                .map(|(s, e, _)| self.row.unsealed(s, e))
+                .map(|(s, e, _)| {
+                    text_of(self.row.bytes.get(s..e).unwrap_or_default(), self.charset).into_owned()
+                })
                 .collect();
             self.columns = Some(columns.into());
             self.row.clear();
@@ -854,21 +657,17 @@ impl Core {
         match event {
             Event::Decl(d) => {
                 if let Some(Ok(label)) = d.encoding() {
-                    // A single-byte encoding named there reads the bytes that are not UTF-8;
-                    // any other name (UTF-8, or one this reader cannot apply) leaves
-                    // Windows-1252 to them.
-                    self.declared = encoding_rs::Encoding::for_label(label.trim().as_bytes())
-                        .filter(|e| e.is_single_byte());
+                    self.charset = Charset::from_label(&label);
                 }
                 Ok(())
             }
-            Event::Start(e) if e.name().as_ref() == "RETS" => {
-                self.status = Some(status_of(&e, "RETS", at)?);
+            Event::Start(e) if e.name().as_ref() == b"RETS" => {
+                self.status = Some(self.status_of(&e, "RETS", at)?);
                 self.phase = Phase::Body;
                 Ok(())
             }
-            Event::Empty(e) if e.name().as_ref() == "RETS" => {
-                self.status = Some(status_of(&e, "RETS", at)?);
+            Event::Empty(e) if e.name().as_ref() == b"RETS" => {
+                self.status = Some(self.status_of(&e, "RETS", at)?);
                 self.finish();
                 Ok(())
             }
@@ -880,7 +679,7 @@ impl Core {
                 ),
                 at,
             )),
-            Event::Text(t) if t.trim_ascii().is_empty() => Ok(()),
+            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => Ok(()),
             Event::Comment(_) | Event::PI(_) | Event::DocType(_) => Ok(()),
             Event::Text(_) | Event::GeneralRef(_) | Event::CData(_) | Event::End(_) => Err(err(
                 "RETS",
@@ -894,19 +693,19 @@ impl Core {
     fn in_body(&mut self, event: Event<'_>, at: u64) -> Result<(), RetsParseError> {
         match event {
             Event::Start(e) => match e.name().as_ref() {
-                "DATA" => self.start_data(at),
-                "COLUMNS" => self.start_columns(at),
+                b"DATA" => self.start_data(at),
+                b"COLUMNS" => self.start_columns(at),
                 _ => {
                     self.depth = self.depth.saturating_add(1);
                     self.body_element(&e, at)
                 }
             },
             Event::Empty(e) => match e.name().as_ref() {
-                "DATA" => {
+                b"DATA" => {
                     self.start_data(at)?;
                     self.end_list(at)
                 }
-                "COLUMNS" => {
+                b"COLUMNS" => {
                     self.start_columns(at)?;
                     self.end_list(at)
                 }
@@ -955,19 +754,19 @@ impl Core {
     /// An element inside `<RETS>` other than COLUMNS and DATA.
     fn body_element(&mut self, e: &BytesStart<'_>, at: u64) -> Result<(), RetsParseError> {
         match e.name().as_ref() {
-            "COUNT" => {
+            b"COUNT" => {
                 if self.header.is_some() {
                     return Err(err("COUNT", "<COUNT> after <DATA>", at));
                 }
                 let records = attribute(e, "COUNT", "Records", at)?
                     .ok_or_else(|| err("COUNT@Records", "missing", at))?;
-                let records = records
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| err("COUNT@Records", "not a whole number", at))?;
+                let records = std::str::from_utf8(&records)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or_else(|| err("COUNT@Records", "not a whole number", at))?;
                 self.count = Some(records);
             }
-            "DELIMITER" => {
+            b"DELIMITER" => {
                 if self.columns.is_some() || self.header.is_some() {
                     return Err(err("DELIMITER", "<DELIMITER> after <COLUMNS>", at));
                 }
@@ -976,13 +775,31 @@ impl Core {
                 self.delimiter =
                     Some(delimiter(&value).map_err(|r| err("DELIMITER@value", r, at))?);
             }
-            "MAXROWS" => self.trailer.max_rows = true,
-            "RETS-STATUS" => self.trailer.status = Some(status_of(e, "RETS-STATUS", at)?),
+            b"MAXROWS" => self.trailer.max_rows = true,
+            b"RETS-STATUS" => self.trailer.status = Some(self.status_of(e, "RETS-STATUS", at)?),
             // Unknown elements are skipped; COLUMNS and DATA inside them still count (a
             // metadata-shaped reply, as estately reads it).
             _ => {}
         }
         Ok(())
+    }
+
+    fn status_of(
+        &self,
+        e: &BytesStart<'_>,
+        element: &str,
+        at: u64,
+    ) -> Result<ReplyStatus, RetsParseError> {
+        let code = attribute(e, element, "ReplyCode", at)?
+            .ok_or_else(|| err(&format!("{element}@ReplyCode"), "missing", at))?;
+        let code = std::str::from_utf8(&code)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .ok_or_else(|| err(&format!("{element}@ReplyCode"), "not a reply code", at))?;
+        let text = attribute(e, element, "ReplyText", at)?
+            .map(|t| text_of(&t, self.charset).into_owned())
+            .unwrap_or_default();
+        Ok(ReplyStatus::new(ReplyCode(code), text))
     }
 
     fn build_header(&mut self) {
@@ -1014,31 +831,18 @@ impl Core {
         Some(RowRef {
             row: &self.row,
             header: self.header.as_ref()?,
+            charset: self.charset,
         })
     }
 }
 
-/// The `ReplyCode` and `ReplyText` of a `<RETS>` or `<RETS-STATUS>` element.
-fn status_of(e: &BytesStart<'_>, element: &str, at: u64) -> Result<ReplyStatus, RetsParseError> {
-    let code = attribute(e, element, "ReplyCode", at)?
-        .ok_or_else(|| err(&format!("{element}@ReplyCode"), "missing", at))?;
-    let code = code
-        .trim()
-        .parse::<u32>()
-        .map_err(|_| err(&format!("{element}@ReplyCode"), "not a reply code", at))?;
-    let text = attribute(e, element, "ReplyText", at)?
-        .map(|t| unescape(&t).into_owned())
-        .unwrap_or_default();
-    Ok(ReplyStatus::new(ReplyCode(code), text))
-}
-
-/// The raw (still escaped) value of attribute `name`.
+/// The raw value of attribute `name`.
 fn attribute<'e>(
     e: &'e BytesStart<'_>,
     element: &str,
     name: &str,
     at: u64,
-) -> Result<Option<Cow<'e, str>>, RetsParseError> {
+) -> Result<Option<Cow<'e, [u8]>>, RetsParseError> {
     e.try_get_attribute(name)
         .map(|a| a.map(|a| a.value))
         .map_err(|x| err(&format!("{element}@{name}"), x.to_string(), at))
@@ -1046,10 +850,12 @@ fn attribute<'e>(
 
 /// The delimiter byte of `<DELIMITER value="..">`: one or two hexadecimal digits, and a byte
 /// that cannot occur in values or in XML syntax.
-fn delimiter(value: &str) -> Result<u8, String> {
-    let hex = value.trim();
+fn delimiter(value: &[u8]) -> Result<u8, String> {
+    let hex = value.trim_ascii();
     let byte = match hex.len() {
-        1 | 2 if hex.bytes().all(|b| b.is_ascii_hexdigit()) => u8::from_str_radix(hex, 16).ok(),
+        1 | 2 if hex.iter().all(u8::is_ascii_hexdigit) => std::str::from_utf8(hex)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok()),
         _ => None,
     }
     .ok_or_else(|| "not a one-byte hexadecimal value (such as 09)".to_string())?;
@@ -1083,9 +889,9 @@ fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
         let pushed = match xml.read_event_into(&mut buf).map_err(|e| e.to_string())? {
             Event::Text(t) => row.push(&t),
             Event::GeneralRef(r) => row
-                .push("&")
+                .push(b"&")
                 .and_then(|()| row.push(&r))
-                .and_then(|()| row.push(";")),
+                .and_then(|()| row.push(b";")),
             Event::CData(c) => row.push_cdata(&c),
             Event::Comment(_) | Event::PI(_) => Ok(()),
             Event::Start(e) | Event::Empty(e) => {
@@ -1109,22 +915,21 @@ fn flatten(raw: &[u8], row: &mut RowBuf, place: &str) -> Result<(), String> {
     }
 }
 
-/// Where quick-xml's error `e` is, in what quick-xml read: `start` is where the text of a
-/// `<DATA>` or `<COLUMNS>` began (an end tag missing there is reported at its start),
-/// `consumed` what the reader consumed, and `reported` the reader's own error position (kept
-/// for syntax errors, stale for the others).
-fn xml_error_at(e: &quick_xml::Error, start: u64, consumed: u64, reported: u64) -> u64 {
+/// Where quick-xml's error `e` is: `start` is where the text of a `<DATA>` or `<COLUMNS>` began
+/// (an end tag missing there is reported at its start), `consumed` what the reader consumed, and
+/// `reported` the reader's own error position (kept for syntax errors, stale for the others).
+fn xml_error_at(e: &qx::Error, start: u64, consumed: u64, reported: u64) -> u64 {
     match e {
-        quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(_)) => start,
-        quick_xml::Error::Io(_) => consumed,
+        qx::Error::IllFormed(qx::errors::IllFormedError::MissingEndTag(_)) => start,
+        qx::Error::Io(_) => consumed,
         _ => reported,
     }
 }
 
 /// A quick-xml error met while reading the text of `<{place}>`.
-fn list_error(e: quick_xml::Error, place: &str, at: u64) -> RetsParseError {
+fn list_error(e: qx::Error, place: &str, at: u64) -> RetsParseError {
     match e {
-        quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(_)) => err(
+        qx::Error::IllFormed(qx::errors::IllFormedError::MissingEndTag(_)) => err(
             place,
             format!("the reply ends inside <{place}> (truncated)"),
             at,
@@ -1134,9 +939,9 @@ fn list_error(e: quick_xml::Error, place: &str, at: u64) -> RetsParseError {
 }
 
 /// A quick-xml error as a parse error at `at`.
-fn xml_error(e: quick_xml::Error, at: u64) -> RetsParseError {
+fn xml_error(e: qx::Error, at: u64) -> RetsParseError {
     match e {
-        quick_xml::Error::Io(io) => err("body", format!("reading the reply failed: {io}"), at),
+        qx::Error::Io(io) => err("body", format!("reading the reply failed: {io}"), at),
         other => err("XML", other.to_string(), at),
     }
 }
@@ -1150,7 +955,7 @@ fn xml_error(e: quick_xml::Error, at: u64) -> RetsParseError {
 /// dropped before it completes (a timeout), part of an element may have been consumed; drop
 /// the reader too.
 pub struct CompactReader<R> {
-    xml: Reader<Utf8Input<R>>,
+    xml: Reader<R>,
     buf: Vec<u8>,
     core: Core,
 }
@@ -1169,10 +974,7 @@ impl<R> fmt::Debug for CompactReader<R> {
 impl<R> CompactReader<R> {
     /// A reader of the reply in `reader`. Nothing is read until the first call.
     pub fn new(reader: R) -> Self {
-        let mut xml = Reader::from_reader(Utf8Input {
-            inner: reader,
-            state: InputState::new(),
-        });
+        let mut xml = Reader::from_reader(reader);
         let config = xml.config_mut();
         // Values keep their spaces; a lone `&` (`AT&T`) is kept rather than failing the reply.
         config.trim_text(false);
@@ -1199,7 +1001,7 @@ impl<R> CompactReader<R> {
 
     /// Bytes of the reply consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.reply_offset(self.xml.buffer_position())
+        self.xml.buffer_position()
     }
 
     /// Rows returned so far.
@@ -1207,26 +1009,9 @@ impl<R> CompactReader<R> {
         self.core.rows
     }
 
-    /// A position in what quick-xml read as a position in the reply's bytes.
-    fn reply_offset(&self, pos: u64) -> u64 {
-        pos.saturating_sub(self.xml.get_ref().state.grown)
-    }
-
-    /// Fails the reader with `e` (given at a position in what quick-xml read).
     fn failed(&mut self, e: RetsParseError) -> RetsParseError {
-        let e = match e.offset() {
-            Some(at) => e.at(self.reply_offset(at)),
-            None => e,
-        };
         self.core.failed = Some(e.clone());
         e
-    }
-
-    /// After an event: the encoding the declaration named applies from here on.
-    fn apply_declaration(&mut self) {
-        if let Some(encoding) = self.core.declared.take() {
-            self.xml.get_mut().state.fallback = encoding;
-        }
     }
 
     fn header_or_err(&self) -> Result<&CompactHeader, RetsParseError> {
@@ -1237,16 +1022,6 @@ impl<R> CompactReader<R> {
                 self.bytes_read(),
             )
         })
-    }
-
-    /// Where quick-xml's error `e` is, in what quick-xml read (see [`xml_error_at`]).
-    fn error_at(&self, e: &quick_xml::Error, start: u64) -> u64 {
-        xml_error_at(
-            e,
-            start,
-            self.xml.buffer_position(),
-            self.xml.error_position(),
-        )
     }
 }
 
@@ -1284,7 +1059,7 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
             let step = if let Some(place) = self.core.list_name() {
-                let end = QName(place);
+                let end = QName(place.as_bytes());
                 match self
                     .xml
                     .read_text_into_async(end, &mut self.core.row.bytes)
@@ -1295,7 +1070,12 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
                         self.core.end_list_raw(len, at)
                     }
                     Err(e) => {
-                        let pos = self.error_at(&e, at);
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
                         Err(list_error(e, place, pos))
                     }
                 }
@@ -1304,19 +1084,23 @@ impl<R: tokio::io::AsyncBufRead + Unpin> CompactReader<R> {
                 match self.xml.read_event_into_async(&mut self.buf).await {
                     Ok(event) => self.core.on_event(event, at),
                     Err(e) => {
-                        let pos = self.error_at(&e, at);
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
                         Err(xml_error(e, pos))
                     }
                 }
             };
             step.map_err(|e| self.failed(e))?;
-            self.apply_declaration();
         }
         Ok(())
     }
 }
 
-impl<R: io::BufRead> CompactReader<R> {
+impl<R: std::io::BufRead> CompactReader<R> {
     /// [`read_header`](Self::read_header) over a blocking reader.
     ///
     /// # Errors
@@ -1345,14 +1129,19 @@ impl<R: io::BufRead> CompactReader<R> {
         while self.core.wants(goal) {
             let at = self.xml.buffer_position();
             let step = if let Some(place) = self.core.list_name() {
-                let end = QName(place);
+                let end = QName(place.as_bytes());
                 match self.xml.read_text_into(end, &mut self.core.row.bytes) {
                     Ok(text) => {
                         let len = text.len();
                         self.core.end_list_raw(len, at)
                     }
                     Err(e) => {
-                        let pos = self.error_at(&e, at);
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
                         Err(list_error(e, place, pos))
                     }
                 }
@@ -1361,13 +1150,17 @@ impl<R: io::BufRead> CompactReader<R> {
                 match self.xml.read_event_into(&mut self.buf) {
                     Ok(event) => self.core.on_event(event, at),
                     Err(e) => {
-                        let pos = self.error_at(&e, at);
+                        let pos = xml_error_at(
+                            &e,
+                            at,
+                            self.xml.buffer_position(),
+                            self.xml.error_position(),
+                        );
                         Err(xml_error(e, pos))
                     }
                 }
             };
             step.map_err(|e| self.failed(e))?;
-            self.apply_declaration();
         }
         Ok(())
     }
@@ -1651,21 +1444,21 @@ mod tests {
     }
 
     #[test]
-    fn utf8_input_passes_utf8_and_reencodes_the_rest_however_it_is_cut() {
+    fn decodes_utf8_as_it_is_and_each_stray_byte_in_the_fallback() {
         // Valid sequences of 1 to 4 bytes, stray bytes (a continuation, a lead without its
         // continuations, 0xFF), and a sequence cut by the end.
         let input: &[u8] = b"a\xc3\xa9b\xe2\x82\xacc\xf0\x9f\x8f\xa0d\x80e\xc3f\xffg\xe2\x82";
-        let expected = "aéb€c🏠d€eÃfÿgâ\u{201A}";
-        for size in 1..=6 {
-            let source = std::io::BufReader::with_capacity(size, input);
-            let mut r = Utf8Input {
-                inner: source,
-                state: InputState::new(),
-            };
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut r, &mut out).unwrap();
-            assert_eq!(out, expected, "chunks of {size}");
-        }
+        let cp1252 = Charset::windows_1252();
+        assert_eq!(cp1252.decode(input), "aéb€c🏠d€eÃfÿgâ\u{201A}");
+        assert!(matches!(
+            cp1252.decode("Núñez".as_bytes()),
+            Cow::Borrowed("Núñez")
+        ));
+        assert_eq!(Charset::from_label(b" ISO-8859-15 ").decode(b"\xa4"), "€");
+        assert_eq!(Charset::from_label(b"iso-8859-1").decode(b"\x92"), "’");
+        assert_eq!(Charset::from_label(b"UTF-8"), cp1252);
+        assert_eq!(Charset::from_label(b"Shift_JIS"), cp1252);
+        assert_eq!(Charset::from_label(b"no such thing"), cp1252);
     }
 
     #[test]
@@ -2293,6 +2086,16 @@ mod tests {
         let now = r.core.row.bytes.capacity().max(r.core.row.text.capacity());
         assert!(now <= capacity.max(64), "{now} > {capacity}");
         assert!(r.buf.capacity() <= 1024);
+    }
+
+    #[test]
+    fn futures_are_send() {
+        // A host streams rows from a spawned task (`SearchRows::into_stream`).
+        fn send<T: Send>(_: T) {}
+        let mut r = CompactReader::new(&b""[..]);
+        send(r.read_header());
+        send(r.next_row());
+        send(r);
     }
 
     #[test]
