@@ -371,15 +371,19 @@ impl RetsClient {
         let content_type = content_type(&headers);
         let body: Bytes = response.bytes().await?;
         let stream = futures_util::stream::once(async move { Ok::<_, Error>(body) }).boxed();
-        let mut reader = ObjectReader::new(&content_type, headers, stream)?;
-        let mut photos = Vec::new();
-        while let Some(object) = reader.next_object().await? {
-            if object.error.is_none() {
-                photos.push(object);
-            }
-        }
-        Ok(photos)
+        usable_objects(ObjectReader::new(&content_type, headers, stream)?).await
     }
+}
+
+/// Every object of a reply, less the parts that are RETS errors (20403 "no object").
+pub(crate) async fn usable_objects(mut reader: ObjectReader) -> Result<Vec<RetsObject>, RetsError> {
+    let mut objects = Vec::new();
+    while let Some(object) = reader.next_object().await? {
+        if object.error.is_none() {
+            objects.push(object);
+        }
+    }
+    Ok(objects)
 }
 
 fn content_type(headers: &http::HeaderMap) -> String {

@@ -560,13 +560,8 @@ impl SyncSource for RetsPhotosSource {
             let base = self.scope.record(row, i, &ts)?;
             // Fetched anew, past the photo cache: these photos just changed.
             let request = GetObject::photos(&self.scope.resource).of(&base.key, ObjectIds::All);
-            let mut reader = self.client.get_objects(&request).await?;
-            let mut photos = Vec::new();
-            while let Some(object) = reader.next_object().await? {
-                if object.error.is_none() {
-                    photos.push(object);
-                }
-            }
+            let photos =
+                super::client::usable_objects(self.client.get_objects(&request).await?).await?;
             let list: Vec<Value> = photos
                 .iter()
                 .map(|p| {
