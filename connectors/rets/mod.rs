@@ -15,9 +15,11 @@
 //! ```no_run
 //! # async fn demo(connections: switchboard::connections::Connections) -> Result<(), Box<dyn std::error::Error>> {
 //! use switchboard::rets::{Dmql, RetsClient, Search};
-//! use switchboard::TenantId;
+//! use switchboard::{ConnectionId, TenantId};
 //!
-//! let connection = connections.connect(&TenantId::from("acme"), &"mls".into()).await?;
+//! let connection = connections
+//!     .connection(&TenantId::new("acme"), &ConnectionId::new("mls"))
+//!     .await?;
 //! let rets = RetsClient::from_connection(connection)?;
 //! let mut rows = rets.search(
 //!     Search::new("Property", "RES", Dmql::raw("(ModificationTimestamp=2026-01-01T00:00:00+)"))
