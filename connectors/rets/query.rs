@@ -51,6 +51,25 @@ fn value_ok(field: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// `A,B,C`: the values of a list term, each checked.
+fn list<S: AsRef<str>>(field: &str, values: &[S]) -> Result<String, ConfigError> {
+    if values.is_empty() {
+        return Err(ConfigError::new(
+            "rets.query.value",
+            format!("no value given for {field}"),
+        ));
+    }
+    let mut out = String::new();
+    for (i, v) in values.iter().enumerate() {
+        value_ok(field, v.as_ref())?;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(v.as_ref());
+    }
+    Ok(out)
+}
+
 /// A timestamp as DMQL writes it: `YYYY-MM-DDThh:mm:ss`, in UTC.
 pub fn dmql_timestamp(at: SystemTime) -> String {
     let at: chrono::DateTime<chrono::Utc> = at.into();
@@ -119,44 +138,12 @@ impl Dmql {
 
     /// `(field=|A,B)`: any of the lookup values.
     pub fn any_of<S: AsRef<str>>(field: &str, values: &[S]) -> Dmql {
-        Dmql::term(field, || {
-            if values.is_empty() {
-                return Err(ConfigError::new(
-                    "rets.query.value",
-                    format!("no value given for {field}"),
-                ));
-            }
-            let mut out = String::from("|");
-            for (i, v) in values.iter().enumerate() {
-                value_ok(field, v.as_ref())?;
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(v.as_ref());
-            }
-            Ok(out)
-        })
+        Dmql::term(field, || list(field, values).map(|l| format!("|{l}")))
     }
 
     /// `(field=A,B)`: a character field equal to any of `values` (listing keys by batch).
     pub fn one_of<S: AsRef<str>>(field: &str, values: &[S]) -> Dmql {
-        Dmql::term(field, || {
-            if values.is_empty() {
-                return Err(ConfigError::new(
-                    "rets.query.value",
-                    format!("no value given for {field}"),
-                ));
-            }
-            let mut out = String::new();
-            for (i, v) in values.iter().enumerate() {
-                value_ok(field, v.as_ref())?;
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(v.as_ref());
-            }
-            Ok(out)
-        })
+        Dmql::term(field, || list(field, values))
     }
 
     /// `(field=prefix*)`: a character field starting with `prefix`.
