@@ -27,7 +27,7 @@
 //! | `switchboard_outbound_attempts_total` | counter | outcome (delivered, failed) |
 //! | `switchboard_outbound_attempt_seconds` | histogram | |
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Metric names, for hosts that describe or filter them.
@@ -94,6 +94,139 @@ pub mod names {
 /// The label of a closed breaker, as `BreakerState::as_str` spells it.
 pub(crate) const BREAKER_CLOSED: &str = "closed";
 
+/// Whether a span at `level` can be recorded by the tracing subscriber in effect; the pipeline
+/// makes its spans only then (otherwise `Span::none()`). With tracing's `log` feature on (sqlx
+/// turns it on) and no subscriber, a disabled span still records its fields and "logs" every
+/// enter and exit for the `log` crate: about 2,400 instructions a call, a third of what the
+/// pipeline added to a request. Hosts that read switchboard's spans through a subscriber see
+/// them unchanged; a host with only a `log` logger sees its events, not span enter and exit.
+pub(crate) fn spans_enabled(level: tracing::Level) -> bool {
+    level <= tracing::level_filters::STATIC_MAX_LEVEL
+        && level <= tracing::level_filters::LevelFilter::current()
+}
+
+/// The handles of one connection's per-call metrics (calls, their latency, attempts, cache
+/// lookups), registered once instead of on every call.
+///
+/// Recording through the `metrics` macros with labels that are not literals builds a `Key`
+/// with a `Vec` of labels on every call, even with no recorder installed: three allocations a
+/// call, a tenth of what the whole pipeline adds to a request. The handles here are registered
+/// on first use and kept while the same recorder is in effect. A different recorder (a test's
+/// local recorder, or a host that installs its global one after building connections) is
+/// noticed by its address and the handles are registered again with it.
+pub(crate) struct ConnectionMetrics {
+    connector: Arc<str>,
+    handles: Mutex<Handles>,
+}
+
+/// How many (endpoint, outcome) pairs one connection keeps handles for; past that, calls are
+/// recorded through the macros (correct, just not cached), so a host that makes up endpoint
+/// labels per call cannot grow this without bound.
+const MAX_CACHED_SERIES: usize = 64;
+
+#[derive(Default)]
+struct Handles {
+    /// The address of the recorder the handles were registered with (0: none yet).
+    recorder: usize,
+    attempts: Option<metrics::Counter>,
+    cache: [Option<metrics::Counter>; 2],
+    calls: Vec<(Arc<str>, &'static str, metrics::Counter)>,
+    durations: Vec<(Arc<str>, metrics::Histogram)>,
+}
+
+impl std::fmt::Debug for ConnectionMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionMetrics")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The address of the recorder in effect on this thread, to tell recorders apart.
+fn recorder_id() -> usize {
+    metrics::with_recorder(|r| r as *const dyn metrics::Recorder as *const () as usize)
+}
+
+impl ConnectionMetrics {
+    pub(crate) fn new(connector: Arc<str>) -> Self {
+        ConnectionMetrics {
+            connector,
+            handles: Mutex::new(Handles::default()),
+        }
+    }
+
+    /// The handles, reset when the recorder in effect is not the one they were made with.
+    fn with<T>(&self, f: impl FnOnce(&mut Handles) -> T) -> T {
+        let id = recorder_id();
+        // A panic while holding the lock cannot leave a handle half-made: keep using it.
+        let mut h = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if h.recorder != id {
+            *h = Handles {
+                recorder: id,
+                ..Handles::default()
+            };
+        }
+        f(&mut h)
+    }
+
+    /// One call finished (after retries) with `outcome`, through this connection's handles.
+    pub(crate) fn call_finished(
+        &self,
+        endpoint: &Arc<str>,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        let recorded = self.with(|h| {
+            let same = |e: &Arc<str>| Arc::ptr_eq(e, endpoint) || **e == **endpoint;
+            let call = match h.calls.iter().position(|(e, o, _)| *o == outcome && same(e)) {
+                Some(i) => i,
+                None if h.calls.len() < MAX_CACHED_SERIES => {
+                    let c = metrics::counter!(names::REQUESTS, "connector" => self.connector.clone(), "endpoint" => endpoint.clone(), "outcome" => outcome);
+                    h.calls.push((endpoint.clone(), outcome, c));
+                    h.calls.len() - 1
+                }
+                None => return false,
+            };
+            let duration = match h.durations.iter().position(|(e, _)| same(e)) {
+                Some(i) => i,
+                None if h.durations.len() < MAX_CACHED_SERIES => {
+                    let d = metrics::histogram!(names::REQUEST_DURATION, "connector" => self.connector.clone(), "endpoint" => endpoint.clone());
+                    h.durations.push((endpoint.clone(), d));
+                    h.durations.len() - 1
+                }
+                None => return false,
+            };
+            h.calls[call].2.increment(1);
+            h.durations[duration].1.record(elapsed.as_secs_f64());
+            true
+        });
+        if !recorded {
+            call_finished(&self.connector, endpoint, outcome, elapsed);
+        }
+    }
+
+    /// One attempt is about to reach the transport.
+    pub(crate) fn attempt(&self) {
+        self.with(|h| {
+            h.attempts
+                .get_or_insert_with(
+                    || metrics::counter!(names::ATTEMPTS, "connector" => self.connector.clone()),
+                )
+                .increment(1);
+        });
+    }
+
+    /// One cache lookup.
+    pub(crate) fn cache(&self, hit: bool) {
+        self.with(|h| {
+            let result = if hit { "hit" } else { "miss" };
+            h.cache[usize::from(hit)]
+                .get_or_insert_with(|| metrics::counter!(names::CACHE, "connector" => self.connector.clone(), "result" => result))
+                .increment(1);
+        });
+    }
+}
+
 /// One call finished (after retries) with `outcome` (`ok` or an error kind's label).
 pub(crate) fn call_finished(
     connector: &Arc<str>,
@@ -105,11 +238,6 @@ pub(crate) fn call_finished(
     metrics::histogram!(names::REQUEST_DURATION, "connector" => connector.clone(), "endpoint" => endpoint.clone()).record(elapsed.as_secs_f64());
 }
 
-/// One attempt is about to reach the transport.
-pub(crate) fn attempt(connector: &Arc<str>) {
-    metrics::counter!(names::ATTEMPTS, "connector" => connector.clone()).increment(1);
-}
-
 /// One retry, for `reason`.
 pub(crate) fn retry(connector: &Arc<str>, reason: &'static str) {
     metrics::counter!(names::RETRIES, "connector" => connector.clone(), "reason" => reason)
@@ -119,13 +247,6 @@ pub(crate) fn retry(connector: &Arc<str>, reason: &'static str) {
 /// The retry budget refused a retry.
 pub(crate) fn retry_budget_exhausted(connector: &Arc<str>) {
     metrics::counter!(names::RETRY_BUDGET_EXHAUSTED, "connector" => connector.clone()).increment(1);
-}
-
-/// One cache lookup.
-pub(crate) fn cache(connector: &Arc<str>, hit: bool) {
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(names::CACHE, "connector" => connector.clone(), "result" => result)
-        .increment(1);
 }
 
 /// The local rate limiter refused a call.
@@ -230,10 +351,12 @@ mod tests {
         let e: Arc<str> = Arc::from("GET");
         metrics::with_local_recorder(&recorder, || {
             call_finished(&c, &e, "ok", Duration::from_millis(3));
-            attempt(&c);
+            let conn = ConnectionMetrics::new(c.clone());
+            conn.attempt();
+            conn.cache(true);
+            conn.call_finished(&e, "ok", Duration::from_millis(3));
             retry(&c, "status");
             retry_budget_exhausted(&c);
-            cache(&c, true);
             rate_limited(&c);
             #[cfg(feature = "redis")]
             rate_limiter_fail_open(&c);

@@ -31,12 +31,8 @@ impl fmt::Debug for Response {
 }
 
 impl Response {
-    pub(crate) fn new(resp: PipelineResponse, body_cap: usize) -> Self {
-        let (mut parts, body) = resp.into_parts();
-        let cache = parts
-            .extensions
-            .remove::<CacheStatus>()
-            .unwrap_or(CacheStatus::Miss);
+    pub(crate) fn new(resp: PipelineResponse, cache: CacheStatus, body_cap: usize) -> Self {
+        let (parts, body) = resp.into_parts();
         Response {
             status: parts.status,
             headers: parts.headers,

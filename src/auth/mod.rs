@@ -28,6 +28,18 @@ pub trait Authenticator: Send + Sync + Debug {
     /// # Errors
     /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error>;
+
+    /// Adds credentials at once when this authenticator holds them in memory (a key, a
+    /// token); `None` says it must wait for them, and the pipeline then awaits
+    /// [`Authenticator::authenticate`]. The pipeline asks this first, so a static credential
+    /// costs no boxed future per call. The default is `None`.
+    ///
+    /// An implementation that answers `Some` must add the same credentials `authenticate`
+    /// would.
+    fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
+        let _ = request;
+        None
+    }
 }
 
 /// What [`ConnectionBuilder::auth`](crate::ConnectionBuilder::auth) accepts: an authenticator
@@ -85,6 +97,16 @@ impl BearerToken {
 #[async_trait]
 impl Authenticator for BearerToken {
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
+        self.add(request)
+    }
+
+    fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
+        Some(self.add(request))
+    }
+}
+
+impl BearerToken {
+    fn add(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -127,6 +149,16 @@ impl BasicAuth {
 #[async_trait]
 impl Authenticator for BasicAuth {
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
+        self.add(request)
+    }
+
+    fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
+        Some(self.add(request))
+    }
+}
+
+impl BasicAuth {
+    fn add(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, self.value.clone()?);
@@ -154,6 +186,16 @@ impl HeaderKey {
 #[async_trait]
 impl Authenticator for HeaderKey {
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
+        self.add(request)
+    }
+
+    fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
+        Some(self.add(request))
+    }
+}
+
+impl HeaderKey {
+    fn add(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let value = sensitive_value(self.value.expose_secret())?;
         request.headers_mut().insert(self.name.clone(), value);
         Ok(())
@@ -181,6 +223,16 @@ impl QueryKey {
 #[async_trait]
 impl Authenticator for QueryKey {
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
+        self.add(request)
+    }
+
+    fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
+        Some(self.add(request))
+    }
+}
+
+impl QueryKey {
+    fn add(&self, request: &mut Request<Bytes>) -> Result<(), Error> {
         let pair = url::form_urlencoded::Serializer::new(String::new())
             .append_pair(&self.param, self.value.expose_secret())
             .finish();

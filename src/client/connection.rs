@@ -15,6 +15,7 @@ use crate::auth::{Authenticator, IntoAuthenticator};
 use crate::connector::Connector;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
+use crate::observe::ConnectionMetrics;
 use crate::pipeline::breaker::{Breaker, BreakerState};
 use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::retry::Budget;
@@ -209,6 +210,7 @@ impl ConnectionBuilder {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let vary_headers = crate::pipeline::cache::vary_headers(&vary_headers);
         let base_uri: http::Uri = base
             .as_str()
             .parse()
@@ -228,6 +230,7 @@ impl ConnectionBuilder {
         let state_key = ConnectionKey::new(&tenant, &id, &host);
         let breaker = sb.breakers.get(&state_key);
         let budget = sb.budgets.get(&state_key);
+        let metrics = Arc::new(ConnectionMetrics::new(connector_name.clone()));
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
                 base_path: base.path().trim_end_matches('/').to_string(),
@@ -241,6 +244,8 @@ impl ConnectionBuilder {
                 tenant,
                 id,
                 base: base.as_str().trim_end_matches('/').to_string(),
+                base_url: Arc::new(base),
+                metrics,
                 host: Arc::from(host),
                 auth: self.auth,
                 observer: self.observer,
@@ -267,6 +272,10 @@ pub(super) struct ConnectionInner {
     pub(super) tenant: TenantId,
     pub(super) id: ConnectionId,
     pub(super) base: String,
+    /// The base URL, parsed once; the transport derives each call's URL from it.
+    pub(super) base_url: Arc<url::Url>,
+    /// The handles of this connection's per-call metrics.
+    pub(super) metrics: Arc<ConnectionMetrics>,
     pub(super) scheme: http::uri::Scheme,
     pub(super) authority: http::uri::Authority,
     /// The base URL's path without its trailing '/', prefixed to every request path.
@@ -278,7 +287,8 @@ pub(super) struct ConnectionInner {
     pub(super) guarded: bool,
     pub(super) settings: Option<ConnectionSettings>,
     pub(super) idempotency_header: Option<HeaderName>,
-    /// The connector's [`Connector::cache_vary_headers`], parsed once at build.
+    /// The headers that vary a cached answer: the core's and the connector's
+    /// [`Connector::cache_vary_headers`], parsed and sorted once at build.
     pub(super) vary_headers: Arc<[HeaderName]>,
     /// The connector's [`Connector::default_headers`], read once at build.
     pub(super) default_headers: HeaderMap,
@@ -373,7 +383,7 @@ impl Connection {
             connection: self.clone(),
             method,
             path: path.into(),
-            query: Vec::new(),
+            query: String::new(),
             headers: HeaderMap::new(),
             body: Bytes::new(),
             endpoint: None,

@@ -1,16 +1,15 @@
 //! [`RequestBuilder`], one call: built up, then sent through the pipeline by
 //! [`RequestBuilder::send`], which is where a call starts. It builds the [`CallContext`], opens
-//! the call span, enforces the overall deadline, and runs the request through the pipeline
+//! the call span, and runs the request through the pipeline
 //! (see [`crate::pipeline`] for the order).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method};
-use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::connection::{Connection, ConnectionInner};
@@ -18,7 +17,6 @@ use crate::error::{ConfigError, Error};
 use crate::observe;
 use crate::pipeline::cache::CacheKey;
 use crate::pipeline::{CallContext, Idempotency, PipelineRequest};
-use crate::redact::redact_uri;
 use crate::response::Response;
 
 /// One call, built up and then sent with [`RequestBuilder::send`]. Settings are checked at
@@ -28,7 +26,9 @@ pub struct RequestBuilder {
     pub(super) connection: Connection,
     pub(super) method: Method,
     pub(super) path: String,
-    pub(super) query: Vec<(String, String)>,
+    /// The query pairs added so far, already form-encoded (`a=1&b=2`): one buffer a call,
+    /// not two strings a pair.
+    pub(super) query: String,
     pub(super) headers: HeaderMap,
     pub(super) body: Bytes,
     pub(super) endpoint: Option<Arc<str>>,
@@ -59,11 +59,12 @@ impl fmt::Debug for RequestBuilder {
 impl RequestBuilder {
     /// Adds query parameters.
     pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
-        self.query.extend(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())),
-        );
+        let mut ser =
+            url::form_urlencoded::Serializer::for_suffix(std::mem::take(&mut self.query), 0);
+        for (k, v) in pairs {
+            ser.append_pair(k.as_ref(), v.as_ref());
+        }
+        self.query = ser.finish();
         self
     }
 
@@ -263,6 +264,16 @@ impl RequestBuilder {
             return Err(ConfigError::new("request.deadline", "must be greater than zero").into());
         }
         let mut headers = self.headers;
+        // Put on once, here, so every attempt of the call carries the same key.
+        if let (Some(header), Idempotency::Key(key)) = (&c.idempotency_header, &idempotency) {
+            let value = HeaderValue::from_str(key).map_err(|_| {
+                ConfigError::new(
+                    "idempotency_key",
+                    "must be visible ASCII without control characters",
+                )
+            })?;
+            headers.insert(header.clone(), value);
+        }
         for (name, value) in &c.default_headers {
             if !headers.contains_key(name) {
                 headers.insert(name.clone(), value.clone());
@@ -300,11 +311,15 @@ impl RequestBuilder {
             accept_status: self.accept_status,
             body_parts: self.body_parts,
             deadline: tokio::time::Instant::now() + deadline,
-            redacted_url: redact_uri(&uri, c.connector.secret_query_params()),
+            uri: uri.clone(),
+            redacted_url: OnceLock::new(),
             host: c.host.clone(),
+            base_url: c.base_url.clone(),
+            authority: c.authority.clone(),
             guarded: c.guarded,
             breaker: c.breaker.clone(),
             budget: c.budget.clone(),
+            metrics: c.metrics.clone(),
         });
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
@@ -334,38 +349,40 @@ impl RequestBuilder {
             Err(e) => return Err(with_call_context(e, None, &connection)),
         };
         let sb = &connection.inner.switchboard.inner;
-        let span = tracing::info_span!(
-            "switchboard.call",
-            connector = %ctx.connector_name,
-            tenant = %ctx.tenant,
-            connection = %ctx.connection,
-            endpoint = %ctx.endpoint,
-            method = %req.method(),
-            url = %ctx.redacted_url,
-            status = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-        );
+        let span = if observe::spans_enabled(tracing::Level::INFO) {
+            tracing::info_span!(
+                "switchboard.call",
+                connector = %ctx.connector_name,
+                tenant = %ctx.tenant,
+                connection = %ctx.connection,
+                endpoint = %ctx.endpoint,
+                method = %req.method(),
+                url = %ctx.redacted_url(),
+                status = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                elapsed_ms = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let started = tokio::time::Instant::now();
-        let call = sb.service.clone().oneshot(req);
-        let result = match tokio::time::timeout_at(ctx.deadline, call)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(deadline_error()),
+        let call = sb.pipeline.call(&ctx, req);
+        let result = if span.is_none() {
+            call.await
+        } else {
+            call.instrument(span.clone()).await
         };
         let elapsed = started.elapsed();
         span.record("elapsed_ms", elapsed.as_millis() as u64);
         match result {
-            Ok(resp) => {
+            Ok((resp, cache)) => {
                 span.record("status", resp.status().as_u16());
                 span.record("outcome", "ok");
-                observe::call_finished(&ctx.connector_name, &ctx.endpoint, "ok", elapsed);
+                ctx.metrics.call_finished(&ctx.endpoint, "ok", elapsed);
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Ok(()));
                 }
-                Ok(Response::new(resp, sb.body_cap))
+                Ok(Response::new(resp, cache, sb.body_cap))
             }
             Err(e) => {
                 let e = with_call_context(e, Some(&ctx), &connection);
@@ -373,12 +390,8 @@ impl RequestBuilder {
                 if let Some(s) = e.status() {
                     span.record("status", s.as_u16());
                 }
-                observe::call_finished(
-                    &ctx.connector_name,
-                    &ctx.endpoint,
-                    e.kind().as_str(),
-                    elapsed,
-                );
+                ctx.metrics
+                    .call_finished(&ctx.endpoint, e.kind().as_str(), elapsed);
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Err(&e));
                 }
@@ -390,22 +403,15 @@ impl RequestBuilder {
 
 /// Builds the request URI over the connection's parsed base: the path and query are assembled
 /// directly, and only a path that needs percent-encoding takes the slower full URL parse.
-fn request_uri(
-    c: &ConnectionInner,
-    path: &str,
-    query: &[(String, String)],
-) -> Result<http::Uri, Error> {
+fn request_uri(c: &ConnectionInner, path: &str, query: &str) -> Result<http::Uri, Error> {
     let path = path.trim_start_matches('/');
-    let mut pq = String::with_capacity(c.base_path.len() + path.len() + 1 + query.len() * 16);
+    let mut pq = String::with_capacity(c.base_path.len() + path.len() + 2 + query.len());
     pq.push_str(&c.base_path);
     pq.push('/');
     pq.push_str(path);
     if !query.is_empty() {
         pq.push('?');
-        let start = pq.len();
-        let mut ser = url::form_urlencoded::Serializer::for_suffix(pq, start);
-        ser.extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        pq = ser.finish();
+        pq.push_str(query);
     }
     let fast = http::uri::PathAndQuery::try_from(pq).ok().and_then(|pq| {
         let mut parts = http::uri::Parts::default();
@@ -417,12 +423,12 @@ fn request_uri(
     if let Some(uri) = fast {
         return Ok(uri);
     }
-    // Characters that need encoding (spaces, non-ASCII): let the URL parser encode them.
+    // Characters that need encoding (spaces, non-ASCII): let the URL parser encode them. The
+    // query is form-encoded already, which a URL's query keeps as it is.
     let mut url = url::Url::parse(&format!("{}/{}", c.base, path))
         .map_err(|e| ConfigError::new("request.path", format!("does not form a URL: {e}")))?;
     if !query.is_empty() {
-        url.query_pairs_mut()
-            .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        url.set_query(Some(query));
     }
     url.as_str()
         .parse()
@@ -450,18 +456,13 @@ fn default_bucket() -> Arc<str> {
     DEFAULT.clone()
 }
 
-fn deadline_error() -> Error {
-    // We cannot know which stage it was in; assume the worst.
-    Error::deadline("the call's deadline passed", true)
-}
-
 /// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
 fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connection) -> Error {
     let e = e.with_connector(connection.inner.connector_name.clone());
     let Some(ctx) = ctx else { return e };
     let mut p = e.into_parts();
     if p.url.is_none() {
-        p.url = Some(ctx.redacted_url.clone());
+        p.url = Some(ctx.redacted_url().to_owned());
     }
     if p.idempotency_key.is_none() {
         if let Idempotency::Key(k) = &ctx.idempotency {

@@ -15,17 +15,14 @@ use crate::credentials::{CredentialStore, InMemoryCredentialStore};
 use crate::endpoint_policy::EndpointPolicy;
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
-use crate::pipeline::auth::AuthLayer;
-use crate::pipeline::breaker::{
-    BreakerConfig, BreakerLayer, BreakerReport, BreakerState, Breakers,
-};
-use crate::pipeline::cache::{CacheConfig, CacheLayer, ResponseCache};
-use crate::pipeline::rate_limit::RateLimitLayer;
+use crate::pipeline::breaker::{BreakerConfig, BreakerReport, BreakerState, Breakers};
+use crate::pipeline::cache::{CacheConfig, ResponseCache};
+use crate::pipeline::orchestrator::{Attempt, Pipeline};
 use crate::pipeline::registry::ConnectionKey;
-use crate::pipeline::retry::{Budgets, RetryConfig, RetryLayer};
+use crate::pipeline::retry::{Budgets, RetryConfig, RetryPolicy};
 use crate::pipeline::timeout::TimeoutLayer;
 use crate::pipeline::transport::Transport;
-use crate::pipeline::{HttpService, SharedAttempt, Stack};
+use crate::pipeline::HttpService;
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 
 type AttemptLayerFn = Box<dyn Fn(HttpService) -> HttpService + Send + Sync>;
@@ -38,7 +35,7 @@ pub struct Switchboard {
 }
 
 pub(super) struct Inner {
-    pub(super) service: Stack,
+    pub(super) pipeline: Pipeline,
     pub(super) cache: ResponseCache,
     pub(super) breakers: Arc<Breakers>,
     pub(super) budgets: Arc<Budgets>,
@@ -270,36 +267,40 @@ impl SwitchboardBuilder {
         let breakers = Arc::new(Breakers::new(self.breaker));
         let budgets = Arc::new(Budgets::new(self.retry.clone()));
 
-        // Innermost first: transport, timeout, host attempt layers, then the fixed stack.
-        let mut attempt: HttpService = HttpService::new(
-            ServiceBuilder::new()
-                .layer(TimeoutLayer {
-                    per_attempt: self.attempt_timeout,
-                })
-                .service(Transport {
-                    client,
-                    guarded,
-                    body_cap: self.body_cap,
-                }),
-        );
-        for wrap in self.attempt_layers.iter().rev() {
-            attempt = wrap(attempt);
-        }
-        let service: Stack = ServiceBuilder::new()
-            .layer(AuthLayer)
-            .layer(CacheLayer {
-                cache: cache.clone(),
-            })
-            .layer(RateLimitLayer {
-                limiter: limiter.clone(),
-                max_wait: self.rate_limit_max_wait,
-            })
-            .layer(BreakerLayer)
-            .layer(RetryLayer::new(self.retry))
-            .service(SharedAttempt(Arc::new(attempt)));
+        let transport = Transport {
+            client,
+            guarded,
+            body_cap: self.body_cap,
+        };
+        let attempt = if self.attempt_layers.is_empty() {
+            Attempt::Direct {
+                transport,
+                per_attempt: self.attempt_timeout,
+            }
+        } else {
+            // Innermost first: transport, timeout, then the host's layers.
+            let mut service = HttpService::new(
+                ServiceBuilder::new()
+                    .layer(TimeoutLayer {
+                        per_attempt: self.attempt_timeout,
+                    })
+                    .service(transport),
+            );
+            for wrap in self.attempt_layers.iter().rev() {
+                service = wrap(service);
+            }
+            Attempt::Layered(service)
+        };
+        let pipeline = Pipeline {
+            cache: cache.clone(),
+            limiter: limiter.clone(),
+            max_wait: self.rate_limit_max_wait,
+            retry: RetryPolicy::new(self.retry),
+            attempt,
+        };
         Ok(Switchboard {
             inner: Arc::new(Inner {
-                service,
+                pipeline,
                 cache,
                 breakers,
                 budgets,

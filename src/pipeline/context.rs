@@ -1,7 +1,7 @@
 //! [`CallContext`]: what one logical call carries through every layer.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +13,8 @@ use super::retry::Budget;
 use crate::auth::Authenticator;
 use crate::connector::Connector;
 use crate::ids::{ConnectionId, TenantId};
+use crate::observe::ConnectionMetrics;
+use crate::redact::redact_uri;
 
 /// How a call handles idempotency keys.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -63,12 +65,22 @@ pub struct CallContext {
     /// A body sent as these chunks (`RequestBuilder::body_parts`) instead of the request's.
     pub(crate) body_parts: Option<Arc<[Bytes]>>,
     pub(crate) deadline: tokio::time::Instant,
-    pub(crate) redacted_url: String,
+    /// The request URI as the caller built it, before auth added any credential.
+    pub(crate) uri: http::Uri,
+    /// Its redacted form, made on first use: most calls never need it (it goes into spans
+    /// that are enabled and into errors).
+    pub(crate) redacted_url: OnceLock<String>,
     pub(crate) host: Arc<str>,
+    /// The connection's parsed base URL and its authority: the transport sets only the path and
+    /// query on a copy, so a call's host is never parsed again.
+    pub(crate) base_url: Arc<url::Url>,
+    pub(crate) authority: http::uri::Authority,
     /// The base URL came from tenant config: resolve through the SSRF guard.
     pub(crate) guarded: bool,
     pub(crate) breaker: Arc<Breaker>,
     pub(crate) budget: Arc<Budget>,
+    /// The connection's metric handles.
+    pub(crate) metrics: Arc<ConnectionMetrics>,
 }
 
 impl CallContext {
@@ -94,7 +106,8 @@ impl CallContext {
 
     /// The request URL with secrets redacted.
     pub fn redacted_url(&self) -> &str {
-        &self.redacted_url
+        self.redacted_url
+            .get_or_init(|| redact_uri(&self.uri, self.connector.secret_query_params()))
     }
 
     /// Whether the call has side effects (POST, PATCH, or marked so).
@@ -122,7 +135,7 @@ impl fmt::Debug for CallContext {
             .field("tenant", &self.tenant)
             .field("connection", &self.connection)
             .field("endpoint", &self.endpoint)
-            .field("url", &self.redacted_url)
+            .field("url", &self.redacted_url())
             .field("side_effects", &self.side_effects)
             .field("cache_ttl", &self.cache_ttl)
             .field("stream", &self.stream)

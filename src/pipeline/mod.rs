@@ -1,9 +1,10 @@
-//! The HTTP pipeline every connector call goes through, as a stack of tower layers.
+//! The HTTP pipeline every connector call goes through: fixed stages run as one future
+//! (`orchestrator.rs`), with tower kept around each attempt for the host's layers.
 //!
 //! # Order (outermost first)
 //!
 //! ```text
-//!  Connection::send ── overall deadline (timeout_at) + call span + metrics
+//!  Connection::send ── call span + metrics; the deadline bounds every stage that waits
 //!    │
 //!    ├─ auth          pipeline/auth.rs        add credentials (sensitive headers / secret query)
 //!    ├─ cache         pipeline/cache/         GET only, opt-in per endpoint; coalesces misses
@@ -21,8 +22,11 @@
 //! connection without credentials is refused before anything, cached data included, is served.
 //! The breaker sits outside retry so that one logical call counts once, whatever its attempts.
 //!
-//! Every layer is a plain `tower::Layer`; the request is an `http::Request<Bytes>` (replayable
-//! by cloning, which is a reference-count bump) carrying a [`CallContext`] in its extensions.
+//! Each stage is a file of its own with a plain async function (or, for the cache, a method)
+//! that the orchestrator awaits in this order. The request is an `http::Request<Bytes>`
+//! carrying a [`CallContext`] in its extensions; stages read it by reference, so an attempt is
+//! replayed without copying it. A host's attempt layers ([`HttpService`], added with
+//! `SwitchboardBuilder::attempt_layer`) are tower layers around the timeout and transport.
 
 pub(crate) mod auth;
 pub mod body;
@@ -33,6 +37,7 @@ pub(crate) mod rate_limit;
 pub(crate) mod registry;
 pub mod retry;
 
+pub(crate) mod orchestrator;
 pub(crate) mod timeout;
 pub(crate) mod transport;
 
@@ -54,44 +59,9 @@ pub type PipelineResponse = http::Response<Body>;
 /// The service type a host's attempt layer wraps and returns.
 pub type HttpService = tower::util::BoxCloneSyncService<PipelineRequest, PipelineResponse, Error>;
 
-/// The attempt service (timeout, host layers, transport) shared behind an `Arc`, so that the
-/// per-call clones every layer makes are reference-count bumps rather than a boxed clone of
-/// the whole attempt stack at each level. It is cloned once per attempt, where it is called.
-#[derive(Clone)]
-pub(crate) struct SharedAttempt(pub(crate) Arc<HttpService>);
-
-impl std::fmt::Debug for SharedAttempt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedAttempt")
-    }
-}
-
-impl tower::Service<PipelineRequest> for SharedAttempt {
-    type Response = PipelineResponse;
-    type Error = Error;
-    type Future = BoxFuture<PipelineResponse>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        use tower::ServiceExt;
-        let svc = (*self.0).clone();
-        Box::pin(svc.oneshot(req))
-    }
-}
-
-/// The fixed stack, outermost first, as one concrete type (cloning it is a few `Arc` bumps).
-pub(crate) type Stack = auth::AuthService<
-    cache::CacheService<
-        rate_limit::RateLimitService<breaker::BreakerService<retry::RetryService<SharedAttempt>>>,
-    >,
->;
-
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
 
-/// Whether a response came from the cache (present in the response's extensions).
+/// Whether a response came from the cache (see [`crate::Response::is_cache_hit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CacheStatus {

@@ -1,4 +1,4 @@
-//! Layer 3, rate limit: asks the [`crate::RateLimiter`] for leave to call, waits when the wait
+//! Stage 3, rate limit: asks the [`crate::RateLimiter`] for leave to call, waits when the wait
 //! is short (up to `max_wait` and within the deadline), and otherwise fails with a typed
 //! rate-limited error that carries the delay. Nothing was sent then.
 //!
@@ -10,106 +10,76 @@
 //! done (no allocation).
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tower::{Layer, Service, ServiceExt};
-
-use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
+use super::orchestrator::within_deadline;
+use super::{CallContext, PipelineResponse};
 use crate::error::Error;
 use crate::observe;
-use crate::rate_limit::{RateDecision, RateKey, RateLimiter};
+use crate::rate_limit::{RateDecision, RateHint, RateKey, RateLimiter};
 
-#[derive(Debug, Clone)]
-pub(crate) struct RateLimitLayer {
-    pub(crate) limiter: Arc<dyn RateLimiter>,
-    pub(crate) max_wait: Duration,
-}
-
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimitService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimitService {
-            inner,
-            limiter: self.limiter.clone(),
-            max_wait: self.max_wait,
+/// Asks the limiter for leave to call, waiting while the wait is short; the key it returns
+/// is the one [`observe`] reports the answer under.
+pub(crate) async fn admit(
+    limiter: &dyn RateLimiter,
+    max_wait: Duration,
+    ctx: &CallContext,
+) -> Result<RateKey, Error> {
+    let key = RateKey::new(
+        ctx.tenant.clone(),
+        ctx.connection.clone(),
+        ctx.connector_name.clone(),
+        ctx.bucket.clone(),
+    );
+    let mut waited = Duration::ZERO;
+    loop {
+        let decision = match limiter.try_acquire_now(&key, NonZeroU32::MIN) {
+            Some(d) => d,
+            // A shared limiter (Redis) answers over the network.
+            None => within_deadline(ctx, limiter.acquire(&key, NonZeroU32::MIN), false).await?,
+        };
+        match decision {
+            RateDecision::Granted => return Ok(key),
+            RateDecision::RetryAfter(d) => {
+                let too_long =
+                    waited + d > max_wait || tokio::time::Instant::now() + d >= ctx.deadline;
+                if too_long {
+                    observe::rate_limited(&ctx.connector_name);
+                    return Err(Error::rate_limited(
+                        format!(
+                            "rate limit for bucket `{}` reached (local quota or the provider's rate-limit headers); try again in {:?}",
+                            ctx.bucket, d
+                        ),
+                        Some(d),
+                    ));
+                }
+                tokio::time::sleep(d).await;
+                waited += d;
+            }
         }
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct RateLimitService<S> {
-    inner: S,
-    limiter: Arc<dyn RateLimiter>,
-    max_wait: Duration,
+/// The provider's account of the quota in the call's last answer (its rate-limit headers, read
+/// by the connector), if it gave one.
+pub(crate) fn hint(
+    ctx: &CallContext,
+    result: &Result<PipelineResponse, Error>,
+) -> Option<RateHint> {
+    let (status, headers) = match result {
+        Ok(resp) => (resp.status(), resp.headers()),
+        Err(e) => e.status().zip(e.headers())?,
+    };
+    ctx.connector.rate_hint(status, headers)
 }
 
-impl<S> Service<PipelineRequest> for RateLimitService<S>
-where
-    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = PipelineResponse;
-    type Error = Error;
-    type Future = BoxFuture<PipelineResponse>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        let inner = self.inner.clone();
-        let limiter = self.limiter.clone();
-        let max_wait = self.max_wait;
-        Box::pin(async move {
-            let ctx = context_of(&req)?;
-            let key = RateKey::new(
-                ctx.tenant.clone(),
-                ctx.connection.clone(),
-                ctx.connector_name.clone(),
-                ctx.bucket.clone(),
-            );
-            let mut waited = Duration::ZERO;
-            loop {
-                let decision = match limiter.try_acquire_now(&key, NonZeroU32::MIN) {
-                    Some(d) => d,
-                    None => limiter.acquire(&key, NonZeroU32::MIN).await?,
-                };
-                match decision {
-                    RateDecision::Granted => break,
-                    RateDecision::RetryAfter(d) => {
-                        let too_long = waited + d > max_wait
-                            || tokio::time::Instant::now() + d >= ctx.deadline;
-                        if too_long {
-                            observe::rate_limited(&ctx.connector_name);
-                            return Err(Error::rate_limited(
-                                format!(
-                                    "rate limit for bucket `{}` reached (local quota or the provider's rate-limit headers); try again in {:?}",
-                                    ctx.bucket, d
-                                ),
-                                Some(d),
-                            ));
-                        }
-                        tokio::time::sleep(d).await;
-                        waited += d;
-                    }
-                }
-            }
-            let result = inner.oneshot(req).await;
-            let answer = match &result {
-                Ok(resp) => Some((resp.status(), resp.headers())),
-                Err(e) => e.status().zip(e.headers()),
-            };
-            let hint =
-                answer.and_then(|(status, headers)| ctx.connector.rate_hint(status, headers));
-            if let Some(hint) = hint {
-                limiter.observe(&key, &hint).await;
-            }
-            result
-        })
-    }
+/// Hands a provider's [`hint`] to the limiter.
+pub(crate) async fn observe(
+    limiter: &dyn RateLimiter,
+    ctx: &CallContext,
+    key: &RateKey,
+    hint: RateHint,
+) {
+    // Bounded like every other wait: a slow shared limiter must not hold the answer.
+    let _ = tokio::time::timeout_at(ctx.deadline, limiter.observe(key, &hint)).await;
 }

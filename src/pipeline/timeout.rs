@@ -1,13 +1,43 @@
-//! Layer 6, timeout: bounds one attempt by the per-attempt timeout and by what is left of the
-//! call's deadline, whichever ends first.
+//! Stage 6, timeout: bounds one attempt by the per-attempt timeout and by what is left of the
+//! call's deadline, whichever ends first, with one timer.
+//!
+//! [`bounded`] is what the orchestrator awaits when the host added no attempt layers;
+//! [`TimeoutLayer`] is the same bound as a tower layer, under the host's layers.
 
+use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
 use crate::error::Error;
+
+/// Runs `attempt` until it ends, its timeout passes or the call's `deadline` does. (A plain
+/// function returning the combined future: an `async fn` would hold `attempt` twice.)
+pub(crate) fn bounded<F>(
+    per_attempt: Duration,
+    deadline: Instant,
+    attempt: F,
+) -> impl Future<Output = Result<PipelineResponse, Error>>
+where
+    F: Future<Output = Result<PipelineResponse, Error>>,
+{
+    let until = (Instant::now() + per_attempt).min(deadline);
+    tokio::time::timeout_at(until, attempt).map(move |r| match r {
+        Ok(r) => r,
+        // The request may have been written before the timer fired.
+        Err(_) if until == deadline => Err(Error::deadline(
+            "the call's deadline passed during an attempt",
+            true,
+        )),
+        Err(_) => Err(Error::timeout(format!(
+            "attempt timed out after {per_attempt:?}"
+        ))),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct TimeoutLayer {
@@ -51,19 +81,7 @@ where
         let per_attempt = self.per_attempt;
         Box::pin(async move {
             let ctx = context_of(&req)?;
-            let until = (tokio::time::Instant::now() + per_attempt).min(ctx.deadline);
-            match tokio::time::timeout_at(until, inner.oneshot(req)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let by_deadline = until == ctx.deadline;
-                    // The request may have been written before the timer fired.
-                    Err(if by_deadline {
-                        Error::deadline("the call's deadline passed during an attempt", true)
-                    } else {
-                        Error::timeout(format!("attempt timed out after {per_attempt:?}"))
-                    })
-                }
-            }
+            bounded(per_attempt, ctx.deadline, inner.oneshot(req)).await
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Layer 7, transport: sends one attempt with reqwest (rustls) and reads the response under the
+//! Stage 7, transport: sends one attempt with reqwest (rustls) and reads the response under the
 //! body cap, or hands a successful streamed response on as chunks.
 
 use std::task::{Context, Poll};
@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tower::Service;
 
 use super::body::too_large;
-use super::{context_of, Body, BoxFuture, PipelineRequest, PipelineResponse};
+use super::{context_of, Body, BoxFuture, CallContext, PipelineRequest, PipelineResponse};
 use crate::error::{Error, ErrorKind};
 
 /// The innermost service: one HTTP exchange.
@@ -21,6 +21,71 @@ pub(crate) struct Transport {
     pub(crate) body_cap: usize,
 }
 
+impl Transport {
+    /// Sends `req` once. The request is read, not consumed: the retry stage replays the same
+    /// one, and nothing is copied for that but what reqwest must own (the headers).
+    pub(crate) async fn send(
+        &self,
+        ctx: &CallContext,
+        req: &PipelineRequest,
+    ) -> Result<PipelineResponse, Error> {
+        let client = if ctx.guarded {
+            &self.guarded
+        } else {
+            &self.client
+        };
+        let mut request = reqwest::Request::new(req.method().clone(), url_of(ctx, req.uri())?);
+        *request.version_mut() = req.version();
+        *request.headers_mut() = req.headers().clone();
+        if let Some(parts) = &ctx.body_parts {
+            send_parts(&mut request, parts);
+        } else if !req.body().is_empty() {
+            *request.body_mut() = Some(reqwest::Body::from(req.body().clone()));
+        }
+        let mut resp = client.execute(request).await.map_err(transport_error)?;
+        let cap = self.body_cap;
+        if let Some(len) = resp.content_length() {
+            if len > cap as u64 {
+                return Err(too_large(cap));
+            }
+        }
+        let status = resp.status();
+        let mut out = http::Response::new(Body::Full(Bytes::new()));
+        *out.status_mut() = status;
+        *out.version_mut() = resp.version();
+        // Moved, not cloned: the body is read through `resp`, which needs no headers for it.
+        *out.headers_mut() = std::mem::take(resp.headers_mut());
+        *out.body_mut() = if ctx.stream && status.is_success() {
+            Body::Stream(capped_stream(resp, cap))
+        } else {
+            Body::Full(read_capped(resp, cap).await?)
+        };
+        Ok(out)
+    }
+}
+
+/// The request's URL for reqwest. A URI on the connection's own scheme and host (every call
+/// unless a host layer rewrote it) reuses the connection's parsed base and sets only the path
+/// and query, which are already encoded: the host is never parsed again.
+fn url_of(ctx: &CallContext, uri: &http::Uri) -> Result<url::Url, Error> {
+    let base = &ctx.base_url;
+    let same_origin = uri.scheme_str() == Some(base.scheme())
+        && uri.authority().map(|a| a.as_str()) == Some(ctx.authority.as_str());
+    if same_origin {
+        let mut url = (**base).clone();
+        url.set_path(uri.path());
+        url.set_query(uri.query());
+        return Ok(url);
+    }
+    url::Url::parse(&uri.to_string()).map_err(|_| {
+        Error::new(
+            ErrorKind::Config,
+            "request cannot be sent: its URI is not a URL",
+        )
+    })
+}
+
+/// The transport as a tower service, for the host's attempt layers to wrap.
 impl Service<PipelineRequest> for Transport {
     type Response = PipelineResponse;
     type Error = Error;
@@ -31,38 +96,10 @@ impl Service<PipelineRequest> for Transport {
     }
 
     fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        let (client, guarded) = (self.client.clone(), self.guarded.clone());
-        let cap = self.body_cap;
+        let transport = self.clone();
         Box::pin(async move {
             let ctx = context_of(&req)?;
-            let client = if ctx.guarded { guarded } else { client };
-            let mut request = reqwest::Request::try_from(req).map_err(|e| {
-                Error::new(ErrorKind::Config, "request cannot be sent").with_source(e.without_url())
-            })?;
-            if let Some(parts) = &ctx.body_parts {
-                send_parts(&mut request, parts);
-            }
-            let resp = client.execute(request).await.map_err(transport_error)?;
-            let mut builder = http::Response::builder()
-                .status(resp.status())
-                .version(resp.version());
-            if let Some(h) = builder.headers_mut() {
-                *h = resp.headers().clone();
-            }
-            let status = resp.status();
-            if let Some(len) = resp.content_length() {
-                if len > cap as u64 {
-                    return Err(too_large(cap));
-                }
-            }
-            let body = if ctx.stream && status.is_success() {
-                Body::Stream(capped_stream(resp, cap))
-            } else {
-                Body::Full(read_capped(resp, cap).await?)
-            };
-            builder.body(body).map_err(|e| {
-                Error::transport("invalid response from upstream", false).with_source(e)
-            })
+            transport.send(&ctx, &req).await
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
 use governor::DefaultKeyedRateLimiter;
 
 use super::hint::Blocks;
@@ -16,10 +17,13 @@ use super::{Quota, RateDecision, RateHint, RateKey, RateLimiter};
 use crate::error::Error;
 use crate::ids::{ConnectionId, TenantId};
 
+/// The maps' hasher: foldhash, seeded at random per map (SipHash, the default, was a third
+/// of a check's instructions).
+type Hasher = foldhash::quality::RandomState;
 /// A structured key (not a joined string), so no pair of ids can collide.
-type Keyed = DefaultKeyedRateLimiter<(TenantId, ConnectionId)>;
+type Keyed = DefaultKeyedRateLimiter<(TenantId, ConnectionId), NoOpMiddleware, Hasher>;
 /// connector -> bucket -> (quota, limiter keyed by tenant and connection).
-type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>>>;
+type Limits = HashMap<Arc<str>, HashMap<Arc<str>, Arc<(Quota, Keyed)>, Hasher>, Hasher>;
 
 /// Adopted default quotas, and whether there are any (so a limiter without them never locks).
 #[derive(Default)]
@@ -29,7 +33,10 @@ struct Defaults {
 }
 
 fn keyed(quota: Quota) -> Arc<(Quota, Keyed)> {
-    Arc::new((quota, Keyed::keyed(quota.to_governor())))
+    Arc::new((
+        quota,
+        Keyed::dashmap_with_hasher(quota.to_governor(), Hasher::default()),
+    ))
 }
 
 /// An in-process [`RateLimiter`]. Quotas are set per (connector, bucket); a key whose bucket

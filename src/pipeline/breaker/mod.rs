@@ -1,4 +1,4 @@
-//! Layer 4, circuit breaker: one breaker per (tenant, connection, host). The tenant is part of
+//! Stage 4, circuit breaker: one breaker per (tenant, connection, host). The tenant is part of
 //! the key because connection ids are unique only within a tenant: tenant A's failures on its
 //! connection `stripe` must not open tenant B's breaker for B's own `stripe`.
 //!
@@ -13,17 +13,14 @@ mod state;
 pub use state::{BreakerConfig, BreakerState};
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tower::{Layer, Service, ServiceExt};
 
 use super::registry::{ConnectionKey, Registry};
-use super::{context_of, BoxFuture, PipelineRequest, PipelineResponse};
+use super::{CallContext, PipelineResponse};
 use crate::error::{Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe;
 pub(crate) use state::Breaker;
-use state::Outcome;
+use state::{Outcome, Permit};
 
 /// The breakers of one switchboard, by tenant, connection and host.
 #[derive(Debug)]
@@ -78,67 +75,25 @@ impl Breakers {
     }
 }
 
-/// The breaker itself is resolved once per connection and carried in the call context.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct BreakerLayer;
-
-impl<S> Layer<S> for BreakerLayer {
-    type Service = BreakerService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        BreakerService { inner }
-    }
+/// Asks the connection's breaker (resolved once per connection and carried in the call
+/// context) for leave to call: refused at once while it is open.
+pub(crate) fn admit(ctx: &CallContext) -> Result<Permit, Error> {
+    ctx.breaker.admit().map_err(|retry_after| {
+        observe::breaker_rejected(&ctx.connector_name);
+        Error::circuit_open(&ctx.host, retry_after)
+    })
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct BreakerService<S> {
-    inner: S,
-}
-
-impl<S> Service<PipelineRequest> for BreakerService<S>
-where
-    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = PipelineResponse;
-    type Error = Error;
-    type Future = BoxFuture<PipelineResponse>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        let inner = self.inner.clone();
-        Box::pin(async move {
-            let ctx = context_of(&req)?;
-            let breaker = &ctx.breaker;
-            let permit = match breaker.admit() {
-                Ok(p) => p,
-                Err(retry_after) => {
-                    observe::breaker_rejected(&ctx.connector_name);
-                    return Err(Error::circuit_open(&ctx.host, retry_after));
-                }
-            };
-            let result = inner.oneshot(req).await;
-            let outcome = match &result {
-                Ok(_) => Outcome::Success,
-                Err(e) => classify(e),
-            };
-            let was_closed = !permit.is_probe();
-            if let Some(changed) = permit.finish(outcome) {
-                observe::breaker_changed(
-                    &ctx.connector_name,
-                    &ctx.host,
-                    was_closed,
-                    changed.as_str(),
-                );
-                tracing::info!(connector = %ctx.connector_name, tenant = %ctx.tenant, connection = %ctx.connection, host = %ctx.host, state = ?changed, "circuit breaker changed state");
-            }
-            result
-        })
+/// Counts the outcome of a call [`admit`] let through.
+pub(crate) fn record(ctx: &CallContext, permit: Permit, result: &Result<PipelineResponse, Error>) {
+    let outcome = match result {
+        Ok(_) => Outcome::Success,
+        Err(e) => classify(e),
+    };
+    let was_closed = !permit.is_probe();
+    if let Some(changed) = permit.finish(outcome) {
+        observe::breaker_changed(&ctx.connector_name, &ctx.host, was_closed, changed.as_str());
+        tracing::info!(connector = %ctx.connector_name, tenant = %ctx.tenant, connection = %ctx.connection, host = %ctx.host, state = ?changed, "circuit breaker changed state");
     }
 }
 

@@ -1,4 +1,4 @@
-//! Layer 2, cache: GET responses cached in moka with a per-endpoint TTL, opt-in per endpoint.
+//! Stage 2, cache: GET responses cached in moka with a per-endpoint TTL, opt-in per endpoint.
 //!
 //! Concurrent identical misses are coalesced into one upstream call. Only 2xx answers are
 //! stored. A successful write (any non-GET) invalidates cached entries under its own path and
@@ -20,8 +20,8 @@
 //!   `Accept-Language`, and those the connector names in
 //!   [`crate::Connector::cache_vary_headers`]. Their values are keyed hashes too.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use std::fmt;
@@ -34,14 +34,10 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use moka::future::Cache;
 use moka::Expiry;
 use sha2::Sha256;
-use tower::{Layer, Service, ServiceExt};
 
-use super::{
-    context_of, Body, BoxFuture, CacheStatus, CallContext, PipelineRequest, PipelineResponse,
-};
+use super::{Body, CacheStatus, CallContext, PipelineRequest, PipelineResponse};
 use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
-use crate::observe;
 use crate::redact::is_secret_param;
 
 /// The headers that change the answer for every connector (a connector adds its own).
@@ -50,6 +46,15 @@ pub(crate) static CORE_VARY_HEADERS: [HeaderName; 3] = [
     ACCEPT,
     ACCEPT_LANGUAGE,
 ];
+
+/// The headers that change a connector's answers: the core's and the connector's own, sorted
+/// by name without repeats, so every key lists them in one order. Made once per connection.
+pub(crate) fn vary_headers(connector: &[HeaderName]) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = CORE_VARY_HEADERS.iter().chain(connector).cloned().collect();
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    names
+}
 
 /// The key of the keyed hash that stands in for secret values in cache keys: random, made once
 /// per process, never leaves it. A plain hash would let anyone who sees the keys test guesses
@@ -85,8 +90,8 @@ pub(crate) struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key of a call to `uri` with `headers`; `secret_params` and `vary` are the
-    /// connector's additions to the core lists.
+    /// The key of a call to `uri` with `headers`; `secret_params` is the connector's addition
+    /// to the core list, `vary` the whole list of [`vary_headers`] (made once per connection).
     pub(crate) fn new(
         tenant: &TenantId,
         connection: &ConnectionId,
@@ -127,11 +132,8 @@ impl CacheKey {
                 }
             }
         }
-        let mut names: Vec<&HeaderName> = CORE_VARY_HEADERS.iter().chain(vary).collect();
-        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        names.dedup();
-        let vary = names
-            .into_iter()
+        let vary = vary
+            .iter()
             .filter(|n| headers.contains_key(*n))
             .map(|n| {
                 let mut joined = Vec::new();
@@ -230,12 +232,11 @@ struct Entry {
 }
 
 impl Entry {
-    fn to_response(&self, status: CacheStatus) -> PipelineResponse {
+    fn to_response(&self) -> PipelineResponse {
         let mut r = http::Response::new(Body::Full(self.body.clone()));
         *r.status_mut() = self.status;
         *r.version_mut() = self.version;
         *r.headers_mut() = self.headers.clone();
-        r.extensions_mut().insert(status);
         r
     }
 }
@@ -257,8 +258,13 @@ impl Expiry<CacheKey, Arc<Entry>> for PerEntryTtl {
 #[derive(Clone)]
 pub(crate) struct ResponseCache {
     // Arc: a hit clones a pointer, not the header map.
-    cache: Cache<CacheKey, Arc<Entry>>,
+    cache: Cache<CacheKey, Arc<Entry>, KeyHasher>,
 }
+
+/// The cache's hasher: foldhash (already built for governor's maps), seeded at random per
+/// cache. SipHash, the default, was a tenth of a hit's instructions over keys of 60+ bytes;
+/// foldhash's `quality` variant keeps a random seed, so tenants cannot aim keys at one slot.
+type KeyHasher = foldhash::quality::RandomState;
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -277,7 +283,7 @@ impl ResponseCache {
             })
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
-            .build();
+            .build_with_hasher(KeyHasher::default());
         ResponseCache { cache }
     }
 
@@ -297,27 +303,6 @@ impl ResponseCache {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct CacheLayer {
-    pub(crate) cache: ResponseCache,
-}
-
-impl<S> Layer<S> for CacheLayer {
-    type Service = CacheService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        CacheService {
-            inner,
-            cache: self.cache.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct CacheService<S> {
-    inner: S,
-    cache: ResponseCache,
-}
-
 /// Why a coalesced miss produced nothing to store.
 #[derive(Debug)]
 enum Uncached {
@@ -335,97 +320,99 @@ fn scope_of(ctx: &CallContext) -> Arc<(TenantId, ConnectionId)> {
     Arc::new((ctx.tenant.clone(), ctx.connection.clone()))
 }
 
-impl<S> Service<PipelineRequest> for CacheService<S>
-where
-    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = PipelineResponse;
-    type Error = Error;
-    type Future = BoxFuture<PipelineResponse>;
+/// What the cache stage does with one call.
+pub(crate) enum Plan<'a> {
+    /// A cacheable GET: answer from the cache or fetch (coalesced) and store.
+    Lookup { key: &'a CacheKey, ttl: Duration },
+    /// Not cached; `write` says a success must invalidate what it changed.
+    Bypass { write: bool },
+}
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
+/// Decides what the cache stage does with `req`.
+pub(crate) fn plan<'a>(ctx: &'a CallContext, req: &PipelineRequest) -> Plan<'a> {
+    match (&ctx.cache_ttl, &ctx.cache_key) {
+        (Some(ttl), Some(key)) if req.method() == Method::GET && !ctx.stream => {
+            Plan::Lookup { key, ttl: *ttl }
+        }
+        _ => Plan::Bypass {
+            write: req.method() != Method::GET,
+        },
+    }
+}
+
+impl ResponseCache {
+    /// The cached answer under `key`, or the answer of the future `upstream` makes, stored when
+    /// it is a success.
+    /// Concurrent misses of one key share one `upstream` call.
+    pub(crate) async fn get_or_fetch<F, U>(
+        &self,
+        ctx: &CallContext,
+        key: &CacheKey,
+        ttl: Duration,
+        req: &PipelineRequest,
+        upstream: U,
+    ) -> Result<(PipelineResponse, CacheStatus), Error>
+    where
+        U: FnOnce() -> F,
+        F: Future<Output = Result<PipelineResponse, Error>>,
+    {
+        // `upstream` makes its future only here, so it is held once, inside `fetch`.
+        let fetch = async {
+            let resp = upstream().await.map_err(Uncached::Failed)?;
+            let (parts, body) = resp.into_parts();
+            let body = match body {
+                Body::Full(b) => b,
+                // Never reached: streamed calls bypass the cache (see `plan`).
+                Body::Stream(s) => Body::Stream(s)
+                    .collect(usize::MAX)
+                    .await
+                    .map_err(Uncached::Failed)?,
+            };
+            let entry = Entry {
+                status: parts.status,
+                version: parts.version,
+                headers: parts.headers,
+                body,
+                ttl,
+                scope: scope_of(ctx),
+                path: Arc::from(req.uri().path()),
+            };
+            if entry.status.is_success() {
+                Ok(Arc::new(entry))
+            } else {
+                Err(Uncached::NotSuccess(Box::new(entry)))
+            }
+        };
+        // One lookup for hit and miss alike: the entry API answers a hit without running
+        // `fetch`, and clones the key only to insert.
+        match self.cache.entry_by_ref(key).or_try_insert_with(fetch).await {
+            Ok(e) => {
+                let fresh = e.is_fresh();
+                ctx.metrics.cache(!fresh);
+                let status = if fresh {
+                    CacheStatus::Miss
+                } else {
+                    CacheStatus::Hit
+                };
+                Ok((e.into_value().to_response(), status))
+            }
+            Err(shared) => match &*shared {
+                Uncached::NotSuccess(entry) => Ok((entry.to_response(), CacheStatus::Miss)),
+                Uncached::Failed(err) => Err(err.clone()),
+            },
+        }
     }
 
-    fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        let inner = self.inner.clone();
-        let cache = self.cache.clone();
-        Box::pin(async move {
-            let ctx = context_of(&req)?;
-            let method = req.method().clone();
-            let cached = match (&ctx.cache_ttl, &ctx.cache_key) {
-                (Some(ttl), Some(key)) if method == Method::GET && !ctx.stream => {
-                    Some((*ttl, key.clone()))
-                }
-                _ => None,
-            };
-            let (ttl, key) = match cached {
-                Some(c) => c,
-                _ => {
-                    let path = req.uri().path().to_string();
-                    let resp = inner.oneshot(req).await?;
-                    if method != Method::GET && resp.status().is_success() {
-                        let scope = scope_of(&ctx);
-                        cache.invalidate(&scope, &path);
-                        for p in &ctx.invalidates {
-                            cache.invalidate(&scope, p);
-                        }
-                    }
-                    return Ok(resp);
-                }
-            };
-            if let Some(hit) = cache.cache.get(&key).await {
-                observe::cache(&ctx.connector_name, true);
-                return Ok(hit.to_response(CacheStatus::Hit));
-            }
-            let scope = scope_of(&ctx);
-            let path: Arc<str> = Arc::from(req.uri().path());
-            let fetch = async move {
-                let resp = inner.oneshot(req).await.map_err(Uncached::Failed)?;
-                let (parts, body) = resp.into_parts();
-                let body = match body {
-                    Body::Full(b) => b,
-                    // Never reached: streamed calls bypass the cache above.
-                    Body::Stream(s) => Body::Stream(s)
-                        .collect(usize::MAX)
-                        .await
-                        .map_err(Uncached::Failed)?,
-                };
-                let entry = Entry {
-                    status: parts.status,
-                    version: parts.version,
-                    headers: parts.headers,
-                    body,
-                    ttl,
-                    scope,
-                    path,
-                };
-                if entry.status.is_success() {
-                    Ok(Arc::new(entry))
-                } else {
-                    Err(Uncached::NotSuccess(Box::new(entry)))
-                }
-            };
-            let result = cache.cache.entry(key).or_try_insert_with(fetch).await;
-            match result {
-                Ok(e) => {
-                    let fresh = e.is_fresh();
-                    observe::cache(&ctx.connector_name, !fresh);
-                    Ok(e.into_value().to_response(if fresh {
-                        CacheStatus::Miss
-                    } else {
-                        CacheStatus::Hit
-                    }))
-                }
-                Err(shared) => match &*shared {
-                    Uncached::NotSuccess(entry) => Ok(entry.to_response(CacheStatus::Miss)),
-                    Uncached::Failed(err) => Err(err.clone()),
-                },
-            }
-        })
+    /// After a write to `path` answered `resp`: a success drops the entries under its path and
+    /// under every path the call named with `RequestBuilder::invalidates`.
+    pub(crate) fn after_write(&self, ctx: &CallContext, path: &str, resp: &PipelineResponse) {
+        if !resp.status().is_success() {
+            return;
+        }
+        let scope = scope_of(ctx);
+        self.invalidate(&scope, path);
+        for p in &ctx.invalidates {
+            self.invalidate(&scope, p);
+        }
     }
 }

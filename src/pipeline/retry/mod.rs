@@ -1,4 +1,4 @@
-//! Layer 5, retry: backoff with jitter, `Retry-After`, a retry budget, and the rule that keeps
+//! Stage 5, retry: backoff with jitter, `Retry-After`, a retry budget, and the rule that keeps
 //! retries from duplicating side effects.
 //!
 //! A call with side effects (POST, PATCH, or marked so) is retried only when
@@ -17,82 +17,33 @@ mod policy;
 pub use crate::backoff::parse_retry_after;
 pub use policy::RetryConfig;
 
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
-use tower::{Layer, Service, ServiceExt};
+use http::StatusCode;
 use tracing::Instrument;
 
 pub(crate) use budget::{Budget, Budgets};
 use policy::is_transient_status;
 
-use super::{
-    clone_request, context_of, Body, BoxFuture, CallContext, Idempotency, PipelineRequest,
-    PipelineResponse,
-};
+use super::orchestrator::Attempt;
+use super::{Body, CallContext, Idempotency, PipelineRequest, PipelineResponse};
 use crate::backoff::{Backoff, Wait};
 use crate::connector::{AttemptOutcome, RetryDecision};
 use crate::error::{Error, ErrorKind};
 use crate::observe;
 
-/// The retry layer; shared state (config and budgets) is behind one `Arc`.
-#[derive(Debug, Clone)]
-pub(crate) struct RetryLayer {
-    shared: Arc<Shared>,
-}
-
+/// The retry stage's settings, built once per switchboard.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct RetryPolicy {
     backoff: Backoff,
 }
 
-impl RetryLayer {
+impl RetryPolicy {
     pub(crate) fn new(config: RetryConfig) -> Self {
-        RetryLayer {
-            shared: Arc::new(Shared {
-                backoff: config.to_backoff(),
-            }),
+        RetryPolicy {
+            backoff: config.to_backoff(),
         }
-    }
-}
-
-impl<S> Layer<S> for RetryLayer {
-    type Service = RetryService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        RetryService {
-            inner,
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct RetryService<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S> Service<PipelineRequest> for RetryService<S>
-where
-    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = PipelineResponse;
-    type Error = Error;
-    type Future = BoxFuture<PipelineResponse>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: PipelineRequest) -> Self::Future {
-        Box::pin(run(self.inner.clone(), self.shared.clone(), req))
     }
 }
 
@@ -108,44 +59,44 @@ enum Next {
     Stop,
 }
 
-async fn run<S>(
-    inner: S,
-    shared: Arc<Shared>,
-    mut req: PipelineRequest,
-) -> Result<PipelineResponse, Error>
-where
-    S: Service<PipelineRequest, Response = PipelineResponse, Error = Error>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    let ctx = context_of(&req)?;
-    let key = attach_idempotency_key(&ctx, &mut req)?;
-    // Resolved once per connection (see ConnectionBuilder::build), not per call.
-    let budget = ctx.budget.clone();
-    budget::deposit(&budget);
+/// Runs `req` through `send_attempt` until it succeeds or the rules say stop. The request
+/// is replayed by reference: the idempotency key is already on it (put there once per call
+/// when the request was built), so every attempt carries the same one.
+pub(crate) async fn run(
+    policy: &RetryPolicy,
+    ctx: &CallContext,
+    req: &PipelineRequest,
+    send_attempt: &Attempt,
+) -> Result<PipelineResponse, Error> {
+    let key = match (&ctx.idempotency_header, &ctx.idempotency) {
+        (Some(_), Idempotency::Key(k)) => Some(k.clone()),
+        _ => None,
+    };
+    let budget = &ctx.budget;
+    budget::deposit(budget);
 
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        let span = tracing::debug_span!(
-            "switchboard.attempt",
-            attempt,
-            status = tracing::field::Empty,
-            retry_reason = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-        );
-        let started = tokio::time::Instant::now();
-        let result = inner
-            .clone()
-            .oneshot(clone_request(&req))
-            .instrument(span.clone())
-            .await;
-        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
-        observe::attempt(&ctx.connector_name);
+        let result = if observe::spans_enabled(tracing::Level::DEBUG) {
+            let span = tracing::debug_span!(
+                "switchboard.attempt",
+                attempt,
+                status = tracing::field::Empty,
+                retry_reason = tracing::field::Empty,
+                elapsed_ms = tracing::field::Empty,
+            );
+            let started = tokio::time::Instant::now();
+            let result = send_attempt.send(ctx, req).instrument(span.clone()).await;
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            (result, span)
+        } else {
+            (send_attempt.send(ctx, req).await, tracing::Span::none())
+        };
+        let (result, span) = result;
+        ctx.metrics.attempt();
 
-        let result = result.map(|resp| restate_body_failure(&ctx, resp));
+        let result = result.map(|resp| restate_body_failure(ctx, resp));
         let (last, next) = match result {
             Ok(resp) if !is_failure(resp.status()) || ctx.accept_status == Some(resp.status()) => {
                 span.record("status", resp.status().as_u16());
@@ -172,7 +123,7 @@ where
                     },
                     other => other,
                 };
-                let next = decide(&ctx, key.is_some(), answer, || {
+                let next = decide(ctx, key.is_some(), answer, || {
                     if is_transient_status(resp.status()) {
                         Next::RetryAfter(header_after, "status")
                     } else {
@@ -187,7 +138,7 @@ where
                     error: &err,
                 };
                 let next = decide(
-                    &ctx,
+                    ctx,
                     key.is_some(),
                     ctx.connector.classify_retry(&outcome),
                     || match err.kind() {
@@ -202,22 +153,22 @@ where
         };
 
         let Next::RetryAfter(after, reason) = next else {
-            return Err(finish(&ctx, last, attempt, key, None));
+            return Err(finish(ctx, last, attempt, key, None));
         };
-        let delay = match shared.backoff.next(attempt, after) {
+        let delay = match policy.backoff.next(attempt, after) {
             Wait::Retry(delay) => delay,
             // Attempts spent, or a `Retry-After` too long to sleep inside a call: the caller
             // gets the delay.
             Wait::GiveUp { retry_after } => {
-                return Err(finish(&ctx, last, attempt, key, retry_after))
+                return Err(finish(ctx, last, attempt, key, retry_after))
             }
         };
         if tokio::time::Instant::now() + delay >= ctx.deadline {
-            return Err(finish(&ctx, last, attempt, key, after));
+            return Err(finish(ctx, last, attempt, key, after));
         }
-        if !budget::withdraw(&budget) {
+        if !budget::withdraw(budget) {
             observe::retry_budget_exhausted(&ctx.connector_name);
-            return Err(finish(&ctx, last, attempt, key, after));
+            return Err(finish(ctx, last, attempt, key, after));
         }
         span.record("retry_reason", reason);
         observe::retry(&ctx.connector_name, reason);
@@ -284,25 +235,6 @@ fn decide(
             _ => Next::Stop,
         },
     }
-}
-
-/// Puts the call's idempotency key (chosen once per call in `RequestBuilder::send`) on the
-/// request before the first attempt, so every attempt carries the same one.
-fn attach_idempotency_key(
-    ctx: &CallContext,
-    req: &mut PipelineRequest,
-) -> Result<Option<String>, Error> {
-    let (Some(header), Idempotency::Key(key)) = (&ctx.idempotency_header, &ctx.idempotency) else {
-        return Ok(None);
-    };
-    let value = HeaderValue::from_str(key).map_err(|_| {
-        Error::config(
-            "idempotency_key",
-            "must be visible ASCII without control characters",
-        )
-    })?;
-    req.headers_mut().insert(header.clone(), value);
-    Ok(Some(key.clone()))
 }
 
 /// Turns the last attempt into the call's error.

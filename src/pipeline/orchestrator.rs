@@ -1,0 +1,184 @@
+//! The fixed stages of one call run as one future: auth, cache, rate limit, breaker, retry,
+//! then each attempt (see the order in [`crate::pipeline`]).
+//!
+//! The stages used to be tower layers, each boxing its own future and cloning the stack below
+//! it on every call. Nothing about their order is configurable, so here they are plain async
+//! code (as smithy-rs's orchestrator runs its phases), with state shared by reference; tower is
+//! kept where a host plugs in, around each attempt ([`Attempt::Layered`]).
+//!
+//! # Deadlines without a timer per stage
+//!
+//! The call's deadline is not one timer around everything. Each await that can wait bounds
+//! itself: the authenticator, the limiter and a coalesced cache wait run under
+//! `timeout_at(deadline)` (tokio polls the inner future first, so a stage that is ready at
+//! once never registers its timer), the rate-limit and retry sleeps are checked against the
+//! deadline before they start, and an attempt runs under one timer that ends at its
+//! per-attempt timeout or at the deadline, whichever comes first. A plain call with no cache
+//! therefore arms one timer, not two.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tower::ServiceExt;
+
+use super::cache::ResponseCache;
+use super::retry::RetryPolicy;
+use super::transport::Transport;
+use super::{auth, breaker, cache, clone_request, rate_limit, retry, timeout};
+use super::{CacheStatus, CallContext, HttpService, PipelineRequest, PipelineResponse};
+use crate::error::Error;
+use crate::rate_limit::RateLimiter;
+
+/// What one attempt goes through after the retry stage.
+pub(crate) enum Attempt {
+    /// No host layers: the transport, bounded by the attempt's timer, called with the request
+    /// by reference (nothing is copied to replay it).
+    Direct {
+        transport: Transport,
+        per_attempt: Duration,
+    },
+    /// The host's attempt layers around the timeout and the transport, as tower services.
+    Layered(HttpService),
+}
+
+impl Attempt {
+    pub(crate) async fn send(
+        &self,
+        ctx: &CallContext,
+        req: &PipelineRequest,
+    ) -> Result<PipelineResponse, Error> {
+        match self {
+            Attempt::Direct {
+                transport,
+                per_attempt,
+            } => timeout::bounded(*per_attempt, ctx.deadline, transport.send(ctx, req)).await,
+            // A host layer may wait before it calls on (a clock, a queue), so the deadline
+            // bounds the whole attempt; the timeout service inside bounds the transport.
+            Attempt::Layered(service) => {
+                let call = service.clone().oneshot(clone_request(req));
+                within_deadline(ctx, call, true).await
+            }
+        }
+    }
+}
+
+/// The stages and the state they share, built once per switchboard.
+pub(crate) struct Pipeline {
+    pub(crate) cache: ResponseCache,
+    pub(crate) limiter: Arc<dyn RateLimiter>,
+    pub(crate) max_wait: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) attempt: Attempt,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("cache", &self.cache)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Runs one call through every stage.
+    pub(crate) async fn call(
+        &self,
+        ctx: &CallContext,
+        mut req: PipelineRequest,
+    ) -> Result<(PipelineResponse, CacheStatus), Error> {
+        // Auth first: a connection without credentials is refused before anything, cached data
+        // included, is served.
+        within_deadline(ctx, auth::authenticate(ctx, &mut req), false).await?;
+        match cache::plan(ctx, &req) {
+            cache::Plan::Lookup { key, ttl } => {
+                // Awaiting another caller's fetch can outlast this call's deadline. Boxed:
+                // moka's entry future is large (tens of kilobytes in a debug build), and
+                // inline it would be copied with this future on every call, cached or not.
+                let fetch = Box::pin(
+                    self.cache
+                        .get_or_fetch(ctx, key, ttl, &req, || self.upstream(ctx, &req)),
+                );
+                within_deadline(ctx, fetch, true).await
+            }
+            cache::Plan::Bypass { write } => {
+                let resp = self.upstream(ctx, &req).await?;
+                if write {
+                    self.cache.after_write(ctx, req.uri().path(), &resp);
+                }
+                Ok((resp, CacheStatus::Miss))
+            }
+        }
+    }
+
+    /// Everything after the cache: the stages that run only when the provider is asked.
+    async fn upstream(
+        &self,
+        ctx: &CallContext,
+        req: &PipelineRequest,
+    ) -> Result<PipelineResponse, Error> {
+        let key = rate_limit::admit(&*self.limiter, self.max_wait, ctx).await?;
+        let permit = breaker::admit(ctx)?;
+        let result = retry::run(&self.retry, ctx, req, &self.attempt).await;
+        breaker::record(ctx, permit, &result);
+        if let Some(hint) = rate_limit::hint(ctx, &result) {
+            rate_limit::observe(&*self.limiter, ctx, &key, hint).await;
+        }
+        result
+    }
+}
+
+/// Runs `stage` under the call's deadline. `sent` says whether the request may have reached
+/// the provider when the deadline passes inside it.
+///
+/// A plain function returning the combined future, not an `async fn`: an `async fn` would keep
+/// `stage` both as its argument and as the future it awaits, doubling its size.
+pub(crate) fn within_deadline<T, F>(
+    ctx: &CallContext,
+    stage: F,
+    sent: bool,
+) -> impl Future<Output = Result<T, Error>>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    tokio::time::timeout_at(ctx.deadline, stage).map(move |r| match r {
+        Ok(r) => r,
+        Err(_) => Err(Error::deadline("the call's deadline passed", sent)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(unreachable_code, unused_variables, clippy::diverging_sub_expression)]
+    use super::*;
+
+    /// The size of the future a closure returns, without calling it.
+    fn size_of_return<F, C: Fn() -> F>(_: &C) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every call moves the pipeline's future a few times, so its size is paid per call. With
+    /// moka's entry future inline it was 56 KiB in a debug build (and most of a plain call's
+    /// instructions went to copying it); boxed, the whole call is about 2 KiB.
+    #[test]
+    fn the_pipeline_future_stays_small() {
+        let call = || {
+            let p: &Pipeline = todo!();
+            let c: &CallContext = todo!();
+            p.call(c, todo!())
+        };
+        let transport = || {
+            let t: &Transport = todo!();
+            let c: &CallContext = todo!();
+            let r: &PipelineRequest = todo!();
+            t.send(c, r)
+        };
+        let (call, transport) = (size_of_return(&call), size_of_return(&transport));
+        assert!(
+            call <= 4 * transport.max(1024),
+            "the pipeline's future is {call} bytes (the transport's alone: {transport})"
+        );
+    }
+}
