@@ -36,9 +36,11 @@
 //! Twilio signatures carry no timestamp, so there is no replay window to check, and the
 //! `I-Twilio-Idempotency-Token` header is not signed: anyone holding a captured request can
 //! re-send it with a new token. [`Verified::event_id`] is therefore derived from signed content
-//! only: `twsig_<hex SHA-256 of the signature and the signed parameters (or JSON body)>`. The
-//! same signed request is always a duplicate, whatever its token, the order or encoding of its
-//! form fields, or the port spelling of its URL. Twilio's own retries of a delivery carry the
+//! only: `twsig_<hex SHA-256 of the decoded signature>`. The signature is the HMAC of the URL
+//! and parameters (or, for JSON, of the URL that pins the body's hash) under the auth token,
+//! so, once it has verified, it names exactly what Twilio signed: a different request with the
+//! same signature would be a forgery. The same signed request is always a duplicate, whatever
+//! its token, the order or encoding of its form fields, or the port spelling of its URL. Twilio's own retries of a delivery carry the
 //! same URL and parameters, hence the same signature, and are duplicates too. The cost: two
 //! deliveries whose URL and parameters are byte-for-byte identical count as one (Twilio's
 //! callbacks carry the resource's SID and status, so distinct events differ). Read the token
@@ -420,15 +422,7 @@ impl TwilioVerifier {
         // spelling. The others (port added or removed, `%27`) only when it fails.
         if signed_by_any(url.as_str()) || candidates(&url).iter().skip(1).any(|c| signed_by_any(c))
         {
-            let mut h = dedup_hasher(&signature);
-            // What the signature covers besides the URL: the sorted parameters of a form, or
-            // the body of a JSON request (pinned by `bodySHA256` in the signed URL).
-            if body_hash.is_some() {
-                h.update(request.body);
-            } else {
-                params.feed(&mut h);
-            }
-            return Ok(dedup_id(h));
+            return Ok(dedup_id(&signature));
         }
         Err(WebhookError::NoSignatureMatched {
             header: SIGNATURE_HEADER,
@@ -456,23 +450,19 @@ impl WebhookVerifier for TwilioVerifier {
 }
 
 /// The de-duplication id of a verified request: `twsig_` and the hex SHA-256 of the decoded
-/// signature and the signed parameters (or JSON body), so it depends only on what Twilio
-/// signed. The unsigned `I-Twilio-Idempotency-Token` is deliberately left out: a captured
-/// request re-sent with a fresh token gets the same id, and so does one whose form fields were
-/// re-ordered, re-encoded (`+` / `%20`) or whose URL was re-spelt (port, `%27`), since all of
-/// those verify with the same signature.
+/// signature, so it depends only on what Twilio signed. The unsigned
+/// `I-Twilio-Idempotency-Token` is deliberately left out: a captured request re-sent with a
+/// fresh token gets the same id, and so does one whose form fields were re-ordered, re-encoded
+/// (`+` / `%20`) or whose URL was re-spelt (port, `%27`), since all of those verify with the
+/// same signature.
 ///
-/// [`dedup_hasher`] starts the hash; the caller feeds the signed content, then [`dedup_id`]
-/// finishes it (the content is fed in parts, never concatenated).
-fn dedup_hasher(signature: &[u8; 20]) -> Sha256 {
+/// Until issue 18 (tag `v1`) the signed parameters (or JSON body) were hashed after the
+/// signature. They add nothing, since a verified signature already pins them, and hashing
+/// them cost as much as the HMAC itself.
+fn dedup_id(signature: &[u8; 20]) -> String {
     let mut h = Sha256::new();
-    h.update(b"switchboard/twilio/dedup/v1\0");
-    // The signature is always 20 bytes, so it and the content cannot run together.
+    h.update(b"switchboard/twilio/dedup/v2\0");
     h.update(signature);
-    h
-}
-
-fn dedup_id(h: Sha256) -> String {
     let mut hex = [0u8; 64];
     // 32 bytes always fit 64 hex digits, which are ASCII.
     let _ = hex::encode_to_slice(h.finalize(), &mut hex);
@@ -521,9 +511,9 @@ fn authority_of(u: &url::Url) -> String {
 /// The form parameters as Twilio signs them: sorted by name then value, exact duplicates
 /// dropped (as both official SDKs do), each name followed by its value.
 ///
-/// Every name and value is decoded into one buffer and sorted as spans of it, and the
-/// signature and the de-duplication id are fed span by span ([`Self::feed`]): no per-pair
-/// `String`, no concatenated copy. Allocations made most of the cost of verifying a form.
+/// Every name and value is decoded into one buffer and sorted as spans of it, and the MAC is
+/// fed span by span ([`Self::feed`]): no per-pair `String`, no concatenated copy. Allocations
+/// made most of the cost of verifying a form.
 #[derive(Default)]
 struct SortedParams {
     buf: Vec<u8>,
@@ -622,10 +612,10 @@ impl SortedParams {
         SortedParams { buf, spans }
     }
 
-    /// Feeds `name value name value ...` to a MAC or hash.
-    fn feed(&self, out: &mut impl hmac::digest::Update) {
+    /// Feeds `name value name value ...` to the MAC.
+    fn feed(&self, mac: &mut HmacSha1) {
         for &(_, s, _, e) in &self.spans {
-            out.update(&self.buf[s..e]);
+            mac.update(&self.buf[s..e]);
         }
     }
 
@@ -841,27 +831,15 @@ mod tests {
     }
 
     #[test]
-    fn the_dedup_id_depends_on_the_signature_and_the_signed_content_only() {
-        let id_of = |sig: &[u8; 20], covered: &[u8]| {
-            let mut h = dedup_hasher(sig);
-            Digest::update(&mut h, covered);
-            dedup_id(h)
-        };
+    fn the_dedup_id_depends_on_the_signature_only() {
         let sig = [7u8; 20];
-        let id = id_of(&sig, b"a1b2");
+        let id = dedup_id(&sig);
         assert!(id.starts_with("twsig_") && id.len() == 6 + 64, "{id}");
-        assert_eq!(id, id_of(&sig, b"a1b2"));
-        assert_ne!(id, id_of(&[8u8; 20], b"a1b2"));
-        assert_ne!(id, id_of(&sig, b"a1b3"));
-        // The same id as before the content was fed in parts (ids in hosts' stores stay valid).
-        let mut whole = b"switchboard/twilio/dedup/v1\0".to_vec();
+        assert_eq!(id, dedup_id(&sig));
+        assert_ne!(id, dedup_id(&[8u8; 20]));
+        let mut whole = b"switchboard/twilio/dedup/v2\0".to_vec();
         whole.extend_from_slice(&sig);
-        whole.extend_from_slice(b"a1b2");
         assert_eq!(id, format!("twsig_{}", hex::encode(Sha256::digest(&whole))));
-        let params = SortedParams::parse(b"b=2&a=1");
-        let mut h = dedup_hasher(&sig);
-        params.feed(&mut h);
-        assert_eq!(id_of(&sig, b"a1b2"), dedup_id(h));
     }
 
     #[test]
