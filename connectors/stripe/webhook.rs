@@ -217,7 +217,8 @@ impl StripeVerifier {
             })?
             .to_str()
             .map_err(|_| invalid("not visible ASCII"))?
-            .trim();
+            // Visible ASCII and tabs only, so the ASCII trim is `trim` (and cheaper).
+            .trim_ascii();
         if header.is_empty() {
             return Err(WebhookError::MissingHeader {
                 header: SIGNATURE_HEADER,
@@ -408,7 +409,8 @@ fn items(header: &str) -> impl Iterator<Item = (&str, &str)> {
         let item = &rest[..end];
         rest = rest.get(end + 1..).unwrap_or("");
         if let Some(eq) = item.bytes().position(|b| b == b'=') {
-            return Some((item[..eq].trim(), item[eq + 1..].trim()));
+            // The header is visible ASCII: the ASCII trim is `trim`, without decoding chars.
+            return Some((item[..eq].trim_ascii(), item[eq + 1..].trim_ascii()));
         }
     })
 }
@@ -461,10 +463,7 @@ fn event_id(body: &[u8]) -> Option<String> {
 
 fn fast_first_id(body: &[u8]) -> Option<String> {
     // Works on bytes: only the id itself is checked as UTF-8.
-    fn skip_ws(b: &[u8]) -> &[u8] {
-        let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-        &b[n..]
-    }
+    let skip_ws = <[u8]>::trim_ascii_start;
     let rest = skip_ws(body).strip_prefix(b"{")?;
     let rest = skip_ws(rest).strip_prefix(b"\"id\"")?;
     let rest = skip_ws(rest).strip_prefix(b":")?;

@@ -437,9 +437,11 @@ fn header_value_str<'a>(
     value: &'a http::HeaderValue,
     header: &'static str,
 ) -> Result<&'a str, WebhookError> {
+    // `to_str` lets only visible ASCII and tabs through, so the ASCII trim is `trim` (and
+    // does not decode chars).
     value
         .to_str()
-        .map(str::trim)
+        .map(str::trim_ascii)
         .map_err(|_| invalid(header, "not visible ASCII"))
 }
 
