@@ -40,8 +40,9 @@
 //! and parameters (or, for JSON, of the URL that pins the body's hash) under the auth token,
 //! so, once it has verified, it names exactly what Twilio signed: a different request with the
 //! same signature would be a forgery. The same signed request is always a duplicate, whatever
-//! its token, the order or encoding of its form fields, or the port spelling of its URL. Twilio's own retries of a delivery carry the
-//! same URL and parameters, hence the same signature, and are duplicates too. The cost: two
+//! its token, the order or encoding of its form fields, or the port spelling of its URL.
+//! Twilio's own retries of a delivery carry the same URL and parameters, hence the same
+//! signature, and are duplicates too. The cost: two
 //! deliveries whose URL and parameters are byte-for-byte identical count as one (Twilio's
 //! callbacks carry the resource's SID and status, so distinct events differ). Read the token
 //! from the headers ([`IDEMPOTENCY_TOKEN_HEADER`]) if you want it for logs.
