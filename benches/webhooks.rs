@@ -4,8 +4,8 @@
 //! - `webhooks/standard_verify_2k`: `StandardWebhooks::verify_at` (headers parsed, timestamp
 //!   checked against a fixed clock, signature decoded, HMAC-SHA256 of `{id}.{ts}.{body}`,
 //!   constant-time compare).
-//! - `webhooks/raw_hmac_2k`: the floor: key an HMAC-SHA256, feed the same 2 KiB, finalize.
-//!   Target: ours at most 1.2x this.
+//! - `webhooks/raw_hmac_2k`: the floor: key an HMAC-SHA256 and feed it exactly the bytes that
+//!   are signed (`{id}.{ts}.` and the same 2 KiB), finalize. Target: ours at most 1.1x this.
 //! - `webhooks/svix_verify_2k`: `svix::webhooks::Webhook::verify` on the same body and headers
 //!   (it checks the timestamp against the system clock, so the header carries "now").
 //!   Target: ours at least 4x faster.
@@ -36,6 +36,8 @@ struct Fixture {
     ours: StandardWebhooks,
     svix: svix::webhooks::Webhook,
     key: Vec<u8>,
+    /// `{id}.{ts}.`, the part of the signed bytes before the body.
+    prefix: String,
 }
 
 fn fixture() -> Fixture {
@@ -79,6 +81,7 @@ fn fixture() -> Fixture {
         ours,
         svix,
         key,
+        prefix: format!("{ID}.{now_secs}."),
     }
 }
 
@@ -89,6 +92,7 @@ fn ours(f: &Fixture) {
 
 fn raw_hmac(f: &Fixture) {
     let mut mac = Hmac::<Sha256>::new_from_slice(black_box(&f.key)).expect("any key length");
+    mac.update(black_box(f.prefix.as_bytes()));
     mac.update(black_box(&f.body));
     black_box(mac.finalize().into_bytes());
 }
@@ -140,7 +144,7 @@ fn paired_report(f: &Fixture) {
     println!(
         "paired report ({rounds} rounds x {CALLS} calls, 2 KiB body): \
          ours {:.0} ns, raw HMAC {:.0} ns, svix {:.0} ns; \
-         ours/raw = {:.2}x (target <= 1.2x), svix/ours = {:.2}x (target >= 4x)",
+         ours/raw = {:.2}x (target <= 1.1x), svix/ours = {:.2}x (target >= 4x)",
         median(&mut o),
         median(&mut r),
         median(&mut s),

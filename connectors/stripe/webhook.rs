@@ -217,24 +217,31 @@ impl StripeVerifier {
             })?
             .to_str()
             .map_err(|_| invalid("not visible ASCII"))?
-            .trim();
+            // Visible ASCII and tabs only, so the ASCII trim is `trim` (and cheaper).
+            .trim_ascii();
         if header.is_empty() {
             return Err(WebhookError::MissingHeader {
                 header: SIGNATURE_HEADER,
             });
         }
-        // One pass over the header: the first `t`, and every `v1` decoded (a malformed `v1`
-        // cannot match, so it is dropped, as the SDKs' string compare would).
+        // One pass over the header: the first `t`, and the `v1` signatures (a malformed `v1`
+        // cannot match, so it is dropped, as the SDKs' string compare would). The first usable
+        // one is kept decoded; more than one (rare: rotation) are decoded again when compared,
+        // so nothing is allocated.
         let mut t_raw: Option<&str> = None;
         let mut any_v1 = false;
-        let mut sigs: Vec<[u8; 32]> = Vec::with_capacity(2);
+        let mut usable = 0usize;
+        let mut first = [0u8; 32];
         for (k, v) in items(header) {
             match k {
                 "t" if t_raw.is_none() => t_raw = Some(v),
                 "v1" => {
                     any_v1 = true;
-                    if let Some(sig) = decode_hex32(v) {
-                        sigs.push(sig);
+                    if let Some(sig) = decode_hex32(v.as_bytes()) {
+                        if usable == 0 {
+                            first = sig;
+                        }
+                        usable += 1;
                     }
                 }
                 _ => {}
@@ -265,17 +272,26 @@ impl StripeVerifier {
         } else {
             t_raw
         };
+        if usable == 0 {
+            // Only malformed `v1` values: none can match, so no HMAC is computed.
+            return Err(no_match());
+        }
         for key in &self.keys {
-            // HMAC of "<t>.<body>" fed in pieces: the payload is never copied.
+            // HMAC of "<t>.<body>" fed in pieces: the payload is never copied. Computed once
+            // per secret, whatever the number of signatures.
             let mut mac = key.clone();
             mac.update(t_signed.as_bytes());
             mac.update(b".");
             mac.update(request.body);
             // Constant-time compares (`verify_slice`). It consumes the state: the common case,
             // one signature, uses it directly; several need a clone per candidate.
-            let matched = match sigs.as_slice() {
-                [only] => mac.verify_slice(only).is_ok(),
-                many => many.iter().any(|sig| mac.clone().verify_slice(sig).is_ok()),
+            let matched = if usable == 1 {
+                mac.verify_slice(&first).is_ok()
+            } else {
+                items(header)
+                    .filter(|&(k, _)| k == "v1")
+                    .filter_map(|(_, v)| decode_hex32(v.as_bytes()))
+                    .any(|sig| mac.clone().verify_slice(&sig).is_ok())
             };
             if matched {
                 return Ok(Verified {
@@ -284,11 +300,7 @@ impl StripeVerifier {
                 });
             }
         }
-        Err(WebhookError::NoSignatureMatched {
-            header: SIGNATURE_HEADER,
-            // Stripe itself sends pretty-printed JSON, so a re-serialization hint would mislead.
-            hint: String::new(),
-        })
+        Err(no_match())
     }
 
     /// Verifies `request` (as [`WebhookVerifier::verify`]) and parses its body as an [`Event`],
@@ -369,6 +381,14 @@ fn sign_with(mut mac: HmacSha256, payload: &[u8], timestamp: u64) -> String {
     out
 }
 
+fn no_match() -> WebhookError {
+    WebhookError::NoSignatureMatched {
+        header: SIGNATURE_HEADER,
+        // Stripe itself sends pretty-printed JSON, so a re-serialization hint would mislead.
+        hint: String::new(),
+    }
+}
+
 fn invalid(reason: &str) -> WebhookError {
     WebhookError::InvalidHeader {
         header: SIGNATURE_HEADER,
@@ -377,18 +397,56 @@ fn invalid(reason: &str) -> WebhookError {
 }
 
 /// The `key=value` items of the header; items without `=` are skipped, as the SDKs do.
+/// Split on bytes (the header is visible ASCII): `str::split` with a `char` pattern cost
+/// more than the rest of the parsing.
 fn items(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(',').filter_map(|item| {
-        let (k, v) = item.split_once('=')?;
-        Some((k.trim(), v.trim()))
+    let mut rest = header;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.bytes().position(|b| b == b',').unwrap_or(rest.len());
+        let item = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or("");
+        if let Some(eq) = item.bytes().position(|b| b == b'=') {
+            // The header is visible ASCII: the ASCII trim is `trim`, without decoding chars.
+            return Some((item[..eq].trim_ascii(), item[eq + 1..].trim_ascii()));
+        }
     })
 }
 
-/// 64 hex digits to 32 bytes; anything else is not a signature (and just does not match).
-fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+/// 64 hex digits (either case) to 32 bytes; anything else is not a signature (and just does
+/// not match). A table lookup per digit: `hex::decode_to_slice` checked each digit through a
+/// chain of branches and was a third of the work besides the HMAC.
+fn decode_hex32(s: &[u8]) -> Option<[u8; 32]> {
+    const BAD: u8 = 0xff;
+    static DIGIT: [u8; 256] = {
+        let mut t = [BAD; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    if s.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let (h, l) = (DIGIT[usize::from(pair[0])], DIGIT[usize::from(pair[1])]);
+        bad |= h | l;
+        *o = (h << 4) | l;
+    }
+    // Every valid digit is below 16, `BAD` is not.
+    (bad < 16).then_some(out)
 }
 
 /// The event id, read cheaply: Stripe writes `"id"` as the first key, so look there first and
@@ -405,10 +463,7 @@ fn event_id(body: &[u8]) -> Option<String> {
 
 fn fast_first_id(body: &[u8]) -> Option<String> {
     // Works on bytes: only the id itself is checked as UTF-8.
-    fn skip_ws(b: &[u8]) -> &[u8] {
-        let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
-        &b[n..]
-    }
+    let skip_ws = <[u8]>::trim_ascii_start;
     let rest = skip_ws(body).strip_prefix(b"{")?;
     let rest = skip_ws(rest).strip_prefix(b"\"id\"")?;
     let rest = skip_ws(rest).strip_prefix(b":")?;
@@ -462,9 +517,41 @@ mod tests {
 
     #[test]
     fn hex_decoding_rejects_bad_input() {
-        assert!(decode_hex32(&"0".repeat(63)).is_none());
-        assert!(decode_hex32(&"g".repeat(64)).is_none());
-        assert_eq!(decode_hex32(&"ff".repeat(32)), Some([0xff; 32]));
+        assert!(decode_hex32("0".repeat(63).as_bytes()).is_none());
+        assert!(decode_hex32("0".repeat(65).as_bytes()).is_none());
+        assert!(decode_hex32("g".repeat(64).as_bytes()).is_none());
+        assert_eq!(decode_hex32("ff".repeat(32).as_bytes()), Some([0xff; 32]));
+        // Every byte value, in every position of a pair, as `hex` decodes it.
+        for b in 0..=255u8 {
+            for at in [0, 1, 62, 63] {
+                let mut s = [b'a'; 64];
+                s[at] = b;
+                let mut want = [0u8; 32];
+                let want = hex::decode_to_slice(s, &mut want).ok().map(|()| want);
+                assert_eq!(decode_hex32(&s), want, "{b:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn items_split_like_the_str_api() {
+        for h in [
+            "t=1,v1=a",
+            " t = 1 , v1=a,,=,x,v0=b=c,",
+            "",
+            ",",
+            "t=",
+            "a=b",
+        ] {
+            let want: Vec<(&str, &str)> = h
+                .split(',')
+                .filter_map(|item| {
+                    let (k, v) = item.split_once('=')?;
+                    Some((k.trim(), v.trim()))
+                })
+                .collect();
+            assert_eq!(items(h).collect::<Vec<_>>(), want, "{h:?}");
+        }
     }
 
     #[test]
