@@ -8,8 +8,12 @@
 //! a two-worker runtime, through one multiplexed connection per limiter:
 //!
 //! - `redis_limiter/gcra_granted`: `RedisRateLimiter::acquire` with a quota that grants every
-//!   call, so each one runs the whole script (`TIME`, `GET`, `SET … PX`): the write path.
-//! - `redis_limiter/gcra_refused`: the same with an exhausted quota (`TIME`, `GET`, no write).
+//!   call, so each one runs the whole script (`TIME`, `GET`, `SET`): the write path.
+//! - `redis_limiter/gcra_refused`: the same with an exhausted quota. Each tenant's first
+//!   acquire goes to Redis (`TIME`, `GET`, no write); the limiter then remembers the refusal and
+//!   answers the rest itself, with no round trip.
+//! - `redis_limiter/gcra_refused_asking`: the same with that memory turned off
+//!   (`refusal_memory(0)`), so every refused acquire runs the script.
 //! - `redis_limiter/fixed_window`: the baseline, `MULTI; INCR key; EXPIRE key 1; EXEC` on a key
 //!   per tenant and wall-clock second, one round trip, through the same kind of connection.
 //!
@@ -74,15 +78,15 @@ mod imp {
 
     #[derive(Clone)]
     enum Variant {
-        Gcra(RedisRateLimiter, bool),
+        /// The limiter, whether it grants, the variant's name.
+        Gcra(RedisRateLimiter, bool, &'static str),
         Fixed(FixedWindow),
     }
 
     impl Variant {
         fn name(&self) -> &'static str {
             match self {
-                Variant::Gcra(_, true) => "gcra_granted",
-                Variant::Gcra(_, false) => "gcra_refused",
+                Variant::Gcra(_, _, name) => name,
                 Variant::Fixed(_) => "fixed_window",
             }
         }
@@ -103,7 +107,7 @@ mod imp {
                     );
                     for _ in 0..n {
                         match &v {
-                            Variant::Gcra(l, granted) => {
+                            Variant::Gcra(l, granted, _) => {
                                 let d = l.acquire(&key, ONE).await.expect("redis acquire");
                                 debug_assert_eq!(d == RateDecision::Granted, *granted);
                                 black_box(d);
@@ -163,9 +167,11 @@ mod imp {
                 prefix: Arc::from(format!("{prefix}:f")),
                 max: u64::MAX,
             };
+            let asking = refused.clone().refusal_memory(0);
             vec![
-                Variant::Gcra(granted, true),
-                Variant::Gcra(refused, false),
+                Variant::Gcra(granted, true, "gcra_granted"),
+                Variant::Gcra(refused, false, "gcra_refused"),
+                Variant::Gcra(asking, false, "gcra_refused_asking"),
                 Variant::Fixed(fixed),
             ]
         })
@@ -259,14 +265,14 @@ mod imp {
              (medians; throughput ratio to fixed_window per round, min..max)"
         );
         println!(
-            "  {:<13} {:>10} {:>22} {:>14} {:>14}",
+            "  {:<19} {:>10} {:>22} {:>14} {:>14}",
             "variant", "acquires/s", "vs fixed_window", "client us/acq", "redis us/acq"
         );
         for (i, v) in vs.iter().enumerate() {
             let lo = ratio[i].iter().copied().fold(f64::INFINITY, f64::min);
             let hi = ratio[i].iter().copied().fold(0.0, f64::max);
             println!(
-                "  {:<13} {:>10.0} {:>7.3}x ({lo:.3}..{hi:.3}) {:>14.2} {:>14.2}",
+                "  {:<19} {:>10.0} {:>7.3}x ({lo:.3}..{hi:.3}) {:>14.2} {:>14.2}",
                 v.name(),
                 median(&mut rate[i]),
                 median(&mut ratio[i]),

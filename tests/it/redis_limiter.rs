@@ -25,6 +25,7 @@ use switchboard::rate_limit::{
 };
 use switchboard::test_util::{canary, LogCapture, LoopbackServer};
 use switchboard::{ConnectionId, ErrorKind, Quota, Switchboard, TenantId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -434,11 +435,14 @@ async fn fixed_window_admits_twice_the_quota_across_an_edge_and_gcra_does_not() 
 
 // ------------------------------------------------------------------ 3. Redis goes away
 
-/// A TCP proxy to Redis that the test can cut: stops listening and closes every connection.
+/// A TCP proxy to Redis that the test can cut (stops listening and closes every connection),
+/// and that counts the bytes sent to Redis: a count that does not move proves that no command
+/// was sent, without `MONITOR` or the shared server's global statistics.
 struct Proxy {
     addr: SocketAddr,
     accept: JoinHandle<()>,
     conns: Arc<Mutex<JoinSet<()>>>,
+    sent: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -447,14 +451,30 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let conns = Arc::new(Mutex::new(JoinSet::new()));
-        let tracked = conns.clone();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let (tracked, counter) = (conns.clone(), sent.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let upstream = upstream.clone();
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
                 tracked.lock().unwrap().spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&*upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
+                    let Ok(outbound) = TcpStream::connect(&*upstream).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = inbound.into_split();
+                    let (mut from_redis, mut to_redis) = outbound.into_split();
+                    let up = async {
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = from_client.read(&mut buf).await?;
+                            if n == 0 {
+                                return to_redis.shutdown().await;
+                            }
+                            counter.fetch_add(n, Ordering::SeqCst);
+                            to_redis.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    let down = tokio::io::copy(&mut from_redis, &mut to_client);
+                    let _: (std::io::Result<()>, std::io::Result<u64>) = tokio::join!(up, down);
                 });
             }
         });
@@ -462,7 +482,13 @@ impl Proxy {
             addr,
             accept,
             conns,
+            sent,
         }
+    }
+
+    /// Bytes sent to Redis through this proxy so far.
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
     }
 
     /// Stops accepting (the port then refuses) and closes every proxied connection.
@@ -635,7 +661,7 @@ async fn tenants_are_independent_and_retry_after_is_at_most_one_interval() {
 }
 
 #[tokio::test]
-async fn cost_n_spends_n_cells_and_the_key_expires_when_full_again() {
+async fn cost_n_spends_n_cells_and_the_key_outlives_its_tat_by_at_most_two_refills() {
     let quota = Quota::new(nz(10), Duration::from_secs(10)).unwrap();
     let interval = quota.interval();
     let prefix = prefix();
@@ -675,7 +701,13 @@ async fn cost_n_spends_n_cells_and_the_key_expires_when_full_again() {
     let now = redis_now(&mut raw).await.as_micros() as u64;
     // Full again after 10 cells, i.e. about 10 s from now.
     assert!(tat > now && tat - now <= 10_000_000, "tat {tat}, now {now}");
-    assert!(ttl > 9_000 && ttl <= 10_000, "PTTL {ttl} ms");
+    // The key outlives its TAT (so no debt is forgotten), by at most twice the tolerance of
+    // 10 cells (the TTL is rewritten only when the TAT enters another multiple of it).
+    assert!(
+        ttl * 1_000 >= (tat - now) as i64 && ttl <= 20_001,
+        "PTTL {ttl} ms, TAT {} us ahead",
+        tat - now
+    );
 }
 
 // ------------------------------------------------------------------ 5. provider hints
@@ -731,45 +763,52 @@ async fn a_provider_block_recorded_by_one_limiter_refuses_that_key_on_another() 
         RateDecision::Granted
     );
 
+    // The block lives in the rate key itself, after its TAT, and the key lasts as long.
     let mut raw = raw_connection().await;
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(format!("{prefix}:%block:test:default:c1:a"))
+    let redis_key = format!("{prefix}:test:default:c1:a");
+    let (value, ttl): (String, i64) = redis::pipe()
+        .get(&redis_key)
+        .pttl(&redis_key)
         .query_async(&mut raw)
         .await
         .unwrap();
-    assert!(ttl > 50_000 && ttl <= 60_000, "PTTL {ttl} ms");
+    assert!(value.contains(';'), "{value}");
+    assert!(ttl > 50_000 && ttl <= 60_001, "PTTL {ttl} ms");
 }
 
 #[tokio::test]
 async fn a_blocked_acquire_spends_none_of_our_quota() {
     let prefix = prefix();
-    let l = RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
-        .await
-        .unwrap()
-        .with_quota(
-            "test",
-            "default",
-            Quota::new(nz(1), Duration::from_secs(30)).unwrap(),
-        );
-    l.observe(&key("a"), &spent_for(600)).await;
-    assert!(matches!(
-        l.acquire(&key("a"), ONE).await.unwrap(),
-        RateDecision::RetryAfter(_)
-    ));
-    // The provider's window resets (the block key goes): the one call of our quota is still
-    // there, and then spent.
-    let mut raw = raw_connection().await;
-    let _: i64 = redis::cmd("DEL")
-        .arg(format!("{prefix}:%block:test:default:c1:a"))
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    let replica = || async {
+        RedisRateLimiter::connect(&crate::support::redis_url(), &prefix)
+            .await
+            .unwrap()
+            .with_quota(
+                "test",
+                "default",
+                Quota::new(nz(1), Duration::from_secs(30)).unwrap(),
+            )
+    };
+    let (one, two) = (replica().await, replica().await);
+    // A short provider window, seen by replica one; replica two learns of it from Redis.
+    let block = Duration::from_millis(300);
+    one.observe(
+        &key("a"),
+        &RateHint::single(RateWindow::new(0, block).with_limit(1000)),
+    )
+    .await;
+    match two.acquire(&key("a"), ONE).await.unwrap() {
+        RateDecision::RetryAfter(d) => assert!(d <= block, "{d:?}"),
+        other => panic!("expected the provider's wait, got {other:?}"),
+    }
+    // The provider's window resets: the one call of our quota is still there, and then spent.
+    tokio::time::sleep(block + Duration::from_millis(50)).await;
     assert_eq!(
-        l.acquire(&key("a"), ONE).await.unwrap(),
+        two.acquire(&key("a"), ONE).await.unwrap(),
         RateDecision::Granted
     );
     assert!(matches!(
-        l.acquire(&key("a"), ONE).await.unwrap(),
+        one.acquire(&key("a"), ONE).await.unwrap(),
         RateDecision::RetryAfter(_)
     ));
 }
@@ -793,8 +832,109 @@ async fn provider_hints_never_fail_a_call_when_redis_is_away() {
         l.acquire(&unconfigured, ONE).await.unwrap(),
         RateDecision::Granted
     );
-    let e = l.acquire(&key("a"), ONE).await.unwrap_err();
+    let e = l.acquire(&key("b"), ONE).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store, "{e:?}");
+    // The hint this replica observed is honoured here without Redis.
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(d) if d > Duration::from_secs(50)
+    ));
+}
+
+// ------------------------------------------------------ 5b. refusals remembered locally
+
+/// After Redis refuses a key, this replica answers that key itself until the wait Redis gave
+/// has passed: not one byte goes to Redis (counted at a proxy in front of it). Then the key is
+/// asked again and granted.
+#[tokio::test]
+async fn a_refused_key_makes_no_round_trip_until_its_retry_after() {
+    let proxy = Proxy::start(crate::support::redis_addr()).await;
+    let l = RedisRateLimiter::connect(&format!("redis://{}/", proxy.addr), &prefix())
+        .await
+        .unwrap()
+        .with_quota(
+            "test",
+            "default",
+            Quota::new(nz(1), Duration::from_millis(500)).unwrap(),
+        );
+    assert_eq!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    let RateDecision::RetryAfter(first) = l.acquire(&key("a"), ONE).await.unwrap() else {
+        panic!("the second call within the interval must be refused");
+    };
+    let before = proxy.sent();
+    for _ in 0..100 {
+        match l.acquire(&key("a"), ONE).await.unwrap() {
+            RateDecision::RetryAfter(d) => assert!(d <= first, "{d:?} > {first:?}"),
+            other => panic!("expected a remembered refusal, got {other:?}"),
+        }
+        assert!(matches!(
+            l.try_acquire_now(&key("a"), ONE),
+            Some(RateDecision::RetryAfter(_))
+        ));
+    }
+    assert_eq!(
+        proxy.sent(),
+        before,
+        "a remembered refusal sent a command to Redis"
+    );
+
+    tokio::time::sleep(first + Duration::from_millis(50)).await;
+    assert_eq!(l.try_acquire_now(&key("a"), ONE), None, "the wait is over");
+    assert_eq!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert!(proxy.sent() > before, "the key was asked again");
+
+    // A limiter without the memory asks Redis every time.
+    let l = l.refusal_memory(0);
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+    let before = proxy.sent();
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+    assert!(proxy.sent() > before);
+}
+
+/// The memory is keyed by the whole rate key: tenant A's refusal (or A's provider block seen on
+/// this replica) never refuses tenant B on a connection with the same id.
+#[tokio::test]
+async fn one_tenants_remembered_refusal_never_refuses_another_on_the_same_connection_id() {
+    let l = limiter(Quota::per_minute(nz(1))).await;
+    assert_eq!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+    assert!(matches!(
+        l.acquire(&key("a"), ONE).await.unwrap(),
+        RateDecision::RetryAfter(_)
+    ));
+    assert!(l.try_acquire_now(&key("a"), ONE).is_some());
+    assert_eq!(l.try_acquire_now(&key("b"), ONE), None);
+    assert_eq!(
+        l.acquire(&key("b"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+
+    // A provider hint observed here, on a bucket without a quota: remembered for A only.
+    let other = |t: &str| RateKey::new(TenantId::new(t), ConnectionId::new("c1"), "test", "other");
+    l.observe(&other("a"), &spent_for(60)).await;
+    assert!(matches!(
+        l.try_acquire_now(&other("a"), ONE),
+        Some(RateDecision::RetryAfter(_))
+    ));
+    assert_eq!(l.try_acquire_now(&other("b"), ONE), None);
+    assert_eq!(
+        l.acquire(&other("b"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
 }
 
 // ---------------------------------------------------------------- 6. connectors' defaults
