@@ -2,8 +2,8 @@
 //! how it is retried (`TokenRetry`, with the grants), and how a token response is read
 //! ([`parse_token_response`]).
 //!
-//! The grants themselves are behind features: [`OAuthClient`](super::OAuthClient)
-//! (feature `oauth`) and [`JwtBearerGrant`](super::JwtBearerGrant) (feature `jwt`). Every
+//! The grants themselves are behind features: `OAuthClient`
+//! (feature `oauth`) and `JwtBearerGrant` (feature `jwt`). Every
 //! token request they make goes through the same transport: no redirects are followed,
 //! transient failures (connect errors, timeouts, 5xx, 429, 408) are retried with backoff
 //! (`TokenRetry`, 3 attempts from 100 ms by default), and an OAuth error answer becomes a
