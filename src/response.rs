@@ -87,13 +87,21 @@ impl Response {
 /// Decodes JSON, reporting failures with a JSON pointer and without echoing any value.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let pointer = to_pointer(e.path());
-        let inner = e.into_inner();
-        DecodeError::new(pointer, describe(&inner))
-    })?;
-    de.end().map_err(|e| DecodeError::new("", describe(&e)))?;
+    let value = serde_path_to_error::deserialize(&mut de).map_err(shape_error)?;
+    de.end().map_err(trailing_error)?;
     Ok(value)
+}
+
+// The error mapping is kept out of `decode_json` (plain functions, not closures) so it is
+// compiled once rather than once per decoded type.
+fn shape_error(e: serde_path_to_error::Error<serde_json::Error>) -> DecodeError {
+    let pointer = to_pointer(e.path());
+    let inner = e.into_inner();
+    DecodeError::new(pointer, describe(&inner))
+}
+
+fn trailing_error(e: serde_json::Error) -> DecodeError {
+    DecodeError::new("", describe(&e))
 }
 
 fn to_pointer(path: &serde_path_to_error::Path) -> String {

@@ -4,7 +4,7 @@
 //! A test binary of its own: it sets `HTTP_PROXY`/`ALL_PROXY` for the whole process, which
 //! would reroute the HTTP clients of every other test running beside it.
 
-#![cfg(feature = "test-util")]
+#![cfg(all(feature = "test-util", feature = "oauth"))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -125,11 +125,32 @@ impl StripeClient {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let params = encode(params);
+        // Only the encoding depends on `P` and only `Call::new` on `T`: the rest is built once
+        // (`prepared`), not once per endpoint.
+        let (req, finish) = self.prepared(method, path, endpoint, encode(params));
+        Call::new(req).finish_with(finish)
+    }
+
+    /// The request of a call and the step that puts the encoded parameters and the call's
+    /// Stripe options on it just before it is sent.
+    fn prepared(
+        &self,
+        method: Method,
+        path: String,
+        endpoint: &'static str,
+        params: Result<String, StripeError>,
+    ) -> (
+        RequestBuilder,
+        impl FnOnce(RequestBuilder, &mut Extensions) -> Result<RequestBuilder, StripeError>
+            + Send
+            + 'static,
+    ) {
         let is_post = method == Method::POST;
         let account = self.account.clone();
         let req = self.connection.request(method, path).endpoint(endpoint);
-        Call::new(req).finish_with(move |req, ext| finish(req, ext, is_post, params, account))
+        (req, move |req, ext: &mut Extensions| {
+            finish(req, ext, is_post, params, account)
+        })
     }
 
     /// A list: `GET path` with `params` in the query, paged with `starting_after` = the last
@@ -181,7 +202,16 @@ impl StripeClient {
         endpoint: &'static str,
         params: &P,
     ) -> Result<Pager, StripeError> {
-        let query = pairs(&encode(params)?);
+        self.pager_of(path, endpoint, encode(params)?)
+    }
+
+    fn pager_of(
+        &self,
+        path: &str,
+        endpoint: &'static str,
+        encoded: String,
+    ) -> Result<Pager, StripeError> {
+        let query = pairs(&encoded);
         let account = self.account.clone();
         Ok(Pager::new(self.connection.clone(), path)
             .query(&query)
@@ -200,11 +230,14 @@ pub(crate) struct NoParams {}
 /// Stripe's form encoding of nested values (`metadata[k]=v`, `expand[0]=x`,
 /// `payment_method_data[card][token]=tok`), done by `serde_qs`, the encoder async-stripe uses.
 pub(crate) fn encode<P: Serialize>(params: &P) -> Result<String, StripeError> {
-    serde_qs::to_string(params).map_err(|e| {
-        StripeError::from_core(
-            ConfigError::new("stripe.params", format!("cannot be form-encoded: {e}")).into(),
-        )
-    })
+    serde_qs::to_string(params).map_err(encode_error)
+}
+
+/// Kept out of [`encode`] so that it is compiled once, not once per parameter type.
+fn encode_error(e: serde_qs::Error) -> StripeError {
+    StripeError::from_core(
+        ConfigError::new("stripe.params", format!("cannot be form-encoded: {e}")).into(),
+    )
 }
 
 /// Percent-decoded pairs of an encoded form, for a query string.

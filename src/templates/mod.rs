@@ -805,8 +805,8 @@ impl IntegrationBinding {
         self
     }
 
-    /// Authenticates with OAuth access tokens obtained by `grant` (a JWT bearer grant, or an
-    /// [`OAuthClient`](crate::tokens::OAuthClient) refreshing the token stored after a code
+    /// Authenticates with OAuth access tokens obtained by `grant` (a JWT bearer grant, feature
+    /// `jwt`, or an `OAuthClient`, feature `oauth`, refreshing the token stored after a code
     /// exchange) instead of a fixed `auth`. [`Connections`](crate::connections::Connections)
     /// registers the grant with its [`TokenManager`](crate::tokens::TokenManager) under the
     /// connection's tenant and id ([`Connections::with_tokens`](crate::connections::Connections::with_tokens)),

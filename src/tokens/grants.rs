@@ -1,42 +1,32 @@
-//! The grants: how a token is obtained from a provider's token endpoint.
+//! The grant trait and what every grant shares: how a token request fails ([`TokenError`]),
+//! how it is retried (`TokenRetry`, with the grants), and how a token response is read
+//! ([`parse_token_response`]).
 //!
-//! - [`OAuthClient`]: the authorization code grant with PKCE ([`OAuthClient::authorize_url`],
-//!   [`OAuthClient::exchange_code`]), refresh ([`OAuthClient::refresh`]) and client credentials
-//!   ([`OAuthClient::client_credentials`]), on the `oauth2` crate.
-//! - [`JwtBearerGrant`]: RFC 7523, a signed assertion (RS256) exchanged for a token, as
-//!   DocuSign's "JWT grant" uses it. `oauth2` has no such grant, so it is a plain form POST.
-//!
-//! Every token request goes through the same transport: no redirects are followed, transient
-//! failures (connect errors, timeouts, 5xx, 429, 408) are retried with backoff
-//! ([`TokenRetry`], 3 attempts from 100 ms by default), and an OAuth error answer becomes a
+//! The grants themselves are behind features: `OAuthClient`
+//! (feature `oauth`) and `JwtBearerGrant` (feature `jwt`). Every
+//! token request they make goes through the same transport: no redirects are followed,
+//! transient failures (connect errors, timeouts, 5xx, 429, 408) are retried with backoff
+//! (`TokenRetry`, 3 attempts from 100 ms by default), and an OAuth error answer becomes a
 //! typed [`TokenError`] — `invalid_grant` is [`TokenError::InvalidGrant`]. Provider error
 //! descriptions are kept, cut to a sane length, with any secret the request carried removed.
 
 use std::fmt;
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 use std::num::NonZeroU32;
+#[cfg(test)]
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::StatusCode;
-use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
-};
-use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
-    TokenUrl,
-};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::Deserialize;
 use zeroize::Zeroize;
 
-use super::transport::{with_retry, HttpFailure, OAuth2Http, Transport, Use};
 use super::Token;
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 use crate::backoff::{Backoff, Jitter, OverCap, RetryAfter};
-use crate::error::{ConfigError, Error, ErrorKind, ErrorParts};
+use crate::error::{Error, ErrorKind, ErrorParts};
 
 /// Why a token request failed. Holds no secret: descriptions from the provider have every
 /// secret the request carried removed.
@@ -194,7 +184,7 @@ impl From<TokenError> for Error {
 }
 
 /// Maps an OAuth error answer to a [`TokenError`], removing `secrets` from the description.
-fn from_oauth_error(
+pub(super) fn from_oauth_error(
     error: &str,
     description: Option<&str>,
     status: Option<StatusCode>,
@@ -214,7 +204,7 @@ fn from_oauth_error(
 
 /// Provider text: secrets the request carried removed, control characters dropped, at most
 /// 300 characters.
-fn sanitize(text: &str, secrets: &[&str]) -> String {
+pub(super) fn sanitize(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| s.len() >= 4) {
         if out.contains(s) {
@@ -229,7 +219,9 @@ fn sanitize(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// Retries of one token request.
+/// Retries of one token request of the grants (`OAuthClient`, `JwtBearerGrant`); there is
+/// nothing to configure without them (features `oauth`, `jwt`).
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TokenRetry {
@@ -238,6 +230,7 @@ pub struct TokenRetry {
     pub(crate) max_delay: Duration,
 }
 
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 impl Default for TokenRetry {
     /// 3 attempts, 100 ms then 200 ms apart (with jitter), waits capped at 2 s.
     fn default() -> Self {
@@ -249,6 +242,7 @@ impl Default for TokenRetry {
     }
 }
 
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 impl TokenRetry {
     /// `attempts` in all, the n-th wait `base_delay * 2^(n-1)` (between half and all of it).
     pub fn new(attempts: NonZeroU32, base_delay: Duration) -> Self {
@@ -307,770 +301,6 @@ pub trait TokenGrant: Send + Sync + fmt::Debug {
     async fn renew(&self, current: Option<&Token>) -> Result<Token, TokenError>;
 }
 
-/// How the client authenticates to the token endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientAuth {
-    /// HTTP Basic with the client id and secret (RFC 6749's recommendation).
-    #[default]
-    BasicAuth,
-    /// `client_id` and `client_secret` in the form body (GoHighLevel, many others).
-    RequestBody,
-}
-
-/// Extra fields of a token response (GoHighLevel's `locationId`, `userType`…).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ExtraFields {
-    #[serde(flatten)]
-    fields: serde_json::Map<String, serde_json::Value>,
-}
-
-impl oauth2::ExtraTokenFields for ExtraFields {}
-
-type TokenBody = StandardTokenResponse<ExtraFields, BasicTokenType>;
-type OAuth2Client = oauth2::Client<
-    BasicErrorResponse,
-    TokenBody,
-    BasicTokenIntrospectionResponse,
-    StandardRevocableToken,
-    BasicRevocationErrorResponse,
-    EndpointMaybeSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
->;
-
-/// An OAuth 2.0 client of one provider app: authorization code with PKCE, refresh and client
-/// credentials. Cheap to clone.
-///
-/// ```no_run
-/// # async fn demo() -> Result<(), switchboard::Error> {
-/// use switchboard::tokens::{ClientAuth, OAuthClient};
-/// let client = OAuthClient::builder()
-///     .client_id("my-app")
-///     .client_secret("from-the-host's-secret-store")
-///     .auth_url("https://marketplace.gohighlevel.com/oauth/chooselocation")
-///     .token_url("https://services.leadconnectorhq.com/oauth/token")
-///     .redirect_url("https://myapp.example/oauth/callback")
-///     .scopes(["contacts.readonly"])
-///     .client_auth(ClientAuth::RequestBody)
-///     .build()?;
-/// let request = client.authorize_url()?;
-/// // Keep request.state() and request.pkce_verifier() in the user's session, redirect to
-/// // request.url(); on the callback, check the state, then:
-/// # let code = "";
-/// let token = client.exchange_code(code, request.pkce_verifier()).await?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct OAuthClient {
-    inner: Arc<ClientInner>,
-}
-
-struct ClientInner {
-    oauth: OAuth2Client,
-    client_id: String,
-    client_secret: Option<SecretString>,
-    token_url: String,
-    scopes: Vec<String>,
-    authorize_params: Vec<(String, String)>,
-    token_params: Vec<(String, String)>,
-    transport: Transport,
-    retry: TokenRetry,
-    rotates_refresh_tokens: bool,
-}
-
-impl fmt::Debug for OAuthClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = &self.inner;
-        f.debug_struct("OAuthClient")
-            .field("client_id", &i.client_id)
-            .field(
-                "client_secret",
-                &i.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field("token_url", &i.token_url)
-            .field("scopes", &i.scopes)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds an [`OAuthClient`]; validation happens in [`OAuthClientBuilder::build`].
-#[must_use]
-#[derive(Default)]
-pub struct OAuthClientBuilder {
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
-    auth_url: Option<String>,
-    token_url: Option<String>,
-    redirect_url: Option<String>,
-    scopes: Vec<String>,
-    client_auth: ClientAuth,
-    authorize_params: Vec<(String, String)>,
-    token_params: Vec<(String, String)>,
-    retry: TokenRetry,
-    rotates_refresh_tokens: bool,
-    env_proxy: bool,
-}
-
-impl fmt::Debug for OAuthClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthClientBuilder")
-            .field("client_id", &self.client_id)
-            .field("token_url", &self.token_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OAuthClientBuilder {
-    /// The app's client id (required).
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
-    }
-
-    /// The app's client secret (omit it for public clients, which rely on PKCE alone).
-    pub fn client_secret(mut self, secret: impl Into<SecretString>) -> Self {
-        self.client_secret = Some(secret.into());
-        self
-    }
-
-    /// The authorization endpoint (required for [`OAuthClient::authorize_url`]).
-    pub fn auth_url(mut self, url: impl Into<String>) -> Self {
-        self.auth_url = Some(url.into());
-        self
-    }
-
-    /// The token endpoint (required).
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
-        self
-    }
-
-    /// The redirect URI registered with the provider; sent with the authorization request
-    /// and the code exchange.
-    pub fn redirect_url(mut self, url: impl Into<String>) -> Self {
-        self.redirect_url = Some(url.into());
-        self
-    }
-
-    /// Scopes to ask for in the authorization request and the client credentials grant.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// How the client authenticates to the token endpoint ([`ClientAuth::BasicAuth`] by
-    /// default).
-    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.client_auth = auth;
-        self
-    }
-
-    /// An extra query parameter of the authorization URL (Google's `access_type=offline`,
-    /// GoHighLevel's `loginWindowOpenMode=self`).
-    pub fn authorize_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.authorize_params.push((name.into(), value.into()));
-        self
-    }
-
-    /// An extra form parameter of every token request (GoHighLevel's `user_type=Location`).
-    pub fn token_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.token_params.push((name.into(), value.into()));
-        self
-    }
-
-    /// Retries of transient failures ([`TokenRetry::default`]: 3 attempts from 100 ms).
-    /// Requests carrying a single-use token (the authorization code, and the refresh token
-    /// when [`OAuthClientBuilder::rotates_refresh_tokens`] is set) are retried only when they
-    /// cannot have reached the provider (a failed connect, 429, 408).
-    pub fn retry(mut self, retry: TokenRetry) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Declares that the provider rotates refresh tokens (each refresh returns a new one and
-    /// the old one stops working), as GoHighLevel does: see
-    /// [`TokenGrant::rotates_refresh_tokens`]. `false` by default.
-    pub fn rotates_refresh_tokens(mut self, rotates: bool) -> Self {
-        self.rotates_refresh_tokens = rotates;
-        self
-    }
-
-    /// Lets the token client use a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
-    /// `NO_PROXY`…). Off by default: token requests carry the client secret and refresh
-    /// tokens, and go direct unless the host opts in.
-    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
-        self.env_proxy = enabled;
-        self
-    }
-
-    /// The client.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] when the client id or token URL is missing, or a URL is invalid.
-    pub fn build(self) -> Result<OAuthClient, Error> {
-        let client_id = self
-            .client_id
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| ConfigError::new("client_id", "is required"))?;
-        let token_url = self
-            .token_url
-            .ok_or_else(|| ConfigError::new("token_url", "is required"))?;
-        let token_uri = TokenUrl::new(token_url.clone())
-            .map_err(|_| ConfigError::new("token_url", "is not a valid URL"))?;
-        let auth_uri = self
-            .auth_url
-            .map(AuthUrl::new)
-            .transpose()
-            .map_err(|_| ConfigError::new("auth_url", "is not a valid URL"))?;
-        let mut oauth = oauth2::Client::new(ClientId::new(client_id.clone()))
-            .set_auth_uri_option(auth_uri)
-            .set_token_uri(token_uri)
-            .set_auth_type(match self.client_auth {
-                ClientAuth::BasicAuth => oauth2::AuthType::BasicAuth,
-                ClientAuth::RequestBody => oauth2::AuthType::RequestBody,
-            });
-        if let Some(secret) = &self.client_secret {
-            oauth = oauth.set_client_secret(ClientSecret::new(secret.expose_secret().to_string()));
-        }
-        if let Some(redirect) = self.redirect_url {
-            oauth = oauth.set_redirect_uri(
-                RedirectUrl::new(redirect)
-                    .map_err(|_| ConfigError::new("redirect_url", "is not a valid URL"))?,
-            );
-        }
-        let client = Transport::default_client(self.env_proxy).map_err(|e| {
-            Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
-        })?;
-        let shown = token_url
-            .parse::<http::Uri>()
-            .map(|u| crate::redact::redact_uri(&u, &[]))
-            .unwrap_or_default();
-        Ok(OAuthClient {
-            inner: Arc::new(ClientInner {
-                oauth,
-                client_id,
-                client_secret: self.client_secret,
-                token_url: shown,
-                scopes: self.scopes,
-                authorize_params: self.authorize_params,
-                token_params: self.token_params,
-                transport: Transport::new(client),
-                retry: self.retry,
-                rotates_refresh_tokens: self.rotates_refresh_tokens,
-            }),
-        })
-    }
-}
-
-/// What [`OAuthClient::authorize_url`] returns: the URL to send the user to, and what to keep
-/// in the user's session until the callback (the `state` to compare, the PKCE verifier to
-/// send with the code).
-#[derive(Clone)]
-pub struct AuthorizationRequest {
-    url: String,
-    state: String,
-    verifier: PkceVerifier,
-}
-
-impl fmt::Debug for AuthorizationRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthorizationRequest")
-            .field("url", &self.url)
-            .field("state", &self.state)
-            .field("verifier", &self.verifier)
-            .finish()
-    }
-}
-
-impl AuthorizationRequest {
-    /// The authorization URL (with `state`, `code_challenge` and `code_challenge_method=S256`).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The CSRF `state`: the callback's `state` must equal it.
-    pub fn state(&self) -> &str {
-        &self.state
-    }
-
-    /// The PKCE verifier to pass to [`OAuthClient::exchange_code`].
-    pub fn pkce_verifier(&self) -> &PkceVerifier {
-        &self.verifier
-    }
-
-    /// The URL, the state and the verifier.
-    pub fn into_parts(self) -> (String, String, PkceVerifier) {
-        (self.url, self.state, self.verifier)
-    }
-}
-
-/// A PKCE code verifier. Secret until the code is exchanged; `Debug` hides it.
-#[derive(Clone)]
-pub struct PkceVerifier(SecretString);
-
-impl PkceVerifier {
-    /// A verifier kept elsewhere (for example in the user's session) between the redirect and
-    /// the callback.
-    pub fn new(verifier: impl Into<SecretString>) -> Self {
-        PkceVerifier(verifier.into())
-    }
-
-    /// The verifier.
-    pub fn secret(&self) -> &SecretString {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PkceVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PkceVerifier([redacted])")
-    }
-}
-
-impl OAuthClient {
-    /// Starts building a client.
-    pub fn builder() -> OAuthClientBuilder {
-        OAuthClientBuilder::default()
-    }
-
-    /// An authorization URL with a fresh random `state` and PKCE challenge (S256).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] when the client has no `auth_url`.
-    pub fn authorize_url(&self) -> Result<AuthorizationRequest, Error> {
-        let i = &self.inner;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = i
-            .oauth
-            .authorize_url(CsrfToken::new_random)
-            .map_err(|_| {
-                ConfigError::new("auth_url", "is required for the authorization code flow")
-            })?
-            .set_pkce_challenge(challenge)
-            .add_scopes(i.scopes.iter().cloned().map(Scope::new));
-        for (k, v) in &i.authorize_params {
-            req = req.add_extra_param(k.as_str(), v.as_str());
-        }
-        let (url, state) = req.url();
-        Ok(AuthorizationRequest {
-            url: url.to_string(),
-            state: state.into_secret(),
-            verifier: PkceVerifier(SecretString::from(verifier.into_secret())),
-        })
-    }
-
-    /// Exchanges the authorization `code` from the callback, with the PKCE `verifier` kept
-    /// since [`OAuthClient::authorize_url`]. A code is single-use: once a request may have
-    /// reached the provider it is not sent again. Store the token (for example with
-    /// [`TokenManager::store_token`](super::TokenManager::store_token)) before using it.
-    ///
-    /// # Errors
-    /// [`TokenError::InvalidGrant`] when the code is expired, used, or does not match the
-    /// verifier or redirect URI; [`TokenError::OutcomeUnknown`] when the exchange may have
-    /// reached the provider without an answer (start the authorization again); other
-    /// [`TokenError`]s as for any token request.
-    pub async fn exchange_code(
-        &self,
-        code: &str,
-        verifier: &PkceVerifier,
-    ) -> Result<Token, TokenError> {
-        let i = &self.inner;
-        let secrets = self.secrets(&[code, verifier.0.expose_secret()]);
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
-        let secrets = &secrets[..];
-        with_retry(
-            &i.retry,
-            "authorization_code",
-            Use::SingleUse,
-            || async move {
-                let mut req = i
-                    .oauth
-                    .exchange_code(AuthorizationCode::new(code.to_string()))
-                    .set_pkce_verifier(PkceCodeVerifier::new(
-                        verifier.0.expose_secret().to_string(),
-                    ));
-                for (k, v) in &i.token_params {
-                    req = req.add_extra_param(k.as_str(), v.as_str());
-                }
-                let res = req.request_async(&OAuth2Http(&i.transport)).await;
-                to_token(res, secrets)
-            },
-        )
-        .await
-    }
-
-    /// A new token for `refresh_token`. If the provider does not send a new refresh token the
-    /// result has none; the [`TokenManager`](super::TokenManager) then keeps the old one.
-    ///
-    /// When the client is declared to rotate refresh tokens
-    /// ([`OAuthClientBuilder::rotates_refresh_tokens`]), a request that may have reached the
-    /// provider is not resent.
-    ///
-    /// # Errors
-    /// [`TokenError::InvalidGrant`] when the refresh token is rejected (expired, revoked, or
-    /// already spent where the provider rotates refresh tokens);
-    /// [`TokenError::OutcomeUnknown`] when a rotating refresh may have reached the provider
-    /// without an answer.
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<Token, TokenError> {
-        let i = &self.inner;
-        let secrets = self.secrets(&[refresh_token.expose_secret()]);
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
-        let secrets = &secrets[..];
-        let rt = &RefreshToken::new(refresh_token.expose_secret().to_string());
-        let usage = if i.rotates_refresh_tokens {
-            Use::SingleUse
-        } else {
-            Use::Repeatable
-        };
-        with_retry(&i.retry, "refresh_token", usage, || async move {
-            let mut req = i.oauth.exchange_refresh_token(rt);
-            for (k, v) in &i.token_params {
-                req = req.add_extra_param(k.as_str(), v.as_str());
-            }
-            let res = req.request_async(&OAuth2Http(&i.transport)).await;
-            to_token(res, secrets)
-        })
-        .await
-    }
-
-    /// A token for the app itself (the client credentials grant), with the configured scopes.
-    ///
-    /// # Errors
-    /// As for any token request; [`TokenError::InvalidClient`] for wrong credentials.
-    pub async fn client_credentials(&self) -> Result<Token, TokenError> {
-        let i = &self.inner;
-        let secrets = self.secrets(&[]);
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
-        let secrets = &secrets[..];
-        with_retry(
-            &i.retry,
-            "client_credentials",
-            Use::Repeatable,
-            || async move {
-                let mut req = i
-                    .oauth
-                    .exchange_client_credentials()
-                    .add_scopes(i.scopes.iter().cloned().map(Scope::new));
-                for (k, v) in &i.token_params {
-                    req = req.add_extra_param(k.as_str(), v.as_str());
-                }
-                let res = req.request_async(&OAuth2Http(&i.transport)).await;
-                to_token(res, secrets)
-            },
-        )
-        .await
-    }
-
-    /// The client secret and `more`, for scrubbing provider text.
-    fn secrets(&self, more: &[&str]) -> Vec<zeroize::Zeroizing<String>> {
-        self.inner
-            .client_secret
-            .iter()
-            .map(|s| s.expose_secret())
-            .chain(more.iter().copied())
-            .map(|s| zeroize::Zeroizing::new(s.to_string()))
-            .collect()
-    }
-}
-
-/// Renews with the stored refresh token.
-#[async_trait]
-impl TokenGrant for OAuthClient {
-    fn grant_type(&self) -> &str {
-        "refresh_token"
-    }
-
-    fn uses_refresh_token(&self) -> bool {
-        true
-    }
-
-    fn rotates_refresh_tokens(&self) -> bool {
-        self.inner.rotates_refresh_tokens
-    }
-
-    async fn renew(&self, current: Option<&Token>) -> Result<Token, TokenError> {
-        let refresh_token = current
-            .and_then(Token::refresh_token)
-            .ok_or(TokenError::NoRefreshToken)?;
-        self.refresh(refresh_token).await
-    }
-}
-
-/// A [`TokenGrant`] that renews with the client credentials grant of an [`OAuthClient`].
-#[derive(Debug, Clone)]
-pub struct ClientCredentialsGrant {
-    client: OAuthClient,
-}
-
-impl ClientCredentialsGrant {
-    /// Renews with `client`'s client credentials.
-    pub fn new(client: OAuthClient) -> Self {
-        ClientCredentialsGrant { client }
-    }
-}
-
-#[async_trait]
-impl TokenGrant for ClientCredentialsGrant {
-    fn grant_type(&self) -> &str {
-        "client_credentials"
-    }
-
-    async fn renew(&self, _current: Option<&Token>) -> Result<Token, TokenError> {
-        self.client.client_credentials().await
-    }
-}
-
-fn to_token(
-    res: Result<TokenBody, RequestTokenError<HttpFailure, BasicErrorResponse>>,
-    secrets: &[&str],
-) -> Result<Token, TokenError> {
-    match res {
-        Ok(body) => {
-            let mut token = Token::new(SecretString::from(body.access_token().secret().clone()))
-                .with_token_type(body.token_type().as_ref())
-                .with_extra(body.extra_fields().fields.clone());
-            if let Some(rt) = body.refresh_token() {
-                token = token.with_refresh_token(SecretString::from(rt.secret().clone()));
-            }
-            if let Some(lifetime) = body.expires_in() {
-                token = token.with_expires_in(lifetime);
-            }
-            if let Some(scopes) = body.scopes() {
-                token = token.with_scopes(scopes.iter().map(|s| s.to_string()));
-            }
-            Ok(token)
-        }
-        Err(RequestTokenError::ServerResponse(r)) => Err(from_oauth_error(
-            r.error().as_ref(),
-            r.error_description().map(String::as_str),
-            None,
-            secrets,
-        )),
-        Err(RequestTokenError::Request(f)) => Err(f.into()),
-        // The body may hold a token: keep only where the shape broke.
-        Err(RequestTokenError::Parse(e, _body)) => Err(TokenError::InvalidResponse {
-            reason: format!(
-                "token response does not have the OAuth shape at `{}`",
-                e.path()
-            ),
-        }),
-        Err(RequestTokenError::Other(reason)) => Err(TokenError::InvalidResponse {
-            reason: sanitize(&reason, secrets),
-        }),
-    }
-}
-
-/// The JWT bearer grant (RFC 7523): a short-lived assertion signed with the app's RSA key
-/// (RS256, claims `iss`, `sub`, `aud`, `iat`, `exp`, `scope`) exchanged for an access token.
-/// DocuSign's "JWT grant" is this. Cheap to clone.
-///
-/// ```no_run
-/// # async fn demo(pem: String) -> Result<(), switchboard::Error> {
-/// use switchboard::tokens::JwtBearerGrant;
-/// let grant = JwtBearerGrant::builder()
-///     .token_url("https://account-d.docusign.com/oauth/token")
-///     .issuer("integration-key")
-///     .subject("user-guid")
-///     .audience("account-d.docusign.com")
-///     .scopes(["signature", "impersonation"])
-///     .private_key_pem(pem)
-///     .build()?;
-/// let token = grant.request_token().await?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct JwtBearerGrant {
-    inner: Arc<JwtInner>,
-}
-
-struct JwtInner {
-    token_url: String,
-    issuer: String,
-    subject: Option<String>,
-    audience: String,
-    scopes: Vec<String>,
-    key: jsonwebtoken::EncodingKey,
-    key_id: Option<String>,
-    lifetime: Duration,
-    transport: Transport,
-    retry: TokenRetry,
-}
-
-impl fmt::Debug for JwtBearerGrant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = &self.inner;
-        f.debug_struct("JwtBearerGrant")
-            .field("token_url", &crate::redact::redact_query(&i.token_url, &[]))
-            .field("issuer", &i.issuer)
-            .field("subject", &i.subject)
-            .field("audience", &i.audience)
-            .field("scopes", &i.scopes)
-            .field("key", &"[redacted]")
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`JwtBearerGrant`]; validation happens in [`JwtBearerGrantBuilder::build`].
-#[must_use]
-pub struct JwtBearerGrantBuilder {
-    token_url: Option<String>,
-    issuer: Option<String>,
-    subject: Option<String>,
-    audience: Option<String>,
-    scopes: Vec<String>,
-    private_key_pem: Option<SecretString>,
-    key_id: Option<String>,
-    lifetime: Duration,
-    retry: TokenRetry,
-    env_proxy: bool,
-}
-
-impl fmt::Debug for JwtBearerGrantBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtBearerGrantBuilder")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JwtBearerGrantBuilder {
-    /// The token endpoint (required).
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
-        self
-    }
-
-    /// `iss`: the app's client id / integration key (required).
-    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.issuer = Some(iss.into());
-        self
-    }
-
-    /// `sub`: the user to act as (DocuSign's user id). Omitted when not set.
-    pub fn subject(mut self, sub: impl Into<String>) -> Self {
-        self.subject = Some(sub.into());
-        self
-    }
-
-    /// `aud`: the authorization server (DocuSign: `account-d.docusign.com`) (required).
-    pub fn audience(mut self, aud: impl Into<String>) -> Self {
-        self.audience = Some(aud.into());
-        self
-    }
-
-    /// `scope`, space-separated in the assertion. Omitted when empty.
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The RSA private key, PEM (PKCS#1 or PKCS#8) (required).
-    pub fn private_key_pem(mut self, pem: impl Into<SecretString>) -> Self {
-        self.private_key_pem = Some(pem.into());
-        self
-    }
-
-    /// A `kid` header naming the key, for providers that hold several.
-    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
-        self.key_id = Some(kid.into());
-        self
-    }
-
-    /// How long each assertion is valid (`exp - iat`); 5 minutes by default. DocuSign
-    /// accepts at most an hour.
-    pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// Retries of transient failures ([`TokenRetry::default`]).
-    pub fn retry(mut self, retry: TokenRetry) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Lets the token client use a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
-    /// `NO_PROXY`…). Off by default, as for [`OAuthClientBuilder::proxy_from_env`].
-    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
-        self.env_proxy = enabled;
-        self
-    }
-
-    /// The grant.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] when a required setting is missing, the token URL is invalid or
-    /// the key is not an RSA private key in PEM.
-    pub fn build(self) -> Result<JwtBearerGrant, Error> {
-        let token_url = self
-            .token_url
-            .ok_or_else(|| ConfigError::new("token_url", "is required"))?;
-        token_url
-            .parse::<http::Uri>()
-            .ok()
-            .filter(|u| u.scheme().is_some() && u.host().is_some())
-            .ok_or_else(|| ConfigError::new("token_url", "is not a valid absolute URL"))?;
-        let issuer = self
-            .issuer
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ConfigError::new("issuer", "is required"))?;
-        let audience = self
-            .audience
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ConfigError::new("audience", "is required"))?;
-        let pem = self
-            .private_key_pem
-            .ok_or_else(|| ConfigError::new("private_key_pem", "is required"))?;
-        // The jsonwebtoken error names only the kind of failure, never key bytes.
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
-            .map_err(|_| ConfigError::new("private_key_pem", "is not an RSA private key in PEM"))?;
-        if self.lifetime.is_zero() || self.lifetime > Duration::from_secs(3600) {
-            return Err(Error::config("lifetime", "must be between 1 s and 1 hour"));
-        }
-        let client = Transport::default_client(self.env_proxy).map_err(|e| {
-            Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
-        })?;
-        Ok(JwtBearerGrant {
-            inner: Arc::new(JwtInner {
-                token_url,
-                issuer,
-                subject: self.subject,
-                audience,
-                scopes: self.scopes,
-                key,
-                key_id: self.key_id,
-                lifetime: self.lifetime,
-                transport: Transport::new(client),
-                retry: self.retry,
-            }),
-        })
-    }
-}
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<&'a str>,
-    aud: &'a str,
-    iat: u64,
-    exp: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-}
-
 /// RFC 6749 §5.1 response, read by hand for the JWT bearer grant. Strings zeroed on drop.
 #[derive(Deserialize)]
 struct RawToken {
@@ -1111,82 +341,6 @@ struct RawError {
     error_description: Option<String>,
 }
 
-impl JwtBearerGrant {
-    /// Starts building a grant.
-    pub fn builder() -> JwtBearerGrantBuilder {
-        JwtBearerGrantBuilder {
-            token_url: None,
-            issuer: None,
-            subject: None,
-            audience: None,
-            scopes: Vec::new(),
-            private_key_pem: None,
-            key_id: None,
-            lifetime: Duration::from_secs(300),
-            retry: TokenRetry::default(),
-            env_proxy: false,
-        }
-    }
-
-    /// A fresh signed assertion.
-    fn assertion(&self) -> Result<SecretString, TokenError> {
-        let i = &self.inner;
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let claims = Claims {
-            iss: &i.issuer,
-            sub: i.subject.as_deref(),
-            aud: &i.audience,
-            iat,
-            exp: iat + i.lifetime.as_secs(),
-            scope: (!i.scopes.is_empty()).then(|| i.scopes.join(" ")),
-        };
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid.clone_from(&i.key_id);
-        jsonwebtoken::encode(&header, &claims, &i.key)
-            .map(SecretString::from)
-            .map_err(|e| TokenError::Assertion {
-                reason: format!("{:?}", e.kind()),
-            })
-    }
-
-    /// Exchanges a fresh assertion for a token.
-    ///
-    /// # Errors
-    /// [`TokenError::InvalidGrant`] when the provider rejects the assertion (wrong key, clock
-    /// skew, unknown user); [`TokenError::Rejected`] with `consent_required` when the user
-    /// has not consented (DocuSign); other [`TokenError`]s as for any token request.
-    pub async fn request_token(&self) -> Result<Token, TokenError> {
-        let i = &self.inner;
-        let assertion = self.assertion()?;
-        let body = zeroize::Zeroizing::new(
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-                .append_pair("assertion", assertion.expose_secret())
-                .finish(),
-        );
-        let secret_list = [assertion.expose_secret()];
-        let secrets = &secret_list[..];
-        let body = &body;
-        with_retry(&i.retry, "jwt_bearer", Use::Repeatable, || async move {
-            let request = http::Request::post(&i.token_url)
-                .header(
-                    http::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .header(http::header::ACCEPT, "application/json")
-                .body(body.as_bytes().to_vec())
-                .map_err(|_| TokenError::InvalidResponse {
-                    reason: "cannot build the token request".to_string(),
-                })?;
-            let response = i.transport.send(request).await?;
-            parse_raw(response.status(), response.body(), secrets)
-        })
-        .await
-    }
-}
-
 /// A token from the body of a successful OAuth token response (`access_token`, `expires_in`,
 /// `refresh_token`, `scope`, the provider's other fields kept in [`Token::extra`]), for token
 /// endpoints a grant does not model: GoHighLevel's agency-to-location exchange answers one.
@@ -1198,7 +352,11 @@ pub fn parse_token_response(body: &[u8]) -> Result<Token, TokenError> {
     parse_raw(StatusCode::OK, body, &[])
 }
 
-fn parse_raw(status: StatusCode, body: &[u8], secrets: &[&str]) -> Result<Token, TokenError> {
+pub(super) fn parse_raw(
+    status: StatusCode,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<Token, TokenError> {
     if !status.is_success() {
         let err: RawError = serde_json::from_slice(body).map_err(|_| TokenError::Rejected {
             error: "unexpected_status".to_string(),
@@ -1247,17 +405,6 @@ fn parse_raw(status: StatusCode, body: &[u8], secrets: &[&str]) -> Result<Token,
         token = token.with_scopes(scope.split_whitespace().map(str::to_string));
     }
     Ok(token)
-}
-
-#[async_trait]
-impl TokenGrant for JwtBearerGrant {
-    fn grant_type(&self) -> &str {
-        "jwt_bearer"
-    }
-
-    async fn renew(&self, _current: Option<&Token>) -> Result<Token, TokenError> {
-        self.request_token().await
-    }
 }
 
 #[cfg(test)]

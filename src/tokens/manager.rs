@@ -108,13 +108,14 @@ pub enum TokenEvent {
 /// Cheap to clone.
 ///
 /// ```no_run
-/// # async fn demo(vault: switchboard::vault::Vault, client: switchboard::tokens::OAuthClient) -> Result<(), switchboard::Error> {
+/// # async fn demo(vault: switchboard::vault::Vault, grant: std::sync::Arc<dyn switchboard::tokens::TokenGrant>) -> Result<(), switchboard::Error> {
 /// use std::sync::Arc;
 /// use switchboard::credentials::InMemoryCredentialStore;
 /// use switchboard::tokens::TokenManager;
 ///
 /// let tokens = TokenManager::builder(vault, Arc::new(InMemoryCredentialStore::new())).build()?;
-/// tokens.register(&"acme".into(), &"acme-ghl".into(), Arc::new(client));
+/// // `grant`: an OAuthClient (feature `oauth`), a JwtBearerGrant (feature `jwt`) or the host's own.
+/// tokens.register(&"acme".into(), &"acme-ghl".into(), grant);
 /// let mut events = tokens.subscribe(); // the lifecycle watches for RefreshRejected
 /// let auth = tokens.authenticator(&"acme".into(), &"acme-ghl".into());
 /// # Ok(()) }
@@ -303,8 +304,8 @@ impl TokenManager {
         }
     }
 
-    /// Sets how `tenant`'s `connection` renews its token (for example an
-    /// [`OAuthClient`](super::OAuthClient), which refreshes with the stored refresh token).
+    /// Sets how `tenant`'s `connection` renews its token (for example an `OAuthClient`, feature
+    /// `oauth`, which refreshes with the stored refresh token).
     pub fn register(
         &self,
         tenant: &TenantId,

@@ -16,10 +16,16 @@
 //!    before it is served; a failed write is retried and the token kept in memory until it
 //!    lands. A refresh token of a provider that rotates them is never resent once a request
 //!    carrying it may have reached the provider.
-//! 3. A [`TokenGrant`] talks to the token endpoint: [`OAuthClient`] (authorization code with
-//!    PKCE, refresh), [`ClientCredentialsGrant`] and [`JwtBearerGrant`] (RFC 7523, as DocuSign
-//!    uses it). Transient failures (connect errors, 5xx, 429) are retried with backoff; an
-//!    `invalid_grant` answer is a typed [`TokenError::InvalidGrant`].
+//! 3. A [`TokenGrant`] talks to the token endpoint: `OAuthClient` (authorization code with
+//!    PKCE, refresh) and `ClientCredentialsGrant` (feature `oauth`, on the `oauth2` crate),
+//!    `JwtBearerGrant` (feature `jwt`: RFC 7523, as DocuSign uses it), or a host's own
+//!    implementation. Transient failures (connect errors, 5xx, 429) are retried with backoff;
+//!    an `invalid_grant` answer is a typed [`TokenError::InvalidGrant`].
+//!
+//! The manager, the stored [`Token`], the locks and [`TokenGrant`] are always built. The two
+//! grants are behind features so that a host that only uses API keys does not compile the
+//! `oauth2` and `jsonwebtoken` crates; the connectors that need them (`docusign`, `ghl`) turn
+//! them on, and so does `full`.
 //!
 //! When the provider rejects a refresh token the manager returns an [`ErrorKind::Auth`] error,
 //! remembers the rejection in the stored record (so later calls fail fast instead of asking the
@@ -32,23 +38,32 @@
 
 mod auth;
 mod grants;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod lock;
 mod manager;
+#[cfg(feature = "oauth")]
+mod oauth;
+#[cfg(any(feature = "oauth", feature = "jwt"))]
 mod transport;
 
 pub use auth::OAuthAuthenticator;
-pub use grants::parse_token_response;
-pub use grants::{
-    AuthorizationRequest, ClientAuth, ClientCredentialsGrant, JwtBearerGrant,
-    JwtBearerGrantBuilder, OAuthClient, OAuthClientBuilder, PkceVerifier, TokenError, TokenGrant,
-    TokenRetry,
-};
+#[cfg(any(feature = "oauth", feature = "jwt"))]
+pub use grants::TokenRetry;
+pub use grants::{parse_token_response, TokenError, TokenGrant};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtBearerGrant, JwtBearerGrantBuilder};
 #[cfg(feature = "postgres")]
 pub use lock::PostgresAdvisoryLock;
 #[cfg(feature = "redis")]
 pub use lock::RedisRefreshLock;
 pub use lock::{HeldLock, InProcessLock, LockGuard, RefreshLock};
 pub use manager::{TokenEvent, TokenManager, TokenManagerBuilder};
+#[cfg(feature = "oauth")]
+pub use oauth::{
+    AuthorizationRequest, ClientAuth, ClientCredentialsGrant, OAuthClient, OAuthClientBuilder,
+    PkceVerifier,
+};
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

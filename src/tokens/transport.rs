@@ -12,6 +12,7 @@
 //! reqwest errors are stripped of their URL.
 
 use std::future::Future;
+#[cfg(feature = "oauth")]
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -189,11 +190,14 @@ fn is_oauth_error_body(body: &[u8]) -> bool {
 }
 
 /// The `oauth2` crate's view of the transport.
+#[cfg(feature = "oauth")]
 pub(crate) struct OAuth2Http<'a>(pub(crate) &'a Transport);
 
+#[cfg(feature = "oauth")]
 type SendFuture<'c> =
     Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, HttpFailure>> + Send + 'c>>;
 
+#[cfg(feature = "oauth")]
 impl<'c> oauth2::AsyncHttpClient<'c> for OAuth2Http<'_> {
     type Error = HttpFailure;
     type Future = SendFuture<'c>;

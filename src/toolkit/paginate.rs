@@ -320,37 +320,13 @@ impl Pager {
         E: From<Error> + Send + 'static,
         S: Fn(P) -> Page<T> + Send + Sync + 'static,
     {
-        let mut seen = HashSet::new();
-        let mut counter = 0;
-        let first = match &style {
-            Style::Cursor(param) => {
-                // A cursor the caller started from counts as followed: a provider that hands
-                // it back would otherwise be asked for the same page forever.
-                if let Some((_, v)) = self.query.iter().find(|(k, _)| k == param) {
-                    seen.insert(v.clone());
-                }
-                Next::Query(None)
-            }
-            Style::Counted { param, first, .. } => {
-                let start = self
-                    .query
-                    .iter()
-                    .find(|(k, _)| k == param)
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(*first);
-                counter = start;
-                Next::Query(Some(start.to_string()))
-            }
-            Style::NextUrl | Style::BodyCursor(_) => Next::Query(None),
-        };
+        // Everything that does not depend on the page and item types lives in `Walk`, so it is
+        // compiled once instead of once per list a connector offers.
+        let walk = Walk::new(self, style);
         let state = State {
-            pager: self,
-            style,
+            walk,
             split,
             buffer: VecDeque::new(),
-            next: first,
-            seen,
-            counter,
             _page: std::marker::PhantomData::<fn(P)>,
         };
         Pages::new(stream::unfold(state, |mut s| async move {
@@ -358,17 +334,17 @@ impl Pager {
                 if let Some(item) = s.buffer.pop_front() {
                     return Some((Ok(item), s));
                 }
-                let request = match std::mem::replace(&mut s.next, Next::Done) {
-                    Next::Done => return None,
-                    Next::Fail(e) => return Some((Err(E::from(e)), s)),
-                    Next::Query(value) => s.query_request(value.as_deref()),
-                    Next::Url(path) => s.pager.request(path),
+                let request = match s.walk.next_request() {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return None,
+                    Err(e) => return Some((Err(E::from(e)), s)),
                 };
                 let page = match fetch::<P>(request).await {
                     Ok(page) => (s.split)(page),
                     Err(e) => return Some((Err(E::from(e)), s)),
                 };
-                s.next = s.after(&page);
+                s.walk
+                    .after(page.next.as_deref(), page.more, page.items.len());
                 s.buffer.extend(page.items);
             }
         }))
@@ -420,20 +396,72 @@ enum Next {
     Done,
 }
 
-struct State<P, T, S> {
+/// Where a list stands: the pager, the style, what comes next, the cursors and URLs already
+/// followed. Not generic: one copy serves every list.
+struct Walk {
     pager: Pager,
     style: Style,
-    split: S,
-    buffer: VecDeque<T>,
     next: Next,
     /// Cursors and URLs already followed.
     seen: HashSet<String>,
     /// The page number or offset of the last request (counted styles).
     counter: u64,
+}
+
+/// A list's state between polls: the walk, the connector's split function and the items of
+/// the current page not yet handed out.
+struct State<P, T, S> {
+    walk: Walk,
+    split: S,
+    buffer: VecDeque<T>,
     _page: std::marker::PhantomData<fn(P)>,
 }
 
-impl<P, T, S> State<P, T, S> {
+impl Walk {
+    fn new(pager: Pager, style: Style) -> Walk {
+        let mut seen = HashSet::new();
+        let mut counter = 0;
+        let next = match &style {
+            Style::Cursor(param) => {
+                // A cursor the caller started from counts as followed: a provider that hands
+                // it back would otherwise be asked for the same page forever.
+                if let Some((_, v)) = pager.query.iter().find(|(k, _)| k == param) {
+                    seen.insert(v.clone());
+                }
+                Next::Query(None)
+            }
+            Style::Counted { param, first, .. } => {
+                let start = pager
+                    .query
+                    .iter()
+                    .find(|(k, _)| k == param)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(*first);
+                counter = start;
+                Next::Query(Some(start.to_string()))
+            }
+            Style::NextUrl | Style::BodyCursor(_) => Next::Query(None),
+        };
+        Walk {
+            pager,
+            style,
+            next,
+            seen,
+            counter,
+        }
+    }
+
+    /// The request of the next page; `Ok(None)` when the list is over, the error to end with
+    /// when it failed.
+    fn next_request(&mut self) -> Result<Option<RequestBuilder>, Error> {
+        match std::mem::replace(&mut self.next, Next::Done) {
+            Next::Done => Ok(None),
+            Next::Fail(e) => Err(e),
+            Next::Query(value) => Ok(Some(self.query_request(value.as_deref()))),
+            Next::Url(path) => Ok(Some(self.pager.request(path))),
+        }
+    }
+
     fn query_request(&self, value: Option<&str>) -> RequestBuilder {
         let param = match &self.style {
             Style::Cursor(p) | Style::Counted { param: p, .. } => Some(p.as_str()),
@@ -475,29 +503,27 @@ impl<P, T, S> State<P, T, S> {
         }
     }
 
-    /// What follows `page`, from the style and the page's `next` / `more`.
-    fn after(&mut self, page: &Page<T>) -> Next {
-        match &self.style {
-            Style::Cursor(_) | Style::BodyCursor(_) => match &page.next {
+    /// Sets what follows a page, from the style and the page's `next`, `more` and number of
+    /// items.
+    fn after(&mut self, next: Option<&str>, more: bool, items: usize) {
+        self.next = match &self.style {
+            Style::Cursor(_) | Style::BodyCursor(_) => match next {
                 None => Next::Done,
-                Some(c) if !self.seen.insert(c.clone()) => {
+                Some(c) if !self.seen.insert(c.to_string()) => {
                     Next::Fail(repeated(self.pager.describe(), "cursor"))
                 }
-                Some(c) => Next::Query(Some(c.clone())),
+                Some(c) => Next::Query(Some(c.to_string())),
             },
             Style::Counted { by_items, .. } => {
-                if !page.more || page.items.is_empty() {
-                    return Next::Done;
-                }
-                let step = if *by_items {
-                    page.items.len() as u64
+                if !more || items == 0 {
+                    Next::Done
                 } else {
-                    1
-                };
-                self.counter = self.counter.saturating_add(step);
-                Next::Query(Some(self.counter.to_string()))
+                    let step = if *by_items { items as u64 } else { 1 };
+                    self.counter = self.counter.saturating_add(step);
+                    Next::Query(Some(self.counter.to_string()))
+                }
             }
-            Style::NextUrl => match &page.next {
+            Style::NextUrl => match next {
                 None => Next::Done,
                 Some(url) => match same_host_path(&self.pager.connection, url) {
                     None => Next::Fail(Error::new(
@@ -513,12 +539,19 @@ impl<P, T, S> State<P, T, S> {
                     Some(path) => Next::Url(path),
                 },
             },
-        }
+        };
     }
 }
 
+/// One page, decoded. What `Response::json` does, with the sending and reading in a plain
+/// function so that only the decoding is compiled once per page type.
 async fn fetch<P: DeserializeOwned>(request: RequestBuilder) -> Result<P, Error> {
-    request.send().await?.json::<P>().await
+    let body = fetch_body(request).await?;
+    crate::decode_json::<P>(&body).map_err(Error::from)
+}
+
+async fn fetch_body(request: RequestBuilder) -> Result<bytes::Bytes, Error> {
+    request.send().await?.bytes().await
 }
 
 fn repeated(list: &str, what: &str) -> Error {

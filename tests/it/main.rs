@@ -57,7 +57,9 @@ mod sync;
 #[cfg(feature = "sqlite")]
 mod template_secrets;
 mod tenant_state;
+#[cfg(feature = "oauth")]
 mod token_rotation;
+#[cfg(all(feature = "oauth", feature = "jwt"))]
 mod tokens;
 #[cfg(feature = "twilio")]
 mod twilio;
