@@ -4,6 +4,8 @@
 //! (see [`crate::pipeline`] for the order).
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -337,6 +339,18 @@ impl RequestBuilder {
     /// retries is an error of kind [`ErrorKind::Status`] (or [`ErrorKind::RateLimited`] for 429)
     /// with the body in [`Error::body`].
     pub async fn send(self) -> Result<Response, Error> {
+        self.send_boxed().await
+    }
+
+    /// The call as a boxed future, made by a plain function: the pipeline's state machine is
+    /// then compiled once, in this library, rather than in every crate that awaits `send`
+    /// (a host's crate, rebuilt on each of its edits, or a connector's module). One
+    /// allocation per call.
+    fn send_boxed(self) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>> {
+        Box::pin(self.run())
+    }
+
+    async fn run(self) -> Result<Response, Error> {
         let connection = self.connection.clone();
         // Checked first, so a refused call (a disconnected connection) sends nothing.
         if let Some(o) = &connection.inner.observer {

@@ -353,6 +353,18 @@ impl Workers {
             h.abort();
         }
     }
+
+    /// Stops every worker, as [`Workers::abort`], and returns once none of them runs any
+    /// more. An abort takes effect at a worker's next await, and a worker on another thread
+    /// may be in the middle of leasing a message when it is asked; after `stop` none will
+    /// lease another.
+    pub async fn stop(mut self) {
+        self.abort();
+        for h in std::mem::take(&mut self.handles) {
+            // An aborted task ends with a cancellation error, which is what was asked for.
+            let _ = h.await;
+        }
+    }
 }
 
 impl Drop for Workers {

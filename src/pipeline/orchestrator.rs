@@ -94,6 +94,9 @@ impl Pipeline {
         within_deadline(ctx, auth::authenticate(ctx, &mut req), false).await?;
         match cache::plan(ctx, &req) {
             cache::Plan::Lookup { key, ttl } => {
+                if let Some(hit) = self.cache.hit(ctx, key) {
+                    return Ok((hit, CacheStatus::Hit));
+                }
                 // Awaiting another caller's fetch can outlast this call's deadline. Boxed:
                 // moka's entry future is large (tens of kilobytes in a debug build), and
                 // inline it would be copied with this future on every call, cached or not.

@@ -201,7 +201,7 @@ async fn soak_loses_nothing_and_never_retries_after_a_2xx() {
     let elapsed = started.elapsed();
     // Let in-flight acks land, and give any attempt after a 2xx time to show up.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    drop(workers);
+    workers.stop().await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     let (mut delivered, mut dead, mut attempts) = (0, 0, 0);
     for (i, id) in ids.iter().enumerate() {

@@ -161,7 +161,8 @@ async fn two_replicas_deliver_every_message_exactly_once() {
     let elapsed = started.elapsed();
     // Let in-flight acks land, and give any second delivery time to show up.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(workers);
+    workers.0.stop().await;
+    workers.1.stop().await;
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     let mut attempts = 0;
     for (i, id) in &ids {

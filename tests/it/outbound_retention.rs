@@ -104,7 +104,7 @@ where
         .unwrap();
     wait_status(&s, &recent, MessageStatus::Delivered).await;
     wait_status(&s, &dead, MessageStatus::Dead).await;
-    drop(workers);
+    workers.stop().await;
     let pending = s.send(&ep, "t", "{}".into()).await.unwrap();
     let ids = Ids {
         old,

@@ -28,6 +28,7 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
 use http::header::{HeaderName, ACCEPT, ACCEPT_LANGUAGE};
 use http::{HeaderMap, Method, StatusCode, Version};
@@ -341,6 +342,16 @@ pub(crate) fn plan<'a>(ctx: &'a CallContext, req: &PipelineRequest) -> Plan<'a> 
 }
 
 impl ResponseCache {
+    /// The fresh entry under `key` as a response, when the lookup answers without waiting
+    /// (moka's lookup is async but only waits in rare housekeeping, and then this says no and
+    /// the caller takes [`ResponseCache::get_or_fetch`]). A hit then needs no boxed future
+    /// and no timer; a miss pays one more probe before the coalesced fetch.
+    pub(crate) fn hit(&self, ctx: &CallContext, key: &CacheKey) -> Option<PipelineResponse> {
+        let entry = self.cache.get(key).now_or_never()??;
+        ctx.metrics.cache(true);
+        Some(entry.to_response())
+    }
+
     /// The cached answer under `key`, or the answer of the future `upstream` makes, stored when
     /// it is a success.
     /// Concurrent misses of one key share one `upstream` call.
