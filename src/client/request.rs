@@ -380,11 +380,11 @@ impl RequestBuilder {
             tracing::Span::none()
         };
         let started = tokio::time::Instant::now();
-        let call = sb.pipeline.call(&ctx, req);
+        // Made inside each branch: a future held in a local first is copied once more.
         let result = if span.is_none() {
-            call.await
+            sb.pipeline.call(&ctx, req).await
         } else {
-            call.instrument(span.clone()).await
+            sb.pipeline.call(&ctx, req).instrument(span.clone()).await
         };
         let elapsed = started.elapsed();
         span.record("elapsed_ms", elapsed.as_millis() as u64);
