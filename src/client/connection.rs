@@ -18,7 +18,7 @@ use crate::ids::{ConnectionId, TenantId};
 use crate::observe::ConnectionMetrics;
 use crate::pipeline::breaker::{Breaker, BreakerState};
 use crate::pipeline::registry::ConnectionKey;
-use crate::pipeline::retry::Budget;
+use crate::pipeline::ConnectionShared;
 use crate::pipeline::Idempotency;
 
 /// Told the outcome of every call a [`Connection`] makes (after retries). Must be cheap and
@@ -230,23 +230,36 @@ impl ConnectionBuilder {
         let state_key = ConnectionKey::new(&tenant, &id, &host);
         let breaker = sb.breakers.get(&state_key);
         let budget = sb.budgets.get(&state_key);
-        let metrics = Arc::new(ConnectionMetrics::new(connector_name.clone()));
+        let host: Arc<str> = Arc::from(host);
+        let shared = Arc::new(ConnectionShared {
+            connector: self.connector.clone(),
+            connector_name: connector_name.clone(),
+            tenant: tenant.clone(),
+            connection: id.clone(),
+            auth: self.auth.clone(),
+            idempotency_header: idempotency_header.clone(),
+            host: host.clone(),
+            base_url: base.clone(),
+            authority: authority.clone(),
+            guarded: self.tenant_endpoint,
+            breaker: breaker.clone(),
+            budget: budget.clone(),
+            metrics: ConnectionMetrics::new(connector_name.clone()),
+        });
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
                 base_path: base.path().trim_end_matches('/').to_string(),
                 scheme,
                 authority,
                 breaker,
-                budget,
                 switchboard: self.switchboard,
                 connector: self.connector,
                 connector_name,
                 tenant,
                 id,
                 base: base.as_str().trim_end_matches('/').to_string(),
-                base_url: Arc::new(base),
-                metrics,
-                host: Arc::from(host),
+                shared,
+                host,
                 auth: self.auth,
                 observer: self.observer,
                 guarded: self.tenant_endpoint,
@@ -272,10 +285,8 @@ pub(super) struct ConnectionInner {
     pub(super) tenant: TenantId,
     pub(super) id: ConnectionId,
     pub(super) base: String,
-    /// The base URL, parsed once; the transport derives each call's URL from it.
-    pub(super) base_url: Arc<url::Url>,
-    /// The handles of this connection's per-call metrics.
-    pub(super) metrics: Arc<ConnectionMetrics>,
+    /// What every call of this connection shares (its context's per-connection part).
+    pub(super) shared: Arc<ConnectionShared>,
     pub(super) scheme: http::uri::Scheme,
     pub(super) authority: http::uri::Authority,
     /// The base URL's path without its trailing '/', prefixed to every request path.
@@ -293,7 +304,6 @@ pub(super) struct ConnectionInner {
     /// The connector's [`Connector::default_headers`], read once at build.
     pub(super) default_headers: HeaderMap,
     pub(super) breaker: Arc<Breaker>,
-    pub(super) budget: Arc<Budget>,
 }
 
 impl fmt::Debug for Connection {

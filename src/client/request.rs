@@ -296,15 +296,10 @@ impl RequestBuilder {
             _ => None,
         };
         let ctx = Arc::new(CallContext {
-            connector: c.connector.clone(),
-            connector_name: c.connector_name.clone(),
-            tenant: c.tenant.clone(),
-            connection: c.id.clone(),
-            auth: c.auth.clone(),
+            conn: c.shared.clone(),
             endpoint: self.endpoint.unwrap_or_else(|| method_label(&self.method)),
             bucket: self.bucket.unwrap_or_else(default_bucket),
             idempotency,
-            idempotency_header: c.idempotency_header.clone(),
             side_effects,
             cache_ttl: self.cache_ttl,
             cache_key,
@@ -315,13 +310,6 @@ impl RequestBuilder {
             deadline: tokio::time::Instant::now() + deadline,
             uri: uri.clone(),
             redacted_url: OnceLock::new(),
-            host: c.host.clone(),
-            base_url: c.base_url.clone(),
-            authority: c.authority.clone(),
-            guarded: c.guarded,
-            breaker: c.breaker.clone(),
-            budget: c.budget.clone(),
-            metrics: c.metrics.clone(),
         });
         let mut req = http::Request::new(self.body);
         *req.method_mut() = self.method;
@@ -366,9 +354,9 @@ impl RequestBuilder {
         let span = if observe::spans_enabled(tracing::Level::INFO) {
             tracing::info_span!(
                 "switchboard.call",
-                connector = %ctx.connector_name,
-                tenant = %ctx.tenant,
-                connection = %ctx.connection,
+                connector = %ctx.conn.connector_name,
+                tenant = %ctx.conn.tenant,
+                connection = %ctx.conn.connection,
                 endpoint = %ctx.endpoint,
                 method = %req.method(),
                 url = %ctx.redacted_url(),
@@ -392,7 +380,7 @@ impl RequestBuilder {
             Ok((resp, cache)) => {
                 span.record("status", resp.status().as_u16());
                 span.record("outcome", "ok");
-                ctx.metrics.call_finished(&ctx.endpoint, "ok", elapsed);
+                ctx.conn.metrics.call_finished(&ctx.endpoint, "ok", elapsed);
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Ok(()));
                 }
@@ -404,7 +392,8 @@ impl RequestBuilder {
                 if let Some(s) = e.status() {
                     span.record("status", s.as_u16());
                 }
-                ctx.metrics
+                ctx.conn
+                    .metrics
                     .call_finished(&ctx.endpoint, e.kind().as_str(), elapsed);
                 if let Some(o) = &connection.inner.observer {
                     o.observe(Err(&e));

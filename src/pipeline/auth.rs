@@ -9,7 +9,7 @@ pub(crate) async fn authenticate(
     ctx: &CallContext,
     req: &mut PipelineRequest,
 ) -> Result<(), Error> {
-    let Some(auth) = &ctx.auth else {
+    let Some(auth) = &ctx.conn.auth else {
         return Ok(());
     };
     match auth.authenticate_now(req) {

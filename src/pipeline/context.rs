@@ -40,18 +40,36 @@ impl fmt::Debug for Idempotency {
     }
 }
 
-/// Everything the layers know about one logical call. Read-only for host layers, found in the
-/// request's extensions as `Arc<CallContext>`.
-pub struct CallContext {
+/// What every call of one connection shares: made once when the connection is built, so a
+/// call's context takes one reference to it instead of a dozen.
+pub(crate) struct ConnectionShared {
     pub(crate) connector: Arc<dyn Connector>,
     pub(crate) connector_name: Arc<str>,
     pub(crate) tenant: TenantId,
     pub(crate) connection: ConnectionId,
     pub(crate) auth: Option<Arc<dyn Authenticator>>,
+    pub(crate) idempotency_header: Option<HeaderName>,
+    pub(crate) host: Arc<str>,
+    /// The connection's parsed base URL and its authority: the transport sets only the path and
+    /// query on a copy, so a call's host is never parsed again.
+    pub(crate) base_url: url::Url,
+    pub(crate) authority: http::uri::Authority,
+    /// The base URL came from tenant config: resolve through the SSRF guard.
+    pub(crate) guarded: bool,
+    pub(crate) breaker: Arc<Breaker>,
+    pub(crate) budget: Arc<Budget>,
+    /// The connection's metric handles.
+    pub(crate) metrics: ConnectionMetrics,
+}
+
+/// Everything the layers know about one logical call. Read-only for host layers, found in the
+/// request's extensions as `Arc<CallContext>`.
+pub struct CallContext {
+    /// What the connection's calls share.
+    pub(crate) conn: Arc<ConnectionShared>,
     pub(crate) endpoint: Arc<str>,
     pub(crate) bucket: Arc<str>,
     pub(crate) idempotency: Idempotency,
-    pub(crate) idempotency_header: Option<HeaderName>,
     pub(crate) side_effects: bool,
     pub(crate) cache_ttl: Option<Duration>,
     /// Set for a cacheable call (a GET with a TTL): made from the request as the caller built
@@ -70,33 +88,22 @@ pub struct CallContext {
     /// Its redacted form, made on first use: most calls never need it (it goes into spans
     /// that are enabled and into errors).
     pub(crate) redacted_url: OnceLock<String>,
-    pub(crate) host: Arc<str>,
-    /// The connection's parsed base URL and its authority: the transport sets only the path and
-    /// query on a copy, so a call's host is never parsed again.
-    pub(crate) base_url: Arc<url::Url>,
-    pub(crate) authority: http::uri::Authority,
-    /// The base URL came from tenant config: resolve through the SSRF guard.
-    pub(crate) guarded: bool,
-    pub(crate) breaker: Arc<Breaker>,
-    pub(crate) budget: Arc<Budget>,
-    /// The connection's metric handles.
-    pub(crate) metrics: Arc<ConnectionMetrics>,
 }
 
 impl CallContext {
     /// The connector's name.
     pub fn connector(&self) -> &str {
-        &self.connector_name
+        &self.conn.connector_name
     }
 
     /// The tenant making the call.
     pub fn tenant(&self) -> &TenantId {
-        &self.tenant
+        &self.conn.tenant
     }
 
     /// The connection the call uses.
     pub fn connection(&self) -> &ConnectionId {
-        &self.connection
+        &self.conn.connection
     }
 
     /// The endpoint's label (for example `customers.create`).
@@ -107,7 +114,7 @@ impl CallContext {
     /// The request URL with secrets redacted.
     pub fn redacted_url(&self) -> &str {
         self.redacted_url
-            .get_or_init(|| redact_uri(&self.uri, self.connector.secret_query_params()))
+            .get_or_init(|| redact_uri(&self.uri, self.conn.connector.secret_query_params()))
     }
 
     /// Whether the call has side effects (POST, PATCH, or marked so).
@@ -131,9 +138,9 @@ impl CallContext {
 impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallContext")
-            .field("connector", &self.connector_name)
-            .field("tenant", &self.tenant)
-            .field("connection", &self.connection)
+            .field("connector", &self.conn.connector_name)
+            .field("tenant", &self.conn.tenant)
+            .field("connection", &self.conn.connection)
             .field("endpoint", &self.endpoint)
             .field("url", &self.redacted_url())
             .field("side_effects", &self.side_effects)

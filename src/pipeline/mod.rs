@@ -48,6 +48,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use body::Body;
+pub(crate) use context::ConnectionShared;
 pub use context::{CallContext, Idempotency};
 
 use crate::error::{Error, ErrorKind};

@@ -26,9 +26,9 @@ pub(crate) async fn admit(
     ctx: &CallContext,
 ) -> Result<RateKey, Error> {
     let key = RateKey::new(
-        ctx.tenant.clone(),
-        ctx.connection.clone(),
-        ctx.connector_name.clone(),
+        ctx.conn.tenant.clone(),
+        ctx.conn.connection.clone(),
+        ctx.conn.connector_name.clone(),
         ctx.bucket.clone(),
     );
     let mut waited = Duration::ZERO;
@@ -44,7 +44,7 @@ pub(crate) async fn admit(
                 let too_long =
                     waited + d > max_wait || tokio::time::Instant::now() + d >= ctx.deadline;
                 if too_long {
-                    observe::rate_limited(&ctx.connector_name);
+                    observe::rate_limited(&ctx.conn.connector_name);
                     return Err(Error::rate_limited(
                         format!(
                             "rate limit for bucket `{}` reached (local quota or the provider's rate-limit headers); try again in {:?}",
@@ -70,7 +70,7 @@ pub(crate) fn hint(
         Ok(resp) => (resp.status(), resp.headers()),
         Err(e) => e.status().zip(e.headers())?,
     };
-    ctx.connector.rate_hint(status, headers)
+    ctx.conn.connector.rate_hint(status, headers)
 }
 
 /// Hands a provider's [`hint`] to the limiter.

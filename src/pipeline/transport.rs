@@ -29,7 +29,7 @@ impl Transport {
         ctx: &CallContext,
         req: &PipelineRequest,
     ) -> Result<PipelineResponse, Error> {
-        let client = if ctx.guarded {
+        let client = if ctx.conn.guarded {
             &self.guarded
         } else {
             &self.client
@@ -68,11 +68,11 @@ impl Transport {
 /// unless a host layer rewrote it) reuses the connection's parsed base and sets only the path
 /// and query, which are already encoded: the host is never parsed again.
 fn url_of(ctx: &CallContext, uri: &http::Uri) -> Result<url::Url, Error> {
-    let base = &ctx.base_url;
+    let base = &ctx.conn.base_url;
     let same_origin = uri.scheme_str() == Some(base.scheme())
-        && uri.authority().map(|a| a.as_str()) == Some(ctx.authority.as_str());
+        && uri.authority().map(|a| a.as_str()) == Some(ctx.conn.authority.as_str());
     if same_origin {
-        let mut url = (**base).clone();
+        let mut url = base.clone();
         url.set_path(uri.path());
         url.set_query(uri.query());
         return Ok(url);

@@ -78,9 +78,9 @@ impl Breakers {
 /// Asks the connection's breaker (resolved once per connection and carried in the call
 /// context) for leave to call: refused at once while it is open.
 pub(crate) fn admit(ctx: &CallContext) -> Result<Permit, Error> {
-    ctx.breaker.admit().map_err(|retry_after| {
-        observe::breaker_rejected(&ctx.connector_name);
-        Error::circuit_open(&ctx.host, retry_after)
+    ctx.conn.breaker.admit().map_err(|retry_after| {
+        observe::breaker_rejected(&ctx.conn.connector_name);
+        Error::circuit_open(&ctx.conn.host, retry_after)
     })
 }
 
@@ -92,8 +92,13 @@ pub(crate) fn record(ctx: &CallContext, permit: Permit, result: &Result<Pipeline
     };
     let was_closed = !permit.is_probe();
     if let Some(changed) = permit.finish(outcome) {
-        observe::breaker_changed(&ctx.connector_name, &ctx.host, was_closed, changed.as_str());
-        tracing::info!(connector = %ctx.connector_name, tenant = %ctx.tenant, connection = %ctx.connection, host = %ctx.host, state = ?changed, "circuit breaker changed state");
+        observe::breaker_changed(
+            &ctx.conn.connector_name,
+            &ctx.conn.host,
+            was_closed,
+            changed.as_str(),
+        );
+        tracing::info!(connector = %ctx.conn.connector_name, tenant = %ctx.conn.tenant, connection = %ctx.conn.connection, host = %ctx.conn.host, state = ?changed, "circuit breaker changed state");
     }
 }
 

@@ -318,7 +318,7 @@ impl std::fmt::Debug for Entry {
 }
 
 fn scope_of(ctx: &CallContext) -> Arc<(TenantId, ConnectionId)> {
-    Arc::new((ctx.tenant.clone(), ctx.connection.clone()))
+    Arc::new((ctx.conn.tenant.clone(), ctx.conn.connection.clone()))
 }
 
 /// What the cache stage does with one call.
@@ -348,7 +348,7 @@ impl ResponseCache {
     /// and no timer; a miss pays one more probe before the coalesced fetch.
     pub(crate) fn hit(&self, ctx: &CallContext, key: &CacheKey) -> Option<PipelineResponse> {
         let entry = self.cache.get(key).now_or_never()??;
-        ctx.metrics.cache(true);
+        ctx.conn.metrics.cache(true);
         Some(entry.to_response())
     }
 
@@ -399,7 +399,7 @@ impl ResponseCache {
         match self.cache.entry_by_ref(key).or_try_insert_with(fetch).await {
             Ok(e) => {
                 let fresh = e.is_fresh();
-                ctx.metrics.cache(!fresh);
+                ctx.conn.metrics.cache(!fresh);
                 let status = if fresh {
                     CacheStatus::Miss
                 } else {

@@ -68,11 +68,11 @@ pub(crate) async fn run(
     req: &PipelineRequest,
     send_attempt: &Attempt,
 ) -> Result<PipelineResponse, Error> {
-    let key = match (&ctx.idempotency_header, &ctx.idempotency) {
+    let key = match (&ctx.conn.idempotency_header, &ctx.idempotency) {
         (Some(_), Idempotency::Key(k)) => Some(k.clone()),
         _ => None,
     };
-    let budget = &ctx.budget;
+    let budget = &ctx.conn.budget;
     budget::deposit(budget);
 
     let mut attempt: u32 = 0;
@@ -94,7 +94,7 @@ pub(crate) async fn run(
             (send_attempt.send(ctx, req).await, tracing::Span::none())
         };
         let (result, span) = result;
-        ctx.metrics.attempt();
+        ctx.conn.metrics.attempt();
 
         let result = result.map(|resp| restate_body_failure(ctx, resp));
         let (last, next) = match result {
@@ -117,7 +117,7 @@ pub(crate) async fn run(
                 // A classifier that says "retry" without a delay still gets the provider's
                 // Retry-After: the later of the two wins.
                 let header_after = parse_retry_after(resp.headers(), SystemTime::now());
-                let answer = match ctx.connector.classify_retry(&outcome) {
+                let answer = match ctx.conn.connector.classify_retry(&outcome) {
                     RetryDecision::Retry { after } => RetryDecision::Retry {
                         after: after.max(header_after),
                     },
@@ -140,7 +140,7 @@ pub(crate) async fn run(
                 let next = decide(
                     ctx,
                     key.is_some(),
-                    ctx.connector.classify_retry(&outcome),
+                    ctx.conn.connector.classify_retry(&outcome),
                     || match err.kind() {
                         ErrorKind::Connect => Next::RetryAfter(None, "connect"),
                         ErrorKind::Timeout => Next::RetryAfter(None, "timeout"),
@@ -167,11 +167,11 @@ pub(crate) async fn run(
             return Err(finish(ctx, last, attempt, key, after));
         }
         if !budget::withdraw(budget) {
-            observe::retry_budget_exhausted(&ctx.connector_name);
+            observe::retry_budget_exhausted(&ctx.conn.connector_name);
             return Err(finish(ctx, last, attempt, key, after));
         }
         span.record("retry_reason", reason);
-        observe::retry(&ctx.connector_name, reason);
+        observe::retry(&ctx.conn.connector_name, reason);
         tracing::debug!(
             attempt,
             reason,
@@ -200,6 +200,7 @@ fn restate_body_failure(ctx: &CallContext, mut resp: PipelineResponse) -> Pipeli
         return resp;
     };
     let Some(failure) = ctx
+        .conn
         .connector
         .failure_in_body(resp.status(), resp.headers(), body)
     else {
