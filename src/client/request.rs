@@ -475,3 +475,45 @@ fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connectio
     p.idempotent = !ctx.side_effects;
     p.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::orchestrator::Attempt;
+    use crate::{Connector, Switchboard};
+
+    #[derive(Debug)]
+    struct Plain;
+
+    impl Connector for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+    }
+
+    /// Every call moves the pipeline's future a few times, so its size is paid per call. With
+    /// moka's entry future inline it was 56 KiB in a debug build (and most of a plain call's
+    /// instructions went to copying it); boxed, the whole call is a few times the transport's
+    /// own future. The futures are made from a real connection and dropped unpolled.
+    #[test]
+    fn the_pipeline_future_stays_small() {
+        let sb = Switchboard::builder().build().expect("switchboard");
+        let conn = sb
+            .connection(Plain)
+            .tenant("t1")
+            .id("c1")
+            .base_url("https://api.example.com")
+            .build()
+            .expect("connection");
+        let (req, ctx) = conn.get("/item").build_request().expect("request");
+        let pipeline = &sb.inner.pipeline;
+        let Attempt::Direct { transport, .. } = &pipeline.attempt else {
+            panic!("a switchboard without attempt layers calls the transport directly");
+        };
+        let transport = std::mem::size_of_val(&transport.send(&ctx, &req));
+        let call = std::mem::size_of_val(&pipeline.call(&ctx, req));
+        assert!(
+            call <= 4 * transport.max(1024),
+            "the pipeline's future is {call} bytes (the transport's alone: {transport})"
+        );
+    }
+}

@@ -151,37 +151,3 @@ where
         Err(_) => Err(Error::deadline("the call's deadline passed", sent)),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    #![allow(unreachable_code, unused_variables, clippy::diverging_sub_expression)]
-    use super::*;
-
-    /// The size of the future a closure returns, without calling it.
-    fn size_of_return<F, C: Fn() -> F>(_: &C) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// Every call moves the pipeline's future a few times, so its size is paid per call. With
-    /// moka's entry future inline it was 56 KiB in a debug build (and most of a plain call's
-    /// instructions went to copying it); boxed, the whole call is about 2 KiB.
-    #[test]
-    fn the_pipeline_future_stays_small() {
-        let call = || {
-            let p: &Pipeline = todo!();
-            let c: &CallContext = todo!();
-            p.call(c, todo!())
-        };
-        let transport = || {
-            let t: &Transport = todo!();
-            let c: &CallContext = todo!();
-            let r: &PipelineRequest = todo!();
-            t.send(c, r)
-        };
-        let (call, transport) = (size_of_return(&call), size_of_return(&transport));
-        assert!(
-            call <= 4 * transport.max(1024),
-            "the pipeline's future is {call} bytes (the transport's alone: {transport})"
-        );
-    }
-}
