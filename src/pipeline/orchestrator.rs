@@ -102,7 +102,7 @@ impl Pipeline {
                 // inline it would be copied with this future on every call, cached or not.
                 let fetch = Box::pin(
                     self.cache
-                        .get_or_fetch(ctx, key, ttl, &req, || self.upstream(ctx, &req)),
+                        .get_or_fetch(ctx, key, ttl, || self.upstream(ctx, &req)),
                 );
                 within_deadline(ctx, fetch, true).await
             }

@@ -39,6 +39,21 @@ async fn counting_server(delay: Duration) -> (LoopbackServer, Arc<AtomicUsize>) 
             "/missing",
             get(|| async { (axum::http::StatusCode::NOT_FOUND, "{}") }),
         )
+        .route(
+            "/slow-missing",
+            get(move |State(h): State<Arc<AtomicUsize>>| async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                (axum::http::StatusCode::NOT_FOUND, "{}")
+            }),
+        )
+        .route(
+            "/big/{n}",
+            get(move |State(h): State<Arc<AtomicUsize>>| async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                "x".repeat(64 * 1024)
+            }),
+        )
         .with_state(hits.clone());
     (LoopbackServer::start(app).await, hits)
 }
@@ -211,4 +226,114 @@ async fn cached_calls_still_require_auth_to_succeed_first() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), switchboard::ErrorKind::Auth);
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_non_success_answer_and_none_is_kept() {
+    let (server, hits) = counting_server(Duration::from_millis(200)).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let calls = (0..20).map(|_| {
+        conn.get("/slow-missing")
+            .cache_for(Duration::from_secs(60))
+            .send()
+    });
+    for r in futures_util::future::join_all(calls).await {
+        let err = r.unwrap_err();
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the callers waiting on the fetch share its 404 instead of asking again one by one"
+    );
+    assert!(switchboard::test_util::cache_keys(&sb).is_empty());
+    // Not kept: the next call asks again.
+    let again = conn
+        .get("/slow-missing")
+        .cache_for(Duration::from_secs(60))
+        .send()
+        .await;
+    assert_eq!(again.unwrap_err().status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_entry_is_served_until_its_ttl_and_fetched_again_after() {
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let ttl = Duration::from_millis(1500);
+    assert!(!conn
+        .get("/items/1")
+        .cache_for(ttl)
+        .send()
+        .await
+        .unwrap()
+        .is_cache_hit());
+    assert!(conn
+        .get("/items/1")
+        .cache_for(ttl)
+        .send()
+        .await
+        .unwrap()
+        .is_cache_hit());
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let after = conn.get("/items/1").cache_for(ttl).send().await.unwrap();
+    assert!(!after.is_cache_hit(), "an expired entry is never served");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!(conn
+        .get("/items/1")
+        .cache_for(ttl)
+        .send()
+        .await
+        .unwrap()
+        .is_cache_hit());
+}
+
+#[tokio::test]
+async fn the_cache_keeps_to_its_byte_bound() {
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder()
+        .cache(switchboard::CacheConfig::default().max_bytes(1024 * 1024))
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    for n in 0..64 {
+        let r = conn
+            .get(&format!("/big/{n}"))
+            .cache_for(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.bytes().await.unwrap().len(), 64 * 1024);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 64);
+    // 64 answers of 64 KiB are 4 MiB; a 1 MiB bound keeps at most 16 of them.
+    let kept = switchboard::test_util::cache_keys(&sb).len();
+    assert!((1..=16).contains(&kept), "{kept} entries kept");
+}
+
+#[tokio::test]
+async fn when_the_fetching_caller_gives_up_a_waiting_one_fetches() {
+    let (server, hits) = counting_server(Duration::from_millis(300)).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let ttl = Duration::from_secs(60);
+    let first = conn
+        .get("/items/1")
+        .cache_for(ttl)
+        .deadline(Duration::from_millis(100))
+        .send();
+    let second = async {
+        // Starts once the first caller is fetching, so it waits on that fetch.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        conn.get("/items/1").cache_for(ttl).send().await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.unwrap_err().kind(), switchboard::ErrorKind::Deadline);
+    let second = second.unwrap();
+    assert!(!second.is_cache_hit(), "the waiting caller fetched itself");
+    assert_eq!(second.bytes().await.unwrap(), "{\"tenant\":\"?\"}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
 }

@@ -1,6 +1,8 @@
-//! Stage 2, cache: GET responses cached in moka with a per-endpoint TTL, opt-in per endpoint.
+//! Stage 2, cache: GET responses cached in memory (quick_cache) with a per-endpoint TTL, opt-in
+//! per endpoint.
 //!
-//! Concurrent identical misses are coalesced into one upstream call. Only 2xx answers are
+//! Concurrent identical misses are coalesced into one upstream call, whose outcome (failures
+//! included) every waiting caller receives. Only 2xx answers are
 //! stored. A successful write (any non-GET) invalidates cached entries under its own path and
 //! under every path it names with `RequestBuilder::invalidates`.
 //!
@@ -27,17 +29,14 @@ use std::time::{Duration, Instant};
 use std::fmt;
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-use futures_util::FutureExt;
+use bytes::{Bytes, BytesMut};
 use hmac::{Hmac, Mac};
-use http::header::{HeaderName, ACCEPT, ACCEPT_LANGUAGE};
+use http::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE};
 use http::{HeaderMap, Method, StatusCode, Version};
-use moka::future::Cache;
-use moka::Expiry;
 use sha2::Sha256;
 
 use super::{Body, CacheStatus, CallContext, PipelineRequest, PipelineResponse};
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
 use crate::redact::is_secret_param;
 
@@ -79,15 +78,46 @@ fn keyed_hash(value: &[u8]) -> String {
 }
 
 /// What a cached answer depends on (see the module docs). Holds no secret in clear.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Its hash is computed once, when the key is made: moka hashes a key on every probe and
+/// again for every live key each time its table is rebuilt, which under steady eviction it
+/// is, so hashing the 60+ bytes each time was a tenth of the full cache's miss path.
+#[derive(Clone)]
 pub(crate) struct CacheKey {
     tenant: TenantId,
     connection: ConnectionId,
     method: Method,
     /// `scheme://host[:port]/path?query`, secret values replaced by their keyed hash.
     url: String,
+    /// Where the path is in `url` (for invalidation by path prefix).
+    path: std::ops::Range<usize>,
     /// (header, keyed hash of its values in order) for each vary header present.
     vary: Vec<(HeaderName, String)>,
+    /// The hash of every field above, under the process's random seed.
+    hash: u64,
+}
+
+/// Seeds the keys' hashes: random per process, so tenants cannot aim keys at one slot.
+static KEY_SEED: LazyLock<KeyHasher> = LazyLock::new(KeyHasher::default);
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        // `path` is derived from `url`, so it needs no comparison.
+        self.hash == other.hash
+            && self.url == other.url
+            && self.tenant == other.tenant
+            && self.connection == other.connection
+            && self.method == other.method
+            && self.vary == other.vary
+    }
+}
+
+impl Eq for CacheKey {}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl CacheKey {
@@ -116,7 +146,9 @@ impl CacheKey {
             let a = a.as_str();
             url.push_str(a.rsplit_once('@').map_or(a, |(_, host)| host));
         }
+        let path_start = url.len();
         url.push_str(uri.path());
+        let path = path_start..url.len();
         if let Some(q) = uri.query() {
             url.push('?');
             for (i, pair) in q.split('&').enumerate() {
@@ -146,13 +178,26 @@ impl CacheKey {
                 (n.clone(), keyed_hash(&joined))
             })
             .collect();
+        let hash = {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut h = KEY_SEED.build_hasher();
+            (tenant, connection, method, &url, &vary).hash(&mut h);
+            h.finish()
+        };
         CacheKey {
             tenant: tenant.clone(),
             connection: connection.clone(),
             method: method.clone(),
             url,
+            path,
             vary,
+            hash,
         }
+    }
+
+    /// The URL path the key is for.
+    fn path(&self) -> &str {
+        &self.url[self.path.clone()]
     }
 
     fn weight(&self) -> usize {
@@ -220,19 +265,58 @@ impl CacheConfig {
     }
 }
 
-#[derive(Clone)]
+/// A stored success: the answer, copied compact ([`compact`]), and when it goes stale.
 struct Entry {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
     body: Bytes,
-    ttl: Duration,
-    // For invalidation: whose entry it is, and the URL path.
-    scope: Arc<(TenantId, ConnectionId)>,
-    path: Arc<str>,
+    /// What the entry weighs against the cache's bound: its body and header bytes in the one
+    /// buffer [`compact`] copies them into, and a fixed allowance for the rest.
+    weight: usize,
+    /// When it was stored, and when it stops being served.
+    stored: Instant,
+    expires: Instant,
+}
+
+/// What an entry's bookkeeping costs beside its bytes (the header map, the key, the store's
+/// own slot), as a round allowance; the bound is on memory, not on body bytes alone.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// The body and header values of an answer copied into one buffer of exactly their size.
+///
+/// As hyper hands them out, both are slices of its connection's read buffer (8 KiB and more),
+/// so a kept 1 KiB answer pinned the whole buffer: a cache bounded at 64 MiB held 350 MB. The
+/// copy is one allocation and one pass over the answer's bytes; the header map is kept and its
+/// values are replaced in place.
+fn compact(mut headers: HeaderMap, body: &[u8]) -> (HeaderMap, Bytes, usize) {
+    let header_bytes: usize = headers.values().map(HeaderValue::len).sum();
+    let mut buf = BytesMut::with_capacity(body.len() + header_bytes);
+    buf.extend_from_slice(body);
+    for v in headers.values() {
+        buf.extend_from_slice(v.as_bytes());
+    }
+    let buf = buf.freeze();
+    let mut at = body.len();
+    for value in headers.values_mut() {
+        let end = at + value.len();
+        // The bytes are a valid value's own, so this never fails; if it ever did, the
+        // original value is kept (correct, only not compact).
+        if let Ok(mut copy) = HeaderValue::from_maybe_shared(buf.slice(at..end)) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+        at = end;
+    }
+    let weight = buf.len() + ENTRY_OVERHEAD;
+    (headers, buf.slice(..body.len()), weight)
 }
 
 impl Entry {
+    fn is_fresh(&self, now: Instant) -> bool {
+        now < self.expires
+    }
+
     fn to_response(&self) -> PipelineResponse {
         let mut r = http::Response::new(Body::Full(self.body.clone()));
         *r.status_mut() = self.status;
@@ -242,83 +326,129 @@ impl Entry {
     }
 }
 
-struct PerEntryTtl;
-
-impl Expiry<CacheKey, Arc<Entry>> for PerEntryTtl {
-    fn expire_after_create(
-        &self,
-        _: &CacheKey,
-        value: &Arc<Entry>,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
-    }
-}
-
-/// The response cache of one switchboard.
-#[derive(Clone)]
-pub(crate) struct ResponseCache {
-    // Arc: a hit clones a pointer, not the header map.
-    cache: Cache<CacheKey, Arc<Entry>, KeyHasher>,
-}
-
-/// The cache's hasher: foldhash (already built for governor's maps), seeded at random per
-/// cache. SipHash, the default, was a tenth of a hit's instructions over keys of 60+ bytes;
-/// foldhash's `quality` variant keeps a random seed, so tenants cannot aim keys at one slot.
-type KeyHasher = foldhash::quality::RandomState;
-
-impl std::fmt::Debug for ResponseCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseCache")
-            .field("entries", &self.cache.entry_count())
-            .finish()
-    }
-}
-
-impl ResponseCache {
-    pub(crate) fn new(config: &CacheConfig) -> Self {
-        let cache = Cache::builder()
-            .max_capacity(config.max_bytes)
-            .weigher(|k: &CacheKey, v: &Arc<Entry>| {
-                u32::try_from(k.weight() + v.body.len() + 256).unwrap_or(u32::MAX)
-            })
-            .expire_after(PerEntryTtl)
-            .support_invalidation_closures()
-            .build_with_hasher(KeyHasher::default());
-        ResponseCache { cache }
-    }
-
-    /// Every key now in the cache (for tests and diagnostics), rendered as text.
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn keys(&self) -> Vec<String> {
-        self.cache.iter().map(|(k, _)| k.to_string()).collect()
-    }
-
-    fn invalidate(&self, scope: &Arc<(TenantId, ConnectionId)>, path: &str) {
-        let scope = scope.clone();
-        let path = path.to_string();
-        // Fails only when invalidation closures are not enabled, which `new` always does.
-        let _ = self
-            .cache
-            .invalidate_entries_if(move |_, v| *v.scope == *scope && v.path.starts_with(&path));
-    }
-}
-
-/// Why a coalesced miss produced nothing to store.
-#[derive(Debug)]
-enum Uncached {
-    NotSuccess(Box<Entry>),
-    Failed(Error),
-}
-
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Entry({}, {} bytes)", self.status, self.body.len())
     }
 }
 
-fn scope_of(ctx: &CallContext) -> Arc<(TenantId, ConnectionId)> {
-    Arc::new((ctx.conn.tenant.clone(), ctx.conn.connection.clone()))
+/// An answer a coalesced fetch got but does not store.
+#[derive(Debug)]
+enum Uncached {
+    /// A non-success answer, handed to every waiting caller as it is (not compacted: it is
+    /// dropped when they have it).
+    NotSuccess(Entry),
+    /// The call failed.
+    Failed(Error),
+}
+
+impl Uncached {
+    /// This outcome as the answer to one of the callers that shared the fetch.
+    fn answer(&self) -> Result<(PipelineResponse, CacheStatus), Error> {
+        match self {
+            Uncached::NotSuccess(entry) => Ok((entry.to_response(), CacheStatus::Miss)),
+            Uncached::Failed(err) => Err(err.clone()),
+        }
+    }
+}
+
+/// What the store holds under a key.
+#[derive(Clone)]
+enum Slot {
+    /// A stored success.
+    Entry(Arc<Entry>),
+    /// The outcome of a fetch that stores nothing: put in only so that the callers waiting on
+    /// that fetch receive it (the store hands a placeholder's value to its waiters), and taken
+    /// out again at once.
+    Uncached(Arc<Uncached>),
+}
+
+/// Weighs a slot against the cache's bound (quick_cache calls it on insert and eviction, so it
+/// reads a stored figure).
+#[derive(Clone)]
+struct SlotWeigher;
+
+impl quick_cache::Weighter<CacheKey, Slot> for SlotWeigher {
+    fn weight(&self, key: &CacheKey, slot: &Slot) -> u64 {
+        let value = match slot {
+            Slot::Entry(e) => e.weight,
+            Slot::Uncached(_) => ENTRY_OVERHEAD,
+        };
+        (key.weight() + value) as u64
+    }
+}
+
+/// The response cache of one switchboard.
+///
+/// The store is quick_cache (CLOCK-Pro eviction, sharded, no background work). moka was here
+/// before; at its bound, evicting on every insert, its miss path (its concurrent table's
+/// rebuilds, epoch reclamation, timer wheel and housekeeping queues) cost more than the HTTP
+/// call around it (see docs/performance.md). TTLs are per entry and checked when an entry is
+/// read; an expired entry still weighs until it is read or evicted.
+#[derive(Clone)]
+pub(crate) struct ResponseCache {
+    store: Arc<Store>,
+}
+
+type Store = quick_cache::sync::Cache<CacheKey, Slot, SlotWeigher, KeyHasher>;
+
+/// The store's hasher. Keys carry their own hash ([`CacheKey`]), so this only mixes one `u64`.
+type KeyHasher = foldhash::quality::RandomState;
+
+/// The store keeps one share of the bound per shard, and an answer heavier than a share is
+/// served but not kept: shares are at least this big, so a small cache has fewer shards.
+const MIN_SHARD_BYTES: u64 = 4 * 1024 * 1024;
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.store.len())
+            .finish()
+    }
+}
+
+impl ResponseCache {
+    pub(crate) fn new(config: &CacheConfig) -> Self {
+        let parallelism = std::thread::available_parallelism().map_or(1, usize::from);
+        let shards = (config.max_bytes / MIN_SHARD_BYTES).clamp(1, 4 * parallelism as u64);
+        let options = quick_cache::OptionsBuilder::new()
+            .weight_capacity(config.max_bytes)
+            // Only what the tables reserve up front; they grow to what the bound admits.
+            .estimated_items_capacity(
+                usize::try_from(config.max_bytes / 8192)
+                    .unwrap_or(usize::MAX)
+                    .max(64),
+            )
+            .shards(shards as usize)
+            .build()
+            // Both required settings are set above.
+            .unwrap_or_else(|_| unreachable!("weight and item capacity are set"));
+        let store = Store::with_options(
+            options,
+            SlotWeigher,
+            KeyHasher::default(),
+            Default::default(),
+        );
+        ResponseCache {
+            store: Arc::new(store),
+        }
+    }
+
+    /// Every key now in the cache (for tests and diagnostics), rendered as text.
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.store
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Entry(_)))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    fn invalidate(&self, tenant: &TenantId, connection: &ConnectionId, path: &str) {
+        self.store.retain(|k, _| {
+            !(k.tenant == *tenant && k.connection == *connection && k.path().starts_with(path))
+        });
+    }
 }
 
 /// What the cache stage does with one call.
@@ -342,88 +472,184 @@ pub(crate) fn plan<'a>(ctx: &'a CallContext, req: &PipelineRequest) -> Plan<'a> 
 }
 
 impl ResponseCache {
-    /// The fresh entry under `key` as a response, when the lookup answers without waiting
-    /// (moka's lookup is async but only waits in rare housekeeping, and then this says no and
-    /// the caller takes [`ResponseCache::get_or_fetch`]). A hit then needs no boxed future
-    /// and no timer; a miss pays one more probe before the coalesced fetch.
+    /// The fresh entry under `key` as a response, if there is one. A hit takes a shard's read
+    /// lock and never waits, so it needs no boxed future and no timer; a miss pays one more
+    /// probe before the coalesced fetch.
     pub(crate) fn hit(&self, ctx: &CallContext, key: &CacheKey) -> Option<PipelineResponse> {
-        let entry = self.cache.get(key).now_or_never()??;
-        ctx.conn.metrics.cache(true);
-        Some(entry.to_response())
+        match self.store.get(key)? {
+            Slot::Entry(e) if e.is_fresh(Instant::now()) => {
+                ctx.conn.metrics.cache(true);
+                Some(e.to_response())
+            }
+            _ => None,
+        }
     }
 
     /// The cached answer under `key`, or the answer of the future `upstream` makes, stored when
     /// it is a success.
-    /// Concurrent misses of one key share one `upstream` call.
+    /// Concurrent misses of one key share one `upstream` call, and its outcome, failures
+    /// included, except the fetching caller's own deadline: when that passes (or the caller
+    /// is dropped), one of those waiting takes over the fetch.
     pub(crate) async fn get_or_fetch<F, U>(
         &self,
         ctx: &CallContext,
         key: &CacheKey,
         ttl: Duration,
-        req: &PipelineRequest,
         upstream: U,
     ) -> Result<(PipelineResponse, CacheStatus), Error>
     where
         U: FnOnce() -> F,
         F: Future<Output = Result<PipelineResponse, Error>>,
     {
-        // `upstream` makes its future only here, so it is held once, inside `fetch`.
-        let fetch = async {
-            let resp = upstream().await.map_err(Uncached::Failed)?;
-            let (parts, body) = resp.into_parts();
-            let body = match body {
-                Body::Full(b) => b,
-                // Never reached: streamed calls bypass the cache (see `plan`).
-                Body::Stream(s) => Body::Stream(s)
-                    .collect(usize::MAX)
-                    .await
-                    .map_err(Uncached::Failed)?,
-            };
-            let entry = Entry {
-                status: parts.status,
-                version: parts.version,
-                headers: parts.headers,
-                body,
-                ttl,
-                scope: scope_of(ctx),
-                path: Arc::from(req.uri().path()),
-            };
-            if entry.status.is_success() {
-                Ok(Arc::new(entry))
-            } else {
-                Err(Uncached::NotSuccess(Box::new(entry)))
+        let started = Instant::now();
+        let guard = loop {
+            match self.store.get_value_or_guard_async(key).await {
+                Ok(Slot::Entry(e)) => {
+                    // Fresh, or stored by a fetch this call waited on (a TTL shorter than the
+                    // wait): either way the answer to this call.
+                    if e.is_fresh(Instant::now()) || e.stored >= started {
+                        ctx.conn.metrics.cache(true);
+                        return Ok((e.to_response(), CacheStatus::Hit));
+                    }
+                    // Stale: out, unless another caller has put a new one in, and look again.
+                    // Only entries stored before this call began are taken out, so this ends.
+                    self.store.remove_if(
+                        key,
+                        |slot| matches!(slot, Slot::Entry(x) if Arc::ptr_eq(x, &e)),
+                    );
+                }
+                Ok(Slot::Uncached(outcome)) => return outcome.answer(),
+                Err(guard) => break guard,
             }
         };
-        // One lookup for hit and miss alike: the entry API answers a hit without running
-        // `fetch`, and clones the key only to insert.
-        match self.cache.entry_by_ref(key).or_try_insert_with(fetch).await {
-            Ok(e) => {
-                let fresh = e.is_fresh();
-                ctx.conn.metrics.cache(!fresh);
-                let status = if fresh {
-                    CacheStatus::Miss
-                } else {
-                    CacheStatus::Hit
-                };
-                Ok((e.into_value().to_response(), status))
+        match fetch(upstream, ttl).await {
+            Ok(entry) => {
+                ctx.conn.metrics.cache(false);
+                let resp = entry.to_response();
+                // Refused only when the placeholder was taken out meanwhile (an invalidating
+                // write): the waiters have the answer already; it is not kept.
+                let _ = guard.insert(Slot::Entry(entry));
+                Ok((resp, CacheStatus::Miss))
             }
-            Err(shared) => match &*shared {
-                Uncached::NotSuccess(entry) => Ok((entry.to_response(), CacheStatus::Miss)),
-                Uncached::Failed(err) => Err(err.clone()),
-            },
+            // This caller's own deadline is no answer for the others, who may have longer:
+            // the placeholder is released and one of them fetches.
+            Err(Uncached::Failed(err)) if err.kind() == ErrorKind::Deadline => {
+                drop(guard);
+                Err(err)
+            }
+            Err(outcome) => {
+                let outcome = Arc::new(outcome);
+                if guard.insert(Slot::Uncached(outcome.clone())).is_ok() {
+                    self.store.remove_if(
+                        key,
+                        |slot| matches!(slot, Slot::Uncached(x) if Arc::ptr_eq(x, &outcome)),
+                    );
+                }
+                outcome.answer()
+            }
         }
     }
 
     /// After a write to `path` answered `resp`: a success drops the entries under its path and
     /// under every path the call named with `RequestBuilder::invalidates`.
+    ///
+    /// Each path is one pass over the whole store (as moka's invalidation closures were).
     pub(crate) fn after_write(&self, ctx: &CallContext, path: &str, resp: &PipelineResponse) {
         if !resp.status().is_success() {
             return;
         }
-        let scope = scope_of(ctx);
-        self.invalidate(&scope, path);
+        let (tenant, connection) = (&ctx.conn.tenant, &ctx.conn.connection);
+        self.invalidate(tenant, connection, path);
         for p in &ctx.invalidates {
-            self.invalidate(&scope, p);
+            self.invalidate(tenant, connection, p);
         }
+    }
+}
+
+/// Runs `upstream` and makes a storable entry of a success.
+async fn fetch<F, U>(upstream: U, ttl: Duration) -> Result<Arc<Entry>, Uncached>
+where
+    U: FnOnce() -> F,
+    F: Future<Output = Result<PipelineResponse, Error>>,
+{
+    let resp = upstream().await.map_err(Uncached::Failed)?;
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        Body::Full(b) => b,
+        // Never reached: streamed calls bypass the cache (see `plan`).
+        Body::Stream(s) => Body::Stream(s)
+            .collect(usize::MAX)
+            .await
+            .map_err(Uncached::Failed)?,
+    };
+    let stored = Instant::now();
+    if !parts.status.is_success() {
+        // Handed back, never stored: no copy.
+        return Err(Uncached::NotSuccess(Entry {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            weight: 0,
+            stored,
+            expires: stored,
+        }));
+    }
+    let (headers, body, weight) = compact(parts.headers, &body);
+    Ok(Arc::new(Entry {
+        status: parts.status,
+        version: parts.version,
+        headers,
+        body,
+        weight,
+        stored,
+        expires: stored
+            .checked_add(ttl)
+            .unwrap_or(stored + Duration::from_secs(100 * 365 * 86_400)),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body and header value as hyper hands them out: slices of one larger read buffer.
+    fn sliced_answer() -> (Bytes, HeaderMap, Bytes) {
+        let mut raw = vec![b'x'; 8192];
+        raw[..5].copy_from_slice(b"hello");
+        raw[100..116].copy_from_slice(b"application/json");
+        let read_buffer = Bytes::from(raw);
+        let mut headers = HeaderMap::new();
+        headers.append(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_maybe_shared(read_buffer.slice(100..116)).unwrap(),
+        );
+        headers.append("x-set", HeaderValue::from_static("a"));
+        let mut secret = HeaderValue::from_static("b");
+        secret.set_sensitive(true);
+        headers.append("x-set", secret);
+        let body = read_buffer.slice(..1024);
+        (read_buffer, headers, body)
+    }
+
+    #[test]
+    fn compact_copies_out_of_the_read_buffer_and_keeps_every_header() {
+        let (read_buffer, headers, body) = sliced_answer();
+        let (kept_headers, kept_body, weight) = compact(headers, &body);
+        drop(body);
+        // Nothing kept points into the read buffer any more: it is this handle's alone.
+        let read_buffer = read_buffer
+            .try_into_mut()
+            .expect("the kept entry must not pin the read buffer");
+        assert_eq!(read_buffer.len(), 8192);
+
+        assert_eq!(&kept_body[..5], b"hello");
+        assert_eq!(kept_body.len(), 1024);
+        assert_eq!(kept_headers[http::header::CONTENT_TYPE], "application/json");
+        let set: Vec<_> = kept_headers.get_all("x-set").iter().collect();
+        assert_eq!(set, ["a", "b"], "repeated headers keep their order");
+        assert!(!set[0].is_sensitive());
+        assert!(set[1].is_sensitive(), "a sensitive value stays sensitive");
+        assert_eq!(weight, 1024 + 16 + 2 + ENTRY_OVERHEAD);
     }
 }
