@@ -11,9 +11,9 @@
 //!   through), `reqwest_middleware_retry` the peer.
 //! - `http_c1/*`: the same calls one at a time, with the server on the client's own thread
 //!   (no cross-thread wake-ups): the latency one call adds.
-//! - `cache_hit/*`: a cached GET through the whole `send()` path, and replicas of the cache's
-//!   key building and moka lookup (private in `src/`, so copied here) to split that cost;
-//!   `cache_miss_replica/*`: the same replica's miss + insert on a full cache.
+//! - `cache_hit/*`: a cached GET through the whole `send()` path. (Copies of the cache's
+//!   private key and store used to split this cost; they went stale with every change of the
+//!   cache, so the split is now read from instruction counts: `scripts/callgrind-pipeline.sh`.)
 //! - `rate_limit/*`: `InMemoryRateLimiter::check`, the async `RateLimiter::acquire` polled once,
 //!   and two baselines.
 //!
@@ -38,7 +38,6 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput};
 use futures_util::future::join_all;
 use futures_util::FutureExt;
-use http::{HeaderMap, Method, StatusCode, Version};
 use reqwest_middleware::ClientWithMiddleware;
 use reqwest_retry::policies::ExponentialBackoff;
 use reqwest_retry::RetryTransientMiddleware;
@@ -394,112 +393,6 @@ fn bench_http_group(c: &mut Criterion, rt: &Runtime, clients: &Clients, name: &s
 
 // ------------------------------------------------------------------ criterion: cache hit
 
-/// A copy of `src/pipeline/cache`'s private entry, key and moka configuration, to split the
-/// hit path's cost into "key + moka lookup" and "everything else". Keep it in step with
-/// `ResponseCache::new`, `ResponseCache::key` and `Entry::to_response`.
-mod cache_replica {
-    use super::*;
-    use moka::future::Cache;
-    use moka::Expiry;
-
-    #[derive(Clone)]
-    pub(super) struct Entry {
-        status: StatusCode,
-        version: Version,
-        headers: HeaderMap,
-        body: Bytes,
-        ttl: Duration,
-        // Unused here, but moka clones the whole entry on every `get`, so they stay.
-        #[allow(dead_code)]
-        scope: Arc<str>,
-        #[allow(dead_code)]
-        path: Arc<str>,
-    }
-
-    impl Entry {
-        pub(super) fn to_response(&self) -> http::Response<Bytes> {
-            let mut r = http::Response::new(self.body.clone());
-            *r.status_mut() = self.status;
-            *r.version_mut() = self.version;
-            *r.headers_mut() = self.headers.clone();
-            r
-        }
-    }
-
-    struct PerEntryTtl;
-
-    impl Expiry<String, Entry> for PerEntryTtl {
-        fn expire_after_create(
-            &self,
-            _: &String,
-            v: &Entry,
-            _: std::time::Instant,
-        ) -> Option<Duration> {
-            Some(v.ttl)
-        }
-    }
-
-    pub(super) fn cache() -> Cache<String, Entry> {
-        Cache::builder()
-            .max_capacity(64 * 1024 * 1024)
-            .weigher(|k: &String, v: &Entry| {
-                u32::try_from(k.len() + v.body.len() + 256).unwrap_or(u32::MAX)
-            })
-            .expire_after(PerEntryTtl)
-            .support_invalidation_closures()
-            .build()
-    }
-
-    pub(super) fn key(tenant: &str, connection: &str, method: &Method, url: &str) -> String {
-        let mut k = String::with_capacity(url.len() + 64);
-        k.push_str(tenant);
-        k.push('\u{0}');
-        k.push_str(connection);
-        k.push('\u{0}');
-        k.push_str(method.as_str());
-        k.push('\u{0}');
-        k.push_str(url);
-        k
-    }
-
-    /// A fresh entry as a miss builds it: its own copy of the body (as `read_capped` copies
-    /// the received chunks) and its own header map.
-    pub(super) fn fresh_entry(template: &Entry) -> Entry {
-        Entry {
-            headers: template.headers.clone(),
-            body: Bytes::copy_from_slice(&template.body),
-            scope: template.scope.clone(),
-            path: template.path.clone(),
-            ..*template
-        }
-    }
-
-    pub(super) fn entry(body: Bytes) -> Entry {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            http::header::CONTENT_LENGTH,
-            http::HeaderValue::from_static("1024"),
-        );
-        headers.insert(
-            http::header::DATE,
-            http::HeaderValue::from_static("Mon, 23 Nov 2026 04:00:00 GMT"),
-        );
-        Entry {
-            status: StatusCode::OK,
-            version: Version::HTTP_11,
-            headers,
-            body,
-            ttl: HIT_TTL,
-            scope: Arc::from("t1\u{0}c1"),
-            path: Arc::from("/item"),
-        }
-    }
-}
-
 fn bench_cache_hit(c: &mut Criterion, rt: &Runtime, clients: &Clients) {
     let conn = &clients.sb;
     rt.block_on(async {
@@ -528,51 +421,6 @@ fn bench_cache_hit(c: &mut Criterion, rt: &Runtime, clients: &Clients) {
         })
     });
 
-    let cache = cache_replica::cache();
-    let url = format!("{}/item", clients.base);
-    let stored_key = cache_replica::key("t1", "c1", &Method::GET, &url);
-    rt.block_on(cache.insert(stored_key, cache_replica::entry(item_body())));
-    g.bench_function("replica_key_build", |b| {
-        b.iter(|| cache_replica::key(black_box("t1"), "c1", &Method::GET, black_box(&url)))
-    });
-    g.bench_function("replica_key_and_moka_get", |b| {
-        b.to_async(rt).iter(|| async {
-            let k = cache_replica::key(black_box("t1"), "c1", &Method::GET, black_box(&url));
-            cache.get(&k).await.expect("replica hit")
-        })
-    });
-    g.bench_function("replica_key_moka_get_to_response", |b| {
-        b.to_async(rt).iter(|| async {
-            let k = cache_replica::key(black_box("t1"), "c1", &Method::GET, black_box(&url));
-            cache.get(&k).await.expect("replica hit").to_response()
-        })
-    });
-    g.finish();
-
-    // The miss path of the cache layer without HTTP: build the key, look it up (miss), then
-    // `entry(key).or_try_insert_with(..)` as the layer does, with a unique key per call, so
-    // the map fills to its 64 MiB bound and then evicts on every insert, as in
-    // `http_c32/switchboard_full_pipeline`.
-    let mut g = c.benchmark_group("cache_miss_replica");
-    g.measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
-    let cache = cache_replica::cache();
-    let template = cache_replica::entry(item_body());
-    g.bench_function("key_get_miss_insert", |b| {
-        b.to_async(rt).iter(|| async {
-            let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let url = format!("{}/item?n={n}", clients.base);
-            let k = cache_replica::key("t1", "c1", &Method::GET, &url);
-            assert!(cache.get(&k).await.is_none());
-            let fresh = cache_replica::fresh_entry(&template);
-            let e = cache
-                .entry(k)
-                .or_try_insert_with(async move { Ok::<_, ()>(fresh) })
-                .await
-                .expect("insert");
-            e.into_value().to_response()
-        })
-    });
     g.finish();
 }
 
