@@ -16,7 +16,7 @@ use crate::connector::Connector;
 use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
 use crate::observe::ConnectionMetrics;
-use crate::pipeline::breaker::{Breaker, BreakerState};
+use crate::pipeline::breaker::BreakerState;
 use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::ConnectionShared;
 use crate::pipeline::Idempotency;
@@ -231,40 +231,32 @@ impl ConnectionBuilder {
         let breaker = sb.breakers.get(&state_key);
         let budget = sb.budgets.get(&state_key);
         let host: Arc<str> = Arc::from(host);
+        let base_path = base.path().trim_end_matches('/').to_string();
+        let base_str = base.as_str().trim_end_matches('/').to_string();
         let shared = Arc::new(ConnectionShared {
-            connector: self.connector.clone(),
-            connector_name: connector_name.clone(),
-            tenant: tenant.clone(),
-            connection: id.clone(),
-            auth: self.auth.clone(),
-            idempotency_header: idempotency_header.clone(),
-            host: host.clone(),
-            base_url: base.clone(),
-            authority: authority.clone(),
-            guarded: self.tenant_endpoint,
-            breaker: breaker.clone(),
-            budget: budget.clone(),
             metrics: ConnectionMetrics::new(connector_name.clone()),
+            connector: self.connector,
+            connector_name,
+            tenant,
+            connection: id,
+            auth: self.auth,
+            idempotency_header,
+            host,
+            base_url: base,
+            authority,
+            guarded: self.tenant_endpoint,
+            breaker,
+            budget,
         });
         Ok(Connection {
             inner: Arc::new(ConnectionInner {
-                base_path: base.path().trim_end_matches('/').to_string(),
+                base_path,
                 scheme,
-                authority,
-                breaker,
                 switchboard: self.switchboard,
-                connector: self.connector,
-                connector_name,
-                tenant,
-                id,
-                base: base.as_str().trim_end_matches('/').to_string(),
+                base: base_str,
                 shared,
-                host,
-                auth: self.auth,
                 observer: self.observer,
-                guarded: self.tenant_endpoint,
                 settings: self.settings,
-                idempotency_header,
                 vary_headers: Arc::from(vary_headers),
                 default_headers,
             }),
@@ -278,40 +270,32 @@ pub struct Connection {
     pub(super) inner: Arc<ConnectionInner>,
 }
 
+/// A connection's state: what its calls share (the connector, the ids, auth, the base URL, the
+/// breaker; in `shared`, which every call's context holds) and what only building a call needs.
 pub(super) struct ConnectionInner {
     pub(super) switchboard: Switchboard,
-    pub(super) connector: Arc<dyn Connector>,
-    pub(super) connector_name: Arc<str>,
-    pub(super) tenant: TenantId,
-    pub(super) id: ConnectionId,
-    pub(super) base: String,
     /// What every call of this connection shares (its context's per-connection part).
     pub(super) shared: Arc<ConnectionShared>,
+    /// The base URL as given, without its trailing '/' (for `Debug`).
+    pub(super) base: String,
     pub(super) scheme: http::uri::Scheme,
-    pub(super) authority: http::uri::Authority,
     /// The base URL's path without its trailing '/', prefixed to every request path.
     pub(super) base_path: String,
-    pub(super) host: Arc<str>,
-    pub(super) auth: Option<Arc<dyn Authenticator>>,
     pub(super) observer: Option<Arc<dyn CallObserver>>,
-    /// The base URL came from tenant config: resolve through the SSRF guard.
-    pub(super) guarded: bool,
     pub(super) settings: Option<ConnectionSettings>,
-    pub(super) idempotency_header: Option<HeaderName>,
     /// The headers that vary a cached answer: the core's and the connector's
     /// [`Connector::cache_vary_headers`], parsed and sorted once at build.
     pub(super) vary_headers: Arc<[HeaderName]>,
     /// The connector's [`Connector::default_headers`], read once at build.
     pub(super) default_headers: HeaderMap,
-    pub(super) breaker: Arc<Breaker>,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("connector", &self.inner.connector_name)
-            .field("tenant", &self.inner.tenant)
-            .field("id", &self.inner.id)
+            .field("connector", &self.inner.shared.connector_name)
+            .field("tenant", &self.inner.shared.tenant)
+            .field("id", &self.inner.shared.connection)
             .field("base_url", &self.inner.base)
             .finish_non_exhaustive()
     }
@@ -320,22 +304,22 @@ impl fmt::Debug for Connection {
 impl Connection {
     /// The owning tenant.
     pub fn tenant(&self) -> &TenantId {
-        &self.inner.tenant
+        &self.inner.shared.tenant
     }
 
     /// The connection's id.
     pub fn id(&self) -> &ConnectionId {
-        &self.inner.id
+        &self.inner.shared.connection
     }
 
     /// The connector.
     pub fn connector(&self) -> &Arc<dyn Connector> {
-        &self.inner.connector
+        &self.inner.shared.connector
     }
 
     /// The provider host (and port, when not the default), as used by the breaker.
     pub fn host(&self) -> &str {
-        &self.inner.host
+        &self.inner.shared.host
     }
 
     /// The base URL requests are joined to, without a trailing `/`.
@@ -345,7 +329,7 @@ impl Connection {
 
     /// The state of this connection's breaker (its tenant's, for its host).
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.shared.breaker.state()
     }
 
     /// The switchboard this connection belongs to.
@@ -366,16 +350,16 @@ impl Connection {
     /// As for [`ConnectionBuilder::build`]: an [`ErrorKind::Config`](crate::ErrorKind::Config) error when `base_url` is
     /// unusable or refused by the endpoint policy.
     pub fn derive_with_base_url(&self, base_url: impl Into<String>) -> Result<Connection, Error> {
-        let i = &self.inner;
+        let (i, shared) = (&self.inner, &self.inner.shared);
         ConnectionBuilder {
             switchboard: i.switchboard.clone(),
-            connector: i.connector.clone(),
-            tenant: Some(i.tenant.clone()),
-            connection: Some(i.id.clone()),
+            connector: shared.connector.clone(),
+            tenant: Some(shared.tenant.clone()),
+            connection: Some(shared.connection.clone()),
             base_url: Some(base_url.into()),
-            auth: i.auth.clone(),
+            auth: shared.auth.clone(),
             observer: i.observer.clone(),
-            tenant_endpoint: i.guarded,
+            tenant_endpoint: shared.guarded,
             settings: i.settings.clone(),
         }
         .build()

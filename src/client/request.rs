@@ -256,7 +256,7 @@ impl RequestBuilder {
                 Idempotency::Key(k)
             }
             // Generated here, once per logical call, so every attempt and every error carry it.
-            Idempotency::Auto if side_effects && c.idempotency_header.is_some() => {
+            Idempotency::Auto if side_effects && c.shared.idempotency_header.is_some() => {
                 Idempotency::Key(uuid::Uuid::new_v4().to_string())
             }
             other => other,
@@ -267,7 +267,8 @@ impl RequestBuilder {
         }
         let mut headers = self.headers;
         // Put on once, here, so every attempt of the call carries the same key.
-        if let (Some(header), Idempotency::Key(key)) = (&c.idempotency_header, &idempotency) {
+        if let (Some(header), Idempotency::Key(key)) = (&c.shared.idempotency_header, &idempotency)
+        {
             let value = HeaderValue::from_str(key).map_err(|_| {
                 ConfigError::new(
                     "idempotency_key",
@@ -285,12 +286,12 @@ impl RequestBuilder {
         // credentials yet, and they must never be part of a key.
         let cache_key = match self.cache_ttl {
             Some(_) if self.method == Method::GET && !self.stream => Some(CacheKey::new(
-                &c.tenant,
-                &c.id,
+                &c.shared.tenant,
+                &c.shared.connection,
                 &self.method,
                 &uri,
                 &headers,
-                c.connector.secret_query_params(),
+                c.shared.connector.secret_query_params(),
                 &c.vary_headers,
             )),
             _ => None,
@@ -419,7 +420,7 @@ fn request_uri(c: &ConnectionInner, path: &str, query: &str) -> Result<http::Uri
     let fast = http::uri::PathAndQuery::try_from(pq).ok().and_then(|pq| {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(c.scheme.clone());
-        parts.authority = Some(c.authority.clone());
+        parts.authority = Some(c.shared.authority.clone());
         parts.path_and_query = Some(pq);
         http::Uri::from_parts(parts).ok()
     });
@@ -461,7 +462,7 @@ fn default_bucket() -> Arc<str> {
 
 /// Adds what the call knows (connector, redacted URL, key) to an error that lacks it.
 fn with_call_context(e: Error, ctx: Option<&CallContext>, connection: &Connection) -> Error {
-    let e = e.with_connector(connection.inner.connector_name.clone());
+    let e = e.with_connector(connection.inner.shared.connector_name.clone());
     let Some(ctx) = ctx else { return e };
     let mut p = e.into_parts();
     if p.url.is_none() {
