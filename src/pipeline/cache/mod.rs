@@ -179,10 +179,8 @@ impl CacheKey {
             })
             .collect();
         let hash = {
-            use std::hash::{BuildHasher, Hash, Hasher};
-            let mut h = KEY_SEED.build_hasher();
-            (tenant, connection, method, &url, &vary).hash(&mut h);
-            h.finish()
+            use std::hash::BuildHasher;
+            KEY_SEED.hash_one((tenant, connection, method, &url, &vary))
         };
         CacheKey {
             tenant: tenant.clone(),
@@ -566,6 +564,17 @@ impl ResponseCache {
     }
 }
 
+/// When an entry stored at `stored` for `ttl` goes stale. A TTL past what the clock can count
+/// (`Duration::MAX`) is a century; a clock that cannot count that far gets an entry that is
+/// stale at once (served to the callers that waited for it, then fetched again).
+fn expiry(stored: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    stored
+        .checked_add(ttl)
+        .or_else(|| stored.checked_add(CENTURY))
+        .unwrap_or(stored)
+}
+
 /// Runs `upstream` and makes a storable entry of a success.
 async fn fetch<F, U>(upstream: U, ttl: Duration) -> Result<Arc<Entry>, Uncached>
 where
@@ -603,9 +612,7 @@ where
         body,
         weight,
         stored,
-        expires: stored
-            .checked_add(ttl)
-            .unwrap_or(stored + Duration::from_secs(100 * 365 * 86_400)),
+        expires: expiry(stored, ttl),
     }))
 }
 
