@@ -40,7 +40,9 @@
 //! `TIME` are then paid once per batch, which is most of what an acquire costs Redis. A batch
 //! is one script, so it is atomic too, and decides as the same acquires one after another
 //! would; an acquire whose caller has given up (timed out) is dropped from the batch rather than
-//! spending quota.
+//! spending quota. One key's trouble stays its own: a key that holds another type (another
+//! program wrote it) answers its own acquire with the fail mode, and the batch's other keys,
+//! other tenants' among them, are decided as usual.
 //!
 //! Keys expire once their bucket is full again, so idle tenants cost no memory, but a key's TTL
 //! is not rewritten on every call (`SET … PX` costs noticeably more than
@@ -123,7 +125,8 @@ const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 /// (microseconds of server time; `tat` may be empty). ARGV[3i-2..3i]: its emission interval
 /// (us), burst and cost; a cost of 0 only checks the provider block (a bucket without a quota).
 /// The answer for a key is 0 when granted, the wait in microseconds when our quota refuses, and
-/// minus the wait when a provider block refuses; one integer for one key, else an array.
+/// minus the wait when a provider block refuses, and [`KEY_NOT_A_STRING`] when the key holds
+/// another type; one integer for one key, else an array.
 /// A granted key costs `GET` and `SET`, and the batch one `TIME`: inside a script each
 /// `redis.call` costs about as much as the script's own overhead, so there is no other.
 const GCRA_LUA: &str = r"
@@ -132,8 +135,14 @@ local now = t[1] * 1000000 + t[2]
 local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local v = redis.call('GET', key)
+  -- pcall: a key another program wrote with another type answers for itself, and the rest of
+  -- the batch (other tenants' keys) is decided as usual.
+  local v = redis.pcall('GET', key)
   local old, fresh, r
+  if type(v) == 'table' then
+    r = -4611686018427387904
+    v = false
+  end
   if v then
     local sep = string.find(v, ';', 1, true)
     if sep then
@@ -175,6 +184,10 @@ return out
 ";
 
 static GCRA: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA_LUA));
+
+/// The GCRA script's answer for a key whose value is not a string (another program wrote it):
+/// -2^62, exact as a Lua number and far beyond any block (146,000 years in microseconds).
+const KEY_NOT_A_STRING: i64 = -(1 << 62);
 
 /// Blocks a rate key for ARGV[1] ms unless it is already blocked for longer (a hint never
 /// shortens a block), keeping its TAT and a TTL at least as long as before. KEYS[1]: the key.
@@ -444,6 +457,10 @@ impl RedisRateLimiter {
         let mut conn = self.conn.clone();
         let answer = tokio::time::timeout(self.timeout, eval::<i64>(&mut conn, &cmd)).await;
         match answer {
+            Ok(Ok(KEY_NOT_A_STRING)) => {
+                self.hint_failed(key, &KeyNotAString(redis_key), "read");
+                RateDecision::Granted
+            }
             Ok(Ok(w)) if w < 0 => {
                 let wait = Duration::from_micros(w.unsigned_abs());
                 if let Some(refusals) = &self.refusals {
@@ -589,6 +606,10 @@ impl RateLimiter for RedisRateLimiter {
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(Ok(0))) => Ok(RateDecision::Granted),
+            Ok(Ok(Ok(KEY_NOT_A_STRING))) => self.backend_failed(
+                key,
+                Box::new(KeyNotAString(redis_key(&limit.key_prefix, key))),
+            ),
             Ok(Ok(Ok(w))) => {
                 let wait = Duration::from_micros(w.unsigned_abs());
                 if let Some(refusals) = &self.refusals {
@@ -694,6 +715,19 @@ impl fmt::Display for TimedOut {
 }
 
 impl std::error::Error for TimedOut {}
+
+/// The source of a fail-mode decision when a rate key in Redis holds something other than a
+/// string (another program wrote it). Names the key, which holds ids but no secret.
+#[derive(Debug)]
+struct KeyNotAString(String);
+
+impl fmt::Display for KeyNotAString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the rate key `{}` in Redis is not a string", self.0)
+    }
+}
+
+impl std::error::Error for KeyNotAString {}
 
 /// The source of a fail-mode decision when the batch an acquire was in got no answer.
 #[derive(Debug)]

@@ -982,3 +982,68 @@ async fn an_adopted_default_quota_is_shared_across_replicas_and_yields_to_the_ho
         );
     }
 }
+
+/// Another program wrote tenant A's rate key with another type (a hash). A's acquire takes the
+/// fail mode, naming the key; tenant B's acquires on the same connection id, decided by the same
+/// script run (one batch: the batching task runs only once the test task yields), are granted.
+#[tokio::test]
+async fn a_key_of_another_type_fails_only_its_own_acquire_not_the_batch_it_is_in() {
+    let p = prefix();
+    let l = RedisRateLimiter::connect(&crate::support::redis_url(), &p)
+        .await
+        .unwrap()
+        .with_quota("test", "default", Quota::per_second(nz(1_000)))
+        .fail_mode(FailMode::Closed);
+    let mut raw = raw_connection().await;
+    let a_key = format!("{p}:test:default:c1:a");
+    let _: () = redis::cmd("HSET")
+        .arg(&a_key)
+        .arg("f")
+        .arg("v")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&a_key)
+        .arg(60_000)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    let (key_a, key_b) = (key("a"), key("b"));
+    let a = l.acquire(&key_a, ONE);
+    let bs = futures_util::future::join_all((0..40).map(|_| l.acquire(&key_b, ONE)));
+    let (a, bs) = tokio::join!(a, bs);
+    let err = a.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref(),
+        Some(format!("the rate key `{a_key}` in Redis is not a string").as_str())
+    );
+    for b in bs {
+        assert_eq!(b.unwrap(), RateDecision::Granted);
+    }
+
+    // A bucket without a quota only reads the key's provider block: not a block of 146,000
+    // years, but granted (as when Redis cannot be read).
+    let unlimited =
+        |t: &str| RateKey::new(TenantId::new(t), ConnectionId::new("c1"), "test", "other");
+    let other_key = format!("{p}:test:other:c1:a");
+    let _: () = redis::cmd("RPUSH")
+        .arg(&other_key)
+        .arg("x")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&other_key)
+        .arg(60_000)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        l.acquire(&unlimited("a"), ONE).await.unwrap(),
+        RateDecision::Granted
+    );
+}
