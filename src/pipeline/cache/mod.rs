@@ -524,8 +524,8 @@ impl ResponseCache {
             Ok(entry) => {
                 ctx.conn.metrics.cache(false);
                 let resp = entry.to_response();
-                // Refused only when the placeholder was taken out meanwhile (an invalidating
-                // write): the waiters have the answer already; it is not kept.
+                // Refused only when the placeholder was taken out meanwhile; the waiters have
+                // the answer either way, it is then only not kept.
                 let _ = guard.insert(Slot::Entry(entry));
                 Ok((resp, CacheStatus::Miss))
             }
