@@ -11,6 +11,8 @@ use axum::Router;
 use switchboard::auth::{BearerToken, QueryKey};
 use switchboard::test_util::{canary, LogCapture, LoopbackServer};
 
+use switchboard::{Connection, Error, Response, Switchboard};
+
 use crate::support::{builder, connect, connect_as, TestConnector};
 
 async fn counting_server(delay: Duration) -> (LoopbackServer, Arc<AtomicUsize>) {
@@ -58,17 +60,52 @@ async fn counting_server(delay: Duration) -> (LoopbackServer, Arc<AtomicUsize>) 
     (LoopbackServer::start(app).await, hits)
 }
 
-#[tokio::test]
-async fn hundred_concurrent_identical_gets_reach_upstream_once() {
-    let (server, hits) = counting_server(Duration::from_millis(100)).await;
+/// A counting server, a switchboard with the default cache, and a connection to the server.
+struct Fixture {
+    // Kept so the server lives as long as the test.
+    _server: LoopbackServer,
+    hits: Arc<AtomicUsize>,
+    sb: Switchboard,
+    conn: Connection,
+}
+
+async fn fixture(delay: Duration) -> Fixture {
+    let (server, hits) = counting_server(delay).await;
     let sb = builder().build().unwrap();
     let conn = connect(&sb, TestConnector::default(), &server.base_url());
-    let calls = (0..100).map(|_| {
-        conn.get("/items/1")
-            .cache_for(Duration::from_secs(60))
-            .send()
-    });
-    let results = futures_util::future::join_all(calls).await;
+    Fixture {
+        _server: server,
+        hits,
+        sb,
+        conn,
+    }
+}
+
+/// Whether a cacheable GET of `path` was answered from the cache.
+async fn is_hit(conn: &Connection, path: &str, ttl: Duration) -> bool {
+    conn.get(path)
+        .cache_for(ttl)
+        .send()
+        .await
+        .unwrap()
+        .is_cache_hit()
+}
+
+/// `n` identical cacheable GETs of `path`, all in flight together.
+async fn concurrent_gets(conn: &Connection, path: &str, n: usize) -> Vec<Result<Response, Error>> {
+    let calls = (0..n).map(|_| conn.get(path).cache_for(Duration::from_secs(60)).send());
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test]
+async fn hundred_concurrent_identical_gets_reach_upstream_once() {
+    let Fixture {
+        _server,
+        hits,
+        sb: _,
+        conn,
+    } = fixture(Duration::from_millis(100)).await;
+    let results = concurrent_gets(&conn, "/items/1", 100).await;
     let mut hits_seen = 0;
     for r in results {
         let r = r.unwrap();
@@ -165,18 +202,15 @@ async fn api_key_in_query_is_in_no_cache_key_and_no_log_line() {
 
 #[tokio::test]
 async fn successful_write_invalidates_the_resource_path_and_errors_are_not_cached() {
-    let (server, hits) = counting_server(Duration::ZERO).await;
-    let sb = builder().build().unwrap();
-    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let Fixture {
+        _server,
+        hits,
+        sb,
+        conn,
+    } = fixture(Duration::ZERO).await;
     let ttl = Duration::from_secs(60);
     conn.get("/items/1").cache_for(ttl).send().await.unwrap();
-    assert!(conn
-        .get("/items/1")
-        .cache_for(ttl)
-        .send()
-        .await
-        .unwrap()
-        .is_cache_hit());
+    assert!(is_hit(&conn, "/items/1", ttl).await);
     conn.post("/items/1").send().await.unwrap();
     let after = conn.get("/items/1").cache_for(ttl).send().await.unwrap();
     assert!(!after.is_cache_hit(), "the write dropped the entry");
@@ -230,15 +264,13 @@ async fn cached_calls_still_require_auth_to_succeed_first() {
 
 #[tokio::test]
 async fn concurrent_misses_share_one_non_success_answer_and_none_is_kept() {
-    let (server, hits) = counting_server(Duration::from_millis(200)).await;
-    let sb = builder().build().unwrap();
-    let conn = connect(&sb, TestConnector::default(), &server.base_url());
-    let calls = (0..20).map(|_| {
-        conn.get("/slow-missing")
-            .cache_for(Duration::from_secs(60))
-            .send()
-    });
-    for r in futures_util::future::join_all(calls).await {
+    let Fixture {
+        _server,
+        hits,
+        sb,
+        conn,
+    } = fixture(Duration::from_millis(200)).await;
+    for r in concurrent_gets(&conn, "/slow-missing", 20).await {
         let err = r.unwrap_err();
         assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
     }
@@ -260,35 +292,20 @@ async fn concurrent_misses_share_one_non_success_answer_and_none_is_kept() {
 
 #[tokio::test]
 async fn an_entry_is_served_until_its_ttl_and_fetched_again_after() {
-    let (server, hits) = counting_server(Duration::ZERO).await;
-    let sb = builder().build().unwrap();
-    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let Fixture {
+        _server,
+        hits,
+        sb: _,
+        conn,
+    } = fixture(Duration::ZERO).await;
     let ttl = Duration::from_millis(1500);
-    assert!(!conn
-        .get("/items/1")
-        .cache_for(ttl)
-        .send()
-        .await
-        .unwrap()
-        .is_cache_hit());
-    assert!(conn
-        .get("/items/1")
-        .cache_for(ttl)
-        .send()
-        .await
-        .unwrap()
-        .is_cache_hit());
+    assert!(!is_hit(&conn, "/items/1", ttl).await);
+    assert!(is_hit(&conn, "/items/1", ttl).await);
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     let after = conn.get("/items/1").cache_for(ttl).send().await.unwrap();
     assert!(!after.is_cache_hit(), "an expired entry is never served");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    assert!(conn
-        .get("/items/1")
-        .cache_for(ttl)
-        .send()
-        .await
-        .unwrap()
-        .is_cache_hit());
+    assert!(is_hit(&conn, "/items/1", ttl).await);
 
     // A lifetime past what the clock counts is kept, not a panic.
     for expect_hit in [false, true] {
@@ -322,9 +339,12 @@ async fn the_cache_keeps_to_its_byte_bound() {
 
 #[tokio::test]
 async fn when_the_fetching_caller_gives_up_a_waiting_one_fetches() {
-    let (server, hits) = counting_server(Duration::from_millis(300)).await;
-    let sb = builder().build().unwrap();
-    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let Fixture {
+        _server,
+        hits,
+        sb: _,
+        conn,
+    } = fixture(Duration::from_millis(300)).await;
     let ttl = Duration::from_secs(60);
     let first = conn
         .get("/items/1")

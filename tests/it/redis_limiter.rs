@@ -983,6 +983,18 @@ async fn an_adopted_default_quota_is_shared_across_replicas_and_yields_to_the_ho
     }
 }
 
+/// Runs `write` (a command another program might send) on `key`, then lets the key expire in a
+/// minute so the shared Redis is left clean.
+async fn write_with_expiry(raw: &mut MultiplexedConnection, key: &str, write: redis::Cmd) {
+    let _: () = write.query_async(raw).await.unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(key)
+        .arg(60_000)
+        .query_async(raw)
+        .await
+        .unwrap();
+}
+
 /// Another program wrote tenant A's rate key with another type (a hash). A's acquire takes the
 /// fail mode, naming the key; tenant B's acquires on the same connection id, decided by the same
 /// script run (one batch: the batching task runs only once the test task yields), are granted.
@@ -996,19 +1008,9 @@ async fn a_key_of_another_type_fails_only_its_own_acquire_not_the_batch_it_is_in
         .fail_mode(FailMode::Closed);
     let mut raw = raw_connection().await;
     let a_key = format!("{p}:test:default:c1:a");
-    let _: () = redis::cmd("HSET")
-        .arg(&a_key)
-        .arg("f")
-        .arg("v")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("PEXPIRE")
-        .arg(&a_key)
-        .arg(60_000)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&a_key).arg("f").arg("v");
+    write_with_expiry(&mut raw, &a_key, hset).await;
 
     let (key_a, key_b) = (key("a"), key("b"));
     let a = l.acquire(&key_a, ONE);
@@ -1030,18 +1032,9 @@ async fn a_key_of_another_type_fails_only_its_own_acquire_not_the_batch_it_is_in
     let unlimited =
         |t: &str| RateKey::new(TenantId::new(t), ConnectionId::new("c1"), "test", "other");
     let other_key = format!("{p}:test:other:c1:a");
-    let _: () = redis::cmd("RPUSH")
-        .arg(&other_key)
-        .arg("x")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("PEXPIRE")
-        .arg(&other_key)
-        .arg(60_000)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    let mut rpush = redis::cmd("RPUSH");
+    rpush.arg(&other_key).arg("x");
+    write_with_expiry(&mut raw, &other_key, rpush).await;
     assert_eq!(
         l.acquire(&unlimited("a"), ONE).await.unwrap(),
         RateDecision::Granted
