@@ -232,7 +232,6 @@ impl ConnectionBuilder {
         let budget = sb.budgets.get(&state_key);
         let host: Arc<str> = Arc::from(host);
         let base_path = base.path().trim_end_matches('/').to_string();
-        let base_str = base.as_str().trim_end_matches('/').to_string();
         let shared = Arc::new(ConnectionShared {
             metrics: ConnectionMetrics::new(connector_name.clone()),
             connector: self.connector,
@@ -253,7 +252,6 @@ impl ConnectionBuilder {
                 base_path,
                 scheme,
                 switchboard: self.switchboard,
-                base: base_str,
                 shared,
                 observer: self.observer,
                 settings: self.settings,
@@ -276,8 +274,6 @@ pub(super) struct ConnectionInner {
     pub(super) switchboard: Switchboard,
     /// What every call of this connection shares (its context's per-connection part).
     pub(super) shared: Arc<ConnectionShared>,
-    /// The base URL as given, without its trailing '/' (for `Debug`).
-    pub(super) base: String,
     pub(super) scheme: http::uri::Scheme,
     /// The base URL's path without its trailing '/', prefixed to every request path.
     pub(super) base_path: String,
@@ -296,7 +292,7 @@ impl fmt::Debug for Connection {
             .field("connector", &self.inner.shared.connector_name)
             .field("tenant", &self.inner.shared.tenant)
             .field("id", &self.inner.shared.connection)
-            .field("base_url", &self.inner.base)
+            .field("base_url", &self.base_url())
             .finish_non_exhaustive()
     }
 }
@@ -324,7 +320,7 @@ impl Connection {
 
     /// The base URL requests are joined to, without a trailing `/`.
     pub fn base_url(&self) -> &str {
-        &self.inner.base
+        self.inner.shared.base_url.as_str().trim_end_matches('/')
     }
 
     /// The state of this connection's breaker (its tenant's, for its host).

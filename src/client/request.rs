@@ -429,7 +429,8 @@ fn request_uri(c: &ConnectionInner, path: &str, query: &str) -> Result<http::Uri
     }
     // Characters that need encoding (spaces, non-ASCII): let the URL parser encode them. The
     // query is form-encoded already, which a URL's query keeps as it is.
-    let mut url = url::Url::parse(&format!("{}/{}", c.base, path))
+    let base = c.shared.base_url.as_str().trim_end_matches('/');
+    let mut url = url::Url::parse(&format!("{base}/{path}"))
         .map_err(|e| ConfigError::new("request.path", format!("does not form a URL: {e}")))?;
     if !query.is_empty() {
         url.set_query(Some(query));
