@@ -20,6 +20,7 @@ use crate::pipeline::breaker::BreakerState;
 use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::ConnectionShared;
 use crate::pipeline::Idempotency;
+use crate::rate_limit::RateKey;
 
 /// Told the outcome of every call a [`Connection`] makes (after retries). Must be cheap and
 /// must not block: it runs on the caller's task.
@@ -232,8 +233,15 @@ impl ConnectionBuilder {
         let budget = sb.budgets.get(&state_key);
         let host: Arc<str> = Arc::from(host);
         let base_path = base.path().trim_end_matches('/').to_string();
+        let default_rate_key = RateKey::new(
+            tenant.clone(),
+            id.clone(),
+            connector_name.clone(),
+            super::request::default_bucket(),
+        );
         let shared = Arc::new(ConnectionShared {
             metrics: ConnectionMetrics::new(connector_name.clone()),
+            default_rate_key,
             connector: self.connector,
             connector_name,
             tenant,

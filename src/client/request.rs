@@ -327,30 +327,55 @@ impl RequestBuilder {
     /// [`Error::retry_after`] and [`Error::may_have_been_sent`]. A non-success status after
     /// retries is an error of kind [`ErrorKind::Status`] (or [`ErrorKind::RateLimited`] for 429)
     /// with the body in [`Error::body`].
-    pub async fn send(self) -> Result<Response, Error> {
-        self.send_boxed().await
+    ///
+    /// Nothing is checked or sent until the returned future is first polled.
+    // Not an `async fn`, which would keep the builder twice in the caller's future.
+    #[allow(clippy::manual_async_fn)]
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        async move { self.send_boxed().await }
     }
 
     /// The call as a boxed future, made by a plain function: the pipeline's state machine is
     /// then compiled once, in this library, rather than in every crate that awaits `send`
     /// (a host's crate, rebuilt on each of its edits, or a connector's module). One
     /// allocation per call.
+    ///
+    /// The admission check and the request are made here, before the future: the builder
+    /// (hundreds of bytes) is then not part of the boxed future, which every call copies.
     fn send_boxed(self) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>> {
-        Box::pin(self.run())
-    }
-
-    async fn run(self) -> Result<Response, Error> {
         let connection = self.connection.clone();
         // Checked first, so a refused call (a disconnected connection) sends nothing.
         if let Some(o) = &connection.inner.observer {
             if let Err(e) = o.admit() {
-                return Err(with_call_context(e, None, &connection));
+                return Box::pin(std::future::ready(Err(with_call_context(
+                    e,
+                    None,
+                    &connection,
+                ))));
             }
         }
-        let (req, ctx) = match self.build_request() {
-            Ok(r) => r,
-            Err(e) => return Err(with_call_context(e, None, &connection)),
-        };
+        match self.build_request() {
+            Ok((req, ctx)) => Box::pin(run(connection, req, ctx)),
+            Err(e) => Box::pin(std::future::ready(Err(with_call_context(
+                e,
+                None,
+                &connection,
+            )))),
+        }
+    }
+}
+
+/// Runs a built call through the pipeline, under its span, and records how it ended.
+///
+/// A plain function returning an `async` block, not an `async fn`: an `async fn` keeps each
+/// argument twice (as passed, and as the local it is moved into), and this future is copied
+/// on every call.
+fn run(
+    connection: Connection,
+    mut req: PipelineRequest,
+    ctx: Arc<CallContext>,
+) -> impl Future<Output = Result<Response, Error>> + Send {
+    async move {
         let sb = &connection.inner.switchboard.inner;
         let span = if observe::spans_enabled(tracing::Level::INFO) {
             tracing::info_span!(
@@ -371,9 +396,12 @@ impl RequestBuilder {
         let started = tokio::time::Instant::now();
         // Made inside each branch: a future held in a local first is copied once more.
         let result = if span.is_none() {
-            sb.pipeline.call(&ctx, req).await
+            sb.pipeline.call(&ctx, &mut req).await
         } else {
-            sb.pipeline.call(&ctx, req).instrument(span.clone()).await
+            sb.pipeline
+                .call(&ctx, &mut req)
+                .instrument(span.clone())
+                .await
         };
         let elapsed = started.elapsed();
         span.record("elapsed_ms", elapsed.as_millis() as u64);
@@ -455,7 +483,8 @@ fn method_label(m: &Method) -> Arc<str> {
     }
 }
 
-fn default_bucket() -> Arc<str> {
+/// The bucket of a call that names none.
+pub(super) fn default_bucket() -> Arc<str> {
     use std::sync::LazyLock;
     static DEFAULT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("default"));
     DEFAULT.clone()
@@ -512,7 +541,8 @@ mod tests {
             panic!("a switchboard without attempt layers calls the transport directly");
         };
         let transport = std::mem::size_of_val(&transport.send(&ctx, &req));
-        let call = std::mem::size_of_val(&pipeline.call(&ctx, req));
+        let mut req = req;
+        let call = std::mem::size_of_val(&pipeline.call(&ctx, &mut req));
         assert!(
             call <= 4 * transport.max(1024),
             "the pipeline's future is {call} bytes (the transport's alone: {transport})"

@@ -241,6 +241,13 @@ impl SwitchboardBuilder {
                 .default_headers(default_headers.clone())
                 .connect_timeout(self.connect_timeout)
                 .redirect(reqwest::redirect::Policy::none())
+                // HTTP/1.1 whatever features reqwest was built with elsewhere in the host's
+                // graph: the retry stage's rules (what may have been sent) are made for it.
+                .http1_only()
+                // The retry stage decides every retry. reqwest's own policy only ever retries
+                // HTTP/2 and HTTP/3 refusals, but it copies every request (headers, URI,
+                // extensions) in case it might: with no retry allowed it copies nothing.
+                .retry(reqwest::retry::never().max_retries_per_request(0))
                 .tcp_nodelay(true);
             if !self.proxy_from_env {
                 c = c.no_proxy();

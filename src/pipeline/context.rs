@@ -60,6 +60,9 @@ pub(crate) struct ConnectionShared {
     pub(crate) budget: Arc<Budget>,
     /// The connection's metric handles.
     pub(crate) metrics: ConnectionMetrics,
+    /// The rate-limit key of the connection's default bucket, made once: most calls spend
+    /// it, and the rate-limit stage lends it instead of building a key (four `Arc` clones).
+    pub(crate) default_rate_key: crate::rate_limit::RateKey,
 }
 
 /// Everything the layers know about one logical call. Read-only for host layers, found in the

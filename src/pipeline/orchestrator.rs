@@ -9,9 +9,9 @@
 //! # Deadlines without a timer per stage
 //!
 //! The call's deadline is not one timer around everything. Each await that can wait bounds
-//! itself: the authenticator, the limiter and a coalesced cache wait run under
-//! `timeout_at(deadline)` (tokio polls the inner future first, so a stage that is ready at
-//! once never registers its timer), the rate-limit and retry sleeps are checked against the
+//! itself: an authenticator or a limiter that cannot answer at once (a token to renew, a
+//! shared limiter over the network) and a coalesced cache wait run under
+//! `timeout_at(deadline)` (one that answers at once makes no timer at all), the rate-limit and retry sleeps are checked against the
 //! deadline before they start, and an attempt runs under one timer that ends at its
 //! per-attempt timeout or at the deadline, whichever comes first. A plain call with no cache
 //! therefore arms one timer, not two.
@@ -20,6 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use futures_util::FutureExt;
 use tower::ServiceExt;
 
@@ -44,21 +45,28 @@ pub(crate) enum Attempt {
 }
 
 impl Attempt {
-    pub(crate) async fn send(
-        &self,
-        ctx: &CallContext,
-        req: &PipelineRequest,
-    ) -> Result<PipelineResponse, Error> {
+    /// One attempt's future. A plain function returning one of two futures, not an
+    /// `async fn`: that would be one more state machine around the attempt, as big as it,
+    /// copied on every attempt.
+    pub(crate) fn send<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        req: &'a PipelineRequest,
+    ) -> impl Future<Output = Result<PipelineResponse, Error>> + 'a {
         match self {
             Attempt::Direct {
                 transport,
                 per_attempt,
-            } => timeout::bounded(*per_attempt, ctx.deadline, transport.send(ctx, req)).await,
+            } => Either::Left(timeout::bounded(
+                *per_attempt,
+                ctx.deadline,
+                transport.send(ctx, req),
+            )),
             // A host layer may wait before it calls on (a clock, a queue), so the deadline
             // bounds the whole attempt; the timeout service inside bounds the transport.
             Attempt::Layered(service) => {
                 let call = service.clone().oneshot(clone_request(req));
-                within_deadline(ctx, call, true).await
+                Either::Right(within_deadline(ctx, call, true))
             }
         }
     }
@@ -84,15 +92,19 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// Runs one call through every stage.
+    ///
+    /// The request is borrowed (the caller keeps it): a request taken by value would sit in
+    /// this future twice, as an `async fn`'s argument and as its local.
     pub(crate) async fn call(
         &self,
         ctx: &CallContext,
-        mut req: PipelineRequest,
+        req: &mut PipelineRequest,
     ) -> Result<(PipelineResponse, CacheStatus), Error> {
         // Auth first: a connection without credentials is refused before anything, cached data
         // included, is served.
-        within_deadline(ctx, auth::authenticate(ctx, &mut req), false).await?;
-        match cache::plan(ctx, &req) {
+        auth::authenticate(ctx, req).await?;
+        let req = &*req;
+        match cache::plan(ctx, req) {
             cache::Plan::Lookup { key, ttl } => {
                 if let Some(hit) = self.cache.hit(ctx, key) {
                     return Ok((hit, CacheStatus::Hit));
@@ -102,12 +114,12 @@ impl Pipeline {
                 // inline it would be copied with this future on every call, cached or not.
                 let fetch = Box::pin(
                     self.cache
-                        .get_or_fetch(ctx, key, ttl, || self.upstream(ctx, &req)),
+                        .get_or_fetch(ctx, key, ttl, || self.upstream(ctx, req)),
                 );
                 within_deadline(ctx, fetch, true).await
             }
             cache::Plan::Bypass { write } => {
-                let resp = self.upstream(ctx, &req).await?;
+                let resp = self.upstream(ctx, req).await?;
                 if write {
                     self.cache.after_write(ctx, req.uri().path(), &resp);
                 }

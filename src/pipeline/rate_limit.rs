@@ -9,6 +9,7 @@
 //! freshest account of the quota; a connector without hints answers `None` and nothing more is
 //! done (no allocation).
 
+use std::borrow::Cow;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -19,18 +20,23 @@ use crate::observe;
 use crate::rate_limit::{RateDecision, RateHint, RateKey, RateLimiter};
 
 /// Asks the limiter for leave to call, waiting while the wait is short; the key it returns
-/// is the one [`observe`] reports the answer under.
-pub(crate) async fn admit(
+/// is the one [`observe`] reports the answer under (the connection's own for its default
+/// bucket, lent rather than built).
+pub(crate) async fn admit<'c>(
     limiter: &dyn RateLimiter,
     max_wait: Duration,
-    ctx: &CallContext,
-) -> Result<RateKey, Error> {
-    let key = RateKey::new(
-        ctx.conn.tenant.clone(),
-        ctx.conn.connection.clone(),
-        ctx.conn.connector_name.clone(),
-        ctx.bucket.clone(),
-    );
+    ctx: &'c CallContext,
+) -> Result<Cow<'c, RateKey>, Error> {
+    let key = if ctx.bucket == ctx.conn.default_rate_key.bucket {
+        Cow::Borrowed(&ctx.conn.default_rate_key)
+    } else {
+        Cow::Owned(RateKey::new(
+            ctx.conn.tenant.clone(),
+            ctx.conn.connection.clone(),
+            ctx.conn.connector_name.clone(),
+            ctx.bucket.clone(),
+        ))
+    };
     let mut waited = Duration::ZERO;
     loop {
         let decision = match limiter.try_acquire_now(&key, NonZeroU32::MIN) {

@@ -1,6 +1,7 @@
 //! Stage 7, transport: sends one attempt with reqwest (rustls) and reads the response under the
 //! body cap, or hands a successful streamed response on as chunks.
 
+use std::future::Future;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -24,11 +25,47 @@ pub(crate) struct Transport {
 impl Transport {
     /// Sends `req` once. The request is read, not consumed: the retry stage replays the same
     /// one, and nothing is copied for that but what reqwest must own (the headers).
-    pub(crate) async fn send(
+    ///
+    /// reqwest's request is made before the future (reqwest keeps it in its own boxed future),
+    /// so the future here holds only the answer being read: it is copied with every layer
+    /// above it.
+    pub(crate) fn send<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        req: &'a PipelineRequest,
+    ) -> impl Future<Output = Result<PipelineResponse, Error>> + 'a {
+        let pending = self.start(ctx, req);
+        let (cap, stream) = (self.body_cap, ctx.stream);
+        async move {
+            let mut resp = pending?.await.map_err(transport_error)?;
+            if let Some(len) = resp.content_length() {
+                if len > cap as u64 {
+                    return Err(too_large(cap));
+                }
+            }
+            let status = resp.status();
+            let version = resp.version();
+            // Moved, not cloned: the body is read through `resp`, which needs no headers for it.
+            let headers = std::mem::take(resp.headers_mut());
+            let body = if stream && status.is_success() {
+                Body::Stream(capped_stream(resp, cap))
+            } else {
+                Body::Full(read_capped(&mut resp, cap).await?)
+            };
+            let mut out = http::Response::new(body);
+            *out.status_mut() = status;
+            *out.version_mut() = version;
+            *out.headers_mut() = headers;
+            Ok(out)
+        }
+    }
+
+    /// reqwest's request for `req`, handed to the client (which sends nothing until polled).
+    fn start(
         &self,
         ctx: &CallContext,
         req: &PipelineRequest,
-    ) -> Result<PipelineResponse, Error> {
+    ) -> Result<impl Future<Output = reqwest::Result<reqwest::Response>>, Error> {
         let client = if ctx.conn.guarded {
             &self.guarded
         } else {
@@ -42,25 +79,7 @@ impl Transport {
         } else if !req.body().is_empty() {
             *request.body_mut() = Some(reqwest::Body::from(req.body().clone()));
         }
-        let mut resp = client.execute(request).await.map_err(transport_error)?;
-        let cap = self.body_cap;
-        if let Some(len) = resp.content_length() {
-            if len > cap as u64 {
-                return Err(too_large(cap));
-            }
-        }
-        let status = resp.status();
-        let mut out = http::Response::new(Body::Full(Bytes::new()));
-        *out.status_mut() = status;
-        *out.version_mut() = resp.version();
-        // Moved, not cloned: the body is read through `resp`, which needs no headers for it.
-        *out.headers_mut() = std::mem::take(resp.headers_mut());
-        *out.body_mut() = if ctx.stream && status.is_success() {
-            Body::Stream(capped_stream(resp, cap))
-        } else {
-            Body::Full(read_capped(resp, cap).await?)
-        };
-        Ok(out)
+        Ok(client.execute(request))
     }
 }
 
@@ -118,7 +137,7 @@ fn send_parts(request: &mut reqwest::Request, parts: &[Bytes]) {
         .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(total));
 }
 
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
+async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Bytes, Error> {
     let expected = resp.content_length().unwrap_or(0).min(cap as u64) as usize;
     let Some(first) = resp.chunk().await.map_err(body_error)? else {
         return Ok(Bytes::new());
