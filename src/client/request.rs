@@ -236,7 +236,11 @@ impl RequestBuilder {
         self
     }
 
-    fn build_request(self) -> Result<(PipelineRequest, Arc<CallContext>), Error> {
+    /// The request and its context; the call's deadline counts from `started`.
+    fn build_request(
+        self,
+        started: tokio::time::Instant,
+    ) -> Result<(PipelineRequest, Arc<CallContext>), Error> {
         if let Some(e) = self.error {
             return Err(e.into());
         }
@@ -308,7 +312,7 @@ impl RequestBuilder {
             stream: self.stream,
             accept_status: self.accept_status,
             body_parts: self.body_parts,
-            deadline: tokio::time::Instant::now() + deadline,
+            deadline: started + deadline,
             uri: uri.clone(),
             redacted_url: OnceLock::new(),
         });
@@ -354,8 +358,10 @@ impl RequestBuilder {
                 ))));
             }
         }
-        match self.build_request() {
-            Ok((req, ctx)) => Box::pin(run(connection, req, ctx)),
+        // One clock reading for both the deadline and the call's elapsed time.
+        let started = tokio::time::Instant::now();
+        match self.build_request(started) {
+            Ok((req, ctx)) => Box::pin(run(connection, req, ctx, started)),
             Err(e) => Box::pin(std::future::ready(Err(with_call_context(
                 e,
                 None,
@@ -374,6 +380,7 @@ fn run(
     connection: Connection,
     mut req: PipelineRequest,
     ctx: Arc<CallContext>,
+    started: tokio::time::Instant,
 ) -> impl Future<Output = Result<Response, Error>> + Send {
     async move {
         let sb = &connection.inner.switchboard.inner;
@@ -393,7 +400,6 @@ fn run(
         } else {
             tracing::Span::none()
         };
-        let started = tokio::time::Instant::now();
         // Made inside each branch: a future held in a local first is copied once more.
         let result = if span.is_none() {
             sb.pipeline.call(&ctx, &mut req).await
@@ -535,7 +541,10 @@ mod tests {
             .base_url("https://api.example.com")
             .build()
             .expect("connection");
-        let (req, ctx) = conn.get("/item").build_request().expect("request");
+        let (req, ctx) = conn
+            .get("/item")
+            .build_request(tokio::time::Instant::now())
+            .expect("request");
         let pipeline = &sb.inner.pipeline;
         let Attempt::Direct { transport, .. } = &pipeline.attempt else {
             panic!("a switchboard without attempt layers calls the transport directly");

@@ -77,7 +77,7 @@ impl Breakers {
 
 /// Asks the connection's breaker (resolved once per connection and carried in the call
 /// context) for leave to call: refused at once while it is open.
-pub(crate) fn admit(ctx: &CallContext) -> Result<Permit, Error> {
+pub(crate) fn admit(ctx: &CallContext) -> Result<Permit<'_>, Error> {
     ctx.conn.breaker.admit().map_err(|retry_after| {
         observe::breaker_rejected(&ctx.conn.connector_name);
         Error::circuit_open(&ctx.conn.host, retry_after)

@@ -1,7 +1,7 @@
 //! The breaker's state machine and rolling window. Time is `tokio::time::Instant`, so tests
 //! drive it with `tokio::time::pause` and `advance`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -181,8 +181,9 @@ pub(crate) struct Breaker {
 
 /// Leave to make one call; must be finished with its outcome. Dropping it unfinished (the
 /// caller gave up) frees the probe slot without judging the provider.
-pub(crate) struct Permit {
-    breaker: Arc<Breaker>,
+pub(crate) struct Permit<'b> {
+    /// Borrowed: the call's context, which owns the breaker, outlives its permit.
+    breaker: &'b Breaker,
     probe: bool,
     finished: bool,
 }
@@ -213,27 +214,34 @@ impl Breaker {
     }
 
     /// A permit, or how long until the breaker will let a probe through.
-    pub(crate) fn admit(self: &Arc<Self>) -> Result<Permit, Duration> {
-        let now = Instant::now();
+    pub(crate) fn admit(&self) -> Result<Permit<'_>, Duration> {
         let mut g = self.lock();
         let probe = match g.mode {
             Mode::Closed => false,
-            Mode::Open { until } if now < until => return Err(until - now),
-            Mode::Open { .. } | Mode::HalfOpen { probing: false } => {
+            // The clock is read only here: a closed breaker (every call but a few) needs none.
+            Mode::Open { until } => {
+                let now = Instant::now();
+                if now < until {
+                    return Err(until - now);
+                }
+                g.mode = Mode::HalfOpen { probing: true };
+                true
+            }
+            Mode::HalfOpen { probing: false } => {
                 g.mode = Mode::HalfOpen { probing: true };
                 true
             }
             Mode::HalfOpen { probing: true } => return Err(self.config.cooldown),
         };
         Ok(Permit {
-            breaker: self.clone(),
+            breaker: self,
             probe,
             finished: false,
         })
     }
 }
 
-impl Permit {
+impl Permit<'_> {
     /// Records the call's outcome; returns the new state when it changed.
     /// Whether this permit is the half-open probe (so the breaker was not closed before it).
     pub(crate) fn is_probe(&self) -> bool {
@@ -292,7 +300,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if self.probe && !self.finished {
             let mut g = self.breaker.lock();
@@ -305,6 +313,8 @@ impl Drop for Permit {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
