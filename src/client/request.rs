@@ -376,6 +376,7 @@ impl RequestBuilder {
 /// A plain function returning an `async` block, not an `async fn`: an `async fn` keeps each
 /// argument twice (as passed, and as the local it is moved into), and this future is copied
 /// on every call.
+#[allow(clippy::manual_async_fn)]
 fn run(
     connection: Connection,
     mut req: PipelineRequest,
