@@ -458,7 +458,12 @@ impl RedisRateLimiter {
         let answer = tokio::time::timeout(self.timeout, eval::<i64>(&mut conn, &cmd)).await;
         match answer {
             Ok(Ok(KEY_NOT_A_STRING)) => {
-                self.hint_failed(key, &KeyNotAString(redis_key), "read");
+                self.hint_failed(
+                    key,
+                    Failure::KeyNotAString,
+                    &KeyNotAString(redis_key),
+                    "read",
+                );
                 RateDecision::Granted
             }
             Ok(Ok(w)) if w < 0 => {
@@ -470,11 +475,11 @@ impl RedisRateLimiter {
             }
             Ok(Ok(_)) => RateDecision::Granted,
             Ok(Err(e)) => {
-                self.hint_failed(key, &e, "read");
+                self.hint_failed(key, Failure::Unreachable, &e, "read");
                 RateDecision::Granted
             }
             Err(_) => {
-                self.hint_failed(key, &TimedOut(self.timeout), "read");
+                self.hint_failed(key, Failure::Unreachable, &TimedOut(self.timeout), "read");
                 RateDecision::Granted
             }
         }
@@ -495,19 +500,31 @@ impl RedisRateLimiter {
         self.refusals.as_ref()?.remaining(key, cost, interval_us)
     }
 
-    fn hint_failed(&self, key: &RateKey, error: &dyn std::error::Error, what: &'static str) {
+    fn hint_failed(
+        &self,
+        key: &RateKey,
+        cause: Failure,
+        error: &dyn std::error::Error,
+        what: &'static str,
+    ) {
         tracing::warn!(
             connector = %key.connector,
             bucket = %key.bucket,
             tenant = %key.tenant,
             connection = %key.connection,
             error = %error,
-            "rate limiter backend unreachable; could not {what} the provider's rate-limit block"
+            "{}; could not {what} the provider's rate-limit block",
+            cause.as_str()
         );
     }
 
-    /// Applies the fail mode after Redis failed or timed out.
-    fn backend_failed(&self, key: &RateKey, source: BoxError) -> Result<RateDecision, Error> {
+    /// Applies the fail mode after Redis failed, timed out, or held something else at the key.
+    fn backend_failed(
+        &self,
+        key: &RateKey,
+        cause: Failure,
+        source: BoxError,
+    ) -> Result<RateDecision, Error> {
         match self.fail_mode {
             FailMode::Open => {
                 observe::rate_limiter_fail_open(&key.connector);
@@ -517,17 +534,16 @@ impl RedisRateLimiter {
                     tenant = %key.tenant,
                     connection = %key.connection,
                     error = %source,
-                    "rate limiter backend unreachable; failing open (call granted without a limit)"
+                    "{}; failing open (call granted without a limit)",
+                    cause.as_str()
                 );
                 Ok(RateDecision::Granted)
             }
             FailMode::Closed => {
                 observe::rate_limiter_fail_closed(&key.connector);
-                Err(
-                    Error::store("rate limiter backend unreachable; failing closed")
-                        .with_source(source)
-                        .with_connector(key.connector.clone()),
-                )
+                Err(Error::store(format!("{}; failing closed", cause.as_str()))
+                    .with_source(source)
+                    .with_connector(key.connector.clone()))
             }
         }
     }
@@ -602,12 +618,13 @@ impl RateLimiter for RedisRateLimiter {
         // Taken before sending, so that a remembered refusal never outlasts Redis's own.
         let sent = Instant::now();
         if self.batches.send(job).is_err() {
-            return self.backend_failed(key, Box::new(BatchLost));
+            return self.backend_failed(key, Failure::Unreachable, Box::new(BatchLost));
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(Ok(0))) => Ok(RateDecision::Granted),
             Ok(Ok(Ok(KEY_NOT_A_STRING))) => self.backend_failed(
                 key,
+                Failure::KeyNotAString,
                 Box::new(KeyNotAString(redis_key(&limit.key_prefix, key))),
             ),
             Ok(Ok(Ok(w))) => {
@@ -621,9 +638,11 @@ impl RateLimiter for RedisRateLimiter {
                 }
                 Ok(RateDecision::RetryAfter(wait))
             }
-            Ok(Ok(Err(e))) => self.backend_failed(key, Box::new(e)),
-            Ok(Err(_)) => self.backend_failed(key, Box::new(BatchLost)),
-            Err(_) => self.backend_failed(key, Box::new(TimedOut(self.timeout))),
+            Ok(Ok(Err(e))) => self.backend_failed(key, Failure::Unreachable, Box::new(e)),
+            Ok(Err(_)) => self.backend_failed(key, Failure::Unreachable, Box::new(BatchLost)),
+            Err(_) => {
+                self.backend_failed(key, Failure::Unreachable, Box::new(TimedOut(self.timeout)))
+            }
         }
     }
 
@@ -663,8 +682,10 @@ impl RateLimiter for RedisRateLimiter {
             tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
         match answer {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => self.hint_failed(key, &e, "record"),
-            Err(_) => self.hint_failed(key, &TimedOut(self.timeout), "record"),
+            Ok(Err(e)) => self.hint_failed(key, Failure::Unreachable, &e, "record"),
+            Err(_) => {
+                self.hint_failed(key, Failure::Unreachable, &TimedOut(self.timeout), "record")
+            }
         }
     }
 
@@ -715,6 +736,24 @@ impl fmt::Display for TimedOut {
 }
 
 impl std::error::Error for TimedOut {}
+
+/// Why the fail mode applies: the headline of its error and log line (the source says more).
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Redis failed, timed out, or the batch got no answer.
+    Unreachable,
+    /// Redis answered, but the rate key holds another type (another program wrote it).
+    KeyNotAString,
+}
+
+impl Failure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Failure::Unreachable => "rate limiter backend unreachable",
+            Failure::KeyNotAString => "rate key in Redis holds another type",
+        }
+    }
+}
 
 /// The source of a fail-mode decision when a rate key in Redis holds something other than a
 /// string (another program wrote it). Names the key, which holds ids but no secret.

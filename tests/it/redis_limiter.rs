@@ -1018,6 +1018,11 @@ async fn a_key_of_another_type_fails_only_its_own_acquire_not_the_batch_it_is_in
     let (a, bs) = tokio::join!(a, bs);
     let err = a.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
+    // Says what happened: Redis answered, so "unreachable" would send an operator the wrong way.
+    assert_eq!(
+        err.to_string(),
+        "test: rate key in Redis holds another type; failing closed"
+    );
     let source = std::error::Error::source(&err).map(ToString::to_string);
     assert_eq!(
         source.as_deref(),
