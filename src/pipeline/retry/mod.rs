@@ -94,92 +94,120 @@ pub(crate) async fn run(
             (send_attempt.send(ctx, req).await, tracing::Span::none())
         };
         let (result, span) = result;
-        ctx.conn.metrics.attempt();
-
-        let result = result.map(|resp| restate_body_failure(ctx, resp));
-        let (last, next) = match result {
-            Ok(resp) if !is_failure(resp.status()) || ctx.accept_status == Some(resp.status()) => {
-                span.record("status", resp.status().as_u16());
-                return Ok(resp);
-            }
-            Ok(resp) => {
-                span.record("status", resp.status().as_u16());
-                let body = match resp.body() {
-                    Body::Full(b) => b.clone(),
-                    Body::Stream(_) => Bytes::new(),
-                };
-                let outcome = AttemptOutcome::Response {
-                    method: req.method(),
-                    status: resp.status(),
-                    headers: resp.headers(),
-                    body: &body,
-                };
-                // A classifier that says "retry" without a delay still gets the provider's
-                // Retry-After: the later of the two wins.
-                let header_after = parse_retry_after(resp.headers(), SystemTime::now());
-                let answer = match ctx.conn.connector.classify_retry(&outcome) {
-                    RetryDecision::Retry { after } => RetryDecision::Retry {
-                        after: after.max(header_after),
-                    },
-                    other => other,
-                };
-                let next = decide(ctx, key.is_some(), answer, || {
-                    if is_transient_status(resp.status()) {
-                        Next::RetryAfter(header_after, "status")
-                    } else {
-                        Next::Stop
-                    }
-                });
-                (Last::Response(resp, body), next)
-            }
-            Err(err) => {
-                let outcome = AttemptOutcome::Failure {
-                    method: req.method(),
-                    error: &err,
-                };
-                let next = decide(
-                    ctx,
-                    key.is_some(),
-                    ctx.conn.connector.classify_retry(&outcome),
-                    || match err.kind() {
-                        ErrorKind::Connect => Next::RetryAfter(None, "connect"),
-                        ErrorKind::Timeout => Next::RetryAfter(None, "timeout"),
-                        ErrorKind::Transport => Next::RetryAfter(None, "transport"),
-                        _ => Next::Stop,
-                    },
-                );
-                (Last::Failure(err), next)
-            }
+        // Judged by a plain function: what it keeps (the answer, the error) is not held
+        // across the backoff's sleep, which keeps this future small.
+        let delay = match judge(policy, ctx, req, &key, attempt, result, span) {
+            Judged::Done(outcome) => return outcome,
+            Judged::RetryIn(delay) => delay,
         };
-
-        let Next::RetryAfter(after, reason) = next else {
-            return Err(finish(ctx, last, attempt, key, None));
-        };
-        let delay = match policy.backoff.next(attempt, after) {
-            Wait::Retry(delay) => delay,
-            // Attempts spent, or a `Retry-After` too long to sleep inside a call: the caller
-            // gets the delay.
-            Wait::GiveUp { retry_after } => {
-                return Err(finish(ctx, last, attempt, key, retry_after))
-            }
-        };
-        if tokio::time::Instant::now() + delay >= ctx.deadline {
-            return Err(finish(ctx, last, attempt, key, after));
-        }
-        if !budget::withdraw(budget) {
-            observe::retry_budget_exhausted(&ctx.conn.connector_name);
-            return Err(finish(ctx, last, attempt, key, after));
-        }
-        span.record("retry_reason", reason);
-        observe::retry(&ctx.conn.connector_name, reason);
-        tracing::debug!(
-            attempt,
-            reason,
-            delay_ms = delay.as_millis() as u64,
-            "retrying"
-        );
         tokio::time::sleep(delay).await;
     }
+}
+
+/// What one attempt's outcome means for the call.
+enum Judged {
+    /// The call's outcome: the answer, or the error to end with.
+    Done(Result<PipelineResponse, Error>),
+    /// Try again after this delay.
+    RetryIn(Duration),
+}
+
+/// Judges one attempt's outcome by the rules in the module docs.
+fn judge(
+    policy: &RetryPolicy,
+    ctx: &CallContext,
+    req: &PipelineRequest,
+    key: &Option<String>,
+    attempt: u32,
+    result: Result<PipelineResponse, Error>,
+    span: tracing::Span,
+) -> Judged {
+    let budget = &ctx.conn.budget;
+    ctx.conn.metrics.attempt();
+
+    let result = result.map(|resp| restate_body_failure(ctx, resp));
+    let (last, next) = match result {
+        Ok(resp) if !is_failure(resp.status()) || ctx.accept_status == Some(resp.status()) => {
+            span.record("status", resp.status().as_u16());
+            return Judged::Done(Ok(resp));
+        }
+        Ok(resp) => {
+            span.record("status", resp.status().as_u16());
+            let body = match resp.body() {
+                Body::Full(b) => b.clone(),
+                Body::Stream(_) => Bytes::new(),
+            };
+            let outcome = AttemptOutcome::Response {
+                method: req.method(),
+                status: resp.status(),
+                headers: resp.headers(),
+                body: &body,
+            };
+            // A classifier that says "retry" without a delay still gets the provider's
+            // Retry-After: the later of the two wins.
+            let header_after = parse_retry_after(resp.headers(), SystemTime::now());
+            let answer = match ctx.conn.connector.classify_retry(&outcome) {
+                RetryDecision::Retry { after } => RetryDecision::Retry {
+                    after: after.max(header_after),
+                },
+                other => other,
+            };
+            let next = decide(ctx, key.is_some(), answer, || {
+                if is_transient_status(resp.status()) {
+                    Next::RetryAfter(header_after, "status")
+                } else {
+                    Next::Stop
+                }
+            });
+            (Last::Response(resp, body), next)
+        }
+        Err(err) => {
+            let outcome = AttemptOutcome::Failure {
+                method: req.method(),
+                error: &err,
+            };
+            let next = decide(
+                ctx,
+                key.is_some(),
+                ctx.conn.connector.classify_retry(&outcome),
+                || match err.kind() {
+                    ErrorKind::Connect => Next::RetryAfter(None, "connect"),
+                    ErrorKind::Timeout => Next::RetryAfter(None, "timeout"),
+                    ErrorKind::Transport => Next::RetryAfter(None, "transport"),
+                    _ => Next::Stop,
+                },
+            );
+            (Last::Failure(err), next)
+        }
+    };
+
+    let Next::RetryAfter(after, reason) = next else {
+        return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), None)));
+    };
+    let delay = match policy.backoff.next(attempt, after) {
+        Wait::Retry(delay) => delay,
+        // Attempts spent, or a `Retry-After` too long to sleep inside a call: the caller
+        // gets the delay.
+        Wait::GiveUp { retry_after } => {
+            return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), retry_after)))
+        }
+    };
+    if tokio::time::Instant::now() + delay >= ctx.deadline {
+        return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), after)));
+    }
+    if !budget::withdraw(budget) {
+        observe::retry_budget_exhausted(&ctx.conn.connector_name);
+        return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), after)));
+    }
+    span.record("retry_reason", reason);
+    observe::retry(&ctx.conn.connector_name, reason);
+    tracing::debug!(
+        attempt,
+        reason,
+        delay_ms = delay.as_millis() as u64,
+        "retrying"
+    );
+    Judged::RetryIn(delay)
 }
 
 /// What the provider said on the wire when its 2xx answer carried a failure in the body
