@@ -11,10 +11,10 @@
 //! The call's deadline is not one timer around everything. Each await that can wait bounds
 //! itself: an authenticator or a limiter that cannot answer at once (a token to renew, a
 //! shared limiter over the network) and a coalesced cache wait run under
-//! `timeout_at(deadline)` (one that answers at once makes no timer at all), the rate-limit and retry sleeps are checked against the
-//! deadline before they start, and an attempt runs under one timer that ends at its
-//! per-attempt timeout or at the deadline, whichever comes first. A plain call with no cache
-//! therefore arms one timer, not two.
+//! `timeout_at(deadline)` (one that answers at once makes no timer at all), the rate-limit
+//! and retry sleeps are checked against the deadline before they start, and an attempt runs
+//! under one timer that ends at its per-attempt timeout or at the deadline, whichever comes
+//! first. A plain call with no cache therefore arms one timer, not two.
 
 use std::future::Future;
 use std::pin::Pin;
