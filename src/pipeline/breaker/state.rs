@@ -242,15 +242,15 @@ impl Breaker {
 }
 
 impl Permit<'_> {
-    /// Records the call's outcome; returns the new state when it changed.
     /// Whether this permit is the half-open probe (so the breaker was not closed before it).
     pub(crate) fn is_probe(&self) -> bool {
         self.probe
     }
 
+    /// Records the call's outcome; returns the new state when it changed.
     pub(crate) fn finish(mut self, outcome: Outcome) -> Option<BreakerState> {
         self.finished = true;
-        let b = &self.breaker;
+        let b = self.breaker;
         let now = Instant::now();
         let mut g = b.lock();
         if self.probe {
