@@ -21,6 +21,9 @@
 //! then the criterion groups) or `SWITCHBOARD_BENCH_CPU=only`. This binary then re-executes
 //! itself (`SWITCHBOARD_BENCH_ROLE`) as a server process and, for every measurement, as a fresh
 //! client process whose CPU time (read from `/proc`, Linux only) is client work only.
+//! `SWITCHBOARD_BENCH_CPU_PIN=1` pins the server to CPU 1 and every client to CPU 0 (with
+//! `taskset`): the kernel's share of a request (loopback TCP and the wake-ups between the two
+//! processes, about 40 % of the client's CPU) then varies much less from run to run.
 //!
 //! Tracing is compiled in with no subscriber installed and no `metrics` recorder is installed,
 //! as in a production host that has both turned off. See `docs/performance.md`.
@@ -66,6 +69,8 @@ const CPU_VARIANTS_ENV: &str = "SWITCHBOARD_BENCH_CPU_VARIANTS";
 /// Unique-key calls made before measuring `switchboard_full_pipeline`, so its cache is at its
 /// 64 MiB bound and evicting, as in a long-running host (default 60,000; 0 to skip).
 const PREFILL_ENV: &str = "SWITCHBOARD_BENCH_PREFILL";
+/// `1`: the CPU report pins the server to CPU 1 and the clients to CPU 0 (`taskset`).
+const PIN_ENV: &str = "SWITCHBOARD_BENCH_CPU_PIN";
 const PREFILL_DEFAULT: usize = 60_000;
 
 const BODY_LEN: usize = 1024;
@@ -147,7 +152,7 @@ struct ServerChild {
 
 impl ServerChild {
     fn spawn() -> std::io::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut child = pinned_command(1)?
             .env(ROLE_ENV, "server")
             .env_remove(CPU_ENV)
             .stdin(Stdio::piped())
@@ -480,6 +485,17 @@ fn bench_rate_limit(c: &mut Criterion) {
 
 // ------------------------------------------------------------------ client CPU report
 
+/// This binary as a child process, on CPU `cpu` alone when the report is pinned.
+fn pinned_command(cpu: usize) -> std::io::Result<Command> {
+    let exe = std::env::current_exe()?;
+    if std::env::var(PIN_ENV).as_deref() != Ok("1") {
+        return Ok(Command::new(exe));
+    }
+    let mut c = Command::new("taskset");
+    c.arg("-c").arg(cpu.to_string()).arg(exe);
+    Ok(c)
+}
+
 /// CPU time of every live thread of `pid` (`self` or a number), in ns: the first field of
 /// `/proc/<pid>/task/<tid>/schedstat` is the time spent on a CPU.
 fn cpu_ns(pid: &str) -> Option<u64> {
@@ -495,14 +511,18 @@ fn cpu_ns(pid: &str) -> Option<u64> {
     Some(total)
 }
 
-/// utime + stime of the whole process (exited threads included) from `/proc/<pid>/stat`
-/// fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux): a coarse cross-check.
-fn cpu_ticks(pid: &str) -> Option<u64> {
+/// utime and stime of the whole process (exited threads included) from `/proc/<pid>/stat`
+/// fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux): a coarse cross-check, and the
+/// split between the client's own code (user) and the kernel's loopback TCP (system).
+fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the `(comm)`; field 3 (state) comes first, so 14 and 15 are at 11 and 12.
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    Some((
+        f.get(11)?.parse::<u64>().ok()?,
+        f.get(12)?.parse::<u64>().ok()?,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -510,6 +530,7 @@ struct Sample {
     wall_ns: f64,
     client_cpu_ns: f64,
     client_tick_ns: f64,
+    client_user_tick_ns: f64,
     server_cpu_ns: f64,
 }
 
@@ -551,23 +572,32 @@ fn run_client_role() {
             let d = b.expect("cpu after").saturating_sub(a.expect("cpu before"));
             d as f64 * scale / n as f64
         };
+        let ticks = |t: Option<(u64, u64)>| t.map(|(u, s)| u + s);
+        let user = |t: Option<(u64, u64)>| t.map(|(u, _)| u);
+        // USER_HZ is 100 on Linux: one tick is 10 ms.
+        const TICK_NS: f64 = 10_000_000.0;
         Sample {
             wall_ns: wall.as_nanos() as f64 / n as f64,
             client_cpu_ns: per(c0, c1, 1.0),
-            // USER_HZ is 100 on Linux: one tick is 10 ms.
-            client_tick_ns: per(t0, t1, 10_000_000.0),
+            client_tick_ns: per(ticks(t0), ticks(t1), TICK_NS),
+            client_user_tick_ns: per(user(t0), user(t1), TICK_NS),
             server_cpu_ns: per(s0, s1, 1.0),
         }
     });
     println!(
-        "SAMPLE {} {} {} {}",
-        sample.wall_ns, sample.client_cpu_ns, sample.client_tick_ns, sample.server_cpu_ns
+        "SAMPLE {} {} {} {} {}",
+        sample.wall_ns,
+        sample.client_cpu_ns,
+        sample.client_tick_ns,
+        sample.client_user_tick_ns,
+        sample.server_cpu_ns
     );
 }
 
 /// Runs one `client` child for `v` and reads its sample.
 fn measure_in_child(server: &ServerChild, v: Variant) -> Sample {
-    let out = Command::new(std::env::current_exe().expect("current exe"))
+    let out = pinned_command(0)
+        .expect("current exe")
         .env(ROLE_ENV, "client")
         .env(CHILD_BASE_ENV, &server.base_url)
         .env(CHILD_SERVER_PID_ENV, server.pid())
@@ -590,7 +620,8 @@ fn measure_in_child(server: &ServerChild, v: Variant) -> Sample {
         wall_ns: f[0],
         client_cpu_ns: f[1],
         client_tick_ns: f[2],
-        server_cpu_ns: f[3],
+        client_user_tick_ns: f[3],
+        server_cpu_ns: f[4],
     }
 }
 
@@ -639,11 +670,16 @@ fn cpu_report() {
         "\nclient CPU per request: {n} requests x {rounds} rounds per variant, {CONCURRENCY} \
          concurrent callers, each measurement in a fresh client process, server in another \
          process (prefill before switchboard_full_pipeline: {}); medians over rounds; \
-         ratios are per-round pairs with raw_reqwest (median, min..max)",
-        prefill_count()
+         ratios are per-round pairs with raw_reqwest (median, min..max); {}",
+        prefill_count(),
+        if std::env::var(PIN_ENV).as_deref() == Ok("1") {
+            "server pinned to CPU 1, clients to CPU 0"
+        } else {
+            "not pinned"
+        }
     );
     println!(
-        "{:<27} {:>14} {:>22} {:>11} {:>22} {:>8} {:>12} {:>14}",
+        "{:<27} {:>14} {:>22} {:>11} {:>22} {:>8} {:>12} {:>12} {:>14}",
         "variant",
         "client CPU/req",
         "CPU vs raw",
@@ -651,15 +687,17 @@ fn cpu_report() {
         "wall vs raw",
         "req/s",
         "ticks vs raw",
+        "user vs raw",
         "server CPU/req"
     );
     for (v, s) in &samples {
         let (cr, crl, crh) = paired(s, |x| x.client_cpu_ns);
         let (wr, wrl, wrh) = paired(s, |x| x.wall_ns);
         let (tr, _, _) = paired(s, |x| x.client_tick_ns);
+        let (ur, _, _) = paired(s, |x| x.client_user_tick_ns);
         let wall = med(s, |x| x.wall_ns);
         println!(
-            "{:<27} {:>11.2} us {:>6.3}x ({:.2}..{:.2}) {:>8.2} us {:>6.3}x ({:.2}..{:.2}) {:>8.0} {:>11.3}x {:>11.2} us",
+            "{:<27} {:>11.2} us {:>6.3}x ({:.2}..{:.2}) {:>8.2} us {:>6.3}x ({:.2}..{:.2}) {:>8.0} {:>11.3}x {:>11.3}x {:>11.2} us",
             v.name(),
             med(s, |x| x.client_cpu_ns) / 1e3,
             cr,
@@ -671,6 +709,7 @@ fn cpu_report() {
             wrh,
             1e9 / wall,
             tr,
+            ur,
             med(s, |x| x.server_cpu_ns) / 1e3,
         );
     }
