@@ -35,7 +35,8 @@ pub trait Authenticator: Send + Sync + Debug {
     /// costs no boxed future per call. The default is `None`.
     ///
     /// An implementation that answers `Some` must add the same credentials `authenticate`
-    /// would.
+    /// would; one that answers `None` must leave the request as it was (the pipeline may ask
+    /// again, or await `authenticate`, afterwards).
     fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
         let _ = request;
         None

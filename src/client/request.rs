@@ -18,7 +18,7 @@ use super::connection::{Connection, ConnectionInner};
 use crate::error::{ConfigError, Error};
 use crate::observe;
 use crate::pipeline::cache::CacheKey;
-use crate::pipeline::{CallContext, Idempotency, PipelineRequest};
+use crate::pipeline::{CacheStatus, CallContext, Idempotency, PipelineRequest, PipelineResponse};
 use crate::response::Response;
 
 /// One call, built up and then sent with [`RequestBuilder::send`]. Settings are checked at
@@ -336,39 +336,55 @@ impl RequestBuilder {
     // Not an `async fn`, which would keep the builder twice in the caller's future.
     #[allow(clippy::manual_async_fn)]
     pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
-        async move { self.send_boxed().await }
+        async move {
+            match self.start() {
+                Started::Answered(result) => result,
+                Started::Running(call) => call.await,
+            }
+        }
     }
 
-    /// The call as a boxed future, made by a plain function: the pipeline's state machine is
-    /// then compiled once, in this library, rather than in every crate that awaits `send`
-    /// (a host's crate, rebuilt on each of its edits, or a connector's module). One
-    /// allocation per call.
+    /// Starts the call: the admission check, the request, then either the answer at once (a
+    /// refusal, or a cached answer that needed no waiting) or the call as a boxed future.
     ///
-    /// The admission check and the request are made here, before the future: the builder
-    /// (hundreds of bytes) is then not part of the boxed future, which every call copies.
-    fn send_boxed(self) -> Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>> {
+    /// The boxed future is made by a plain function: the pipeline's state machine is then
+    /// compiled once, in this library, rather than in every crate that awaits `send` (a host's
+    /// crate, rebuilt on each of its edits, or a connector's module). One allocation per call
+    /// that goes past the cache. The builder (hundreds of bytes) is used up here, so it is not
+    /// part of that future, which every call copies.
+    fn start(self) -> Started {
         let connection = self.connection.clone();
         // Checked first, so a refused call (a disconnected connection) sends nothing.
         if let Some(o) = &connection.inner.observer {
             if let Err(e) = o.admit() {
-                return Box::pin(std::future::ready(Err(with_call_context(
-                    e,
-                    None,
-                    &connection,
-                ))));
+                return Started::Answered(Err(with_call_context(e, None, &connection)));
             }
         }
         // One clock reading for both the deadline and the call's elapsed time.
         let started = tokio::time::Instant::now();
-        match self.build_request(started) {
-            Ok((req, ctx)) => Box::pin(run(connection, req, ctx, started)),
-            Err(e) => Box::pin(std::future::ready(Err(with_call_context(
-                e,
-                None,
-                &connection,
-            )))),
+        let (mut req, ctx) = match self.build_request(started) {
+            Ok(built) => built,
+            Err(e) => return Started::Answered(Err(with_call_context(e, None, &connection))),
+        };
+        // With spans on, every call goes through `run`, which makes the call's span.
+        if !observe::spans_enabled(tracing::Level::INFO) {
+            let pipeline = &connection.inner.switchboard.inner.pipeline;
+            if let Some(result) = pipeline.answer_now(&ctx, &mut req) {
+                let elapsed = started.elapsed();
+                let span = tracing::Span::none();
+                return Started::Answered(finish(&connection, &ctx, &span, result, elapsed));
+            }
         }
+        Started::Running(Box::pin(run(connection, req, ctx, started)))
     }
+}
+
+/// A call as [`RequestBuilder::start`] leaves it.
+enum Started {
+    /// Answered without waiting.
+    Answered(Result<Response, Error>),
+    /// Under way through the pipeline.
+    Running(Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>),
 }
 
 /// Runs a built call through the pipeline, under its span, and records how it ended.
@@ -410,32 +426,44 @@ fn run(
                 .instrument(span.clone())
                 .await
         };
-        let elapsed = started.elapsed();
-        span.record("elapsed_ms", elapsed.as_millis() as u64);
-        match result {
-            Ok((resp, cache)) => {
-                span.record("status", resp.status().as_u16());
-                span.record("outcome", "ok");
-                ctx.conn.metrics.call_finished(&ctx.endpoint, "ok", elapsed);
-                if let Some(o) = &connection.inner.observer {
-                    o.observe(Ok(()));
-                }
-                Ok(Response::new(resp, cache, sb.body_cap))
+        finish(&connection, &ctx, &span, result, started.elapsed())
+    }
+}
+
+/// Records how a call ended (its span's fields, the connection's metrics, the lifecycle
+/// observer) and makes the caller's answer.
+fn finish(
+    connection: &Connection,
+    ctx: &CallContext,
+    span: &tracing::Span,
+    result: Result<(PipelineResponse, CacheStatus), Error>,
+    elapsed: Duration,
+) -> Result<Response, Error> {
+    span.record("elapsed_ms", elapsed.as_millis() as u64);
+    match result {
+        Ok((resp, cache)) => {
+            span.record("status", resp.status().as_u16());
+            span.record("outcome", "ok");
+            ctx.conn.metrics.call_finished(&ctx.endpoint, "ok", elapsed);
+            if let Some(o) = &connection.inner.observer {
+                o.observe(Ok(()));
             }
-            Err(e) => {
-                let e = with_call_context(e, Some(&ctx), &connection);
-                span.record("outcome", e.kind().as_str());
-                if let Some(s) = e.status() {
-                    span.record("status", s.as_u16());
-                }
-                ctx.conn
-                    .metrics
-                    .call_finished(&ctx.endpoint, e.kind().as_str(), elapsed);
-                if let Some(o) = &connection.inner.observer {
-                    o.observe(Err(&e));
-                }
-                Err(e)
+            let body_cap = connection.inner.switchboard.inner.body_cap;
+            Ok(Response::new(resp, cache, body_cap))
+        }
+        Err(e) => {
+            let e = with_call_context(e, Some(ctx), connection);
+            span.record("outcome", e.kind().as_str());
+            if let Some(s) = e.status() {
+                span.record("status", s.as_u16());
             }
+            ctx.conn
+                .metrics
+                .call_finished(&ctx.endpoint, e.kind().as_str(), elapsed);
+            if let Some(o) = &connection.inner.observer {
+                o.observe(Err(&e));
+            }
+            Err(e)
         }
     }
 }

@@ -363,3 +363,52 @@ async fn when_the_fetching_caller_gives_up_a_waiting_one_fetches() {
     assert_eq!(second.bytes().await.unwrap(), "{\"tenant\":\"?\"}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
+
+/// An authenticator that never answers at once (as one renewing a token would): every call
+/// awaits `authenticate`, which counts itself and adds a header the server does not check.
+#[derive(Debug)]
+struct WaitingAuth {
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl switchboard::auth::Authenticator for WaitingAuth {
+    async fn authenticate(&self, request: &mut http::Request<bytes::Bytes>) -> Result<(), Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        request.headers_mut().insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Bearer waited"),
+        );
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_hit_behind_an_authenticator_that_must_wait_is_authenticated_once_per_call() {
+    // A fresh entry is answered at once only when the credentials are too; otherwise the
+    // call takes the whole pipeline, where the authenticator is awaited exactly once.
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let conn = sb
+        .connection(Arc::new(TestConnector::default()))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .auth(Arc::new(WaitingAuth {
+            calls: calls.clone(),
+        }))
+        .build()
+        .unwrap();
+    let ttl = Duration::from_secs(60);
+    assert!(!is_hit(&conn, "/items/7", ttl).await);
+    assert!(is_hit(&conn, "/items/7", ttl).await);
+    assert!(is_hit(&conn, "/items/7", ttl).await);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "one upstream call");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "one authentication per call"
+    );
+}

@@ -264,7 +264,7 @@ impl CacheConfig {
 }
 
 /// A stored success: the answer, copied compact ([`compact`]), and when it goes stale.
-struct Entry {
+pub(crate) struct Entry {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
@@ -474,13 +474,23 @@ impl ResponseCache {
     /// lock and never waits, so it needs no boxed future and no timer; a miss pays one more
     /// probe before the coalesced fetch.
     pub(crate) fn hit(&self, ctx: &CallContext, key: &CacheKey) -> Option<PipelineResponse> {
+        let entry = self.fresh(key)?;
+        Some(Self::serve(ctx, &entry))
+    }
+
+    /// The fresh entry under `key`, counted nowhere yet: the caller may still turn the call
+    /// down (credentials refused) before serving it with [`Self::serve`].
+    pub(crate) fn fresh(&self, key: &CacheKey) -> Option<Arc<Entry>> {
         match self.store.get(key)? {
-            Slot::Entry(e) if e.is_fresh(Instant::now()) => {
-                ctx.conn.metrics.cache(true);
-                Some(e.to_response())
-            }
+            Slot::Entry(e) if e.is_fresh(Instant::now()) => Some(e),
             _ => None,
         }
+    }
+
+    /// `entry` as this call's answer, counted as a hit.
+    pub(crate) fn serve(ctx: &CallContext, entry: &Entry) -> PipelineResponse {
+        ctx.conn.metrics.cache(true);
+        entry.to_response()
     }
 
     /// The cached answer under `key`, or the answer of the future `upstream` makes, stored when
