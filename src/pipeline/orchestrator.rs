@@ -147,8 +147,9 @@ impl Pipeline {
     /// ([`crate::auth::Authenticator::authenticate_now`]). `None` leaves the request as it
     /// was, and the call goes through [`Self::call`].
     ///
-    /// The same stages in the same order as [`Self::call`] (credentials, then the cache), for
-    /// the most frequent answer of a cached read, without a future: no allocation for it, no
+    /// As in [`Self::call`], nothing cached is served before the credentials are added; the
+    /// entry is looked up first only so that a miss asks the authenticator nothing here. The
+    /// most frequent answer of a cached read then needs no future: no allocation for it, no
     /// state machine to step through.
     pub(crate) fn answer_now(
         &self,
