@@ -14,6 +14,8 @@
 //! - `cache_hit/*`: a cached GET through the whole `send()` path. (Copies of the cache's
 //!   private key and store used to split this cost; they went stale with every change of the
 //!   cache, so the split is now read from instruction counts: `scripts/callgrind-pipeline.sh`.)
+//! - `cache_write/*`: a POST (which invalidates the cached entries under its path) beside an
+//!   empty cache, and beside 20,000 entries of another tenant.
 //! - `rate_limit/*`: `InMemoryRateLimiter::check`, the async `RateLimiter::acquire` polled once,
 //!   and two baselines.
 //!
@@ -101,7 +103,8 @@ fn app() -> axum::Router {
         axum::routing::get(move || {
             let body = body.clone();
             async move { ([(http::header::CONTENT_TYPE, "application/json")], body) }
-        }),
+        })
+        .post(|| async { ([(http::header::CONTENT_TYPE, "application/json")], "{}") }),
     )
 }
 
@@ -429,6 +432,63 @@ fn bench_cache_hit(c: &mut Criterion, rt: &Runtime, clients: &Clients) {
     g.finish();
 }
 
+// ------------------------------------------------------------------ criterion: cache writes
+
+/// Entries another tenant holds in the cache when `cache_write/post_beside_other_entries` runs.
+const OTHER_TENANT_ENTRIES: usize = 20_000;
+
+/// A successful write invalidates the cached entries under its path, by one pass over the
+/// whole cache: what a write costs one tenant when another tenant's entries fill the cache,
+/// against the same write beside an empty cache.
+fn bench_cache_write(c: &mut Criterion, rt: &Runtime, base: &str) {
+    let connect = |sb: &Switchboard, tenant: &str| {
+        sb.connection(Arc::new(BenchConnector))
+            .tenant(tenant)
+            .id("c1")
+            .base_url(base)
+            .auth(Arc::new(BearerToken::new(TOKEN)))
+            .build()
+            .expect("connection")
+    };
+    let empty_sb = Switchboard::builder().build().expect("switchboard");
+    let full_sb = Switchboard::builder().build().expect("switchboard");
+    let empty = connect(&empty_sb, "t1");
+    let full = connect(&full_sb, "t1");
+    let other = connect(&full_sb, "t2");
+    let entries = if smoke_mode() {
+        100
+    } else {
+        OTHER_TENANT_ENTRIES
+    };
+    rt.block_on(async {
+        for n in 0..entries {
+            let resp = other
+                .get("/item")
+                .query(&[("n", n.to_string())])
+                .cache_for(HIT_TTL)
+                .send()
+                .await
+                .expect("fill the cache");
+            black_box(resp.bytes().await.expect("body"));
+        }
+    });
+    let mut g = c.benchmark_group("cache_write");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, conn) in [
+        ("post_beside_empty_cache", &empty),
+        ("post_beside_other_entries", &full),
+    ] {
+        g.bench_function(name, |b| {
+            b.to_async(rt).iter(|| async {
+                let resp = conn.post("/item").send().await.expect("POST");
+                resp.bytes().await.expect("body").len()
+            })
+        });
+    }
+    g.finish();
+}
+
 // ------------------------------------------------------------------ criterion: rate limiter
 
 fn bench_rate_limit(c: &mut Criterion) {
@@ -749,6 +809,7 @@ fn main() {
     bench_http_group(&mut c, &rt, &clients, "http_c1", 1);
     // Its cache is now full (prefilled by `http_c1`), as a busy host's would be.
     bench_cache_hit(&mut c, &rt, &clients);
+    bench_cache_write(&mut c, &rt, &local.base_url());
     bench_rate_limit(&mut c);
     drop(clients);
     drop(local);
