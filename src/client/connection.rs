@@ -231,6 +231,7 @@ impl ConnectionBuilder {
         let state_key = ConnectionKey::new(&tenant, &id, &host);
         let breaker = sb.breakers.get(&state_key);
         let budget = sb.budgets.get(&state_key);
+        let write_log = sb.cache.write_log(&tenant, &id);
         let host: Arc<str> = Arc::from(host);
         let base_path = base.path().trim_end_matches('/').to_string();
         let default_rate_key = RateKey::new(
@@ -254,6 +255,7 @@ impl ConnectionBuilder {
             guarded: self.tenant_endpoint,
             breaker,
             budget,
+            write_log,
         });
         Ok(Connection {
             inner: Arc::new(ConnectionInner {

@@ -58,6 +58,8 @@ pub(crate) struct ConnectionShared {
     pub(crate) guarded: bool,
     pub(crate) breaker: Arc<Breaker>,
     pub(crate) budget: Arc<Budget>,
+    /// The writes that invalidate this connection's cached answers (shared by tenant and id).
+    pub(crate) write_log: Arc<crate::pipeline::cache::WriteLog>,
     /// The connection's metric handles.
     pub(crate) metrics: ConnectionMetrics,
     /// The rate-limit key of the connection's default bucket, made once: most calls spend

@@ -135,7 +135,7 @@ impl Pipeline {
             cache::Plan::Bypass { write } => {
                 let resp = self.upstream(ctx, req).await?;
                 if write {
-                    self.cache.after_write(ctx, req.uri().path(), &resp);
+                    ResponseCache::after_write(ctx, req.uri().path(), &resp);
                 }
                 Ok((resp, CacheStatus::Miss))
             }
@@ -161,7 +161,7 @@ impl Pipeline {
         };
         // Looked up first, counted only when served: a miss here is a lookup the stages
         // below make again, and it must not count twice.
-        let entry = self.cache.fresh(key)?;
+        let entry = self.cache.fresh(ctx, key)?;
         if let Some(auth) = &ctx.conn.auth {
             if let Err(e) = auth.authenticate_now(req)? {
                 return Some(Err(e));

@@ -412,3 +412,96 @@ async fn a_hit_behind_an_authenticator_that_must_wait_is_authenticated_once_per_
         "one authentication per call"
     );
 }
+
+#[tokio::test]
+async fn a_write_invalidates_its_own_tenants_entries_only() {
+    // Two tenants share the connection id `c1`: a write of one never drops the other's
+    // entries, and a write through a second `Connection` of the same tenant and id does.
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let url = server.base_url();
+    let t1 = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+    let t1_again = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+    let t2 = connect_as(&sb, TestConnector::default(), &url, "t2", "c1");
+    let ttl = Duration::from_secs(60);
+    for conn in [&t1, &t2] {
+        assert!(!is_hit(conn, "/items/1", ttl).await);
+        assert!(!is_hit(conn, "/items/2", ttl).await);
+    }
+    t2.post("/items/1").send().await.unwrap();
+    assert!(
+        is_hit(&t1, "/items/1", ttl).await,
+        "tenant 2's write reached tenant 1"
+    );
+    assert!(
+        !is_hit(&t2, "/items/1", ttl).await,
+        "tenant 2's own entry was kept"
+    );
+    assert!(
+        is_hit(&t2, "/items/2", ttl).await,
+        "another path was dropped"
+    );
+
+    t1_again
+        .post("/items/2")
+        .invalidates("/items/1")
+        .send()
+        .await
+        .unwrap();
+    assert!(!is_hit(&t1, "/items/2", ttl).await);
+    assert!(
+        !is_hit(&t1, "/items/1", ttl).await,
+        "a path the write named"
+    );
+    assert!(
+        is_hit(&t2, "/items/2", ttl).await,
+        "tenant 1's write reached tenant 2"
+    );
+    // 4 misses, 1 write, 1 miss, 1 write, 2 misses.
+    assert_eq!(hits.load(Ordering::SeqCst), 9);
+}
+
+#[tokio::test]
+async fn an_answer_fetched_while_a_write_lands_is_not_served_after_it() {
+    // The GET is slow; the POST lands while its answer is on the way. That answer may predate
+    // the write, so it answers the GET that fetched it and no later one.
+    let Fixture {
+        _server,
+        hits,
+        conn,
+        ..
+    } = fixture(Duration::from_millis(300)).await;
+    let ttl = Duration::from_secs(60);
+    let slow = tokio::spawn({
+        let conn = conn.clone();
+        async move { conn.get("/items/1").cache_for(ttl).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    conn.post("/items/1").send().await.unwrap();
+    assert!(!slow.await.unwrap().unwrap().is_cache_hit());
+    assert!(
+        !is_hit(&conn, "/items/1", ttl).await,
+        "served an answer older than the write"
+    );
+    assert!(is_hit(&conn, "/items/1", ttl).await);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn more_writes_than_a_connection_remembers_leave_no_older_entry_served() {
+    // The log keeps the last 64 writes; an entry fetched before them is fetched again.
+    let Fixture {
+        _server,
+        hits,
+        conn,
+        ..
+    } = fixture(Duration::ZERO).await;
+    let ttl = Duration::from_secs(60);
+    assert!(!is_hit(&conn, "/items/1", ttl).await);
+    for i in 0..65 {
+        conn.post(format!("/items/other-{i}")).send().await.unwrap();
+    }
+    assert!(!is_hit(&conn, "/items/1", ttl).await);
+    assert!(is_hit(&conn, "/items/1", ttl).await);
+    assert_eq!(hits.load(Ordering::SeqCst), 1 + 65 + 1);
+}

@@ -23,6 +23,7 @@
 //!   [`crate::Connector::cache_vary_headers`]. Their values are keyed hashes too.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,11 @@ use http::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_LANGUAGE};
 use http::{HeaderMap, Method, StatusCode, Version};
 use sha2::Sha256;
 
+mod writes;
+
+pub(crate) use writes::WriteLog;
+
+use super::registry::{ConnectionKey, Registry};
 use super::{Body, CacheStatus, CallContext, PipelineRequest, PipelineResponse};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::ids::{ConnectionId, TenantId};
@@ -275,6 +281,9 @@ pub(crate) struct Entry {
     /// When it was stored, and when it stops being served.
     stored: Instant,
     expires: Instant,
+    /// Its connection's write count when it was fetched (moved on once a later count is known
+    /// not to cover it): a write after that count may have changed it.
+    writes_seen: AtomicU64,
 }
 
 /// What an entry's bookkeeping costs beside its bytes (the header map, the key, the store's
@@ -386,6 +395,8 @@ impl quick_cache::Weighter<CacheKey, Slot> for SlotWeigher {
 #[derive(Clone)]
 pub(crate) struct ResponseCache {
     store: Arc<Store>,
+    /// Each connection's writes, keyed by tenant and connection id.
+    writes: Arc<Registry<WriteLog>>,
 }
 
 type Store = quick_cache::sync::Cache<CacheKey, Slot, SlotWeigher, KeyHasher>;
@@ -429,7 +440,16 @@ impl ResponseCache {
         );
         ResponseCache {
             store: Arc::new(store),
+            writes: Arc::default(),
         }
+    }
+
+    /// The write log of `tenant`'s `connection`, which every connection made for them shares.
+    pub(crate) fn write_log(&self, tenant: &TenantId, connection: &ConnectionId) -> Arc<WriteLog> {
+        // Keyed without a host: a write invalidates the connection's entries whatever host
+        // they came from, as the pass over the store did.
+        let key = ConnectionKey::new(tenant, connection, "");
+        self.writes.get_or_insert_with(&key, WriteLog::default)
     }
 
     /// Every key now in the cache (for tests and diagnostics), rendered as text.
@@ -440,12 +460,6 @@ impl ResponseCache {
             .filter(|(_, slot)| matches!(slot, Slot::Entry(_)))
             .map(|(k, _)| k.to_string())
             .collect()
-    }
-
-    fn invalidate(&self, tenant: &TenantId, connection: &ConnectionId, path: &str) {
-        self.store.retain(|k, _| {
-            !(k.tenant == *tenant && k.connection == *connection && k.path().starts_with(path))
-        });
     }
 }
 
@@ -474,17 +488,33 @@ impl ResponseCache {
     /// lock and never waits, so it needs no boxed future and no timer; a miss pays one more
     /// probe before the coalesced fetch.
     pub(crate) fn hit(&self, ctx: &CallContext, key: &CacheKey) -> Option<PipelineResponse> {
-        let entry = self.fresh(key)?;
+        let entry = self.fresh(ctx, key)?;
         Some(Self::serve(ctx, &entry))
     }
 
     /// The fresh entry under `key`, counted nowhere yet: the caller may still turn the call
-    /// down (credentials refused) before serving it with [`Self::serve`].
-    pub(crate) fn fresh(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        match self.store.get(key)? {
-            Slot::Entry(e) if e.is_fresh(Instant::now()) => Some(e),
-            _ => None,
+    /// down (credentials refused) before serving it with [`Self::serve`]. One a write has
+    /// invalidated is taken out.
+    pub(crate) fn fresh(&self, ctx: &CallContext, key: &CacheKey) -> Option<Arc<Entry>> {
+        let Slot::Entry(e) = self.store.get(key)? else {
+            return None;
+        };
+        if !e.is_fresh(Instant::now()) {
+            return None;
         }
+        if !unwritten(ctx, key, &e) {
+            self.remove_entry(key, &e);
+            return None;
+        }
+        Some(e)
+    }
+
+    /// Takes `entry` out from under `key`, unless another has been put in its place.
+    fn remove_entry(&self, key: &CacheKey, entry: &Arc<Entry>) {
+        self.store.remove_if(
+            key,
+            |slot| matches!(slot, Slot::Entry(x) if Arc::ptr_eq(x, entry)),
+        );
     }
 
     /// `entry` as this call's answer, counted as a hit.
@@ -513,24 +543,27 @@ impl ResponseCache {
         let guard = loop {
             match self.store.get_value_or_guard_async(key).await {
                 Ok(Slot::Entry(e)) => {
-                    // Fresh, or stored by a fetch this call waited on (a TTL shorter than the
-                    // wait): either way the answer to this call.
-                    if e.is_fresh(Instant::now()) || e.stored >= started {
+                    // Fresh and not written since, or stored by a fetch this call waited on (a
+                    // TTL shorter than the wait): either way the answer to this call.
+                    if e.stored >= started
+                        || (e.is_fresh(Instant::now()) && unwritten(ctx, key, &e))
+                    {
                         ctx.conn.metrics.cache(true);
                         return Ok((e.to_response(), CacheStatus::Hit));
                     }
-                    // Stale: out, unless another caller has put a new one in, and look again.
-                    // Only entries stored before this call began are taken out, so this ends.
-                    self.store.remove_if(
-                        key,
-                        |slot| matches!(slot, Slot::Entry(x) if Arc::ptr_eq(x, &e)),
-                    );
+                    // Stale or written: out, unless another caller has put a new one in, and
+                    // look again. Only entries stored before this call began are taken out, so
+                    // this ends.
+                    self.remove_entry(key, &e);
                 }
                 Ok(Slot::Uncached(outcome)) => return outcome.answer(),
                 Err(guard) => break guard,
             }
         };
-        match fetch(upstream, ttl).await {
+        // Read before the provider is asked: a write that lands while the answer is on its
+        // way may have changed it.
+        let writes_seen = ctx.conn.write_log.count();
+        match fetch(upstream, ttl, writes_seen).await {
             Ok(entry) => {
                 ctx.conn.metrics.cache(false);
                 let resp = entry.to_response();
@@ -558,20 +591,37 @@ impl ResponseCache {
         }
     }
 
-    /// After a write to `path` answered `resp`: a success drops the entries under its path and
-    /// under every path the call named with `RequestBuilder::invalidates`.
+    /// After a write to `path` answered `resp`: a success invalidates the connection's entries
+    /// under its path and under every path the call named with `RequestBuilder::invalidates`.
     ///
-    /// Each path is one pass over the whole store (as moka's invalidation closures were).
-    pub(crate) fn after_write(&self, ctx: &CallContext, path: &str, resp: &PipelineResponse) {
+    /// Recorded in the connection's write log (the `writes` module), not by a pass over the
+    /// store: an entry is checked against the log when it is next read.
+    pub(crate) fn after_write(ctx: &CallContext, path: &str, resp: &PipelineResponse) {
         if !resp.status().is_success() {
             return;
         }
-        let (tenant, connection) = (&ctx.conn.tenant, &ctx.conn.connection);
-        self.invalidate(tenant, connection, path);
+        ctx.conn.write_log.record(path);
         for p in &ctx.invalidates {
-            self.invalidate(tenant, connection, p);
+            ctx.conn.write_log.record(p);
         }
     }
+}
+
+/// Whether no write of the caller's connection since `entry` was fetched covers its path.
+/// Once a later count is known to leave it alone, the entry remembers it, so the log is
+/// consulted once per write, not on every hit.
+fn unwritten(ctx: &CallContext, key: &CacheKey, entry: &Entry) -> bool {
+    let log = &ctx.conn.write_log;
+    let now = log.count();
+    let seen = entry.writes_seen.load(Ordering::Relaxed);
+    if seen >= now {
+        return true;
+    }
+    if log.covers(key.path(), seen) {
+        return false;
+    }
+    entry.writes_seen.fetch_max(now, Ordering::Relaxed);
+    true
 }
 
 /// When an entry stored at `stored` for `ttl` goes stale. A TTL past what the clock can count
@@ -585,8 +635,9 @@ fn expiry(stored: Instant, ttl: Duration) -> Instant {
         .unwrap_or(stored)
 }
 
-/// Runs `upstream` and makes a storable entry of a success.
-async fn fetch<F, U>(upstream: U, ttl: Duration) -> Result<Arc<Entry>, Uncached>
+/// Runs `upstream` and makes a storable entry of a success; `writes_seen` is its connection's
+/// write count before `upstream` was asked.
+async fn fetch<F, U>(upstream: U, ttl: Duration, writes_seen: u64) -> Result<Arc<Entry>, Uncached>
 where
     U: FnOnce() -> F,
     F: Future<Output = Result<PipelineResponse, Error>>,
@@ -612,6 +663,7 @@ where
             weight: 0,
             stored,
             expires: stored,
+            writes_seen: AtomicU64::new(writes_seen),
         }));
     }
     let (headers, body, weight) = compact(parts.headers, &body);
@@ -623,6 +675,7 @@ where
         weight,
         stored,
         expires: expiry(stored, ttl),
+        writes_seen: AtomicU64::new(writes_seen),
     }))
 }
 
