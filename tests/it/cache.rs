@@ -489,7 +489,7 @@ async fn an_answer_fetched_while_a_write_lands_is_not_served_after_it() {
 
 #[tokio::test]
 async fn more_writes_than_a_connection_remembers_leave_no_older_entry_served() {
-    // The log keeps the last 64 writes; an entry fetched before them is fetched again.
+    // The log keeps the last 32 writes; an entry fetched before them is fetched again.
     let Fixture {
         _server,
         hits,

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How many writes a connection remembers. An entry fetched before the oldest of them is
-/// treated as invalidated: never served stale, at worst fetched again.
-const REMEMBERED: usize = 64;
+/// treated as invalidated: never served stale, at worst fetched again. Kept small because
+/// every connection that ever wrote keeps its log (about 2 KiB at 32 paths of ~40 bytes).
+const REMEMBERED: usize = 32;
 
 /// One connection's writes: one log per tenant and connection id, shared by every
 /// [`crate::Connection`] made for them from one switchboard.
