@@ -463,8 +463,9 @@ async fn a_write_invalidates_its_own_tenants_entries_only() {
 
 #[tokio::test]
 async fn an_answer_fetched_while_a_write_lands_is_not_served_after_it() {
-    // The GET is slow; the POST lands while its answer is on the way. That answer may predate
-    // the write, so it answers the GET that fetched it and no later one.
+    // The first GET is slow; the POST lands while its answer is on the way, and a second GET
+    // starts after the POST, joining the first one's fetch. The first answer may predate the
+    // write: it answers the GET that fetched it, not the second one, nor any later one.
     let Fixture {
         _server,
         hits,
@@ -472,18 +473,27 @@ async fn an_answer_fetched_while_a_write_lands_is_not_served_after_it() {
         ..
     } = fixture(Duration::from_millis(300)).await;
     let ttl = Duration::from_secs(60);
-    let slow = tokio::spawn({
-        let conn = conn.clone();
-        async move { conn.get("/items/1").cache_for(ttl).send().await }
-    });
+    let get = |conn: Connection| {
+        tokio::spawn(async move { conn.get("/items/1").cache_for(ttl).send().await })
+    };
+    let first = get(conn.clone());
     tokio::time::sleep(Duration::from_millis(100)).await;
     conn.post("/items/1").send().await.unwrap();
-    assert!(!slow.await.unwrap().unwrap().is_cache_hit());
+    let second = get(conn.clone());
+    assert!(!first.await.unwrap().unwrap().is_cache_hit());
     assert!(
-        !is_hit(&conn, "/items/1", ttl).await,
-        "served an answer older than the write"
+        !second.await.unwrap().unwrap().is_cache_hit(),
+        "served an answer older than the write to a call that followed it"
     );
-    assert!(is_hit(&conn, "/items/1", ttl).await);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        3,
+        "GET, POST, the second GET's own fetch"
+    );
+    assert!(
+        is_hit(&conn, "/items/1", ttl).await,
+        "the answer fetched after the write"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 

@@ -543,17 +543,18 @@ impl ResponseCache {
         let guard = loop {
             match self.store.get_value_or_guard_async(key).await {
                 Ok(Slot::Entry(e)) => {
-                    // Fresh and not written since, or stored by a fetch this call waited on (a
-                    // TTL shorter than the wait): either way the answer to this call.
-                    if e.stored >= started
-                        || (e.is_fresh(Instant::now()) && unwritten(ctx, key, &e))
+                    // Fresh, or stored by a fetch this call waited on (a TTL shorter than the
+                    // wait), and in both cases not written since its fetch began (a write this
+                    // call may have followed): the answer to this call.
+                    if (e.stored >= started || e.is_fresh(Instant::now()))
+                        && unwritten(ctx, key, &e)
                     {
                         ctx.conn.metrics.cache(true);
                         return Ok((e.to_response(), CacheStatus::Hit));
                     }
                     // Stale or written: out, unless another caller has put a new one in, and
-                    // look again. Only entries stored before this call began are taken out, so
-                    // this ends.
+                    // look again. What comes next is this call's own fetch, or an entry stored
+                    // since; only another write can send it round again.
                     self.remove_entry(key, &e);
                 }
                 Ok(Slot::Uncached(outcome)) => return outcome.answer(),
