@@ -36,6 +36,9 @@ use tokio::sync::oneshot;
 /// holds (tenant and connection, never a secret: secret query values and header values appear
 /// only as keyed hashes). A test helper rather than a `Switchboard` method, so the cache's key
 /// format is not part of the library's API.
+///
+/// An entry a write has invalidated stays listed until it is next read or evicted (writes are
+/// recorded per connection and checked on read, not by a pass over the cache).
 pub fn cache_keys(switchboard: &crate::Switchboard) -> Vec<String> {
     switchboard.cache_keys()
 }

@@ -452,7 +452,8 @@ impl ResponseCache {
         self.writes.get_or_insert_with(&key, WriteLog::default)
     }
 
-    /// Every key now in the cache (for tests and diagnostics), rendered as text.
+    /// Every key now in the cache (for tests and diagnostics), rendered as text; an entry a
+    /// write has invalidated stays until it is next read or evicted.
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn keys(&self) -> Vec<String> {
         self.store
