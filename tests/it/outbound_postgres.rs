@@ -300,14 +300,20 @@ async fn replicas_leasing_at_once_get_disjoint_batches() {
             .unwrap();
         first.get_or_insert(id);
     }
-    // Four leasers per replica, small batches, racing for the same rows.
+    // Four leasers per replica, small batches, racing for the same rows. They start
+    // together: spawned one after the other, the first replica's leasers could drain all 600
+    // rows before the second's first lease on a loaded machine (seen once), and the race this
+    // test is about would not happen.
+    let start = Arc::new(tokio::sync::Barrier::new(8));
     let mut tasks = Vec::new();
     for (n, q) in [qa.clone(), qb.clone()].into_iter().enumerate() {
         for w in 0..4 {
             let q = q.clone();
+            let start = start.clone();
             tasks.push(tokio::spawn(async move {
                 let owner = format!("r{n}-w{w}");
                 let mut got = Vec::new();
+                start.wait().await;
                 loop {
                     let batch = q
                         .lease(&owner, 7, Duration::from_secs(60), SystemTime::now())
