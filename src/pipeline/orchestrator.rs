@@ -176,12 +176,15 @@ impl Pipeline {
         ctx: &CallContext,
         req: &PipelineRequest,
     ) -> Result<PipelineResponse, Error> {
-        let key = rate_limit::admit(&*self.limiter, self.max_wait, ctx).await?;
+        let key = rate_limit::key(ctx);
+        rate_limit::admit(&*self.limiter, self.max_wait, ctx, &key).await?;
         let permit = breaker::admit(ctx)?;
         let result = retry::run(&self.retry, ctx, req, &self.attempt).await;
         breaker::record(ctx, permit, &result);
         if let Some(hint) = rate_limit::hint(ctx, &result) {
-            rate_limit::observe(&*self.limiter, ctx, &key, hint).await;
+            // Boxed, as the limiter's wait is: only a connector that reads rate-limit
+            // headers gets here, and inline its state would be part of every call's future.
+            Box::pin(rate_limit::observe(&*self.limiter, ctx, &key, hint)).await;
         }
         result
     }

@@ -10,8 +10,11 @@
 //! done (no allocation).
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::time::Duration;
+
+use futures_util::future::Either;
 
 use super::orchestrator::within_deadline;
 use super::{CallContext, PipelineResponse};
@@ -19,15 +22,10 @@ use crate::error::Error;
 use crate::observe;
 use crate::rate_limit::{RateDecision, RateHint, RateKey, RateLimiter};
 
-/// Asks the limiter for leave to call, waiting while the wait is short; the key it returns
-/// is the one [`observe`] reports the answer under (the connection's own for its default
-/// bucket, lent rather than built).
-pub(crate) async fn admit<'c>(
-    limiter: &dyn RateLimiter,
-    max_wait: Duration,
-    ctx: &'c CallContext,
-) -> Result<Cow<'c, RateKey>, Error> {
-    let key = if ctx.bucket == ctx.conn.default_rate_key.bucket {
+/// The key the call spends: the connection's own for its default bucket, lent rather than
+/// built (four `Arc` clones), and the one [`observe`] reports the answer under.
+pub(crate) fn key(ctx: &CallContext) -> Cow<'_, RateKey> {
+    if ctx.bucket == ctx.conn.default_rate_key.bucket {
         Cow::Borrowed(&ctx.conn.default_rate_key)
     } else {
         Cow::Owned(RateKey::new(
@@ -36,16 +34,47 @@ pub(crate) async fn admit<'c>(
             ctx.conn.connector_name.clone(),
             ctx.bucket.clone(),
         ))
-    };
+    }
+}
+
+/// Asks the limiter for leave to call, waiting while the wait is short.
+///
+/// A plain function, not an `async fn`: an in-process limiter that grants at once (nearly
+/// every call) answers before any future is made, and the waiting, which needs a timer and a
+/// loop, is boxed. Inline, that loop's state was the largest part of the call's future, which
+/// every call writes and copies whether it waits or not.
+pub(crate) fn admit<'a>(
+    limiter: &'a dyn RateLimiter,
+    max_wait: Duration,
+    ctx: &'a CallContext,
+    key: &'a RateKey,
+) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+    match limiter.try_acquire_now(key, NonZeroU32::MIN) {
+        Some(RateDecision::Granted) => Either::Left(std::future::ready(Ok(()))),
+        first => Either::Right(Box::pin(wait(limiter, max_wait, ctx, key, first))),
+    }
+}
+
+/// The rest of [`admit`]: `first` is the limiter's answer already given, if it gave one.
+async fn wait(
+    limiter: &dyn RateLimiter,
+    max_wait: Duration,
+    ctx: &CallContext,
+    key: &RateKey,
+    mut first: Option<RateDecision>,
+) -> Result<(), Error> {
     let mut waited = Duration::ZERO;
     loop {
-        let decision = match limiter.try_acquire_now(&key, NonZeroU32::MIN) {
+        let decision = match first
+            .take()
+            .or_else(|| limiter.try_acquire_now(key, NonZeroU32::MIN))
+        {
             Some(d) => d,
             // A shared limiter (Redis) answers over the network.
-            None => within_deadline(ctx, limiter.acquire(&key, NonZeroU32::MIN), false).await?,
+            None => within_deadline(ctx, limiter.acquire(key, NonZeroU32::MIN), false).await?,
         };
         match decision {
-            RateDecision::Granted => return Ok(key),
+            RateDecision::Granted => return Ok(()),
             RateDecision::RetryAfter(d) => {
                 let too_long =
                     waited + d > max_wait || tokio::time::Instant::now() + d >= ctx.deadline;
