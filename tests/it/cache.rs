@@ -515,3 +515,49 @@ async fn more_writes_than_a_connection_remembers_leave_no_older_entry_served() {
     assert!(is_hit(&conn, "/items/1", ttl).await);
     assert_eq!(hits.load(Ordering::SeqCst), 1 + 65 + 1);
 }
+
+#[tokio::test]
+async fn a_connection_made_again_after_its_write_log_was_dropped_still_invalidates() {
+    // Tenant 1's connection `c1` writes twice, caches /items/1 and is dropped; connections
+    // made and dropped for 100 other ids let the switchboard drop the write log nobody holds.
+    // Made again, `c1`'s first write must reach the entry fetched under the old log. Tenant 2
+    // shares the id and holds its connection throughout: its entry is neither dropped nor
+    // reached by tenant 1's write.
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let url = server.base_url();
+    let ttl = Duration::from_secs(60);
+    {
+        let old = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+        old.post("/items/2").send().await.unwrap();
+        old.post("/items/3").send().await.unwrap();
+        assert!(!is_hit(&old, "/items/1", ttl).await);
+    }
+    let t2 = connect_as(&sb, TestConnector::default(), &url, "t2", "c1");
+    assert!(!is_hit(&t2, "/items/1", ttl).await);
+    for i in 0..100 {
+        drop(connect_as(
+            &sb,
+            TestConnector::default(),
+            &url,
+            "t1",
+            &format!("other-{i}"),
+        ));
+    }
+    let again = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+    assert!(
+        is_hit(&again, "/items/1", ttl).await,
+        "the entry outlives its connection's log"
+    );
+    again.post("/items/1").send().await.unwrap();
+    assert!(
+        !is_hit(&again, "/items/1", ttl).await,
+        "served an entry fetched before the write"
+    );
+    assert!(
+        is_hit(&t2, "/items/1", ttl).await,
+        "tenant 1's write reached tenant 2"
+    );
+    // 2 writes, 2 misses, 1 write, 1 miss.
+    assert_eq!(hits.load(Ordering::SeqCst), 6);
+}

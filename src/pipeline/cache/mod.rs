@@ -281,8 +281,9 @@ pub(crate) struct Entry {
     /// When it was stored, and when it stops being served.
     stored: Instant,
     expires: Instant,
-    /// Its connection's write count when it was fetched (moved on once a later count is known
-    /// not to cover it): a write after that count may have changed it.
+    /// The number of the last write anywhere when it was fetched (moved on once a later
+    /// write of its connection is known not to cover it): a write numbered after it may have
+    /// changed it (the `writes` module).
     writes_seen: AtomicU64,
 }
 
@@ -449,7 +450,9 @@ impl ResponseCache {
         // Keyed without a host: a write invalidates the connection's entries whatever host
         // they came from, as the pass over the store did.
         let key = ConnectionKey::new(tenant, connection, "");
-        self.writes.get_or_insert_with(&key, WriteLog::default)
+        // Logs no connection holds any more are dropped as new ones are made: a host that
+        // makes connections for ever-new ids would otherwise keep a log for each.
+        self.writes.get_or_insert_pruning(&key, WriteLog::default)
     }
 
     /// Every key now in the cache (for tests and diagnostics), rendered as text; an entry a
@@ -564,7 +567,7 @@ impl ResponseCache {
         };
         // Read before the provider is asked: a write that lands while the answer is on its
         // way may have changed it.
-        let writes_seen = ctx.conn.write_log.count();
+        let writes_seen = writes::now();
         match fetch(upstream, ttl, writes_seen).await {
             Ok(entry) => {
                 ctx.conn.metrics.cache(false);
@@ -614,15 +617,15 @@ impl ResponseCache {
 /// consulted once per write, not on every hit.
 fn unwritten(ctx: &CallContext, key: &CacheKey, entry: &Entry) -> bool {
     let log = &ctx.conn.write_log;
-    let now = log.count();
+    let last = log.last();
     let seen = entry.writes_seen.load(Ordering::Relaxed);
-    if seen >= now {
+    if seen >= last {
         return true;
     }
     if log.covers(key.path(), seen) {
         return false;
     }
-    entry.writes_seen.fetch_max(now, Ordering::Relaxed);
+    entry.writes_seen.fetch_max(last, Ordering::Relaxed);
     true
 }
 
@@ -637,8 +640,8 @@ fn expiry(stored: Instant, ttl: Duration) -> Instant {
         .unwrap_or(stored)
 }
 
-/// Runs `upstream` and makes a storable entry of a success; `writes_seen` is its connection's
-/// write count before `upstream` was asked.
+/// Runs `upstream` and makes a storable entry of a success; `writes_seen` is the number of
+/// the last write recorded before `upstream` was asked.
 async fn fetch<F, U>(upstream: U, ttl: Duration, writes_seen: u64) -> Result<Arc<Entry>, Uncached>
 where
     U: FnOnce() -> F,

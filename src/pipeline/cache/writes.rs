@@ -13,23 +13,42 @@ use std::sync::Mutex;
 
 /// How many writes a connection remembers. An entry fetched before the oldest of them is
 /// treated as invalidated: never served stale, at worst fetched again. Kept small because
-/// every connection that ever wrote keeps its log (about 2 KiB at 32 paths of ~40 bytes).
+/// every connection in use keeps its log (about 2 KiB at 32 paths of ~40 bytes).
 const REMEMBERED: usize = 32;
+
+/// Every write of the process is numbered from one sequence, not per log: a log no
+/// connection holds any more is dropped (`ResponseCache::write_log`), and the one made when
+/// the connection is built again must still number its writes after every entry fetched
+/// before it. Per-log counts would start again at 1, below what those entries saw.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// The number of the last write recorded anywhere so far: an entry fetched from now on
+/// reflects every write up to it.
+pub(crate) fn now() -> u64 {
+    SEQUENCE.load(Ordering::Acquire)
+}
 
 /// One connection's writes: one log per tenant and connection id, shared by every
 /// [`crate::Connection`] made for them from one switchboard.
 #[derive(Debug, Default)]
 pub(crate) struct WriteLog {
-    /// How many writes were recorded; an entry keeps the count as of its fetch.
-    count: AtomicU64,
-    /// The last writes: the path prefix each invalidated, and its number (1, 2, ...).
-    recent: Mutex<VecDeque<(String, u64)>>,
+    /// The number of this log's last write (0 before the first).
+    last: AtomicU64,
+    recent: Mutex<Recent>,
+}
+
+#[derive(Debug, Default)]
+struct Recent {
+    /// The last writes: the path prefix each invalidated, and its number.
+    writes: VecDeque<(String, u64)>,
+    /// The number of the newest write no longer remembered (0 if none was forgotten).
+    forgotten: u64,
 }
 
 impl WriteLog {
-    /// The number of writes so far.
-    pub(crate) fn count(&self) -> u64 {
-        self.count.load(Ordering::Acquire)
+    /// The number of this log's last write, 0 before the first.
+    pub(crate) fn last(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
     }
 
     /// Records a successful write that invalidates every entry under `prefix`.
@@ -37,26 +56,27 @@ impl WriteLog {
         // Nothing is left half-done by a panic elsewhere (a push and a store), so a poisoned
         // lock is still safe to use.
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let n = self.count.load(Ordering::Relaxed) + 1;
-        if recent.len() == REMEMBERED {
-            recent.pop_front();
+        // Numbered under the lock, so this log's writes are in order.
+        let n = SEQUENCE.fetch_add(1, Ordering::AcqRel) + 1;
+        if recent.writes.len() == REMEMBERED {
+            if let Some((_, old)) = recent.writes.pop_front() {
+                recent.forgotten = old;
+            }
         }
-        recent.push_back((prefix.to_owned(), n));
+        recent.writes.push_back((prefix.to_owned(), n));
         // After the push: a reader that sees `n` finds its record.
-        self.count.store(n, Ordering::Release);
+        self.last.store(n, Ordering::Release);
     }
 
-    /// Whether a write after the first `since` invalidated `path`, or may have (the log no
+    /// Whether a write numbered after `since` invalidated `path`, or may have (the log no
     /// longer reaches back that far).
     pub(crate) fn covers(&self, path: &str, since: u64) -> bool {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        match recent.front() {
-            None => false,
-            Some(&(_, oldest)) if oldest > since + 1 => true,
-            Some(_) => recent
+        recent.forgotten > since
+            || recent
+                .writes
                 .iter()
-                .any(|(prefix, n)| *n > since && path.starts_with(prefix.as_str())),
-        }
+                .any(|(prefix, n)| *n > since && path.starts_with(prefix.as_str()))
     }
 }
 
@@ -67,25 +87,51 @@ mod tests {
     #[test]
     fn a_write_covers_the_paths_under_it_and_only_entries_fetched_before_it() {
         let log = WriteLog::default();
-        assert!(!log.covers("/items/1", 0));
+        let before = now();
+        assert!(!log.covers("/items/1", before));
         log.record("/items/1");
-        assert_eq!(log.count(), 1);
-        assert!(log.covers("/items/1", 0));
-        assert!(log.covers("/items/1/notes", 0));
-        assert!(!log.covers("/items/2", 0));
-        assert!(!log.covers("/items/1", 1), "fetched after the write");
+        assert!(log.last() > before);
+        assert!(log.covers("/items/1", before));
+        assert!(log.covers("/items/1/notes", before));
+        assert!(!log.covers("/items/2", before));
+        assert!(
+            !log.covers("/items/1", log.last()),
+            "fetched after the write"
+        );
     }
 
     #[test]
     fn a_log_that_no_longer_reaches_back_covers_everything_older() {
         let log = WriteLog::default();
-        for i in 0..REMEMBERED + 1 {
+        let before = now();
+        log.record("/other/0");
+        let after_first = log.last();
+        for i in 1..REMEMBERED + 1 {
             log.record(&format!("/other/{i}"));
         }
-        assert!(log.covers("/items/1", 0), "the first write is forgotten");
         assert!(
-            !log.covers("/items/1", 1),
+            log.covers("/items/1", before),
+            "the first write is forgotten"
+        );
+        assert!(
+            !log.covers("/items/1", after_first),
             "every later write is remembered"
         );
+    }
+
+    /// The log made when a dropped one is needed again numbers its writes after everything
+    /// fetched before: with a count per log, its first write would be 1, below an entry that
+    /// saw the old log's writes, and that entry would be served stale.
+    #[test]
+    fn a_new_log_numbers_its_writes_after_entries_fetched_under_an_older_one() {
+        let old = WriteLog::default();
+        old.record("/other/1");
+        old.record("/other/2");
+        let fetched = now();
+        drop(old);
+        let new = WriteLog::default();
+        new.record("/items/1");
+        assert!(new.last() > fetched);
+        assert!(new.covers("/items/1", fetched));
     }
 }
