@@ -191,22 +191,7 @@ impl ConnectionBuilder {
                 .rate_limiter()
                 .adopt_default(&connector_name, bucket, quota);
         }
-        // The headers reqwest would add to every request (its `Accept: */*`, the switchboard's
-        // User-Agent) unless the connector names its own: put on where each call's headers are
-        // built, into a map with room for them, instead of reqwest growing its copy of the map
-        // to add them to every call. The authenticator and attempt layers see them as sent.
-        let mut default_headers = self.connector.default_headers();
-        for (name, value) in [
-            (http::header::ACCEPT, http::HeaderValue::from_static("*/*")),
-            (
-                http::header::USER_AGENT,
-                self.switchboard.inner.user_agent.clone(),
-            ),
-        ] {
-            if !default_headers.contains_key(&name) {
-                default_headers.insert(name, value);
-            }
-        }
+        let default_headers = self.connector.default_headers();
         let idempotency_header = match self.connector.idempotency_header() {
             Some(h) => Some(HeaderName::try_from(h).map_err(|_| {
                 ConfigError::new("connector.idempotency_header", "is not a valid header name")
@@ -307,8 +292,7 @@ pub(super) struct ConnectionInner {
     /// The headers that vary a cached answer: the core's and the connector's
     /// [`Connector::cache_vary_headers`], parsed and sorted once at build.
     pub(super) vary_headers: Arc<[HeaderName]>,
-    /// The connector's [`Connector::default_headers`], read once at build, with `Accept: */*`
-    /// and the switchboard's User-Agent where the connector sets neither.
+    /// The connector's [`Connector::default_headers`], read once at build.
     pub(super) default_headers: HeaderMap,
 }
 

@@ -44,9 +44,6 @@ pub(super) struct Inner {
     pub(super) call_deadline: Duration,
     pub(super) body_cap: usize,
     pub(super) endpoint_policy: EndpointPolicy,
-    /// Put on every call's request with the connector's default headers, where the request
-    /// is built (see `ConnectionBuilder::build`).
-    pub(super) user_agent: HeaderValue,
 }
 
 impl fmt::Debug for Switchboard {
@@ -235,11 +232,8 @@ impl SwitchboardBuilder {
         }
         let ua = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| ConfigError::new("user_agent", "must be a valid header value"))?;
-        // reqwest's copy is a fallback for a request a host's attempt layer makes from scratch:
-        // every call's request already carries it (the connection's default headers), so
-        // reqwest finds it there instead of growing its own copy of the header map to add it.
         let mut default_headers = HeaderMap::new();
-        default_headers.insert(http::header::USER_AGENT, ua.clone());
+        default_headers.insert(http::header::USER_AGENT, ua);
         // Two clients with the same settings: the guarded one resolves through the SSRF guard
         // (for base URLs from tenant config). A builder cannot be cloned, so it is made twice.
         let make = |guard: Option<crate::outbound::ssrf::SsrfGuard>| {
@@ -322,7 +316,6 @@ impl SwitchboardBuilder {
                 call_deadline: self.call_deadline,
                 body_cap: self.body_cap,
                 endpoint_policy: self.endpoint_policy,
-                user_agent: ua,
             }),
         })
     }
