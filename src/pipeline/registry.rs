@@ -57,17 +57,7 @@ impl<V> Registry<V> {
         key: &ConnectionKey,
         make: impl FnOnce() -> V,
     ) -> Arc<V> {
-        // A panic elsewhere cannot leave the map half-updated (inserts are single calls), so a
-        // poisoned lock is still safe to use.
-        if let Some(v) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
-            return v.clone();
-        }
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(make()))
-            .clone()
+        self.get_or_insert(key, make, false)
     }
 
     /// As [`Self::get_or_insert_with`], and an insert that finds the map at its pruning size
@@ -79,11 +69,17 @@ impl<V> Registry<V> {
         key: &ConnectionKey,
         make: impl FnOnce() -> V,
     ) -> Arc<V> {
+        self.get_or_insert(key, make, true)
+    }
+
+    fn get_or_insert(&self, key: &ConnectionKey, make: impl FnOnce() -> V, prune: bool) -> Arc<V> {
+        // A panic elsewhere cannot leave the map half-updated (inserts and the pruning's
+        // `retain` are single calls), so a poisoned lock is still safe to use.
         if let Some(v) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
             return v.clone();
         }
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if !map.contains_key(key) && map.len() >= self.prune_at.load(Ordering::Relaxed) {
+        if prune && !map.contains_key(key) && map.len() >= self.prune_at.load(Ordering::Relaxed) {
             // Under the write lock nobody can take a new reference from the map, so a count
             // of one (the map's own) stays one until the value is gone.
             map.retain(|_, v| Arc::strong_count(v) > 1);
