@@ -613,8 +613,8 @@ impl ResponseCache {
 }
 
 /// Whether no write of the caller's connection since `entry` was fetched covers its path.
-/// Once a later count is known to leave it alone, the entry remembers it, so the log is
-/// consulted once per write, not on every hit.
+/// Once the log's last write is known to leave it alone, the entry remembers that write's
+/// number, so the log is consulted once per write, not on every hit.
 fn unwritten(ctx: &CallContext, key: &CacheKey, entry: &Entry) -> bool {
     let log = &ctx.conn.write_log;
     let last = log.last();
