@@ -41,6 +41,19 @@ pub trait Authenticator: Send + Sync + Debug {
         let _ = request;
         None
     }
+
+    /// Whether this authenticator reads the call's [`CallContext`](crate::pipeline::CallContext)
+    /// from the request's extensions (as `Arc<CallContext>`), for example to check that the
+    /// call is made for the tenant whose credentials it holds. The default is `true`.
+    ///
+    /// The pipeline puts the context into the extensions only when something will read it:
+    /// an authenticator that answers `true`, or a host's attempt layer. Inserting it costs a
+    /// call three small allocations (the extension map, its table, the boxed value), so the
+    /// built-in schemes, which read only their own credentials, answer `false`. An
+    /// authenticator that answers `false` finds no context in the request.
+    fn reads_call_context(&self) -> bool {
+        true
+    }
 }
 
 /// What [`ConnectionBuilder::auth`](crate::ConnectionBuilder::auth) accepts: an authenticator
@@ -104,6 +117,10 @@ impl Authenticator for BearerToken {
     fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
         Some(self.add(request))
     }
+
+    fn reads_call_context(&self) -> bool {
+        false
+    }
 }
 
 impl BearerToken {
@@ -156,6 +173,10 @@ impl Authenticator for BasicAuth {
     fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
         Some(self.add(request))
     }
+
+    fn reads_call_context(&self) -> bool {
+        false
+    }
 }
 
 impl BasicAuth {
@@ -193,6 +214,10 @@ impl Authenticator for HeaderKey {
     fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
         Some(self.add(request))
     }
+
+    fn reads_call_context(&self) -> bool {
+        false
+    }
 }
 
 impl HeaderKey {
@@ -229,6 +254,10 @@ impl Authenticator for QueryKey {
 
     fn authenticate_now(&self, request: &mut Request<Bytes>) -> Option<Result<(), Error>> {
         Some(self.add(request))
+    }
+
+    fn reads_call_context(&self) -> bool {
+        false
     }
 }
 

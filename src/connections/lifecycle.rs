@@ -1822,6 +1822,17 @@ impl Authenticator for LiveAuth {
         };
         auth.authenticate(request).await
     }
+
+    /// As the credentials it holds now. Safe when they are replaced before `authenticate`:
+    /// the new ones are made for this same tenant and connection, so what an authenticator
+    /// checks in the context (the OAuth one: that the call is its own connection's) holds.
+    fn reads_call_context(&self) -> bool {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .reads_call_context()
+    }
 }
 
 struct LifecycleObserver {

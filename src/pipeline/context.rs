@@ -68,7 +68,8 @@ pub(crate) struct ConnectionShared {
 }
 
 /// Everything the layers know about one logical call. Read-only for host layers, found in the
-/// request's extensions as `Arc<CallContext>`.
+/// request's extensions as `Arc<CallContext>` by a host's attempt layer and by an
+/// authenticator that reads it ([`crate::auth::Authenticator::reads_call_context`]).
 pub struct CallContext {
     /// What the connection's calls share.
     pub(crate) conn: Arc<ConnectionShared>,

@@ -46,6 +46,12 @@ pub(crate) enum Attempt {
 }
 
 impl Attempt {
+    /// Whether the host added attempt layers, which read the call's context from the
+    /// request's extensions.
+    pub(crate) fn is_layered(&self) -> bool {
+        matches!(self, Attempt::Layered(_))
+    }
+
     /// One attempt's future. A plain function returning one of two futures, not an
     /// `async fn`: that would be one more state machine around the attempt, as big as it.
     ///

@@ -11,6 +11,7 @@ mod breaker;
 mod budget;
 mod cache;
 mod cache_keys;
+mod call_context;
 #[cfg(feature = "axum")]
 mod connections_ops;
 mod deadline;

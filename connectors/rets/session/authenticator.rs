@@ -130,4 +130,8 @@ impl Authenticator for RetsAuthenticator {
         }
         Ok(())
     }
+
+    fn reads_call_context(&self) -> bool {
+        false
+    }
 }
