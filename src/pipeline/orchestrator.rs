@@ -176,23 +176,35 @@ impl Pipeline {
         Some(Ok((ResponseCache::serve(ctx, &entry), CacheStatus::Hit)))
     }
 
-    /// Everything after the cache: the stages that run only when the provider is asked.
+    /// Everything after the cache: the stages that run only when the provider is asked, then
+    /// the provider's rate-limit hint, if its answer carried one, handed to the limiter.
+    ///
+    /// The blocks are scoped on purpose: a local that was borrowed keeps its room in the
+    /// future until its scope ends, so the key and the attempts' answer as first received
+    /// would otherwise sit beside the attempts in every call's future.
     async fn upstream(
         &self,
         ctx: &CallContext,
         req: &PipelineRequest,
     ) -> Result<PipelineResponse, Error> {
-        let key = rate_limit::key(ctx);
-        rate_limit::admit(&*self.limiter, self.max_wait, ctx, &key).await?;
-        let permit = breaker::admit(ctx)?;
-        let result = retry::run(&self.retry, ctx, req, &self.attempt).await;
-        breaker::record(ctx, permit, &result);
-        if let Some(hint) = rate_limit::hint(ctx, &result) {
-            // Boxed, as the limiter's wait is: only a connector that reads rate-limit
-            // headers gets here, and inline its state would be part of every call's future.
-            Box::pin(rate_limit::observe(&*self.limiter, ctx, &key, hint)).await;
+        {
+            // `observe` makes the key again (lent, for the default bucket).
+            let key = rate_limit::key(ctx);
+            rate_limit::admit(&*self.limiter, self.max_wait, ctx, &key).await?;
         }
-        result
+        let (answer, hint) = {
+            let permit = breaker::admit(ctx)?;
+            let result = retry::run(&self.retry, ctx, req, &self.attempt).await;
+            breaker::record(ctx, permit, &result);
+            let hint = rate_limit::hint(ctx, &result);
+            (result, hint)
+        };
+        match hint {
+            None => answer,
+            // Boxed, as the limiter's wait is, and holding the answer while it waits: only a
+            // connector that reads rate-limit headers gets here.
+            Some(hint) => Box::pin(rate_limit::observe(&*self.limiter, ctx, hint, answer)).await,
+        }
     }
 }
 

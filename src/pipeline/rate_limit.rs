@@ -108,13 +108,20 @@ pub(crate) fn hint(
     ctx.conn.connector.rate_hint(status, headers)
 }
 
-/// Hands a provider's [`hint`] to the limiter.
+/// Hands a provider's [`hint`] to the limiter, under the key the call spent, and gives the
+/// call's answer back.
+///
+/// It holds the answer while it waits, so the stage above, which boxes this future (only
+/// connectors with hints get here), does not keep the answer in its own state across the
+/// await: inline it sat beside the attempts in every call's future.
 pub(crate) async fn observe(
     limiter: &dyn RateLimiter,
     ctx: &CallContext,
-    key: &RateKey,
     hint: RateHint,
-) {
+    answer: Result<PipelineResponse, Error>,
+) -> Result<PipelineResponse, Error> {
+    let key = key(ctx);
     // Bounded like every other wait: a slow shared limiter must not hold the answer.
-    let _ = tokio::time::timeout_at(ctx.deadline, limiter.observe(key, &hint)).await;
+    let _ = tokio::time::timeout_at(ctx.deadline, limiter.observe(&key, &hint)).await;
+    answer
 }
