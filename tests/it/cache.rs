@@ -561,3 +561,45 @@ async fn a_connection_made_again_after_its_write_log_was_dropped_still_invalidat
     // 2 writes, 2 misses, 1 write, 1 miss.
     assert_eq!(hits.load(Ordering::SeqCst), 6);
 }
+
+#[tokio::test]
+async fn a_write_whose_log_was_dropped_still_invalidates_what_was_fetched_before_it() {
+    // Tenant 1's `c1` caches /items/1, then a second connection of it writes /items/1; both
+    // are dropped, and connections made and dropped for 100 other ids let the switchboard
+    // drop the log that recorded the write. Made again, `c1` must not serve the entry the
+    // write invalidated. Tenant 2 shares the id and holds its connection throughout.
+    let (server, hits) = counting_server(Duration::ZERO).await;
+    let sb = builder().build().unwrap();
+    let url = server.base_url();
+    let ttl = Duration::from_secs(60);
+    let t2 = connect_as(&sb, TestConnector::default(), &url, "t2", "c1");
+    assert!(!is_hit(&t2, "/items/1", ttl).await);
+    {
+        let reader = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+        assert!(!is_hit(&reader, "/items/1", ttl).await);
+        assert!(is_hit(&reader, "/items/1", ttl).await);
+        let writer = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+        writer.post("/items/1").send().await.unwrap();
+    }
+    for i in 0..100 {
+        drop(connect_as(
+            &sb,
+            TestConnector::default(),
+            &url,
+            "t1",
+            &format!("other-{i}"),
+        ));
+    }
+    let again = connect_as(&sb, TestConnector::default(), &url, "t1", "c1");
+    assert!(
+        !is_hit(&again, "/items/1", ttl).await,
+        "served an entry a write invalidated, after that write's log was dropped"
+    );
+    assert!(is_hit(&again, "/items/1", ttl).await);
+    assert!(
+        is_hit(&t2, "/items/1", ttl).await,
+        "tenant 1's write or log reached tenant 2"
+    );
+    // 2 misses, 1 write, 1 miss.
+    assert_eq!(hits.load(Ordering::SeqCst), 4);
+}

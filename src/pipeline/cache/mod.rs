@@ -451,8 +451,10 @@ impl ResponseCache {
         // they came from, as the pass over the store did.
         let key = ConnectionKey::new(tenant, connection, "");
         // Logs no connection holds any more are dropped as new ones are made: a host that
-        // makes connections for ever-new ids would otherwise keep a log for each.
-        self.writes.get_or_insert_pruning(&key, WriteLog::default)
+        // makes connections for ever-new ids would otherwise keep a log for each. A log made
+        // again starts at the last write of every dropped one (`WriteLog::new`), so entries
+        // its predecessor's writes invalidated are fetched again, not served.
+        self.writes.get_or_insert_pruning(&key, WriteLog::new)
     }
 
     /// Every key now in the cache (for tests and diagnostics), rendered as text; an entry a

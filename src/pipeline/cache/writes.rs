@@ -22,6 +22,13 @@ const REMEMBERED: usize = 32;
 /// before it. Per-log counts would start again at 1, below what those entries saw.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// The number of the last write of any log dropped so far. A log made again for a
+/// connection whose log was dropped cannot know that log's writes, so it treats every entry
+/// fetched before this number as possibly invalidated (fetched again, never served stale).
+/// Process-wide, as [`SEQUENCE`] is: a log dropped by another switchboard only costs a
+/// refetch here.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
 /// The number of the last write recorded anywhere so far: an entry fetched from now on
 /// reflects every write up to it.
 pub(crate) fn now() -> u64 {
@@ -30,14 +37,14 @@ pub(crate) fn now() -> u64 {
 
 /// One connection's writes: one log per tenant and connection id, shared by every
 /// [`crate::Connection`] made for them from one switchboard.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WriteLog {
-    /// The number of this log's last write (0 before the first).
+    /// The number of this log's last write (the floor it was made with before the first).
     last: AtomicU64,
     recent: Mutex<Recent>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Recent {
     /// The last writes: the path prefix each invalidated, and its number.
     writes: VecDeque<(String, u64)>,
@@ -46,7 +53,20 @@ struct Recent {
 }
 
 impl WriteLog {
-    /// The number of this log's last write, 0 before the first.
+    /// An empty log that still covers what a dropped log may have invalidated: its writes
+    /// are taken to have happened up to [`DROPPED`], forgotten.
+    pub(crate) fn new() -> Self {
+        let floor = DROPPED.load(Ordering::Acquire);
+        WriteLog {
+            last: AtomicU64::new(floor),
+            recent: Mutex::new(Recent {
+                writes: VecDeque::new(),
+                forgotten: floor,
+            }),
+        }
+    }
+
+    /// The number of this log's last write (or the floor it was made with).
     pub(crate) fn last(&self) -> u64 {
         self.last.load(Ordering::Acquire)
     }
@@ -80,13 +100,21 @@ impl WriteLog {
     }
 }
 
+impl Drop for WriteLog {
+    /// Raises the floor of the logs made from now on to this log's last write: the entries
+    /// it would have invalidated outlive it in the cache.
+    fn drop(&mut self) {
+        DROPPED.fetch_max(*self.last.get_mut(), Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_write_covers_the_paths_under_it_and_only_entries_fetched_before_it() {
-        let log = WriteLog::default();
+        let log = WriteLog::new();
         let before = now();
         assert!(!log.covers("/items/1", before));
         log.record("/items/1");
@@ -102,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_log_that_no_longer_reaches_back_covers_everything_older() {
-        let log = WriteLog::default();
+        let log = WriteLog::new();
         let before = now();
         log.record("/other/0");
         let after_first = log.last();
@@ -124,14 +152,32 @@ mod tests {
     /// saw the old log's writes, and that entry would be served stale.
     #[test]
     fn a_new_log_numbers_its_writes_after_entries_fetched_under_an_older_one() {
-        let old = WriteLog::default();
+        let old = WriteLog::new();
         old.record("/other/1");
         old.record("/other/2");
         let fetched = now();
         drop(old);
-        let new = WriteLog::default();
+        let new = WriteLog::new();
         new.record("/items/1");
         assert!(new.last() > fetched);
         assert!(new.covers("/items/1", fetched));
+    }
+
+    /// Entries outlive their connection's log in the cache: a log made after one was dropped
+    /// must not serve what the dropped log's writes invalidated.
+    #[test]
+    fn a_log_made_after_one_was_dropped_covers_what_that_one_recorded() {
+        let fetched = now();
+        let old = WriteLog::new();
+        old.record("/items/1");
+        let written = old.last();
+        drop(old);
+        let new = WriteLog::new();
+        assert!(new.last() >= written);
+        assert!(
+            new.covers("/items/2", fetched),
+            "fetched before a write the new log never saw"
+        );
+        assert!(!new.covers("/items/1", now()), "fetched after it");
     }
 }
