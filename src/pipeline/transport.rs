@@ -73,7 +73,7 @@ impl Transport {
         };
         let mut request = reqwest::Request::new(req.method().clone(), url_of(ctx, req.uri())?);
         *request.version_mut() = req.version();
-        *request.headers_mut() = req.headers().clone();
+        *request.headers_mut() = headers_for_reqwest(req.headers());
         if let Some(parts) = &ctx.body_parts {
             send_parts(&mut request, parts);
         } else if !req.body().is_empty() {
@@ -81,6 +81,22 @@ impl Transport {
         }
         Ok(client.execute(request))
     }
+}
+
+/// Headers a request may gain after it is copied for reqwest: the client's defaults
+/// (`User-Agent`, `Accept`) and a chunked body's `Content-Length` ([`send_parts`]).
+const ADDED_BY_REQWEST: usize = 3;
+
+/// A copy of `headers` with room for what reqwest adds, for reqwest to own.
+///
+/// Not `HeaderMap::clone`: a clone's entries are exactly as long as the map, so reqwest's first
+/// default header regrows them (a reallocation and a copy of every entry, on every attempt).
+fn headers_for_reqwest(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut copy = http::HeaderMap::with_capacity(headers.len() + ADDED_BY_REQWEST);
+    for (name, value) in headers {
+        copy.append(name.clone(), value.clone());
+    }
+    copy
 }
 
 /// The request's URL for reqwest. A URI on the connection's own scheme and host (every call

@@ -121,3 +121,54 @@ async fn a_call_header_may_be_a_typed_name_and_value_and_a_bad_value_is_named_ne
     // Nothing was sent.
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+/// The transport copies the call's headers into reqwest's request itself (with room for
+/// reqwest's own): every value of a repeated header must arrive, in order, beside the
+/// connection's defaults and the client's `User-Agent`, however many headers the call has.
+#[tokio::test]
+async fn every_value_of_a_repeated_header_arrives_in_order_with_the_defaults() {
+    type Heads = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+    let seen: Heads = Arc::default();
+    let log = seen.clone();
+    let server = RawServer::start(move |req| {
+        log.lock().unwrap().push(req.headers.clone());
+        RawAction::status(200, "{}")
+    })
+    .await;
+    let sb = builder().build().unwrap();
+    let conn = sb
+        .connection(Arc::new(Versioned))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+
+    let mut call = conn
+        .get("/a")
+        .header("x-multi", "one")
+        .header("x-multi", "two");
+    for i in 0..12 {
+        call = call.header(format!("x-extra-{i}"), i.to_string());
+    }
+    call.header("x-multi", "three").send().await.unwrap();
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let heads = &seen[0];
+    let values = |name: &str| -> Vec<&str> {
+        heads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(values("x-multi"), ["one", "two", "three"]);
+    for i in 0..12 {
+        assert_eq!(values(&format!("x-extra-{i}")), [i.to_string().as_str()]);
+    }
+    assert_eq!(values("api-version"), ["2023-08-16"]);
+    assert_eq!(values("x-account"), ["acct_default"]);
+    assert_eq!(values("user-agent").len(), 1, "{heads:?}");
+    assert_eq!(values("host").len(), 1, "{heads:?}");
+}
