@@ -27,6 +27,8 @@
 
 pub mod auth;
 mod backoff;
+#[cfg(any(feature = "ghl", feature = "rets"))]
+mod calendar;
 mod client;
 pub mod connections;
 pub mod connector;

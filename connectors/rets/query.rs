@@ -70,10 +70,12 @@ fn list<S: AsRef<str>>(field: &str, values: &[S]) -> Result<String, ConfigError>
     Ok(out)
 }
 
-/// A timestamp as DMQL writes it: `YYYY-MM-DDThh:mm:ss`, in UTC.
+/// A timestamp as DMQL writes it: `YYYY-MM-DDThh:mm:ss`, in UTC. An instant beyond the
+/// calendar's range (about ±262,000 years) is written as that range's last (or first) second.
 pub fn dmql_timestamp(at: SystemTime) -> String {
-    let at: chrono::DateTime<chrono::Utc> = at.into();
-    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+    crate::calendar::utc(at)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
 }
 
 impl Dmql {
@@ -210,6 +212,16 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+
+    #[test]
+    fn a_time_beyond_the_calendar_is_written_as_its_last_second_not_a_panic() {
+        let far = UNIX_EPOCH + Duration::from_secs(1 << 52);
+        assert_eq!(dmql_timestamp(far), "+262142-12-31T23:59:59");
+        assert_eq!(
+            dmql_timestamp(UNIX_EPOCH + Duration::from_secs(86_399)),
+            "1970-01-01T23:59:59"
+        );
+    }
 
     #[test]
     fn builds_the_seed_query_and_combinations() {

@@ -76,8 +76,11 @@ async fn wait(
         match decision {
             RateDecision::Granted => return Ok(()),
             RateDecision::RetryAfter(d) => {
-                let too_long =
-                    waited + d > max_wait || tokio::time::Instant::now() + d >= ctx.deadline;
+                // Checked: a limiter (a host's own, say) may answer with any delay.
+                let too_long = waited.checked_add(d).is_none_or(|w| w > max_wait)
+                    || tokio::time::Instant::now()
+                        .checked_add(d)
+                        .is_none_or(|at| at >= ctx.deadline);
                 if too_long {
                     observe::rate_limited(&ctx.conn.connector_name);
                     return Err(Error::rate_limited(

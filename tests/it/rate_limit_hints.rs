@@ -281,3 +281,52 @@ async fn a_block_seen_by_one_replica_refuses_calls_on_another() {
         .expect("tenant B is not blocked");
     assert_eq!(server.requests(), 2);
 }
+
+/// A limiter (a host's own) that first asks for a short wait, then for one no clock can add:
+/// the call is refused as rate-limited with that delay, nothing is sent, and neither the time
+/// waited so far nor the deadline's instant overflows into a panic.
+#[tokio::test(start_paused = true)]
+async fn a_limiter_asking_for_a_wait_beyond_any_clock_refuses_the_call_without_a_panic() {
+    use std::num::NonZeroU32;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use switchboard::rate_limit::{RateDecision, RateKey};
+
+    #[derive(Debug, Default)]
+    struct ShortThenForever(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl switchboard::RateLimiter for ShortThenForever {
+        async fn acquire(
+            &self,
+            _: &RateKey,
+            _: NonZeroU32,
+        ) -> Result<RateDecision, switchboard::Error> {
+            Ok(RateDecision::RetryAfter(
+                match self.0.fetch_add(1, Ordering::SeqCst) {
+                    0 => Duration::from_millis(1),
+                    _ => Duration::MAX,
+                },
+            ))
+        }
+    }
+
+    let server = RawServer::start(|_: &RawRequest| RawAction::status(200, "{}")).await;
+    let limiter = Arc::new(ShortThenForever::default());
+    let sb = builder().rate_limiter(limiter.clone()).build().unwrap();
+    let conn = sb
+        .connection(Arc::new(HintConnector))
+        .tenant("t1")
+        .id("c1")
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    let err = conn.get("/v1/things").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::MAX));
+    assert_eq!(
+        limiter.0.load(Ordering::SeqCst),
+        2,
+        "the short wait was waited out"
+    );
+    assert_eq!(server.requests(), 0);
+}

@@ -249,3 +249,22 @@ async fn classifier_retry_without_a_delay_still_honours_the_retry_after_header()
         "the retry ignored `Retry-After: 2`: waited {waited:?}"
     );
 }
+
+/// A host that always honours `Retry-After` (a cap of `Duration::MAX`) and a provider that
+/// asks for more seconds than any clock holds: the caller gets the delay at once, and no
+/// instant overflows into a panic.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_beyond_any_clock_under_an_unbounded_cap_is_handed_back_not_a_panic() {
+    let huge = u64::MAX / 2;
+    let server = RawServer::start(move |_: &RawRequest| too_many(&huge.to_string())).await;
+    let retry = switchboard::RetryConfig::default().retry_after_cap(Duration::MAX);
+    let sb = freeze_clock_during_attempts(builder().retry(retry))
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let err = conn.get("/v1/things").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(huge)));
+    assert_eq!(err.attempts(), 1);
+    assert_eq!(server.requests(), 1);
+}

@@ -11,9 +11,10 @@ pub(crate) fn parse_time(text: &str) -> Option<SystemTime> {
         .map(|t| SystemTime::from(t.with_timezone(&Utc)))
 }
 
-/// `at` as GoHighLevel writes it: UTC with milliseconds.
+/// `at` as GoHighLevel writes it: UTC with milliseconds. An instant beyond the calendar's
+/// range (a corrupt sync cursor) is written as its last (or first) date, never a panic.
 pub(crate) fn format_time(at: SystemTime) -> String {
-    DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::calendar::utc(at).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

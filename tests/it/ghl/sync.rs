@@ -293,3 +293,42 @@ async fn contact_webhooks_through_the_router_run_the_job_and_apply_deletions() {
     );
     scheduler.shutdown().await;
 }
+
+/// A cursor beyond the calendar (what a corrupt `source_at_us` row reads back as) is written
+/// into the search filter as the calendar's last date: the source answers, it never panics
+/// (chrono's conversion from `SystemTime` panics past about year 262,000).
+#[tokio::test]
+async fn a_cursor_beyond_the_calendar_is_searched_not_a_panic() {
+    use switchboard::sync::{Mark, SyncSource};
+
+    let now = SystemTime::now();
+    let fake = FakeGhl::start(LOCATION, TOKEN, now - Duration::from_secs(600)).await;
+    let mut f = Map::new();
+    f.insert("email".into(), "c00000@example.com".into());
+    fake.put(&key(0), f, ms(now - Duration::from_secs(60)));
+    let connections = super::host();
+    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
+    connections
+        .create(
+            &t,
+            &c,
+            "ghl",
+            "Acme GoHighLevel",
+            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
+        )
+        .await
+        .unwrap();
+    let client = GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
+    let source = GhlContactsSource::new(client);
+
+    // About 146 million years from 1970: inside `SystemTime`, outside chrono.
+    let far = UNIX_EPOCH + Duration::from_secs(1 << 52);
+    let request = ChangeRequest {
+        after: Some(Mark::new(far, "c00000")),
+        until: now,
+        page: None,
+        limit: 10,
+    };
+    let page = source.changes(&request).await;
+    assert!(page.is_ok(), "{:?}", page.err());
+}
