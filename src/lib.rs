@@ -30,6 +30,7 @@ mod backoff;
 #[cfg(any(feature = "ghl", feature = "rets"))]
 mod calendar;
 mod client;
+mod clock;
 pub mod connections;
 pub mod connector;
 pub mod credentials;

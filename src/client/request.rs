@@ -312,7 +312,7 @@ impl RequestBuilder {
             stream: self.stream,
             accept_status: self.accept_status,
             body_parts: self.body_parts,
-            deadline: started + deadline,
+            deadline: crate::clock::later(started, deadline),
             uri: uri.clone(),
             redacted_url: OnceLock::new(),
         });

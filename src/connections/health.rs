@@ -565,7 +565,7 @@ impl Inner {
                     if changed(e.seen_last_check, r.last_check) {
                         e.seen_last_check = r.last_check;
                         e.timeouts = 0;
-                        e.next_check = now + self.delay(r, policy, 0);
+                        e.next_check = crate::clock::later(now, self.delay(r, policy, 0));
                     }
                     if now >= e.next_check {
                         e.in_flight = true;
@@ -597,7 +597,7 @@ impl Inner {
         };
         Entry {
             seen_last_check: r.last_check,
-            next_check: now + wait,
+            next_check: crate::clock::later(now, wait),
             in_flight: false,
             timeouts: 0,
             error_since: None,
@@ -628,7 +628,7 @@ impl Inner {
                     e.timeouts = 0;
                 }
                 e.seen_last_check = r.last_check;
-                e.next_check = now + self.delay(&r, policy, e.timeouts);
+                e.next_check = crate::clock::later(now, self.delay(&r, policy, e.timeouts));
                 self.observe(e, &r, policy, now);
             }
             Outcome::Gone => {
@@ -639,7 +639,7 @@ impl Inner {
             // so a broken replica does not retry every tick.
             Outcome::Failed => {
                 e.timeouts = e.timeouts.saturating_add(1);
-                e.next_check = now + self.backoff(e.timeouts);
+                e.next_check = crate::clock::later(now, self.backoff(e.timeouts));
             }
         }
     }
@@ -657,7 +657,7 @@ impl Inner {
         let lease_key = format!("health-check:{}:{}:{}", tenant.as_str().len(), tenant, id);
         let guard = match self
             .lock
-            .acquire(&lease_key, policy.timeout + LEASE_MARGIN)
+            .acquire(&lease_key, policy.timeout.saturating_add(LEASE_MARGIN))
             .await
         {
             Ok(g) => g,

@@ -822,7 +822,7 @@ impl WebhookSender {
             } => {
                 let completion = match cfg.backoff().next(m.attempt, retry_after) {
                     Wait::Retry(delay) => Completion::Retry {
-                        at: SystemTime::now() + delay,
+                        at: crate::clock::later_wall(SystemTime::now(), delay),
                     },
                     Wait::GiveUp { .. } => Completion::Dead {
                         reason: format!("gave up after {} attempts; last: {error}", m.attempt),

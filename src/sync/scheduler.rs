@@ -57,6 +57,7 @@ use super::job::SyncJob;
 use super::record::{Change, SyncRecord};
 use super::store::{JobKey, RunLog, Trigger};
 use crate::backoff::scale;
+use crate::clock::later;
 use crate::error::{Error, ErrorKind};
 
 /// When a [custom schedule](Schedule::custom) runs next, given the engine's clock's "now".
@@ -539,16 +540,6 @@ fn grid(anchor: Instant, interval: Duration, k: u64) -> Instant {
     // The remainder is below 10^9.
     let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
     later(anchor, Duration::new(secs, sub))
-}
-
-/// `t + d`, or a time too far ahead to matter when that overflows.
-fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d).unwrap_or_else(far_future)
-}
-
-/// About thirty years from now: later than any tick a job will live to see.
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(30 * 365 * 24 * 60 * 60)
 }
 
 #[cfg(test)]

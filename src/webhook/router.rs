@@ -928,7 +928,10 @@ impl WebhookRouter {
         visibility_timeout: Duration,
     ) -> Result<(), Error> {
         let every = (visibility_timeout / 3).max(MIN_HEARTBEAT);
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut ticks = tokio::time::interval_at(
+            crate::clock::later(tokio::time::Instant::now(), every),
+            every,
+        );
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let handled = route.handler.handle(event);
         tokio::pin!(handled);

@@ -99,3 +99,28 @@ async fn client_errors_do_not_open_the_breaker() {
     );
     assert_eq!(server.requests(), 30);
 }
+
+/// A host that writes "stay open until restarted" as a cooldown of `Duration::MAX`: the breaker
+/// opens and fails fast; the instant it stays open until is clamped, never a panic.
+#[tokio::test]
+async fn a_cooldown_of_duration_max_opens_and_fails_fast_without_a_panic() {
+    let server = RawServer::start(|_| RawAction::status(500, "{}")).await;
+    let sb = builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .breaker(BreakerConfig::default().cooldown(Duration::MAX))
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    for _ in 0..20 {
+        let _ = conn.get("/x").send().await.unwrap_err();
+    }
+    assert_eq!(
+        sb.breaker_state(conn.tenant(), conn.id(), conn.host()),
+        Some(BreakerState::Open)
+    );
+    let before = server.requests();
+    let err = conn.get("/x").send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CircuitOpen, "{err:?}");
+    assert!(err.retry_after().unwrap() > Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(server.requests(), before);
+}

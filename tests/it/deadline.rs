@@ -82,3 +82,19 @@ async fn keyed_post_that_hits_the_deadline_carries_its_key() {
         "keyed, so safe to retry with the same key"
     );
 }
+
+/// "No deadline" written as `Duration::MAX` is a call bounded only by its attempts' timeouts,
+/// not a panic adding it to the clock.
+#[tokio::test]
+async fn a_deadline_of_duration_max_is_a_call_without_one() {
+    let server = RawServer::start(|_| RawAction::status(200, r#"{"ok":true}"#)).await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let resp = conn
+        .get("/v1/things")
+        .deadline(Duration::MAX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}

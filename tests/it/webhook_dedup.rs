@@ -358,3 +358,28 @@ mod postgres {
         .await;
     }
 }
+
+/// "Keep forever" written as `Duration::MAX`, for the TTL and for a claim's visibility: the
+/// in-memory store clamps the instants it computes instead of panicking.
+#[tokio::test]
+async fn memory_store_takes_duration_max_for_its_ttl_and_a_claims_visibility() {
+    let store = InMemoryDedupStore::new().ttl(Duration::MAX);
+    let scope = scope();
+    let t = fresh(&store, &scope, "evt-forever", Duration::MAX).await;
+    assert_eq!(
+        store
+            .claim(&scope, "evt-forever", Duration::MAX)
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
+    assert!(store.extend(&t, Duration::MAX).await.unwrap());
+    store.complete(t).await.unwrap();
+    assert_eq!(
+        store
+            .claim(&scope, "evt-forever", Duration::MAX)
+            .await
+            .unwrap(),
+        Claim::Done
+    );
+}

@@ -262,7 +262,7 @@ impl Permit<'_> {
                 }
                 Outcome::Failure => {
                     g.mode = Mode::Open {
-                        until: now + b.config.cooldown,
+                        until: crate::clock::later(now, b.config.cooldown),
                     };
                     Some(BreakerState::Open)
                 }
@@ -292,7 +292,7 @@ impl Permit<'_> {
             && f64::from(failures) >= b.config.failure_ratio * f64::from(calls);
         if tripped {
             g.mode = Mode::Open {
-                until: now + b.config.cooldown,
+                until: crate::clock::later(now, b.config.cooldown),
             };
             return Some(BreakerState::Open);
         }

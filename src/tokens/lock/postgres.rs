@@ -124,7 +124,7 @@ impl PostgresAdvisoryLock {
 impl RefreshLock for PostgresAdvisoryLock {
     async fn acquire(&self, key: &str, _ttl: Duration) -> Result<LockGuard, Error> {
         let id = self.lock_id(key);
-        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        let deadline = crate::clock::later(tokio::time::Instant::now(), self.wait_timeout);
         let slot = tokio::time::timeout_at(deadline, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| wait_timed_out(self.wait_timeout))?

@@ -118,7 +118,7 @@ impl RefreshLock for RedisRefreshLock {
         let full_key = format!("{}{key}", self.prefix);
         let holder = holder_token();
         let ttl_ms = millis_at_least_one(ttl);
-        let deadline = tokio::time::Instant::now() + self.wait_timeout;
+        let deadline = crate::clock::later(tokio::time::Instant::now(), self.wait_timeout);
         let mut conn = self.conn.clone();
         loop {
             let set: Option<String> = redis::cmd("SET")

@@ -102,14 +102,14 @@ impl DedupStore for InMemoryDedupStore {
                 state: State::InFlight {
                     nonce: token.nonce.clone(),
                 },
-                expires: now + visibility_timeout,
+                expires: crate::clock::later(now, visibility_timeout),
             },
         );
         Ok(Claim::Fresh(token))
     }
 
     async fn complete(&self, token: ClaimToken) -> Result<(), Error> {
-        let expires = Instant::now() + self.ttl;
+        let expires = crate::clock::later(Instant::now(), self.ttl);
         self.lock().entries.insert(
             (token.scope, token.event_id),
             Entry {
@@ -146,7 +146,7 @@ impl DedupStore for InMemoryDedupStore {
                 if e.expires > now
                     && matches!(&e.state, State::InFlight { nonce } if **nonce == *token.nonce()) =>
             {
-                e.expires = now + visibility_timeout;
+                e.expires = crate::clock::later(now, visibility_timeout);
                 Ok(true)
             }
             _ => Ok(false),
