@@ -2,7 +2,8 @@
 //!
 //! A host may write "forever" as `Duration::MAX` (a call's deadline, a breaker's cooldown, a
 //! de-duplication TTL, a lock's wait), and `Instant + Duration` panics when the sum does not
-//! fit. Every instant made from a configured or received duration is made here instead.
+//! fit. Every instant made from a configured or received duration is made here instead, and
+//! one that only decides whether a wait ends past a deadline compares this one with it.
 
 use std::time::{Duration, SystemTime};
 

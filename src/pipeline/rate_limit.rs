@@ -76,11 +76,9 @@ async fn wait(
         match decision {
             RateDecision::Granted => return Ok(()),
             RateDecision::RetryAfter(d) => {
-                // Checked: a limiter (a host's own, say) may answer with any delay.
-                let too_long = waited.checked_add(d).is_none_or(|w| w > max_wait)
-                    || tokio::time::Instant::now()
-                        .checked_add(d)
-                        .is_none_or(|at| at >= ctx.deadline);
+                // A limiter (a host's own, say) may answer with any delay.
+                let too_long = waited.saturating_add(d) > max_wait
+                    || crate::clock::later(tokio::time::Instant::now(), d) >= ctx.deadline;
                 if too_long {
                     observe::rate_limited(&ctx.conn.connector_name);
                     return Err(Error::rate_limited(

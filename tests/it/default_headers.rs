@@ -28,6 +28,19 @@ impl Connector for Versioned {
     }
 }
 
+/// Tenant `t1`'s connection `c1` of [`Versioned`] on `base`.
+fn versioned(base: &str) -> switchboard::Connection {
+    builder()
+        .build()
+        .unwrap()
+        .connection(Arc::new(Versioned))
+        .tenant("t1")
+        .id("c1")
+        .base_url(base)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn default_headers_reach_every_request_and_a_call_header_wins() {
     let seen: Seen = Arc::default();
@@ -40,14 +53,7 @@ async fn default_headers_reach_every_request_and_a_call_header_wins() {
         RawAction::status(200, "{}")
     })
     .await;
-    let sb = builder().build().unwrap();
-    let conn = sb
-        .connection(Arc::new(Versioned))
-        .tenant("t1")
-        .id("c1")
-        .base_url(server.base_url())
-        .build()
-        .unwrap();
+    let conn = versioned(&server.base_url());
 
     conn.get("/a").send().await.unwrap();
     conn.post("/b")
@@ -135,14 +141,7 @@ async fn every_value_of_a_repeated_header_arrives_in_order_with_the_defaults() {
         RawAction::status(200, "{}")
     })
     .await;
-    let sb = builder().build().unwrap();
-    let conn = sb
-        .connection(Arc::new(Versioned))
-        .tenant("t1")
-        .id("c1")
-        .base_url(server.base_url())
-        .build()
-        .unwrap();
+    let conn = versioned(&server.base_url());
 
     let mut call = conn
         .get("/a")

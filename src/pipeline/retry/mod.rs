@@ -192,12 +192,9 @@ fn judge(
             return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), retry_after)))
         }
     };
-    // Checked: the delay may be a provider's `Retry-After` of any size (up to a host's cap,
-    // which may be `Duration::MAX`), and an instant that overflows is past any deadline.
-    let past_deadline = tokio::time::Instant::now()
-        .checked_add(delay)
-        .is_none_or(|at| at >= ctx.deadline);
-    if past_deadline {
+    // The delay may be a provider's `Retry-After` of any size (up to a host's cap, which may
+    // be `Duration::MAX`).
+    if crate::clock::later(tokio::time::Instant::now(), delay) >= ctx.deadline {
         return Judged::Done(Err(finish(ctx, last, attempt, key.clone(), after)));
     }
     if !budget::withdraw(budget) {

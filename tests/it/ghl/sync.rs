@@ -76,6 +76,24 @@ fn host_edit(sink: &MemorySink, key: &str, city: &str, at: SystemTime) {
     sink.edit(key, Some(fields), at);
 }
 
+/// Tenant `acme`'s GoHighLevel client on `fake`, made the host's way: the template,
+/// `Connections`, the typed client.
+async fn acme_client(fake: &FakeGhl) -> GhlClient {
+    let connections = super::host();
+    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
+    connections
+        .create(
+            &t,
+            &c,
+            "ghl",
+            "Acme GoHighLevel",
+            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
+        )
+        .await
+        .unwrap();
+    GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_contacts_survive_a_crash_and_edits_on_both_sides() {
     let now = SystemTime::now();
@@ -90,19 +108,7 @@ async fn ten_thousand_contacts_survive_a_crash_and_edits_on_both_sides() {
     }
 
     // The host's path: the template, `Connections`, the typed client.
-    let connections = super::host();
-    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
-    connections
-        .create(
-            &t,
-            &c,
-            "ghl",
-            "Acme GoHighLevel",
-            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
-        )
-        .await
-        .unwrap();
-    let client = GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
+    let client = acme_client(&fake).await;
 
     let memory = Arc::new(MemorySink::own_versions());
     let sink = Arc::new(HostSink {
@@ -306,20 +312,7 @@ async fn a_cursor_beyond_the_calendar_is_searched_not_a_panic() {
     let mut f = Map::new();
     f.insert("email".into(), "c00000@example.com".into());
     fake.put(&key(0), f, ms(now - Duration::from_secs(60)));
-    let connections = super::host();
-    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
-    connections
-        .create(
-            &t,
-            &c,
-            "ghl",
-            "Acme GoHighLevel",
-            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
-        )
-        .await
-        .unwrap();
-    let client = GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
-    let source = GhlContactsSource::new(client);
+    let source = GhlContactsSource::new(acme_client(&fake).await);
 
     // About 146 million years from 1970: inside `SystemTime`, outside chrono.
     let far = UNIX_EPOCH + Duration::from_secs(1 << 52);
