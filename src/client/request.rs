@@ -231,6 +231,8 @@ impl RequestBuilder {
     }
 
     /// This call's overall deadline (default: the switchboard's `call_deadline`).
+    /// `Duration::MAX` leaves the call bounded only by its attempts' timeouts (the deadline is
+    /// then about thirty years away).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
         self

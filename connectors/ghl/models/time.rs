@@ -34,4 +34,10 @@ mod tests {
         );
         assert_eq!(parse_time("yesterday"), None);
     }
+
+    #[test]
+    fn an_instant_beyond_the_calendar_is_written_as_its_last_millisecond() {
+        let far = UNIX_EPOCH + Duration::from_secs(1 << 52);
+        assert_eq!(format_time(far), "+262142-12-31T23:59:59.999Z");
+    }
 }

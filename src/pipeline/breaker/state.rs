@@ -51,6 +51,7 @@ impl BreakerConfig {
     }
 
     /// How long the breaker stays open before letting one probe through. Default 5 s.
+    /// `Duration::MAX` keeps it open (for about thirty years).
     #[must_use]
     pub fn cooldown(mut self, d: Duration) -> Self {
         self.cooldown = d;

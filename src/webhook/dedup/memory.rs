@@ -56,7 +56,8 @@ impl InMemoryDedupStore {
         }
     }
 
-    /// How long a completed id stays done (default 72 h).
+    /// How long a completed id stays done (default 72 h). `Duration::MAX` keeps it for the
+    /// life of the process.
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
