@@ -9,7 +9,7 @@ use super::auth::{DocuSignEnvironment, DocuSignGrant};
 use crate::templates::ConnectionConfig;
 use crate::{Error, SecretString};
 
-/// One tenant's DocuSign config: what [`super::DocuSignIntegration::bind`] reads from the
+/// One tenant's DocuSign config: what [`DocuSignIntegration::bind`](crate::templates::Integration::bind) reads from the
 /// connection's validated config (plain fields and sealed secrets).
 ///
 /// `Debug` never prints a secret.

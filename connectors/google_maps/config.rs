@@ -19,7 +19,7 @@ pub const DEFAULT_PLACE_DETAILS_CACHE_TTL: Duration = Duration::from_secs(7 * 24
 /// The longest cache lifetime a config may set: Google's 30-day limit.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// One tenant's Google Maps config: what [`super::GoogleMapsIntegration::bind`] reads from
+/// One tenant's Google Maps config: what [`GoogleMapsIntegration::bind`](crate::templates::Integration::bind) reads from
 /// the connection's validated config.
 ///
 /// `Debug` never prints the key.

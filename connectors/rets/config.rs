@@ -54,7 +54,7 @@ pub enum RetsMethod {
     Post,
 }
 
-/// One tenant's RETS config: what [`super::RetsIntegration::bind`] reads.
+/// One tenant's RETS config: what [`RetsIntegration::bind`](crate::templates::Integration::bind) reads.
 ///
 /// `Debug` never prints the passwords.
 #[derive(Clone, Deserialize)]

@@ -26,7 +26,8 @@ use crate::Error;
 /// Narrowing steps before a window is read by key range whatever its span (each is one
 /// `Count=2` query).
 const MAX_NARROWING: u32 = 40;
-/// Listing keys asked for per `(ListingKey=A,B,...)` query in the cheap mode.
+/// Listing keys asked for per `(ListingKey=A,B,...)` query in the cheap mode (its value is
+/// written in [`RetsListingsSource`]'s docs).
 const DEFAULT_FETCH_BATCH: usize = 100;
 
 /// Reads a RETS timestamp (`2026-03-04T05:06:07`, with or without fractions, `Z` or an
@@ -282,7 +283,7 @@ impl Scope {
 ///   high-water mark only after the sink confirms.
 /// - **Cheap mode** ([`RetsListingsSource::compare_with`]): asks only for key and timestamp,
 ///   compares with what the host's sink holds, and fetches the full rows of what changed by
-///   key, [`DEFAULT_FETCH_BATCH`] per query, as MLS vendors recommend.
+///   key, 100 per query, as MLS vendors recommend.
 /// - **Live keys** for the purge pass: every key of the class (with the filter), by key range.
 ///
 /// Record keys are the key field's values; versions and updated-at the timestamp; fields the

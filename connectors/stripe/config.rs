@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::templates::ConnectionConfig;
 use crate::{Error, SecretString};
 
-/// One tenant's Stripe config: what [`super::StripeIntegration::bind`] reads from the
+/// One tenant's Stripe config: what [`StripeIntegration::bind`](crate::templates::Integration::bind) reads from the
 /// connection's validated config (plain fields and sealed secrets).
 ///
 /// `Debug` never prints a secret.

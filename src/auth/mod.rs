@@ -26,7 +26,7 @@ pub trait Authenticator: Send + Sync + Debug {
     /// Adds credentials to `request`.
     ///
     /// # Errors
-    /// An [`ErrorKind::Auth`] error when credentials are missing or cannot be obtained.
+    /// An [`ErrorKind::Auth`](crate::ErrorKind::Auth) error when credentials are missing or cannot be obtained.
     async fn authenticate(&self, request: &mut Request<Bytes>) -> Result<(), Error>;
 
     /// Adds credentials at once when this authenticator holds them in memory (a key, a
@@ -99,7 +99,7 @@ impl std::fmt::Debug for BearerToken {
 
 impl BearerToken {
     /// A fixed bearer token. A token with characters not allowed in a header fails at the
-    /// first call, with an [`ErrorKind::Auth`] error that does not echo it.
+    /// first call, with an [`ErrorKind::Auth`](crate::ErrorKind::Auth) error that does not echo it.
     pub fn new(token: impl Into<SecretString>) -> Self {
         let token: SecretString = token.into();
         BearerToken {

@@ -22,7 +22,7 @@ use crate::pipeline::{CacheStatus, CallContext, Idempotency, PipelineRequest, Pi
 use crate::response::Response;
 
 /// One call, built up and then sent with [`RequestBuilder::send`]. Settings are checked at
-/// `send`, and a bad one returns an [`ErrorKind::Config`] error naming it.
+/// `send`, and a bad one returns an [`ErrorKind::Config`](crate::ErrorKind::Config) error naming it.
 #[must_use]
 pub struct RequestBuilder {
     pub(super) connection: Connection,
@@ -72,7 +72,7 @@ impl RequestBuilder {
 
     /// Adds a header: the name as a [`HeaderName`] or text, the value as a [`HeaderValue`] or
     /// text (as reqwest's `header`). An invalid name or value is reported at `send`, as an
-    /// [`ErrorKind::Config`] error naming `request.header` (and the header, when its name is
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) error naming `request.header` (and the header, when its name is
     /// valid; never the value).
     ///
     /// ```
@@ -340,7 +340,7 @@ impl RequestBuilder {
     /// # Errors
     /// An [`Error`]; ask it [`Error::is_retryable`], [`Error::status`],
     /// [`Error::retry_after`] and [`Error::may_have_been_sent`]. A non-success status after
-    /// retries is an error of kind [`ErrorKind::Status`] (or [`ErrorKind::RateLimited`] for 429)
+    /// retries is an error of kind [`ErrorKind::Status`](crate::ErrorKind::Status) (or [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) for 429)
     /// with the body in [`Error::body`].
     ///
     /// Nothing is checked or sent until the returned future is first polled.

@@ -76,7 +76,7 @@ impl ConnectionStatus {
     /// Parses a stored name.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] naming the unknown value.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) naming the unknown value.
     pub fn parse(s: &str) -> Result<Self, Error> {
         ConnectionStatus::ALL
             .into_iter()
@@ -208,7 +208,7 @@ pub trait ConnectionStore: Send + Sync + Debug {
     /// Loads a record.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn load(
         &self,
         tenant: &TenantId,
@@ -219,13 +219,13 @@ pub trait ConnectionStore: Send + Sync + Debug {
     /// and returns the new version.
     ///
     /// # Errors
-    /// [`ErrorKind::Conflict`] when another writer won; [`ErrorKind::Store`] on backend failure.
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) when another writer won; [`ErrorKind::Store`](crate::ErrorKind::Store) on backend failure.
     async fn save(&self, record: &ConnectionRecord) -> Result<u64, Error>;
 
     /// Every record of `tenant`.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ConnectionRecord>, Error>;
 
     /// Deletes a record if its stored version is `version`.
@@ -238,14 +238,14 @@ pub trait ConnectionStore: Send + Sync + Debug {
     /// The record whose [`ConnectionRecord::webhook_token`] is `token`, in any tenant.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn find_by_webhook_token(&self, token: &str) -> Result<Option<ConnectionRecord>, Error>;
 
     /// The record of `template` whose [`ConnectionRecord::webhook_routing_key`] is `key`, in
     /// any tenant (the pair is unique).
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn find_by_routing_key(
         &self,
         template: &str,

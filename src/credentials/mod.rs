@@ -76,7 +76,7 @@ pub trait CredentialStore: Send + Sync + Debug {
     /// Loads a record, if present.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn load(&self, key: &CredentialKey)
         -> Result<Option<Versioned<SealedCredential>>, Error>;
 
@@ -84,8 +84,8 @@ pub trait CredentialStore: Send + Sync + Debug {
     /// and returns the new version.
     ///
     /// # Errors
-    /// [`ErrorKind::Conflict`] when another writer won (re-read and retry), or
-    /// [`ErrorKind::Store`] when the backend fails. Nothing is written then.
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) when another writer won (re-read and retry), or
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails. Nothing is written then.
     async fn save(
         &self,
         key: &CredentialKey,
@@ -96,7 +96,7 @@ pub trait CredentialStore: Send + Sync + Debug {
     /// Every key in the store, in no particular order (used by key rotation).
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the backend fails.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the backend fails.
     async fn list_keys(&self) -> Result<Vec<CredentialKey>, Error>;
 
     /// Deletes a record if its current version is `expected`.

@@ -20,7 +20,7 @@ pub enum Body {
 }
 
 impl Body {
-    /// Collects the body, failing with [`ErrorKind::BodyTooLarge`] past `cap` bytes.
+    /// Collects the body, failing with [`ErrorKind::BodyTooLarge`](crate::ErrorKind::BodyTooLarge) past `cap` bytes.
     ///
     /// # Errors
     /// The cap, or a transport failure while reading.

@@ -231,7 +231,7 @@ pub enum FailMode {
     /// `switchboard_rate_limiter_fail_open_total{connector}`. Choose it when an outage of the
     /// provider's quota is cheaper than an outage of your integration.
     Open,
-    /// Refuse the call with an [`ErrorKind::Store`] error (nothing was sent) and count
+    /// Refuse the call with an [`ErrorKind::Store`](crate::ErrorKind::Store) error (nothing was sent) and count
     /// `switchboard_rate_limiter_fail_closed_total{connector}`. The default.
     #[default]
     Closed,
@@ -328,9 +328,9 @@ impl RedisRateLimiter {
     /// Tokio runtime, which the limiter then needs, as its connection does.
     ///
     /// # Errors
-    /// - [`ErrorKind::Config`] if `url` is not a Redis URL (the URL itself is not repeated, as it
+    /// - [`ErrorKind::Config`](crate::ErrorKind::Config) if `url` is not a Redis URL (the URL itself is not repeated, as it
     ///   may hold a password).
-    /// - [`ErrorKind::Store`] if Redis cannot be reached or refuses the script within 5 s.
+    /// - [`ErrorKind::Store`](crate::ErrorKind::Store) if Redis cannot be reached or refuses the script within 5 s.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
         let client = ::redis::Client::open(url)
             .map_err(|_| ConfigError::new("redis.url", "not a valid Redis URL"))?;

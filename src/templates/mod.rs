@@ -691,7 +691,7 @@ impl ConnectionConfig {
     /// [`Self::secret`]).
     ///
     /// # Errors
-    /// [`ErrorKind::Auth`] naming the missing field.
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) naming the missing field.
     pub fn require_secret(&self, field: &str) -> Result<&SecretString, Error> {
         self.secret(field)
             .ok_or_else(|| Error::auth(format!("secret config field `{field}` is missing")))
@@ -866,8 +866,8 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// Binds a validated config.
     ///
     /// # Errors
-    /// When the config cannot make a working binding (an [`ErrorKind::Config`] or
-    /// [`ErrorKind::Auth`] error).
+    /// When the config cannot make a working binding (an [`ErrorKind::Config`](crate::ErrorKind::Config) or
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) error).
     fn bind(&self, config: &ConnectionConfig) -> Result<IntegrationBinding, Error>;
 
     /// Makes a cheap authenticated call through `connection` (bound by [`Self::bind`]) to prove
@@ -887,7 +887,7 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// The default refuses: the integration takes no webhooks.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the integration takes no webhooks or the config lacks its
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the integration takes no webhooks or the config lacks its
     /// webhook secret (the router then answers 401: it fails closed).
     fn webhook_verifier(
         &self,

@@ -150,7 +150,7 @@ impl JwtBearerGrantBuilder {
     }
 
     /// Lets the token client use a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
-    /// `NO_PROXY`…). Off by default, as for [`OAuthClientBuilder::proxy_from_env`].
+    /// `NO_PROXY`…). Off by default, as for [`OAuthClientBuilder::proxy_from_env`](crate::tokens::OAuthClientBuilder::proxy_from_env).
     pub fn proxy_from_env(mut self, enabled: bool) -> Self {
         self.env_proxy = enabled;
         self

@@ -429,7 +429,7 @@ impl WebhookRouterBuilder {
     /// Builds the router.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for two routes with one connector, a
+    /// [`ErrorKind::Config`] for two routes with one connector, a
     /// connector name that is empty or holds `/`, a prefix not starting with `/`, a zero
     /// visibility timeout, or a public base URL that is not an http(s) URL without query.
     pub fn build(self) -> Result<WebhookRouter, Error> {

@@ -63,7 +63,7 @@ pub struct EnvelopeDocument {
 }
 
 /// One document sent as its own part of a multipart envelope request
-/// ([`DocuSignClient::create_envelope_multipart`](crate::docusign::DocuSignClient::create_envelope_multipart)):
+/// (`DocuSignClient::create_envelope_multipart`):
 /// the bytes as they are, not base64 in the JSON.
 ///
 /// The bytes are a reference-counted [`Bytes`]: the request sends this buffer itself (no copy

@@ -49,7 +49,7 @@ fn secrets_key(id: &EndpointId) -> CredentialKey {
 /// id. Every [`OutboundQueue`] stores secrets only this way.
 ///
 /// # Errors
-/// [`ErrorKind::Vault`] when the vault refuses (its primary key is exhausted).
+/// [`ErrorKind::Vault`](crate::ErrorKind::Vault) when the vault refuses (its primary key is exhausted).
 pub fn seal_secrets(vault: &Vault, id: &EndpointId, secrets: &[String]) -> Result<Vec<u8>, Error> {
     let json = zeroize::Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_default());
     let sealed = vault.seal(&secrets_key(id), &json).map_err(|e| {
@@ -81,7 +81,7 @@ pub(crate) fn seal_clear_secrets(
 /// as its source.
 ///
 /// # Errors
-/// [`ErrorKind::Vault`] when the record does not open (another key ring, another tenant's
+/// [`ErrorKind::Vault`](crate::ErrorKind::Vault) when the record does not open (another key ring, another tenant's
 /// or endpoint's record, tampering) or does not hold a list of secrets.
 pub fn open_secrets(vault: &Vault, id: &EndpointId, stored: &[u8]) -> Result<Vec<String>, Error> {
     use secrecy::ExposeSecret;

@@ -8,7 +8,7 @@
 //! is still ours, move the endpoint's failure clock. Endpoint signing secrets are sealed with
 //! the [`Vault`] (bound to the endpoint's tenant and id); rows written in clear by an older
 //! build are sealed on connect. The tables come from the one PostgreSQL migration set, which
-//! [`PostgresBackend`](crate::store::postgres::PostgresBackend) runs; connect the backend and
+//! [`PostgresBackend`] runs; connect the backend and
 //! call [`outbound_queue`](crate::store::postgres::PostgresBackend::outbound_queue) to share
 //! its pool with the other stores.
 

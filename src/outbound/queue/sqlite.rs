@@ -7,7 +7,7 @@
 //! clock. Endpoint signing secrets are sealed with the [`Vault`] (bound to the endpoint's
 //! tenant and id); rows written in clear by an older build are sealed when the queue opens.
 //! The tables come from the one SQLite migration set, which
-//! [`SqliteBackend`](crate::store::sqlite::SqliteBackend) runs; open the backend and call
+//! [`SqliteBackend`] runs; open the backend and call
 //! [`outbound_queue`](crate::store::sqlite::SqliteBackend::outbound_queue) to share its file
 //! and pool with the other stores.
 
@@ -79,8 +79,8 @@ impl SqliteQueue {
     /// process crash; a power cut may lose the last commits.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the file cannot be opened or migrated;
-    /// [`ErrorKind::Vault`] when a clear secret cannot be sealed.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the file cannot be opened or migrated;
+    /// [`ErrorKind::Vault`](crate::ErrorKind::Vault) when a clear secret cannot be sealed.
     pub async fn open(path: impl AsRef<Path>, vault: Vault) -> Result<Self, Error> {
         let backend =
             SqliteBackend::open_file(path.as_ref(), SqliteSynchronous::Normal, MAX_CONNECTIONS)
@@ -92,7 +92,7 @@ impl SqliteQueue {
     /// in-memory database, for tests: one connection that lives as long as the queue.
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the database cannot be created.
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the database cannot be created.
     pub async fn in_memory(vault: Vault) -> Result<Self, Error> {
         SqliteBackend::in_memory()
             .await?

@@ -61,7 +61,7 @@
 //!
 //! # Running it
 //! Call it from a `#[tokio::test]` on the default current-thread runtime: logs are captured on
-//! the test's thread ([`LogCapture`](super::LogCapture)), so a multi-threaded runtime would hide
+//! the test's thread ([`LogCapture`]), so a multi-threaded runtime would hide
 //! the log lines of work running on other workers. The scenarios use real loopback sockets and
 //! the real clock (the 429 rows wait for `Retry-After: 1`), so a run takes a few seconds.
 //!

@@ -52,7 +52,7 @@ impl PostgresAdvisoryLock {
     /// Connects a small pool (at most 4 connections) to `url` (`postgres://user@host/db`).
     ///
     /// # Errors
-    /// [`ErrorKind::Store`] when the database cannot be reached. The URL (which may hold a
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when the database cannot be reached. The URL (which may hold a
     /// password) is not in the message.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         const CONNECTIONS: u32 = 4;

@@ -60,7 +60,7 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
 /// auto-reconnecting connection.
 ///
 /// Every call waits at most [`Self::timeout`] (2 s) for Redis and then fails with
-/// [`ErrorKind::Store`], which the router turns into a retryable answer to the sender.
+/// [`ErrorKind::Store`](crate::ErrorKind::Store), which the router turns into a retryable answer to the sender.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), switchboard::Error> {
@@ -93,8 +93,8 @@ impl RedisDedupStore {
     /// share a prefix share their ids.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] if `url` is not a Redis URL (not repeated: it may hold a
-    /// password); [`ErrorKind::Store`] if Redis cannot be reached within 5 s.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if `url` is not a Redis URL (not repeated: it may hold a
+    /// password); [`ErrorKind::Store`](crate::ErrorKind::Store) if Redis cannot be reached within 5 s.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, Error> {
         let client = ::redis::Client::open(url)
             .map_err(|_| ConfigError::new("redis.url", "not a valid Redis URL"))?;
