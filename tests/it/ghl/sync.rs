@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
+use switchboard::connections::Connections;
 use switchboard::ghl::{GhlClient, GhlContactsSource};
 use switchboard::sync::memory::MemorySink;
 use switchboard::sync::{
@@ -77,9 +78,8 @@ fn host_edit(sink: &MemorySink, key: &str, city: &str, at: SystemTime) {
 }
 
 /// Tenant `acme`'s GoHighLevel client on `fake`, made the host's way: the template,
-/// `Connections`, the typed client.
-async fn acme_client(fake: &FakeGhl) -> GhlClient {
-    let connections = super::host();
+/// `connections`, the typed client.
+async fn acme_client(connections: &Connections, fake: &FakeGhl) -> GhlClient {
     let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
     connections
         .create(
@@ -108,7 +108,7 @@ async fn ten_thousand_contacts_survive_a_crash_and_edits_on_both_sides() {
     }
 
     // The host's path: the template, `Connections`, the typed client.
-    let client = acme_client(&fake).await;
+    let client = acme_client(&super::host(), &fake).await;
 
     let memory = Arc::new(MemorySink::own_versions());
     let sink = Arc::new(HostSink {
@@ -230,18 +230,7 @@ async fn contact_webhooks_through_the_router_run_the_job_and_apply_deletions() {
         .build()
         .unwrap();
     let connections = super::host_with(GhlIntegration::new().with_verifier(verifier));
-    let (t, c) = (TenantId::new("acme"), ConnectionId::new("ghl"));
-    connections
-        .create(
-            &t,
-            &c,
-            "ghl",
-            "CRM",
-            &json!({"apiKey": TOKEN, "locationId": LOCATION, "baseUrl": fake.base_url()}),
-        )
-        .await
-        .unwrap();
-    let client = GhlClient::from_connection(connections.connection(&t, &c).await.unwrap()).unwrap();
+    let client = acme_client(&connections, &fake).await;
     let sink = Arc::new(MemorySink::new());
     let engine = SyncEngine::builder(Arc::new(InMemorySyncStore::new())).build();
     let scheduler = SyncScheduler::new(engine);
@@ -312,7 +301,7 @@ async fn a_cursor_beyond_the_calendar_is_searched_not_a_panic() {
     let mut f = Map::new();
     f.insert("email".into(), "c00000@example.com".into());
     fake.put(&key(0), f, ms(now - Duration::from_secs(60)));
-    let source = GhlContactsSource::new(acme_client(&fake).await);
+    let source = GhlContactsSource::new(acme_client(&super::host(), &fake).await);
 
     // About 146 million years from 1970: inside `SystemTime`, outside chrono.
     let far = UNIX_EPOCH + Duration::from_secs(1 << 52);
