@@ -1,91 +1,9 @@
 //! Inbound Twilio webhooks: [`TwilioVerifier`] checks `X-Twilio-Signature`, and
 //! [`TwilioSigner`] makes signed requests for hosts' tests.
 //!
-//! The signature is `base64(HMAC-SHA1(auth token, URL + params))`, where the URL is the full
-//! public URL Twilio posted to (query included) and, for form bodies, `params` is every POST
-//! parameter sorted by name, each name followed by its value. A JSON body is signed
-//! differently: the URL carries `bodySHA256=<hex SHA-256 of the raw body>`, the URL alone is
-//! signed, and the body must hash to that parameter.
-//!
-//! # Which URL is checked
-//!
-//! The signed URL is the *public* one; behind a proxy the server sees another. Pick one mode:
-//!
-//! - default: [`WebhookRequest::url`] is the full public URL, used as is;
-//! - [`TwilioVerifierBuilder::public_base_url`]: the scheme, host and port (and a path prefix,
-//!   for proxies that strip one) come from the configured base; the path and query come from
-//!   `WebhookRequest::url` (the URL as received);
-//! - [`TwilioVerifierBuilder::trust_forwarded_headers`]: the scheme and host come from
-//!   `X-Forwarded-Proto` / `X-Forwarded-Host` when present (falling back to the public base
-//!   URL, then to the URL as received). Only turn this on when a proxy you run sets (and
-//!   overwrites) those headers; otherwise a caller could pick the URL that gets checked.
-//!
-//! # Ports: as twilio-node and twilio-python
-//!
-//! Twilio signs the URL as configured in the console, and its back end is not consistent about
-//! the port, so both official SDKs try two spellings, and so do we: a URL with an explicit port
-//! (any port, `:8443` as much as `:443`) is tried as given and with the port removed; a URL
-//! without one is tried as given and with the scheme's default port added (`:443` for https,
-//! `:80` for http). A signature over any *other* port is rejected, as the SDKs reject it: a
-//! request received at `https://h/x` signed over `https://h:8443/x` fails, and so does one
-//! received at `https://h:8443/x` signed over `https://h:9000/x`. The table of every case was
-//! checked against both SDKs' own validators (`tests/it/twilio/webhook.rs`).
-//!
-//! # Replays and de-duplication
-//!
-//! Twilio signatures carry no timestamp, so there is no replay window to check, and the
-//! `I-Twilio-Idempotency-Token` header is not signed: anyone holding a captured request can
-//! re-send it with a new token. [`Verified::event_id`] is therefore derived from signed content
-//! only: `twsig_<hex SHA-256 of the decoded signature>`. The signature is the HMAC of the URL
-//! and parameters (or, for JSON, of the URL that pins the body's hash) under the auth token,
-//! so, once it has verified, it names exactly what Twilio signed: a different request with the
-//! same signature would be a forgery. The same signed request is always a duplicate, whatever
-//! its token, the order or encoding of its form fields, or the port spelling of its URL.
-//! Twilio's own retries of a delivery carry the same URL and parameters, hence the same
-//! signature, and are duplicates too. The cost: two
-//! deliveries whose URL and parameters are byte-for-byte identical count as one (Twilio's
-//! callbacks carry the resource's SID and status, so distinct events differ). Read the token
-//! from the headers ([`IDEMPOTENCY_TOKEN_HEADER`]) if you want it for logs.
-//!
-//! # Where the official SDKs disagree: an apostrophe in the query
-//!
-//! Twilio may sign `?q=it's` as written or as `?q=it%27s`, and frameworks hand the URL on in
-//! either form. twilio-node accepts both (it tries the WHATWG-normalised URL and a "legacy"
-//! form); twilio-python signs the string exactly as given and rejects the other. **We accept
-//! both, like twilio-node**: the two strings name the same resource, a WHATWG parser (the
-//! `url` crate in [`WebhookRequest::url`] included) percent-encodes `'` in a query anyway, so
-//! strict matching would make the outcome depend on the host's framework rather than on who
-//! signed the request, and accepting one more spelling of the same URL gives a forger
-//! nothing: every candidate still needs the HMAC key. The `sdk_divergence` vector tests this.
-//!
-//! Values of a repeated parameter are sorted and exact duplicates dropped, as both official
-//! SDKs do.
-//!
-//! # Deliberate differences from the official SDKs
-//!
-//! Compared with twilio-node 6.0 (`src/webhooks/webhooks.ts`, `validateRequest`,
-//! `validateRequestWithBody`) and twilio-python 9.11 (`twilio/request_validator.py`):
-//!
-//! - **De-duplication id**: the SDKs only validate; the id above is ours (see "Replays").
-//! - **Port with credentials**: for `https://user:pw@h:8443/x` twilio-python's `remove_port`
-//!   cuts the netloc at the first `:` (leaving `https://user/x`) and so rejects a signature
-//!   over `https://user:pw@h/x`; twilio-node, and we, accept it.
-//! - **Legacy query string**: twilio-node's second try re-encodes the whole query with Node's
-//!   `querystring` module (which also turns `+` into `%20` and groups repeated keys); we only
-//!   undo the `'` → `%27` encoding, the difference that real frameworks produce. A signature
-//!   that only twilio-node's full re-encoding would match is rejected here.
-//! - **Parameters** come from the raw form body (the SDKs take the framework's parsed map):
-//!   invalid UTF-8 is replaced with U+FFFD, `+` is a space, a malformed `%` escape is kept as
-//!   written, and sorting is by byte (= code point) order, as twilio-python does; twilio-node
-//!   sorts by UTF-16 code unit, which differs only for characters beyond U+FFFF.
-//! - **`bodySHA256`**: present in the query means a JSON request, whatever the body; it is
-//!   compared without regard to hex case (the SDKs compare the lowercase string; the URL
-//!   holding it is signed either way).
-//! - **Signature header**: decoded from base64 and compared as 20 bytes in constant time;
-//!   surrounding whitespace is ignored. The SDKs compare the base64 text.
-//! - **Configuration**: several auth tokens may be active (rotation); an empty token is a
-//!   [`ConfigError`] rather than an HMAC under an empty key; the URL is never guessed from the
-//!   `Host` header (see "Which URL is checked").
+//! What is signed, which URL is checked, replays and de-duplication, and every choice made
+//! where the official SDKs disagree or where we differ from them are written on
+//! [`TwilioVerifier`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -106,14 +24,101 @@ type HmacSha1 = Hmac<Sha1>;
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Signature";
 /// The header Twilio puts a per-delivery id in. It is not signed, so it is *not* the
-/// de-duplication id (see the [module docs](self#replays-and-de-duplication)).
+/// de-duplication id (see [`TwilioVerifier`](TwilioVerifier#replays-and-de-duplication)).
 pub const IDEMPOTENCY_TOKEN_HEADER: &str = "I-Twilio-Idempotency-Token";
 
 /// [`SIGNATURE_HEADER`] pre-parsed, so the lookup skips parsing (and lower-casing) the name.
 static SIGNATURE_KEY: HeaderName = HeaderName::from_static("x-twilio-signature");
 
-/// Verifies `X-Twilio-Signature`. See the [module docs](self) for the URL modes and the
-/// choices made where the official SDKs disagree.
+/// Verifies `X-Twilio-Signature`.
+///
+/// The signature is `base64(HMAC-SHA1(auth token, URL + params))`, where the URL is the full
+/// public URL Twilio posted to (query included) and, for form bodies, `params` is every POST
+/// parameter sorted by name, each name followed by its value. A JSON body is signed
+/// differently: the URL carries `bodySHA256=<hex SHA-256 of the raw body>`, the URL alone is
+/// signed, and the body must hash to that parameter.
+///
+/// # Which URL is checked
+///
+/// The signed URL is the *public* one; behind a proxy the server sees another. Pick one mode:
+///
+/// - default: [`WebhookRequest::url`] is the full public URL, used as is;
+/// - [`TwilioVerifierBuilder::public_base_url`]: the scheme, host and port (and a path prefix,
+///   for proxies that strip one) come from the configured base; the path and query come from
+///   `WebhookRequest::url` (the URL as received);
+/// - [`TwilioVerifierBuilder::trust_forwarded_headers`]: the scheme and host come from
+///   `X-Forwarded-Proto` / `X-Forwarded-Host` when present (falling back to the public base
+///   URL, then to the URL as received). Only turn this on when a proxy you run sets (and
+///   overwrites) those headers; otherwise a caller could pick the URL that gets checked.
+///
+/// # Ports: as twilio-node and twilio-python
+///
+/// Twilio signs the URL as configured in the console, and its back end is not consistent about
+/// the port, so both official SDKs try two spellings, and so do we: a URL with an explicit port
+/// (any port, `:8443` as much as `:443`) is tried as given and with the port removed; a URL
+/// without one is tried as given and with the scheme's default port added (`:443` for https,
+/// `:80` for http). A signature over any *other* port is rejected, as the SDKs reject it: a
+/// request received at `https://h/x` signed over `https://h:8443/x` fails, and so does one
+/// received at `https://h:8443/x` signed over `https://h:9000/x`. The table of every case was
+/// checked against both SDKs' own validators (`tests/it/twilio/webhook.rs`).
+///
+/// # Replays and de-duplication
+///
+/// Twilio signatures carry no timestamp, so there is no replay window to check, and the
+/// `I-Twilio-Idempotency-Token` header is not signed: anyone holding a captured request can
+/// re-send it with a new token. [`Verified::event_id`] is therefore derived from signed content
+/// only: `twsig_<hex SHA-256 of the decoded signature>`. The signature is the HMAC of the URL
+/// and parameters (or, for JSON, of the URL that pins the body's hash) under the auth token,
+/// so, once it has verified, it names exactly what Twilio signed: a different request with the
+/// same signature would be a forgery. The same signed request is always a duplicate, whatever
+/// its token, the order or encoding of its form fields, or the port spelling of its URL.
+/// Twilio's own retries of a delivery carry the same URL and parameters, hence the same
+/// signature, and are duplicates too. The cost: two
+/// deliveries whose URL and parameters are byte-for-byte identical count as one (Twilio's
+/// callbacks carry the resource's SID and status, so distinct events differ). Read the token
+/// from the headers ([`IDEMPOTENCY_TOKEN_HEADER`]) if you want it for logs.
+///
+/// # Where the official SDKs disagree: an apostrophe in the query
+///
+/// Twilio may sign `?q=it's` as written or as `?q=it%27s`, and frameworks hand the URL on in
+/// either form. twilio-node accepts both (it tries the WHATWG-normalised URL and a "legacy"
+/// form); twilio-python signs the string exactly as given and rejects the other. **We accept
+/// both, like twilio-node**: the two strings name the same resource, a WHATWG parser (the
+/// `url` crate in [`WebhookRequest::url`] included) percent-encodes `'` in a query anyway, so
+/// strict matching would make the outcome depend on the host's framework rather than on who
+/// signed the request, and accepting one more spelling of the same URL gives a forger
+/// nothing: every candidate still needs the HMAC key. The `sdk_divergence` vector tests this.
+///
+/// Values of a repeated parameter are sorted and exact duplicates dropped, as both official
+/// SDKs do.
+///
+/// # Deliberate differences from the official SDKs
+///
+/// Compared with twilio-node 6.0 (`src/webhooks/webhooks.ts`, `validateRequest`,
+/// `validateRequestWithBody`) and twilio-python 9.11 (`twilio/request_validator.py`):
+///
+/// - **De-duplication id**: the SDKs only validate; the id above is ours (see "Replays").
+/// - **Port with credentials**: for `https://user:pw@h:8443/x` twilio-python's `remove_port`
+///   cuts the netloc at the first `:` (leaving `https://user/x`) and so rejects a signature
+///   over `https://user:pw@h/x`; twilio-node, and we, accept it.
+/// - **Legacy query string**: twilio-node's second try re-encodes the whole query with Node's
+///   `querystring` module (which also turns `+` into `%20` and groups repeated keys); we only
+///   undo the `'` → `%27` encoding, the difference that real frameworks produce. A signature
+///   that only twilio-node's full re-encoding would match is rejected here.
+/// - **Parameters** come from the raw form body (the SDKs take the framework's parsed map):
+///   invalid UTF-8 is replaced with U+FFFD, `+` is a space, a malformed `%` escape is kept as
+///   written, and sorting is by byte (= code point) order, as twilio-python does; twilio-node
+///   sorts by UTF-16 code unit, which differs only for characters beyond U+FFFF.
+/// - **`bodySHA256`**: present in the query means a JSON request, whatever the body; it is
+///   compared without regard to hex case (the SDKs compare the lowercase string; the URL
+///   holding it is signed either way).
+/// - **Signature header**: decoded from base64 and compared as 20 bytes in constant time;
+///   surrounding whitespace is ignored. The SDKs compare the base64 text.
+/// - **Configuration**: several auth tokens may be active (rotation); an empty token is a
+///   [`ConfigError`] rather than an HMAC under an empty key; the URL is never guessed from the
+///   `Host` header (see "Which URL is checked").
+///
+/// # Example
 ///
 /// ```
 /// use switchboard::twilio::TwilioVerifier;
@@ -434,8 +439,8 @@ impl TwilioVerifier {
 
 impl WebhookVerifier for TwilioVerifier {
     /// Verifies the signature of `request`; [`WebhookRequest::url`] is required. On success,
-    /// [`Verified::event_id`] is the id of the signed content (`twsig_...`, see the
-    /// [module docs](self#replays-and-de-duplication)).
+    /// [`Verified::event_id`] is the id of the signed content (`twsig_...`, see
+    /// [`TwilioVerifier`](TwilioVerifier#replays-and-de-duplication)).
     ///
     /// # Errors
     /// `MissingHeader` / `InvalidHeader` naming `X-Twilio-Signature` (or the forwarded header
