@@ -91,8 +91,12 @@ const ADDED_BY_REQWEST: usize = 3;
 ///
 /// Not `HeaderMap::clone`: a clone's entries are exactly as long as the map, so reqwest's first
 /// default header regrows them (a reallocation and a copy of every entry, on every attempt).
+/// A map too large to be given that room (tens of thousands of values) is cloned instead.
 fn headers_for_reqwest(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut copy = http::HeaderMap::with_capacity(headers.len() + ADDED_BY_REQWEST);
+    let room = headers.len().saturating_add(ADDED_BY_REQWEST);
+    let Ok(mut copy) = http::HeaderMap::try_with_capacity(room) else {
+        return headers.clone();
+    };
     for (name, value) in headers {
         copy.append(name.clone(), value.clone());
     }
@@ -221,4 +225,34 @@ fn body_error(e: reqwest::Error) -> Error {
         true,
     )
     .with_source(e.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copy_for_reqwest_keeps_every_value_in_order_with_room_to_spare() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-multi", http::HeaderValue::from_static("one"));
+        headers.append("x-other", http::HeaderValue::from_static("1"));
+        headers.append("x-multi", http::HeaderValue::from_static("two"));
+        let copy = headers_for_reqwest(&headers);
+        assert_eq!(copy, headers);
+        let multi: Vec<_> = copy.get_all("x-multi").iter().collect();
+        assert_eq!(multi, ["one", "two"]);
+        assert!(copy.capacity() >= headers.len() + ADDED_BY_REQWEST);
+    }
+
+    #[test]
+    fn a_map_too_large_for_room_is_copied_whole_not_a_panic() {
+        // More values than any map can be made with room for (`with_capacity` panics there).
+        let mut headers = http::HeaderMap::new();
+        for i in 0..30_000u32 {
+            headers.append("x-many", http::HeaderValue::from(i));
+        }
+        let copy = headers_for_reqwest(&headers);
+        assert_eq!(copy.len(), 30_000);
+        assert_eq!(copy, headers);
+    }
 }
