@@ -8,7 +8,9 @@
 //!   `raw_reqwest` is the baseline, `switchboard_full_pipeline` the whole pipeline (auth, cache
 //!   miss path with an insert per call, rate limiter, breaker, retry, timeout, transport),
 //!   `switchboard_no_cache` the same call without `cache_for` (the cache layer passes it
-//!   through), `reqwest_middleware_retry` the peer.
+//!   through), `reqwest_middleware_retry` the peer, and `raw_hyper` the same GET on
+//!   hyper-util's pooled client alone (the client switchboard's transport is built on): the
+//!   floor under every variant.
 //! - `http_c1/*`: the same calls one at a time, with the server on the client's own thread
 //!   (no cross-thread wake-ups): the latency one call adds.
 //! - `cache_hit/*`: a cached GET through the whole `send()` path. (Copies of the cache's
@@ -211,6 +213,7 @@ impl Connector for BenchConnector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Raw,
+    RawHyper,
     Switchboard,
     SwitchboardNoCache,
     Peer,
@@ -219,8 +222,9 @@ enum Variant {
 impl Variant {
     /// The variant that fills the heap (one cache entry per call) comes last, so the others
     /// are measured before its entries exist.
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 5] = [
         Variant::Raw,
+        Variant::RawHyper,
         Variant::Peer,
         Variant::SwitchboardNoCache,
         Variant::Switchboard,
@@ -233,6 +237,7 @@ impl Variant {
     fn name(self) -> &'static str {
         match self {
             Variant::Raw => "raw_reqwest",
+            Variant::RawHyper => "raw_hyper",
             Variant::Switchboard => "switchboard_full_pipeline",
             Variant::SwitchboardNoCache => "switchboard_no_cache",
             Variant::Peer => "reqwest_middleware_retry",
@@ -248,6 +253,10 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 struct Clients {
     base: String,
     raw: reqwest::Client,
+    hyper: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Empty<Bytes>,
+    >,
     peer: ClientWithMiddleware,
     sb: Connection,
 }
@@ -262,6 +271,9 @@ impl Clients {
         Clients {
             base: base.to_string(),
             raw: reqwest::Client::new(),
+            hyper:
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http(),
             peer,
             sb: switchboard_connection(base),
         }
@@ -281,6 +293,18 @@ impl Clients {
                     .and_then(reqwest::Response::error_for_status)
                     .expect("raw GET");
                 resp.bytes().await.expect("raw body").len()
+            }
+            Variant::RawHyper => {
+                use http_body_util::BodyExt;
+                let uri: http::Uri = format!("{}/item?n={n}", self.base).parse().expect("uri");
+                let req = http::Request::get(uri)
+                    .header(http::header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                    .body(http_body_util::Empty::new())
+                    .expect("request");
+                let resp = self.hyper.request(req).await.expect("hyper GET");
+                assert!(resp.status().is_success());
+                let body = resp.into_body().collect().await.expect("hyper body");
+                body.to_bytes().len()
             }
             Variant::Peer => {
                 let resp = self

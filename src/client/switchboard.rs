@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::HeaderValue;
-use http::HeaderMap;
 use tower::ServiceBuilder;
 
 use super::connection::ConnectionBuilder;
 use crate::connector::IntoConnector;
 use crate::credentials::{CredentialStore, InMemoryCredentialStore};
 use crate::endpoint_policy::EndpointPolicy;
-use crate::error::{ConfigError, Error, ErrorKind};
+use crate::error::{ConfigError, Error};
 use crate::ids::{ConnectionId, TenantId};
 use crate::pipeline::breaker::{BreakerConfig, BreakerReport, BreakerState, Breakers};
 use crate::pipeline::cache::{CacheConfig, ResponseCache};
@@ -21,7 +20,7 @@ use crate::pipeline::orchestrator::{Attempt, Pipeline};
 use crate::pipeline::registry::ConnectionKey;
 use crate::pipeline::retry::{Budgets, RetryConfig, RetryPolicy};
 use crate::pipeline::timeout::TimeoutLayer;
-use crate::pipeline::transport::Transport;
+use crate::pipeline::transport::{Transport, Wire, WireSettings};
 use crate::pipeline::HttpService;
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 
@@ -230,39 +229,16 @@ impl SwitchboardBuilder {
         if self.body_cap == 0 {
             return Err(ConfigError::new("body_cap", "must be greater than zero").into());
         }
-        let ua = HeaderValue::from_str(&self.user_agent)
+        let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| ConfigError::new("user_agent", "must be a valid header value"))?;
-        let mut default_headers = HeaderMap::new();
-        default_headers.insert(http::header::USER_AGENT, ua);
         // Two clients with the same settings: the guarded one resolves through the SSRF guard
-        // (for base URLs from tenant config). A builder cannot be cloned, so it is made twice.
-        let make = |guard: Option<crate::outbound::ssrf::SsrfGuard>| {
-            let mut c = reqwest::Client::builder()
-                .default_headers(default_headers.clone())
-                .connect_timeout(self.connect_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                // HTTP/1.1 whatever features reqwest was built with elsewhere in the host's
-                // graph: the retry stage's rules (what may have been sent) are made for it.
-                .http1_only()
-                // The retry stage decides every retry. reqwest's own policy only ever retries
-                // HTTP/2 and HTTP/3 refusals, but it copies every request (headers, URI,
-                // extensions) in case it might: with no retry allowed it copies nothing.
-                .retry(reqwest::retry::never().max_retries_per_request(0))
-                .tcp_nodelay(true);
-            if !self.proxy_from_env {
-                c = c.no_proxy();
-            }
-            // Through a proxy the proxy resolves the target, and the guard would judge the
-            // proxy's address instead: with a proxy, only the URL's text is checked.
-            if let Some(g) = guard.filter(|_| !self.proxy_from_env) {
-                c = c.dns_resolver(Arc::new(g));
-            }
-            c.build().map_err(|e| {
-                Error::new(ErrorKind::Config, "cannot build the HTTP client").with_source(e)
-            })
+        // (for base URLs from tenant config).
+        let wire = WireSettings {
+            connect_timeout: self.connect_timeout,
+            proxy_from_env: self.proxy_from_env,
         };
-        let client = make(None)?;
-        let guarded = make(Some(self.endpoint_policy.guard()))?;
+        let client = Wire::new(wire, None)?;
+        let guarded = Wire::new(wire, Some(self.endpoint_policy.guard()))?;
 
         let limiter = self
             .limiter
@@ -277,6 +253,7 @@ impl SwitchboardBuilder {
         let transport = Transport {
             client,
             guarded,
+            user_agent,
             body_cap: self.body_cap,
         };
         let attempt = if self.attempt_layers.is_empty() {

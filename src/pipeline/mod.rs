@@ -14,7 +14,7 @@
 //!    ├─ retry         pipeline/retry/         backoff + jitter, Retry-After, budget, idempotency
 //!    │    └─ [host attempt layers]            added with SwitchboardBuilder::attempt_layer
 //!    ├─ timeout       pipeline/timeout.rs     per attempt, never past the call's deadline
-//!    └─ transport     pipeline/transport.rs   reqwest (rustls); body cap; streaming bodies
+//!    └─ transport     pipeline/transport/     hyper (rustls); body cap; streaming bodies
 //! ```
 //!
 //! The cache sits *before* the rate limiter (the issue sketched it after): a cache hit makes no

@@ -62,6 +62,7 @@ mod tenant_state;
 mod token_rotation;
 #[cfg(all(feature = "oauth", feature = "jwt"))]
 mod tokens;
+mod transport;
 #[cfg(feature = "twilio")]
 mod twilio;
 mod vault;

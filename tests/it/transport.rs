@@ -1,0 +1,112 @@
+//! The transport's own client (hyper with rustls): `https` is spoken, the connect timeout covers
+//! the TLS handshake, a failed handshake is a connect failure (nothing sent), and a URI that
+//! is not an http(s) URL is refused before anything is sent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchboard::pipeline::HttpService;
+use switchboard::test_util::{RawAction, RawServer};
+use switchboard::{ErrorKind, RetryConfig};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use crate::support::{builder, connect, TestConnector};
+
+/// A server that accepts connections and never writes a byte: a TLS handshake with it never
+/// ends. Counts the connections it accepted.
+async fn silent_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (format!("https://127.0.0.1:{port}"), accepted)
+}
+
+#[tokio::test]
+async fn the_connect_timeout_covers_the_tls_handshake() {
+    let (base, accepted) = silent_server().await;
+    // The attempt's own timeout is far longer: only the connect timeout can end this early,
+    // and it must end as a connect failure (nothing sent), not an attempt timeout.
+    let sb = builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .connect_timeout(Duration::from_millis(200))
+        .attempt_timeout(Duration::from_secs(8))
+        .call_deadline(Duration::from_secs(9))
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &base);
+    let e = conn.get("/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the TCP connect itself succeeded"
+    );
+}
+
+/// A server that answers every connection at once with a plain HTTP response, whatever was
+/// sent: to a TLS client, its first bytes are not a TLS record.
+async fn plain_http_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+                let _ = socket.write_all(reply).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn https_to_a_server_that_answers_in_plain_http_is_a_connect_failure() {
+    let base = plain_http_server().await;
+    let sb = builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &base);
+    let e = conn.get("/x").send().await.unwrap_err();
+    // The handshake failed: no request was written, so a retry could not repeat one.
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+}
+
+#[tokio::test]
+async fn a_uri_rewritten_to_another_scheme_is_refused_before_anything_is_sent() {
+    let server = RawServer::start(|_| RawAction::status(200, "{}")).await;
+    // A host layer that rewrites every attempt's URI to a scheme no HTTP client speaks.
+    let sb = builder()
+        .attempt_layer(|inner: HttpService| {
+            HttpService::new(tower::service_fn(move |mut req: http::Request<Bytes>| {
+                let path = req.uri().path_and_query().map(|p| p.as_str().to_string());
+                let authority = req.uri().authority().map(|a| a.as_str().to_string());
+                *req.uri_mut() = format!("ftp://{}{}", authority.unwrap(), path.unwrap())
+                    .parse()
+                    .unwrap();
+                tower::ServiceExt::oneshot(inner.clone(), req)
+            }))
+        })
+        .build()
+        .unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let e = conn.get("/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("not an http or https URL"), "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+    assert_eq!(server.connections(), 0);
+}
