@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::header::{HeaderValue, ACCEPT, CONTENT_LENGTH, USER_AGENT};
+use http::header::{HeaderValue, ACCEPT, USER_AGENT};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tower::Service;
@@ -91,11 +91,8 @@ impl Transport {
             Some(parts) => RequestBody::parts(parts),
             None => RequestBody::full(req.body().clone()),
         };
-        let mut headers = headers_for_wire(req.headers(), &self.user_agent);
-        if ctx.body_parts.is_some() {
-            // Its total, so the parts are not sent chunked.
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        }
+        // The body's length is exact, so hyper sends it as `Content-Length`, never chunked.
+        let headers = headers_for_wire(req.headers(), &self.user_agent);
         let mut request = http::Request::new(body);
         *request.method_mut() = req.method().clone();
         *request.uri_mut() = uri.clone();
@@ -129,11 +126,12 @@ fn headers_for_wire(headers: &http::HeaderMap, user_agent: &HeaderValue) -> http
         }
         Err(_) => headers.clone(),
     };
+    // `try_insert`: a map already at `HeaderMap`'s limit goes without the defaults, not a panic.
     if !copy.contains_key(USER_AGENT) {
-        copy.insert(USER_AGENT, user_agent.clone());
+        let _ = copy.try_insert(USER_AGENT, user_agent.clone());
     }
     if !copy.contains_key(ACCEPT) {
-        copy.insert(ACCEPT, ACCEPT_ANY);
+        let _ = copy.try_insert(ACCEPT, ACCEPT_ANY);
     }
     copy
 }
