@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -99,24 +99,52 @@ async fn a_connector_without_an_idempotency_header_ends_an_ambiguous_post_in_out
 
 // ------------------------------------------------------------------ proxy from the environment
 
-/// A loopback "proxy" that counts the connections made to it and answers each with 200.
-fn recording_proxy() -> (String, Arc<AtomicUsize>) {
+/// What the recording proxy read of each request: its head and body, as text.
+type Received = Arc<Mutex<Vec<String>>>;
+
+/// A loopback "proxy" that counts the connections made to it, keeps what it read of each
+/// request, and answers each with 200.
+fn recording_proxy() -> (String, Arc<AtomicUsize>, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
+    let received = Received::default();
+    let (c, r) = (count.clone(), received.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             c.fetch_add(1, Ordering::SeqCst);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
+            r.lock().unwrap().push(read_request(&mut stream));
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
         }
     });
-    (format!("http://{addr}"), count)
+    (format!("http://{addr}"), count, received)
+}
+
+/// Reads one request's head and as much body as its `content-length` names (or what arrives
+/// before the read timeout), as text.
+fn read_request(stream: &mut std::net::TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&seen).to_string(),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// Runs [`proxy_child`] in a child process of this test binary with the proxy variables set
@@ -147,7 +175,7 @@ fn run_child(mode: &str, proxy: &str) -> std::process::Output {
 
 #[test]
 fn the_pipeline_ignores_proxy_variables_unless_the_host_opts_in() {
-    let (proxy, count) = recording_proxy();
+    let (proxy, count, received) = recording_proxy();
     let out = run_child("default", &proxy);
     let text = format!(
         "{}{}",
@@ -171,9 +199,18 @@ fn the_pipeline_ignores_proxy_variables_unless_the_host_opts_in() {
     assert!(out.status.success(), "child failed: {text}");
     assert_eq!(
         count.load(Ordering::SeqCst),
-        1,
-        "opted in: through the proxy: {text}"
+        2,
+        "opted in: both calls through the proxy: {text}"
     );
+    // The body of parts went through the proxy whole, with its length, in absolute form.
+    let received = received.lock().unwrap();
+    let put = received
+        .iter()
+        .find(|r| r.starts_with("PUT http://provider.invalid/upload "))
+        .unwrap_or_else(|| panic!("the PUT reached the proxy: {received:?}"));
+    assert!(put.contains("content-length: 10\r\n"), "{put}");
+    assert!(!put.contains("transfer-encoding"), "{put}");
+    assert!(put.ends_with("\r\n\r\nhead;;tail"), "{put}");
 }
 
 /// The child half of the proxy test; does nothing unless run by it.
@@ -199,6 +236,15 @@ async fn proxy_child() {
     let result = conn.get("/x").send().await;
     if mode == "opt-in" {
         result.expect("answered by the proxy");
+        let parts = vec![
+            bytes::Bytes::from_static(b"head;"),
+            bytes::Bytes::from_static(b";tail"),
+        ];
+        conn.put("/upload")
+            .body_parts(parts, "application/octet-stream")
+            .send()
+            .await
+            .expect("the parts answered by the proxy");
     } else {
         let e = result.expect_err("no proxy: the name does not resolve");
         assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
