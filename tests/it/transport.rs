@@ -32,6 +32,14 @@ async fn silent_server() -> (String, Arc<AtomicUsize>) {
     (format!("https://127.0.0.1:{port}"), accepted)
 }
 
+/// One GET to `base` fails as a connect failure: nothing was sent.
+async fn assert_a_get_fails_to_connect(sb: &switchboard::Switchboard, base: &str) {
+    let conn = connect(sb, TestConnector::default(), base);
+    let e = conn.get("/x").send().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(!e.may_have_been_sent(), "{e}");
+}
+
 #[tokio::test]
 async fn the_connect_timeout_covers_the_tls_handshake() {
     let (base, accepted) = silent_server().await;
@@ -44,10 +52,7 @@ async fn the_connect_timeout_covers_the_tls_handshake() {
         .call_deadline(Duration::from_secs(9))
         .build()
         .unwrap();
-    let conn = connect(&sb, TestConnector::default(), &base);
-    let e = conn.get("/x").send().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
-    assert!(!e.may_have_been_sent(), "{e}");
+    assert_a_get_fails_to_connect(&sb, &base).await;
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         1,
@@ -79,11 +84,8 @@ async fn https_to_a_server_that_answers_in_plain_http_is_a_connect_failure() {
         .retry(RetryConfig::default().max_attempts(1))
         .build()
         .unwrap();
-    let conn = connect(&sb, TestConnector::default(), &base);
-    let e = conn.get("/x").send().await.unwrap_err();
     // The handshake failed: no request was written, so a retry could not repeat one.
-    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
-    assert!(!e.may_have_been_sent(), "{e}");
+    assert_a_get_fails_to_connect(&sb, &base).await;
 }
 
 #[tokio::test]
