@@ -78,6 +78,16 @@ async fn plain_http_server() -> String {
 }
 
 #[tokio::test]
+async fn a_connect_timeout_of_duration_max_connects_without_a_panic() {
+    let server = RawServer::start(|_| RawAction::status(200, "{}")).await;
+    let sb = builder().connect_timeout(Duration::MAX).build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    let resp = conn.get("/x").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
 async fn https_to_a_server_that_answers_in_plain_http_is_a_connect_failure() {
     let base = plain_http_server().await;
     let sb = builder()

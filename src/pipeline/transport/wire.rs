@@ -61,7 +61,8 @@ pub(crate) struct Wire(Client);
 #[derive(Debug, Clone)]
 enum Client {
     /// hyper-util's pooled client over rustls; every switchboard without proxies. Boxed: it
-    /// is ten times reqwest's handle, and the transport is copied into every attempt layer.
+    /// is hundreds of bytes (reqwest's handle is one pointer), and the transport is copied
+    /// into every attempt layer.
     Direct(Box<HyperClient>),
     /// reqwest, for proxies read from the environment.
     Proxied(reqwest::Client),
