@@ -60,10 +60,10 @@ pub(crate) struct Wire(Client);
 
 #[derive(Debug, Clone)]
 enum Client {
-    /// hyper-util's pooled client over rustls; every switchboard without proxies. Boxed: it
-    /// is hundreds of bytes (reqwest's handle is one pointer), and the transport is copied
-    /// into every attempt layer.
-    Direct(Box<HyperClient>),
+    /// hyper-util's pooled client over rustls; every switchboard without proxies. Behind an
+    /// `Arc`: it is hundreds of bytes (reqwest's handle is one pointer), and the transport is
+    /// cloned for every attempt through a host's layers, which must not copy it each time.
+    Direct(Arc<HyperClient>),
     /// reqwest, for proxies read from the environment.
     Proxied(reqwest::Client),
 }
@@ -98,7 +98,7 @@ impl Wire {
                 .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(Duration::from_secs(90))
                 .build(connect);
-        Ok(Wire(Client::Direct(Box::new(client))))
+        Ok(Wire(Client::Direct(Arc::new(client))))
     }
 
     /// Sends `request`; the answer's body is not read yet. Nothing is sent until polled.
