@@ -35,7 +35,8 @@ impl RequestBody {
         }
     }
 
-    /// The whole length, for `Content-Length`.
+    /// The bytes not sent yet: the whole length before the first frame, which hyper sends as
+    /// `Content-Length`.
     pub(crate) fn len(&self) -> u64 {
         http_body::Body::size_hint(self).exact().unwrap_or(0)
     }
