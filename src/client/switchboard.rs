@@ -212,7 +212,7 @@ impl SwitchboardBuilder {
     /// Checks every setting and builds the switchboard.
     ///
     /// # Errors
-    /// An [`ErrorKind::Config`] error naming the first invalid setting.
+    /// An [`ErrorKind::Config`](crate::ErrorKind::Config) error naming the first invalid setting.
     pub fn build(self) -> Result<Switchboard, Error> {
         self.retry.validate()?;
         self.breaker.validate()?;
