@@ -1,6 +1,6 @@
 //! The transport's own client (hyper with rustls): `https` is spoken, the connect timeout covers
 //! the TLS handshake, a failed handshake is a connect failure (nothing sent), and a URI that
-//! is not an http(s) URL is refused before anything is sent.
+//! is not an http(s) URL is refused before anything is sent, and calls share a pooled connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -121,4 +121,24 @@ async fn a_uri_rewritten_to_another_scheme_is_refused_before_anything_is_sent() 
     assert!(e.to_string().contains("not an http or https URL"), "{e}");
     assert!(!e.may_have_been_sent(), "{e}");
     assert_eq!(server.connections(), 0);
+}
+
+#[tokio::test]
+async fn calls_one_after_another_reuse_one_pooled_connection_with_the_default_headers() {
+    let server = RawServer::start(|req| {
+        // What the wire carries by default: hyper's `Host`, our `User-Agent` and `Accept`.
+        let ok = req.header("host").is_some()
+            && req.header("user-agent").is_some()
+            && req.header("accept") == Some("*/*");
+        RawAction::status(if ok { 200 } else { 400 }, "{}")
+    })
+    .await;
+    let sb = builder().build().unwrap();
+    let conn = connect(&sb, TestConnector::default(), &server.base_url());
+    for _ in 0..3 {
+        let resp = conn.get("/x").send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    assert_eq!(server.requests(), 3);
+    assert_eq!(server.connections(), 1, "the idle connection was reused");
 }
