@@ -1,6 +1,7 @@
-//! The transport's own client (hyper with rustls): `https` is spoken, the connect timeout covers
-//! the TLS handshake, a failed handshake is a connect failure (nothing sent), and a URI that
-//! is not an http(s) URL is refused before anything is sent, and calls share a pooled connection.
+//! The transport's own client (hyper with rustls): `https` is spoken, and its hello names the
+//! host and offers HTTP/1.1 alone (as reqwest's did); the connect timeout covers the TLS
+//! handshake; a failed handshake is a connect failure (nothing sent); a URI that is not an
+//! http(s) URL is refused before anything is sent; calls share a pooled connection.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -141,4 +142,53 @@ async fn calls_one_after_another_reuse_one_pooled_connection_with_the_default_he
     }
     assert_eq!(server.requests(), 3);
     assert_eq!(server.connections(), 1, "the idle connection was reused");
+}
+
+/// What a TLS server saw in the first `ClientHello` sent to it: the server name (SNI) and the
+/// ALPN protocols offered. The server has no certificate: it reads the hello and hangs up.
+async fn client_hello_server() -> (
+    u16,
+    tokio::sync::oneshot::Receiver<(Option<String>, Vec<String>)>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut acceptor = rustls::server::Acceptor::default();
+        loop {
+            if acceptor.read_tls(&mut socket).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Ok(Some(accepted)) = acceptor.accept() {
+                let hello = accepted.client_hello();
+                let name = hello.server_name().map(str::to_string);
+                let alpn = hello
+                    .alpn()
+                    .map(|protocols| {
+                        protocols
+                            .map(|p| String::from_utf8_lossy(p).to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let _ = tx.send((name, alpn));
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn the_tls_hello_names_the_host_and_offers_http_1_1_alone() {
+    let (port, hello) = client_hello_server().await;
+    let sb = builder()
+        .retry(RetryConfig::default().max_attempts(1))
+        .build()
+        .unwrap();
+    // The server hangs up after the hello: the call fails to connect, nothing sent.
+    assert_a_get_fails_to_connect(&sb, &format!("https://localhost:{port}")).await;
+    let (name, alpn) = hello.await.expect("the server read a ClientHello");
+    assert_eq!(name.as_deref(), Some("localhost"));
+    assert_eq!(alpn, ["http/1.1"]);
 }

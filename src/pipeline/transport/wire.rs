@@ -11,9 +11,9 @@
 //! takes as they are.
 //!
 //! What reqwest was configured to do, this does too: HTTP/1.1 only, no redirects, no retries
-//! of its own (the retry stage decides), `TCP_NODELAY`, rustls with the webpki roots, one
-//! timeout over the TCP and TLS connect, the SSRF guard as the resolver of the guarded client,
-//! and the same idle pool. Proxies are the exception: reading them from the environment (and
+//! of its own (the retry stage decides), `TCP_NODELAY`, rustls with the webpki roots (offering
+//! `http/1.1` by ALPN), one timeout over the TCP and TLS connect, the SSRF guard as the
+//! resolver of the guarded client, and the same idle pool. Proxies are the exception: reading them from the environment (and
 //! tunnelling through them) is reqwest's well-kept code, so a switchboard built with
 //! `proxy_from_env(true)` sends through reqwest.
 
@@ -83,11 +83,9 @@ impl Wire {
         http.set_connect_timeout(Some(settings.connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config()?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        // Not hyper-rustls's builder: it refuses a config with ALPN set, and offers none for
+        // HTTP/1.1 alone. This is the builder's `https_or_http` connector with our config.
+        let https = hyper_rustls::HttpsConnector::from((http, tls_config()?));
         let connect = TimedConnect {
             inner: https,
             timeout: settings.connect_timeout,
@@ -116,18 +114,19 @@ impl Wire {
     }
 }
 
-/// rustls as reqwest's `rustls-tls` feature sets it up: ring, TLS 1.2 and 1.3, the webpki
-/// roots. No ALPN: the connection is HTTP/1.1 either way.
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
+/// rustls as reqwest's `rustls-tls` feature with `http1_only` sets it up: ring, TLS 1.2 and
+/// 1.3, the webpki roots, and ALPN offering `http/1.1` alone.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| Error::new(ErrorKind::Config, "cannot set up TLS").with_source(e))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    Ok(config)
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 fn proxied(settings: WireSettings) -> Result<reqwest::Client, Error> {
