@@ -128,9 +128,10 @@ async fn a_call_header_may_be_a_typed_name_and_value_and_a_bad_value_is_named_ne
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
-/// The transport copies the call's headers into reqwest's request itself (with room for
-/// reqwest's own): every value of a repeated header must arrive, in order, beside the
-/// connection's defaults and the client's `User-Agent`, however many headers the call has.
+/// The transport copies the call's headers into the client's request itself (with room for
+/// the defaults and hyper's `Host`): every value of a repeated header must arrive, in order,
+/// beside the connection's defaults and the client's `User-Agent`, however many headers the
+/// call has.
 #[tokio::test]
 async fn every_value_of_a_repeated_header_arrives_in_order_with_the_defaults() {
     type Heads = Arc<Mutex<Vec<Vec<(String, String)>>>>;

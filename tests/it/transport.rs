@@ -144,12 +144,12 @@ async fn calls_one_after_another_reuse_one_pooled_connection_with_the_default_he
     assert_eq!(server.connections(), 1, "the idle connection was reused");
 }
 
+/// A `ClientHello`'s server name (SNI) and the ALPN protocols it offers.
+type Hello = (Option<String>, Vec<String>);
+
 /// What a TLS server saw in the first `ClientHello` sent to it: the server name (SNI) and the
 /// ALPN protocols offered. The server has no certificate: it reads the hello and hangs up.
-async fn client_hello_server() -> (
-    u16,
-    tokio::sync::oneshot::Receiver<(Option<String>, Vec<String>)>,
-) {
+fn client_hello_server() -> (u16, tokio::sync::oneshot::Receiver<Hello>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -181,7 +181,7 @@ async fn client_hello_server() -> (
 
 #[tokio::test]
 async fn the_tls_hello_names_the_host_and_offers_http_1_1_alone() {
-    let (port, hello) = client_hello_server().await;
+    let (port, hello) = client_hello_server();
     let sb = builder()
         .retry(RetryConfig::default().max_attempts(1))
         .build()
